@@ -1,0 +1,3 @@
+from volforecast.cli import main
+
+main()

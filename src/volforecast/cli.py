@@ -1,0 +1,433 @@
+"""The ``volforecast`` command line: every command calls a job and prints its report.
+
+Exit codes are decided here and only here:
+
+* 0 - everything asked for was done;
+* 1 - an error: bad input, a source that cannot be read, nothing loaded;
+* 2 - the command line itself is wrong (unknown option, missing argument);
+* 3 - partial: some tickers or rows were rejected, the rest went through;
+* 4 - a service is unavailable (the database); retrying later is the remedy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from volforecast import __version__
+from volforecast.errors import (
+    DatabaseUnavailableError,
+    DataSourceError,
+    UnknownTickerError,
+    VolforecastError,
+)
+from volforecast.settings import Settings, get_settings
+
+log = logging.getLogger("volforecast")
+out = Console()
+err = Console(stderr=True)
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; see the module docstring."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    PARTIAL = 3
+    UNAVAILABLE = 4
+
+
+_EXIT_FOR: list[tuple[type[VolforecastError], ExitCode]] = [
+    (DatabaseUnavailableError, ExitCode.UNAVAILABLE),
+    (DataSourceError, ExitCode.ERROR),
+    (UnknownTickerError, ExitCode.ERROR),
+    (VolforecastError, ExitCode.ERROR),
+]
+
+app = typer.Typer(
+    name="volforecast",
+    help=(
+        "Forecast stock volatility and run the model lifecycle around it.\n\n"
+        "Settings come from VOLFORECAST_* environment variables or a .env file; by default "
+        "everything lives under ./var (SQLite). Exit codes: 0 done, 1 error, 2 usage, "
+        "3 partial (some tickers rejected), 4 database unavailable."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+db_app = typer.Typer(help="Create and migrate the database schema (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _fail(message: str, code: ExitCode) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(int(code))
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn domain errors into one sentence on stderr and their exit code."""
+    try:
+        yield
+    except VolforecastError as exc:
+        code = next(code for kind, code in _EXIT_FOR if isinstance(exc, kind))
+        _fail(str(exc), code)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"VOLFORECAST_{'__'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        _fail(f"invalid settings: {problems}", ExitCode.ERROR)
+
+
+def _engine(settings: Settings) -> Any:
+    from volforecast.data.db import create_db_engine  # noqa: PLC0415  (keeps --help fast)
+
+    return create_db_engine(settings)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"volforecast {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    logging.getLogger("volforecast").setLevel(level)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# db
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create or migrate the tables up to REVISION (the newest by default)."""
+    from volforecast.data import db  # noqa: PLC0415
+
+    settings = _settings()
+    engine = _engine(settings)
+    with _errors():
+        db.upgrade(engine, revision)
+        out.print(f"{db.describe(engine)} is at revision {db.current_revision(engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision; 'base' drops every table.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Migrate the tables down to REVISION; data in dropped tables is lost."""
+    from volforecast.data import db  # noqa: PLC0415
+
+    settings = _settings()
+    engine = _engine(settings)
+    if not yes:
+        typer.confirm(f"Downgrade {db.describe(engine)} to {revision}?", abort=True)
+    with _errors():
+        db.downgrade(engine, revision)
+        out.print(f"{db.describe(engine)} is at revision {db.current_revision(engine) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and the newest this version ships."""
+    from volforecast.data import db  # noqa: PLC0415
+
+    settings = _settings()
+    engine = _engine(settings)
+    with _errors():
+        current = db.current_revision(engine)
+    head = db.head_revision()
+    state = "up to date" if current == head else "run `volforecast db upgrade`"
+    out.print(f"{db.describe(engine)}: revision {current or 'none'}, newest {head} ({state})")
+
+
+# --------------------------------------------------------------------------------------------
+# ingest and quality
+
+
+def _split_tickers(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    tickers = [t.strip().upper() for t in value.split(",") if t.strip()]
+    if not tickers:
+        msg = "give at least one ticker"
+        raise typer.BadParameter(msg)
+    return tickers
+
+
+def _print_quality(report: Any, *, show_all: bool) -> None:
+    table = Table(title="Data quality per ticker", show_lines=False, title_justify="left")
+    for column, justify in [
+        ("ticker", "left"),
+        ("status", "left"),
+        ("rows in", "right"),
+        ("accepted", "right"),
+        ("rejected", "right"),
+        ("findings", "left"),
+    ]:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    style = {"ok": "green", "partial": "yellow", "rejected": "red"}
+    shown = 0
+    for ticker, q in sorted(report.tickers.items()):
+        if q.status == "ok" and not show_all:
+            continue
+        shown += 1
+        lines = []
+        for f in q.findings:
+            lines.append(f"[bold]{f.check}[/] ×{f.rows}: {escape(f.detail)}")
+            lines.extend(f"   e.g. {escape(example)}" for example in f.examples)
+        table.add_row(
+            escape(ticker) or "(empty)",
+            f"[{style[q.status]}]{q.status}[/]",
+            f"{q.received:,}",
+            f"{q.accepted:,}",
+            f"{q.rejected:,}",
+            "\n".join(lines) or "-",
+        )
+    if shown:
+        out.print(table)
+    ok = len(report.with_status("ok"))
+    out.print(
+        f"{len(report.tickers)} tickers: [green]{ok} ok[/], "
+        f"[yellow]{len(report.with_status('partial'))} partial[/], "
+        f"[red]{len(report.with_status('rejected'))} rejected[/]; "
+        f"{report.rows_accepted:,} of {report.rows_received:,} rows accepted"
+    )
+
+
+def _write_json(path: Path | None, payload: dict[str, Any]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        out.print(f"report written to {path}")
+
+
+@app.command()
+def ingest(
+    sample: Annotated[
+        bool,
+        typer.Option(
+            "--sample",
+            help="The bundled sample: S&P 500 (^GSPC) and NASDAQ (^IXIC) daily OHLC, "
+            "1999-2018, shipped with the arch package. Works offline.",
+        ),
+    ] = False,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="A CSV or Parquet file, long layout (one row per ticker and date). Columns, "
+            "case and spacing ignored: ticker|symbol, date, open, high, low, close, "
+            "adj_close|adjusted_close|'adj close' (else close), volume, "
+            "split_coefficient (optional, checks splits). Others are ignored.",
+        ),
+    ] = None,
+    ticker: Annotated[
+        str | None,
+        typer.Option("--ticker", help="The ticker of a one-ticker --file without that column."),
+    ] = None,
+    yfinance: Annotated[
+        str | None,
+        typer.Option(
+            "--yfinance",
+            help="Comma-separated tickers to download from Yahoo Finance (needs internet and "
+            "pip install 'volforecast[yfinance]').",
+        ),
+    ] = None,
+    start: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First date for --yfinance.")
+    ] = None,
+    end: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date for --yfinance.")
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="Write the rejected rows to this CSV, with the check that failed."),
+    ] = None,
+    report_json: Annotated[
+        Path | None, typer.Option("--report-json", help="Write the full report as JSON.")
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every ticker, not only those with findings.")
+    ] = False,
+) -> None:
+    """Load daily prices through the data-quality gate into market.stock_prices.
+
+    Rows are upserted by (ticker, date) in chunks, so running the same load twice changes
+    nothing and a load cut short can simply be run again. Bad rows are rejected and reported
+    per ticker; good tickers load. Exit code 3 means partial: something was rejected.
+    """
+    from volforecast.data import sources  # noqa: PLC0415
+    from volforecast.jobs.ingest import ingest as run_ingest  # noqa: PLC0415
+
+    chosen = [
+        name
+        for name, on in [
+            ("--sample", sample),
+            ("--file", file is not None),
+            ("--yfinance", yfinance is not None),
+        ]
+        if on
+    ]
+    if len(chosen) != 1:
+        _fail("give exactly one of --sample, --file PATH, --yfinance TICKERS", ExitCode.USAGE)
+    if yfinance is not None and start is None:
+        _fail("--yfinance needs --start YYYY-MM-DD", ExitCode.USAGE)
+    if ticker is not None and file is None:
+        _fail("--ticker goes with --file", ExitCode.USAGE)
+
+    settings = _settings()
+    engine = _engine(settings)
+    with _errors():
+        loader: Callable[[], sources.PriceBatch]
+        if sample:
+            loader = sources.load_sample
+        elif file is not None:
+            loader = lambda: sources.load_file(file, ticker=ticker)  # noqa: E731
+        else:
+            tickers = _split_tickers(yfinance) or []
+            assert start is not None  # noqa: S101  (checked above)
+            loader = lambda: sources.load_yfinance(  # noqa: E731
+                tickers, start.date(), end.date() if end else None
+            )
+        with err.status("Reading prices..."):
+            batch = loader()
+        with _progress() as bar:
+            task = bar.add_task(f"Upserting {batch.source}", total=None)
+            report = run_ingest(
+                batch,
+                engine=engine,
+                settings=settings,
+                rejects_path=rejects,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    _print_quality(report.quality, show_all=show_all)
+    counts = report.counts
+    out.print(
+        f"[bold]{report.status}[/]: {counts.inserted:,} rows inserted, {counts.updated:,} "
+        f"updated, {counts.unchanged:,} unchanged in {report.seconds:.1f} s "
+        f"into {settings.database_url_safe}"
+    )
+    if report.rejects_file:
+        out.print(f"rejected rows written to {report.rejects_file}")
+    _write_json(report_json, report.to_dict())
+    if report.status == "failed":
+        raise typer.Exit(int(ExitCode.ERROR))
+    if report.status == "partial":
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+@app.command()
+def quality(
+    tickers: Annotated[
+        str | None, typer.Option(help="Comma-separated tickers; all stored tickers by default.")
+    ] = None,
+    report_json: Annotated[
+        Path | None, typer.Option("--report-json", help="Write the full report as JSON.")
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every ticker, not only those with findings.")
+    ] = False,
+) -> None:
+    """Run the data-quality gate over stored prices and print its report (deletes nothing).
+
+    Exit code 3 when a check fails for some ticker.
+    """
+    from volforecast.jobs.quality import check_stored  # noqa: PLC0415
+
+    settings = _settings()
+    engine = _engine(settings)
+    with _errors(), err.status("Checking stored prices..."):
+        report = check_stored(engine, settings.quality, _split_tickers(tickers))
+    _print_quality(report, show_all=show_all)
+    _write_json(report_json, report.to_dict())
+    if not report.clean:
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+@app.command("tickers")
+def list_tickers() -> None:
+    """List stored tickers with their row counts and date ranges."""
+    from volforecast.data.db import ensure_schema  # noqa: PLC0415
+    from volforecast.data.repository import PriceRepository  # noqa: PLC0415
+
+    settings = _settings()
+    engine = _engine(settings)
+    with _errors():
+        ensure_schema(engine)
+        rows = PriceRepository(engine).summary()
+    if not rows:
+        out.print("no prices stored yet: try `volforecast ingest --sample`")
+        return
+    table = Table(title=f"Stored prices in {settings.database_url_safe}", title_justify="left")
+    for column in ("ticker", "rows", "first date", "last date"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for row in rows:
+        table.add_row(row.ticker, f"{row.rows:,}", str(row.first_date), str(row.last_date))
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point of the ``volforecast`` console script."""
+    app()

@@ -1,0 +1,5 @@
+"""Pure functions, no I/O: returns, realized-variance estimators, losses, trading calendar.
+
+Units follow one rule: returns are percent log returns (``returns_pct``), variances are in
+percent squared per day (``sigma2``), volatilities in percent per day (``vol_pct``).
+"""

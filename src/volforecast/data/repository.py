@@ -1,0 +1,209 @@
+"""Reads and idempotent writes of ``market.stock_prices``.
+
+Writes stage a chunk in a temporary table (``COPY`` on PostgreSQL, a bulk insert on SQLite)
+and merge it with one ``INSERT … SELECT … ON CONFLICT (ticker, date) DO UPDATE``. A row whose
+values did not change is not touched, so loading the same file twice writes nothing the
+second time, and every stored row outlives a failed load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    case,
+    func,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from volforecast.data.sources import RAW_COLUMNS
+from volforecast.data.tables import StockPrice
+
+PRICES = StockPrice.__table__
+STORED_COLUMNS = (
+    "ticker",
+    "date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+    "source",
+    "ingested_at",
+)
+_VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume", "source")
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """What one merge did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
+
+
+@dataclass(frozen=True)
+class TickerSummary:
+    """Stored coverage of one ticker."""
+
+    ticker: str
+    rows: int
+    first_date: dt.date
+    last_date: dt.date
+
+
+def _stage_table() -> Table:
+    columns = [Column(c.name, c.type) for c in PRICES.columns if c.name in STORED_COLUMNS]
+    return Table(
+        "volforecast_stage_prices",
+        MetaData(),
+        *columns,
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
+class PriceRepository:
+    """Prices in and out of ``market.stock_prices``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def upsert(self, frame: pd.DataFrame, *, ingested_at: dt.datetime) -> UpsertCounts:
+        """Merge validated rows in one transaction.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Rows that passed the quality gate, in the raw price layout; one row per key.
+        ingested_at : datetime.datetime
+            Stamp for rows that are inserted or changed.
+        """
+        if frame.empty:
+            return UpsertCounts()
+        rows = frame.assign(
+            date=pd.to_datetime(frame["date"]).dt.date,
+            volume=frame["volume"].round().astype("Int64"),
+            ingested_at=ingested_at,
+        ).loc[:, list(STORED_COLUMNS)]
+        stage = _stage_table()
+        with self.engine.begin() as connection:
+            stage.create(connection)
+            if connection.dialect.name == "postgresql":
+                _copy_into(connection, stage, rows)
+            else:
+                connection.execute(stage.insert(), _records(rows))
+            # Count before merging: drivers disagree on rowcount for INSERT ... ON CONFLICT.
+            same_key = (PRICES.c.ticker == stage.c.ticker) & (PRICES.c.date == stage.c.date)
+            changed = or_(*[PRICES.c[c].is_distinct_from(stage.c[c]) for c in _VALUE_COLUMNS])
+            existing, updated = connection.execute(
+                select(func.count(), func.count(case((changed, 1))))
+                .select_from(stage)
+                .join(PRICES, same_key)
+            ).one()
+            connection.execute(_merge_statement(connection, stage))
+            if connection.dialect.name != "postgresql":
+                stage.drop(connection)
+        inserted = len(rows) - existing
+        return UpsertCounts(inserted=inserted, updated=updated, unchanged=existing - updated)
+
+    def count(self, tickers: Sequence[str] | None = None) -> int:
+        """Stored rows, for some tickers or all."""
+        query = select(func.count()).select_from(PRICES)
+        if tickers is not None:
+            query = query.where(PRICES.c.ticker.in_(list(tickers)))
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def summary(self) -> list[TickerSummary]:
+        """Rows and date range of every stored ticker, by ticker."""
+        query = (
+            select(
+                PRICES.c.ticker,
+                func.count(),
+                func.min(PRICES.c.date),
+                func.max(PRICES.c.date),
+            )
+            .group_by(PRICES.c.ticker)
+            .order_by(PRICES.c.ticker)
+        )
+        with self.engine.connect() as connection:
+            return [TickerSummary(t, int(n), lo, hi) for t, n, lo, hi in connection.execute(query)]
+
+    def load(
+        self,
+        tickers: Sequence[str] | None = None,
+        *,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> pd.DataFrame:
+        """Stored prices in the raw price layout, sorted by ticker and date.
+
+        ``split_coefficient`` is 1: stored prices carry their adjustment in ``adj_close``.
+        """
+        columns = [PRICES.c[c] for c in STORED_COLUMNS if c != "ingested_at"]
+        query = select(*columns).order_by(PRICES.c.ticker, PRICES.c.date)
+        if tickers is not None:
+            query = query.where(PRICES.c.ticker.in_(list(tickers)))
+        if start is not None:
+            query = query.where(PRICES.c.date >= start)
+        if end is not None:
+            query = query.where(PRICES.c.date <= end)
+        with self.engine.connect() as connection:
+            result = connection.execute(query)
+            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+        frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
+        for column in ("open", "high", "low", "close", "adj_close", "volume"):
+            frame[column] = pd.to_numeric(frame[column]).astype("float64")
+        frame["ticker"] = frame["ticker"].astype("string")
+        return frame.assign(split_coefficient=1.0).loc[:, list(RAW_COLUMNS)]
+
+
+def _records(rows: pd.DataFrame) -> list[dict[str, object]]:
+    out = rows.astype(object).where(rows.notna(), None)
+    return out.to_dict("records")  # type: ignore[return-value]
+
+
+def _copy_into(connection: Connection, stage: Table, rows: pd.DataFrame) -> None:
+    buffer = io.StringIO()
+    # repr-exact floats; empty fields are NULL in PostgreSQL's CSV format.
+    rows.to_csv(buffer, index=False, header=False, float_format="%.17g")
+    cursor = connection.connection.cursor()
+    columns = ", ".join(rows.columns)
+    with cursor.copy(f"COPY {stage.name} ({columns}) FROM STDIN (FORMAT CSV)") as copy:
+        copy.write(buffer.getvalue())
+
+
+def _merge_statement(connection: Connection, stage: Table) -> Insert:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    source = select(*[stage.c[c] for c in STORED_COLUMNS]).where(true())
+    insert = dialect.insert(PRICES).from_select(list(STORED_COLUMNS), source)
+    changed = or_(*[PRICES.c[c].is_distinct_from(insert.excluded[c]) for c in _VALUE_COLUMNS])
+    merge: Insert = insert.on_conflict_do_update(
+        index_elements=[PRICES.c.ticker, PRICES.c.date],
+        set_={c: insert.excluded[c] for c in (*_VALUE_COLUMNS, "ingested_at")},
+        where=changed,
+    )
+    return merge

@@ -1,0 +1,130 @@
+"""Database tables: the price input contract and the model outputs.
+
+On PostgreSQL the tables live in the schemas ``market`` and ``ml``; SQLite has no schemas,
+so there the engine maps both to the main database (see :mod:`volforecast.data.db`). Floats
+are double precision on both: every consumer computes in float64 anyway, and exact decimals
+would only slow the 1.7-million-row loads down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+MARKET_SCHEMA = "market"
+ML_SCHEMA = "ml"
+SCHEMAS = (MARKET_SCHEMA, ML_SCHEMA)
+
+TICKER_LENGTH = 16
+
+# Named constraints let Alembic alter and drop them the same way on both databases.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only gives a column an auto-increment rowid when it is declared INTEGER.
+_BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class StockPrice(Base):
+    """One daily bar of one ticker: the input contract every model reads."""
+
+    __tablename__ = "stock_prices"
+    __table_args__ = (
+        CheckConstraint("open > 0", name="open_positive"),
+        CheckConstraint("high > 0", name="high_positive"),
+        CheckConstraint("low > 0", name="low_positive"),
+        CheckConstraint("close > 0", name="close_positive"),
+        CheckConstraint("adj_close > 0", name="adj_close_positive"),
+        CheckConstraint("high >= low", name="high_not_below_low"),
+        CheckConstraint("volume IS NULL OR volume >= 0", name="volume_not_negative"),
+        {"schema": MARKET_SCHEMA, "comment": "Daily OHLC bars, one row per ticker and date."},
+    )
+
+    ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    open: Mapped[float] = mapped_column(Double, comment="as traded")
+    high: Mapped[float] = mapped_column(Double, comment="as traded")
+    low: Mapped[float] = mapped_column(Double, comment="as traded")
+    close: Mapped[float] = mapped_column(Double, comment="as traded")
+    adj_close: Mapped[float] = mapped_column(Double, comment="split- and dividend-adjusted")
+    volume: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(64), comment="where the row came from")
+    ingested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VolatilityPrediction(Base):
+    """One step of one stored forecast path."""
+
+    __tablename__ = "volatility_predictions"
+    __table_args__ = (
+        UniqueConstraint(
+            "ticker",
+            "model_type",
+            "origin_date",
+            "step",
+            "model_version",
+            name="uq_volatility_predictions_key",
+        ),
+        CheckConstraint("step >= 1", name="step_positive"),
+        CheckConstraint("predicted_volatility > 0", name="volatility_positive"),
+        Index(None, "ticker", "forecast_date"),
+        {"schema": ML_SCHEMA, "comment": "Forecast paths; a re-run for one origin replaces."},
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH))
+    model_type: Mapped[str] = mapped_column(String(20))
+    origin_date: Mapped[dt.date] = mapped_column(Date, comment="date of the last close used")
+    step: Mapped[int] = mapped_column(SmallInteger, comment="trading days after the origin")
+    forecast_date: Mapped[dt.date] = mapped_column(Date)
+    predicted_volatility: Mapped[float] = mapped_column(Double, comment="daily volatility, %")
+    model_version: Mapped[str] = mapped_column(String(20))
+    run_id: Mapped[str | None] = mapped_column(String(100))
+    prediction_timestamp: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelMetric(Base):
+    """One metric of one model evaluation."""
+
+    __tablename__ = "model_metrics"
+    __table_args__ = (
+        UniqueConstraint(
+            "run_id", "ticker", "model_type", "metric_name", name="uq_model_metrics_key"
+        ),
+        Index(None, "ticker", "model_type"),
+        {"schema": ML_SCHEMA, "comment": "Evaluation metrics; one row per run and metric."},
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH))
+    model_type: Mapped[str] = mapped_column(String(20))
+    metric_name: Mapped[str] = mapped_column(String(50))
+    metric_value: Mapped[float] = mapped_column(Double)
+    run_id: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

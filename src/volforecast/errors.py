@@ -1,0 +1,31 @@
+"""Domain exceptions.
+
+Every error a user can cause or meet is one of these. The CLI maps them to exit codes in
+one place (``cli.py``); later the API maps them to HTTP status codes in one place too.
+"""
+
+from __future__ import annotations
+
+
+class VolforecastError(Exception):
+    """Base class of every error volforecast raises on purpose."""
+
+
+class ConfigurationError(VolforecastError):
+    """A setting is missing or malformed."""
+
+
+class DataSourceError(VolforecastError):
+    """A price source cannot be read: missing file, unknown layout, no network, missing package."""
+
+
+class DatabaseUnavailableError(VolforecastError):
+    """The database cannot be reached or refused the connection."""
+
+
+class UnknownTickerError(VolforecastError):
+    """A ticker was asked for that the database does not hold."""
+
+
+class InsufficientDataError(VolforecastError):
+    """A series is too short for what was asked of it."""

@@ -1,0 +1,1 @@
+"""Jobs: plain functions with typed reports, called by the CLI, the DAGs and the API alike."""

@@ -1,0 +1,143 @@
+"""Ingest job: a batch of prices through the quality gate into ``market.stock_prices``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Engine
+
+from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
+from volforecast.data.quality import QualityReport, run_gate
+from volforecast.data.repository import PriceRepository, UpsertCounts
+from volforecast.data.sources import PriceBatch
+from volforecast.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JobStatus = Literal["complete", "partial", "failed"]
+Progress = Callable[[int, int], None]
+"""Called with (rows done, rows in all) after each committed chunk."""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest run did."""
+
+    source: str
+    quality: QualityReport
+    counts: UpsertCounts
+    seconds: float
+    rejects_file: str | None = None
+
+    @property
+    def status(self) -> JobStatus:
+        """``complete`` when every row loaded, ``failed`` when none did, else ``partial``."""
+        if self.quality.rows_accepted == 0:
+            return "failed"
+        return "complete" if self.quality.clean else "partial"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "source": self.source,
+            "status": self.status,
+            "inserted": self.counts.inserted,
+            "updated": self.counts.updated,
+            "unchanged": self.counts.unchanged,
+            "seconds": round(self.seconds, 3),
+            "rejects_file": self.rejects_file,
+            "quality": self.quality.to_dict(),
+        }
+
+
+def ingest(
+    batch: PriceBatch,
+    *,
+    engine: Engine,
+    settings: Settings,
+    rejects_path: Path | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Judge a batch and upsert the rows that pass, chunk by chunk.
+
+    Each chunk is its own transaction and merges idempotently, so a run cut short by a dead
+    database keeps what it committed, and running it again finishes the job without
+    duplicating or losing a row.
+
+    Parameters
+    ----------
+    batch : PriceBatch
+        Prices from one of :mod:`volforecast.data.sources`.
+    engine : sqlalchemy.Engine
+        The price store; migrated on the spot when it has no tables yet.
+    settings : Settings
+        Quality thresholds and chunk size.
+    rejects_path : pathlib.Path, optional
+        Where to write the rejected rows as CSV, with a ``check`` column saying why.
+    progress : callable, optional
+        Told the rows done after every chunk.
+
+    Raises
+    ------
+    DatabaseUnavailableError
+        When the database cannot be reached, or goes away during the load.
+    """
+    started = time.perf_counter()
+    ensure_schema(engine)
+    gate = run_gate(batch.frame, settings.quality)
+    for ticker, reason in batch.unavailable.items():
+        gate.report.add_unavailable(ticker, reason)
+    rejects_file = None
+    if rejects_path is not None and not gate.rejected.empty:
+        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+        gate.rejected.to_csv(rejects_path, index=False)
+        rejects_file = str(rejects_path)
+
+    accepted = gate.accepted
+    total = len(accepted)
+    repository = PriceRepository(engine)
+    ingested_at = dt.datetime.now(dt.UTC)
+    counts = UpsertCounts()
+    chunk = settings.ingest_chunk_rows
+    for start in range(0, total, chunk):
+        try:
+            counts += repository.upsert(
+                accepted.iloc[start : start + chunk], ingested_at=ingested_at
+            )
+        except UNAVAILABLE_ERRORS as exc:
+            error = unavailable(engine, exc)
+            error.args = (
+                f"{error.args[0]}; {start} of {total} rows were committed before it failed, "
+                "and running the same ingest again finishes the load safely",
+            )
+            raise error from exc
+        if progress is not None:
+            progress(min(start + chunk, total), total)
+
+    report = IngestReport(
+        source=batch.source,
+        quality=gate.report,
+        counts=counts,
+        seconds=time.perf_counter() - started,
+        rejects_file=rejects_file,
+    )
+    log.info(
+        "Ingested %s: %d rows received, %d accepted (%d new, %d changed, %d unchanged), "
+        "%d rejected, in %.1f s: %s",
+        batch.source,
+        gate.report.rows_received,
+        gate.report.rows_accepted,
+        counts.inserted,
+        counts.updated,
+        counts.unchanged,
+        len(gate.rejected),
+        report.seconds,
+        report.status,
+    )
+    return report

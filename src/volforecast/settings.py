@@ -1,0 +1,122 @@
+"""Settings, read from ``VOLFORECAST_*`` environment variables and an optional ``.env`` file.
+
+Nothing here is built at import time: the CLI calls :func:`get_settings` once and hands the
+result down; tests build their own :class:`Settings`. The embedded default keeps every piece
+of state under ``./var/`` (a SQLite database and a local MLflow store), so a fresh machine
+needs no server. ``VOLFORECAST_DATABASE_URL=postgresql+psycopg://user:pw@host/db`` switches the
+price and prediction store to PostgreSQL with no other change.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class QualitySettings(BaseModel):
+    """Thresholds of the data-quality gate (``VOLFORECAST_QUALITY__<NAME>``).
+
+    Returns are percent log returns of the adjusted close; gaps count NYSE sessions.
+    """
+
+    max_gap_trading_days: Annotated[int, Field(ge=1)] = 10
+    """A hole of more missing NYSE sessions than this breaks a series."""
+    stale_days: Annotated[int, Field(ge=2)] = 5
+    """This many consecutive identical closes mark the repeats as stale."""
+    max_abs_return_pct: Annotated[float, Field(gt=0)] = 100.0
+    """A one-day move beyond this (log percent) that does not revert breaks a series."""
+    spike_min_return_pct: Annotated[float, Field(gt=0)] = 30.0
+    """A move at least this large (log percent) that the next day undoes is a bad print."""
+    spike_reversal_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    """How closely the next day must undo a move, as a fraction of the move, to be a spike."""
+    split_tolerance_pct: Annotated[float, Field(gt=0)] = 5.0
+    """How close (log percent) the adjusted move must be to the raw split move to be unreflected."""
+    range_tolerance: Annotated[float, Field(ge=0)] = 1e-6
+    """Relative slack for open and close lying inside [low, high] (float rounding of sources)."""
+
+
+class Settings(BaseSettings):
+    """Everything volforecast can be configured with.
+
+    Paths default below ``home`` (``./var``), resolved against the working directory when the
+    settings are created.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOLFORECAST_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    home: Path = Path("var")
+    """Directory of the embedded state: SQLite database, MLflow store, downloaded data."""
+    database_url: str = ""
+    """SQLAlchemy URL of the price and prediction store; SQLite under ``home`` when empty."""
+    mlflow_tracking_uri: str = ""
+    """MLflow tracking URI; a SQLite store under ``home`` when empty."""
+    mlflow_artifact_location: str = ""
+    """Where MLflow keeps model files; ``home/mlartifacts`` when empty."""
+    data_dir: Path | None = None
+    """Where downloaded or exported data lives; ``home/data`` when empty."""
+    ingest_chunk_rows: Annotated[int, Field(ge=1_000)] = 100_000
+    """Rows per upsert transaction during ingestion."""
+    log_level: LogLevel = "INFO"
+    quality: QualitySettings = QualitySettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            msg = f"VOLFORECAST_DATABASE_URL is not a database URL: {exc}"
+            raise ValueError(msg) from exc
+        # psycopg 3 is the driver volforecast ships; a bare postgresql:// would ask for psycopg2.
+        if url.drivername in {"postgresql", "postgres"}:
+            url = url.set(drivername="postgresql+psycopg")
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            msg = f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql"
+            raise ValueError(msg)
+        return url.render_as_string(hide_password=False)
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        self.home = self.home.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'volforecast.db'}"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        if not self.mlflow_artifact_location:
+            self.mlflow_artifact_location = str(self.home / "mlartifacts")
+        if self.data_dir is None:
+            self.data_dir = self.home / "data"
+        return self
+
+    @property
+    def database_backend(self) -> Literal["sqlite", "postgresql"]:
+        """The database family of :attr:`database_url`."""
+        backend = make_url(self.database_url).get_backend_name()
+        return "postgresql" if backend == "postgresql" else "sqlite"
+
+    @property
+    def database_url_safe(self) -> str:
+        """:attr:`database_url` with the password masked, for logs and messages."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings once per process (environment, then ``.env``, then defaults)."""
+    return Settings()

@@ -1,0 +1,53 @@
+"""Price frames for tests: clean random walks on NYSE sessions, and faults planted in them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from volforecast.core.calendar import trading_days_after
+from volforecast.data.sources import RAW_COLUMNS
+
+
+def clean_prices(
+    ticker: str,
+    days: int = 300,
+    *,
+    seed: int = 0,
+    start: dt.date = dt.date(2017, 12, 29),
+    vol_pct: float = 1.2,
+    price: float = 100.0,
+) -> pd.DataFrame:
+    """A frame in the raw price layout that passes every quality check."""
+    rng = np.random.default_rng(seed)
+    dates = pd.to_datetime(trading_days_after(start, days)).astype("datetime64[ns]")
+    returns = rng.normal(0.0, vol_pct / 100, days)
+    close = price * np.exp(np.cumsum(returns))
+    open_ = np.concatenate(([price], close[:-1])) * np.exp(rng.normal(0, vol_pct / 400, days))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, vol_pct / 200, days)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, vol_pct / 200, days)))
+    frame = pd.DataFrame(
+        {
+            "ticker": ticker,
+            "date": dates,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "adj_close": close,
+            "volume": rng.integers(1_000_000, 5_000_000, days).astype("float64"),
+            "split_coefficient": 1.0,
+            "source": "test",
+        }
+    )
+    return frame.loc[:, list(RAW_COLUMNS)]
+
+
+def with_row(frame: pd.DataFrame, position: int, **values: float) -> pd.DataFrame:
+    """A copy with some values of one row replaced."""
+    out = frame.copy()
+    for column, value in values.items():
+        out.loc[out.index[position], column] = value
+    return out
