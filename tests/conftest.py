@@ -34,7 +34,8 @@ def _required(name: str) -> bool:
     return os.environ.get(name, "") not in {"", "0", "false", "no"}
 
 
-def _unavailable(reason: str, flag: str) -> None:
+def skip_or_fail(reason: str, flag: str) -> None:
+    """Skip, or fail when the environment says this must not be skipped."""
     if _required(flag):
         pytest.fail(f"{reason} ({flag} is set)")
     pytest.skip(reason)
@@ -63,7 +64,7 @@ def postgres_server_url() -> Iterator[str]:
         yield given
         return
     if find_postgres_bin() is None:
-        _unavailable("PostgreSQL is not installed", "VOLFORECAST_TEST_REQUIRE_POSTGRES")
+        skip_or_fail("PostgreSQL is not installed", "VOLFORECAST_TEST_REQUIRE_POSTGRES")
     with LocalPostgres(durable=False) as server:
         yield server.url
 
@@ -126,7 +127,7 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 @pytest.fixture(
     params=[
         pytest.param("sqlite"),
-        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("postgres", marks=pytest.mark.postgres, id="postgresql"),
     ]
 )
 def database_url(request: pytest.FixtureRequest) -> str:
@@ -153,5 +154,5 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def sp500_file() -> Path:
     """The shared S&P 500 file; skipped when ../shared/data is not beside the repository."""
     if not SP500_FILE.is_file():
-        _unavailable(f"{SP500_FILE} is missing", "VOLFORECAST_TEST_REQUIRE_SHARED")
+        skip_or_fail(f"{SP500_FILE} is missing", "VOLFORECAST_TEST_REQUIRE_SHARED")
     return SP500_FILE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from importlib.resources import files
@@ -52,7 +53,10 @@ def create_db_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
     if settings.database_backend == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            # A directory that cannot be made surfaces at connect time, as sqlite3's own
+            # "unable to open database file", through the same error path as a dead server.
+            with contextlib.suppress(OSError):
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _tune_sqlite)
         return engine.execution_options(schema_translate_map=SQLITE_SCHEMA_MAP)

@@ -1,0 +1,168 @@
+"""The command line: exit codes, messages, and the real console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.factories import clean_prices, with_row
+from tests.integration.test_ingest import planted_faults
+from volforecast.cli import ExitCode, app
+from volforecast.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Run commands in an empty directory against the test's database."""
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("VOLFORECAST_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("VOLFORECAST_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_ingest_sample_then_tickers_then_quality(cli_env: Path) -> None:
+    code, output = invoke("ingest", "--sample")
+    assert code == ExitCode.OK, output
+    assert "complete: 10,062 rows inserted" in output
+    code, output = invoke("ingest", "--sample")
+    assert code == ExitCode.OK
+    assert "0 rows inserted, 0 updated, 10,062 unchanged" in output
+    code, output = invoke("tickers")
+    assert code == ExitCode.OK
+    assert "^GSPC" in output
+    assert "^IXIC" in output
+    assert "1999-01-04" in output
+    code, output = invoke("quality", "--report-json", "q.json")
+    assert code == ExitCode.OK, output
+    report = json.loads((cli_env / "q.json").read_text())
+    assert report["rows_received"] == 10_062
+    assert {t["status"] for t in report["tickers"].values()} == {"ok"}
+
+
+def test_planted_faults_exit_partial_with_a_per_ticker_report(cli_env: Path) -> None:
+    planted_faults().to_csv(cli_env / "faults.csv", index=False)
+    code, output = invoke(
+        "ingest", "--file", "faults.csv", "--rejects", "rejects.csv", "--report-json", "report.json"
+    )
+    assert code == ExitCode.PARTIAL, output
+    assert output.count("partial") >= 2
+    for text in (
+        "#$%@!",
+        "bad_ticker",
+        "non_positive_price",
+        "high_below_low",
+        "duplicate_date",
+        "gap",
+        "BAD",
+    ):
+        assert text in output, f"{text!r} missing from the report"
+    assert "GOOD1" not in output, "clean tickers are summarised, not listed"
+    report = json.loads((cli_env / "report.json").read_text())
+    assert report["status"] == "partial"
+    assert report["quality"]["tickers"]["GOOD1"]["status"] == "ok"
+    assert (cli_env / "rejects.csv").is_file()
+
+
+def test_a_file_with_nothing_good_fails(cli_env: Path) -> None:
+    bad = with_row(clean_prices("#BAD#", 5), 0, low=-1.0)
+    bad.to_csv(cli_env / "bad.csv", index=False)
+    code, output = invoke("ingest", "--file", "bad.csv")
+    assert code == ExitCode.ERROR
+    assert "failed" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("ingest",), ExitCode.USAGE, "give exactly one of --sample"),
+        (("ingest", "--sample", "--file", "x.csv"), ExitCode.USAGE, "exactly one"),
+        (("ingest", "--yfinance", "AAPL"), ExitCode.USAGE, "--yfinance needs --start"),
+        (("ingest", "--file", "missing.csv"), ExitCode.ERROR, "no such file: missing.csv"),
+        (("quality", "--tickers", "NOPE"), ExitCode.ERROR, "no stored prices for NOPE"),
+        (("ingest", "--bogus"), ExitCode.USAGE, "No such option"),
+    ],
+)
+def test_bad_input_gets_one_clear_sentence(
+    cli_env: Path, args: tuple[str, ...], code: int, message: str
+) -> None:
+    exit_code, output = invoke(*args)
+    assert exit_code == code
+    assert message in output
+    assert "Traceback" not in output
+
+
+def test_a_dead_database_exits_unavailable(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOLFORECAST_DATABASE_URL", "postgresql://vf:pw@127.0.0.1:9/vf")
+    get_settings.cache_clear()
+    code, output = invoke("ingest", "--sample")
+    assert code == ExitCode.UNAVAILABLE
+    assert "vf:***@127.0.0.1:9/vf is unavailable" in output
+    assert "pw" not in output
+
+
+def test_bad_settings_name_the_variable(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOLFORECAST_QUALITY__STALE_DAYS", "one")
+    get_settings.cache_clear()
+    code, output = invoke("tickers")
+    assert code == ExitCode.ERROR
+    assert "VOLFORECAST_QUALITY__STALE_DAYS" in output
+
+
+def test_db_commands(cli_env: Path) -> None:
+    code, output = invoke("db", "current")
+    assert code == ExitCode.OK
+    assert "up to date" in output
+    code, output = invoke("db", "downgrade", "base", "--yes")
+    assert code == ExitCode.OK
+    assert "revision base" in output
+    code, output = invoke("db", "upgrade")
+    assert code == ExitCode.OK
+    assert "revision 0001" in output
+
+
+def test_help_explains_the_commands() -> None:
+    code, output = invoke("--help")
+    assert code == ExitCode.OK
+    for command in ("ingest", "quality", "tickers", "db"):
+        assert command in output
+    code, output = invoke("ingest", "--help")
+    assert "adjusted_close" in output
+    assert "--rejects" in output
+
+
+def test_the_console_script_runs(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOLFORECAST_")}
+    env["VOLFORECAST_HOME"] = str(tmp_path / "var")
+    script = Path(sys.executable).parent / "volforecast"
+    version = subprocess.run(
+        [script, "--version"], capture_output=True, text=True, env=env, check=True, cwd=tmp_path
+    )
+    assert version.stdout.startswith("volforecast ")
+    done = subprocess.run(
+        [script, "ingest", "--sample"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "var" / "volforecast.db").is_file()
