@@ -189,15 +189,17 @@ def _bulk_insert_sqlite(connection: Connection, stage: Table, rows: pd.DataFrame
     # DateTime types use on SQLite, so reads through SQLAlchemy see ordinary dates.
     stamp = pd.Timestamp(rows["ingested_at"].iloc[0]).tz_convert("UTC").tz_localize(None)
     volume = rows["volume"].astype(object).where(rows["volume"].notna(), None)
-    values = zip(
-        rows["ticker"].astype(str).tolist(),
-        [day.isoformat() for day in rows["date"]],
-        *(rows[c].astype("float64").tolist() for c in ("open", "high", "low", "close")),
-        rows["adj_close"].astype("float64").tolist(),
-        [None if v is None else int(v) for v in volume],
-        rows["source"].astype(str).tolist(),
-        [stamp.strftime("%Y-%m-%d %H:%M:%S.%f")] * len(rows),
-        strict=True,
+    values = list(
+        zip(
+            rows["ticker"].astype(str).tolist(),
+            [day.isoformat() for day in rows["date"]],
+            *(rows[c].astype("float64").tolist() for c in ("open", "high", "low", "close")),
+            rows["adj_close"].astype("float64").tolist(),
+            [None if v is None else int(v) for v in volume],
+            rows["source"].astype(str).tolist(),
+            [stamp.strftime("%Y-%m-%d %H:%M:%S.%f")] * len(rows),
+            strict=True,
+        )
     )
     placeholders = ", ".join("?" * len(STORED_COLUMNS))
     cursor = connection.connection.cursor()
