@@ -98,14 +98,20 @@ def _errors() -> Iterator[None]:
         _fail(str(exc), code)
 
 
+_level_from_flags: int | None = None
+
+
 def _settings() -> Settings:
     try:
-        return get_settings()
+        settings = get_settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"VOLFORECAST_{'__'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
         _fail(f"invalid settings: {problems}", ExitCode.ERROR)
+    if _level_from_flags is None:  # -v and -q win over VOLFORECAST_LOG_LEVEL
+        logging.getLogger("volforecast").setLevel(settings.log_level)
+    return settings
 
 
 def _engine(settings: Settings) -> Any:
@@ -129,7 +135,8 @@ def _main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    global _level_from_flags  # noqa: PLW0603  (one process, one command line)
+    _level_from_flags = logging.DEBUG if verbose else logging.WARNING if quiet else None
     logging.basicConfig(
         level=logging.WARNING,
         format="%(message)s",
@@ -137,7 +144,7 @@ def _main(
         handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
         force=True,
     )
-    logging.getLogger("volforecast").setLevel(level)
+    logging.getLogger("volforecast").setLevel(_level_from_flags or logging.INFO)
 
 
 def _progress() -> Progress:

@@ -11,10 +11,6 @@ class VolforecastError(Exception):
     """Base class of every error volforecast raises on purpose."""
 
 
-class ConfigurationError(VolforecastError):
-    """A setting is missing or malformed."""
-
-
 class DataSourceError(VolforecastError):
     """A price source cannot be read: missing file, unknown layout, no network, missing package."""
 
@@ -25,7 +21,3 @@ class DatabaseUnavailableError(VolforecastError):
 
 class UnknownTickerError(VolforecastError):
     """A ticker was asked for that the database does not hold."""
-
-
-class InsufficientDataError(VolforecastError):
-    """A series is too short for what was asked of it."""

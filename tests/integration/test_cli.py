@@ -166,3 +166,13 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "var" / "volforecast.db").is_file()
+
+
+def test_log_level_comes_from_settings_unless_a_flag_says_otherwise(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke("ingest", "--sample")
+    monkeypatch.setenv("VOLFORECAST_LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    assert "Checked 10062 stored rows" not in invoke("quality")[1]
+    assert "Checked 10062 stored rows" in invoke("--verbose", "quality")[1]
