@@ -218,6 +218,16 @@ def _row_failures(frame: pd.DataFrame, config: QualitySettings) -> pd.DataFrame:
         schema.validate(frame, lazy=True)
     except pa_errors.SchemaErrors as exc:
         cases = exc.failure_cases
+        # A failure without a row (a wrong dtype, a missing column) means the caller passed
+        # something other than the raw layout: a bug to surface, not data to reject.
+        schema_level = cases[cases["index"].isna()]
+        if not schema_level.empty:
+            problems = "; ".join(
+                f"{row.column}: {row.check} ({row.failure_case})"
+                for row in schema_level.itertuples()
+            )
+            msg = f"the frame is not in the raw price layout: {problems}"
+            raise ValueError(msg) from exc
         cases = cases[cases["index"].notna()]
         check = cases["check"].astype(str).replace({"not_nullable": "missing_value"})
         out = pd.DataFrame({"index": cases["index"].astype("int64"), "check": check})

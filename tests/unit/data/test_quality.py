@@ -238,3 +238,9 @@ def test_the_gate_accepts_its_own_output_unchanged(faults: list[tuple[int, str]]
     second = run_gate(first.accepted, CONFIG)
     assert second.rejected.empty, second.report.to_dict()
     assert len(first.accepted) + len(first.rejected) == len(frame), "no row vanishes unreported"
+
+
+def test_a_frame_of_the_wrong_layout_is_a_bug_not_bad_data() -> None:
+    frame = clean_prices("AAA").astype({"date": "string"})
+    with pytest.raises(ValueError, match="not in the raw price layout: date"):
+        run_gate(frame, CONFIG)
