@@ -21,3 +21,15 @@ class DatabaseUnavailableError(VolforecastError):
 
 class UnknownTickerError(VolforecastError):
     """A ticker was asked for that the database does not hold."""
+
+
+class InvalidSeriesError(VolforecastError):
+    """A price or return series a model cannot use: NaN, infinite or constant values."""
+
+
+class InsufficientDataError(InvalidSeriesError):
+    """A series is too short for the model asked of it."""
+
+
+class ModelNotFittedError(VolforecastError):
+    """A model was asked to forecast, update or save before it was fitted."""

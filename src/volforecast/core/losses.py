@@ -43,29 +43,31 @@ def mae(actual: npt.ArrayLike, forecast: npt.ArrayLike) -> float:
     return float(np.mean(np.abs(a - f)))
 
 
-def qlike(realized_sigma2: npt.ArrayLike, forecast_sigma2: npt.ArrayLike) -> float:
-    r"""QLIKE loss of variance forecasts against a realized-variance proxy.
+def qlike_losses(realized_sigma2: npt.ArrayLike, forecast_sigma2: npt.ArrayLike) -> np.ndarray:
+    r"""QLIKE loss of each variance forecast against a realized-variance proxy.
 
     Parameters
     ----------
     realized_sigma2 : array_like
-        Proxy of the variance, non-negative (squared returns or a range estimator), percent².
+        Proxy of the variance, strictly positive (a sum of squared returns or of a range
+        estimator over the horizon), percent².
     forecast_sigma2 : array_like
-        Forecast variances, strictly positive, percent².
+        Forecast variances over the same horizon, strictly positive, percent².
 
     Returns
     -------
-    float
-        Mean loss; lower is better. Comparable only between forecasts of the same proxy.
+    numpy.ndarray
+        One loss per forecast, each :math:`\geq 0` and zero only for a perfect forecast.
 
     Notes
     -----
-    .. math:: L(\hat\sigma^2, h) = \ln h + \frac{\hat\sigma^2}{h}
+    .. math:: L(\hat\sigma^2, h) = \frac{\hat\sigma^2}{h} - \ln\frac{\hat\sigma^2}{h} - 1
 
-    This differs from the normalised form :math:`\hat\sigma^2/h - \ln(\hat\sigma^2/h) - 1` only
-    by a term in the proxy alone, so both rank forecasts identically and give the same loss
-    differences (hence the same Diebold–Mariano statistics); unlike the normalised form it is
-    finite when the proxy is zero, as a squared return of an unchanged price is.
+    Of the losses robust to a noisy proxy (its expectation is minimised by the true conditional
+    variance), QLIKE is the one whose ranking depends only on the ratio of proxy to forecast,
+    so calm and turbulent periods weigh alike; ratios of mean QLIKE between models are
+    therefore meaningful. It is undefined for a zero proxy (a one-day squared return of an
+    unchanged price): callers drop those days for every model alike and say how many.
 
     References
     ----------
@@ -76,7 +78,13 @@ def qlike(realized_sigma2: npt.ArrayLike, forecast_sigma2: npt.ArrayLike) -> flo
     if (h <= 0).any():
         msg = "QLIKE needs strictly positive variance forecasts"
         raise ValueError(msg)
-    if (proxy < 0).any():
-        msg = "QLIKE needs a non-negative variance proxy"
+    if (proxy <= 0).any():
+        msg = "QLIKE is undefined for a zero or negative proxy; drop those observations first"
         raise ValueError(msg)
-    return float(np.mean(np.log(h) + proxy / h))
+    ratio = proxy / h
+    return np.asarray(ratio - np.log(ratio) - 1.0, dtype=np.float64)
+
+
+def qlike(realized_sigma2: npt.ArrayLike, forecast_sigma2: npt.ArrayLike) -> float:
+    """Mean QLIKE loss (see :func:`qlike_losses`); lower is better, zero is perfect."""
+    return float(np.mean(qlike_losses(realized_sigma2, forecast_sigma2)))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from volforecast.core.losses import mae, mse, qlike, rmse
+from volforecast.core.losses import mae, mse, qlike, qlike_losses, rmse
 
 ACTUAL = [1.0, 2.0, 4.0]
 FORECAST = [2.0, 2.0, 1.0]
@@ -21,12 +21,13 @@ def test_mse_mae_rmse_by_hand() -> None:
 
 
 def test_qlike_by_hand() -> None:
-    expected = sum(math.log(h) + a / h for a, h in zip(ACTUAL, FORECAST, strict=True)) / 3
+    expected = sum(a / h - math.log(a / h) - 1 for a, h in zip(ACTUAL, FORECAST, strict=True)) / 3
     assert qlike(ACTUAL, FORECAST) == pytest.approx(expected, rel=1e-15)
 
 
-def test_qlike_is_finite_for_a_zero_proxy() -> None:
-    assert math.isfinite(qlike([0.0, 1.0], [1.0, 1.0]))
+def test_qlike_is_zero_for_a_perfect_forecast_and_positive_otherwise() -> None:
+    assert qlike(ACTUAL, ACTUAL) == 0.0
+    assert (qlike_losses(ACTUAL, FORECAST) > 0).sum() == 2  # the middle forecast is exact
 
 
 def test_qlike_expected_loss_is_smallest_at_the_true_variance() -> None:
@@ -60,8 +61,8 @@ def test_bad_inputs_are_refused(actual: list[float], forecast: list[float], mess
         mse(actual, forecast)
 
 
-def test_qlike_refuses_non_positive_forecasts_and_negative_proxies() -> None:
+def test_qlike_refuses_non_positive_forecasts_and_proxies() -> None:
     with pytest.raises(ValueError, match="strictly positive"):
         qlike([1.0], [0.0])
-    with pytest.raises(ValueError, match="non-negative"):
-        qlike([-1.0], [1.0])
+    with pytest.raises(ValueError, match="zero or negative proxy"):
+        qlike([0.0], [1.0])

@@ -15,6 +15,7 @@ from volforecast.core.realized import (
     ESTIMATORS,
     close_to_close,
     garman_klass,
+    garman_klass_yang_zhang,
     parkinson,
     realized_variance,
     rogers_satchell,
@@ -71,6 +72,15 @@ class TestHandComputed:
             for o, h, lo, c in zip(OPEN, HIGH, LOW, CLOSE, strict=True)
         ]
         assert_allclose(rogers_satchell(OPEN, HIGH, LOW, CLOSE), expected, rtol=1e-12)
+
+    def test_garman_klass_yang_zhang_by_hand(self) -> None:
+        expected = [math.nan] + [
+            PCT2 * (ln(o / c_prev) ** 2 + 0.5 * ln(h / lo) ** 2 - (2 * ln(2) - 1) * ln(c / o) ** 2)
+            for c_prev, o, h, lo, c in zip(
+                CLOSE[:-1], OPEN[1:], HIGH[1:], LOW[1:], CLOSE[1:], strict=True
+            )
+        ]
+        assert_allclose(garman_klass_yang_zhang(OPEN, HIGH, LOW, CLOSE), expected, rtol=1e-12)
 
     def test_yang_zhang_k_for_a_two_day_window(self) -> None:
         # n = 2: (n+1)/(n-1) = 3, so k = 0.34 / 4.34.
@@ -201,8 +211,11 @@ class TestUnbiasedOnSimulatedConstantVolatility:
         estimates = realized_variance(simulated, estimator).to_numpy()
         assert_unbiased(estimates, PCT2 * INTRADAY_VAR)
 
-    def test_close_to_close_measures_the_whole_day(self, simulated: pd.DataFrame) -> None:
-        estimates = realized_variance(simulated, "close_to_close").to_numpy()
+    @pytest.mark.parametrize("estimator", ["close_to_close", "garman_klass_yang_zhang"])
+    def test_daily_whole_day_estimators_measure_the_whole_day(
+        self, simulated: pd.DataFrame, estimator: realized.Estimator
+    ) -> None:
+        estimates = realized_variance(simulated, estimator).to_numpy()
         assert_unbiased(estimates, PCT2 * (INTRADAY_VAR + OVERNIGHT_VAR))
 
     def test_yang_zhang_measures_the_whole_day(self, simulated: pd.DataFrame) -> None:

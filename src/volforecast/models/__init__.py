@@ -1,0 +1,1 @@
+"""Volatility models behind one contract (:mod:`volforecast.models.base`)."""

@@ -1,0 +1,397 @@
+"""The one contract every volatility model honours, and the values it returns.
+
+A model is fitted on a :class:`~volforecast.core.features.DailyData` (or on prices or percent
+returns, converted on the way in), then forecasts the variance path of the next 1-30 trading
+days. :meth:`VolatilityModel.update` feeds it newer data with its parameters frozen, which is
+how a daily forecast is made without refitting; :meth:`VolatilityModel.forecast_paths` does
+the same for many origins at once, which is how the walk-forward backtest stays fast.
+
+Errors: :class:`~volforecast.errors.InsufficientDataError` for a series shorter than the
+model's ``min_obs``, :class:`~volforecast.errors.InvalidSeriesError` for NaN or constant
+data, :class:`~volforecast.errors.ModelNotFittedError` for using a model before fitting it.
+Non-convergence is not an error: it is recorded in the :class:`FitReport`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from volforecast.core.calendar import trading_days_after
+from volforecast.core.features import DailyData
+from volforecast.errors import InsufficientDataError, InvalidSeriesError, ModelNotFittedError
+
+MAX_HORIZON = 30
+STATE_FILE = "model.json"
+DATA_FILE = "data.npz"
+
+
+@dataclass(frozen=True)
+class VolatilityForecast:
+    """A forecast path of daily variances.
+
+    Attributes
+    ----------
+    model : str
+        Model type (``GARCH``, ``LSTM``, ...).
+    version : str
+        Model version (the registry's; ``"0"`` for an unregistered model).
+    ticker : str
+        What the forecast is for.
+    origin_date : datetime.date
+        Date of the last close the forecast uses.
+    forecast_dates : tuple of datetime.date
+        The next trading days, one per step.
+    sigma2 : numpy.ndarray
+        Variance of each day's return in percent², one per step (not cumulative).
+    """
+
+    model: str
+    version: str
+    ticker: str
+    origin_date: dt.date
+    forecast_dates: tuple[dt.date, ...]
+    sigma2: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.forecast_dates) != len(self.sigma2):
+            msg = "one variance per forecast date"
+            raise ValueError(msg)
+        self.sigma2.setflags(write=False)
+
+    @property
+    def horizon(self) -> int:
+        """Number of trading days forecast."""
+        return len(self.sigma2)
+
+    @property
+    def vol_pct(self) -> np.ndarray:
+        """Daily volatility in percent, ``sqrt(sigma2)``."""
+        return np.asarray(np.sqrt(self.sigma2), dtype=np.float64)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per step: step, forecast_date, sigma2, vol_pct."""
+        return pd.DataFrame(
+            {
+                "step": np.arange(1, self.horizon + 1),
+                "forecast_date": list(self.forecast_dates),
+                "sigma2": self.sigma2,
+                "vol_pct": self.vol_pct,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """How a fit went.
+
+    Attributes
+    ----------
+    converged : bool
+        The optimiser reported success and the parameters are usable (finite, stationary).
+        A model whose fit did not converge is never promoted.
+    optimizer_code : int or None
+        The optimiser's own exit code (SciPy's for ``arch``), None when there is no optimiser.
+    message : str
+        The optimiser's message, or what went wrong.
+    params_on_bounds : tuple of str
+        Parameters sitting on a bound of their space: a sign of a poor specification.
+    persistence : float or None
+        How slowly a variance shock decays (``alpha + beta`` for GARCH(1,1)); 1 is a unit root.
+    warnings : tuple of str
+        Warnings raised during the fit, kept rather than printed.
+    attempts : int
+        Fits tried before this one was kept (retries from other starting points or scales).
+    nobs : int
+        Observations the model was fitted on.
+    """
+
+    converged: bool
+    optimizer_code: int | None = None
+    message: str = ""
+    params_on_bounds: tuple[str, ...] = ()
+    persistence: float | None = None
+    warnings: tuple[str, ...] = ()
+    attempts: int = 1
+    nobs: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FitReport:
+        """The inverse of :meth:`to_dict`."""
+        tuples = {k: tuple(v) for k, v in values.items() if k in {"params_on_bounds", "warnings"}}
+        return cls(**{**values, **tuples})
+
+
+def as_daily_data(
+    data: DailyData | pd.Series | pd.DataFrame, ticker: str | None = None
+) -> DailyData:
+    """Accept what a user has: features, prices in the raw layout, or percent returns."""
+    if isinstance(data, DailyData):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return DailyData.from_prices(data, ticker)
+    # A first return of NaN (from a diff) is dropped; a NaN anywhere else is an error.
+    start = data.first_valid_index()
+    returns = data.loc[start:] if start is not None else data
+    return DailyData.from_returns(returns, ticker or str(data.name or "series"))
+
+
+MODEL_KINDS: dict[str, type[VolatilityModel]] = {}
+
+
+@dataclass
+class _Fitted:
+    data: DailyData
+    report: FitReport
+    params: dict[str, float] = field(default_factory=dict)
+
+
+class VolatilityModel(ABC):
+    """Base class of every model: validation, dates, persistence; subclasses do the maths.
+
+    Subclasses set ``kind`` (the registry key), ``min_obs`` and implement :meth:`_fit`,
+    :meth:`_forecast` and, for speed, :meth:`_forecast_paths`.
+    """
+
+    kind: ClassVar[str]
+    min_obs: ClassVar[int] = 100
+
+    def __init__(self) -> None:
+        self.version = "0"
+        self._fitted: _Fitted | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            MODEL_KINDS[cls.kind] = cls
+
+    # ---------------------------------------------------------------- public contract
+
+    @property
+    def model_type(self) -> str:
+        """The name stored with forecasts and metrics: ``GARCH``, ``LSTM``, ..."""
+        return self.kind.upper()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Constructor arguments, enough to build an unfitted twin."""
+        return {}
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` has run."""
+        return self._fitted is not None
+
+    @property
+    def params(self) -> dict[str, float]:
+        """Fitted parameters by name."""
+        return dict(self._state().params)
+
+    @property
+    def fit_report(self) -> FitReport:
+        """How the last fit went."""
+        return self._state().report
+
+    @property
+    def data(self) -> DailyData:
+        """The data the model last saw (fitted on, or updated with)."""
+        return self._state().data
+
+    def fit(self, data: DailyData | pd.Series | pd.DataFrame, ticker: str | None = None) -> Self:
+        """Estimate the parameters on ``data``; forecasts then start from its last day."""
+        daily = self._check(as_daily_data(data, ticker))
+        params, report = self._fit(daily)
+        self._fitted = _Fitted(daily, report, params)
+        return self
+
+    def update(self, data: DailyData | pd.Series | pd.DataFrame) -> Self:
+        """Move the forecast origin to the end of ``data`` with the parameters frozen.
+
+        ``data`` is the whole history up to the new origin (it may also be shorter, to look
+        back in time); nothing is re-estimated.
+        """
+        state = self._state()
+        daily = as_daily_data(data, state.data.ticker)
+        if len(daily) < 2:
+            msg = f"{daily.ticker}: an update needs at least 2 observations"
+            raise InsufficientDataError(msg)
+        self._fitted = _Fitted(daily, state.report, state.params)
+        self._on_update(daily)
+        return self
+
+    def forecast(self, horizon: int = 1) -> VolatilityForecast:
+        """The variance path of the next ``horizon`` trading days (1 to 30)."""
+        _check_horizon(horizon)
+        state = self._state()
+        sigma2 = np.asarray(self._forecast(state.data, horizon), dtype=np.float64)
+        _check_path(sigma2, self.kind)
+        origin = state.data.last_date.date()
+        return VolatilityForecast(
+            model=self.model_type,
+            version=self.version,
+            ticker=state.data.ticker,
+            origin_date=origin,
+            forecast_dates=tuple(trading_days_after(origin, horizon)),
+            sigma2=sigma2,
+        )
+
+    def forecast_paths(
+        self, data: DailyData, origins: np.ndarray, horizon: int = MAX_HORIZON
+    ) -> np.ndarray:
+        """Variance paths from many origins of ``data`` with the parameters frozen.
+
+        Parameters
+        ----------
+        data : DailyData
+            A history that extends the fitted one (or equals it).
+        origins : numpy.ndarray of int
+            Positions in ``data``; the path from origin ``i`` uses days ``0..i`` only.
+        horizon : int
+            Steps per path.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``sigma2`` of shape ``(len(origins), horizon)`` in percent².
+        """
+        _check_horizon(horizon)
+        self._state()
+        positions = np.asarray(origins, dtype=np.int64)
+        if len(positions) and (positions.min() < 1 or positions.max() >= len(data)):
+            msg = "origins must be positions inside the data, after its first day"
+            raise ValueError(msg)
+        paths = np.asarray(self._forecast_paths(data, positions, horizon), dtype=np.float64)
+        _check_path(paths, self.kind)
+        return paths
+
+    def save(self, path: Path) -> Path:
+        """Write the model to the directory ``path`` (created); :meth:`load` reads it back."""
+        state = self._state()
+        path.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "kind": self.kind,
+            "version": self.version,
+            "options": self.options,
+            "params": state.params,
+            "fit_report": state.report.to_dict(),
+            "ticker": state.data.ticker,
+            "extra": self._extra_state(),
+        }
+        (path / STATE_FILE).write_text(json.dumps(payload, indent=2, default=_json_default))
+        np.savez_compressed(
+            path / DATA_FILE,
+            dates=state.data.dates.to_numpy().astype("datetime64[ns]").astype(np.int64),
+            returns_pct=state.data.returns_pct,
+            rv_sigma2=state.data.rv_sigma2,
+        )
+        self._save_files(path)
+        return path
+
+    @staticmethod
+    def load(path: Path) -> VolatilityModel:
+        """A model written by :meth:`save`, ready to forecast."""
+        payload = json.loads((path / STATE_FILE).read_text())
+        cls = MODEL_KINDS.get(payload["kind"])
+        if cls is None:
+            msg = f"{path}: unknown model kind {payload['kind']!r}"
+            raise ValueError(msg)
+        model = cls(**payload["options"])
+        model.version = str(payload["version"])
+        with np.load(path / DATA_FILE) as arrays:
+            data = DailyData(
+                payload["ticker"],
+                pd.DatetimeIndex(arrays["dates"].astype("datetime64[ns]")),
+                np.array(arrays["returns_pct"]),
+                np.array(arrays["rv_sigma2"]),
+            )
+        params = {k: float(v) for k, v in payload["params"].items()}
+        model._fitted = _Fitted(data, FitReport.from_dict(payload["fit_report"]), params)
+        model._restore(payload["extra"], path)
+        return model
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({options})"
+
+    # ---------------------------------------------------------------- for subclasses
+
+    @abstractmethod
+    def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
+        """Estimate on ``data``; return the parameters and the report."""
+
+    @abstractmethod
+    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
+        """The variance path from the last day of ``data`` with the fitted parameters."""
+
+    def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """Paths from many origins; the default loops, subclasses vectorise."""
+        return np.stack([self._forecast(data.head(int(i) + 1), horizon) for i in origins])
+
+    def _on_update(self, data: DailyData) -> None:  # noqa: B027  (an optional hook)
+        """Hook for models that cache a filtered state."""
+
+    def _extra_state(self) -> dict[str, Any]:
+        """JSON-ready state beyond the parameters (a scale, a normaliser)."""
+        return {}
+
+    def _save_files(self, path: Path) -> None:  # noqa: B027  (an optional hook)
+        """Write state that is not JSON (network weights)."""
+
+    def _restore(self, extra: dict[str, Any], path: Path) -> None:  # noqa: B027
+        """Read back what :meth:`_extra_state` and :meth:`_save_files` wrote."""
+
+    # ---------------------------------------------------------------- helpers
+
+    def _set_fitted(self, data: DailyData, params: dict[str, float], report: FitReport) -> None:
+        """Mark the model fitted from outside :meth:`fit` (a pooled training run)."""
+        self._fitted = _Fitted(data, report, params)
+
+    def _state(self) -> _Fitted:
+        if self._fitted is None:
+            msg = f"{self.model_type} is not fitted yet: call fit() first"
+            raise ModelNotFittedError(msg)
+        return self._fitted
+
+    def _check(self, data: DailyData) -> DailyData:
+        if len(data) < self.min_obs:
+            msg = (
+                f"{data.ticker}: {self.model_type} needs at least {self.min_obs} observations, "
+                f"got {len(data)}"
+            )
+            raise InsufficientDataError(msg)
+        if float(np.std(data.returns_pct)) == 0.0:
+            msg = f"{data.ticker}: the returns are constant; there is no volatility to model"
+            raise InvalidSeriesError(msg)
+        return data
+
+
+def _check_horizon(horizon: int) -> None:
+    if not 1 <= horizon <= MAX_HORIZON:
+        msg = f"horizon must be between 1 and {MAX_HORIZON} trading days, got {horizon}"
+        raise ValueError(msg)
+
+
+def _check_path(sigma2: np.ndarray, kind: str) -> None:
+    if not (np.isfinite(sigma2).all() and (sigma2 > 0).all()):
+        msg = f"{kind} produced a variance that is not a positive number"
+        raise ArithmeticError(msg)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (dt.date, pd.Timestamp)):
+        return value.isoformat()
+    msg = f"cannot store {type(value).__name__} in model.json"
+    raise TypeError(msg)

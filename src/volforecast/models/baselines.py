@@ -1,0 +1,207 @@
+"""Baselines every forecast must beat: RiskMetrics EWMA, rolling historical volatility, HAR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.signal import lfilter
+
+from volforecast.core.features import DailyData
+from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
+
+_HAR_WEEK = 5
+_HAR_MONTH = 22
+
+
+class EwmaModel(VolatilityModel):
+    r"""RiskMetrics exponentially weighted moving average.
+
+    Parameters
+    ----------
+    lam : float, default 0.94
+        Decay per day (RiskMetrics' value for daily data).
+
+    Notes
+    -----
+    .. math:: \sigma^2_{t+1} = \lambda \sigma^2_t + (1 - \lambda) r_t^2
+
+    with zero mean and the recursion started at the mean square of the first 30 returns. The
+    forecast is flat: EWMA is a random walk in variance, which is why it over-reacts at long
+    horizons.
+
+    References
+    ----------
+    .. [1] J.P. Morgan/Reuters (1996). *RiskMetrics — Technical Document*, 4th ed.
+    """
+
+    kind = "ewma"
+    min_obs = 30
+
+    def __init__(self, lam: float = 0.94) -> None:
+        super().__init__()
+        if not 0.0 < lam < 1.0:
+            msg = f"lam must be strictly between 0 and 1, got {lam}"
+            raise ValueError(msg)
+        self.lam = lam
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Constructor arguments."""
+        return {"lam": self.lam}
+
+    def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
+        return {"lambda": self.lam}, FitReport(converged=True, persistence=1.0, nobs=len(data))
+
+    def _filtered(self, data: DailyData) -> np.ndarray:
+        """``sigma2`` for the day after each day of ``data``."""
+        squared = data.returns_pct**2
+        start = float(np.mean(squared[: self.min_obs]))
+        # y_t = lam * y_{t-1} + (1 - lam) x_t, with y_{-1} = start
+        filtered, _ = lfilter([1.0 - self.lam], [1.0, -self.lam], squared, zi=[self.lam * start])
+        return np.asarray(filtered, dtype=np.float64)
+
+    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
+        return np.full(horizon, self._filtered(data)[-1])
+
+    def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
+        return np.repeat(self._filtered(data)[origins][:, None], horizon, axis=1)
+
+
+class HistoricalModel(VolatilityModel):
+    """Rolling historical volatility: the mean squared return of the last ``window`` days.
+
+    The forecast is flat at that level. Zero mean, as for EWMA, so the two differ only in how
+    they weigh the past.
+    """
+
+    kind = "historical"
+    min_obs = 30
+
+    def __init__(self, window: int = 22) -> None:
+        super().__init__()
+        if window < 2:
+            msg = f"window must be at least 2 days, got {window}"
+            raise ValueError(msg)
+        self.window = window
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Constructor arguments."""
+        return {"window": self.window}
+
+    def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
+        return {"window": float(self.window)}, FitReport(converged=True, nobs=len(data))
+
+    def _rolling(self, data: DailyData) -> np.ndarray:
+        squared = data.returns_pct**2
+        cumulative = np.concatenate(([0.0], np.cumsum(squared)))
+        ends = np.arange(1, len(squared) + 1)
+        starts = np.maximum(ends - self.window, 0)
+        return (cumulative[ends] - cumulative[starts]) / (ends - starts)
+
+    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
+        return np.full(horizon, self._rolling(data)[-1])
+
+    def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
+        return np.repeat(self._rolling(data)[origins][:, None], horizon, axis=1)
+
+
+class HarModel(VolatilityModel):
+    r"""Heterogeneous autoregressive model of range-based realized variance, in logs.
+
+    Parameters
+    ----------
+    horizon : int, default 30
+        Steps estimated; one regression per step (a direct forecast, no iteration).
+
+    Notes
+    -----
+    With :math:`RV_t` the day's range-based variance (Garman–Klass with the overnight move)
+    and :math:`\overline{RV}^{(k)}_t` its mean over the last :math:`k` days, step :math:`s` is
+
+    .. math::
+        \ln RV_{t+s} = b_{0,s} + b_{d,s} \ln RV_t + b_{w,s} \ln \overline{RV}^{(5)}_t
+                       + b_{m,s} \ln \overline{RV}^{(22)}_t + u_{t+s},
+
+    fitted by least squares, and the forecast undoes the log with the log-normal correction
+    :math:`\hat\sigma^2_{t+s} = \exp(\hat b_s' x_t + \hat s^2_s / 2)`, :math:`\hat s^2_s` being
+    the residual variance. Logs keep forecasts positive and tame the skew of realized
+    variance; without the correction they would estimate the median, not the mean.
+
+    References
+    ----------
+    .. [1] Corsi, F. (2009). A simple approximate long-memory model of realized volatility.
+       *Journal of Financial Econometrics*, 7(2), 174–196.
+    """
+
+    kind = "har"
+    min_obs = 100
+
+    def __init__(self, horizon: int = MAX_HORIZON) -> None:
+        super().__init__()
+        if not 1 <= horizon <= MAX_HORIZON:
+            msg = f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}"
+            raise ValueError(msg)
+        self.horizon = horizon
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Constructor arguments."""
+        return {"horizon": self.horizon}
+
+    @staticmethod
+    def regressors(rv_sigma2: np.ndarray) -> np.ndarray:
+        """Rows ``[1, ln RV_t, ln mean5, ln mean22]``; NaN for the first 21 days."""
+        cumulative = np.concatenate(([0.0], np.cumsum(rv_sigma2)))
+        n = len(rv_sigma2)
+
+        def mean_of_last(k: int) -> np.ndarray:
+            out = np.full(n, np.nan)
+            out[k - 1 :] = (cumulative[k:] - cumulative[:-k]) / k
+            return out
+
+        return np.column_stack(
+            [
+                np.ones(n),
+                np.log(rv_sigma2),
+                np.log(mean_of_last(_HAR_WEEK)),
+                np.log(mean_of_last(_HAR_MONTH)),
+            ]
+        )
+
+    def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
+        x = self.regressors(data.rv_sigma2)
+        log_rv = np.log(data.rv_sigma2)
+        params: dict[str, float] = {}
+        for step in range(1, self.horizon + 1):
+            rows = np.arange(_HAR_MONTH - 1, len(data) - step)
+            coef, *_ = np.linalg.lstsq(x[rows], log_rv[rows + step], rcond=None)
+            residuals = log_rv[rows + step] - x[rows] @ coef
+            s2 = float(residuals.var(ddof=x.shape[1]))
+            for name, value in zip(("const", "daily", "weekly", "monthly"), coef, strict=True):
+                params[f"s{step}.{name}"] = float(value)
+            params[f"s{step}.resid_var"] = s2
+        persistence = sum(params[f"s1.{k}"] for k in ("daily", "weekly", "monthly"))
+        return params, FitReport(converged=True, persistence=persistence, nobs=len(data))
+
+    def _coefficients(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        if horizon > self.horizon:
+            msg = f"this HAR was fitted for {self.horizon} steps, not {horizon}"
+            raise ValueError(msg)
+        p = self.params
+        names = ("const", "daily", "weekly", "monthly")
+        coef = np.array([[p[f"s{s}.{n}"] for n in names] for s in range(1, horizon + 1)])
+        s2 = np.array([p[f"s{s}.resid_var"] for s in range(1, horizon + 1)])
+        return coef, s2
+
+    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
+        return np.asarray(self._forecast_paths(data, np.array([len(data) - 1]), horizon)[0])
+
+    def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
+        coef, s2 = self._coefficients(horizon)
+        x = self.regressors(data.rv_sigma2[: int(origins.max()) + 1])[origins]
+        if np.isnan(x).any():
+            msg = f"HAR needs {_HAR_MONTH} days of history before a forecast origin"
+            raise ValueError(msg)
+        return np.asarray(np.exp(x @ coef.T + s2 / 2.0), dtype=np.float64)

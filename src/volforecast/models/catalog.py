@@ -1,0 +1,53 @@
+"""Models by name: what ``--models garch,har,…`` and the stored ``model_type`` refer to.
+
+A name is the lower-case ``model_type``: ``garch`` is GARCH(1,1) with normal errors (the
+specification's default), ``gjr-garch-t`` a GJR-GARCH with Student-t errors, and so on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from volforecast.models.base import VolatilityModel
+from volforecast.models.baselines import EwmaModel, HarModel, HistoricalModel
+from volforecast.models.garch import GarchModel
+
+_FACTORIES: dict[str, Callable[[], VolatilityModel]] = {
+    "garch": lambda: GarchModel("GARCH", "normal"),
+    "garch-t": lambda: GarchModel("GARCH", "t"),
+    "garch-skewt": lambda: GarchModel("GARCH", "skewt"),
+    "gjr-garch": lambda: GarchModel("GJR", "normal"),
+    "gjr-garch-t": lambda: GarchModel("GJR", "t"),
+    "gjr-garch-skewt": lambda: GarchModel("GJR", "skewt"),
+    "egarch": lambda: GarchModel("EGARCH", "normal"),
+    "egarch-t": lambda: GarchModel("EGARCH", "t"),
+    "ewma": EwmaModel,
+    "historical": HistoricalModel,
+    "har": HarModel,
+}
+
+
+def _ensemble() -> VolatilityModel:
+    from volforecast.models.ensemble import EnsembleModel  # noqa: PLC0415  (it builds from here)
+
+    return EnsembleModel()
+
+
+def _lstm() -> VolatilityModel:
+    from volforecast.models.lstm import LstmModel  # noqa: PLC0415  (imports torch: ~1 s)
+
+    return LstmModel()
+
+
+_FACTORIES |= {"ensemble": _ensemble, "lstm": _lstm}
+MODEL_NAMES: tuple[str, ...] = tuple(_FACTORIES)
+
+
+def build_model(name: str) -> VolatilityModel:
+    """A fresh, unfitted model of the given name (case-insensitive)."""
+    key = name.strip().lower()
+    factory = _FACTORIES.get(key)
+    if factory is None:
+        msg = f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}"
+        raise ValueError(msg)
+    return factory()

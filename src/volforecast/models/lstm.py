@@ -1,0 +1,431 @@
+"""An LSTM that forecasts the whole 1-30 day variance path, trained on many tickers at once.
+
+One network serves every ticker it was trained on (a pooled model): each ticker's inputs are
+standardised with its own training-period statistics and it has a learned embedding, so the
+network shares what volatility dynamics have in common and still tells tickers apart. Training
+400 tickers therefore costs one training run, not 400. A single-ticker fit
+(:meth:`LstmModel.fit`) is the same machinery with one ticker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from volforecast.core.features import DailyData
+from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
+
+WEIGHTS_FILE = "lstm.pt"
+N_FEATURES = 2  # standardised return, standardised log realized variance
+
+
+@dataclass(frozen=True)
+class LstmConfig:
+    """Architecture and training settings; the defaults are the specification's."""
+
+    hidden_size: int = 64
+    num_layers: int = 2
+    dropout: float = 0.2
+    seq_len: int = 20
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    max_epochs: int = 100
+    patience: int = 10
+    train_fraction: float = 0.8
+    validation_fraction: float = 0.1
+    embedding_dim: int = 4
+    stride: int = 1
+    """Every ``stride``-th training window is used; consecutive windows share 19 of 20 days."""
+    seed: int = 0
+    device: str = "auto"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is the GPU when one is present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class LstmNetwork(nn.Module):
+    """LSTM over the last ``seq_len`` days, a linear head to 30 log-variance steps."""
+
+    def __init__(self, n_tickers: int, config: LstmConfig) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(n_tickers, config.embedding_dim)
+        self.lstm = nn.LSTM(
+            N_FEATURES + config.embedding_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.head = nn.Linear(config.hidden_size, MAX_HORIZON)
+
+    def forward(self, windows: torch.Tensor, ticker_ids: torch.Tensor) -> torch.Tensor:
+        """Standardised log variance of the next 30 days, shape ``(batch, 30)``."""
+        embedded = self.embedding(ticker_ids)[:, None, :].expand(-1, windows.shape[1], -1)
+        output, _ = self.lstm(torch.cat([windows, embedded], dim=2))
+        return torch.as_tensor(self.head(output[:, -1]))
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Per-ticker statistics of the training period only."""
+
+    return_mean: float
+    return_std: float
+    log_rv_mean: float
+    log_rv_std: float
+
+    @classmethod
+    def fit(cls, data: DailyData) -> Normalizer:
+        """Moments of the returns and log realized variances of ``data``."""
+        log_rv = np.log(data.rv_sigma2)
+        return cls(
+            float(data.returns_pct.mean()),
+            float(data.returns_pct.std()) or 1.0,
+            float(log_rv.mean()),
+            float(log_rv.std()) or 1.0,
+        )
+
+    def features(self, data: DailyData) -> np.ndarray:
+        """``(days, 2)`` standardised inputs."""
+        return np.column_stack(
+            [
+                (data.returns_pct - self.return_mean) / self.return_std,
+                (np.log(data.rv_sigma2) - self.log_rv_mean) / self.log_rv_std,
+            ]
+        ).astype(np.float32)
+
+
+class _Panel:
+    """All tickers' days end to end, so windows are gathered by index, not copied."""
+
+    def __init__(
+        self, datasets: Sequence[DailyData], normalizers: Sequence[Normalizer], seq_len: int
+    ) -> None:
+        self.seq_len = seq_len
+        lengths = np.array([len(d) for d in datasets])
+        self.offsets = np.concatenate(([0], np.cumsum(lengths)))
+        self.features = torch.from_numpy(
+            np.concatenate([n.features(d) for d, n in zip(datasets, normalizers, strict=True)])
+        )
+        # Padded at the end so that every origin can read 30 targets; padding is masked.
+        rv = np.concatenate([d.rv_sigma2 for d in datasets] + [np.ones(MAX_HORIZON)])
+        self.log_rv = torch.from_numpy(np.log(rv).astype(np.float32))
+        self.ticker_of_day = torch.from_numpy(np.repeat(np.arange(len(datasets)), lengths))
+        self.stats = torch.tensor(
+            [[n.log_rv_mean, n.log_rv_std] for n in normalizers], dtype=torch.float32
+        )
+
+    def origins(self, ticker: int, start: int, stop: int, stride: int = 1) -> np.ndarray:
+        """Global positions of origins ``start <= t < stop`` (local) with a full input window."""
+        first = max(start, self.seq_len - 1)
+        return np.asarray(self.offsets[ticker] + np.arange(first, stop, stride))
+
+    def batch(
+        self, positions: np.ndarray, target_end: np.ndarray | None
+    ) -> tuple[torch.Tensor, ...]:
+        """Windows, ticker ids, targets, target mask and log-variance stats for origins."""
+        pos = torch.from_numpy(positions)
+        lags = torch.arange(-self.seq_len + 1, 1)
+        windows = self.features[pos[:, None] + lags]
+        tickers = self.ticker_of_day[pos]
+        steps = torch.arange(1, MAX_HORIZON + 1)
+        targets = self.log_rv[pos[:, None] + steps]
+        if target_end is None:
+            mask = torch.ones_like(targets, dtype=torch.bool)
+        else:
+            mask = (pos[:, None] + steps) < torch.from_numpy(target_end)[:, None]
+        return windows, tickers, targets, mask, self.stats[tickers]
+
+
+def qlike_log_loss(
+    output: torch.Tensor, log_proxy: torch.Tensor, mask: torch.Tensor, stats: torch.Tensor
+) -> torch.Tensor:
+    r"""Mean QLIKE of ``exp(output * std + mean)`` against the proxy, over unmasked steps.
+
+    Written in logs, :math:`e^{\ln p - \ln h} - (\ln p - \ln h) - 1`, so it stays finite for
+    any network output.
+    """
+    log_h = output * stats[:, 1:2] + stats[:, 0:1]
+    gap = log_proxy - log_h
+    losses = torch.exp(gap) - gap - 1.0
+    return (losses * mask).sum() / mask.sum().clamp(min=1)
+
+
+@dataclass
+class TrainingResult:
+    """A trained network and what happened."""
+
+    network: LstmNetwork
+    normalizers: dict[str, Normalizer]
+    tickers: list[str]
+    report: FitReport
+    history: list[tuple[float, float]]
+    """(train loss, validation loss) per epoch."""
+    test_loss: float
+    seconds: float
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    # Weight init and dropout draw from torch's global generator; forking it confines the seed
+    # to this block, so training is reproducible without touching the caller's random state.
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def train_lstm(datasets: Sequence[DailyData], config: LstmConfig) -> TrainingResult:
+    """Train one network on the given tickers (80/10/10 chronological split per ticker).
+
+    The first ``train_fraction`` of each ticker's days trains, the next ``validation_fraction``
+    decides early stopping (the best epoch's weights are kept), the rest gives the test loss
+    in the report. No target ever crosses from one part into the next: a window's 30 targets
+    are masked beyond the end of its part. Normalisers use the training part only.
+    """
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    tickers = [d.ticker for d in datasets]
+    if len(set(tickers)) != len(tickers):
+        msg = "each ticker may appear once in a pooled training run"
+        raise ValueError(msg)
+    cuts = [
+        (
+            int(len(d) * config.train_fraction),
+            int(len(d) * (config.train_fraction + config.validation_fraction)),
+            len(d),
+        )
+        for d in datasets
+    ]
+    normalizers = [Normalizer.fit(d.head(cut[0])) for d, cut in zip(datasets, cuts, strict=True)]
+    panel = _Panel(datasets, normalizers, config.seq_len)
+
+    def part(k: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+        positions, ends = [], []
+        for i, cut in enumerate(cuts):
+            lo = 0 if k == 0 else cut[k - 1]
+            got = panel.origins(i, lo, cut[k], stride)
+            positions.append(got)
+            ends.append(np.full(len(got), panel.offsets[i] + cut[k]))
+        return np.concatenate(positions), np.concatenate(ends)
+
+    train_pos, train_end = part(0, config.stride)
+    val_pos, val_end = part(1, 1)
+    test_pos, test_end = part(2, 1)
+    if len(train_pos) == 0 or len(val_pos) == 0:
+        msg = "too little data for a training and a validation window"
+        raise ValueError(msg)
+
+    with _seeded(config.seed, device):
+        network = LstmNetwork(len(datasets), config).to(device)
+        optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+        shuffle = np.random.default_rng(config.seed)
+        best_loss, best_epoch, best_state = math.inf, -1, None
+        history: list[tuple[float, float]] = []
+        for epoch in range(config.max_epochs):
+            network.train()
+            order = shuffle.permutation(len(train_pos))
+            total, count = 0.0, 0
+            for start in range(0, len(order), config.batch_size):
+                chosen = order[start : start + config.batch_size]
+                windows, ids, targets, mask, stats = (
+                    t.to(device) for t in panel.batch(train_pos[chosen], train_end[chosen])
+                )
+                loss = qlike_log_loss(network(windows, ids), targets, mask, stats)
+                optimizer.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+                nn.utils.clip_grad_norm_(network.parameters(), 5.0)
+                optimizer.step()
+                total += float(loss.detach()) * len(chosen)
+                count += len(chosen)
+            val_loss = _evaluate(network, panel, val_pos, val_end, device)
+            history.append((total / max(count, 1), val_loss))
+            if val_loss < best_loss - 1e-6:
+                best_loss, best_epoch = val_loss, epoch
+                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            elif epoch - best_epoch >= config.patience:
+                break
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    test_loss = _evaluate(network, panel, test_pos, test_end, device) if len(test_pos) else math.nan
+    finite = math.isfinite(best_loss)
+    report = FitReport(
+        converged=finite,
+        message=(
+            f"best validation QLIKE {best_loss:.4f} at epoch {best_epoch + 1} of "
+            f"{len(history)}; test QLIKE {test_loss:.4f}"
+            if finite
+            else "the validation loss never became finite"
+        ),
+        nobs=int(sum(len(d) for d in datasets)),
+        attempts=1,
+    )
+    network = network.to("cpu").eval()
+    return TrainingResult(
+        network=network,
+        normalizers=dict(zip(tickers, normalizers, strict=True)),
+        tickers=tickers,
+        report=report,
+        history=history,
+        test_loss=test_loss,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@torch.no_grad()
+def _evaluate(
+    network: LstmNetwork,
+    panel: _Panel,
+    positions: np.ndarray,
+    ends: np.ndarray,
+    device: torch.device,
+    *,
+    chunk: int = 8192,
+) -> float:
+    network.eval()
+    total, weight = 0.0, 0.0
+    for start in range(0, len(positions), chunk):
+        windows, ids, targets, mask, stats = (
+            t.to(device)
+            for t in panel.batch(positions[start : start + chunk], ends[start : start + chunk])
+        )
+        n = float(mask.sum())
+        total += float(qlike_log_loss(network(windows, ids), targets, mask, stats)) * n
+        weight += n
+    return total / weight if weight else math.nan
+
+
+class LstmModel(VolatilityModel):
+    """The LSTM behind the :class:`VolatilityModel` contract, for one ticker.
+
+    Parameters
+    ----------
+    **settings
+        Fields of :class:`LstmConfig`.
+
+    Notes
+    -----
+    Inputs per day are the percent return and the log of the range-based realized variance,
+    each standardised with the ticker's training-period moments, plus a learned ticker
+    embedding. The head outputs the standardised log variance of each of the next 30 days at
+    once (a direct multi-output forecast, no feedback of its own predictions), trained with
+    QLIKE against the range-based realized variance of those days, so the exponentiated
+    output estimates the conditional variance rather than its median. :meth:`fit_many` trains
+    one network for many tickers.
+    """
+
+    kind = "lstm"
+    min_obs = 200
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__()
+        self.config = LstmConfig(**settings)
+        self._network: LstmNetwork | None = None
+        self._ticker_index = 0
+        self._normalizer: Normalizer | None = None
+        self._history: list[tuple[float, float]] = []
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The configuration."""
+        return asdict(self.config)
+
+    @property
+    def history(self) -> list[tuple[float, float]]:
+        """(train, validation) QLIKE per epoch of the run that trained the network."""
+        return list(self._history)
+
+    @classmethod
+    def fit_many(
+        cls, datasets: Sequence[DailyData], **settings: Any
+    ) -> tuple[dict[str, LstmModel], TrainingResult]:
+        """Train one network on all ``datasets``; return a fitted model per ticker."""
+        config = LstmConfig(**settings)
+        for data in datasets:
+            cls()._check(data)
+        result = train_lstm(datasets, config)
+        models = {}
+        for index, data in enumerate(datasets):
+            model = cls(**asdict(config))
+            model._attach(result, index)
+            model._set_fitted(data, model._params(), result.report)
+            models[data.ticker] = model
+        return models, result
+
+    def _attach(self, result: TrainingResult, index: int) -> None:
+        self._network = result.network
+        self._ticker_index = index
+        self._normalizer = result.normalizers[result.tickers[index]]
+        self._history = result.history
+
+    def _params(self) -> dict[str, float]:
+        assert self._normalizer is not None  # noqa: S101  (set by _attach)
+        return {f"normalizer.{k}": v for k, v in asdict(self._normalizer).items()} | {
+            "ticker_index": float(self._ticker_index)
+        }
+
+    def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
+        result = train_lstm([data], self.config)
+        self._attach(result, 0)
+        return self._params(), result.report
+
+    def _net(self) -> LstmNetwork:
+        if self._network is None:
+            msg = "the LSTM has no network; fit or load it first"
+            raise RuntimeError(msg)
+        return self._network
+
+    @torch.no_grad()
+    def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
+        assert self._normalizer is not None  # noqa: S101  (set with the network)
+        seq = self.config.seq_len
+        if int(origins.min()) < seq - 1:
+            msg = f"the LSTM needs {seq} days of history before a forecast origin"
+            raise ValueError(msg)
+        features = torch.from_numpy(self._normalizer.features(data.head(int(origins.max()) + 1)))
+        windows = features[torch.from_numpy(origins)[:, None] + torch.arange(-seq + 1, 1)]
+        ids = torch.full((len(origins),), self._ticker_index, dtype=torch.long)
+        network = self._net().eval()
+        outputs = [
+            network(windows[i : i + 8192], ids[i : i + 8192]) for i in range(0, len(origins), 8192)
+        ]
+        log_sigma2 = torch.cat(outputs).double().numpy()[:, :horizon]
+        n = self._normalizer
+        return np.exp(log_sigma2 * n.log_rv_std + n.log_rv_mean)
+
+    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
+        return np.asarray(self._forecast_paths(data, np.array([len(data) - 1]), horizon)[0])
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"n_tickers": self._net().embedding.num_embeddings, "history": self._history}
+
+    def _save_files(self, path: Path) -> None:
+        torch.save(self._net().state_dict(), path / WEIGHTS_FILE)
+
+    def _restore(self, extra: dict[str, Any], path: Path) -> None:
+        network = LstmNetwork(int(extra["n_tickers"]), self.config)
+        network.load_state_dict(torch.load(path / WEIGHTS_FILE, weights_only=True))
+        self._network = network.eval()
+        params = self.params
+        self._ticker_index = int(params["ticker_index"])
+        self._normalizer = Normalizer(
+            **{k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("normalizer.")}
+        )
+        self._history = [(float(a), float(b)) for a, b in extra.get("history", [])]
+
+    def with_settings(self, **settings: Any) -> LstmModel:
+        """An unfitted copy with some settings changed."""
+        return LstmModel(**asdict(replace(self.config, **settings)))

@@ -1,0 +1,146 @@
+"""Every model through the same checks: the VolatilityModel contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from volforecast.core.calendar import trading_days_after
+from volforecast.core.features import DailyData
+from volforecast.data.sources import load_sample
+from volforecast.errors import InsufficientDataError, InvalidSeriesError, ModelNotFittedError
+from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
+from volforecast.models.catalog import MODEL_NAMES, build_model
+from volforecast.models.lstm import LstmModel
+
+
+def make(name: str) -> VolatilityModel:
+    if name == "lstm":  # the contract, not the accuracy: a few epochs are enough
+        return LstmModel(max_epochs=3, patience=2, batch_size=64)
+    return build_model(name)
+
+
+@pytest.fixture(scope="module", params=MODEL_NAMES)
+def fitted(request: pytest.FixtureRequest, gspc: DailyData) -> tuple[VolatilityModel, DailyData]:
+    data = gspc.head(900)
+    return make(request.param).fit(data), data
+
+
+def test_fit_gives_a_report_and_parameters(fitted: tuple[VolatilityModel, DailyData]) -> None:
+    model, data = fitted
+    assert model.is_fitted
+    assert isinstance(model.fit_report, FitReport)
+    assert model.fit_report.converged, model.fit_report
+    assert model.fit_report.nobs >= len(data) or model.kind == "lstm"
+    assert model.params
+    assert all(isinstance(v, float) and np.isfinite(v) for v in model.params.values())
+
+
+@pytest.mark.parametrize("horizon", [1, 5, MAX_HORIZON])
+def test_forecast_is_a_positive_path_on_trading_days(
+    fitted: tuple[VolatilityModel, DailyData], horizon: int
+) -> None:
+    model, data = fitted
+    forecast = model.forecast(horizon)
+    assert forecast.horizon == horizon
+    assert forecast.origin_date == data.last_date.date()
+    assert list(forecast.forecast_dates) == trading_days_after(forecast.origin_date, horizon)
+    assert (forecast.sigma2 > 0).all()
+    assert_allclose(forecast.vol_pct**2, forecast.sigma2, rtol=1e-12)
+    assert forecast.model == model.model_type
+    assert forecast.ticker == data.ticker
+    assert not forecast.sigma2.flags.writeable, "a forecast is a frozen value"
+
+
+@pytest.mark.parametrize("horizon", [0, MAX_HORIZON + 1])
+def test_horizons_outside_1_to_30_are_refused(
+    fitted: tuple[VolatilityModel, DailyData], horizon: int
+) -> None:
+    with pytest.raises(ValueError, match="between 1 and 30"):
+        fitted[0].forecast(horizon)
+
+
+def test_paths_from_many_origins_use_no_later_data(
+    fitted: tuple[VolatilityModel, DailyData], gspc: DailyData
+) -> None:
+    model, data = fitted
+    longer = gspc.head(len(data) + 60)
+    origins = np.array([len(data) - 1, len(data) + 10, len(data) + 40])
+    paths = model.forecast_paths(longer, origins, MAX_HORIZON)
+    assert paths.shape == (3, MAX_HORIZON)
+    for row, origin in zip(paths, origins, strict=True):
+        truncated = model.forecast_paths(gspc.head(int(origin) + 1), np.array([origin]))
+        # float32 networks round differently in different batch sizes: 1e-6, not 1e-12
+        assert_allclose(row, truncated[0], rtol=1e-6, err_msg="a later day changed a path")
+
+
+def test_update_moves_the_origin_with_frozen_parameters(
+    fitted: tuple[VolatilityModel, DailyData], gspc: DailyData
+) -> None:
+    model, data = fitted
+    params = model.params
+    longer = gspc.head(len(data) + 25)
+    expected = model.forecast_paths(longer, np.array([len(longer) - 1]), 10)[0]
+    model.update(longer)
+    try:
+        assert model.params == params
+        forecast = model.forecast(10)
+        assert forecast.origin_date == longer.last_date.date()
+        assert_allclose(forecast.sigma2, expected, rtol=1e-6)
+    finally:
+        model.update(data)
+
+
+def test_save_and_load_give_the_same_forecast(
+    fitted: tuple[VolatilityModel, DailyData], tmp_path: Path
+) -> None:
+    model, _ = fitted
+    model.version = "7"
+    loaded = VolatilityModel.load(model.save(tmp_path / "model"))
+    assert type(loaded) is type(model)
+    assert loaded.version == "7"
+    assert loaded.params == model.params
+    assert loaded.fit_report == model.fit_report
+    assert_allclose(
+        loaded.forecast(MAX_HORIZON).sigma2, model.forecast(MAX_HORIZON).sigma2, rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_a_fit_is_reproducible(name: str, gspc: DailyData) -> None:
+    data = gspc.head(700)
+    first = make(name).fit(data).forecast(MAX_HORIZON).sigma2
+    second = make(name).fit(data).forecast(MAX_HORIZON).sigma2
+    assert_allclose(first, second, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_bad_inputs_raise_the_documented_errors(name: str, gspc: DailyData) -> None:
+    model = make(name)
+    with pytest.raises(ModelNotFittedError):
+        model.forecast(1)
+    with pytest.raises(InsufficientDataError, match=f"at least {model.min_obs}"):
+        model.fit(gspc.head(model.min_obs - 1))
+    flat = DailyData("FLAT", gspc.dates[:1000], np.zeros(1000), np.ones(1000))
+    with pytest.raises(InvalidSeriesError, match="constant"):
+        model.fit(flat)
+    returns = pd.Series(gspc.returns_pct[:1000], index=gspc.dates[:1000])
+    for bad in (np.nan, np.inf):
+        returns.iloc[500] = bad
+        with pytest.raises(InvalidSeriesError, match="finite"):
+            model.fit(returns)
+
+
+@pytest.mark.parametrize("name", ["garch", "ewma", "har"])
+def test_prices_and_returns_are_accepted_as_they_come(name: str) -> None:
+    frame = load_sample().frame
+    prices = frame[frame["ticker"] == "^IXIC"].tail(600)
+    model = build_model(name).fit(prices)
+    assert model.data.ticker == "^IXIC"
+    log_prices = pd.Series(np.log(prices["adj_close"].to_numpy()), index=prices["date"])
+    returns = (100 * log_prices.diff()).rename("IXIC")  # the first value is NaN, as from a diff
+    assert build_model(name).fit(returns).forecast(3).ticker == "IXIC"
