@@ -21,8 +21,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from volforecast.core.features import DailyData
 from volforecast.data import db
 from volforecast.data.local_postgres import LocalPostgres, find_postgres_bin
+from volforecast.data.sources import load_sample
 from volforecast.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,3 +158,17 @@ def sp500_file() -> Path:
     if not SP500_FILE.is_file():
         skip_or_fail(f"{SP500_FILE} is missing", "VOLFORECAST_TEST_REQUIRE_SHARED")
     return SP500_FILE
+
+
+@pytest.fixture(scope="session")
+def gspc() -> DailyData:
+    """The S&P 500, 1999-2018, as features."""
+    frame = load_sample().frame
+    return DailyData.from_prices(frame[frame["ticker"] == "^GSPC"])
+
+
+@pytest.fixture(scope="session")
+def ixic() -> DailyData:
+    """The NASDAQ Composite, 1999-2018, as features."""
+    frame = load_sample().frame
+    return DailyData.from_prices(frame[frame["ticker"] == "^IXIC"])

@@ -413,6 +413,120 @@ def quality(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
+@app.command()
+def backtest(
+    prices: Annotated[
+        Path | None,
+        typer.Option("--prices", help="Prices file (CSV/Parquet, the --file layout of ingest)."),
+    ] = None,
+    from_db: Annotated[
+        bool, typer.Option("--from-db", help="Use the prices stored in the database.")
+    ] = False,
+    tickers: Annotated[str | None, typer.Option(help="Comma-separated tickers (or --all).")] = None,
+    all_tickers: Annotated[bool, typer.Option("--all", help="Every ticker available.")] = False,
+    train_end: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the first fit.")
+    ] = dt.datetime(2014, 12, 31),
+    test_end: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last forecast origin.")
+    ] = dt.datetime(2018, 12, 31),
+    refit_every: Annotated[
+        int, typer.Option(min=1, help="Trading days between refits; frozen in between.")
+    ] = 21,
+    models: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated models: garch, garch-t, gjr-garch-t, egarch, ewma, "
+            "historical, har, lstm, ensemble, ... (see the README)."
+        ),
+    ] = "garch,har,ewma",
+    horizon: Annotated[int, typer.Option(min=1, max=30, help="Steps per path.")] = 30,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write every forecast (.csv or .parquet): ticker, model, origin_date, step, "
+            "forecast_date, predicted_volatility (daily %).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Processes for per-ticker models; 0 = one per CPU.")
+    ] = 1,
+) -> None:
+    """Walk-forward backtest: forecast from every trading day of the test period.
+
+    Each model is refitted every --refit-every trading days on all data before the refit
+    and filters new days with frozen parameters in between; nothing after an origin is used
+    for that origin. Prints the median across tickers of each model's QLIKE relative to
+    GARCH(1,1) at 1, 5 and 22 days, on the range-based and the squared-return proxy.
+    """
+    from volforecast.evaluation.backtest import BacktestConfig, blocks  # noqa: PLC0415
+    from volforecast.evaluation.metrics import relative_qlike  # noqa: PLC0415
+    from volforecast.jobs.backtest import run_backtest  # noqa: PLC0415
+
+    if (prices is None) == (not from_db):
+        _fail("give exactly one of --prices FILE and --from-db", ExitCode.USAGE)
+    if (tickers is None) == (not all_tickers):
+        _fail("give --tickers A,B,... or --all", ExitCode.USAGE)
+    names = tuple(m.strip().lower() for m in models.split(",") if m.strip())
+    settings = _settings()
+    with _errors():
+        try:
+            config = BacktestConfig(train_end.date(), test_end.date(), names, refit_every, horizon)
+        except ValueError as exc:
+            _fail(str(exc), ExitCode.USAGE)
+        with err.status("Reading prices..."):
+            if prices is not None:
+                from volforecast.data.sources import load_file  # noqa: PLC0415
+
+                frame = load_file(prices).frame
+            else:
+                from volforecast.data.db import ensure_schema  # noqa: PLC0415
+                from volforecast.data.repository import PriceRepository  # noqa: PLC0415
+
+                engine = _engine(settings)
+                ensure_schema(engine)
+                frame = PriceRepository(engine).load(_split_tickers(tickers))
+        wanted = _split_tickers(tickers)
+        present = set(frame["ticker"].unique())
+        n_tickers = len(present & set(wanted)) if wanted else len(present)
+        pooled = [m for m in names if m == "lstm"]
+        total = n_tickers * (len(names) > len(pooled)) + len(pooled) * len(blocks(config))
+        with _progress() as bar:
+            task = bar.add_task("Backtesting", total=total)
+            report = run_backtest(
+                frame,
+                config,
+                quality=settings.quality,
+                tickers=wanted,
+                workers=workers,
+                out=out_file,
+                progress=lambda _: bar.advance(task),
+            )
+    if report.losses.empty:
+        _fail(
+            "no forecast could be evaluated (is the test period inside the data?)", ExitCode.ERROR
+        )
+    baseline = "garch" if "garch" in names else names[0]
+    table = relative_qlike(report.losses, baseline)
+    view = Table(
+        title=f"Median QLIKE relative to {baseline.upper()} (lower is better)", title_justify="left"
+    )
+    view.add_column("proxy")
+    view.add_column("model")
+    for h in table.columns:
+        view.add_column(f"{h} d", justify="right")
+    for (proxy_name, model_name), row in zip(table.index, table.to_numpy(), strict=True):
+        view.add_row(str(proxy_name), str(model_name).upper(), *(f"{v:.3f}" for v in row))
+    out.print(view)
+    failures = report.result.failures
+    out.print(
+        f"{len(report.result.tickers)} tickers in {report.seconds:.0f} s"
+        + (f"; forecasts written to {report.out_file}" if report.out_file else "")
+        + (f"; {len(failures)} fits failed (see the log)" if failures else "")
+    )
+
+
 @app.command("tickers")
 def list_tickers() -> None:
     """List stored tickers with their row counts and date ranges."""

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -176,3 +177,73 @@ def test_log_level_comes_from_settings_unless_a_flag_says_otherwise(
     get_settings.cache_clear()
     assert "Checked 10062 stored rows" not in invoke("quality")[1]
     assert "Checked 10062 stored rows" in invoke("--verbose", "quality")[1]
+
+
+def test_backtest_from_the_database_writes_every_forecast(cli_env: Path) -> None:
+    invoke("ingest", "--sample")
+    code, output = invoke(
+        "backtest",
+        "--from-db",
+        "--all",
+        "--train-end",
+        "2017-12-29",
+        "--test-end",
+        "2018-02-28",
+        "--models",
+        "garch,har,ewma",
+        "--out",
+        "bt.csv",
+    )
+    assert code == ExitCode.OK, output
+    assert "Median QLIKE relative to GARCH" in output
+    frame = pd.read_csv(cli_env / "bt.csv")
+    assert list(frame.columns) == [
+        "ticker",
+        "model",
+        "origin_date",
+        "step",
+        "forecast_date",
+        "predicted_volatility",
+    ]
+    assert set(frame["ticker"]) == {"^GSPC", "^IXIC"}
+    assert len(frame) == 2 * 3 * 40 * 30  # tickers x models x origins x steps
+
+
+def test_backtest_reads_the_shared_layout_directly(cli_env: Path, sp500_file: Path) -> None:
+    code, output = invoke(
+        "backtest",
+        "--prices",
+        str(sp500_file),
+        "--tickers",
+        "AAPL,JPM",
+        "--train-end",
+        "2018-06-29",
+        "--test-end",
+        "2018-07-31",
+        "--models",
+        "garch,ewma",
+        "--out",
+        "bt.parquet",
+    )
+    assert code == ExitCode.OK, output
+    frame = pd.read_parquet(cli_env / "bt.parquet")
+    assert set(frame["ticker"]) == {"AAPL", "JPM"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--tickers", "X", "--models", "garch"), "exactly one of --prices FILE and --from-db"),
+        (("--from-db", "--models", "garch"), "give --tickers A,B,... or --all"),
+        (("--from-db", "--all", "--models", "arima"), "unknown model 'arima'"),
+        (("--from-db", "--all", "--out", "x.txt"), "write forecasts to a .csv or a .parquet"),
+    ],
+)
+def test_backtest_bad_input_is_one_sentence(
+    cli_env: Path, args: tuple[str, ...], message: str
+) -> None:
+    invoke("ingest", "--sample")
+    code, output = invoke("backtest", *args)
+    assert code in {ExitCode.USAGE, ExitCode.ERROR}
+    assert message in output
+    assert "Traceback" not in output

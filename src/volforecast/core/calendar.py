@@ -27,6 +27,11 @@ def _sessions() -> pd.DatetimeIndex:
     return pd.DatetimeIndex(calendar.sessions.tz_localize(None).normalize())
 
 
+def sessions() -> pd.DatetimeIndex:
+    """Every NYSE session the calendar knows, as midnight timestamps."""
+    return _sessions()
+
+
 def calendar_end() -> dt.date:
     """The last session the calendar knows."""
     return _sessions()[-1].date()

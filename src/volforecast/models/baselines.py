@@ -12,6 +12,15 @@ from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 
 _HAR_WEEK = 5
 _HAR_MONTH = 22
+_HAR_QUARTER = 66
+
+
+def _mean_of_last(values: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the last ``k`` values at each day; NaN for the first ``k - 1`` days."""
+    cumulative = np.concatenate(([0.0], np.cumsum(values)))
+    out = np.full(len(values), np.nan)
+    out[k - 1 :] = (cumulative[k:] - cumulative[:-k]) / k
+    return out
 
 
 class EwmaModel(VolatilityModel):
@@ -114,75 +123,99 @@ class HarModel(VolatilityModel):
     ----------
     horizon : int, default 30
         Steps estimated; one regression per step (a direct forecast, no iteration).
+    leverage : bool, default True
+        Add the day's and the week's negative returns (the leverage effect).
+    quarterly : bool, default True
+        Add the mean over a quarter (66 days) to the daily, weekly and monthly terms.
 
     Notes
     -----
-    With :math:`RV_t` the day's range-based variance (Garman–Klass with the overnight move)
-    and :math:`\overline{RV}^{(k)}_t` its mean over the last :math:`k` days, step :math:`s` is
+    With :math:`RV_t` the day's range-based variance (Garman–Klass with the overnight move),
+    :math:`\overline{RV}^{(k)}_t` its mean over the last :math:`k` days and
+    :math:`r^-_t = \min(r_t, 0)`, step :math:`s` is
 
     .. math::
-        \ln RV_{t+s} = b_{0,s} + b_{d,s} \ln RV_t + b_{w,s} \ln \overline{RV}^{(5)}_t
-                       + b_{m,s} \ln \overline{RV}^{(22)}_t + u_{t+s},
+        \ln RV_{t+s} = b_{0} + b_{d} \ln RV_t + b_{w} \ln \overline{RV}^{(5)}_t
+                       + b_{m} \ln \overline{RV}^{(22)}_t + b_{q} \ln \overline{RV}^{(66)}_t
+                       + \ell_{d} r^-_t + \ell_{w} \overline{r^-}^{(5)}_t + u_{t+s},
 
-    fitted by least squares, and the forecast undoes the log with the log-normal correction
-    :math:`\hat\sigma^2_{t+s} = \exp(\hat b_s' x_t + \hat s^2_s / 2)`, :math:`\hat s^2_s` being
-    the residual variance. Logs keep forecasts positive and tame the skew of realized
-    variance; without the correction they would estimate the median, not the mean.
+    each coefficient specific to the step, fitted by least squares; the forecast undoes the
+    log with the log-normal correction
+    :math:`\hat\sigma^2_{t+s} = \exp(\hat b_s' x_t + \hat s^2_s / 2)`, :math:`\hat s^2_s`
+    being the residual variance. Logs keep forecasts positive and tame the skew of realized
+    variance; without the correction they would estimate the median, not the mean. With
+    ``leverage=False, quarterly=False`` this is Corsi's log-HAR.
 
     References
     ----------
     .. [1] Corsi, F. (2009). A simple approximate long-memory model of realized volatility.
        *Journal of Financial Econometrics*, 7(2), 174–196.
+    .. [2] Corsi, F., & Renò, R. (2012). Discrete-time volatility forecasting with persistent
+       leverage effect and the link with continuous-time volatility modeling. *Journal of
+       Business & Economic Statistics*, 30(3), 368–380.
     """
 
     kind = "har"
-    min_obs = 100
+    min_obs = 250
 
-    def __init__(self, horizon: int = MAX_HORIZON) -> None:
+    def __init__(
+        self, horizon: int = MAX_HORIZON, *, leverage: bool = True, quarterly: bool = True
+    ) -> None:
         super().__init__()
         if not 1 <= horizon <= MAX_HORIZON:
             msg = f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}"
             raise ValueError(msg)
         self.horizon = horizon
+        self.leverage = leverage
+        self.quarterly = quarterly
 
     @property
     def options(self) -> dict[str, Any]:
         """Constructor arguments."""
-        return {"horizon": self.horizon}
+        return {"horizon": self.horizon, "leverage": self.leverage, "quarterly": self.quarterly}
 
-    @staticmethod
-    def regressors(rv_sigma2: np.ndarray) -> np.ndarray:
-        """Rows ``[1, ln RV_t, ln mean5, ln mean22]``; NaN for the first 21 days."""
-        cumulative = np.concatenate(([0.0], np.cumsum(rv_sigma2)))
-        n = len(rv_sigma2)
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Names of the regressors, in order."""
+        names = ["const", "daily", "weekly", "monthly"]
+        names += ["quarterly"] if self.quarterly else []
+        names += ["neg_return", "neg_return_week"] if self.leverage else []
+        return tuple(names)
 
-        def mean_of_last(k: int) -> np.ndarray:
-            out = np.full(n, np.nan)
-            out[k - 1 :] = (cumulative[k:] - cumulative[:-k]) / k
-            return out
+    @property
+    def _lookback(self) -> int:
+        return _HAR_QUARTER if self.quarterly else _HAR_MONTH
 
-        return np.column_stack(
-            [
-                np.ones(n),
-                np.log(rv_sigma2),
-                np.log(mean_of_last(_HAR_WEEK)),
-                np.log(mean_of_last(_HAR_MONTH)),
-            ]
-        )
+    def regressors(self, data: DailyData) -> np.ndarray:
+        """One row of regressors per day (see :attr:`terms`); NaN until the lookback is full."""
+        rv = data.rv_sigma2
+        columns = [
+            np.ones(len(rv)),
+            np.log(rv),
+            np.log(_mean_of_last(rv, _HAR_WEEK)),
+            np.log(_mean_of_last(rv, _HAR_MONTH)),
+        ]
+        if self.quarterly:
+            columns.append(np.log(_mean_of_last(rv, _HAR_QUARTER)))
+        if self.leverage:
+            negative = np.minimum(data.returns_pct, 0.0)
+            columns += [negative, _mean_of_last(negative, _HAR_WEEK)]
+        return np.column_stack(columns)
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
-        x = self.regressors(data.rv_sigma2)
+        x = self.regressors(data)
         log_rv = np.log(data.rv_sigma2)
         params: dict[str, float] = {}
         for step in range(1, self.horizon + 1):
-            rows = np.arange(_HAR_MONTH - 1, len(data) - step)
+            rows = np.arange(self._lookback - 1, len(data) - step)
             coef, *_ = np.linalg.lstsq(x[rows], log_rv[rows + step], rcond=None)
             residuals = log_rv[rows + step] - x[rows] @ coef
             s2 = float(residuals.var(ddof=x.shape[1]))
-            for name, value in zip(("const", "daily", "weekly", "monthly"), coef, strict=True):
+            for name, value in zip(self.terms, coef, strict=True):
                 params[f"s{step}.{name}"] = float(value)
             params[f"s{step}.resid_var"] = s2
-        persistence = sum(params[f"s1.{k}"] for k in ("daily", "weekly", "monthly"))
+        memory = [t for t in self.terms if t in {"daily", "weekly", "monthly", "quarterly"}]
+        persistence = sum(params[f"s1.{k}"] for k in memory)
         return params, FitReport(converged=True, persistence=persistence, nobs=len(data))
 
     def _coefficients(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -190,8 +223,7 @@ class HarModel(VolatilityModel):
             msg = f"this HAR was fitted for {self.horizon} steps, not {horizon}"
             raise ValueError(msg)
         p = self.params
-        names = ("const", "daily", "weekly", "monthly")
-        coef = np.array([[p[f"s{s}.{n}"] for n in names] for s in range(1, horizon + 1)])
+        coef = np.array([[p[f"s{s}.{n}"] for n in self.terms] for s in range(1, horizon + 1)])
         s2 = np.array([p[f"s{s}.resid_var"] for s in range(1, horizon + 1)])
         return coef, s2
 
@@ -200,8 +232,8 @@ class HarModel(VolatilityModel):
 
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
         coef, s2 = self._coefficients(horizon)
-        x = self.regressors(data.rv_sigma2[: int(origins.max()) + 1])[origins]
+        x = self.regressors(data.head(int(origins.max()) + 1))[origins]
         if np.isnan(x).any():
-            msg = f"HAR needs {_HAR_MONTH} days of history before a forecast origin"
+            msg = f"HAR needs {self._lookback} days of history before a forecast origin"
             raise ValueError(msg)
         return np.asarray(np.exp(x @ coef.T + s2 / 2.0), dtype=np.float64)

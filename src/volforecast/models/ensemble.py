@@ -13,7 +13,7 @@ from volforecast.core.features import DailyData
 from volforecast.core.losses import qlike_losses
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 
-DEFAULT_MEMBERS = ("garch", "gjr-garch-t", "egarch-t", "har", "ewma")
+DEFAULT_MEMBERS = ("garch", "gjr-garch-t", "har", "ewma")
 
 
 def combination_weights(paths: np.ndarray, proxy: np.ndarray) -> np.ndarray:
@@ -66,16 +66,17 @@ class EnsembleModel(VolatilityModel):
 
     Notes
     -----
-    Fitting takes the data it is given and nothing else: the members are fitted on its first
-    ``1 - validation_fraction``, forecast every day of the rest with frozen parameters, and the
-    weights of each step are chosen on those out-of-sample forecasts
-    (:func:`combination_weights`). The members are then refitted on all the data with the
-    weights kept. In a backtest the data ends before the test period, so the weights never see
-    it. Members whose fit does not converge get no weight.
+    The split mirrors the LSTM's: the members are fitted on the first
+    ``1 - validation_fraction`` of the data, forecast every day of the rest with their
+    parameters frozen, and the weights of each step are chosen on those out-of-sample
+    forecasts (:func:`combination_weights`). Forecasts then filter all the data with the
+    members' parameters kept. In a backtest the data ends before the test period, so neither
+    the members nor the weights ever see it. Members whose fit does not converge get no
+    weight.
     """
 
     kind = "ensemble"
-    min_obs = 300
+    min_obs = 400
 
     def __init__(
         self,
@@ -104,30 +105,30 @@ class EnsembleModel(VolatilityModel):
 
         n_validation = max(int(len(data) * self.validation_fraction), 2 * MAX_HORIZON)
         train = data.head(len(data) - n_validation)
-        scouts = [build_model(name).fit(train) for name in self.members]
-        usable = [i for i, m in enumerate(scouts) if m.fit_report.converged]
+        members = [build_model(name).fit(train) for name in self.members]
+        usable = [i for i, m in enumerate(members) if m.fit_report.converged]
         notes = [
             f"{self.members[i]} did not converge and gets no weight"
-            for i in range(len(scouts))
+            for i in range(len(members))
             if i not in usable
         ]
         if not usable:
             return {}, FitReport(converged=False, message="; ".join(notes), nobs=len(data))
         origins = np.arange(len(train) - 1, len(data) - 1)
-        paths = np.stack([scouts[i].forecast_paths(data, origins, MAX_HORIZON) for i in usable])
+        paths = np.stack([members[i].forecast_paths(data, origins, MAX_HORIZON) for i in usable])
         weights = np.zeros((MAX_HORIZON, len(self.members)))
         for step in range(1, MAX_HORIZON + 1):
             rows = origins + step < len(data)
             proxy = data.rv_sigma2[origins[rows] + step]
             weights[step - 1, usable] = combination_weights(paths[:, rows, step - 1], proxy)
-        self._models = [build_model(name).fit(data) for name in self.members]
+        self._models = members
         self._weights = weights
         params = {
             f"s{s + 1}.{name}": float(weights[s, j])
             for s in range(MAX_HORIZON)
             for j, name in enumerate(self.members)
         }
-        converged = all(self._models[i].fit_report.converged for i in usable)
+        converged = bool(usable)
         report = FitReport(
             converged=converged,
             warnings=tuple(notes),

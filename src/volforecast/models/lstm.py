@@ -188,8 +188,15 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def train_lstm(datasets: Sequence[DailyData], config: LstmConfig) -> TrainingResult:
+def train_lstm(
+    datasets: Sequence[DailyData],
+    config: LstmConfig,
+    warm_start: LstmNetwork | None = None,
+) -> TrainingResult:
     """Train one network on the given tickers (80/10/10 chronological split per ticker).
+
+    ``warm_start`` is a network trained before on the same tickers in the same order; its
+    weights are the starting point (a refit on more data). Otherwise training starts afresh.
 
     The first ``train_fraction`` of each ticker's days trains, the next ``validation_fraction``
     decides early stopping (the best epoch's weights are kept), the rest gives the test loss
@@ -230,7 +237,10 @@ def train_lstm(datasets: Sequence[DailyData], config: LstmConfig) -> TrainingRes
         raise ValueError(msg)
 
     with _seeded(config.seed, device):
-        network = LstmNetwork(len(datasets), config).to(device)
+        network = LstmNetwork(len(datasets), config)
+        if warm_start is not None and warm_start.embedding.num_embeddings == len(datasets):
+            network.load_state_dict(warm_start.state_dict())
+        network = network.to(device)
         optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
         shuffle = np.random.default_rng(config.seed)
         best_loss, best_epoch, best_state = math.inf, -1, None
@@ -350,13 +360,21 @@ class LstmModel(VolatilityModel):
 
     @classmethod
     def fit_many(
-        cls, datasets: Sequence[DailyData], **settings: Any
+        cls,
+        datasets: Sequence[DailyData],
+        *,
+        warm_start: LstmNetwork | None = None,
+        **settings: Any,
     ) -> tuple[dict[str, LstmModel], TrainingResult]:
-        """Train one network on all ``datasets``; return a fitted model per ticker."""
+        """Train one network on all ``datasets``; return a fitted model per ticker.
+
+        ``warm_start`` continues from an earlier network of the same tickers (see
+        :func:`train_lstm`).
+        """
         config = LstmConfig(**settings)
         for data in datasets:
             cls()._check(data)
-        result = train_lstm(datasets, config)
+        result = train_lstm(datasets, config, warm_start)
         models = {}
         for index, data in enumerate(datasets):
             model = cls(**asdict(config))

@@ -1,0 +1,1 @@
+"""Evaluation: losses over horizons, statistical tests, and the walk-forward backtest."""

@@ -1,0 +1,119 @@
+"""Backtest job: prices through the quality gate, a walk-forward run, losses, an output file."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from volforecast.core.features import DailyData
+from volforecast.data.quality import QualityReport, run_gate
+from volforecast.errors import DataSourceError, UnknownTickerError
+from volforecast.evaluation.backtest import BacktestConfig, BacktestResult, walk_forward
+from volforecast.evaluation.metrics import loss_table
+from volforecast.settings import QualitySettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """Forecasts, their losses per ticker, model, horizon and proxy, and the gate's report."""
+
+    result: BacktestResult
+    losses: pd.DataFrame
+    quality: QualityReport
+    seconds: float
+    out_file: str | None = None
+
+
+def daily_data_by_ticker(
+    prices: pd.DataFrame, quality: QualitySettings, tickers: Sequence[str] | None = None
+) -> tuple[dict[str, DailyData], QualityReport]:
+    """Judge prices in the raw layout and turn each ticker's accepted rows into features.
+
+    Raises
+    ------
+    UnknownTickerError
+        When none of the asked-for tickers has prices.
+    """
+    if tickers is not None:
+        wanted = {t.strip().upper() for t in tickers}
+        prices = prices[prices["ticker"].isin(wanted)]
+        missing = sorted(wanted - set(prices["ticker"]))
+        if len(missing) == len(wanted):
+            msg = f"no prices for {', '.join(missing)}"
+            raise UnknownTickerError(msg)
+        if missing:
+            log.warning("no prices for %s; backtesting the others", ", ".join(missing))
+    gate = run_gate(prices, quality)
+    datasets = {
+        str(ticker): DailyData.from_prices(rows, str(ticker))
+        for ticker, rows in gate.accepted.groupby("ticker", sort=True)
+        if len(rows) > 1
+    }
+    return datasets, gate.report
+
+
+def write_forecasts(frame: pd.DataFrame, path: Path) -> None:
+    """Write the forecasts as CSV or Parquet, by the file's suffix."""
+    suffix = path.suffix.lower()
+    if suffix not in {".csv", ".parquet"}:
+        msg = f"{path}: write forecasts to a .csv or a .parquet file"
+        raise DataSourceError(msg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
+def run_backtest(
+    prices: pd.DataFrame,
+    config: BacktestConfig,
+    *,
+    quality: QualitySettings,
+    tickers: Sequence[str] | None = None,
+    workers: int = 1,
+    out: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BacktestReport:
+    """Walk-forward backtest of ``config`` on ``prices`` (raw layout, any number of tickers)."""
+    started = time.perf_counter()
+    if out is not None and out.suffix.lower() not in {".csv", ".parquet"}:
+        msg = f"{out}: write forecasts to a .csv or a .parquet file"
+        raise DataSourceError(msg)
+    datasets, quality_report = daily_data_by_ticker(prices, quality, tickers)
+    result = walk_forward(datasets.values(), config, workers=workers, progress=progress)
+    tables = [
+        loss_table(datasets[t], item.origin_positions, item.sigma2)
+        for t, item in result.tickers.items()
+        if len(item.origin_positions) and item.sigma2
+    ]
+    losses = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    out_file = None
+    if out is not None:
+        write_forecasts(result.to_frame(), out)
+        out_file = str(out)
+    seconds = time.perf_counter() - started
+    origins = sum(len(i.origin_positions) for i in result.tickers.values())
+    log.info(
+        "Backtested %d models on %d tickers (%d origins) in %.0f s; %d fits failed",
+        len(config.models), len(datasets), origins, seconds, len(result.failures),
+    )  # fmt: skip
+    return BacktestReport(result, losses, quality_report, seconds, out_file)
+
+
+def finite_share(result: BacktestResult) -> float:
+    """Share of forecast paths that exist (fits that failed leave NaN paths)."""
+    total = filled = 0
+    for item in result.tickers.values():
+        for paths in item.sigma2.values():
+            total += paths.shape[0]
+            filled += int(np.isfinite(paths).all(axis=1).sum())
+    return filled / total if total else 0.0

@@ -1,0 +1,64 @@
+"""Baselines against independent computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from volforecast.core.features import DailyData
+from volforecast.models.baselines import EwmaModel, HarModel, HistoricalModel
+
+
+def test_ewma_is_the_riskmetrics_recursion(gspc: DailyData) -> None:
+    data = gspc.head(1500)
+    sigma2 = np.mean(data.returns_pct[:30] ** 2)
+    for r in data.returns_pct:
+        sigma2 = 0.94 * sigma2 + 0.06 * r * r
+    forecast = EwmaModel().fit(data).forecast(10).sigma2
+    assert_allclose(forecast, np.full(10, sigma2), rtol=1e-12)
+
+
+def test_historical_is_the_rolling_mean_square(gspc: DailyData) -> None:
+    data = gspc.head(1500)
+    expected = pd.Series(data.returns_pct**2).rolling(22).mean().iloc[-1]
+    assert_allclose(HistoricalModel(22).fit(data).forecast(3).sigma2, expected, rtol=1e-12)
+
+
+def test_har_steps_are_least_squares_on_independently_built_regressors(gspc: DailyData) -> None:
+    data = gspc.head(2000)
+    model = HarModel(horizon=5).fit(data)
+    log_rv = pd.Series(np.log(data.rv_sigma2))
+    rv = pd.Series(data.rv_sigma2)
+    negative = pd.Series(np.minimum(data.returns_pct, 0))
+    x = pd.DataFrame(
+        {
+            "const": 1.0,
+            "daily": log_rv,
+            "weekly": np.log(rv.rolling(5).mean()),
+            "monthly": np.log(rv.rolling(22).mean()),
+            "quarterly": np.log(rv.rolling(66).mean()),
+            "neg_return": negative,
+            "neg_return_week": negative.rolling(5).mean(),
+        }
+    )
+    step = 5
+    target = log_rv.shift(-step)
+    rows = x.notna().all(axis=1) & target.notna()
+    coef, *_ = np.linalg.lstsq(x[rows].to_numpy(), target[rows].to_numpy(), rcond=None)
+    fitted = [model.params[f"s{step}.{name}"] for name in x.columns]
+    assert_allclose(fitted, coef, rtol=1e-8)
+    resid = target[rows].to_numpy() - x[rows].to_numpy() @ coef
+    s2 = resid.var(ddof=x.shape[1])
+    expected = np.exp(x.iloc[-1].to_numpy() @ coef + s2 / 2)
+    assert model.forecast(5).sigma2[-1] == pytest.approx(expected, rel=1e-8)
+
+
+def test_plain_log_har_has_four_terms(gspc: DailyData) -> None:
+    model = HarModel(leverage=False, quarterly=False).fit(gspc.head(1000))
+    assert model.terms == ("const", "daily", "weekly", "monthly")
+    assert model.fit_report.persistence == pytest.approx(
+        sum(model.params[f"s1.{k}"] for k in ("daily", "weekly", "monthly"))
+    )
+    assert 0.5 < model.fit_report.persistence < 1.0

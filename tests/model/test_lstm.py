@@ -1,0 +1,84 @@
+"""The LSTM: reproducible, pooled, trained on the past only, on the device it finds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from volforecast.core.features import DailyData
+from volforecast.models.lstm import LstmConfig, LstmModel, Normalizer, resolve_device, train_lstm
+
+FAST = {"max_epochs": 4, "patience": 2, "batch_size": 64}
+
+
+def test_the_defaults_are_the_specifications() -> None:
+    config = LstmConfig()
+    assert (config.num_layers, config.hidden_size, config.dropout, config.seq_len) == (
+        2,
+        64,
+        0.2,
+        20,
+    )
+    assert (config.learning_rate, config.batch_size, config.max_epochs) == (1e-3, 32, 100)
+    assert (config.train_fraction, config.validation_fraction) == (0.8, 0.1)
+
+
+def test_auto_device_is_the_gpu_when_there_is_one() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+
+
+def test_the_same_seed_gives_the_same_model_and_leaves_global_state_alone(
+    gspc: DailyData,
+) -> None:
+    data = gspc.head(600)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    first = LstmModel(seed=7, **FAST).fit(data).forecast(30).sigma2
+    assert torch.rand(1) == before, "training must not consume the caller's random stream"
+    second = LstmModel(seed=7, **FAST).fit(data).forecast(30).sigma2
+    other = LstmModel(seed=8, **FAST).fit(data).forecast(30).sigma2
+    assert_allclose(first, second, rtol=1e-6)
+    assert not np.allclose(first, other, rtol=1e-3)
+
+
+def test_pooled_training_serves_every_ticker(gspc: DailyData, ixic: DailyData) -> None:
+    models, result = LstmModel.fit_many([gspc.head(700), ixic.head(700)], **FAST)
+    assert set(models) == {"^GSPC", "^IXIC"}
+    assert result.report.converged
+    assert len(result.history) >= 1
+    a, b = models["^GSPC"].forecast(5), models["^IXIC"].forecast(5)
+    assert a.ticker == "^GSPC"
+    assert not np.allclose(a.sigma2, b.sigma2), "each ticker gets its own forecast"
+    assert models["^GSPC"]._network is models["^IXIC"]._network, "one network for both"
+
+
+def test_normalisation_and_weights_see_only_the_training_part(gspc: DailyData) -> None:
+    data = gspc.head(1000)
+    config = LstmConfig(**FAST)
+    result = train_lstm([data], config)
+    cut = int(len(data) * config.train_fraction)
+    assert result.normalizers["^GSPC"] == Normalizer.fit(data.head(cut))
+    # Wild values in the test part (the last 10 %) change the test loss and nothing else.
+    n_test = len(data) - int(len(data) * 0.9)
+    rv = data.rv_sigma2.copy()
+    rv[-n_test:] *= 50.0
+    shocked = DailyData(data.ticker, data.dates, data.returns_pct, rv)
+    again = train_lstm([shocked], config)
+    for name, weight in result.network.state_dict().items():
+        assert torch.equal(weight, again.network.state_dict()[name]), name
+    assert again.test_loss != pytest.approx(result.test_loss)
+
+
+def test_a_warm_start_continues_from_the_given_weights(gspc: DailyData) -> None:
+    first = train_lstm([gspc.head(700)], LstmConfig(**(FAST | {"max_epochs": 1})))
+    # With a learning rate of zero nothing moves, so what comes out is where training began.
+    frozen = LstmConfig(**(FAST | {"max_epochs": 1, "learning_rate": 0.0}))
+    warm = train_lstm([gspc.head(760)], frozen, warm_start=first.network)
+    cold = train_lstm([gspc.head(760)], frozen)
+    trained = first.network.state_dict()
+    assert all(torch.equal(w, trained[k]) for k, w in warm.network.state_dict().items())
+    assert not all(torch.equal(w, trained[k]) for k, w in cold.network.state_dict().items())

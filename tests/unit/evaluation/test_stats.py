@@ -1,0 +1,101 @@
+"""Forecast-evaluation tests against hand computations and their size under the null."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from volforecast.evaluation.stats import (
+    christoffersen,
+    diebold_mariano,
+    kupiec,
+    mincer_zarnowitz,
+    newey_west_variance,
+    var_exceedances,
+)
+
+
+def test_newey_west_with_no_lags_is_the_plain_variance() -> None:
+    x = np.array([1.0, 3.0, 2.0, 6.0])
+    assert newey_west_variance(x, 0) == pytest.approx(np.var(x), rel=1e-15)
+
+
+def test_newey_west_one_lag_by_hand() -> None:
+    x = np.array([1.0, 3.0, 2.0, 6.0])
+    e = x - x.mean()
+    gamma1 = (e[1:] @ e[:-1]) / 4
+    assert newey_west_variance(x, 1) == pytest.approx(np.var(x) + 2 * 0.5 * gamma1, rel=1e-15)
+
+
+def test_diebold_mariano_one_step_by_hand() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.gamma(2.0, size=200), rng.gamma(2.1, size=200)
+    d = a - b
+    n = len(d)
+    hln = math.sqrt((n + 1 - 2 + 0) / n)
+    expected = hln * d.mean() / math.sqrt(np.var(d) / n)
+    result = diebold_mariano(a, b, horizon=1)
+    assert result.statistic == pytest.approx(expected, rel=1e-12)
+    assert result.pvalue == pytest.approx(2 * stats.t.sf(abs(expected), n - 1), rel=1e-12)
+
+
+def test_diebold_mariano_sees_a_real_difference_and_not_a_fake_one() -> None:
+    rng = np.random.default_rng(2)
+    base = rng.gamma(2.0, size=500)
+    assert diebold_mariano(base, base).pvalue == 1.0
+    assert diebold_mariano(base, base + 0.5 + rng.normal(0, 0.1, 500)).pvalue < 1e-6
+
+
+def test_diebold_mariano_holds_its_size_with_overlapping_forecasts() -> None:
+    # Loss differentials with the MA(h-1) dependence of overlapping h-step forecasts.
+    rng = np.random.default_rng(3)
+    h, n, rejections, trials = 5, 400, 0, 400
+    for _ in range(trials):
+        shocks = rng.normal(size=n + h)
+        d = np.convolve(shocks, np.ones(h), mode="valid")[:n]
+        rejections += diebold_mariano(d, np.zeros(n), horizon=h).pvalue < 0.05
+    assert 0.02 < rejections / trials < 0.10
+
+
+def test_mincer_zarnowitz_finds_a_biased_forecast() -> None:
+    rng = np.random.default_rng(4)
+    f = rng.gamma(2.0, size=1000)
+    biased = mincer_zarnowitz(2.0 + 0.5 * f + rng.normal(0, 0.2, 1000), f)
+    assert biased.detail["a"] == pytest.approx(2.0, abs=0.1)
+    assert biased.detail["b"] == pytest.approx(0.5, abs=0.05)
+    assert biased.pvalue < 1e-6
+    fair = mincer_zarnowitz(f + rng.normal(0, 0.5, 1000), f)
+    assert fair.pvalue > 0.01
+    assert 0 < fair.detail["r2"] < 1
+
+
+def test_kupiec_by_hand() -> None:
+    hits = np.zeros(250, dtype=bool)
+    hits[:5] = True
+    expected = -2 * (245 * math.log(0.99) + 5 * math.log(0.01)
+                     - 245 * math.log(245 / 250) - 5 * math.log(5 / 250))  # fmt: skip
+    result = kupiec(hits, 0.99)
+    assert result.statistic == pytest.approx(expected, rel=1e-12)
+    assert result.detail["rate"] == 0.02
+    assert kupiec(np.zeros(250, dtype=bool), 0.99).statistic == pytest.approx(
+        -2 * 250 * math.log(0.99), rel=1e-12
+    )
+
+
+def test_christoffersen_sees_clustered_exceedances() -> None:
+    rng = np.random.default_rng(5)
+    iid = rng.uniform(size=2000) < 0.05
+    clustered = np.zeros(2000, dtype=bool)
+    for start in rng.choice(1990, 20, replace=False):
+        clustered[start : start + 5] = True  # same count, in runs of five
+    assert christoffersen(iid, 0.95).detail["independence_pvalue"] > 0.01
+    assert christoffersen(clustered, 0.95).detail["independence_pvalue"] < 1e-6
+
+
+def test_var_exceedances_use_the_normal_quantile() -> None:
+    sigma2 = np.array([4.0, 4.0, 4.0])
+    returns = np.array([-3.2, -3.4, 1.0])  # VaR 95 % is 1.645 * 2 = 3.29
+    assert var_exceedances(returns, sigma2, 0.95).tolist() == [False, True, False]
