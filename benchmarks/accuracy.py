@@ -1,0 +1,185 @@
+"""Forecast accuracy: a walk-forward backtest of every model on 100 shared tickers.
+
+Tickers are drawn with a fixed seed among those with prices before 2012 (three years before
+the first forecast). Training runs through 2014-12-31, forecasts are made from every trading
+day of 2015-2018, each model is refitted every 21 trading days. Printed, per model and
+horizon (1, 5, 22 trading days) and per proxy of realized variance (range-based and squared
+returns): the median across tickers of QLIKE relative to GARCH(1,1) with normal errors; the
+share of tickers where a Diebold-Mariano test finds the model better than GARCH at 5 %, and
+the median p-value; Mincer-Zarnowitz R²; and VaR backtests at 95 % and 99 %.
+
+    python benchmarks/accuracy.py [--tickers 100] [--seed 0] [--workers 2] [--models ...]
+
+Targets (issue 3): the best model <= 0.85 at every horizon on the range-based proxy and
+<= 0.90 on the squared-return proxy; the LSTM <= 0.95 at 5 and 22 days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from _common import SHARED_FILE, draw_tickers
+from volforecast.core.features import DailyData
+from volforecast.data.sources import load_file
+from volforecast.evaluation.backtest import BacktestConfig
+from volforecast.evaluation.metrics import (
+    PROXIES,
+    aligned_losses,
+    horizon_targets,
+    relative_qlike,
+)
+from volforecast.evaluation.stats import (
+    christoffersen,
+    diebold_mariano,
+    kupiec,
+    mincer_zarnowitz,
+    var_exceedances,
+)
+from volforecast.jobs.backtest import daily_data_by_ticker, run_backtest
+from volforecast.settings import QualitySettings
+
+MODELS = ("garch", "gjr-garch-t", "egarch-t", "ewma", "historical", "har", "ensemble", "lstm")
+HORIZONS = (1, 5, 22)
+LSTM_SETTINGS = {"batch_size": 256, "stride": 2}
+
+
+def significance(report, datasets: dict[str, DailyData], models: list[str]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    rows = []
+    for ticker, item in report.result.tickers.items():
+        if "garch" not in item.sigma2:
+            continue
+        data = datasets[ticker]
+        for model in models:
+            if model == "garch" or model not in item.sigma2:
+                continue
+            for proxy in PROXIES:
+                for h in HORIZONS:
+                    a, b = aligned_losses(
+                        data,
+                        item.origin_positions,
+                        item.sigma2[model],
+                        item.sigma2["garch"],
+                        horizon=h,
+                        proxy=proxy,
+                    )
+                    if len(a) < 30:
+                        continue
+                    test = diebold_mariano(a, b, horizon=h)
+                    rows.append((model, proxy, h, test.statistic, test.pvalue))
+    return pd.DataFrame(rows, columns=["model", "proxy", "horizon", "dm", "p"])
+
+
+def calibration(report, datasets: dict[str, DailyData], models: list[str]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    rows = []
+    for ticker, item in report.result.tickers.items():
+        data = datasets[ticker]
+        nxt = item.origin_positions + 1
+        inside = nxt < len(data)
+        for model in models:
+            paths = item.sigma2.get(model)
+            if paths is None:
+                continue
+            ok = inside & np.isfinite(paths[:, 0])
+            returns = data.returns_pct[nxt[ok]]
+            sigma2 = paths[ok, 0]
+            t = horizon_targets(data, item.origin_positions, paths, 1, "range")
+            mz = mincer_zarnowitz(t.realized, t.forecast)
+            record = {"model": model, "mz_r2": mz.detail["r2"], "mz_b": mz.detail["b"]}
+            for coverage in (0.95, 0.99):
+                hits = var_exceedances(returns, sigma2, coverage)
+                record[f"rate_{coverage}"] = hits.mean()
+                record[f"kupiec_reject_{coverage}"] = kupiec(hits, coverage).pvalue < 0.05
+                record[f"cc_reject_{coverage}"] = christoffersen(hits, coverage).pvalue < 0.05
+            rows.append(record)
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=Path, default=SHARED_FILE)
+    parser.add_argument("--tickers", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--save", type=Path, help="write the loss table here (.parquet)")
+    args = parser.parse_args()
+    models = [m.strip() for m in args.models.split(",")]
+
+    prices = load_file(args.file).frame
+    tickers = draw_tickers(prices, args.tickers, args.seed, "2012-01-01")
+    config = BacktestConfig(
+        dt.date(2014, 12, 31),
+        dt.date(2018, 12, 31),
+        tuple(models),
+        refit_every=21,
+        lstm_settings=LSTM_SETTINGS,
+        lstm_refit_epochs=1,
+    )
+    print(f"{len(tickers)} tickers (seed {args.seed}), models {', '.join(models)}")
+    print(
+        f"train through {config.train_end}, origins to {config.test_end}, "
+        f"refit every {config.refit_every} trading days; LSTM {LSTM_SETTINGS}, "
+        f"{config.lstm_refit_epochs} warm epoch per refit"
+    )
+    started = time.perf_counter()
+    report = run_backtest(
+        prices, config, quality=QualitySettings(), tickers=tickers, workers=args.workers
+    )
+    print(
+        f"backtest: {time.perf_counter() - started:.0f} s, {len(report.result.failures)} "
+        "failed fits"
+    )
+    if args.save:
+        report.losses.to_parquet(args.save)
+    datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
+
+    pd.set_option("display.width", 160)
+    pd.set_option("display.max_rows", 200)
+    ratios = relative_qlike(report.losses, "garch")
+    print("\nMedian across tickers of QLIKE / QLIKE of GARCH(1,1)-normal (lower is better)")
+    print(ratios.round(3).to_string())
+
+    dm = significance(report, datasets, models)
+    summary = dm.groupby(["proxy", "model", "horizon"]).agg(
+        better=("dm", lambda s: float(np.mean((s < 0) & (dm.loc[s.index, "p"] < 0.05)))),
+        median_p=("p", "median"),
+    )
+    print(
+        "\nDiebold-Mariano against GARCH: share of tickers significantly better at 5 %, "
+        "median p-value"
+    )
+    print(summary.unstack("horizon").round(3).to_string())
+
+    calib = calibration(report, datasets, models).groupby("model").mean()
+    print(
+        "\nCalibration (1 day): Mincer-Zarnowitz R² and slope on the range proxy; VaR "
+        "exceedance rate and share of tickers rejected by Kupiec / Christoffersen"
+    )
+    print(calib.round(3).to_string())
+
+    range_best = ratios.loc["range"].drop(index="garch").min()
+    squared_best = ratios.loc["squared"].drop(index="garch").min()
+    print("\nTargets")
+    for h in HORIZONS:
+        rb, sb = range_best[h], squared_best[h]
+        verdict_r = "met" if rb <= 0.85 else "NOT met"
+        verdict_s = "met" if sb <= 0.90 else "NOT met"
+        print(f"  best model at {h:>2} d: range {rb:.3f} (<= 0.85: {verdict_r}), ", end="")
+        print(f"squared {sb:.3f} (<= 0.90: {verdict_s})")
+    if "lstm" in models:
+        for h in (5, 22):
+            values = [ratios.loc[(p, "lstm"), h] for p in PROXIES]
+            print(
+                f"  LSTM at {h} d: range {values[0]:.3f}, squared {values[1]:.3f} "
+                f"(<= 0.95: {'met' if max(values) <= 0.95 else 'NOT met'})"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Training speed: every model on every shared ticker's full history, and peak memory.
+
+Per-ticker models (the GARCH family, EWMA, historical, HAR, ensemble) are fitted in a pool
+of worker processes; the LSTM is one pooled network for all tickers, trained with early
+stopping on each ticker's validation split. Prints seconds per stage and the peak resident
+memory of this process and of its workers.
+
+    python benchmarks/train_speed.py [--workers 2] [--device auto|cpu|cuda] [--lstm-only]
+
+Target (issue 3): at most 10 minutes in all on a 2-core machine, peak memory under 4 GiB;
+the LSTM stage under 2 minutes on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import torch
+
+from _common import SHARED_FILE
+from volforecast.core.features import DailyData
+from volforecast.data.sources import load_file
+from volforecast.errors import VolforecastError
+from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.models.catalog import build_model
+from volforecast.models.lstm import LstmModel, resolve_device
+from volforecast.settings import QualitySettings
+
+PER_TICKER = ("garch", "gjr-garch-t", "egarch-t", "ewma", "historical", "har", "ensemble")
+LSTM_SETTINGS = {"batch_size": 256, "stride": 5}
+
+
+def fit_all(data: DailyData) -> tuple[str, int, int, list[str]]:
+    fitted = converged = 0
+    failures = []
+    for name in PER_TICKER:
+        try:
+            model = build_model(name).fit(data)
+        except VolforecastError as exc:
+            failures.append(f"{data.ticker}/{name}: {exc}")
+            continue
+        fitted += 1
+        converged += model.fit_report.converged
+    return data.ticker, fitted, converged, failures
+
+
+def peak_gib() -> tuple[float, float]:
+    kib = 1024 * 1024  # ru_maxrss is in KiB on Linux
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kib
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kib
+    return own, children
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=Path, default=SHARED_FILE)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--lstm-only", action="store_true")
+    parser.add_argument("--limit", type=int, help="only the first N tickers (a quick look)")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    datasets, _ = daily_data_by_ticker(load_file(args.file).frame, QualitySettings())
+    data = [d for d in datasets.values() if len(d) >= LstmModel.min_obs]
+    if args.limit:
+        data = data[: args.limit]
+    days = sum(len(d) for d in data)
+    load_s = time.perf_counter() - started
+    device = resolve_device(args.device)
+    print(
+        f"{len(data)} tickers, {days:,} days; torch {torch.__version__} on {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    )
+    print(f"load and quality gate: {load_s:.1f} s")
+
+    per_ticker_s = 0.0
+    if not args.lstm_only:
+        t0 = time.perf_counter()
+        fitted = converged = 0
+        failures: list[str] = []
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            for _, n, c, f in pool.map(fit_all, data, chunksize=4):
+                fitted, converged, failures = fitted + n, converged + c, failures + f
+        per_ticker_s = time.perf_counter() - t0
+        print(
+            f"per-ticker models ({', '.join(PER_TICKER)}): {fitted} fits "
+            f"({converged} converged, {len(failures)} failed) in {per_ticker_s:.1f} s "
+            f"with {args.workers} workers"
+        )
+        for failure in failures[:5]:
+            print(f"  {failure}")
+
+    t0 = time.perf_counter()
+    _, result = LstmModel.fit_many(data, device=args.device, **LSTM_SETTINGS)
+    lstm_s = time.perf_counter() - t0
+    print(
+        f"LSTM, one network for {len(data)} tickers ({LSTM_SETTINGS}, other settings the "
+        f"specification's): {lstm_s:.1f} s, {len(result.history)} epochs; "
+        f"{result.report.message}"
+    )
+    own, children = peak_gib()
+    total = time.perf_counter() - started
+    print(
+        f"total {total:.1f} s ({total / 60:.1f} min); peak memory {own:.2f} GiB in this "
+        f"process, {children:.2f} GiB in the largest worker"
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
