@@ -44,9 +44,19 @@ from volforecast.evaluation.stats import (
 from volforecast.jobs.backtest import daily_data_by_ticker, run_backtest
 from volforecast.settings import QualitySettings
 
-MODELS = ("garch", "gjr-garch-t", "egarch-t", "ewma", "historical", "har", "ensemble", "lstm")
+MODELS = (
+    "garch",
+    "gjr-garch-t",
+    "egarch-t",
+    "ewma",
+    "historical",
+    "har",
+    "ensemble",
+    "lstm",
+    "har+lstm",
+)
 HORIZONS = (1, 5, 22)
-LSTM_SETTINGS = {"batch_size": 256, "stride": 2}
+LSTM_SETTINGS = {"batch_size": 256, "stride": 5}
 
 
 def significance(report, datasets: dict[str, DailyData], models: list[str]) -> pd.DataFrame:  # type: ignore[no-untyped-def]

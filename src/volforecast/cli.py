@@ -437,7 +437,8 @@ def backtest(
         str,
         typer.Option(
             help="Comma-separated models: garch, garch-t, gjr-garch-t, egarch, ewma, "
-            "historical, har, lstm, ensemble, ... (see the README)."
+            "historical, har, lstm, ensemble, ... (see the README); a+b is the "
+            "equal-weight combination of a and b, e.g. har+lstm."
         ),
     ] = "garch,har,ewma",
     horizon: Annotated[int, typer.Option(min=1, max=30, help="Steps per path.")] = 30,

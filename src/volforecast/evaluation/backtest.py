@@ -8,7 +8,9 @@ uses the closes up to ``t`` and nothing later, and the window expands block by b
 
 Per-ticker models run ticker by ticker (in worker processes when asked). The LSTM is pooled:
 at each block one network is trained on every ticker's data up to that block, starting from
-the previous block's weights (a warm start; the first block trains from scratch).
+the previous block's weights (a warm start; the first block trains from scratch). A
+combination such as ``har+lstm`` is the equal-weight average of its members' paths, origin by
+origin, so it sees no more than they do.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from volforecast.core.calendar import sessions
 from volforecast.core.features import DailyData
 from volforecast.errors import VolforecastError
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
-from volforecast.models.catalog import build_model
+from volforecast.models.catalog import build_model, combination_members
+from volforecast.models.ensemble import equal_weight
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,18 @@ class BacktestConfig:
             msg = f"horizon must be between 1 and {MAX_HORIZON}"
             raise ValueError(msg)
         for name in self.models:
-            build_model(name)  # an unknown name fails here, before any work
+            if not combination_members(name):  # an unknown name fails here, before any work
+                build_model(name)
+
+    @property
+    def fitted_models(self) -> tuple[str, ...]:
+        """The models that are fitted: those asked for and the members of combinations."""
+        names: list[str] = []
+        for name in self.models:
+            for member in combination_members(name) or (name,):
+                if member not in names:
+                    names.append(member)
+        return tuple(names)
 
 
 @dataclass
@@ -150,7 +164,7 @@ def backtest_ticker(data: DailyData, config: BacktestConfig) -> TickerForecasts:
     positions = _origins(data, config)
     result = TickerForecasts(data.ticker, positions, data.dates[positions])
     schedule = blocks(config)
-    for name in config.models:
+    for name in config.fitted_models:
         if name in POOLED_MODELS:
             continue
         paths = np.full((len(positions), config.horizon), np.nan)
@@ -183,7 +197,7 @@ def _backtest_pooled(
 ) -> None:  # fmt: skip
     from volforecast.models.lstm import LstmModel  # noqa: PLC0415  (torch only when asked)
 
-    for name in sorted(set(config.models) & POOLED_MODELS):
+    for name in sorted(set(config.fitted_models) & POOLED_MODELS):
         for item in results.values():
             item.sigma2[name] = np.full((len(item.origin_positions), config.horizon), np.nan)
         network = None
@@ -218,6 +232,15 @@ def _backtest_pooled(
                 progress(f"{name} block {number + 1}")
 
 
+def _combine(item: TickerForecasts, config: BacktestConfig) -> None:
+    """Add the combinations of ``config`` and keep only the models it asks for."""
+    for name in config.models:
+        members = combination_members(name)
+        if members:
+            item.sigma2[name] = equal_weight([item.sigma2[m] for m in members])
+    item.sigma2 = {name: item.sigma2[name] for name in config.models}
+
+
 def walk_forward(
     datasets: Iterable[DailyData],
     config: BacktestConfig,
@@ -241,7 +264,7 @@ def walk_forward(
     """
     data = list(datasets)
     results: dict[str, TickerForecasts] = {}
-    per_ticker = [m for m in config.models if m not in POOLED_MODELS]
+    per_ticker = [m for m in config.fitted_models if m not in POOLED_MODELS]
     n_workers = os.cpu_count() or 1 if workers == 0 else workers
     if per_ticker and n_workers > 1 and len(data) > 1:
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
@@ -256,6 +279,7 @@ def walk_forward(
                 progress(d.ticker)
     _backtest_pooled(data, config, results, progress)
     for item in results.values():
+        _combine(item, config)
         for failure in item.failures:
             log.warning("backtest: %s", failure)
     return BacktestResult(config, results)

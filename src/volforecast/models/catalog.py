@@ -2,6 +2,9 @@
 
 A name is the lower-case ``model_type``: ``garch`` is GARCH(1,1) with normal errors (the
 specification's default), ``gjr-garch-t`` a GJR-GARCH with Student-t errors, and so on.
+Names joined by ``+`` (``har+lstm``) are an equal-weight combination of those models'
+forecasts (:func:`volforecast.models.ensemble.equal_weight`), which the backtest builds from
+its members' paths.
 """
 
 from __future__ import annotations
@@ -51,3 +54,19 @@ def build_model(name: str) -> VolatilityModel:
         msg = f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}"
         raise ValueError(msg)
     return factory()
+
+
+def combination_members(name: str) -> tuple[str, ...]:
+    """The models an equal-weight combination ``a+b[+c…]`` averages; ``()`` for a plain name.
+
+    Raises ``ValueError`` for an unknown member, a repeated one or a lone ``+``.
+    """
+    if "+" not in name:
+        return ()
+    members = tuple(part.strip().lower() for part in name.split("+"))
+    if len(set(members)) != len(members) or len(members) < 2 or "" in members:
+        msg = f"a combination names two or more different models, got {name!r}"
+        raise ValueError(msg)
+    for member in members:
+        build_model(member)
+    return members

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,34 @@ def combination_weights(paths: np.ndarray, proxy: np.ndarray) -> np.ndarray:
     )
     w = np.clip(best.x, 0.0, None)
     return np.asarray(w / w.sum(), dtype=np.float64)
+
+
+def equal_weight(paths: Sequence[np.ndarray]) -> np.ndarray:
+    """The average of member variance paths, with no weight learned.
+
+    Parameters
+    ----------
+    paths : sequence of numpy.ndarray
+        Member forecasts of the same origins and steps, percent²; NaN where a member has no
+        forecast.
+
+    Returns
+    -------
+    numpy.ndarray
+        Their mean, NaN wherever any member is missing (half a combination is not one).
+
+    Notes
+    -----
+    Equal weights are the combination that cannot overfit: with two or three strong members
+    whose errors differ, estimated weights rarely beat them out of sample (the "forecast
+    combination puzzle", Smith & Wallis 2009), and nothing about the test period can leak into
+    them. It is how the pooled LSTM, which has no per-ticker validation forecasts to learn
+    weights from in a walk-forward backtest, is combined with per-ticker models.
+    """
+    if len(paths) < 2:
+        msg = "a combination needs at least two members"
+        raise ValueError(msg)
+    return np.asarray(np.mean(np.stack(paths), axis=0), dtype=np.float64)
 
 
 class EnsembleModel(VolatilityModel):

@@ -77,3 +77,29 @@ def test_a_ticker_too_short_to_fit_fails_alone(gspc: DailyData) -> None:
     last_block = young_item.origin_dates >= blocks(CONFIG)[-1][0]
     assert np.isnan(young_item.sigma2["garch"][~last_block]).all(), "no fit on too little data"
     assert np.isfinite(young_item.sigma2["garch"][last_block]).all(), "later, a fit once it can"
+
+
+def test_a_combination_is_the_average_of_its_members_origin_by_origin(gspc: DailyData) -> None:
+    data = gspc.until(pd.Timestamp("2017-06-30"))
+    config = BacktestConfig(CONFIG.train_end, CONFIG.test_end, ("garch", "har+ewma"))
+    assert config.fitted_models == ("garch", "har", "ewma")
+    combined = walk_forward([data], config).tickers["^GSPC"]
+    members = walk_forward([data], CONFIG).tickers["^GSPC"]
+    assert list(combined.sigma2) == ["garch", "har+ewma"], "members not asked for are not kept"
+    expected = (members.sigma2["har"] + members.sigma2["ewma"]) / 2
+    np.testing.assert_allclose(combined.sigma2["har+ewma"], expected, rtol=1e-12)
+    assert not np.allclose(combined.sigma2["har+ewma"], members.sigma2["har"])
+
+
+def test_a_combination_has_no_forecast_where_a_member_has_none(gspc: DailyData) -> None:
+    young = gspc.until(pd.Timestamp("2017-03-31"))
+    young = DailyData("YOUNG", young.dates[-120:], young.returns_pct[-120:], young.rv_sigma2[-120:])
+    config = BacktestConfig(CONFIG.train_end, CONFIG.test_end, ("garch+har",))
+    item = walk_forward([young], config).tickers["YOUNG"]
+    assert np.isnan(item.sigma2["garch+har"]).all(), "HAR never has 250 days, so no combination"
+
+
+@pytest.mark.parametrize("name", ["har+har", "har+", "har+arima"])
+def test_a_bad_combination_is_refused_up_front(name: str) -> None:
+    with pytest.raises(ValueError, match=r"combination|unknown model"):
+        BacktestConfig(CONFIG.train_end, CONFIG.test_end, (name,))
