@@ -461,7 +461,11 @@ def backtest(
     for that origin. Prints the median across tickers of each model's QLIKE relative to
     GARCH(1,1) at 1, 5 and 22 days, on the range-based and the squared-return proxy.
     """
-    from volforecast.evaluation.backtest import BacktestConfig, blocks  # noqa: PLC0415
+    from volforecast.evaluation.backtest import (  # noqa: PLC0415
+        POOLED_MODELS,
+        BacktestConfig,
+        blocks,
+    )
     from volforecast.evaluation.metrics import relative_qlike  # noqa: PLC0415
     from volforecast.jobs.backtest import run_backtest  # noqa: PLC0415
 
@@ -491,8 +495,10 @@ def backtest(
         wanted = _split_tickers(tickers)
         present = set(frame["ticker"].unique())
         n_tickers = len(present & set(wanted)) if wanted else len(present)
-        pooled = [m for m in names if m == "lstm"]
-        total = n_tickers * (len(names) > len(pooled)) + len(pooled) * len(blocks(config))
+        # One step per ticker (the per-ticker pass visits each, even with nothing to fit),
+        # then one per block of each pooled model, members of combinations included.
+        pooled = [m for m in config.fitted_models if m in POOLED_MODELS]
+        total = n_tickers + len(pooled) * len(blocks(config))
         with _progress() as bar:
             task = bar.add_task("Backtesting", total=total)
             report = run_backtest(

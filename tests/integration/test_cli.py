@@ -221,13 +221,15 @@ def test_backtest_reads_the_shared_layout_directly(cli_env: Path, sp500_file: Pa
         "--test-end",
         "2018-07-31",
         "--models",
-        "garch,ewma",
+        "garch,har+ewma",
         "--out",
         "bt.parquet",
     )
     assert code == ExitCode.OK, output
+    assert "HAR+EWMA" in output
     frame = pd.read_parquet(cli_env / "bt.parquet")
     assert set(frame["ticker"]) == {"AAPL", "JPM"}
+    assert set(frame["model"]) == {"GARCH", "HAR+EWMA"}
 
 
 @pytest.mark.parametrize(
