@@ -6,7 +6,7 @@ Exit codes are decided here and only here:
 * 1 - an error: bad input, a source that cannot be read, nothing loaded;
 * 2 - the command line itself is wrong (unknown option, missing argument);
 * 3 - partial: some tickers or rows were rejected, the rest went through;
-* 4 - a service is unavailable (the database); retrying later is the remedy.
+* 4 - a service is unavailable (the database, the MLflow server); retrying later is the remedy.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from volforecast import __version__
 from volforecast.errors import (
     DatabaseUnavailableError,
     DataSourceError,
+    RegistryError,
+    TrackingUnavailableError,
     UnknownTickerError,
     VolforecastError,
 )
@@ -62,6 +64,8 @@ class ExitCode(IntEnum):
 
 _EXIT_FOR: list[tuple[type[VolforecastError], ExitCode]] = [
     (DatabaseUnavailableError, ExitCode.UNAVAILABLE),
+    (TrackingUnavailableError, ExitCode.UNAVAILABLE),
+    (RegistryError, ExitCode.ERROR),
     (DataSourceError, ExitCode.ERROR),
     (UnknownTickerError, ExitCode.ERROR),
     (VolforecastError, ExitCode.ERROR),
@@ -73,7 +77,7 @@ app = typer.Typer(
         "Forecast stock volatility and run the model lifecycle around it.\n\n"
         "Settings come from VOLFORECAST_* environment variables or a .env file; by default "
         "everything lives under ./var (SQLite). Exit codes: 0 done, 1 error, 2 usage, "
-        "3 partial (some tickers rejected), 4 database unavailable."
+        "3 partial (some tickers rejected), 4 database or MLflow server unavailable."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -81,6 +85,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create and migrate the database schema (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+models_app = typer.Typer(
+    help="The MLflow registry: list models, promote or roll back production, read the log.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:
@@ -532,6 +541,226 @@ def backtest(
         + (f"; forecasts written to {report.out_file}" if report.out_file else "")
         + (f"; {len(failures)} fits failed (see the log)" if failures else "")
     )
+
+
+@app.command()
+def train(
+    tickers: Annotated[str | None, typer.Option(help="Comma-separated tickers (or --all).")] = None,
+    all_tickers: Annotated[bool, typer.Option("--all", help="Every stored ticker.")] = False,
+    models: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated models: garch, lstm, gjr-garch-t, har, ewma, ... "
+            "(see the README). lstm is one pooled network for all the tickers."
+        ),
+    ] = "garch,lstm",
+    lstm_epochs: Annotated[
+        int | None, typer.Option(min=1, help="LSTM: most epochs (default 100).")
+    ] = None,
+    lstm_batch_size: Annotated[
+        int | None, typer.Option(min=1, help="LSTM: windows per batch (default 32).")
+    ] = None,
+    lstm_stride: Annotated[
+        int | None, typer.Option(min=1, help="LSTM: use every n-th training window (default 1).")
+    ] = None,
+    plots: Annotated[bool, typer.Option(help="Log a forecast plot (PNG) with every run.")] = True,
+) -> None:
+    """Train, evaluate, track in MLflow, register, and promote what beats production.
+
+    Each ticker's stored prices pass the quality gate and are split 80/10/10 in time; the
+    model is fitted before the last 10 % and evaluated on it (QLIKE, MSE, MAE, RMSE at 1, 5
+    and 22 days). Every run is logged to MLflow with its model, registered as
+    `garch_volatility_<ticker>` (the LSTM as `lstm_volatility_pooled`), made `challenger`,
+    and promoted to `production` only if it converged and beats production on the same test
+    window. Exit code 3 when some tickers failed; the others are registered.
+    """
+    from volforecast.jobs.train import TrainConfig  # noqa: PLC0415
+    from volforecast.jobs.train import train as run_train  # noqa: PLC0415
+
+    if (tickers is None) == (not all_tickers):
+        _fail("give --tickers A,B,... or --all", ExitCode.USAGE)
+    names = tuple(m.strip().lower() for m in models.split(",") if m.strip())
+    lstm_settings = {
+        key: value
+        for key, value in {
+            "max_epochs": lstm_epochs, "batch_size": lstm_batch_size, "stride": lstm_stride
+        }.items()
+        if value is not None
+    }  # fmt: skip
+    settings = _settings()
+    engine = _engine(settings)
+    with _errors(), _progress() as bar:
+        task = bar.add_task("Training", total=None)
+        try:
+            report = run_train(
+                engine,
+                settings,
+                TrainConfig(models=names, lstm_settings=lstm_settings, plots=plots),
+                _split_tickers(tickers),
+                progress=lambda label: bar.update(task, advance=1, description=label),
+                on_start=lambda total: bar.update(task, total=total),
+            )
+        except ValueError as exc:
+            _fail(str(exc), ExitCode.USAGE)
+    table = Table(title="Training runs", title_justify="left")
+    for column in ("ticker", "model", "version", "QLIKE 1 d", "converged", "outcome"):
+        table.add_column(column)
+    for o in report.outcomes:
+        table.add_row(
+            o.ticker,
+            o.model.upper(),
+            f"{o.registered_model} v{o.version}" if o.version else "-",
+            f"{o.qlike:.4f}" if o.qlike is not None else "-",
+            "yes" if o.converged else "no",
+            ("[green]production[/] " if o.promoted else "") + escape(o.message),
+        )
+    out.print(table)
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in report.stage_seconds.items())
+    out.print(
+        f"{len(report.outcomes) - len(report.failed)} of {len(report.outcomes)} done; {stages}"
+    )
+    if not report.complete:
+        raise typer.Exit(
+            int(ExitCode.PARTIAL if len(report.failed) < len(report.outcomes) else ExitCode.ERROR)
+        )
+
+
+def _registry(settings: Settings) -> Any:
+    from volforecast.registry.promotion import PromotionLog, Registry  # noqa: PLC0415
+    from volforecast.registry.tracking import connect  # noqa: PLC0415
+
+    engine = _engine(settings)
+    from volforecast.data.db import ensure_schema  # noqa: PLC0415
+
+    ensure_schema(engine)
+    return Registry(connect(settings), PromotionLog(engine), settings.promotion)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered models with their production and challenger versions."""
+    from volforecast.registry.promotion import overview  # noqa: PLC0415
+
+    settings = _settings()
+    with _errors():
+        registry = _registry(settings)
+        rows = overview(registry.client)
+    if not rows:
+        out.print("no registered models yet: try `volforecast train --all`")
+        return
+    table = Table(
+        title=f"Registered models in {settings.mlflow_tracking_uri}", title_justify="left"
+    )
+    for column in ("name", "type", "serves", "latest", "production", "challenger", "QLIKE 1 d"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.name, r.model_type, r.serves, r.latest or "-", r.production or "-",
+            r.challenger or "-", f"{r.production_qlike:.4f}" if r.production_qlike else "-",
+        )  # fmt: skip
+    out.print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. garch_volatility_aapl.")],
+    version: Annotated[str, typer.Argument(help="The version to put in production.")],
+    reason: Annotated[str, typer.Option(help="Why, for the promotion log.")] = "promoted by hand",
+) -> None:
+    """Point production at a version by hand (one whose fit converged); logged."""
+    settings = _settings()
+    with _errors():
+        event = _registry(settings).promote(name, version, reason)
+    out.print(f"{name}: production v{event.previous_version or '-'} -> v{event.version}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. garch_volatility_aapl.")],
+    reason: Annotated[
+        str, typer.Option(help="Why, for the promotion log.")
+    ] = "rolled back by hand",
+) -> None:
+    """Point production back at the version it served before the current one; logged."""
+    settings = _settings()
+    with _errors():
+        event = _registry(settings).rollback(name, reason)
+    out.print(f"{name}: production v{event.previous_version} -> v{event.version} (rolled back)")
+
+
+@models_app.command("history")
+def models_history(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. garch_volatility_aapl.")],
+    at: Annotated[
+        dt.datetime | None,
+        typer.Option(help="Also say which version served at this time (UTC), e.g. 2026-11-20."),
+    ] = None,
+) -> None:
+    """The promotion log of a model: every alias move and decision, oldest first."""
+    from volforecast.registry.promotion import PromotionLog  # noqa: PLC0415
+
+    settings = _settings()
+    with _errors():
+        from volforecast.data.db import ensure_schema  # noqa: PLC0415
+
+        engine = _engine(settings)
+        ensure_schema(engine)
+        promotions = PromotionLog(engine)
+        events = promotions.events(name)
+        served = promotions.served_on(name, at) if at is not None else None
+    if not events:
+        _fail(f"the promotion log has nothing for {name}", ExitCode.ERROR)
+    table = Table(title=f"Promotion log of {name}", title_justify="left")
+    for column in ("#", "when (UTC)", "alias", "action", "version", "before", "by", "why"):
+        table.add_column(column)
+    for e in events:
+        table.add_row(
+            str(e.seq), e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.alias, e.action,
+            e.version or "-", e.previous_version or "-", e.actor, escape(e.reason),
+        )  # fmt: skip
+    out.print(table)
+    if at is not None:
+        out.print(f"served in production at {at:%Y-%m-%d %H:%M}: v{served}" if served else
+                  f"nothing was in production at {at:%Y-%m-%d %H:%M}")  # fmt: skip
+
+
+@app.command("mlflow")
+def mlflow_server(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Port (default VOLFORECAST_MLFLOW_PORT, 5000).")
+    ] = None,
+) -> None:
+    """Start a real `mlflow server` on the configured backend store and artifact folder.
+
+    The backend is VOLFORECAST_MLFLOW_BACKEND_STORE_URI (SQLite under ./var by default, or
+    PostgreSQL); artifacts go to VOLFORECAST_MLFLOW_ARTIFACT_LOCATION and are served through
+    the server. Point volforecast at it with
+    VOLFORECAST_MLFLOW_TRACKING_URI=http://127.0.0.1:5000. Stops with Ctrl-C.
+    """
+    import os  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    settings = _settings()
+    command = server_command(settings, host, port or settings.mlflow_port)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    out.print(f"starting: {' '.join(command)}")
+    executable = shutil.which(command[0]) or sys.executable
+    os.execv(executable, command)  # noqa: S606  (replaces this process: signals reach mlflow)
+
+
+def server_command(settings: Settings, host: str, port: int) -> list[str]:
+    """The `mlflow server` command line for these settings."""
+    import sys  # noqa: PLC0415
+
+    return [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", settings.mlflow_backend_store_uri,
+        "--artifacts-destination", settings.mlflow_artifact_location,
+        "--host", host,
+        "--port", str(port),
+    ]  # fmt: skip
 
 
 @app.command("tickers")

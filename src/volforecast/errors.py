@@ -33,3 +33,11 @@ class InsufficientDataError(InvalidSeriesError):
 
 class ModelNotFittedError(VolforecastError):
     """A model was asked to forecast, update or save before it was fitted."""
+
+
+class TrackingUnavailableError(VolforecastError):
+    """The MLflow tracking server cannot be reached, even after retrying."""
+
+
+class RegistryError(VolforecastError):
+    """A registry request that cannot be carried out: no such model, version or earlier version."""

@@ -43,6 +43,24 @@ class QualitySettings(BaseModel):
     """Relative slack for open and close lying inside [low, high] (float rounding of sources)."""
 
 
+class PromotionSettings(BaseModel):
+    """When a challenger replaces production (``VOLFORECAST_PROMOTION__<NAME>``).
+
+    Both versions forecast the same test window (the challenger's); the challenger must have
+    converged, have the lower mean QLIKE by at least ``margin`` (relative), and, when
+    ``max_pvalue`` is below 1, a one-sided Diebold–Mariano p-value at most ``max_pvalue``.
+    """
+
+    horizon: Annotated[int, Field(ge=1, le=30)] = 1
+    """Trading days over which QLIKE is computed for the decision."""
+    proxy: Literal["range", "squared"] = "range"
+    """Realized-variance proxy of the decision's QLIKE."""
+    margin: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Relative QLIKE improvement required: 0.01 asks for 1 % lower loss."""
+    max_pvalue: Annotated[float, Field(gt=0, le=1)] = 1.0
+    """Largest one-sided Diebold–Mariano p-value accepted; 1 does not require significance."""
+
+
 class Settings(BaseSettings):
     """Everything volforecast can be configured with.
 
@@ -66,12 +84,22 @@ class Settings(BaseSettings):
     """MLflow tracking URI; a SQLite store under ``home`` when empty."""
     mlflow_artifact_location: str = ""
     """Where MLflow keeps model files; ``home/mlartifacts`` when empty."""
+    mlflow_backend_store_uri: str = ""
+    """Database of ``volforecast mlflow`` (the server); the SQLite store under ``home`` when
+    empty. A PostgreSQL URL here gives the server a PostgreSQL backend."""
+    mlflow_port: Annotated[int, Field(ge=1, le=65535)] = 5000
+    """Port of ``volforecast mlflow``."""
+    mlflow_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    """Retries of a tracking server that does not answer, before giving up with an error."""
+    mlflow_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """Seconds one request to the tracking server may take."""
     data_dir: Path | None = None
     """Where downloaded or exported data lives; ``home/data`` when empty."""
     ingest_chunk_rows: Annotated[int, Field(ge=1_000)] = 100_000
     """Rows per upsert transaction during ingestion."""
     log_level: LogLevel = "INFO"
     quality: QualitySettings = QualitySettings()
+    promotion: PromotionSettings = PromotionSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -96,8 +124,11 @@ class Settings(BaseSettings):
         self.home = self.home.expanduser().resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'volforecast.db'}"
+        if not self.mlflow_backend_store_uri:
+            self.mlflow_backend_store_uri = f"sqlite:///{self.home / 'mlflow.db'}"
         if not self.mlflow_tracking_uri:
-            self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+            # Embedded: the client writes to the same store a server would read.
+            self.mlflow_tracking_uri = self.mlflow_backend_store_uri
         if not self.mlflow_artifact_location:
             self.mlflow_artifact_location = str(self.home / "mlartifacts")
         if self.data_dir is None:

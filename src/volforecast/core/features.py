@@ -70,6 +70,13 @@ class DailyData:
         """The first ``n`` days."""
         return DailyData(self.ticker, self.dates[:n], self.returns_pct[:n], self.rv_sigma2[:n])
 
+    def tail(self, n: int) -> DailyData:
+        """The last ``n`` days (all of them when there are fewer)."""
+        start = max(len(self) - n, 0)
+        return DailyData(
+            self.ticker, self.dates[start:], self.returns_pct[start:], self.rv_sigma2[start:]
+        )
+
     def until(self, last: pd.Timestamp) -> DailyData:
         """The days up to and including ``last``."""
         return self.head(int(self.dates.searchsorted(last, side="right")))

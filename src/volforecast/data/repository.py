@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from volforecast.data.sources import RAW_COLUMNS
-from volforecast.data.tables import StockPrice
+from volforecast.data.tables import ModelMetric, StockPrice
 
 PRICES = StockPrice.__table__
 STORED_COLUMNS = (
@@ -235,3 +235,67 @@ def _merge_statement(connection: Connection, stage: Table) -> Insert:
         where=changed,
     )
     return merge
+
+
+METRICS = ModelMetric.__table__
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One evaluation figure of one model for one ticker (a row of ``ml.model_metrics``)."""
+
+    ticker: str
+    model_type: str
+    metric_name: str
+    metric_value: float
+    run_id: str
+    model_version: str | None
+
+
+class MetricRepository:
+    """Evaluation metrics in ``ml.model_metrics``; writing a run's metrics again replaces them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def upsert(self, rows: Sequence[MetricRow], *, created_at: dt.datetime) -> int:
+        """Insert or replace rows by run, ticker, model type and metric; returns the count."""
+        if not rows:
+            return 0
+        values = [
+            {
+                "ticker": r.ticker,
+                "model_type": r.model_type,
+                "metric_name": r.metric_name,
+                "metric_value": float(r.metric_value),
+                "run_id": r.run_id,
+                "model_version": r.model_version,
+                "created_at": created_at,
+            }
+            for r in rows
+        ]
+        with self.engine.begin() as connection:
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(METRICS)
+            statement = statement.on_conflict_do_update(
+                index_elements=["run_id", "ticker", "model_type", "metric_name"],
+                set_={
+                    c: statement.excluded[c]
+                    for c in ("metric_value", "model_version", "created_at")
+                },
+            )
+            connection.execute(statement, values)
+        return len(values)
+
+    def load(
+        self, *, tickers: Sequence[str] | None = None, run_id: str | None = None
+    ) -> pd.DataFrame:
+        """Stored metrics, newest first."""
+        query = select(METRICS).order_by(METRICS.c.created_at.desc(), METRICS.c.id)
+        if tickers is not None:
+            query = query.where(METRICS.c.ticker.in_(list(tickers)))
+        if run_id is not None:
+            query = query.where(METRICS.c.run_id == run_id)
+        with self.engine.connect() as connection:
+            result = connection.execute(query)
+            return pd.DataFrame(result.all(), columns=list(result.keys()))

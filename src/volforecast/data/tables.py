@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -127,4 +128,35 @@ class ModelMetric(Base):
     metric_value: Mapped[float] = mapped_column(Double)
     run_id: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelPromotion(Base):
+    """One move of a registry alias: the audit trail of what served when.
+
+    The registry holds only where an alias points now; this log keeps every move, so the
+    version that served on any past date can be answered, and a rollback knows where to go.
+    """
+
+    __tablename__ = "model_promotions"
+    __table_args__ = (
+        # The sequence is what makes concurrent promotions safe: two runs that read the same
+        # last entry cannot both append the next one.
+        UniqueConstraint("registered_model", "seq", name="uq_model_promotions_key"),
+        Index(None, "registered_model", "alias", "created_at"),
+        {"schema": ML_SCHEMA, "comment": "Every registry alias move, append-only."},
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    registered_model: Mapped[str] = mapped_column(String(200))
+    seq: Mapped[int] = mapped_column(Integer, comment="1, 2, ... per registered model")
+    alias: Mapped[str] = mapped_column(String(40), comment="production or challenger")
+    action: Mapped[str] = mapped_column(String(20), comment="promote, reject, rollback, ...")
+    version: Mapped[str | None] = mapped_column(
+        String(20), comment="where the alias points after the move; NULL when removed"
+    )
+    previous_version: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[str] = mapped_column(Text, comment="JSON: the figures the decision used")
+    actor: Mapped[str] = mapped_column(String(100), comment="user@host or the job that moved it")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

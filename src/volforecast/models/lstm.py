@@ -10,6 +10,7 @@ network shares what volatility dynamics have in common and still tells tickers a
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -389,9 +391,15 @@ class LstmModel(VolatilityModel):
         self._normalizer = result.normalizers[result.tickers[index]]
         self._history = result.history
 
+    def _normalizer_or_raise(self) -> Normalizer:
+        if self._normalizer is None:
+            msg = "the LSTM has no normaliser; fit or load it first"
+            raise RuntimeError(msg)
+        return self._normalizer
+
     def _params(self) -> dict[str, float]:
-        assert self._normalizer is not None  # noqa: S101  (set by _attach)
-        return {f"normalizer.{k}": v for k, v in asdict(self._normalizer).items()} | {
+        normalizer = self._normalizer_or_raise()
+        return {f"normalizer.{k}": v for k, v in asdict(normalizer).items()} | {
             "ticker_index": float(self._ticker_index)
         }
 
@@ -447,3 +455,77 @@ class LstmModel(VolatilityModel):
     def with_settings(self, **settings: Any) -> LstmModel:
         """An unfitted copy with some settings changed."""
         return LstmModel(**asdict(replace(self.config, **settings)))
+
+
+POOLED_FILE = "pooled.json"
+POOLED_DATA_FILE = "pooled_data.npz"
+
+
+def save_pooled(models: dict[str, LstmModel], path: Path, *, keep_days: int = 60) -> Path:
+    """Write the per-ticker models of one pooled network to ``path``, the weights once.
+
+    :meth:`VolatilityModel.save` on each ticker would write the network ~400 times. Here it is
+    written once, with each ticker's normaliser and embedding index, and the last
+    ``keep_days`` days of each ticker's data (a forecast from the stored origin needs only the
+    last ``seq_len``; :meth:`VolatilityModel.update` brings in newer days).
+    """
+    if not models:
+        msg = "no models to save"
+        raise ValueError(msg)
+    first = next(iter(models.values()))
+    network = first._net()
+    if any(m._net() is not network for m in models.values()):
+        msg = "save_pooled needs models that share one network (from LstmModel.fit_many)"
+        raise ValueError(msg)
+    keep = max(keep_days, first.config.seq_len)
+    path.mkdir(parents=True, exist_ok=True)
+    torch.save(network.state_dict(), path / WEIGHTS_FILE)
+    tails = {t: m.data.tail(keep) for t, m in models.items()}
+    arrays: dict[str, np.ndarray] = {}
+    for i, data in enumerate(tails.values()):
+        arrays[f"dates_{i}"] = data.dates.to_numpy().astype("datetime64[ns]").astype(np.int64)
+        arrays[f"returns_pct_{i}"] = data.returns_pct
+        arrays[f"rv_sigma2_{i}"] = data.rv_sigma2
+    np.savez_compressed(path / POOLED_DATA_FILE, **arrays)  # type: ignore[arg-type]
+    payload = {
+        "config": asdict(first.config),
+        "version": first.version,
+        "n_tickers": network.embedding.num_embeddings,
+        "history": first.history,
+        "fit_report": first.fit_report.to_dict(),
+        "tickers": {
+            t: {"index": m._ticker_index, "normalizer": asdict(m._normalizer_or_raise())}
+            for t, m in models.items()
+        },
+    }
+    (path / POOLED_FILE).write_text(json.dumps(payload, indent=2))
+    return path
+
+
+def load_pooled(path: Path) -> dict[str, LstmModel]:
+    """The models :func:`save_pooled` wrote, by ticker, sharing one network."""
+    payload = json.loads((path / POOLED_FILE).read_text())
+    config = LstmConfig(**payload["config"])
+    network = LstmNetwork(int(payload["n_tickers"]), config)
+    network.load_state_dict(torch.load(path / WEIGHTS_FILE, weights_only=True))
+    network.eval()
+    report = FitReport.from_dict(payload["fit_report"])
+    history = [(float(a), float(b)) for a, b in payload["history"]]
+    models: dict[str, LstmModel] = {}
+    with np.load(path / POOLED_DATA_FILE) as arrays:
+        for i, (ticker, entry) in enumerate(payload["tickers"].items()):
+            data = DailyData(
+                ticker,
+                pd.DatetimeIndex(arrays[f"dates_{i}"].astype("datetime64[ns]")),
+                np.array(arrays[f"returns_pct_{i}"]),
+                np.array(arrays[f"rv_sigma2_{i}"]),
+            )
+            model = LstmModel(**payload["config"])
+            model.version = str(payload["version"])
+            model._network = network
+            model._ticker_index = int(entry["index"])
+            model._normalizer = Normalizer(**entry["normalizer"])
+            model._history = history
+            model._set_fitted(data, model._params(), report)
+            models[ticker] = model
+    return models

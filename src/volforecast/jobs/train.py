@@ -1,0 +1,592 @@
+"""Training job: stored prices, quality gate, fit, test-window evaluation, MLflow, registry.
+
+Each ticker's days are split chronologically: the first 90 % fit the model (the LSTM uses
+80 % to train and the next 10 % to stop early, as its specification asks), the last 10 % are
+the test window. Every model is evaluated on the same test window by forecasting from each of
+its days with the parameters frozen, so nothing of the window enters a fit. Losses (QLIKE,
+MSE, MAE, RMSE at 1, 5 and 22 days, on the range-based and the squared-return proxies) go to
+MLflow and to ``ml.model_metrics``; the model is logged as a pyfunc model, registered, made
+the ``challenger``, and promoted to ``production`` only when it beats the production version
+on this window (:mod:`volforecast.registry.promotion`).
+
+A ticker that fails (too little data, a fit that raises) is reported and skipped; a fit that
+does not converge is registered with its report but never promoted. The CLI, the Airflow DAG
+and the benchmark all call :func:`train`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow import MlflowClient
+from sqlalchemy import Engine
+
+from volforecast import __version__
+from volforecast.core.features import DailyData
+from volforecast.core.losses import qlike_losses
+from volforecast.data.db import ensure_schema
+from volforecast.data.quality import QualityReport
+from volforecast.data.repository import MetricRepository, MetricRow, PriceRepository
+from volforecast.errors import InvalidSeriesError, UnknownTickerError
+from volforecast.evaluation.metrics import DEFAULT_HORIZONS, horizon_targets, loss_table
+from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.models.base import VolatilityModel
+from volforecast.models.catalog import build_model
+from volforecast.models.lstm import LstmModel, save_pooled
+from volforecast.registry import names
+from volforecast.registry.promotion import (
+    Decision,
+    PromotionLog,
+    Registry,
+    losses_frame,
+)
+from volforecast.registry.pyfunc import (
+    ARTIFACT_KEY,
+    MODEL_CODE,
+    SIGNATURE,
+    VolatilityPyfunc,
+    input_example,
+    pip_requirements,
+)
+from volforecast.registry.tracking import (
+    RunRecord,
+    connect,
+    ensure_experiment,
+    log_record,
+    mlflow_key,
+)
+from volforecast.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FIT_FRACTION = 0.9
+"""Share of each ticker's days before the test window (train and validation)."""
+PLOT_DAYS = 250
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train and how."""
+
+    models: tuple[str, ...] = ("garch", "lstm")
+    lstm_settings: dict[str, Any] = field(default_factory=dict)
+    """Fields of :class:`~volforecast.models.lstm.LstmConfig` to override."""
+    plots: bool = True
+    """Log a forecast plot (PNG) with each run."""
+    actor: str | None = None
+    """Who the promotion log names; ``user@host`` when None."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one model of one ticker (or to the pooled model)."""
+
+    ticker: str
+    model: str
+    ok: bool
+    message: str
+    run_id: str | None = None
+    registered_model: str | None = None
+    version: str | None = None
+    promoted: bool = False
+    converged: bool = False
+    qlike: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """Every outcome, the gate's report and the time each stage took."""
+
+    outcomes: list[Outcome]
+    quality: QualityReport
+    stage_seconds: dict[str, float]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        """Outcomes that produced no registered version."""
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def complete(self) -> bool:
+        """Every asked-for model of every ticker was registered."""
+        return bool(self.outcomes) and not self.failed
+
+
+@dataclass
+class _Evaluated:
+    """A fitted model's figures on its test window."""
+
+    metrics: dict[str, float]
+    decision_losses: pd.DataFrame
+    origins: np.ndarray
+    paths: np.ndarray
+
+
+Progress = Callable[[str], None]
+
+
+def test_origins(data: DailyData) -> np.ndarray:
+    """Positions of the test window's forecast origins: the last fitting day onwards."""
+    n_fit = int(len(data) * FIT_FRACTION)
+    return np.arange(max(n_fit - 1, 1), len(data) - 1)
+
+
+def evaluate(
+    model: VolatilityModel, data: DailyData, settings: Settings, label: str | None = None
+) -> _Evaluated:
+    """Losses of ``model`` forecasting from every origin of ``data``'s test window."""
+    origins = test_origins(data)
+    steps = max(*DEFAULT_HORIZONS, settings.promotion.horizon)
+    paths = model.forecast_paths(data, origins, steps)
+    name = label or model.kind
+    table = loss_table(data, origins, {name: paths})
+    metrics = {
+        f"{metric}_h{row.horizon}_{row.proxy}": float(getattr(row, metric))
+        for row in table.itertuples()
+        for metric in ("qlike", "mse", "mae", "rmse")
+    }
+    targets = horizon_targets(
+        data, origins, paths, settings.promotion.horizon, settings.promotion.proxy
+    )
+    losses = losses_frame(
+        data.ticker,
+        data.dates[origins[targets.rows]],
+        qlike_losses(targets.realized, targets.forecast),
+    )
+    return _Evaluated(metrics, losses, origins, paths)
+
+
+def data_hash(prices: pd.DataFrame) -> str:
+    """SHA-256 of the price rows a model saw: the same hash means the same input."""
+    hashed = pd.util.hash_pandas_object(prices.reset_index(drop=True), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+
+
+def forecast_plot(data: DailyData, evaluated: _Evaluated, model: VolatilityModel) -> bytes:
+    """PNG: realized volatility, the 1-day forecasts over the test window, the path ahead.
+
+    ``model`` has been updated to the end of ``data``, so its path starts after the last day.
+    """
+    figure = Figure(figsize=(9, 4), dpi=90)
+    axes = figure.subplots()
+    start = max(len(data) - PLOT_DAYS, 0)
+    axes.plot(
+        data.dates[start:], np.sqrt(data.rv_sigma2[start:]), lw=0.7, color="0.6",
+        label="realized (range-based)",
+    )  # fmt: skip
+    shown = evaluated.origins >= start
+    axes.plot(
+        data.dates[evaluated.origins[shown] + 1], np.sqrt(evaluated.paths[shown, 0]), lw=1.2,
+        label="1-day forecast (test window)",
+    )  # fmt: skip
+    ahead = model.forecast(30)
+    axes.plot(
+        pd.DatetimeIndex(ahead.forecast_dates), ahead.vol_pct, lw=1.5, ls="--", label="next 30 days"
+    )
+    axes.set_ylabel("daily volatility, %")
+    axes.set_title(f"{data.ticker}: {model.model_type}")
+    axes.legend(loc="upper left", fontsize=8)
+    figure.autofmt_xdate()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def load_registered(name: str, version: str) -> dict[str, VolatilityModel]:
+    """The models of a registered version, loaded the way any MLflow user would."""
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    python_model = loaded.unwrap_python_model()
+    if not isinstance(python_model, VolatilityPyfunc):
+        msg = f"{name} v{version} is not a volforecast model"
+        raise TypeError(msg)
+    return python_model.models
+
+
+def train(
+    engine: Engine,
+    settings: Settings,
+    config: TrainConfig,
+    tickers: Sequence[str] | None = None,
+    *,
+    progress: Progress | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> TrainReport:
+    """Train, evaluate, log, register and consider for promotion every asked-for model.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The price and metrics store.
+    settings : Settings
+        MLflow location, quality gate, promotion rule.
+    config : TrainConfig
+        Models and options.
+    tickers : sequence of str, optional
+        Tickers to train; every stored ticker when None.
+    progress : callable, optional
+        Called with a label after each unit of work (a ticker's model, the pooled model).
+    on_start : callable, optional
+        Called once with the number of units of work, before the first.
+
+    Raises
+    ------
+    UnknownTickerError
+        When none of the tickers has stored prices.
+    """
+    for name in config.models:
+        build_model(name)  # an unknown name fails before any work
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    ensure_schema(engine)
+    prices = PriceRepository(engine).load(tickers)
+    if prices.empty:
+        msg = (
+            f"no stored prices for {', '.join(tickers)}"
+            if tickers
+            else "no prices are stored: run `volforecast ingest` first"
+        )
+        raise UnknownTickerError(msg)
+    datasets, quality = daily_data_by_ticker(prices, settings.quality, tickers)
+    rows_by_ticker = {str(t): rows for t, rows in prices.groupby("ticker", sort=False)}
+    stages["load and quality gate"] = time.perf_counter() - started
+
+    client = connect(settings)
+    registry = Registry(client, PromotionLog(engine), settings.promotion, config.actor)
+    metrics_store = MetricRepository(engine)
+    run = _Runner(
+        client=client, registry=registry, metrics_store=metrics_store, settings=settings,
+        config=config, rows_by_ticker=rows_by_ticker, progress=progress,
+    )  # fmt: skip
+
+    per_ticker = [m for m in config.models if m not in names.POOLED_MODEL_TYPES]
+    pooled = [m for m in config.models if m in names.POOLED_MODEL_TYPES]
+    if on_start is not None:
+        on_start(len(per_ticker) * len(datasets) + len(pooled))
+    outcomes: list[Outcome] = []
+    for model_name in per_ticker:
+        began = time.perf_counter()
+        outcomes += [run.one(model_name, data) for data in datasets.values()]
+        stages[f"{model_name}: fit, evaluate, log, register"] = time.perf_counter() - began
+    for model_name in pooled:
+        began = time.perf_counter()
+        outcomes += run.pooled(model_name, list(datasets.values()))
+        stages[f"{model_name} (pooled): train, evaluate, log, register"] = (
+            time.perf_counter() - began
+        )
+    stages["total"] = time.perf_counter() - started
+    report = TrainReport(outcomes, quality, stages)
+    log.info(
+        "Trained %d of %d models in %.0f s; %d failed",
+        len(outcomes) - len(report.failed), len(outcomes), stages["total"], len(report.failed),
+    )  # fmt: skip
+    return report
+
+
+class _Runner:
+    """The per-model steps of :func:`train`, sharing its clients and settings."""
+
+    def __init__(
+        self,
+        *,
+        client: MlflowClient,
+        registry: Registry,
+        metrics_store: MetricRepository,
+        settings: Settings,
+        config: TrainConfig,
+        rows_by_ticker: dict[str, pd.DataFrame],
+        progress: Progress | None,
+    ) -> None:
+        self.client = client
+        self.registry = registry
+        self.metrics_store = metrics_store
+        self.settings = settings
+        self.config = config
+        self.rows_by_ticker = rows_by_ticker
+        self.progress = progress or (lambda _label: None)
+        self._experiments: dict[str, str] = {}
+
+    def experiment(self, model_name: str) -> str:
+        if model_name not in self._experiments:
+            self._experiments[model_name] = ensure_experiment(
+                self.client, self.settings, model_name
+            )
+        return self._experiments[model_name]
+
+    # ------------------------------------------------------------ one ticker
+
+    def one(self, model_name: str, data: DailyData) -> Outcome:
+        try:
+            return self._one(model_name, data)
+        except (InvalidSeriesError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            log.warning("%s %s: %s", data.ticker, model_name, exc)
+            return Outcome(data.ticker, model_name, ok=False, message=str(exc))
+        finally:
+            self.progress(f"{model_name} {data.ticker}")
+
+    def _one(self, model_name: str, data: DailyData) -> Outcome:
+        model = build_model(model_name)
+        n_fit = int(len(data) * FIT_FRACTION)
+        model.fit(data.head(n_fit))
+        evaluated = evaluate(model, data, self.settings)
+        # The registered model forecasts from the last stored day, its parameters frozen.
+        model.update(data)
+        name = names.registered_model_name(model_name, data.ticker)
+        rows = self.rows_by_ticker[data.ticker]
+        record = self._record(model, data, n_fit, evaluated.metrics, rows)
+        plot = forecast_plot(data, evaluated, model) if self.config.plots else None
+        with tempfile.TemporaryDirectory() as folder:
+            model.save(Path(folder) / "model")
+            run_id, version = self._log_and_register(
+                model_name,
+                ticker=data.ticker,
+                name=name,
+                record=record,
+                example_ticker=data.ticker,
+                model_dir=Path(folder) / "model",
+                plot=plot,
+            )
+
+        def losses_of(production: str) -> pd.DataFrame:
+            served = load_registered(name, production)
+            if data.ticker not in served:
+                msg = f"{name} v{production} does not serve {data.ticker}"
+                raise ValueError(msg)
+            return evaluate(served[data.ticker], data, self.settings).decision_losses
+
+        decision = self.registry.consider(name, version, evaluated.decision_losses, losses_of)
+        self._store_metrics(model.model_type, {data.ticker: evaluated.metrics}, run_id, version)
+        return self._outcome(data.ticker, model_name, model, evaluated, run_id, name, version,
+                             decision)  # fmt: skip
+
+    # ------------------------------------------------------------ the pooled LSTM
+
+    def pooled(self, model_name: str, datasets: list[DailyData]) -> list[Outcome]:
+        minimum = LstmModel.min_obs
+        usable = [d for d in datasets if len(d) >= minimum]
+        outcomes = [
+            Outcome(d.ticker, model_name, ok=False,
+                    message=f"LSTM needs at least {minimum} observations, got {len(d)}")
+            for d in datasets
+            if len(d) < minimum
+        ]  # fmt: skip
+        if not usable:
+            self.progress(f"{model_name} (pooled)")
+            return outcomes
+        try:
+            outcomes += self._pooled(model_name, usable)
+        except (InvalidSeriesError, ValueError, ArithmeticError) as exc:
+            log.warning("pooled %s: %s", model_name, exc)
+            outcomes += [Outcome(d.ticker, model_name, ok=False, message=str(exc)) for d in usable]
+        finally:
+            self.progress(f"{model_name} (pooled)")
+        return outcomes
+
+    def _pooled(self, model_name: str, datasets: list[DailyData]) -> list[Outcome]:
+        models, result = LstmModel.fit_many(datasets, **self.config.lstm_settings)
+        evaluated = {d.ticker: evaluate(models[d.ticker], d, self.settings) for d in datasets}
+        for data in datasets:
+            models[data.ticker].update(data)
+        name = names.registered_model_name(model_name, None)
+        per_ticker = pd.DataFrame({t: e.metrics for t, e in evaluated.items()}).T
+        first = datasets[0]
+        n_fit = int(len(first) * FIT_FRACTION)
+        all_rows = pd.concat([self.rows_by_ticker[d.ticker] for d in datasets])
+        means = {str(k): float(v) for k, v in per_ticker.mean().items()}
+        record = self._record(
+            models[first.ticker], first, n_fit, means, all_rows,
+            tickers=[d.ticker for d in datasets],
+        )  # fmt: skip
+        record.documents["metrics_by_ticker.csv"] = per_ticker.to_csv().encode()
+        record.documents["training_history.json"] = [
+            {"epoch": i + 1, "train_qlike": a, "validation_qlike": b}
+            for i, (a, b) in enumerate(result.history)
+        ]
+        plot = None
+        if self.config.plots:
+            plot = forecast_plot(first, evaluated[first.ticker], models[first.ticker])
+        with tempfile.TemporaryDirectory() as folder:
+            save_pooled(models, Path(folder) / "model")
+            run_id, version = self._log_and_register(
+                model_name,
+                ticker=None,
+                name=name,
+                record=record,
+                example_ticker=first.ticker,
+                model_dir=Path(folder) / "model",
+                plot=plot,
+            )
+        challenger = pd.concat([e.decision_losses for e in evaluated.values()])
+        by_ticker = {d.ticker: d for d in datasets}
+
+        def losses_of(production: str) -> pd.DataFrame:
+            served = load_registered(name, production)
+            missing = sorted(set(served) - set(by_ticker))
+            if missing:
+                # Promoting a network that knows fewer tickers would stop serving the others.
+                msg = (
+                    f"v{production} serves {len(missing)} tickers this run did not train "
+                    f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+                )
+                raise _CoverageError(msg)
+            return pd.concat(
+                [evaluate(served[t], d, self.settings).decision_losses for t, d in
+                 by_ticker.items() if t in served]
+            )  # fmt: skip
+
+        try:
+            decision = self.registry.consider(name, version, challenger, losses_of)
+        except _CoverageError as exc:
+            decision = Decision(False, f"not promoted: {exc}")
+            log.warning("%s v%s %s", name, version, decision.reason)
+        metrics = {t: e.metrics for t, e in evaluated.items()}
+        self._store_metrics(models[first.ticker].model_type, metrics, run_id, version)
+        return [
+            self._outcome(t, model_name, models[t], evaluated[t], run_id, name, version, decision)
+            for t in by_ticker
+        ]
+
+    # ------------------------------------------------------------ shared steps
+
+    def _record(
+        self,
+        model: VolatilityModel,
+        data: DailyData,
+        n_fit: int,
+        metrics: dict[str, float],
+        rows: pd.DataFrame,
+        *,
+        tickers: list[str] | None = None,
+    ) -> RunRecord:
+        report = model.fit_report
+        origins = test_origins(data)
+        window = {
+            "fit_start": data.dates[0].date().isoformat(),
+            "fit_end": data.dates[n_fit - 1].date().isoformat(),
+            "test_start": data.dates[origins[0] + 1].date().isoformat(),
+            "test_end": data.dates[-1].date().isoformat(),
+            "fit_days": n_fit,
+            "test_origins": len(origins),
+        }
+        if tickers is not None:
+            window = {"tickers": len(tickers), "split": "80/10/10 per ticker"}
+        fit_metrics = {
+            "fit_converged": float(report.converged),
+            "fit_attempts": float(report.attempts),
+            "fit_nobs": float(report.nobs),
+        }
+        if report.persistence is not None:
+            fit_metrics["fit_persistence"] = float(report.persistence)
+        promotion = self.settings.promotion
+        params = {
+            **{f"model.{k}": v for k, v in model.options.items()},
+            **{f"param.{k}": round(v, 8) for k, v in model.params.items() if tickers is None},
+            **{f"data.{k}": v for k, v in window.items()},
+            "promotion.rule": (
+                f"QLIKE h={promotion.horizon} {promotion.proxy}, margin {promotion.margin}, "
+                f"max DM p {promotion.max_pvalue}"
+            ),
+        }
+        tags = {
+            names.TAG_MODEL_TYPE: model.model_type,
+            names.TAG_CONVERGED: str(report.converged).lower(),
+            names.TAG_DATA_HASH: data_hash(rows),
+            names.TAG_DATA_END: data.dates[-1].date().isoformat(),
+            "volforecast.version": __version__,
+        }
+        if tickers is None:
+            tags[names.TAG_TICKER] = data.ticker
+        else:
+            tags[names.TAG_TICKERS] = ",".join(tickers)
+        return RunRecord(
+            params=params,
+            metrics=metrics | fit_metrics,
+            tags=tags,
+            documents={"fit_report.json": report.to_dict(), "data_window.json": window},
+        )
+
+    def _log_and_register(
+        self,
+        model_name: str,
+        *,
+        ticker: str | None,
+        name: str,
+        record: RunRecord,
+        example_ticker: str,
+        model_dir: Path,
+        plot: bytes | None,
+    ) -> tuple[str, str]:
+        experiment_id = self.experiment(model_name)
+        run_name = f"{model_name}-{ticker or names.POOLED}"
+        if plot is not None:
+            record.documents["forecast.png"] = plot
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
+            run_id = active.info.run_id
+            log_record(self.client, run_id, record)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(MODEL_CODE),
+                artifacts={ARTIFACT_KEY: str(model_dir)},
+                signature=SIGNATURE,
+                input_example=input_example(example_ticker),
+                pip_requirements=pip_requirements(),
+            )
+            version_tags = {
+                **record.tags,
+                **{f"metric.{mlflow_key(k)}": f"{v:.6g}" for k, v in record.metrics.items()},
+            }
+            registered = mlflow.register_model(info.model_uri, name, tags=version_tags)
+        return run_id, str(registered.version)
+
+    def _store_metrics(
+        self, model_type: str, metrics: dict[str, dict[str, float]], run_id: str, version: str
+    ) -> None:
+        rows = [
+            MetricRow(ticker, model_type, metric, value, run_id, version)
+            for ticker, figures in metrics.items()
+            for metric, value in figures.items()
+            if np.isfinite(value)
+        ]
+        self.metrics_store.upsert(rows, created_at=dt.datetime.now(dt.UTC))
+
+    @staticmethod
+    def _outcome(  # noqa: PLR0917  (a record of what happened; all positional is clearest)
+        ticker: str,
+        model_name: str,
+        model: VolatilityModel,
+        evaluated: _Evaluated,
+        run_id: str,
+        name: str,
+        version: str,
+        decision: Decision,
+    ) -> Outcome:
+        key = "qlike_h1_range"
+        return Outcome(
+            ticker,
+            model_name,
+            ok=True,
+            message=decision.reason,
+            run_id=run_id,
+            registered_model=name,
+            version=version,
+            promoted=decision.promote,
+            converged=model.fit_report.converged,
+            qlike=evaluated.metrics.get(key),
+        )
+
+
+class _CoverageError(Exception):
+    """A pooled production version serves tickers the challenger does not."""

@@ -1,0 +1,1 @@
+"""The MLflow side of the lifecycle: tracking runs, pyfunc models, the registry and promotion."""

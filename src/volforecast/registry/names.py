@@ -1,0 +1,53 @@
+"""How volforecast names things in MLflow: experiments, registered models, aliases.
+
+Registered models follow the specification: ``garch_volatility_aapl`` is the GARCH of AAPL.
+The pooled LSTM is one network for every ticker, so it is one registered model,
+``lstm_volatility_pooled``, whose versions serve every ticker they were trained on (a tag
+lists them). Tickers are lower-cased and characters outside ``[a-z0-9]`` become ``_``
+(``^GSPC`` is ``gspc``, ``BRK.B`` is ``brk_b``); the exact ticker is kept in a tag.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+PRODUCTION: Final = "production"
+CHALLENGER: Final = "challenger"
+ALIASES: Final = (PRODUCTION, CHALLENGER)
+
+POOLED: Final = "pooled"
+POOLED_MODEL_TYPES: Final = frozenset({"lstm"})
+"""Model families trained as one network for all tickers."""
+
+EXPERIMENT_PREFIX: Final = "volforecast-"
+
+# Tags volforecast writes on registered models and versions.
+TAG_TICKER: Final = "volforecast.ticker"
+TAG_TICKERS: Final = "volforecast.tickers"
+TAG_MODEL_TYPE: Final = "volforecast.model_type"
+TAG_CONVERGED: Final = "volforecast.converged"
+TAG_DATA_HASH: Final = "volforecast.data_hash"
+TAG_DATA_END: Final = "volforecast.data_end"
+
+
+def ticker_slug(ticker: str) -> str:
+    """``^GSPC`` -> ``gspc``: a ticker as it appears in registered model names."""
+    slug = re.sub(r"[^a-z0-9]+", "_", ticker.strip().lower()).strip("_")
+    if not slug:
+        msg = f"ticker {ticker!r} has no letters or digits to name a model by"
+        raise ValueError(msg)
+    return slug
+
+
+def registered_model_name(model_type: str, ticker: str | None) -> str:
+    """``garch_volatility_aapl``; ``lstm_volatility_pooled`` for a pooled family."""
+    family = re.sub(r"[^a-z0-9]+", "_", model_type.strip().lower()).strip("_")
+    if family in POOLED_MODEL_TYPES or ticker is None:
+        return f"{family}_volatility_{POOLED}"
+    return f"{family}_volatility_{ticker_slug(ticker)}"
+
+
+def experiment_name(model_type: str) -> str:
+    """One experiment per model family: ``volforecast-garch``."""
+    return EXPERIMENT_PREFIX + model_type.strip().lower()

@@ -1,0 +1,115 @@
+"""volforecast models as MLflow pyfunc models, loadable with ``mlflow.pyfunc.load_model``.
+
+A logged model carries one artifact, ``model``: the directory :meth:`VolatilityModel.save`
+writes (one ticker) or :func:`~volforecast.models.lstm.save_pooled` writes (the pooled LSTM,
+every ticker). Its input is a table with a ``horizon`` (1-30 trading days) and, for a pooled
+model, the ``ticker``; its output has one row per ticker and step: ``ticker, origin_date, step,
+forecast_date, sigma2`` (percent²) and ``vol_pct`` (daily volatility in percent), forecast from
+the last day the model saw, exactly as :meth:`VolatilityModel.forecast` gives it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.pyfunc.model import PythonModel
+from mlflow.types import ColSpec, Schema
+
+from volforecast import __version__
+from volforecast.models.base import STATE_FILE, VolatilityModel
+from volforecast.models.lstm import POOLED_FILE, load_pooled
+
+ARTIFACT_KEY = "model"
+MODEL_CODE = Path(__file__).with_name("pyfunc_code.py")
+"""Passed to ``log_model`` as ``python_model``: the model is stored as code, not a pickle."""
+
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "ticker", required=False), ColSpec("long", "horizon")]),
+    outputs=Schema(
+        [
+            ColSpec("string", "ticker"),
+            ColSpec("string", "origin_date"),
+            ColSpec("long", "step"),
+            ColSpec("string", "forecast_date"),
+            ColSpec("double", "sigma2"),
+            ColSpec("double", "vol_pct"),
+        ]
+    ),
+)
+
+
+def load_models(path: Path) -> dict[str, VolatilityModel]:
+    """The models in a saved directory, by ticker (one, or all of a pooled network)."""
+    if (path / POOLED_FILE).exists():
+        return dict(load_pooled(path))
+    if (path / STATE_FILE).exists():
+        model = VolatilityModel.load(path)
+        return {model.data.ticker: model}
+    msg = f"{path} holds no saved volforecast model"
+    raise FileNotFoundError(msg)
+
+
+def forecast_table(models: dict[str, VolatilityModel], requests: pd.DataFrame) -> pd.DataFrame:
+    """Forecasts for each requested ``(ticker, horizon)`` row, in the pyfunc output layout.
+
+    Raises ``ValueError`` for a ticker the model does not serve or a horizon outside 1-30.
+    """
+    if "horizon" not in requests:
+        msg = "the input needs a 'horizon' column (1-30 trading days)"
+        raise ValueError(msg)
+    tickers = (
+        requests["ticker"].astype(str).tolist()
+        if "ticker" in requests and requests["ticker"].notna().all()
+        else None
+    )
+    if tickers is None:
+        if len(models) != 1:
+            msg = "this model serves several tickers: give a 'ticker' column"
+            raise ValueError(msg)
+        tickers = [next(iter(models))] * len(requests)
+    frames = []
+    for ticker, horizon in zip(tickers, requests["horizon"].astype(int), strict=True):
+        model = models.get(ticker)
+        if model is None:
+            msg = f"this model does not serve {ticker!r}; it serves {', '.join(sorted(models))}"
+            raise ValueError(msg)
+        forecast = model.forecast(int(horizon))
+        frame = forecast.to_frame()
+        frame.insert(0, "origin_date", forecast.origin_date.isoformat())
+        frame.insert(0, "ticker", ticker)
+        frame["forecast_date"] = [d.isoformat() for d in forecast.forecast_dates]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+class VolatilityPyfunc(PythonModel):
+    """The pyfunc face of a saved volforecast model (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, VolatilityModel] = {}
+
+    @property
+    def models(self) -> dict[str, VolatilityModel]:
+        """The loaded models by ticker."""
+        return dict(self._models)
+
+    def load_context(self, context: Any) -> None:
+        """Read the model directory MLflow unpacked."""
+        self._models = load_models(Path(context.artifacts[ARTIFACT_KEY]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        """One row per requested ticker and forecast step."""
+        return forecast_table(self._models, pd.DataFrame(model_input))
+
+
+def pip_requirements() -> list[str]:
+    """What a fresh environment needs to load the model: volforecast brings the rest."""
+    return [f"volforecast=={__version__}"]
+
+
+def input_example(ticker: str) -> pd.DataFrame:
+    """A request for a 5-day path, stored with the model as its example."""
+    return pd.DataFrame({"ticker": [ticker], "horizon": [5]})

@@ -1,0 +1,148 @@
+"""Talking to MLflow: a checked connection, one experiment per model family, batched run logging.
+
+The embedded default is a SQLite store under ``./var`` that the client writes directly; with
+``VOLFORECAST_MLFLOW_TRACKING_URI=http://host:5000`` everything goes through a real
+``mlflow server``. A server that does not answer is retried a few times with a growing pause
+and then reported in one sentence (:class:`~volforecast.errors.TrackingUnavailableError`),
+never waited on forever: MLflow's own client would retry for minutes by default.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import requests
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+from volforecast.errors import TrackingUnavailableError
+from volforecast.registry.names import experiment_name
+from volforecast.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
+
+
+def mlflow_key(name: str) -> str:
+    """A name MLflow accepts as a key: ``alpha[1]`` becomes ``alpha_1``."""
+    return re.sub(r"[^\w\-. :/]", "_", name).rstrip("_")
+
+
+def is_server(uri: str) -> bool:
+    """Whether the tracking URI names a server rather than a local store."""
+    return uri.startswith(("http://", "https://"))
+
+
+def check_server(uri: str, *, retries: int, timeout_s: float) -> None:
+    """Ask the server's ``/health`` until it answers, ``retries`` more times at most.
+
+    Raises
+    ------
+    TrackingUnavailableError
+        When it never answered ``OK``.
+    """
+    problem = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(min(2.0**attempt, 10.0))
+        try:
+            response = requests.get(f"{uri.rstrip('/')}/health", timeout=timeout_s)
+            if response.ok:
+                return
+            problem = f"HTTP {response.status_code}"
+        except requests.RequestException as exc:
+            problem = type(exc).__name__
+        log.warning("MLflow at %s did not answer (%s); attempt %d", uri, problem, attempt + 1)
+    msg = (
+        f"the MLflow tracking server at {uri} is not answering ({problem}, {retries + 1} "
+        "attempts): start it with `volforecast mlflow`, or unset VOLFORECAST_MLFLOW_TRACKING_URI "
+        "to use the local store"
+    )
+    raise TrackingUnavailableError(msg)
+
+
+def connect(settings: Settings) -> MlflowClient:
+    """A client for the configured tracking store and registry, checked to answer.
+
+    The fluent ``mlflow`` API (used to log pyfunc models) is pointed at the same URI.
+    """
+    uri = settings.mlflow_tracking_uri
+    if is_server(uri):
+        # MLflow reads these per request; its defaults retry for minutes.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow_retries))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(settings.mlflow_timeout_s)))
+        check_server(uri, retries=settings.mlflow_retries, timeout_s=settings.mlflow_timeout_s)
+    else:
+        Path(settings.home).mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def ensure_experiment(client: MlflowClient, settings: Settings, model_type: str) -> str:
+    """The id of the model family's experiment, created on first use."""
+    name = experiment_name(model_type)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    # A server stores artifacts where it was told to; a local store under the settings' path.
+    location = (
+        None
+        if is_server(settings.mlflow_tracking_uri)
+        else (Path(settings.mlflow_artifact_location) / name).as_uri()
+    )
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException as exc:  # another run created it a moment ago
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        log.debug("experiment %s appeared meanwhile: %s", name, exc.message)
+        return str(found.experiment_id)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one training run logs besides the model: all of it in a few batched calls."""
+
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    documents: dict[str, Any]
+    """JSON artifacts by file name (the fit report, the data window)."""
+
+
+def log_record(client: MlflowClient, run_id: str, record: RunRecord) -> None:
+    """Parameters, metrics and tags in batches; JSON documents as artifacts."""
+    stamp = int(time.time() * 1000)
+    params = [Param(mlflow_key(k), str(v)[:6000]) for k, v in record.params.items()]
+    metrics = [Metric(mlflow_key(k), float(v), stamp, 0) for k, v in record.metrics.items()]
+    tags = [RunTag(mlflow_key(k), v) for k, v in record.tags.items()]
+    for start in range(0, max(len(metrics), 1), MAX_BATCH):
+        client.log_batch(
+            run_id,
+            metrics=metrics[start : start + MAX_BATCH],
+            params=params if start == 0 else [],
+            tags=tags if start == 0 else [],
+        )
+    if record.documents:
+        with tempfile.TemporaryDirectory() as folder:
+            for file_name, content in record.documents.items():
+                path = Path(folder) / file_name
+                if isinstance(content, bytes):
+                    path.write_bytes(content)
+                else:
+                    path.write_text(json.dumps(content, indent=2, default=str))
+            client.log_artifacts(run_id, folder)
