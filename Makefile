@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format bench clean
+.PHONY: help install run mlflow test test-fast lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,11 +22,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install volforecast with its development tools
 
-run: $(STAMP) ## The main job on the embedded default: migrate, ingest the sample, check it
+run: $(STAMP) ## The main job on the embedded default: ingest the sample, train, register, promote
 	$(BIN)/volforecast db upgrade
 	$(BIN)/volforecast ingest --sample
 	$(BIN)/volforecast quality
 	$(BIN)/volforecast tickers
+	$(BIN)/volforecast train --all --models garch,lstm --lstm-batch-size 256 --lstm-stride 5
+	$(BIN)/volforecast models list
+
+mlflow: $(STAMP) ## A real MLflow server on port 5000 over the embedded store (Ctrl-C stops it)
+	$(BIN)/volforecast mlflow
 
 test: $(STAMP) ## Every test, on SQLite and on PostgreSQL (started by the tests when installed)
 	$(BIN)/pytest $(PYTEST_ARGS)

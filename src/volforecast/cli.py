@@ -730,6 +730,7 @@ def mlflow_server(
     port: Annotated[
         int | None, typer.Option(help="Port (default VOLFORECAST_MLFLOW_PORT, 5000).")
     ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 2,
 ) -> None:
     """Start a real `mlflow server` on the configured backend store and artifact folder.
 
@@ -743,14 +744,14 @@ def mlflow_server(
     import sys  # noqa: PLC0415
 
     settings = _settings()
-    command = server_command(settings, host, port or settings.mlflow_port)
+    command = server_command(settings, host, port or settings.mlflow_port, workers)
     settings.home.mkdir(parents=True, exist_ok=True)
     out.print(f"starting: {' '.join(command)}")
     executable = shutil.which(command[0]) or sys.executable
     os.execv(executable, command)  # noqa: S606  (replaces this process: signals reach mlflow)
 
 
-def server_command(settings: Settings, host: str, port: int) -> list[str]:
+def server_command(settings: Settings, host: str, port: int, workers: int = 2) -> list[str]:
     """The `mlflow server` command line for these settings."""
     import sys  # noqa: PLC0415
 
@@ -760,6 +761,7 @@ def server_command(settings: Settings, host: str, port: int) -> list[str]:
         "--artifacts-destination", settings.mlflow_artifact_location,
         "--host", host,
         "--port", str(port),
+        "--workers", str(workers),
     ]  # fmt: skip
 
 

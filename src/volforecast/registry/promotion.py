@@ -387,12 +387,22 @@ class Registry:
             raise RegistryError(msg) from exc
 
     def _before(self, name: str, current: str) -> str | None:
-        # Walk the production moves backwards: the version served before `current` took over.
-        moves = [e for e in self.log.events(name) if e.alias == PRODUCTION and e.action != "reject"]
-        for event in reversed(moves):
-            if event.version == current and event.previous_version not in {None, current}:
-                return event.previous_version
-        return None
+        # Replay the log as a stack: a promotion pushes a version, a rollback pops one, so
+        # repeated rollbacks walk further back instead of undoing each other.
+        served: list[str] = []
+        for event in self.log.events(name):
+            if event.alias != PRODUCTION or event.action == "reject" or event.version is None:
+                continue
+            if event.action == "rollback":
+                if served:
+                    served.pop()
+                if not served or served[-1] != event.version:
+                    served.append(event.version)
+            elif not served or served[-1] != event.version:
+                served.append(event.version)
+        if not served or served[-1] != current:
+            served.append(current)  # an alias moved outside volforecast: start from it
+        return served[-2] if len(served) >= 2 else None
 
     def _move(  # noqa: PLR0917  (mirrors the log entry's fields)
         self,

@@ -60,21 +60,25 @@ def forecast_table(models: dict[str, VolatilityModel], requests: pd.DataFrame) -
     if "horizon" not in requests:
         msg = "the input needs a 'horizon' column (1-30 trading days)"
         raise ValueError(msg)
-    tickers = (
-        requests["ticker"].astype(str).tolist()
-        if "ticker" in requests and requests["ticker"].notna().all()
-        else None
-    )
-    if tickers is None:
-        if len(models) != 1:
-            msg = "this model serves several tickers: give a 'ticker' column"
-            raise ValueError(msg)
-        tickers = [next(iter(models))] * len(requests)
+    only = next(iter(models)) if len(models) == 1 else None
+    given = requests["ticker"] if "ticker" in requests else pd.Series([None] * len(requests))
+    if given.isna().any() and only is None:
+        msg = "this model serves several tickers: give a 'ticker' on every row"
+        raise ValueError(msg)
+    tickers = [str(t) if pd.notna(t) else str(only) for t in given]
+    horizons = pd.to_numeric(requests["horizon"], errors="coerce")
+    if horizons.isna().any() or (horizons != horizons.round()).any():
+        msg = "'horizon' must be a whole number of trading days (1-30)"
+        raise ValueError(msg)
     frames = []
-    for ticker, horizon in zip(tickers, requests["horizon"].astype(int), strict=True):
+    for ticker, horizon in zip(tickers, horizons.astype(int), strict=True):
         model = models.get(ticker)
         if model is None:
-            msg = f"this model does not serve {ticker!r}; it serves {', '.join(sorted(models))}"
+            served = sorted(models)
+            listed = ", ".join(served[:5]) + (
+                f" and {len(served) - 5} more" if len(served) > 5 else ""
+            )
+            msg = f"this model does not serve {ticker!r}; it serves {listed}"
             raise ValueError(msg)
         forecast = model.forecast(int(horizon))
         frame = forecast.to_frame()

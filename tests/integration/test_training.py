@@ -1,0 +1,395 @@
+"""The training pipeline against a real ``mlflow server`` (SQLite, and PostgreSQL as its backend).
+
+The server is started the way a user starts it, with ``volforecast mlflow``; everything is
+checked through the plain MLflow client and ``mlflow.pyfunc.load_model``, not through
+volforecast's own readers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from mlflow import MlflowClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.conftest import make_settings
+from volforecast.core.features import DailyData
+from volforecast.data import db
+from volforecast.data.repository import MetricRepository, PriceRepository
+from volforecast.data.sources import load_sample
+from volforecast.errors import RegistryError, TrackingUnavailableError
+from volforecast.jobs.train import FIT_FRACTION, TrainConfig, train
+from volforecast.models.catalog import build_model
+from volforecast.registry.promotion import PromotionLog, Registry, compare, losses_frame
+from volforecast.registry.tracking import check_server
+from volforecast.settings import PromotionSettings, Settings
+
+pytestmark = pytest.mark.slow
+
+# Small and quick: the pipeline is under test here, not the network's accuracy.
+LSTM_QUICK = {"max_epochs": 2, "batch_size": 256, "stride": 10}
+DAYS = 1500
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _serve(home: Path, backend: str) -> Iterator[str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOLFORECAST_")}
+    env |= {
+        "VOLFORECAST_HOME": str(home),
+        "VOLFORECAST_MLFLOW_BACKEND_STORE_URI": backend,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    log_path = home / "server.log"
+    with log_path.open("w") as log_file:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "volforecast", "mlflow", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if requests.get(f"{url}/health", timeout=2).text.strip() == "OK":
+                        break
+                except requests.RequestException:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log_file.flush()
+                    pytest.fail(f"mlflow server did not start:\n{log_path.read_text()}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def mlflow_sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``volforecast mlflow`` on a free port with its default SQLite backend store."""
+    home = tmp_path_factory.mktemp("mlflow-sqlite")
+    yield from _serve(home, f"sqlite:///{home / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="module")
+def mlflow_postgres_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str
+) -> Iterator[str]:
+    """``volforecast mlflow`` with a fresh PostgreSQL database as its backend store."""
+    name = f"mlflow_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(
+        make_url(postgres_server_url).set(drivername="postgresql+psycopg"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    backend = (
+        make_url(postgres_server_url)
+        .set(drivername="postgresql+psycopg", database=name)
+        .render_as_string(hide_password=False)
+    )
+    try:
+        yield from _serve(tmp_path_factory.mktemp("mlflow-postgres"), backend)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite"),
+        pytest.param("postgres", marks=pytest.mark.postgres, id="postgresql"),
+    ]
+)
+def tracked(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """A fresh database and a tracking server, both SQLite or both PostgreSQL."""
+    database_url = request.getfixturevalue(f"{request.param}_url")
+    server = request.getfixturevalue(f"mlflow_{request.param}_server")
+    return make_settings(
+        home=tmp_path / "var", database_url=database_url, mlflow_tracking_uri=server
+    )
+
+
+@pytest.fixture
+def engine(tracked: Settings) -> Iterator[Engine]:
+    """An engine on the tracked settings' database."""
+    engine = db.create_db_engine(tracked)
+    yield engine
+    engine.dispose()
+
+
+def _sample(days: int = DAYS) -> pd.DataFrame:
+    frame = load_sample().frame
+    return frame.groupby("ticker").tail(days).reset_index(drop=True)
+
+
+def _ingest(engine: Engine, frame: pd.DataFrame) -> None:
+    db.ensure_schema(engine)
+    PriceRepository(engine).upsert(frame, ingested_at=pd.Timestamp.now(tz="UTC").to_pydatetime())
+
+
+def _unique_tickers(tag: str) -> pd.DataFrame:
+    """The sample renamed to tickers no other test on this server has used."""
+    frame = _sample()
+    return frame.assign(ticker=frame["ticker"].str.replace("^", f"{tag}", regex=False))
+
+
+def test_training_two_tickers_tracks_registers_and_serves(
+    tracked: Settings, engine: Engine
+) -> None:
+    tag = f"T{uuid.uuid4().hex[:6].upper()}"
+    frame = _unique_tickers(tag)
+    tickers = sorted(frame["ticker"].unique())
+    _ingest(engine, frame)
+
+    report = train(
+        engine, tracked, TrainConfig(models=("garch", "lstm"), lstm_settings=LSTM_QUICK), tickers
+    )
+
+    assert report.complete, [o.message for o in report.failed]
+    client = MlflowClient(tracking_uri=tracked.mlflow_tracking_uri)
+    garch_runs = client.search_runs(
+        [client.get_experiment_by_name("volforecast-garch").experiment_id],
+        filter_string=f"tags.`volforecast.ticker` = '{tickers[0]}'",
+    )
+    assert len(garch_runs) == 1
+    run = garch_runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["qlike_h1_range"] > 0
+    assert {"rmse_h22_squared", "fit_converged", "fit_persistence"} <= set(run.data.metrics)
+    assert run.data.params["model.dist"] == "normal"
+    assert len(run.data.tags["volforecast.data_hash"]) == 64
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"fit_report.json", "data_window.json", "forecast.png"} <= artifacts
+    png = client.download_artifacts(run.info.run_id, "forecast.png")
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    for ticker in tickers:
+        name = f"garch_volatility_{ticker.lower()}"
+        production = client.get_model_version_by_alias(name, "production")
+        assert production.version == "1"
+        assert float(production.tags["metric.qlike_h1_range"]) == pytest.approx(
+            next(o.qlike for o in report.outcomes if o.ticker == ticker and o.model == "garch"),
+            rel=1e-5,
+        )
+    pooled = client.get_model_version_by_alias("lstm_volatility_pooled", "production")
+    assert set(pooled.tags["volforecast.tickers"].split(",")) >= set(tickers)
+
+    # The registered GARCH, loaded by plain MLflow, forecasts what volforecast computes.
+    prices = PriceRepository(engine).load([tickers[0]])
+    data = DailyData.from_prices(prices, tickers[0])
+    own = build_model("garch").fit(data.head(int(len(data) * FIT_FRACTION))).update(data)
+    loaded = mlflow.pyfunc.load_model(f"models:/garch_volatility_{tickers[0].lower()}@production")
+    served = loaded.predict(pd.DataFrame({"horizon": [10]}))
+    np.testing.assert_allclose(served["sigma2"], own.forecast(10).sigma2, rtol=1e-10)
+    assert served["forecast_date"].tolist() == [
+        d.isoformat() for d in own.forecast(10).forecast_dates
+    ]
+    assert served["origin_date"].iloc[0] == data.last_date.date().isoformat()
+
+    lstm = mlflow.pyfunc.load_model("models:/lstm_volatility_pooled@production")
+    paths = lstm.predict(pd.DataFrame({"ticker": tickers, "horizon": [5, 5]}))
+    assert paths.groupby("ticker").size().to_dict() == dict.fromkeys(tickers, 5)
+    assert (paths["vol_pct"] > 0).all()
+
+    stored = MetricRepository(engine).load(run_id=run.info.run_id)
+    assert set(stored["metric_name"]) >= {"qlike_h1_range", "mse_h5_squared", "rmse_h22_range"}
+    assert set(stored["model_version"]) == {"1"}
+    assert len(stored) == len(stored.drop_duplicates(["ticker", "model_type", "metric_name"]))
+
+
+def _doubled_history(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same prices with the returns before the test window doubled: a worse fit."""
+    out = []
+    for _, group in frame.groupby("ticker"):
+        rows = group.sort_values("date").reset_index(drop=True)
+        log_returns = np.diff(np.log(rows["adj_close"].to_numpy()))
+        cut = int((len(rows) - 1) * FIT_FRACTION)
+        log_returns[:cut] *= 2.0
+        adjusted = rows["adj_close"].iloc[0] * np.exp(
+            np.concatenate(([0.0], np.cumsum(log_returns)))
+        )
+        scale = adjusted / rows["adj_close"].to_numpy()
+        out.append(rows.assign(adj_close=adjusted, close=rows["close"] * scale,
+                               open=rows["open"] * scale, high=rows["high"] * scale,
+                               low=rows["low"] * scale))  # fmt: skip
+    return pd.concat(out, ignore_index=True)
+
+
+def test_a_worse_challenger_is_not_promoted_and_a_rollback_is_logged(
+    tracked: Settings, engine: Engine
+) -> None:
+    tag = f"W{uuid.uuid4().hex[:6].upper()}"
+    frame = _unique_tickers(tag)
+    ticker = sorted(frame["ticker"].unique())[0]
+    frame = frame[frame["ticker"] == ticker]
+    name = f"garch_volatility_{ticker.lower()}"
+    config = TrainConfig(models=("garch",), plots=False)
+    _ingest(engine, frame)
+    first = train(engine, tracked, config, [ticker])
+    assert first.outcomes[0].promoted
+
+    _ingest(engine, _doubled_history(frame))
+    second = train(engine, tracked, config, [ticker])
+
+    outcome = second.outcomes[0]
+    assert outcome.ok
+    assert outcome.version == "2"
+    assert not outcome.promoted
+    assert "does not beat production" in outcome.message
+    client = MlflowClient(tracking_uri=tracked.mlflow_tracking_uri)
+    assert client.get_model_version_by_alias(name, "production").version == "1"
+    assert client.get_model_version_by_alias(name, "challenger").version == "2"
+    promotions = PromotionLog(engine)
+    decision = promotions.events(name)[-1]
+    assert decision.action == "reject"
+    assert decision.metrics["qlike_ratio"] > 1.0
+
+    registry = Registry(client, promotions, tracked.promotion, actor="tests")
+    registry.promote(name, "2", reason="operator override")
+    assert client.get_model_version_by_alias(name, "production").version == "2"
+    event = registry.rollback(name, reason="the override was a mistake")
+    assert (event.version, event.previous_version, event.action) == ("1", "2", "rollback")
+    assert client.get_model_version_by_alias(name, "production").version == "1"
+    history = [(e.action, e.version) for e in promotions.events(name) if e.alias == "production"]
+    assert history[-3:] == [("reject", "1"), ("promote", "2"), ("rollback", "1")]
+    promote_time = promotions.events(name)[-2].created_at
+    assert promotions.served_on(name, promote_time) == "2"
+    assert promotions.served_on(name, pd.Timestamp.now(tz="UTC").to_pydatetime()) == "1"
+    with pytest.raises(RegistryError, match="no production version before"):
+        registry.rollback(name)
+
+
+def test_a_training_run_killed_half_way_leaves_production_untouched(
+    tracked: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    tag = f"K{uuid.uuid4().hex[:6].upper()}"
+    frame = _unique_tickers(tag)
+    tickers = sorted(frame["ticker"].unique())
+    _ingest(engine, frame)
+    config = TrainConfig(models=("garch",), plots=False)
+    assert train(engine, tracked, config, tickers).complete
+    client = MlflowClient(tracking_uri=tracked.mlflow_tracking_uri)
+    names = [f"garch_volatility_{t.lower()}" for t in tickers]
+    before = {n: client.get_model_version_by_alias(n, "production").version for n in names}
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOLFORECAST_")}
+    env |= {
+        "VOLFORECAST_HOME": str(tmp_path / "var"),
+        "VOLFORECAST_DATABASE_URL": tracked.database_url,
+        "VOLFORECAST_MLFLOW_TRACKING_URI": tracked.mlflow_tracking_uri,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    experiment = client.get_experiment_by_name("volforecast-garch").experiment_id
+    started = {r.info.run_id for r in client.search_runs([experiment], max_results=1000)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "volforecast", "train", "--tickers", ",".join(tickers),
+         "--models", "garch"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    # Kill it as soon as its first run exists: it is then between logging and registering.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        runs = client.search_runs([experiment], max_results=1000)
+        if any(r.info.run_id not in started for r in runs):
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+    for name in names:
+        assert client.get_model_version_by_alias(name, "production").version == before[name]
+        for alias, version in client.get_registered_model(name).aliases.items():
+            # Every alias points at a complete model that loads and forecasts.
+            assert client.get_model_version(name, version).status == "READY", alias
+            model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+            assert len(model.predict(pd.DataFrame({"horizon": [1]}))) == 1
+
+
+def test_two_promoters_at_once_do_not_promote_twice(tracked: Settings, engine: Engine) -> None:
+    tag = f"C{uuid.uuid4().hex[:6].upper()}"
+    frame = _unique_tickers(tag)
+    ticker = sorted(frame["ticker"].unique())[0]
+    _ingest(engine, frame[frame["ticker"] == ticker])
+    config = TrainConfig(models=("garch",), plots=False)
+    for _ in range(3):  # v1 in production, v2 and v3 identical challengers
+        train(engine, tracked, config, [ticker])
+    name = f"garch_volatility_{ticker.lower()}"
+    client = MlflowClient(tracking_uri=tracked.mlflow_tracking_uri)
+    assert client.get_model_version_by_alias(name, "production").version == "1"
+
+    dates = pd.bdate_range("2018-01-01", periods=200)
+    noise = np.random.default_rng(0).gamma(2.0, 0.5, len(dates))
+    losses = {"1": noise * 1.5, "2": noise, "3": noise}  # v2 and v3 beat v1, tie each other
+
+    def losses_of(version: str) -> pd.DataFrame:
+        return losses_frame(ticker, dates, losses[version])
+
+    barrier = threading.Barrier(2)
+    decisions = {}
+
+    def promoter(version: str) -> None:
+        registry = Registry(
+            MlflowClient(tracking_uri=tracked.mlflow_tracking_uri),
+            PromotionLog(engine),
+            PromotionSettings(),
+            actor=f"promoter-{version}",
+        )
+        barrier.wait()
+        decisions[version] = registry.consider(name, version, losses_of(version), losses_of)
+
+    threads = [threading.Thread(target=promoter, args=(v,)) for v in ("2", "3")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sum(d.promote for d in decisions.values()) == 1, decisions
+    events = PromotionLog(engine).events(name)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    promotes = [e for e in events if e.alias == "production" and e.action == "promote"]
+    assert [e.previous_version for e in promotes] == [None, "1"]
+    winner = promotes[-1].version
+    assert client.get_model_version_by_alias(name, "production").version == winner
+
+
+def test_a_tracking_server_that_is_down_is_one_clear_error_after_retries() -> None:
+    port = _free_port()  # nothing listens there
+    started = time.monotonic()
+    with pytest.raises(TrackingUnavailableError, match=r"not answering .* 2 attempts"):
+        check_server(f"http://127.0.0.1:{port}", retries=1, timeout_s=1.0)
+    assert time.monotonic() - started < 10
+
+
+def test_a_first_version_that_did_not_converge_is_never_promoted() -> None:
+    dates = pd.bdate_range("2018-01-01", periods=50)
+    challenger = losses_frame("X", dates, np.full(50, 0.1))
+    decision = compare(challenger, None, converged=False, settings=PromotionSettings())
+    assert not decision.promote
+    assert "did not converge" in decision.reason
