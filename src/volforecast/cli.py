@@ -564,6 +564,9 @@ def train(
         int | None, typer.Option(min=1, help="LSTM: use every n-th training window (default 1).")
     ] = None,
     plots: Annotated[bool, typer.Option(help="Log a forecast plot (PNG) with every run.")] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes fitting per-ticker models while one logs.")
+    ] = 1,
 ) -> None:
     """Train, evaluate, track in MLflow, register, and promote what beats production.
 
@@ -595,7 +598,9 @@ def train(
             report = run_train(
                 engine,
                 settings,
-                TrainConfig(models=names, lstm_settings=lstm_settings, plots=plots),
+                TrainConfig(
+                    models=names, lstm_settings=lstm_settings, plots=plots, workers=workers
+                ),
                 _split_tickers(tickers),
                 progress=lambda label: bar.update(task, advance=1, description=label),
                 on_start=lambda total: bar.update(task, total=total),

@@ -20,9 +20,11 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import multiprocessing
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,7 @@ from volforecast.evaluation.metrics import DEFAULT_HORIZONS, horizon_targets, lo
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model
-from volforecast.models.lstm import LstmModel, save_pooled
+from volforecast.models.lstm import LstmModel, LstmNetwork, save_pooled
 from volforecast.registry import names
 from volforecast.registry.promotion import (
     Decision,
@@ -76,6 +78,11 @@ log = logging.getLogger(__name__)
 FIT_FRACTION = 0.9
 """Share of each ticker's days before the test window (train and validation)."""
 PLOT_DAYS = 250
+WARM_MAX_EPOCHS = 10
+WARM_PATIENCE = 3
+"""Epoch limits of a pooled LSTM fine-tuned from production's weights."""
+HEADLINE_METRIC = "qlike_h1_range"
+"""The figure shown per run in reports and ``volforecast models list``."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,10 @@ class TrainConfig:
     """Log a forecast plot (PNG) with each run."""
     actor: str | None = None
     """Who the promotion log names; ``user@host`` when None."""
+    workers: int = 1
+    """Processes that fit, evaluate and plot per-ticker models while this one logs to MLflow."""
+    warm_start: bool = True
+    """Start the pooled LSTM from production's weights when it serves the same tickers."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +192,7 @@ def forecast_plot(data: DailyData, evaluated: _Evaluated, model: VolatilityModel
 
     ``model`` has been updated to the end of ``data``, so its path starts after the last day.
     """
-    figure = Figure(figsize=(9, 4), dpi=90)
+    figure = Figure(figsize=(8, 3.5), dpi=72)
     axes = figure.subplots()
     start = max(len(data) - PLOT_DAYS, 0)
     axes.plot(
@@ -200,9 +211,8 @@ def forecast_plot(data: DailyData, evaluated: _Evaluated, model: VolatilityModel
     axes.set_ylabel("daily volatility, %")
     axes.set_title(f"{data.ticker}: {model.model_type}")
     axes.legend(loc="upper left", fontsize=8)
-    figure.autofmt_xdate()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
+    figure.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -279,7 +289,7 @@ def train(
     outcomes: list[Outcome] = []
     for model_name in per_ticker:
         began = time.perf_counter()
-        outcomes += [run.one(model_name, data) for data in datasets.values()]
+        outcomes += _per_ticker(run, model_name, datasets, rows_by_ticker, config.workers)
         stages[f"{model_name}: fit, evaluate, log, register"] = time.perf_counter() - began
     for model_name in pooled:
         began = time.perf_counter()
@@ -294,6 +304,159 @@ def train(
         len(outcomes) - len(report.failed), len(outcomes), stages["total"], len(report.failed),
     )  # fmt: skip
     return report
+
+
+def run_record(
+    model: VolatilityModel,
+    data: DailyData,
+    n_fit: int,
+    metrics: dict[str, float],
+    settings: Settings,
+    *,
+    input_hash: str,
+    tickers: list[str] | None = None,
+) -> RunRecord:
+    """Parameters, metrics, tags and JSON documents of one training run."""
+    report = model.fit_report
+    origins = test_origins(data)
+    window = {
+        "fit_start": data.dates[0].date().isoformat(),
+        "fit_end": data.dates[n_fit - 1].date().isoformat(),
+        "test_start": data.dates[origins[0] + 1].date().isoformat(),
+        "test_end": data.dates[-1].date().isoformat(),
+        "fit_days": n_fit,
+        "test_origins": len(origins),
+    }
+    if tickers is not None:
+        window = {"tickers": len(tickers), "split": "80/10/10 per ticker"}
+    fit_metrics = {
+        "fit_converged": float(report.converged),
+        "fit_attempts": float(report.attempts),
+        "fit_nobs": float(report.nobs),
+    }
+    if report.persistence is not None:
+        fit_metrics["fit_persistence"] = float(report.persistence)
+    promotion = settings.promotion
+    params = {
+        **{f"model.{k}": v for k, v in model.options.items()},
+        **{f"param.{k}": round(v, 8) for k, v in model.params.items() if tickers is None},
+        **{f"data.{k}": v for k, v in window.items()},
+        "promotion.rule": (
+            f"QLIKE h={promotion.horizon} {promotion.proxy}, margin {promotion.margin}, "
+            f"max DM p {promotion.max_pvalue}"
+        ),
+    }
+    tags = {
+        names.TAG_MODEL_TYPE: model.model_type,
+        names.TAG_CONVERGED: str(report.converged).lower(),
+        names.TAG_DATA_HASH: input_hash,
+        names.TAG_DATA_END: data.dates[-1].date().isoformat(),
+        "volforecast.version": __version__,
+    }
+    if tickers is None:
+        tags[names.TAG_TICKER] = data.ticker
+    else:
+        tags[names.TAG_TICKERS] = ",".join(tickers)
+    return RunRecord(
+        params=params,
+        metrics=metrics | fit_metrics,
+        tags=tags,
+        documents={"fit_report.json": report.to_dict(), "data_window.json": window},
+    )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A per-ticker model fitted, evaluated and saved, ready to be logged (picklable)."""
+
+    model_name: str
+    model_type: str
+    record: RunRecord
+    model_dir: Path
+    plot: bytes | None
+    metrics: dict[str, float]
+    decision_losses: pd.DataFrame
+    converged: bool
+
+
+def prepare(
+    model_name: str,
+    data: DailyData,
+    settings: Settings,
+    *,
+    input_hash: str,
+    folder: Path,
+    plots: bool,
+) -> _Prepared:
+    """Fit before the test window, evaluate on it, move to the last day, save under ``folder``.
+
+    The CPU-bound half of a per-ticker run, kept free of MLflow so that worker processes can
+    do it while the main process logs and registers.
+    """
+    model = build_model(model_name)
+    n_fit = int(len(data) * FIT_FRACTION)
+    model.fit(data.head(n_fit))
+    evaluated = evaluate(model, data, settings)
+    # The registered model forecasts from the last stored day, its parameters frozen.
+    model.update(data)
+    record = run_record(model, data, n_fit, evaluated.metrics, settings, input_hash=input_hash)
+    model_dir = model.save(folder / f"{model_name}-{names.ticker_slug(data.ticker)}")
+    return _Prepared(
+        model_name=model_name,
+        model_type=model.model_type,
+        record=record,
+        model_dir=model_dir,
+        plot=forecast_plot(data, evaluated, model) if plots else None,
+        metrics=evaluated.metrics,
+        decision_losses=evaluated.decision_losses,
+        converged=model.fit_report.converged,
+    )
+
+
+FIT_ERRORS = (InvalidSeriesError, ValueError, ArithmeticError, np.linalg.LinAlgError)
+"""What a fit on bad or unlucky data raises: the ticker fails, the batch goes on."""
+
+
+def _per_ticker(
+    run: _Runner,
+    model_name: str,
+    datasets: dict[str, DailyData],
+    rows_by_ticker: dict[str, pd.DataFrame],
+    workers: int,
+) -> list[Outcome]:
+    """Fit every ticker (in ``workers`` processes) and log each as soon as it is ready."""
+    outcomes = []
+    plots = run.config.plots
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        hashes = {t: data_hash(rows_by_ticker[t]) for t in datasets}
+        if workers <= 1 or len(datasets) <= 1:
+            for ticker, data in datasets.items():
+                try:
+                    prepared = prepare(model_name, data, run.settings, input_hash=hashes[ticker],
+                                       folder=folder, plots=plots)  # fmt: skip
+                except FIT_ERRORS as exc:
+                    outcomes.append(run.failed(model_name, data, exc))
+                    continue
+                outcomes.append(run.register(prepared, data))
+            return outcomes
+        # Spawned, not forked: the parent holds MLflow's and torch's threads.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(prepare, model_name, data, run.settings, input_hash=hashes[ticker],
+                            folder=folder, plots=plots): data
+                for ticker, data in datasets.items()
+            }  # fmt: skip
+            for future in as_completed(futures):
+                data = futures[future]
+                try:
+                    prepared = future.result()
+                except FIT_ERRORS as exc:
+                    outcomes.append(run.failed(model_name, data, exc))
+                    continue
+                outcomes.append(run.register(prepared, data))
+    return sorted(outcomes, key=lambda o: o.ticker)
 
 
 class _Runner:
@@ -328,37 +491,30 @@ class _Runner:
 
     # ------------------------------------------------------------ one ticker
 
-    def one(self, model_name: str, data: DailyData) -> Outcome:
+    def register(self, prepared: _Prepared, data: DailyData) -> Outcome:
+        """Log, register and consider for promotion a model :func:`prepare` fitted."""
         try:
-            return self._one(model_name, data)
-        except (InvalidSeriesError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-            log.warning("%s %s: %s", data.ticker, model_name, exc)
-            return Outcome(data.ticker, model_name, ok=False, message=str(exc))
+            return self._register(prepared, data)
         finally:
-            self.progress(f"{model_name} {data.ticker}")
+            self.progress(f"{prepared.model_name} {data.ticker}")
 
-    def _one(self, model_name: str, data: DailyData) -> Outcome:
-        model = build_model(model_name)
-        n_fit = int(len(data) * FIT_FRACTION)
-        model.fit(data.head(n_fit))
-        evaluated = evaluate(model, data, self.settings)
-        # The registered model forecasts from the last stored day, its parameters frozen.
-        model.update(data)
-        name = names.registered_model_name(model_name, data.ticker)
-        rows = self.rows_by_ticker[data.ticker]
-        record = self._record(model, data, n_fit, evaluated.metrics, rows)
-        plot = forecast_plot(data, evaluated, model) if self.config.plots else None
-        with tempfile.TemporaryDirectory() as folder:
-            model.save(Path(folder) / "model")
-            run_id, version = self._log_and_register(
-                model_name,
-                ticker=data.ticker,
-                name=name,
-                record=record,
-                example_ticker=data.ticker,
-                model_dir=Path(folder) / "model",
-                plot=plot,
-            )
+    def failed(self, model_name: str, data: DailyData, exc: BaseException) -> Outcome:
+        """The outcome of a model whose fit raised."""
+        log.warning("%s %s: %s", data.ticker, model_name, exc)
+        self.progress(f"{model_name} {data.ticker}")
+        return Outcome(data.ticker, model_name, ok=False, message=str(exc))
+
+    def _register(self, prepared: _Prepared, data: DailyData) -> Outcome:
+        name = names.registered_model_name(prepared.model_name, data.ticker)
+        run_id, version = self._log_and_register(
+            prepared.model_name,
+            ticker=data.ticker,
+            name=name,
+            record=prepared.record,
+            example_ticker=data.ticker,
+            model_dir=prepared.model_dir,
+            plot=prepared.plot,
+        )
 
         def losses_of(production: str) -> pd.DataFrame:
             served = load_registered(name, production)
@@ -367,10 +523,20 @@ class _Runner:
                 raise ValueError(msg)
             return evaluate(served[data.ticker], data, self.settings).decision_losses
 
-        decision = self.registry.consider(name, version, evaluated.decision_losses, losses_of)
-        self._store_metrics(model.model_type, {data.ticker: evaluated.metrics}, run_id, version)
-        return self._outcome(data.ticker, model_name, model, evaluated, run_id, name, version,
-                             decision)  # fmt: skip
+        decision = self.registry.consider(name, version, prepared.decision_losses, losses_of)
+        self._store_metrics(prepared.model_type, {data.ticker: prepared.metrics}, run_id, version)
+        return Outcome(
+            data.ticker,
+            prepared.model_name,
+            ok=True,
+            message=decision.reason,
+            run_id=run_id,
+            registered_model=name,
+            version=version,
+            promoted=decision.promote,
+            converged=prepared.converged,
+            qlike=prepared.metrics.get(HEADLINE_METRIC),
+        )
 
     # ------------------------------------------------------------ the pooled LSTM
 
@@ -395,20 +561,48 @@ class _Runner:
             self.progress(f"{model_name} (pooled)")
         return outcomes
 
+    def _warm_start(
+        self, name: str, datasets: list[DailyData]
+    ) -> tuple[list[DailyData], LstmNetwork | None, dict[str, Any]]:
+        """Production's network as the starting point, when it serves exactly these tickers.
+
+        A weekly retrain then fine-tunes last week's weights on a week more data instead of
+        learning from scratch; it is still judged against production like any challenger.
+        """
+        settings = dict(self.config.lstm_settings)
+        production = self.registry.alias_version(name, names.PRODUCTION)
+        if not self.config.warm_start or production is None:
+            return datasets, None, settings
+        served = load_registered(name, production)
+        if set(served) != {d.ticker for d in datasets}:
+            log.info("%s: production serves other tickers; training from scratch", name)
+            return datasets, None, settings
+        order = {t: m.params["ticker_index"] for t, m in served.items()}
+        first = next(iter(served.values()))
+        if not isinstance(first, LstmModel):
+            return datasets, None, settings
+        settings["max_epochs"] = min(settings.get("max_epochs", 100), WARM_MAX_EPOCHS)
+        settings["patience"] = min(settings.get("patience", 10), WARM_PATIENCE)
+        log.info("%s: fine-tuning production v%s (at most %d epochs)", name, production,
+                 settings["max_epochs"])  # fmt: skip
+        ordered = sorted(datasets, key=lambda d: order[d.ticker])
+        return ordered, first.network, settings
+
     def _pooled(self, model_name: str, datasets: list[DailyData]) -> list[Outcome]:
-        models, result = LstmModel.fit_many(datasets, **self.config.lstm_settings)
+        name = names.registered_model_name(model_name, None)
+        datasets, warm, lstm_settings = self._warm_start(name, datasets)
+        models, result = LstmModel.fit_many(datasets, warm_start=warm, **lstm_settings)
         evaluated = {d.ticker: evaluate(models[d.ticker], d, self.settings) for d in datasets}
         for data in datasets:
             models[data.ticker].update(data)
-        name = names.registered_model_name(model_name, None)
         per_ticker = pd.DataFrame({t: e.metrics for t, e in evaluated.items()}).T
         first = datasets[0]
         n_fit = int(len(first) * FIT_FRACTION)
         all_rows = pd.concat([self.rows_by_ticker[d.ticker] for d in datasets])
         means = {str(k): float(v) for k, v in per_ticker.mean().items()}
-        record = self._record(
-            models[first.ticker], first, n_fit, means, all_rows,
-            tickers=[d.ticker for d in datasets],
+        record = run_record(
+            models[first.ticker], first, n_fit, means, self.settings,
+            input_hash=data_hash(all_rows), tickers=[d.ticker for d in datasets],
         )  # fmt: skip
         record.documents["metrics_by_ticker.csv"] = per_ticker.to_csv().encode()
         record.documents["training_history.json"] = [
@@ -461,63 +655,6 @@ class _Runner:
 
     # ------------------------------------------------------------ shared steps
 
-    def _record(
-        self,
-        model: VolatilityModel,
-        data: DailyData,
-        n_fit: int,
-        metrics: dict[str, float],
-        rows: pd.DataFrame,
-        *,
-        tickers: list[str] | None = None,
-    ) -> RunRecord:
-        report = model.fit_report
-        origins = test_origins(data)
-        window = {
-            "fit_start": data.dates[0].date().isoformat(),
-            "fit_end": data.dates[n_fit - 1].date().isoformat(),
-            "test_start": data.dates[origins[0] + 1].date().isoformat(),
-            "test_end": data.dates[-1].date().isoformat(),
-            "fit_days": n_fit,
-            "test_origins": len(origins),
-        }
-        if tickers is not None:
-            window = {"tickers": len(tickers), "split": "80/10/10 per ticker"}
-        fit_metrics = {
-            "fit_converged": float(report.converged),
-            "fit_attempts": float(report.attempts),
-            "fit_nobs": float(report.nobs),
-        }
-        if report.persistence is not None:
-            fit_metrics["fit_persistence"] = float(report.persistence)
-        promotion = self.settings.promotion
-        params = {
-            **{f"model.{k}": v for k, v in model.options.items()},
-            **{f"param.{k}": round(v, 8) for k, v in model.params.items() if tickers is None},
-            **{f"data.{k}": v for k, v in window.items()},
-            "promotion.rule": (
-                f"QLIKE h={promotion.horizon} {promotion.proxy}, margin {promotion.margin}, "
-                f"max DM p {promotion.max_pvalue}"
-            ),
-        }
-        tags = {
-            names.TAG_MODEL_TYPE: model.model_type,
-            names.TAG_CONVERGED: str(report.converged).lower(),
-            names.TAG_DATA_HASH: data_hash(rows),
-            names.TAG_DATA_END: data.dates[-1].date().isoformat(),
-            "volforecast.version": __version__,
-        }
-        if tickers is None:
-            tags[names.TAG_TICKER] = data.ticker
-        else:
-            tags[names.TAG_TICKERS] = ",".join(tickers)
-        return RunRecord(
-            params=params,
-            metrics=metrics | fit_metrics,
-            tags=tags,
-            documents={"fit_report.json": report.to_dict(), "data_window.json": window},
-        )
-
     def _log_and_register(
         self,
         model_name: str,
@@ -535,7 +672,6 @@ class _Runner:
             record.documents["forecast.png"] = plot
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
             run_id = active.info.run_id
-            log_record(self.client, run_id, record)
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(MODEL_CODE),
@@ -544,6 +680,9 @@ class _Runner:
                 input_example=input_example(example_ticker),
                 pip_requirements=pip_requirements(),
             )
+            # After the model: log_model copies a run's existing metrics to the model one by
+            # one, which costs more than logging them.
+            log_record(self.client, run_id, record)
             version_tags = {
                 **record.tags,
                 **{f"metric.{mlflow_key(k)}": f"{v:.6g}" for k, v in record.metrics.items()},
@@ -573,7 +712,6 @@ class _Runner:
         version: str,
         decision: Decision,
     ) -> Outcome:
-        key = "qlike_h1_range"
         return Outcome(
             ticker,
             model_name,
@@ -584,7 +722,7 @@ class _Runner:
             version=version,
             promoted=decision.promote,
             converged=model.fit_report.converged,
-            qlike=evaluated.metrics.get(key),
+            qlike=evaluated.metrics.get(HEADLINE_METRIC),
         )
 
 

@@ -408,6 +408,11 @@ class LstmModel(VolatilityModel):
         self._attach(result, 0)
         return self._params(), result.report
 
+    @property
+    def network(self) -> LstmNetwork:
+        """The (possibly shared) network; a warm start for the next training run."""
+        return self._net()
+
     def _net(self) -> LstmNetwork:
         if self._network is None:
             msg = "the LSTM has no network; fit or load it first"

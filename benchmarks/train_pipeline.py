@@ -1,0 +1,89 @@
+"""The weekly retrain end to end: every shared ticker, GARCH and the pooled LSTM, with MLflow.
+
+Loads the shared S&P 500 file into a fresh SQLite database under a temporary home, then runs
+the training job exactly as ``volforecast train --all --models garch,lstm`` does: quality
+gate, fit before each ticker's test window, evaluation on it, MLflow runs with their metrics,
+fit reports, plots and pyfunc models, registration, promotion decisions and metric rows.
+The first pass starts from an empty registry; ``--passes 2`` runs the job again, as next
+week's retrain, which then also compares every challenger with production.
+
+    python benchmarks/train_pipeline.py [--workers 2] [--passes 1] [--tracking-uri URI]
+
+Target (issue 4): at most 10 minutes for all ~400 tickers on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from _common import SHARED_FILE
+from volforecast.data.db import create_db_engine, ensure_schema
+from volforecast.data.repository import MetricRepository, PriceRepository
+from volforecast.data.sources import load_file
+from volforecast.jobs.train import TrainConfig, train
+from volforecast.settings import Settings
+
+LSTM_SETTINGS = {"batch_size": 256, "stride": 5}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--passes", type=int, default=1)
+    parser.add_argument("--tickers", type=int, default=0, help="first N tickers (0 = all)")
+    parser.add_argument("--tracking-uri", default="", help="an mlflow server; local by default")
+    parser.add_argument("--file", type=Path, default=SHARED_FILE)
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="volforecast-pipeline-"))
+    settings = Settings(home=home, mlflow_tracking_uri=args.tracking_uri)
+    engine = create_db_engine(settings)
+    ensure_schema(engine)
+    prices = load_file(args.file).frame
+    tickers = sorted(prices["ticker"].unique())
+    if args.tickers:
+        tickers = tickers[: args.tickers]
+        prices = prices[prices["ticker"].isin(tickers)]
+    started = time.perf_counter()
+    PriceRepository(engine).upsert(prices, ingested_at=dt.datetime.now(dt.UTC))
+    print(f"{len(tickers)} tickers, {len(prices):,} rows ingested in "
+          f"{time.perf_counter() - started:.0f} s into {settings.database_url}")  # fmt: skip
+    print(f"MLflow: {settings.mlflow_tracking_uri}; workers {args.workers}; LSTM {LSTM_SETTINGS}")
+
+    config = TrainConfig(
+        models=("garch", "lstm"), lstm_settings=LSTM_SETTINGS, workers=args.workers
+    )
+    for number in range(1, args.passes + 1):
+        began = time.perf_counter()
+        report = train(engine, settings, config)
+        seconds = time.perf_counter() - began
+        ok = [o for o in report.outcomes if o.ok]
+        versions = {(o.registered_model, o.version) for o in ok}
+        promoted = len({(o.registered_model, o.version) for o in ok if o.promoted})
+        metric_rows = len(MetricRepository(engine).load())
+        print(f"\npass {number}: {seconds:.0f} s ({seconds / 60:.1f} min) for "
+              f"{len(report.outcomes)} models")  # fmt: skip
+        for stage, stage_seconds in report.stage_seconds.items():
+            print(f"  {stage:<48} {stage_seconds:7.1f} s")
+        print(
+            f"  versions registered {len(versions)}, promoted {promoted}, "
+            f"failed {len(report.failed)}; metric rows stored so far {metric_rows:,}"
+        )
+        for failure in report.failed[:10]:
+            print(f"    {failure.ticker} {failure.model}: {failure.message}")
+    rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    print(f"\npeak memory: {rss_self:.2f} GiB (this process), {rss_children:.2f} GiB (a worker)")
+    print(f"state left in {home}")
+
+
+if __name__ == "__main__":
+    main()
