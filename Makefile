@@ -27,7 +27,7 @@ run: $(STAMP) ## The main job on the embedded default: ingest the sample, train,
 	$(BIN)/volforecast ingest --sample
 	$(BIN)/volforecast quality
 	$(BIN)/volforecast tickers
-	$(BIN)/volforecast train --all --models garch,lstm --lstm-batch-size 256 --lstm-stride 5
+	$(BIN)/volforecast train --all --models garch,lstm --lstm-batch-size 256 --lstm-stride 5 --lstm-epochs 20
 	$(BIN)/volforecast models list
 
 mlflow: $(STAMP) ## A real MLflow server on port 5000 over the embedded store (Ctrl-C stops it)

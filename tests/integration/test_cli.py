@@ -136,13 +136,13 @@ def test_db_commands(cli_env: Path) -> None:
     assert "revision base" in output
     code, output = invoke("db", "upgrade")
     assert code == ExitCode.OK
-    assert "revision 0001" in output
+    assert "revision 0002" in output
 
 
 def test_help_explains_the_commands() -> None:
     code, output = invoke("--help")
     assert code == ExitCode.OK
-    for command in ("ingest", "quality", "tickers", "db"):
+    for command in ("ingest", "quality", "tickers", "db", "train", "models", "mlflow"):
         assert command in output
     code, output = invoke("ingest", "--help")
     assert "adjusted_close" in output
@@ -249,3 +249,42 @@ def test_backtest_bad_input_is_one_sentence(
     assert code in {ExitCode.USAGE, ExitCode.ERROR}
     assert message in output
     assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path) -> None:
+    assert invoke("ingest", "--sample")[0] == ExitCode.OK
+    code, output = invoke("train", "--all", "--models", "garch", "--no-plots")
+    assert code == ExitCode.OK, output
+    assert "garch_volatility_gspc v1" in output
+    assert "production" in output
+    code, output = invoke("models", "list")
+    assert code == ExitCode.OK
+    assert "garch_volatility_ixic" in output
+    code, output = invoke("models", "history", "garch_volatility_gspc", "--at", "2100-01-01")
+    assert code == ExitCode.OK
+    assert "served in production at 2100-01-01 00:00: v1" in output
+    code, output = invoke("models", "rollback", "garch_volatility_gspc")
+    assert code == ExitCode.ERROR
+    assert "no production version before v1" in output
+
+
+def test_train_refuses_unknown_models_and_tickers(cli_env: Path) -> None:
+    code, output = invoke("train", "--all", "--models", "garch,prophet")
+    assert code == ExitCode.USAGE
+    assert "unknown model 'prophet'" in output
+    code, output = invoke("train", "--tickers", "NOPE")
+    assert code == ExitCode.ERROR
+    assert "no stored prices for NOPE" in output
+
+
+def test_an_mlflow_server_that_is_down_is_exit_code_4(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOLFORECAST_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("VOLFORECAST_MLFLOW_RETRIES", "0")
+    monkeypatch.setenv("VOLFORECAST_MLFLOW_TIMEOUT_S", "1")
+    code, output = invoke("models", "list")
+    assert code == ExitCode.UNAVAILABLE
+    assert "not answering" in output
+    assert "volforecast mlflow" in output
