@@ -567,6 +567,13 @@ def train(
     workers: Annotated[
         int, typer.Option(min=1, help="Processes fitting per-ticker models while one logs.")
     ] = 1,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Train even a model whose latest version saw the same prices and options.",
+        ),
+    ] = False,
 ) -> None:
     """Train, evaluate, track in MLflow, register, and promote what beats production.
 
@@ -575,7 +582,9 @@ def train(
     and 22 days). Every run is logged to MLflow with its model, registered as
     `garch_volatility_<ticker>` (the LSTM as `lstm_volatility_pooled`), made `challenger`,
     and promoted to `production` only if it converged and beats production on the same test
-    window. Exit code 3 when some tickers failed; the others are registered.
+    window. A model whose latest version was trained on the same prices with the same
+    options is skipped (--force trains it again), so re-running a day's job is safe. Exit
+    code 3 when some tickers failed; the others are registered.
     """
     from volforecast.jobs.train import TrainConfig  # noqa: PLC0415
     from volforecast.jobs.train import train as run_train  # noqa: PLC0415
@@ -599,7 +608,11 @@ def train(
                 engine,
                 settings,
                 TrainConfig(
-                    models=names, lstm_settings=lstm_settings, plots=plots, workers=workers
+                    models=names,
+                    lstm_settings=lstm_settings,
+                    plots=plots,
+                    workers=workers,
+                    force=force,
                 ),
                 _split_tickers(tickers),
                 progress=lambda label: bar.update(task, advance=1, description=label),

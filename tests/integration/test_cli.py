@@ -258,6 +258,9 @@ def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path
     assert code == ExitCode.OK, output
     assert "garch_volatility_gspc v1" in output
     assert "production" in output
+    code, output = invoke("train", "--all", "--models", "garch", "--no-plots")
+    assert code == ExitCode.OK, output
+    assert output.count("unchanged since v1") == 2  # the same day again registers nothing
     code, output = invoke("models", "list")
     assert code == ExitCode.OK
     assert "garch_volatility_ixic" in output

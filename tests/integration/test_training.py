@@ -309,7 +309,7 @@ def test_a_training_run_killed_half_way_leaves_production_untouched(
     started = {r.info.run_id for r in client.search_runs([experiment], max_results=1000)}
     process = subprocess.Popen(
         [sys.executable, "-m", "volforecast", "train", "--tickers", ",".join(tickers),
-         "--models", "garch"],
+         "--models", "garch", "--force"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     # Kill it as soon as its first run exists: it is then between logging and registering.
@@ -337,7 +337,7 @@ def test_two_promoters_at_once_do_not_promote_twice(tracked: Settings, engine: E
     frame = _unique_tickers(tag)
     ticker = sorted(frame["ticker"].unique())[0]
     _ingest(engine, frame[frame["ticker"] == ticker])
-    config = TrainConfig(models=("garch",), plots=False)
+    config = TrainConfig(models=("garch",), plots=False, force=True)
     for _ in range(3):  # v1 in production, v2 and v3 identical challengers
         train(engine, tracked, config, [ticker])
     name = f"garch_volatility_{ticker.lower()}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 import logging
 import multiprocessing
 import tempfile
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from sqlalchemy import Engine
 
 from volforecast import __version__
@@ -43,7 +45,7 @@ from volforecast.core.losses import qlike_losses
 from volforecast.data.db import ensure_schema
 from volforecast.data.quality import QualityReport
 from volforecast.data.repository import MetricRepository, MetricRow, PriceRepository
-from volforecast.errors import InvalidSeriesError, UnknownTickerError
+from volforecast.errors import InvalidSeriesError, TrackingUnavailableError, UnknownTickerError
 from volforecast.evaluation.metrics import DEFAULT_HORIZONS, horizon_targets, loss_table
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.models.base import VolatilityModel
@@ -52,6 +54,7 @@ from volforecast.models.lstm import LstmModel, LstmNetwork, save_pooled
 from volforecast.registry import names
 from volforecast.registry.promotion import (
     Decision,
+    LossesOf,
     PromotionLog,
     Registry,
     losses_frame,
@@ -100,6 +103,9 @@ class TrainConfig:
     """Processes that fit, evaluate and plot per-ticker models while this one logs to MLflow."""
     warm_start: bool = True
     """Start the pooled LSTM from production's weights when it serves the same tickers."""
+    force: bool = False
+    """Train even when the latest version was trained on the same prices with the same options
+    (by default such a model is skipped, so re-running a day's job registers nothing new)."""
 
 
 @dataclass(frozen=True)
@@ -150,21 +156,18 @@ class _Evaluated:
 Progress = Callable[[str], None]
 
 
-def test_origins(data: DailyData) -> np.ndarray:
+def window_origins(data: DailyData) -> np.ndarray:
     """Positions of the test window's forecast origins: the last fitting day onwards."""
     n_fit = int(len(data) * FIT_FRACTION)
     return np.arange(max(n_fit - 1, 1), len(data) - 1)
 
 
-def evaluate(
-    model: VolatilityModel, data: DailyData, settings: Settings, label: str | None = None
-) -> _Evaluated:
+def evaluate(model: VolatilityModel, data: DailyData, settings: Settings) -> _Evaluated:
     """Losses of ``model`` forecasting from every origin of ``data``'s test window."""
-    origins = test_origins(data)
+    origins = window_origins(data)
     steps = max(*DEFAULT_HORIZONS, settings.promotion.horizon)
     paths = model.forecast_paths(data, origins, steps)
-    name = label or model.kind
-    table = loss_table(data, origins, {name: paths})
+    table = loss_table(data, origins, {model.kind: paths})
     metrics = {
         f"{metric}_h{row.horizon}_{row.proxy}": float(getattr(row, metric))
         for row in table.itertuples()
@@ -185,6 +188,12 @@ def data_hash(prices: pd.DataFrame) -> str:
     """SHA-256 of the price rows a model saw: the same hash means the same input."""
     hashed = pd.util.hash_pandas_object(prices.reset_index(drop=True), index=False)
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+
+
+def fingerprint(model_name: str, options: dict[str, Any], input_hash: str) -> str:
+    """What makes two trainings the same: model, options, volforecast version, input prices."""
+    key = json.dumps([model_name, options, __version__, input_hash], sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def forecast_plot(data: DailyData, evaluated: _Evaluated, model: VolatilityModel) -> bytes:
@@ -287,16 +296,27 @@ def train(
     if on_start is not None:
         on_start(len(per_ticker) * len(datasets) + len(pooled))
     outcomes: list[Outcome] = []
-    for model_name in per_ticker:
-        began = time.perf_counter()
-        outcomes += _per_ticker(run, model_name, datasets, rows_by_ticker, config.workers)
-        stages[f"{model_name}: fit, evaluate, log, register"] = time.perf_counter() - began
-    for model_name in pooled:
-        began = time.perf_counter()
-        outcomes += run.pooled(model_name, list(datasets.values()))
-        stages[f"{model_name} (pooled): train, evaluate, log, register"] = (
-            time.perf_counter() - began
+    try:
+        for model_name in per_ticker:
+            began = time.perf_counter()
+            outcomes += _per_ticker(run, model_name, datasets, rows_by_ticker, config.workers)
+            stages[f"{model_name}: fit, evaluate, log, register"] = time.perf_counter() - began
+        for model_name in pooled:
+            began = time.perf_counter()
+            outcomes += run.pooled(model_name, list(datasets.values()))
+            stages[f"{model_name} (pooled): train, evaluate, log, register"] = (
+                time.perf_counter() - began
+            )
+    except MlflowException as exc:
+        # MLflow's client has retried already; what is registered stays, the rest is lost.
+        if "API request to" not in str(exc):
+            raise
+        reason = str(exc).strip().splitlines()[0][:300]
+        msg = (
+            f"the MLflow server at {settings.mlflow_tracking_uri} stopped answering during "
+            f"training ({len(outcomes)} models done, kept): {reason}"
         )
+        raise TrackingUnavailableError(msg) from exc
     stages["total"] = time.perf_counter() - started
     report = TrainReport(outcomes, quality, stages)
     log.info(
@@ -314,11 +334,12 @@ def run_record(
     settings: Settings,
     *,
     input_hash: str,
+    fingerprint: str,
     tickers: list[str] | None = None,
 ) -> RunRecord:
     """Parameters, metrics, tags and JSON documents of one training run."""
     report = model.fit_report
-    origins = test_origins(data)
+    origins = window_origins(data)
     window = {
         "fit_start": data.dates[0].date().isoformat(),
         "fit_end": data.dates[n_fit - 1].date().isoformat(),
@@ -350,6 +371,7 @@ def run_record(
         names.TAG_MODEL_TYPE: model.model_type,
         names.TAG_CONVERGED: str(report.converged).lower(),
         names.TAG_DATA_HASH: input_hash,
+        names.TAG_FINGERPRINT: fingerprint,
         names.TAG_DATA_END: data.dates[-1].date().isoformat(),
         "volforecast.version": __version__,
     }
@@ -399,7 +421,10 @@ def prepare(
     evaluated = evaluate(model, data, settings)
     # The registered model forecasts from the last stored day, its parameters frozen.
     model.update(data)
-    record = run_record(model, data, n_fit, evaluated.metrics, settings, input_hash=input_hash)
+    record = run_record(
+        model, data, n_fit, evaluated.metrics, settings, input_hash=input_hash,
+        fingerprint=fingerprint(model_name, {}, input_hash),
+    )  # fmt: skip
     model_dir = model.save(folder / f"{model_name}-{names.ticker_slug(data.ticker)}")
     return _Prepared(
         model_name=model_name,
@@ -430,6 +455,15 @@ def _per_ticker(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         hashes = {t: data_hash(rows_by_ticker[t]) for t in datasets}
+        todo = {}
+        for ticker, data in datasets.items():
+            name = names.registered_model_name(model_name, ticker)
+            same = run.unchanged(name, fingerprint(model_name, {}, hashes[ticker]))
+            if same is None:
+                todo[ticker] = data
+            else:
+                outcomes.append(run.skipped(model_name, ticker, name, same))
+        datasets = todo
         if workers <= 1 or len(datasets) <= 1:
             for ticker, data in datasets.items():
                 try:
@@ -439,7 +473,7 @@ def _per_ticker(
                     outcomes.append(run.failed(model_name, data, exc))
                     continue
                 outcomes.append(run.register(prepared, data))
-            return outcomes
+            return sorted(outcomes, key=lambda o: o.ticker)
         # Spawned, not forked: the parent holds MLflow's and torch's threads.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -498,6 +532,38 @@ class _Runner:
         finally:
             self.progress(f"{prepared.model_name} {data.ticker}")
 
+    def unchanged(self, name: str, fingerprint_: str) -> Any:
+        """The latest version of ``name`` when it has this fingerprint (None otherwise)."""
+        if self.config.force:
+            return None
+        latest = self.client.search_model_versions(
+            f"name = '{name}'", max_results=1, order_by=["version_number DESC"]
+        )
+        if latest and (latest[0].tags or {}).get(names.TAG_FINGERPRINT) == fingerprint_:
+            return latest[0]
+        return None
+
+    def skipped(
+        self, model_name: str, ticker: str, name: str, version: Any, *, advance: bool = True
+    ) -> Outcome:
+        """The outcome of a model whose latest version already saw these prices."""
+        if advance:
+            self.progress(f"{model_name} {ticker}")
+        tags = version.tags or {}
+        return Outcome(
+            ticker,
+            model_name,
+            ok=True,
+            message=f"unchanged since v{version.version}: same prices and options "
+            "(--force trains again)",
+            registered_model=name,
+            version=str(version.version),
+            converged=tags.get(names.TAG_CONVERGED) == "true",
+            qlike=float(tags[f"metric.{HEADLINE_METRIC}"])
+            if f"metric.{HEADLINE_METRIC}" in tags
+            else None,
+        )
+
     def failed(self, model_name: str, data: DailyData, exc: BaseException) -> Outcome:
         """The outcome of a model whose fit raised."""
         log.warning("%s %s: %s", data.ticker, model_name, exc)
@@ -523,7 +589,7 @@ class _Runner:
                 raise ValueError(msg)
             return evaluate(served[data.ticker], data, self.settings).decision_losses
 
-        decision = self.registry.consider(name, version, prepared.decision_losses, losses_of)
+        decision = self._consider(name, version, prepared.decision_losses, losses_of)
         self._store_metrics(prepared.model_type, {data.ticker: prepared.metrics}, run_id, version)
         return Outcome(
             data.ticker,
@@ -590,6 +656,12 @@ class _Runner:
 
     def _pooled(self, model_name: str, datasets: list[DailyData]) -> list[Outcome]:
         name = names.registered_model_name(model_name, None)
+        all_rows = pd.concat([self.rows_by_ticker[d.ticker] for d in datasets])
+        input_hash = data_hash(all_rows)
+        print_ = fingerprint(model_name, self.config.lstm_settings, input_hash)
+        same = self.unchanged(name, print_)
+        if same is not None:
+            return [self.skipped(model_name, d.ticker, name, same, advance=False) for d in datasets]
         datasets, warm, lstm_settings = self._warm_start(name, datasets)
         models, result = LstmModel.fit_many(datasets, warm_start=warm, **lstm_settings)
         evaluated = {d.ticker: evaluate(models[d.ticker], d, self.settings) for d in datasets}
@@ -598,11 +670,10 @@ class _Runner:
         per_ticker = pd.DataFrame({t: e.metrics for t, e in evaluated.items()}).T
         first = datasets[0]
         n_fit = int(len(first) * FIT_FRACTION)
-        all_rows = pd.concat([self.rows_by_ticker[d.ticker] for d in datasets])
         means = {str(k): float(v) for k, v in per_ticker.mean().items()}
         record = run_record(
             models[first.ticker], first, n_fit, means, self.settings,
-            input_hash=data_hash(all_rows), tickers=[d.ticker for d in datasets],
+            input_hash=input_hash, fingerprint=print_, tickers=[d.ticker for d in datasets],
         )  # fmt: skip
         record.documents["metrics_by_ticker.csv"] = per_ticker.to_csv().encode()
         record.documents["training_history.json"] = [
@@ -641,11 +712,7 @@ class _Runner:
                  by_ticker.items() if t in served]
             )  # fmt: skip
 
-        try:
-            decision = self.registry.consider(name, version, challenger, losses_of)
-        except _CoverageError as exc:
-            decision = Decision(False, f"not promoted: {exc}")
-            log.warning("%s v%s %s", name, version, decision.reason)
+        decision = self._consider(name, version, challenger, losses_of)
         metrics = {t: e.metrics for t, e in evaluated.items()}
         self._store_metrics(models[first.ticker].model_type, metrics, run_id, version)
         return [
@@ -689,6 +756,18 @@ class _Runner:
             }
             registered = mlflow.register_model(info.model_uri, name, tags=version_tags)
         return run_id, str(registered.version)
+
+    def _consider(
+        self, name: str, version: str, challenger: pd.DataFrame, losses_of: LossesOf
+    ) -> Decision:
+        # A production version that cannot forecast this window (it serves other tickers, or
+        # its files are unreadable) is a reason not to promote, not to stop the batch.
+        try:
+            return self.registry.consider(name, version, challenger, losses_of)
+        except (*FIT_ERRORS, _CoverageError, OSError) as exc:
+            decision = Decision(False, f"not promoted: production could not be compared: {exc}")
+            log.warning("%s v%s %s", name, version, decision.reason)
+            return decision
 
     def _store_metrics(
         self, model_type: str, metrics: dict[str, dict[str, float]], run_id: str, version: str

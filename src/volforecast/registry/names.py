@@ -29,6 +29,8 @@ TAG_MODEL_TYPE: Final = "volforecast.model_type"
 TAG_CONVERGED: Final = "volforecast.converged"
 TAG_DATA_HASH: Final = "volforecast.data_hash"
 TAG_DATA_END: Final = "volforecast.data_end"
+TAG_FINGERPRINT: Final = "volforecast.fingerprint"
+"""Model, options, version and input-price hash: equal fingerprints mean an equal training."""
 
 
 def ticker_slug(ticker: str) -> str:

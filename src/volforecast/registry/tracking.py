@@ -72,6 +72,18 @@ def check_server(uri: str, *, retries: int, timeout_s: float) -> None:
     raise TrackingUnavailableError(msg)
 
 
+_ENV_SET_HERE: dict[str, str] = {}
+
+
+def _client_env(key: str, value: str) -> None:
+    # MLflow's client takes these only from the environment. A value the user set is theirs
+    # and stays; one set here follows the settings of the latest connect().
+    if key in os.environ and os.environ[key] != _ENV_SET_HERE.get(key):
+        return
+    os.environ[key] = value
+    _ENV_SET_HERE[key] = value
+
+
 def connect(settings: Settings) -> MlflowClient:
     """A client for the configured tracking store and registry, checked to answer.
 
@@ -80,9 +92,9 @@ def connect(settings: Settings) -> MlflowClient:
     uri = settings.mlflow_tracking_uri
     if is_server(uri):
         # MLflow reads these per request; its defaults retry for minutes.
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow_retries))
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(settings.mlflow_timeout_s)))
+        _client_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow_retries))
+        _client_env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        _client_env("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(int(settings.mlflow_timeout_s), 1)))
         check_server(uri, retries=settings.mlflow_retries, timeout_s=settings.mlflow_timeout_s)
     else:
         Path(settings.home).mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.registry.names import registered_model_name, ticker_slug
 from volforecast.registry.promotion import compare, losses_frame
+from volforecast.registry import tracking
 from volforecast.registry.tracking import mlflow_key
 from volforecast.settings import PromotionSettings
 
@@ -222,3 +224,17 @@ def test_a_ticker_without_letters_or_digits_has_no_slug(ticker: str) -> None:
 )
 def test_mlflow_keys(name: str, expected: str) -> None:
     assert mlflow_key(name) == expected
+
+
+def test_mlflow_client_settings_follow_the_latest_connect_but_never_override_the_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+
+    monkeypatch.setattr(tracking, "_ENV_SET_HERE", {})
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "9")  # the user's own choice
+    tracking._client_env("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+    tracking._client_env("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    tracking._client_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "10"
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "9"
