@@ -5,7 +5,8 @@ the training job exactly as ``volforecast train --all --models garch,lstm`` does
 gate, fit before each ticker's test window, evaluation on it, MLflow runs with their metrics,
 fit reports, plots and pyfunc models, registration, promotion decisions and metric rows.
 The first pass starts from an empty registry; ``--passes 2`` runs the job again, as next
-week's retrain, which then also compares every challenger with production.
+week's retrain (forced, since the prices here do not change): it then also compares every
+challenger with production, and fine-tunes the LSTM from production's weights.
 
     python benchmarks/train_pipeline.py [--workers 2] [--passes 1] [--tracking-uri URI]
 
@@ -58,8 +59,9 @@ def main() -> None:
           f"{time.perf_counter() - started:.0f} s into {settings.database_url}")  # fmt: skip
     print(f"MLflow: {settings.mlflow_tracking_uri}; workers {args.workers}; LSTM {LSTM_SETTINGS}")
 
+    # Forced: the prices do not change between passes here, as they would from week to week.
     config = TrainConfig(
-        models=("garch", "lstm"), lstm_settings=LSTM_SETTINGS, workers=args.workers
+        models=("garch", "lstm"), lstm_settings=LSTM_SETTINGS, workers=args.workers, force=True
     )
     for number in range(1, args.passes + 1):
         began = time.perf_counter()
