@@ -9,9 +9,10 @@ database. A promoter reads the last entry, decides, appends entry ``n + 1`` in a
 moves the alias, and only then commits. Two promoters that read the same entry cannot both
 append the next one: the second fails on the unique key (PostgreSQL blocks it until the first
 commits; SQLite serialises writers), re-reads the new production version, and decides again
-against it. So two training runs never promote twice on the strength of one comparison, and a
-process killed before the commit leaves the log as it was (and, at worst, an alias move the
-next promoter notices and records).
+against it. So two training runs never promote twice on the strength of one comparison. A
+process killed before the commit leaves the log as it was; if it had already moved the alias,
+the next entry still records the truth, since its previous version is read from the registry,
+not from the log.
 """
 
 from __future__ import annotations
@@ -442,6 +443,8 @@ class Registry:
     def _record(self, name: str, version: str, production: str | None, decision: Decision) -> None:
         with self.log.engine.connect() as connection:
             seq = self.log.last_seq(connection, name) + 1
+        if self.alias_version(name, PRODUCTION) != production:
+            raise _ConflictError  # judged against a version that no longer serves
         event = PromotionEvent(
             registered_model=name,
             seq=seq,
