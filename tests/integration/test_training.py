@@ -35,7 +35,7 @@ from volforecast.data.sources import load_sample
 from volforecast.errors import RegistryError, TrackingUnavailableError
 from volforecast.jobs.train import FIT_FRACTION, TrainConfig, train
 from volforecast.models.catalog import build_model
-from volforecast.registry.promotion import PromotionLog, Registry, compare, losses_frame
+from volforecast.registry.promotion import PromotionLog, Registry, losses_frame
 from volforecast.registry.tracking import check_server
 from volforecast.settings import PromotionSettings, Settings
 
@@ -385,11 +385,3 @@ def test_a_tracking_server_that_is_down_is_one_clear_error_after_retries() -> No
     with pytest.raises(TrackingUnavailableError, match=r"not answering .* 2 attempts"):
         check_server(f"http://127.0.0.1:{port}", retries=1, timeout_s=1.0)
     assert time.monotonic() - started < 10
-
-
-def test_a_first_version_that_did_not_converge_is_never_promoted() -> None:
-    dates = pd.bdate_range("2018-01-01", periods=50)
-    challenger = losses_frame("X", dates, np.full(50, 0.1))
-    decision = compare(challenger, None, converged=False, settings=PromotionSettings())
-    assert not decision.promote
-    assert "did not converge" in decision.reason

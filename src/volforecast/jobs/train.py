@@ -591,18 +591,10 @@ class _Runner:
 
         decision = self._consider(name, version, prepared.decision_losses, losses_of)
         self._store_metrics(prepared.model_type, {data.ticker: prepared.metrics}, run_id, version)
-        return Outcome(
-            data.ticker,
-            prepared.model_name,
-            ok=True,
-            message=decision.reason,
-            run_id=run_id,
-            registered_model=name,
-            version=version,
-            promoted=decision.promote,
-            converged=prepared.converged,
-            qlike=prepared.metrics.get(HEADLINE_METRIC),
-        )
+        return self._outcome(
+            data.ticker, prepared.model_name, run_id=run_id, name=name, version=version,
+            decision=decision, converged=prepared.converged, metrics=prepared.metrics,
+        )  # fmt: skip
 
     # ------------------------------------------------------------ the pooled LSTM
 
@@ -716,7 +708,16 @@ class _Runner:
         metrics = {t: e.metrics for t, e in evaluated.items()}
         self._store_metrics(models[first.ticker].model_type, metrics, run_id, version)
         return [
-            self._outcome(t, model_name, models[t], evaluated[t], run_id, name, version, decision)
+            self._outcome(
+                t,
+                model_name,
+                run_id=run_id,
+                name=name,
+                version=version,
+                decision=decision,
+                converged=models[t].fit_report.converged,
+                metrics=evaluated[t].metrics,
+            )
             for t in by_ticker
         ]
 
@@ -781,15 +782,16 @@ class _Runner:
         self.metrics_store.upsert(rows, created_at=dt.datetime.now(dt.UTC))
 
     @staticmethod
-    def _outcome(  # noqa: PLR0917  (a record of what happened; all positional is clearest)
+    def _outcome(
         ticker: str,
         model_name: str,
-        model: VolatilityModel,
-        evaluated: _Evaluated,
+        *,
         run_id: str,
         name: str,
         version: str,
         decision: Decision,
+        converged: bool,
+        metrics: dict[str, float],
     ) -> Outcome:
         return Outcome(
             ticker,
@@ -800,8 +802,8 @@ class _Runner:
             registered_model=name,
             version=version,
             promoted=decision.promote,
-            converged=model.fit_report.converged,
-            qlike=evaluated.metrics.get(HEADLINE_METRIC),
+            converged=converged,
+            qlike=metrics.get(HEADLINE_METRIC),
         )
 
 
