@@ -32,7 +32,7 @@ from volforecast.data.sources import load_file
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.settings import Settings
 
-LSTM_SETTINGS = {"batch_size": 256, "stride": 5}
+LSTM_SETTINGS = {"batch_size": 256, "stride": 5, "patience": 3}
 
 
 def main() -> None:
