@@ -561,7 +561,17 @@ def train(
         int | None, typer.Option(min=1, help="LSTM: windows per batch (default 32).")
     ] = None,
     lstm_stride: Annotated[
-        int | None, typer.Option(min=1, help="LSTM: use every n-th training window (default 1).")
+        int | None,
+        typer.Option(
+            min=1, help="LSTM: use every n-th training and validation window (default 1)."
+        ),
+    ] = None,
+    lstm_patience: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="LSTM: stop after this many epochs without a better validation loss (default 10).",
+        ),
     ] = None,
     plots: Annotated[bool, typer.Option(help="Log a forecast plot (PNG) with every run.")] = True,
     workers: Annotated[
@@ -595,7 +605,8 @@ def train(
     lstm_settings = {
         key: value
         for key, value in {
-            "max_epochs": lstm_epochs, "batch_size": lstm_batch_size, "stride": lstm_stride
+            "max_epochs": lstm_epochs, "batch_size": lstm_batch_size, "stride": lstm_stride,
+            "patience": lstm_patience,
         }.items()
         if value is not None
     }  # fmt: skip
@@ -781,6 +792,98 @@ def server_command(settings: Settings, host: str, port: int, workers: int = 2) -
         "--port", str(port),
         "--workers", str(workers),
     ]  # fmt: skip
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface (default VOLFORECAST_API__HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default VOLFORECAST_API__PORT, 8000).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Start the prediction API with uvicorn: /predict, /models, /health, /docs, /metrics.
+
+    Models come from the registry's `production` aliases and are swapped without a restart
+    when an alias moves (checked every VOLFORECAST_API__MODEL_REFRESH_S seconds). Set
+    VOLFORECAST_API__API_KEY to require an X-API-Key header. Stops with Ctrl-C, after
+    writing the predictions still queued.
+    """
+    import uvicorn  # noqa: PLC0415
+
+    settings = _settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    uvicorn.run(
+        "volforecast.api.app:create_app",
+        factory=True,
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # /metrics counts requests; a line per request costs throughput
+    )
+
+
+@app.command()
+def predict(
+    tickers: Annotated[
+        str | None, typer.Option(help="Comma-separated tickers (default all served).")
+    ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated model types (default every one in production)."),
+    ] = None,
+    horizon: Annotated[int, typer.Option(min=1, max=30, help="Trading days ahead.")] = 30,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the summary to this JSON file.")
+    ] = None,
+) -> None:
+    """Forecast every production model for every ticker it serves, and store the paths.
+
+    Each path starts at the ticker's latest stored close and goes into
+    ml.volatility_predictions; running it again the same day rewrites the same rows. Exit
+    code 3 when some tickers gave no forecast; the others are stored.
+    """
+    from volforecast.jobs.predict import predict_all, summary  # noqa: PLC0415
+    from volforecast.registry.serving import ProductionModels  # noqa: PLC0415
+    from volforecast.registry.tracking import connect  # noqa: PLC0415
+
+    settings = _settings()
+    engine = _engine(settings)
+    with _errors():
+        models_held = ProductionModels(connect(settings))
+        try:
+            models_held.refresh()
+        except Exception as exc:  # noqa: BLE001  (MLflow raises many kinds)
+            _fail(f"cannot read the model registry: {exc}", ExitCode.UNAVAILABLE)
+        if not len(models_held):
+            _fail("no model is in production yet: run `volforecast train` first", ExitCode.ERROR)
+        with _progress() as bar:
+            task = bar.add_task(
+                "Predicting", total=sum(len(s.models) for s in models_held.served())
+            )
+            report = predict_all(
+                engine, settings, models_held,
+                model_types=None if models is None else [m for m in models.split(",") if m.strip()],
+                tickers=_split_tickers(tickers),
+                horizon=horizon,
+                progress=lambda label: bar.update(task, advance=1, description=label),
+            )  # fmt: skip
+    stats = summary(report)
+    table = Table("model", "paths", "mean 1-day vol %", "min", "max", title="Stored forecasts")
+    for model, figures in sorted(stats.items()):
+        table.add_row(model, f"{figures['count']:.0f}", f"{figures['mean_vol_pct']:.2f}",
+                      f"{figures['min_vol_pct']:.2f}", f"{figures['max_vol_pct']:.2f}")  # fmt: skip
+    out.print(table)
+    out.print(f"{report.paths} paths, {report.rows} rows stored in {report.seconds:.1f} s")
+    for failure in report.failures[:20]:
+        err.print(f"[yellow]{failure.ticker} {failure.model_type}:[/] {failure.message}")
+    _write_json(json_out, {"paths": report.paths, "rows": report.rows, "summary": stats,
+                           "failures": [vars(f) for f in report.failures]})  # fmt: skip
+    if report.failures:
+        raise typer.Exit(ExitCode.PARTIAL)
 
 
 @app.command("tickers")

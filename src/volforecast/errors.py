@@ -1,7 +1,8 @@
 """Domain exceptions.
 
 Every error a user can cause or meet is one of these. The CLI maps them to exit codes in
-one place (``cli.py``); later the API maps them to HTTP status codes in one place too.
+one place (``cli.py``); the API maps them to HTTP status codes in one place
+(``api/errors.py``).
 """
 
 from __future__ import annotations
@@ -41,3 +42,11 @@ class TrackingUnavailableError(VolforecastError):
 
 class RegistryError(VolforecastError):
     """A registry request that cannot be carried out: no such model, version or earlier version."""
+
+
+class ModelNotFoundError(VolforecastError):
+    """No production model serves the asked-for ticker and model type (train one first)."""
+
+
+class UnknownModelTypeError(VolforecastError):
+    """A model type volforecast does not ship."""

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -61,6 +61,29 @@ class PromotionSettings(BaseModel):
     """Largest one-sided Diebold–Mariano p-value accepted; 1 does not require significance."""
 
 
+class ApiSettings(BaseModel):
+    """The prediction service (``volforecast serve``); env ``VOLFORECAST_API__*``."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    api_key: SecretStr | None = None
+    """When set, every route but ``/``, ``/health`` and ``/metrics`` needs ``X-API-Key``."""
+    cors_origins: list[str] = []
+    """Origins a browser may call the API from (``["*"]`` for any); none by default."""
+    max_body_bytes: Annotated[int, Field(ge=256)] = 16_384
+    """Larger request bodies are refused with 413 before they are read."""
+    model_refresh_s: Annotated[float, Field(ge=0)] = 30.0
+    """How often the registry is asked where the ``production`` aliases point."""
+    prices_refresh_s: Annotated[float, Field(ge=0)] = 5.0
+    """How often the latest stored close of each ticker is read; 0 reads it on every request."""
+    write_batch: Annotated[int, Field(ge=1)] = 500
+    """Predictions written to the database per transaction."""
+    write_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    """Longest a prediction waits in memory before it is written."""
+    max_pending: Annotated[int, Field(ge=1)] = 100_000
+    """Prediction rows kept in memory while the database is down; beyond, the oldest go."""
+
+
 class Settings(BaseSettings):
     """Everything volforecast can be configured with.
 
@@ -100,6 +123,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     quality: QualitySettings = QualitySettings()
     promotion: PromotionSettings = PromotionSettings()
+    api: ApiSettings = ApiSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 from tests.factories import clean_prices, with_row
 from tests.integration.test_ingest import planted_faults
 from volforecast.cli import ExitCode, app
+from volforecast.data.db import create_db_engine
+from volforecast.data.repository import PredictionRepository
 from volforecast.settings import get_settings
 
 runner = CliRunner()
@@ -254,6 +256,9 @@ def test_backtest_bad_input_is_one_sentence(
 @pytest.mark.slow
 def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path) -> None:
     assert invoke("ingest", "--sample")[0] == ExitCode.OK
+    code, output = invoke("predict")
+    assert code == ExitCode.ERROR
+    assert "no model is in production yet" in output
     code, output = invoke("train", "--all", "--models", "garch", "--no-plots")
     assert code == ExitCode.OK, output
     assert "garch_volatility_gspc v1" in output
@@ -270,6 +275,20 @@ def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path
     code, output = invoke("models", "rollback", "garch_volatility_gspc")
     assert code == ExitCode.ERROR
     assert "no production version before v1" in output
+
+    # The daily job: every production model, every ticker, stored once however often it runs.
+    report = cli_env / "predict.json"
+    for _ in range(2):
+        code, output = invoke("predict", "--horizon", "10", "--json", str(report))
+        assert code == ExitCode.OK, output
+        assert "2 paths, 20 rows stored" in output
+    assert json.loads(report.read_text())["summary"]["GARCH"]["count"] == 2
+    code, output = invoke("predict", "--tickers", "^GSPC", "--models", "garch", "--horizon", "3")
+    assert code == ExitCode.OK
+    assert "1 paths, 3 rows stored" in output
+    engine = create_db_engine(get_settings())
+    assert PredictionRepository(engine).find("^GSPC").total == 10, "no row stored twice"
+    engine.dispose()
 
 
 def test_train_refuses_unknown_models_and_tickers(cli_env: Path) -> None:

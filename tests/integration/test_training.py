@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,12 +21,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import requests
 from mlflow import MlflowClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import make_settings
+from tests.integration.servers import free_port, serve_mlflow
 from volforecast.core.features import DailyData
 from volforecast.data import db
 from volforecast.data.repository import MetricRepository, PriceRepository
@@ -46,53 +45,11 @@ LSTM_QUICK = {"max_epochs": 2, "batch_size": 256, "stride": 10}
 DAYS = 1500
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _serve(home: Path, backend: str) -> Iterator[str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOLFORECAST_")}
-    env |= {
-        "VOLFORECAST_HOME": str(home),
-        "VOLFORECAST_MLFLOW_BACKEND_STORE_URI": backend,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
-    log_path = home / "server.log"
-    with log_path.open("w") as log_file:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "volforecast", "mlflow", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if requests.get(f"{url}/health", timeout=2).text.strip() == "OK":
-                        break
-                except requests.RequestException:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log_file.flush()
-                    pytest.fail(f"mlflow server did not start:\n{log_path.read_text()}")
-                time.sleep(0.5)
-            yield url
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def mlflow_sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``volforecast mlflow`` on a free port with its default SQLite backend store."""
     home = tmp_path_factory.mktemp("mlflow-sqlite")
-    yield from _serve(home, f"sqlite:///{home / 'mlflow.db'}")
+    yield from serve_mlflow(home, f"sqlite:///{home / 'mlflow.db'}")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +70,7 @@ def mlflow_postgres_server(
         .render_as_string(hide_password=False)
     )
     try:
-        yield from _serve(tmp_path_factory.mktemp("mlflow-postgres"), backend)
+        yield from serve_mlflow(tmp_path_factory.mktemp("mlflow-postgres"), backend)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -380,7 +337,7 @@ def test_two_promoters_at_once_do_not_promote_twice(tracked: Settings, engine: E
 
 
 def test_a_tracking_server_that_is_down_is_one_clear_error_after_retries() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     started = time.monotonic()
     with pytest.raises(TrackingUnavailableError, match=r"not answering .* 2 attempts"):
         check_server(f"http://127.0.0.1:{port}", retries=1, timeout_s=1.0)

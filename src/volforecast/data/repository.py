@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pandas as pd
 import pyarrow as pa
@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from volforecast.data.sources import RAW_COLUMNS
-from volforecast.data.tables import ModelMetric, StockPrice
+from volforecast.data.tables import ModelMetric, StockPrice, VolatilityPrediction
 
 PRICES = StockPrice.__table__
 STORED_COLUMNS = (
@@ -153,6 +153,14 @@ class PriceRepository:
         )
         with self.engine.connect() as connection:
             return [TickerSummary(t, int(n), lo, hi) for t, n, lo, hi in connection.execute(query)]
+
+    def latest_dates(self, tickers: Sequence[str] | None = None) -> dict[str, dt.date]:
+        """The date of each stored ticker's latest close (of every ticker by default)."""
+        query = select(PRICES.c.ticker, func.max(PRICES.c.date)).group_by(PRICES.c.ticker)
+        if tickers is not None:
+            query = query.where(PRICES.c.ticker.in_(list(tickers)))
+        with self.engine.connect() as connection:
+            return {str(t): _as_date(d) for t, d in connection.execute(query)}
 
     def load(
         self,
@@ -299,3 +307,108 @@ class MetricRepository:
         with self.engine.connect() as connection:
             result = connection.execute(query)
             return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    # SQLite hands back aggregates of DATE columns as text.
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+PREDICTIONS = VolatilityPrediction.__table__
+PREDICTION_KEY = ("ticker", "model_type", "origin_date", "step", "model_version")
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One step of one forecast path (a row of ``ml.volatility_predictions``)."""
+
+    ticker: str
+    model_type: str
+    origin_date: dt.date
+    step: int
+    forecast_date: dt.date
+    predicted_volatility: float
+    """Daily volatility in percent."""
+    model_version: str
+    run_id: str | None
+    prediction_timestamp: dt.datetime
+
+
+@dataclass(frozen=True)
+class PredictionPage:
+    """Stored predictions matching a query, one page of them, and how many match in all."""
+
+    rows: list[PredictionRow]
+    total: int
+
+
+class PredictionRepository:
+    """Forecast paths in ``ml.volatility_predictions``.
+
+    A row is keyed by ticker, model type, origin, step and model version: storing the same
+    forecast again replaces it, so a retried write or a re-run job never duplicates a row.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def upsert(self, rows: Sequence[PredictionRow]) -> int:
+        """Insert or replace rows by their key; returns how many were written."""
+        # The last of several rows with one key wins, as it would in one statement per row.
+        unique = {tuple(getattr(r, c) for c in PREDICTION_KEY): r for r in rows}
+        if not unique:
+            return 0
+        values = [vars(r) for r in unique.values()]
+        with self.engine.begin() as connection:
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(PREDICTIONS)
+            statement = statement.on_conflict_do_update(
+                index_elements=list(PREDICTION_KEY),
+                set_={
+                    c: statement.excluded[c]
+                    for c in ("forecast_date", "predicted_volatility", "run_id",
+                              "prediction_timestamp")
+                },
+            )  # fmt: skip
+            connection.execute(statement, values)
+        return len(values)
+
+    def find(
+        self,
+        ticker: str,
+        *,
+        model_type: str | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> PredictionPage:
+        """Stored predictions of ``ticker`` whose forecast date is in ``[start, end]``.
+
+        Newest origin first, then by model type and step.
+        """
+        where = [PREDICTIONS.c.ticker == ticker]
+        if model_type is not None:
+            where.append(PREDICTIONS.c.model_type == model_type)
+        if start is not None:
+            where.append(PREDICTIONS.c.forecast_date >= start)
+        if end is not None:
+            where.append(PREDICTIONS.c.forecast_date <= end)
+        columns = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
+        query = (
+            select(*columns)
+            .where(*where)
+            .order_by(
+                PREDICTIONS.c.origin_date.desc(),
+                PREDICTIONS.c.model_type,
+                PREDICTIONS.c.model_version.desc(),
+                PREDICTIONS.c.step,
+            )
+            .limit(limit)
+            .offset(offset)
+        )
+        count = select(func.count()).select_from(PREDICTIONS).where(*where)
+        with self.engine.connect() as connection:
+            total = int(connection.execute(count).scalar_one())
+            rows = [PredictionRow(**row._asdict()) for row in connection.execute(query)]
+        return PredictionPage(rows, total)

@@ -63,10 +63,10 @@ from volforecast.registry.pyfunc import (
     ARTIFACT_KEY,
     MODEL_CODE,
     SIGNATURE,
-    VolatilityPyfunc,
     input_example,
     pip_requirements,
 )
+from volforecast.registry.serving import load_registered
 from volforecast.registry.tracking import (
     RunRecord,
     connect,
@@ -81,8 +81,8 @@ log = logging.getLogger(__name__)
 FIT_FRACTION = 0.9
 """Share of each ticker's days before the test window (train and validation)."""
 PLOT_DAYS = 250
-WARM_MAX_EPOCHS = 10
-WARM_PATIENCE = 3
+WARM_MAX_EPOCHS = 5
+WARM_PATIENCE = 2
 """Epoch limits of a pooled LSTM fine-tuned from production's weights."""
 HEADLINE_METRIC = "qlike_h1_range"
 """The figure shown per run in reports and ``volforecast models list``."""
@@ -223,16 +223,6 @@ def forecast_plot(data: DailyData, evaluated: _Evaluated, model: VolatilityModel
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
-
-
-def load_registered(name: str, version: str) -> dict[str, VolatilityModel]:
-    """The models of a registered version, loaded the way any MLflow user would."""
-    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    python_model = loaded.unwrap_python_model()
-    if not isinstance(python_model, VolatilityPyfunc):
-        msg = f"{name} v{version} is not a volforecast model"
-        raise TypeError(msg)
-    return python_model.models
 
 
 def train(

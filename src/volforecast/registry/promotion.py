@@ -47,6 +47,7 @@ from volforecast.registry.names import (
     TAG_TICKER,
     TAG_TICKERS,
 )
+from volforecast.registry.serving import registered_models
 from volforecast.settings import PromotionSettings
 
 log = logging.getLogger(__name__)
@@ -483,7 +484,7 @@ class ModelSummary:
 def overview(client: MlflowClient) -> list[ModelSummary]:
     """Every volforecast registered model with its aliases, by name."""
     summaries = []
-    for model in client.search_registered_models(filter_string="name LIKE '%_volatility_%'"):
+    for model in registered_models(client):
         aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
         latest = max((int(v.version) for v in model.latest_versions or []), default=None)
         production = aliases.get(PRODUCTION)

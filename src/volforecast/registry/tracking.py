@@ -84,10 +84,12 @@ def _client_env(key: str, value: str) -> None:
     _ENV_SET_HERE[key] = value
 
 
-def connect(settings: Settings) -> MlflowClient:
+def connect(settings: Settings, *, check: bool = True) -> MlflowClient:
     """A client for the configured tracking store and registry, checked to answer.
 
-    The fluent ``mlflow`` API (used to log pyfunc models) is pointed at the same URI.
+    The fluent ``mlflow`` API (used to log pyfunc models) is pointed at the same URI. With
+    ``check=False`` a server that is down is not waited for (a service that must start
+    anyway, and keep asking, wants that).
     """
     uri = settings.mlflow_tracking_uri
     if is_server(uri):
@@ -95,7 +97,8 @@ def connect(settings: Settings) -> MlflowClient:
         _client_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow_retries))
         _client_env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
         _client_env("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(int(settings.mlflow_timeout_s), 1)))
-        check_server(uri, retries=settings.mlflow_retries, timeout_s=settings.mlflow_timeout_s)
+        if check:
+            check_server(uri, retries=settings.mlflow_retries, timeout_s=settings.mlflow_timeout_s)
     else:
         Path(settings.home).mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)

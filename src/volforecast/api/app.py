@@ -1,0 +1,81 @@
+"""``create_app()``: the FastAPI service, its middleware, routes and lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from volforecast import __version__
+from volforecast.api import errors
+from volforecast.api.deps import require_api_key
+from volforecast.api.observability import BodyLimitMiddleware, MetricsMiddleware, ServiceMetrics
+from volforecast.api.routes import health, metrics, models, predict, predictions, root
+from volforecast.api.state import ServiceState
+from volforecast.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Volatility forecasts from the models in production in the MLflow registry.
+
+`POST /predict` answers with the production model of a ticker and model type, using every
+stored close up to the latest; each answer is stored in `ml.volatility_predictions`.
+Volatility is daily, in percent. When an API key is configured, send it as `X-API-Key`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The prediction service; ``settings`` default to the environment's."""
+    settings = settings or get_settings()
+    service_metrics = ServiceMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await anyio.to_thread.run_sync(ServiceState.build, settings, service_metrics)
+        app.state.service = state
+        # Ready to answer before the first look at the registry ends: a registry that is
+        # down must not keep the service from starting; /health says what is missing.
+        await anyio.to_thread.run_sync(state.prepare_database)
+        await anyio.to_thread.run_sync(state.refresh_prices)
+        await anyio.to_thread.run_sync(state.refresh_models)
+        log.info("serving %d registered models from %s", len(state.models),
+                 settings.mlflow_tracking_uri)  # fmt: skip
+        refresher = asyncio.create_task(state.keep_fresh())
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            await anyio.to_thread.run_sync(state.close)
+
+    app = FastAPI(
+        title="volforecast",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    protected = [Depends(require_api_key)]
+    app.include_router(root.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(models.router, dependencies=protected)
+    app.include_router(predict.router, dependencies=protected)
+    app.include_router(predictions.router, dependencies=protected)
+    errors.install(app)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=service_metrics)  # outermost: counts all
+    return app

@@ -1,0 +1,43 @@
+"""Named dependencies the routes declare: the service state, its parts, the API key."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from volforecast.api.state import ServiceState
+from volforecast.settings import Settings
+
+
+def get_state(request: Request) -> ServiceState:
+    """The running service's state."""
+    state: ServiceState = request.app.state.service
+    return state
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    """The settings the service was started with."""
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def require_api_key(
+    settings: SettingsDep, given: Annotated[str | None, Security(_api_key_header)]
+) -> None:
+    """Refuses a request without the right ``X-API-Key`` when a key is configured."""
+    expected = settings.api.api_key
+    if expected is None:
+        return
+    if given is None or not secrets.compare_digest(given, expected.get_secret_value()):
+        raise HTTPException(401, "a valid X-API-Key header is required",
+                            headers={"WWW-Authenticate": "APIKey"})  # fmt: skip

@@ -1,0 +1,149 @@
+"""Prometheus metrics of one service instance, and the ASGI middleware that counts requests.
+
+Each app has its own registry (never prometheus_client's global one), so two apps in one
+process, as in the tests, do not share counters.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServiceMetrics:
+    """The counters, histograms and gauges ``GET /metrics`` shows."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "volforecast_http_requests_total", "HTTP requests answered.",
+            ["method", "route", "status"], registry=registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "volforecast_http_request_duration_seconds", "Time to answer a request.",
+            ["method", "route"], buckets=LATENCY_BUCKETS_S, registry=registry,
+        )  # fmt: skip
+        self.predictions = Counter(
+            "volforecast_predictions_total", "Forecasts answered.", ["model_type"],
+            registry=registry,
+        )  # fmt: skip
+        self.prediction_errors = Counter(
+            "volforecast_prediction_errors_total", "Forecast requests that failed, by reason.",
+            ["reason"], registry=registry,
+        )  # fmt: skip
+        self.model_loads = Counter(
+            "volforecast_model_loads_total", "Production versions loaded from the registry.",
+            registry=registry,
+        )  # fmt: skip
+        self.model_load_errors = Counter(
+            "volforecast_model_load_errors_total",
+            "Production versions or registry listings that could not be loaded.",
+            registry=registry,
+        )
+        self.models_served = Gauge(
+            "volforecast_models_served", "Registered models whose production version is loaded.",
+            registry=registry,
+        )  # fmt: skip
+        self.predictions_stored = Counter(
+            "volforecast_predictions_stored_total", "Prediction rows written to the database.",
+            registry=registry,
+        )  # fmt: skip
+        self.predictions_pending = Gauge(
+            "volforecast_predictions_pending", "Prediction rows waiting to be written.",
+            registry=registry,
+        )  # fmt: skip
+
+
+class MetricsMiddleware:
+    """Counts every request by method, route template and status, and times it."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; count and time it once answered."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route: Any = scope.get("route")
+            # The template (/predictions/{ticker}), never the raw path: one series per route.
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+
+
+class _TooLargeError(HTTPException):
+    # An HTTPException, so that FastAPI, reading the body, answers 413 rather than 400.
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body larger than {max_bytes} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over ``max_bytes`` with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on unless its body is too large."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def receiving() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLargeError(self.max_bytes)
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receiving, sending)
+        except _TooLargeError:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = f'{{"detail":"request body larger than {self.max_bytes} bytes"}}'.encode()
+        await send({
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": body})

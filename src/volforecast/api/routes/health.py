@@ -1,0 +1,74 @@
+"""``GET /health``: the database, the registry and the models, each checked."""
+
+from __future__ import annotations
+
+import requests
+from fastapi import APIRouter, Response
+from sqlalchemy import text
+
+from volforecast import __version__
+from volforecast.api.deps import StateDep
+from volforecast.api.schemas import Check, Health
+from volforecast.api.state import ServiceState
+from volforecast.registry.tracking import is_server
+
+router = APIRouter(tags=["service"])
+
+CHECK_TIMEOUT_S = 2.0
+
+
+def _database(state: ServiceState) -> Check:
+    try:
+        with state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001  (any failure means down; the reason is shown)
+        return Check(ok=False, detail=f"not answering: {type(exc).__name__}")
+    pending = state.writer.stats
+    detail = f"{state.engine.url.get_backend_name()} answering"
+    if pending.last_error:
+        return Check(ok=False, detail=f"{detail}, but writes fail: {pending.last_error}")
+    return Check(ok=True, detail=detail)
+
+
+def _registry(state: ServiceState) -> Check:
+    uri = state.settings.mlflow_tracking_uri
+    try:
+        if is_server(uri):
+            requests.get(f"{uri.rstrip('/')}/health", timeout=CHECK_TIMEOUT_S).raise_for_status()
+        else:
+            state.client.search_registered_models(max_results=1)
+    except Exception as exc:  # noqa: BLE001
+        held = len(state.models)
+        return Check(ok=False, detail=f"not answering ({type(exc).__name__}); "
+                                      f"serving the {held} models loaded before")  # fmt: skip
+    when = state.models.last_refresh
+    seen = "never read yet" if when is None else f"read {when:%Y-%m-%d %H:%M:%S} UTC"
+    return Check(ok=True, detail=f"answering; {seen}")
+
+
+def _models(state: ServiceState) -> Check:
+    errors = state.models.load_errors
+    if errors:
+        first = next(iter(errors.items()))
+        return Check(ok=False, detail=f"{len(errors)} production versions failed to load, "
+                                      f"e.g. {first[0]} {first[1]}")  # fmt: skip
+    return Check(ok=True, detail=f"{len(state.models)} registered models in production loaded")
+
+
+@router.get(
+    "/health",
+    summary="Health check",
+    responses={503: {"model": Health, "description": "Something the service needs is down."}},
+)
+def health(state: StateDep, response: Response) -> Health:
+    """200 when the database, the registry and every production model are fine, else 503."""
+    checks = {"database": _database(state), "registry": _registry(state), "models": _models(state)}
+    healthy = all(c.ok for c in checks.values())
+    response.status_code = 200 if healthy else 503
+    return Health(
+        status="ok" if healthy else "degraded",
+        version=__version__,
+        checks=checks,
+        models_served=len(state.models),
+        predictions_pending=state.writer.stats.pending,
+    )

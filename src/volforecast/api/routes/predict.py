@@ -1,0 +1,51 @@
+"""``POST /predict``: the production model's forecast from the latest stored close."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+
+from volforecast.api.deps import StateDep
+from volforecast.api.schemas import PredictRequest, PredictResponse, Problem
+from volforecast.errors import VolforecastError
+from volforecast.jobs.predict import model_key
+
+router = APIRouter(tags=["predictions"])
+
+
+@router.post(
+    "/predict",
+    summary="Generate predictions",
+    responses={
+        404: {"model": Problem, "description": "Unknown ticker, or no production model yet."},
+        422: {"model": Problem, "description": "Malformed body, unknown model type, bad horizon."},
+        503: {"model": Problem, "description": "The database is not answering."},
+    },
+)
+async def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
+    """Daily volatility (%) for the next ``horizon`` trading days; stored in the background."""
+    try:
+        key = model_key(body.model_type)
+        # A path computed before for this version and close is answered without a thread hop.
+        prediction = state.forecaster.cached(body.ticker, key)
+        if prediction is None:
+            prediction = await run_in_threadpool(state.forecaster.predict, body.ticker, key)
+    except VolforecastError as exc:
+        state.metrics.prediction_errors.labels(type(exc).__name__).inc()
+        raise
+    now = dt.datetime.now(dt.UTC)
+    state.writer.submit(prediction, body.horizon, now)
+    state.metrics.predictions.labels(prediction.model_type).inc()
+    return PredictResponse(
+        ticker=prediction.ticker,
+        model_type=prediction.model_type,
+        horizon=body.horizon,
+        forecasts=list(prediction.vol_pct[: body.horizon]),
+        forecast_dates=list(prediction.forecast_dates[: body.horizon]),
+        timestamp=now,
+        model_name=prediction.registered_model,
+        model_version=prediction.model_version,
+        origin_date=prediction.origin_date,
+    )

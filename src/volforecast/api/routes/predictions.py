@@ -1,0 +1,56 @@
+"""``GET /predictions/{ticker}``: stored forecasts, filtered and paginated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from volforecast.api.deps import StateDep
+from volforecast.api.schemas import PredictionPage, PredictionRecord, Problem
+from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.data.repository import PredictionRepository
+from volforecast.jobs.predict import model_key
+
+router = APIRouter(tags=["predictions"])
+
+TickerPath = Annotated[str, Path(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.^\-]+$")]
+
+
+@router.get(
+    "/predictions/{ticker}",
+    summary="Get stored predictions",
+    responses={
+        422: {"model": Problem, "description": "Bad filter or page."},
+        503: {"model": Problem, "description": "The database is not answering."},
+    },
+)
+def predictions(
+    ticker: TickerPath,
+    state: StateDep,
+    *,
+    model_type: Annotated[str | None, Query(max_length=32, description="GARCH, LSTM, ...")] = None,
+    start: Annotated[dt.date | None, Query(description="First forecast date.")] = None,
+    end: Annotated[dt.date | None, Query(description="Last forecast date.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> PredictionPage:
+    """Stored forecast steps of a ticker, newest origin first; ``total`` counts every match."""
+    if start is not None and end is not None and start > end:
+        raise HTTPException(422, f"start {start} is after end {end}")
+    stored_type = None if model_type is None else model_key(model_type).upper()
+    ticker = ticker.upper()
+    try:
+        page = PredictionRepository(state.engine).find(
+            ticker, model_type=stored_type, start=start, end=end, limit=limit, offset=offset
+        )
+    except UNAVAILABLE_ERRORS as exc:
+        raise unavailable(state.engine, exc) from exc
+    return PredictionPage(
+        ticker=ticker,
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        items=[PredictionRecord.model_validate(row, from_attributes=True) for row in page.rows],
+    )

@@ -1,0 +1,29 @@
+"""``GET /``: what this service is."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from volforecast import __version__
+from volforecast.api.schemas import ApiInfo
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/", summary="API information")
+def info() -> ApiInfo:
+    """Name, version and links of the volforecast prediction service."""
+    return ApiInfo(
+        name="volforecast",
+        version=__version__,
+        description="Stock volatility forecasts from the models in production.",
+        links={
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+            "health": "/health",
+            "models": "/models",
+            "predict": "/predict",
+            "predictions": "/predictions/{ticker}",
+            "metrics": "/metrics",
+        },
+    )

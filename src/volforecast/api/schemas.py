@@ -1,0 +1,122 @@
+"""What the API reads and answers, apart from the database tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from volforecast.models.base import MAX_HORIZON
+
+Ticker = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=16,
+                      pattern=r"^[A-Za-z0-9.^\-]+$"),
+]  # fmt: skip
+
+
+class PredictRequest(BaseModel):
+    """A forecast request, as the specification shows it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"ticker": "AAPL", "model_type": "GARCH", "horizon": 5}]},
+    )
+
+    ticker: Ticker
+    model_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                 max_length=32)] = "GARCH"  # fmt: skip
+    """``GARCH``, ``LSTM`` or any model volforecast ships (``HAR``, ``GJR-GARCH-T``, ...)."""
+    horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON, strict=True)] = 5
+    """Trading days ahead, 1 to 30."""
+
+
+class PredictResponse(BaseModel):
+    """Daily volatility in percent for each of the next ``horizon`` trading days."""
+
+    ticker: str
+    model_type: str
+    horizon: int
+    forecasts: list[float]
+    """Daily volatility, percent, one per trading day."""
+    forecast_dates: list[dt.date]
+    timestamp: dt.datetime
+    model_name: str
+    model_version: str
+    origin_date: dt.date
+    """Date of the latest close the forecast uses."""
+
+
+class ModelInfo(BaseModel):
+    """One registered model version that holds an alias (or the latest, when none does)."""
+
+    model_name: str
+    ticker: str | None
+    """The ticker served; None for a pooled model, which serves ``tickers``."""
+    tickers: int
+    """How many tickers the version serves."""
+    model_type: str
+    version: str
+    stage: Literal["production", "challenger", "none"]
+    """The alias the version holds, in place of MLflow's retired stages."""
+    metrics: dict[str, float]
+    """Test-window metrics (mean over tickers for a pooled model): qlike_h1_range, ..."""
+    converged: bool | None
+    created_at: dt.datetime | None
+
+
+class PredictionRecord(BaseModel):
+    """One stored step of a forecast path."""
+
+    ticker: str
+    model_type: str
+    origin_date: dt.date
+    step: int
+    forecast_date: dt.date
+    predicted_volatility: float
+    """Daily volatility, percent."""
+    model_version: str
+    prediction_timestamp: dt.datetime
+
+
+class PredictionPage(BaseModel):
+    """A page of stored predictions and how many match in all."""
+
+    ticker: str
+    total: int
+    limit: int
+    offset: int
+    items: list[PredictionRecord]
+
+
+class Check(BaseModel):
+    """One dependency's state."""
+
+    ok: bool
+    detail: str
+
+
+class Health(BaseModel):
+    """The service's state; ``status`` is ``ok`` only when every check is."""
+
+    status: Literal["ok", "degraded"]
+    version: str
+    checks: dict[str, Check]
+    models_served: int
+    predictions_pending: int
+
+
+class ApiInfo(BaseModel):
+    """What the service is and where to go next."""
+
+    name: str
+    version: str
+    description: str
+    links: dict[str, str]
+
+
+class Problem(BaseModel):
+    """An error: what went wrong and, where there is one, what to do."""
+
+    detail: str

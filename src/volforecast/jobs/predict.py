@@ -1,0 +1,440 @@
+"""Forecasts from the production models: one at a time for the API, every ticker for the daily job.
+
+A forecast uses the production version's frozen parameters and every stored close up to the
+latest: the model's origin moves to that close (``update``), nothing is refitted. The whole
+30-day path is computed once per model version, ticker and latest close and kept, so asking
+again, for any horizon, costs a dictionary lookup. Predictions reach
+``ml.volatility_predictions`` through :class:`PredictionWriter`, which batches them on a
+thread of its own and keeps them while the database is away.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import Engine
+
+from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.data.repository import PredictionRepository, PredictionRow, PriceRepository
+from volforecast.errors import (
+    DatabaseUnavailableError,
+    InvalidSeriesError,
+    ModelNotFoundError,
+    UnknownModelTypeError,
+    UnknownTickerError,
+    VolforecastError,
+)
+from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.models.base import MAX_HORIZON
+from volforecast.models.catalog import MODEL_NAMES
+from volforecast.registry.serving import ProductionModels
+from volforecast.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CACHE_LIMIT = 20_000
+"""Forecast paths kept in memory; the table starts over beyond (each path is ~1 KiB)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A production model's 30-day path from the latest stored close.
+
+    ``vol_pct`` is the daily volatility in percent of each trading day in ``forecast_dates``.
+    """
+
+    ticker: str
+    model_type: str
+    registered_model: str
+    model_version: str
+    run_id: str | None
+    origin_date: dt.date
+    forecast_dates: tuple[dt.date, ...]
+    vol_pct: tuple[float, ...]
+
+    def rows(self, horizon: int, made_at: dt.datetime, first_step: int = 1) -> list[PredictionRow]:
+        """Steps ``first_step`` to ``horizon`` as rows of ``ml.volatility_predictions``."""
+        return [
+            PredictionRow(
+                ticker=self.ticker,
+                model_type=self.model_type,
+                origin_date=self.origin_date,
+                step=step,
+                forecast_date=self.forecast_dates[step - 1],
+                predicted_volatility=self.vol_pct[step - 1],
+                model_version=self.model_version,
+                run_id=self.run_id,
+                prediction_timestamp=made_at,
+            )
+            for step in range(first_step, horizon + 1)
+        ]
+
+
+def model_key(model_type: str) -> str:
+    """``GARCH`` -> ``garch``; a model type volforecast does not ship is refused."""
+    key = model_type.strip().lower()
+    if key not in MODEL_NAMES:
+        msg = f"unknown model type {model_type!r}; choose from {', '.join(MODEL_NAMES)}"
+        raise UnknownModelTypeError(msg)
+    return key
+
+
+class Forecaster:
+    """Forecasts of the production models from the latest stored closes.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The price store.
+    settings : Settings
+        Quality gate; ``api.prices_refresh_s`` (0: read the latest close on every call).
+    models : ProductionModels
+        What serves.
+    """
+
+    def __init__(self, engine: Engine, settings: Settings, models: ProductionModels) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.models = models
+        self.prices = PriceRepository(engine)
+        self._latest: dict[str, dt.date] = {}
+        self._paths: dict[tuple[str, str, str, dt.date], Prediction] = {}
+
+    # The latest close of every ticker is read in one query by refresh_latest (the service
+    # does it on a timer); a ticker it does not know yet is looked up alone.
+
+    def refresh_latest(self) -> int:
+        """Read the latest stored close of every ticker; returns how many tickers."""
+        try:
+            self._latest = self.prices.latest_dates()
+        except UNAVAILABLE_ERRORS as exc:
+            raise unavailable(self.engine, exc) from exc
+        return len(self._latest)
+
+    def latest(self, ticker: str) -> dt.date | None:
+        """The date of ``ticker``'s latest stored close; None when none is stored."""
+        known = None if self.settings.api.prices_refresh_s == 0 else self._latest.get(ticker)
+        if known is not None:
+            return known
+        try:
+            found = self.prices.latest_dates([ticker]).get(ticker)
+        except UNAVAILABLE_ERRORS as exc:
+            raise unavailable(self.engine, exc) from exc
+        if found is not None:
+            self._latest = {**self._latest, ticker: found}
+        return found
+
+    def cached(self, ticker: str, model_type: str) -> Prediction | None:
+        """The path :meth:`predict` would give, when it is in memory already; no I/O."""
+        if self.settings.api.prices_refresh_s == 0:
+            return None
+        latest = self._latest.get(ticker)
+        found = self.models.find(model_type, ticker)
+        if latest is None or found is None:
+            return None
+        served, _ = found
+        return self._paths.get((served.name, served.version, ticker, latest))
+
+    def predict(self, ticker: str, model_type: str) -> Prediction:
+        """The production ``model_type``'s 30-day path for ``ticker``.
+
+        Raises
+        ------
+        UnknownModelTypeError
+            For a model type volforecast does not ship.
+        UnknownTickerError
+            When no price of ``ticker`` is stored.
+        ModelNotFoundError
+            When no production version serves ``ticker`` yet.
+        DatabaseUnavailableError
+            When the price store cannot be read.
+        InvalidSeriesError
+            When the stored prices cannot be forecast from (too few pass the quality gate).
+        """
+        key = model_key(model_type)
+        latest = self.latest(ticker)
+        if latest is None:
+            msg = f"no prices are stored for {ticker!r}: ingest them first"
+            raise UnknownTickerError(msg)
+        found = self.models.find(key, ticker)
+        if found is None:
+            msg = (
+                f"no production {key.upper()} model for {ticker} yet: train one with "
+                f"`volforecast train --tickers {ticker} --models {key}`"
+            )
+            raise ModelNotFoundError(msg)
+        served, model = found
+        cache_key = (served.name, served.version, ticker, latest)
+        hit = self._paths.get(cache_key)
+        if hit is not None:
+            return hit
+        try:
+            prices = self.prices.load([ticker], end=latest)
+        except UNAVAILABLE_ERRORS as exc:
+            raise unavailable(self.engine, exc) from exc
+        datasets, _ = daily_data_by_ticker(prices, self.settings.quality)
+        data = datasets.get(ticker)
+        if data is None:
+            msg = f"{ticker}: no stored price passes the quality gate"
+            raise InvalidSeriesError(msg)
+        with served.lock:  # update() moves this shared model's origin
+            forecast = model.update(data).forecast(MAX_HORIZON)
+        prediction = Prediction(
+            ticker=ticker,
+            model_type=served.model_type,
+            registered_model=served.name,
+            model_version=served.version,
+            run_id=served.run_id,
+            origin_date=forecast.origin_date,
+            forecast_dates=forecast.forecast_dates,
+            vol_pct=tuple(float(v) for v in forecast.vol_pct),
+        )
+        if len(self._paths) >= CACHE_LIMIT:
+            self._paths = {}
+        self._paths[cache_key] = prediction
+        return prediction
+
+
+@dataclass
+class WriterStats:
+    """What a :class:`PredictionWriter` has done."""
+
+    written: int = 0
+    pending: int = 0
+    dropped: int = 0
+    failures: int = 0
+    last_error: str | None = None
+
+
+class PredictionWriter:
+    """Writes predictions to ``ml.volatility_predictions`` off the request path, in batches.
+
+    :meth:`submit` only queues rows (steps already queued for the same path are skipped, so
+    a path asked for a thousand times is written once). A thread writes up to ``batch`` rows
+    per transaction every ``interval_s``. When the database is away the rows wait and are
+    written when it returns (the oldest are dropped past ``max_pending``, and counted);
+    :meth:`close` writes what is left.
+    """
+
+    def __init__(
+        self,
+        repository: PredictionRepository,
+        *,
+        batch: int = 500,
+        interval_s: float = 0.5,
+        max_pending: int = 100_000,
+        on_write: Callable[[int], None] | None = None,
+    ) -> None:
+        self.repository = repository
+        self.batch = batch
+        self.interval_s = interval_s
+        self.max_pending = max_pending
+        self.on_write = on_write
+        self.stats = WriterStats()
+        self._pending: collections.deque[PredictionRow] = collections.deque()
+        self._queued: dict[tuple[str, str, dt.date, str], int] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prediction-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, prediction: Prediction, horizon: int, made_at: dt.datetime) -> int:
+        """Queue steps 1 to ``horizon`` of a path; returns how many rows were new."""
+        key = (prediction.ticker, prediction.model_type, prediction.origin_date,
+               prediction.model_version)  # fmt: skip
+        with self._lock:
+            done = self._queued.get(key, 0)
+            if done >= horizon:
+                return 0
+            if len(self._queued) >= CACHE_LIMIT:
+                self._queued.clear()  # forgetting only means an idempotent write again
+            self._queued[key] = horizon
+            rows = prediction.rows(horizon, made_at, first_step=done + 1)
+            self._pending.extend(rows)
+            overflow = len(self._pending) - self.max_pending
+            for _ in range(max(overflow, 0)):
+                self._pending.popleft()
+            if overflow > 0:
+                self.stats.dropped += overflow
+                log.error("prediction queue full: %d oldest rows dropped", overflow)
+            self.stats.pending = len(self._pending)
+        if len(self._pending) >= self.batch:
+            self._wake.set()
+        return len(rows)
+
+    def flush(self) -> int:
+        """Write everything queued now; returns rows written. Raises when the database fails."""
+        written = 0
+        while True:
+            with self._lock:
+                size = min(self.batch, len(self._pending))
+                chunk = [self._pending.popleft() for _ in range(size)]
+            if not chunk:
+                return written
+            try:
+                self.repository.upsert(chunk)
+            except Exception as exc:
+                with self._lock:
+                    self._pending.extendleft(reversed(chunk))  # back in front, in order
+                    self.stats.pending = len(self._pending)
+                    self.stats.failures += 1
+                    self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                raise
+            written += len(chunk)
+            with self._lock:
+                self.stats.written += len(chunk)
+                self.stats.pending = len(self._pending)
+                self.stats.last_error = None
+            if self.on_write is not None:
+                self.on_write(len(chunk))
+
+    def _run(self) -> None:
+        pause = self.interval_s
+        while not self._stop.is_set():
+            self._wake.wait(pause)
+            self._wake.clear()
+            try:
+                self.flush()
+                pause = self.interval_s
+            except Exception as exc:  # noqa: BLE001  (kept and retried; the error is in stats)
+                pause = min(max(pause * 2, self.interval_s), 30.0)
+                log.warning("predictions not written yet (%d waiting, retry in %.0f s): %s",
+                            self.stats.pending, pause, exc)  # fmt: skip
+
+    def close(self, timeout_s: float = 10.0) -> int:
+        """Stop the thread and write what is left; returns the rows that could not be written."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self._pending and time.monotonic() < deadline:
+            try:
+                self.flush()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("final write failed, retrying: %s", exc)
+                time.sleep(0.5)
+        left = len(self._pending)
+        if left:
+            log.error("%d predictions could not be written before shutdown", left)
+        return left
+
+
+# ---------------------------------------------------------------------- the daily job
+
+
+@dataclass(frozen=True)
+class PredictFailure:
+    """A ticker and model type that gave no forecast, and why."""
+
+    ticker: str
+    model_type: str
+    message: str
+
+
+@dataclass
+class PredictReport:
+    """What :func:`predict_all` stored."""
+
+    paths: int = 0
+    rows: int = 0
+    failures: list[PredictFailure] = field(default_factory=list)
+    seconds: float = 0.0
+    vol_pct_by_model: dict[str, list[float]] = field(default_factory=dict)
+    """Each model type's 1-day forecasts, for the summary statistics."""
+
+    @property
+    def complete(self) -> bool:
+        """Every served ticker and model type gave a forecast."""
+        return not self.failures
+
+
+def predict_all(
+    engine: Engine,
+    settings: Settings,
+    models: ProductionModels,
+    *,
+    model_types: Sequence[str] | None = None,
+    tickers: Sequence[str] | None = None,
+    horizon: int = MAX_HORIZON,
+    progress: Callable[[str], None] | None = None,
+) -> PredictReport:
+    """Forecast every production model for every ticker it serves and store the paths.
+
+    Storing is an upsert on ticker, model type, origin, step and version: running the job
+    again for the same day rewrites the same rows and adds none.
+
+    Raises
+    ------
+    DatabaseUnavailableError
+        When the price or prediction store cannot be reached.
+    """
+    started = time.perf_counter()
+    if not 1 <= horizon <= MAX_HORIZON:
+        msg = f"horizon must be between 1 and {MAX_HORIZON} trading days, got {horizon}"
+        raise ValueError(msg)
+    wanted_types = None if model_types is None else {model_key(m) for m in model_types}
+    wanted_tickers = None if tickers is None else {t.strip().upper() for t in tickers}
+    forecaster = Forecaster(engine, settings, models)
+    forecaster.refresh_latest()
+    repository = PredictionRepository(engine)
+    report = PredictReport()
+    made_at = dt.datetime.now(dt.UTC)
+    rows: list[PredictionRow] = []
+    for served in models.served():
+        family = served.name.split("_volatility_", maxsplit=1)[0].replace("_", "-")
+        if wanted_types is not None and family not in wanted_types:
+            continue
+        for ticker in sorted(served.models):
+            if wanted_tickers is not None and ticker not in wanted_tickers:
+                continue
+            try:
+                prediction = forecaster.predict(ticker, family)
+            except DatabaseUnavailableError:
+                raise
+            except (VolforecastError, ValueError, ArithmeticError) as exc:
+                # One ticker's bad series must not cost the others their forecast.
+                report.failures.append(PredictFailure(ticker, served.model_type, str(exc)))
+                log.warning("%s %s: %s", ticker, served.model_type, exc)
+                continue
+            finally:
+                if progress is not None:
+                    progress(f"{served.model_type} {ticker}")
+            rows += prediction.rows(horizon, made_at)
+            report.paths += 1
+            report.vol_pct_by_model.setdefault(served.model_type, []).append(prediction.vol_pct[0])
+            if len(rows) >= settings.api.write_batch:
+                report.rows += _store(repository, engine, rows)
+                rows = []
+    report.rows += _store(repository, engine, rows)
+    report.seconds = time.perf_counter() - started
+    log.info("stored %d forecast paths (%d rows) in %.1f s; %d failed",
+             report.paths, report.rows, report.seconds, len(report.failures))  # fmt: skip
+    return report
+
+
+def _store(repository: PredictionRepository, engine: Engine, rows: list[PredictionRow]) -> int:
+    try:
+        return repository.upsert(rows)
+    except UNAVAILABLE_ERRORS as exc:
+        raise unavailable(engine, exc) from exc
+
+
+def summary(report: PredictReport) -> dict[str, dict[str, float]]:
+    """Count, mean, min and max of each model type's 1-day volatility forecasts, in percent."""
+    return {
+        model: {
+            "count": float(len(values)),
+            "mean_vol_pct": float(np.mean(values)),
+            "min_vol_pct": float(np.min(values)),
+            "max_vol_pct": float(np.max(values)),
+        }
+        for model, values in report.vol_pct_by_model.items()
+    }

@@ -1,0 +1,217 @@
+"""The models in production, loaded from the registry and kept current.
+
+A prediction service or job asks :class:`ProductionModels` for "the production GARCH of AAPL";
+it answers from memory. :meth:`ProductionModels.refresh` reads where every ``production``
+alias points, loads only the versions it does not hold yet, and then swaps the whole table
+in one assignment, so a reader sees either the old table or the new one, never a half-loaded
+model. When the registry cannot be reached the table it has keeps serving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import RegisteredModel
+
+from volforecast.models.base import VolatilityModel
+from volforecast.registry.names import (
+    PRODUCTION,
+    TAG_CONVERGED,
+    TAG_MODEL_TYPE,
+    TAG_TICKER,
+    TAG_TICKERS,
+    registered_model_name,
+)
+from volforecast.registry.pyfunc import VolatilityPyfunc
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME_FILTER = "name LIKE '%_volatility_%'"
+
+
+def load_registered(name: str, version: str) -> dict[str, VolatilityModel]:
+    """The models of a registered version, loaded the way any MLflow user would."""
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    python_model = loaded.unwrap_python_model()
+    if not isinstance(python_model, VolatilityPyfunc):
+        msg = f"{name} v{version} is not a volforecast model"
+        raise TypeError(msg)
+    return python_model.models
+
+
+def registered_models(client: MlflowClient) -> Iterator[RegisteredModel]:
+    """Every volforecast registered model, page after page (MLflow pages by 100)."""
+    token = None
+    while True:
+        page = client.search_registered_models(
+            filter_string=MODEL_NAME_FILTER, max_results=1000, page_token=token
+        )
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+@dataclass(frozen=True)
+class Served:
+    """One registered model's production version, loaded."""
+
+    name: str
+    version: str
+    model_type: str
+    models: dict[str, VolatilityModel]
+    """By ticker: one for a per-ticker model, every served ticker for a pooled one."""
+    run_id: str | None
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    """Held while one of ``models`` moves its origin and forecasts (that changes its state)."""
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """What one look at the registry found."""
+
+    served: int
+    loaded: list[str]
+    failed: dict[str, str]
+
+
+class ProductionModels:
+    """Every registered model's ``production`` version, in memory.
+
+    Parameters
+    ----------
+    client : MlflowClient
+        The registry to read.
+    """
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+        self._by_name: dict[str, Served] = {}
+        self._refreshing = threading.Lock()
+        self.last_refresh: dt.datetime | None = None
+        self.last_error: str | None = None
+        self.load_errors: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def served(self) -> list[Served]:
+        """The loaded production versions, by name."""
+        return sorted(self._by_name.values(), key=lambda s: s.name)
+
+    def find(self, model_type: str, ticker: str) -> tuple[Served, VolatilityModel] | None:
+        """The production model of ``model_type`` (``garch``, ``lstm``, ...) for ``ticker``."""
+        served = self._by_name.get(registered_model_name(model_type, ticker))
+        if served is None:
+            return None
+        model = served.models.get(ticker)
+        return None if model is None else (served, model)
+
+    def refresh(self) -> RefreshReport:
+        """Load what the ``production`` aliases point at now; keep serving on any failure.
+
+        Raises
+        ------
+        mlflow.exceptions.MlflowException, OSError
+            When the registry cannot be listed; the models held stay as they were.
+        """
+        with self._refreshing:
+            try:
+                listed = list(registered_models(self.client))
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+                raise
+            table: dict[str, Served] = {}
+            loaded: list[str] = []
+            failed: dict[str, str] = {}
+            for model in listed:
+                version = (model.aliases or {}).get(PRODUCTION)
+                if version is None:
+                    continue
+                version = str(version)
+                held = self._by_name.get(model.name)
+                if held is not None and held.version == version:
+                    table[model.name] = held
+                    continue
+                try:
+                    table[model.name] = self._load(model.name, version)
+                    loaded.append(f"{model.name} v{version}")
+                except Exception as exc:  # noqa: BLE001  (one unreadable version must not stop the others)
+                    failed[model.name] = f"v{version}: {type(exc).__name__}: {exc}"[:300]
+                    log.warning("cannot load %s v%s: %s", model.name, version, exc)
+                    if held is not None:
+                        table[model.name] = held  # the version before keeps serving
+            self._by_name = table  # one assignment: readers see the old table or the new one
+            self.load_errors = failed
+            self.last_error = None
+            self.last_refresh = dt.datetime.now(dt.UTC)
+        if loaded:
+            log.info("loaded %d production versions: %s", len(loaded), ", ".join(loaded[:10]))
+        return RefreshReport(len(table), loaded, failed)
+
+    def _load(self, name: str, version: str) -> Served:
+        details: Any = self.client.get_model_version(name, version)
+        tags = details.tags or {}
+        model_type = tags.get(TAG_MODEL_TYPE) or name.split("_volatility_", maxsplit=1)[0].upper()
+        models = load_registered(name, version)
+        return Served(name, version, str(model_type), models, details.run_id)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered version as the service lists it."""
+
+    name: str
+    version: str
+    alias: str
+    """``production``, ``challenger``, or ``none`` for a latest version that holds neither."""
+    model_type: str
+    tickers: list[str]
+    metrics: dict[str, float]
+    converged: bool | None
+    created_at: dt.datetime | None
+
+
+def list_versions(client: MlflowClient) -> list[VersionInfo]:
+    """Every registered model's aliased versions (its latest when none is aliased), by name."""
+    infos = []
+    for model in registered_models(client):
+        aliases = {str(v): a for a, v in (model.aliases or {}).items()}
+        latest = max((int(v.version) for v in model.latest_versions or []), default=None)
+        shown = dict(aliases) or ({str(latest): "none"} if latest is not None else {})
+        for version, alias in sorted(shown.items(), key=lambda item: int(item[0])):
+            details: Any = client.get_model_version(model.name, version)
+            tags = details.tags or {}
+            tickers = [t for t in (tags.get(TAG_TICKERS) or tags.get(TAG_TICKER) or "").split(",")
+                       if t]  # fmt: skip
+            metrics = {}
+            for key, value in tags.items():
+                if key.startswith("metric."):
+                    try:
+                        metrics[key.removeprefix("metric.")] = float(value)
+                    except ValueError:
+                        continue
+            converged = tags.get(TAG_CONVERGED)
+            created = details.creation_timestamp
+            infos.append(
+                VersionInfo(
+                    name=model.name,
+                    version=version,
+                    alias=alias,
+                    model_type=str(tags.get(TAG_MODEL_TYPE)
+                                   or model.name.split("_volatility_", maxsplit=1)[0].upper()),
+                    tickers=tickers,
+                    metrics=metrics,
+                    converged=None if converged is None else converged.lower() == "true",
+                    created_at=None if created is None
+                    else dt.datetime.fromtimestamp(created / 1000, dt.UTC),
+                )
+            )  # fmt: skip
+    return sorted(infos, key=lambda i: (i.name, int(i.version)))
