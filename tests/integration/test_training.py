@@ -342,3 +342,28 @@ def test_a_tracking_server_that_is_down_is_one_clear_error_after_retries() -> No
     with pytest.raises(TrackingUnavailableError, match=r"not answering .* 2 attempts"):
         check_server(f"http://127.0.0.1:{port}", retries=1, timeout_s=1.0)
     assert time.monotonic() - started < 10
+
+
+def test_a_pooled_lstm_that_serves_fewer_tickers_never_replaces_production(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # The embedded store is enough here: the rule under test is volforecast's, not MLflow's.
+    settings = make_settings(home=tmp_path / "var", database_url=sqlite_url)
+    engine = db.create_db_engine(settings)
+    _ingest(engine, _sample())
+    quick = TrainConfig(models=("lstm",), lstm_settings=LSTM_QUICK, plots=False)
+    first = train(engine, settings, quick, ["^GSPC", "^IXIC"])
+    assert first.complete
+    assert {o.promoted for o in first.outcomes} == {True}
+
+    narrower = TrainConfig(models=("lstm",), lstm_settings=LSTM_QUICK, plots=False, force=True)
+    second = train(engine, settings, narrower, ["^GSPC"])
+    (outcome,) = second.outcomes
+    assert outcome.ok
+    assert outcome.version == "2"
+    assert not outcome.promoted
+    assert "serves 1 tickers this run did not train (^IXIC)" in outcome.message
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    aliases = client.get_registered_model("lstm_volatility_pooled").aliases
+    assert {alias: str(v) for alias, v in aliases.items()} == {"production": "1", "challenger": "2"}
+    engine.dispose()
