@@ -77,8 +77,9 @@ def server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -
                 time.sleep(0.5)
             yield
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=60)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
 
 
 def seconds(text: str) -> float:
@@ -134,7 +135,9 @@ def main() -> None:
         sys.exit(f"training failed: {report.outcomes}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOLFORECAST_")}
     env |= {"VOLFORECAST_HOME": str(home), "VOLFORECAST_LOG_LEVEL": "WARNING",
-            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri}  # fmt: skip
+            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+            # mlflow models serve runs `uvicorn` from PATH: this environment's.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
     print(
         f"wrk: {args.connections} connections, {args.seconds} s, 2 threads; "
         f"{args.workers} server process(es) each; GARCH(1,1) of ^GSPC, horizons 1-30"

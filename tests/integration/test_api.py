@@ -8,8 +8,11 @@ uvicorn, and the registry as a real ``mlflow server`` that is then stopped.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,6 +121,22 @@ def test_root_docs_and_schema_answer(client: TestClient) -> None:
     assert {"/", "/health", "/models", "/predict", "/predictions/{ticker}", "/metrics"} <= set(
         schema["paths"]
     )
+
+
+def test_the_registered_model_loads_in_a_fresh_interpreter(trained: Settings) -> None:
+    # As `mlflow models serve` loads it: no volforecast module imported beforehand.
+    code = (
+        "import mlflow, pandas as pd\n"
+        "m = mlflow.pyfunc.load_model('models:/garch_volatility_gspc@production')\n"
+        "print(m.predict(pd.DataFrame({'horizon': [3]}))['vol_pct'].round(6).tolist())"
+    )
+    env = clean_env() | {"MLFLOW_TRACKING_URI": trained.mlflow_tracking_uri}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    vol_pct = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(vol_pct) == 3
+    assert all(v > 0 for v in vol_pct)
 
 
 def test_health_checks_database_registry_and_models(client: TestClient) -> None:

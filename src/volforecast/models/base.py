@@ -15,6 +15,7 @@ Non-convergence is not an error: it is recorded in the :class:`FitReport`.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -302,6 +303,8 @@ class VolatilityModel(ABC):
     def load(path: Path) -> VolatilityModel:
         """A model written by :meth:`save`, ready to forecast."""
         payload = json.loads((path / STATE_FILE).read_text())
+        if payload["kind"] not in MODEL_KINDS:
+            _import_model_modules()  # a fresh process (mlflow models serve) has imported none
         cls = MODEL_KINDS.get(payload["kind"])
         if cls is None:
             msg = f"{path}: unknown model kind {payload['kind']!r}"
@@ -380,6 +383,20 @@ def _check_horizon(horizon: int) -> None:
     if not 1 <= horizon <= MAX_HORIZON:
         msg = f"horizon must be between 1 and {MAX_HORIZON} trading days, got {horizon}"
         raise ValueError(msg)
+
+
+MODEL_MODULES = (
+    "volforecast.models.garch",
+    "volforecast.models.baselines",
+    "volforecast.models.ensemble",
+    "volforecast.models.lstm",
+)
+"""Where every model kind is defined: importing them fills :data:`MODEL_KINDS`."""
+
+
+def _import_model_modules() -> None:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
 
 
 def _check_path(sigma2: np.ndarray, kind: str) -> None:
