@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -46,6 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await anyio.to_thread.run_sync(state.refresh_models)
         log.info("serving %d registered models from %s", len(state.models),
                  settings.mlflow_tracking_uri)  # fmt: skip
+        # Everything loaded so far (MLflow, torch, the models) lives as long as the service:
+        # taken out of the collector's reach, a full collection no longer stalls requests.
+        gc.collect()
+        gc.freeze()
         refresher = asyncio.create_task(state.keep_fresh())
         try:
             yield
