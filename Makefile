@@ -30,7 +30,7 @@ run: $(STAMP) ## The main job on the embedded default: ingest the sample, train,
 	$(BIN)/volforecast tickers
 	$(BIN)/volforecast train --all --models garch,lstm --lstm-batch-size 256 --lstm-stride 5 --lstm-epochs 20
 	$(BIN)/volforecast models list
-	$(BIN)/volforecast predict
+	$(BIN)/volforecast predict --all
 	@echo "Serving on port $(DEMO_PORT) for one request (make serve keeps it running):"
 	@$(BIN)/volforecast serve --port $(DEMO_PORT) & server=$$!; \
 	$(BIN)/python -m volforecast.api.client --url http://127.0.0.1:$(DEMO_PORT) --wait 120 \

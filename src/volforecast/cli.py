@@ -828,28 +828,39 @@ def serve(
 
 @app.command()
 def predict(
-    tickers: Annotated[
-        str | None, typer.Option(help="Comma-separated tickers (default all served).")
-    ] = None,
+    tickers: Annotated[str | None, typer.Option(help="Comma-separated tickers (or --all).")] = None,
+    all_tickers: Annotated[
+        bool, typer.Option("--all", help="Every ticker a production model serves.")
+    ] = False,
     models: Annotated[
         str | None,
         typer.Option(help="Comma-separated model types (default every one in production)."),
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, max=30, help="Trading days ahead.")] = 30,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Forecast from the latest close on or before this date (a backfill).",
+        ),
+    ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the summary to this JSON file.")
     ] = None,
 ) -> None:
     """Forecast every production model for every ticker it serves, and store the paths.
 
-    Each path starts at the ticker's latest stored close and goes into
-    ml.volatility_predictions; running it again the same day rewrites the same rows. Exit
-    code 3 when some tickers gave no forecast; the others are stored.
+    Each path starts at the ticker's latest stored close (or its latest close on or before
+    --as-of) and goes into ml.volatility_predictions, keyed by ticker, model, origin, step
+    and version: running it again for the same day rewrites the same rows. Exit code 3 when
+    some tickers gave no forecast; the others are stored.
     """
     from volforecast.jobs.predict import predict_all, summary  # noqa: PLC0415
     from volforecast.registry.serving import ProductionModels  # noqa: PLC0415
     from volforecast.registry.tracking import connect  # noqa: PLC0415
 
+    if (tickers is None) == (not all_tickers):
+        _fail("give --tickers A,B,... or --all", ExitCode.USAGE)
     settings = _settings()
     engine = _engine(settings)
     with _errors():
@@ -861,15 +872,15 @@ def predict(
         if not len(models_held):
             _fail("no model is in production yet: run `volforecast train` first", ExitCode.ERROR)
         with _progress() as bar:
-            task = bar.add_task(
-                "Predicting", total=sum(len(s.models) for s in models_held.served())
-            )
+            task = bar.add_task("Predicting", total=None)
             report = predict_all(
                 engine, settings, models_held,
                 model_types=None if models is None else [m for m in models.split(",") if m.strip()],
                 tickers=_split_tickers(tickers),
                 horizon=horizon,
+                as_of=None if as_of is None else as_of.date(),
                 progress=lambda label: bar.update(task, advance=1, description=label),
+                on_start=lambda total: bar.update(task, total=total),
             )  # fmt: skip
     stats = summary(report)
     table = Table("model", "paths", "mean 1-day vol %", "min", "max", title="Stored forecasts")
@@ -883,7 +894,7 @@ def predict(
     _write_json(json_out, {"paths": report.paths, "rows": report.rows, "summary": stats,
                            "failures": [vars(f) for f in report.failures]})  # fmt: skip
     if report.failures:
-        raise typer.Exit(ExitCode.PARTIAL)
+        raise typer.Exit(ExitCode.PARTIAL if report.paths else ExitCode.ERROR)
 
 
 @app.command("tickers")

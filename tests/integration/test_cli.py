@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -256,7 +257,8 @@ def test_backtest_bad_input_is_one_sentence(
 @pytest.mark.slow
 def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path) -> None:
     assert invoke("ingest", "--sample")[0] == ExitCode.OK
-    code, output = invoke("predict")
+    assert invoke("predict")[0] == ExitCode.USAGE  # --tickers or --all
+    code, output = invoke("predict", "--all")
     assert code == ExitCode.ERROR
     assert "no model is in production yet" in output
     code, output = invoke("train", "--all", "--models", "garch", "--no-plots")
@@ -279,7 +281,7 @@ def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path
     # The daily job: every production model, every ticker, stored once however often it runs.
     report = cli_env / "predict.json"
     for _ in range(2):
-        code, output = invoke("predict", "--horizon", "10", "--json", str(report))
+        code, output = invoke("predict", "--all", "--horizon", "10", "--json", str(report))
         assert code == ExitCode.OK, output
         assert "2 paths, 20 rows stored" in output
     assert json.loads(report.read_text())["summary"]["GARCH"]["count"] == 2
@@ -287,7 +289,17 @@ def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path
     assert code == ExitCode.OK
     assert "1 paths, 3 rows stored" in output
     engine = create_db_engine(get_settings())
-    assert PredictionRepository(engine).find("^GSPC").total == 10, "no row stored twice"
+    stored = PredictionRepository(engine)
+    assert stored.find("^GSPC").total == 10, "no row stored twice"
+    # A backfill: the forecast made from the close of 2018-06-29 (a Friday).
+    code, output = invoke("predict", "--all", "--as-of", "2018-07-01", "--horizon", "2")
+    assert code == ExitCode.OK, output
+    backfilled = stored.find("^GSPC", end=dt.date(2018, 7, 31)).rows
+    assert {r.origin_date for r in backfilled} == {dt.date(2018, 6, 29)}
+    assert [r.forecast_date for r in backfilled] == [dt.date(2018, 7, 2), dt.date(2018, 7, 3)]
+    code, output = invoke("predict", "--all", "--as-of", "1990-01-01")
+    assert code == ExitCode.ERROR
+    assert "no stored close on or before 1990-01-01" in output
     engine.dispose()
 
 

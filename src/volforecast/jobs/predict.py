@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import Engine
 
+from volforecast.core.features import DailyData
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
 from volforecast.data.repository import PredictionRepository, PredictionRow, PriceRepository
 from volforecast.errors import (
-    DatabaseUnavailableError,
     InvalidSeriesError,
     ModelNotFoundError,
     UnknownModelTypeError,
@@ -32,9 +32,9 @@ from volforecast.errors import (
     VolforecastError,
 )
 from volforecast.jobs.backtest import daily_data_by_ticker
-from volforecast.models.base import MAX_HORIZON
+from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import MODEL_NAMES
-from volforecast.registry.serving import ProductionModels
+from volforecast.registry.serving import ProductionModels, Served
 from volforecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -184,22 +184,27 @@ class Forecaster:
         if data is None:
             msg = f"{ticker}: no stored price passes the quality gate"
             raise InvalidSeriesError(msg)
-        with served.lock:  # update() moves this shared model's origin
-            forecast = model.update(data).forecast(MAX_HORIZON)
-        prediction = Prediction(
-            ticker=ticker,
-            model_type=served.model_type,
-            registered_model=served.name,
-            model_version=served.version,
-            run_id=served.run_id,
-            origin_date=forecast.origin_date,
-            forecast_dates=forecast.forecast_dates,
-            vol_pct=tuple(float(v) for v in forecast.vol_pct),
-        )
+        prediction = path_from(served, model, data)
         if len(self._paths) >= CACHE_LIMIT:
             self._paths = {}
         self._paths[cache_key] = prediction
         return prediction
+
+
+def path_from(served: Served, model: VolatilityModel, data: DailyData) -> Prediction:
+    """``model``'s 30-day path from the last day of ``data``, parameters frozen."""
+    with served.lock:  # update() moves this shared model's origin
+        forecast = model.update(data).forecast(MAX_HORIZON)
+    return Prediction(
+        ticker=data.ticker,
+        model_type=served.model_type,
+        registered_model=served.name,
+        model_version=served.version,
+        run_id=served.run_id,
+        origin_date=forecast.origin_date,
+        forecast_dates=forecast.forecast_dates,
+        vol_pct=tuple(float(v) for v in forecast.vol_pct),
+    )
 
 
 @dataclass
@@ -364,12 +369,16 @@ def predict_all(
     model_types: Sequence[str] | None = None,
     tickers: Sequence[str] | None = None,
     horizon: int = MAX_HORIZON,
+    as_of: dt.date | None = None,
     progress: Callable[[str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> PredictReport:
     """Forecast every production model for every ticker it serves and store the paths.
 
-    Storing is an upsert on ticker, model type, origin, step and version: running the job
-    again for the same day rewrites the same rows and adds none.
+    Each path starts at the ticker's latest stored close, or its latest close on or before
+    ``as_of`` (a backfill: the forecast that would have been made that evening, with today's
+    production parameters). Storing is an upsert on ticker, model type, origin, step and
+    version: running the job again for the same day rewrites the same rows and adds none.
 
     Raises
     ------
@@ -382,42 +391,60 @@ def predict_all(
         raise ValueError(msg)
     wanted_types = None if model_types is None else {model_key(m) for m in model_types}
     wanted_tickers = None if tickers is None else {t.strip().upper() for t in tickers}
-    forecaster = Forecaster(engine, settings, models)
-    forecaster.refresh_latest()
-    repository = PredictionRepository(engine)
+    work = [
+        (served, ticker)
+        for served in models.served()
+        if wanted_types is None or _family(served) in wanted_types
+        for ticker in sorted(served.models)
+        if wanted_tickers is None or ticker in wanted_tickers
+    ]
+    if on_start is not None:
+        on_start(len(work))
     report = PredictReport()
+    # One query and one pass of the quality gate for every ticker, as training does.
+    needed = sorted({ticker for _, ticker in work})
+    try:
+        prices = PriceRepository(engine).load(needed, end=as_of) if needed else None
+    except UNAVAILABLE_ERRORS as exc:
+        raise unavailable(engine, exc) from exc
+    datasets = {} if prices is None or prices.empty else (
+        daily_data_by_ticker(prices, settings.quality)[0]
+    )  # fmt: skip
+    repository = PredictionRepository(engine)
     made_at = dt.datetime.now(dt.UTC)
     rows: list[PredictionRow] = []
-    for served in models.served():
-        family = served.name.split("_volatility_", maxsplit=1)[0].replace("_", "-")
-        if wanted_types is not None and family not in wanted_types:
+    for served, ticker in work:
+        data = datasets.get(ticker)
+        try:
+            if data is None:
+                when = "" if as_of is None else f" on or before {as_of}"
+                msg = f"{ticker}: no stored close{when} passes the quality gate"
+                raise InvalidSeriesError(msg)
+            prediction = path_from(served, served.models[ticker], data)
+        except (VolforecastError, ValueError, ArithmeticError) as exc:
+            # One ticker's bad series must not cost the others their forecast.
+            report.failures.append(PredictFailure(ticker, served.model_type, str(exc)))
+            log.warning("%s %s: %s", ticker, served.model_type, exc)
             continue
-        for ticker in sorted(served.models):
-            if wanted_tickers is not None and ticker not in wanted_tickers:
-                continue
-            try:
-                prediction = forecaster.predict(ticker, family)
-            except DatabaseUnavailableError:
-                raise
-            except (VolforecastError, ValueError, ArithmeticError) as exc:
-                # One ticker's bad series must not cost the others their forecast.
-                report.failures.append(PredictFailure(ticker, served.model_type, str(exc)))
-                log.warning("%s %s: %s", ticker, served.model_type, exc)
-                continue
-            finally:
-                if progress is not None:
-                    progress(f"{served.model_type} {ticker}")
-            rows += prediction.rows(horizon, made_at)
-            report.paths += 1
-            report.vol_pct_by_model.setdefault(served.model_type, []).append(prediction.vol_pct[0])
-            if len(rows) >= settings.api.write_batch:
-                report.rows += _store(repository, engine, rows)
-                rows = []
+        finally:
+            if progress is not None:
+                progress(f"{served.model_type} {ticker}")
+        rows += prediction.rows(horizon, made_at)
+        report.paths += 1
+        report.vol_pct_by_model.setdefault(served.model_type, []).append(prediction.vol_pct[0])
+        if len(rows) >= settings.api.write_batch:
+            report.rows += _store(repository, engine, rows)
+            rows = []
     report.rows += _store(repository, engine, rows)
     report.seconds = time.perf_counter() - started
     log.info("stored %d forecast paths (%d rows) in %.1f s; %d failed",
              report.paths, report.rows, report.seconds, len(report.failures))  # fmt: skip
     return report
+
+
+def _family(served: Served) -> str:
+    # garch_volatility_aapl -> garch; gjr_garch_t_volatility_aapl -> gjr-garch-t
+    return served.name.split("_volatility_", maxsplit=1)[0].replace("_", "-")
 
 
 def _store(repository: PredictionRepository, engine: Engine, rows: list[PredictionRow]) -> int:

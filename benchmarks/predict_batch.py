@@ -1,0 +1,93 @@
+"""The daily prediction job: every shared ticker, every production model, 30 days, stored.
+
+Runs ``volforecast predict --all --horizon 30`` as the job function, twice: the second run
+is the same day again and must store no new row. Without ``--home``, first loads the shared
+file into a fresh SQLite database and trains GARCH for every ticker and a short pooled LSTM
+(not timed); with ``--home`` it uses a trained state, such as the one
+``benchmarks/train_pipeline.py`` leaves behind.
+
+    python benchmarks/predict_batch.py [--home DIR] [--tickers N]
+
+Target (issue 6): under 60 s for all ~400 tickers on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from sqlalchemy import func, select
+
+from _common import SHARED_FILE
+from volforecast.data.db import create_db_engine, ensure_schema
+from volforecast.data.repository import PREDICTIONS, PriceRepository
+from volforecast.data.sources import load_file
+from volforecast.jobs.predict import predict_all, summary
+from volforecast.jobs.train import TrainConfig, train
+from volforecast.registry.serving import ProductionModels
+from volforecast.registry.tracking import connect
+from volforecast.settings import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="a trained volforecast home (default: train one)")
+    parser.add_argument("--tickers", type=int, default=0, help="first N tickers (0 = all)")
+    args = parser.parse_args()
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="volforecast-predict-")) / "var"
+    settings = Settings(home=home)
+    engine = create_db_engine(settings)
+    if args.home is None:
+        ensure_schema(engine)
+        prices = load_file(SHARED_FILE).frame
+        tickers = sorted(prices["ticker"].unique())
+        if args.tickers:
+            tickers = tickers[: args.tickers]
+            prices = prices[prices["ticker"].isin(tickers)]
+        PriceRepository(engine).upsert(prices, ingested_at=dt.datetime.now(dt.UTC))
+        started = time.perf_counter()
+        config = TrainConfig(
+            models=("garch", "lstm"), plots=False, workers=2,
+            lstm_settings={"batch_size": 256, "stride": 10, "max_epochs": 2},
+        )  # fmt: skip
+        train(engine, settings, config)
+        print(f"trained {len(tickers)} tickers in {time.perf_counter() - started:.0f} s "
+              f"(not part of the figure below)")  # fmt: skip
+
+    started = time.perf_counter()
+    models = ProductionModels(connect(settings))
+    models.refresh()
+    load_s = time.perf_counter() - started
+    served = models.served()
+    paths = sum(len(s.models) for s in served)
+    print(f"{len(served)} registered models in production serve {paths} ticker paths; "
+          f"loaded from the registry in {load_s:.1f} s")  # fmt: skip
+
+    for run in (1, 2):
+        with engine.connect() as connection:
+            before = connection.execute(select(func.count()).select_from(PREDICTIONS)).scalar_one()
+        report = predict_all(engine, settings, models, horizon=30)
+        with engine.connect() as connection:
+            after = connection.execute(select(func.count()).select_from(PREDICTIONS)).scalar_one()
+        print(f"run {run}: {report.paths} paths, {report.rows:,} rows written in "
+              f"{report.seconds:.1f} s; table grew by {after - before:,} rows; "
+              f"{len(report.failures)} failed")  # fmt: skip
+        for failure in report.failures[:5]:
+            print(f"  {failure.ticker} {failure.model_type}: {failure.message}")
+    for model, figures in sorted(summary(report).items()):
+        print(f"  {model}: {figures['count']:.0f} tickers, mean 1-day volatility "
+              f"{figures['mean_vol_pct']:.2f} % (min {figures['min_vol_pct']:.2f}, "
+              f"max {figures['max_vol_pct']:.2f})")  # fmt: skip
+    print(f"total with loading the models: {load_s + report.seconds:.1f} s (target < 60 s)")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
