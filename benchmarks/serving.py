@@ -134,10 +134,13 @@ def main() -> None:
     if not report.complete:
         sys.exit(f"training failed: {report.outcomes}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOLFORECAST_")}
-    env |= {"VOLFORECAST_HOME": str(home), "VOLFORECAST_LOG_LEVEL": "WARNING",
-            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-            # mlflow models serve runs `uvicorn` from PATH: this environment's.
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+    env |= {
+        "VOLFORECAST_HOME": str(home),
+        "VOLFORECAST_LOG_LEVEL": "WARNING",
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        # mlflow models serve runs `uvicorn` from PATH: this environment's.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     print(
         f"wrk: {args.connections} connections, {args.seconds} s, 2 threads; "
         f"{args.workers} server process(es) each; GARCH(1,1) of ^GSPC, horizons 1-30"
