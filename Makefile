@@ -5,9 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 DEMO_PORT ?= 8765
+# Airflow 3.3 pins older libraries than volforecast: it gets an environment of its own.
+AIRFLOW_VERSION ?= 3.3.2
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION)
+AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__PARALLELISM=4 \
+	AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 VOLFORECAST_BIN=$(CURDIR)/$(BIN)/volforecast
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve mlflow test test-fast lint format bench clean
+.PHONY: help install airflow-install airflow run serve mlflow test test-fast lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +29,20 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 install: $(STAMP) ## Create .venv and install volforecast with its development tools
+
+$(AIRFLOW_STAMP):
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)"
+	@rm -f $(AIRFLOW_VENV)/.installed-*
+	@touch $@
+
+airflow-install: $(AIRFLOW_STAMP) ## Create .venv-airflow with Airflow $(AIRFLOW_VERSION)
+
+airflow: $(STAMP) $(AIRFLOW_STAMP) ## Airflow standalone on SQLite with the project's DAGs (UI on :8080)
+	@mkdir -p var/airflow
+	@echo "Airflow UI: http://127.0.0.1:8080 (user admin; password in var/airflow/simple_auth_manager_passwords.json.generated)"
+	$(AIRFLOW_ENV) $(AIRFLOW_VENV)/bin/airflow standalone
 
 run: $(STAMP) ## The main job on the embedded default: ingest the sample, train, register, predict, serve
 	$(BIN)/volforecast db upgrade
@@ -43,23 +64,23 @@ serve: $(STAMP) ## The prediction API on port 8000 (docs at /docs; Ctrl-C stops 
 mlflow: $(STAMP) ## A real MLflow server on port 5000 over the embedded store (Ctrl-C stops it)
 	$(BIN)/volforecast mlflow
 
-test: $(STAMP) ## Every test, on SQLite and on PostgreSQL (started by the tests when installed)
+test: $(STAMP) $(AIRFLOW_STAMP) ## Every test, on SQLite and PostgreSQL, and the DAGs in real Airflow
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## The tests without the slow ones
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff and mypy (strict)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks dags
+	$(BIN)/ruff format --check src tests benchmarks dags
 	$(BIN)/mypy
 
 format: $(STAMP) ## Fix what ruff can fix
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks dags
+	$(BIN)/ruff format src tests benchmarks dags
 
 bench: $(STAMP) ## Benchmarks (they need ../shared/data)
 	$(BIN)/python benchmarks/ingest.py
 
 clean: ## Remove the environment and the embedded state under ./var
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) var .pytest_cache .mypy_cache .ruff_cache

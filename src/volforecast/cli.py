@@ -584,6 +584,9 @@ def train(
             help="Train even a model whose latest version saw the same prices and options.",
         ),
     ] = False,
+    report_json: Annotated[
+        Path | None, typer.Option("--report-json", help="Write every outcome as JSON.")
+    ] = None,
 ) -> None:
     """Train, evaluate, track in MLflow, register, and promote what beats production.
 
@@ -648,6 +651,9 @@ def train(
     out.print(
         f"{len(report.outcomes) - len(report.failed)} of {len(report.outcomes)} done; {stages}"
     )
+    _write_json(report_json, {"complete": report.complete,
+                              "outcomes": [vars(o) for o in report.outcomes],
+                              "stage_seconds": report.stage_seconds})  # fmt: skip
     if not report.complete:
         raise typer.Exit(
             int(ExitCode.PARTIAL if len(report.failed) < len(report.outcomes) else ExitCode.ERROR)
@@ -845,7 +851,7 @@ def predict(
         ),
     ] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the summary to this JSON file.")
+        Path | None, typer.Option("--report-json", help="Write the summary as JSON.")
     ] = None,
 ) -> None:
     """Forecast every production model for every ticker it serves, and store the paths.

@@ -261,9 +261,17 @@ def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path
     code, output = invoke("predict", "--all")
     assert code == ExitCode.ERROR
     assert "no model is in production yet" in output
-    code, output = invoke("train", "--all", "--models", "garch", "--no-plots")
+    trained = cli_env / "train.json"
+    code, output = invoke(
+        "train", "--all", "--models", "garch", "--no-plots", "--report-json", str(trained)
+    )
     assert code == ExitCode.OK, output
     assert "garch_volatility_gspc v1" in output
+    outcomes = json.loads(trained.read_text())["outcomes"]
+    assert {(o["ticker"], o["version"], o["promoted"]) for o in outcomes} == {
+        ("^GSPC", "1", True),
+        ("^IXIC", "1", True),
+    }
     assert "production" in output
     code, output = invoke("train", "--all", "--models", "garch", "--no-plots")
     assert code == ExitCode.OK, output
@@ -281,7 +289,7 @@ def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path
     # The daily job: every production model, every ticker, stored once however often it runs.
     report = cli_env / "predict.json"
     for _ in range(2):
-        code, output = invoke("predict", "--all", "--horizon", "10", "--json", str(report))
+        code, output = invoke("predict", "--all", "--horizon", "10", "--report-json", str(report))
         assert code == ExitCode.OK, output
         assert "2 paths, 20 rows stored" in output
     assert json.loads(report.read_text())["summary"]["GARCH"]["count"] == 2

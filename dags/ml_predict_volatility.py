@@ -1,0 +1,74 @@
+"""Daily forecasts from every production model: `ml_predict_volatility`.
+
+Every weekday at 17:00 UTC, after the day's prices are loaded: forecast the next 30 trading
+days with every production model for every ticker it serves, from the latest close on or
+before the run's logical date, and store the paths in `ml.volatility_predictions` (an upsert
+keyed by ticker, model, origin, step and version: a rerun or a backfill of the same date
+writes the same rows and adds none); then log the statistics. A backfill
+(`airflow dags backfill`) produces the forecasts that would have been made on those days,
+with today's production parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from _volforecast import run
+from airflow.sdk import Param, dag, get_current_context, task
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ARGS = {
+    "owner": "volforecast",
+    "retries": 3,
+    "retry_delay": dt.timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+}
+
+
+@dag(
+    dag_id="ml_predict_volatility",
+    schedule="0 17 * * 1-5",
+    # Early enough to backfill any stored history; catchup is off, so nothing runs for the
+    # past unless asked (a run before start_date would get no task at all).
+    start_date=dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["volforecast", "predictions"],
+    doc_md=__doc__,
+    params={"horizon": Param(30, type="integer", minimum=1, maximum=30)},
+)
+def ml_predict_volatility() -> None:
+    """Generate and store every production model's forecasts, then log their statistics."""
+
+    @task
+    def generate_and_store_predictions() -> dict[str, Any]:
+        """Forecast from the logical date's close with every production model; upsert."""
+        context = get_current_context()
+        as_of = context["logical_date"].date().isoformat()
+        horizon = str(context["params"]["horizon"])
+        report = run("predict", "--all", "--horizon", horizon, "--as-of", as_of)
+        return {"as_of": as_of, **report}
+
+    @task
+    def log_prediction_statistics(report: dict[str, Any]) -> dict[str, Any]:
+        """Log paths and rows stored, failures, and each model's mean 1-day volatility."""
+        log.info("as of %s: %d paths, %d rows", report["as_of"], report["paths"], report["rows"])
+        for model, figures in sorted(report["summary"].items()):
+            log.info("%s: %.0f tickers, mean 1-day volatility %.2f %% (%.2f-%.2f)", model,
+                     figures["count"], figures["mean_vol_pct"], figures["min_vol_pct"],
+                     figures["max_vol_pct"])  # fmt: skip
+        for failure in report["failures"]:
+            log.warning("failed: %s %s: %s", failure["ticker"], failure["model_type"],
+                        failure["message"])  # fmt: skip
+        return {"as_of": report["as_of"], "paths": report["paths"],
+                "failed": len(report["failures"])}  # fmt: skip
+
+    log_prediction_statistics(generate_and_store_predictions())
+
+
+ml_predict_volatility()

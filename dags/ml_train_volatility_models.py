@@ -1,0 +1,122 @@
+"""Weekly training of every volatility model: `ml_train_volatility_models`.
+
+Every Monday at 02:00 UTC: check the stored prices, fit GARCH(1,1) for every ticker (mapped
+over chunks of tickers, one task per chunk), train the pooled LSTM on every ticker, then
+compare the families. Each training task is `volforecast train`: it evaluates every model
+on its test window, logs the run to MLflow, registers the version, stores its metrics in
+`ml.model_metrics` and promotes it only if it beats production. So a chunk that fails loses
+nothing the others did, and a rerun of the same week trains nothing whose prices did not
+change.
+
+Params: `tickers` (default: every stored ticker that passes the quality gate),
+`chunk_size` (tickers per GARCH task), `lstm_epochs` (most epochs of the pooled LSTM).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from statistics import median
+from typing import Any
+
+from _volforecast import chunks, run
+from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ARGS = {
+    "owner": "volforecast",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=20),
+}
+LSTM_SPEED = ["--lstm-batch-size", "256", "--lstm-stride", "5", "--lstm-patience", "3"]
+
+
+@dag(
+    dag_id="ml_train_volatility_models",
+    schedule="0 2 * * 1",
+    # Early enough to backfill any stored history; catchup is off, so nothing runs for the
+    # past unless asked (a run before start_date would get no task at all).
+    start_date=dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["volforecast", "training"],
+    doc_md=__doc__,
+    params={
+        "tickers": Param(None, type=["null", "array"], description="Tickers; all by default."),
+        "chunk_size": Param(50, type="integer", minimum=1, description="Tickers per task."),
+        "lstm_epochs": Param(100, type="integer", minimum=1, description="Most LSTM epochs."),
+    },
+)
+def ml_train_volatility_models() -> None:
+    """Check data quality, train GARCH in chunks, train the pooled LSTM, compare."""
+
+    @task
+    def check_data_quality() -> list[str]:
+        """Run the quality gate over stored prices; return the tickers to train."""
+        report = run("quality")
+        accepted = sorted(t for t, q in report["tickers"].items() if q["accepted"] > 0)
+        wanted = get_current_context()["params"]["tickers"]
+        if not wanted:
+            return accepted
+        missing = sorted(set(wanted) - set(accepted))
+        if missing:
+            log.warning("asked for but without accepted prices: %s", ", ".join(missing))
+        return list(wanted)
+
+    @task
+    def chunk_tickers(tickers: list[str]) -> list[list[str]]:
+        """Split the tickers into chunks, the unit of parallel work."""
+        return chunks(tickers, get_current_context()["params"]["chunk_size"])
+
+    @task(max_active_tis_per_dag=2)
+    def train_garch(chunk: list[str]) -> list[dict[str, Any]]:
+        """Fit, evaluate, log, register and consider for promotion one chunk's GARCH models."""
+        return run("train", "--tickers", ",".join(chunk), "--models", "garch", "--no-plots")[
+            "outcomes"
+        ]
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def train_lstm(tickers: list[str]) -> list[dict[str, Any]]:
+        """Train the pooled LSTM on every ticker at once (one network serves them all)."""
+        epochs = str(get_current_context()["params"]["lstm_epochs"])
+        return run("train", "--tickers", ",".join(tickers), "--models", "lstm",
+                   "--lstm-epochs", epochs, *LSTM_SPEED)["outcomes"]  # fmt: skip
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def compare_models(
+        garch: list[list[dict[str, Any]]], lstm: list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
+        """Per family: trained, promoted, failed and median test QLIKE; LSTM vs GARCH wins."""
+        outcomes = [o for chunk in garch or [] for o in chunk] + list(lstm or [])
+        summary: dict[str, Any] = {}
+        for family in sorted({o["model"] for o in outcomes}):
+            mine = [o for o in outcomes if o["model"] == family]
+            qlikes = [o["qlike"] for o in mine if o["ok"] and o["qlike"] is not None]
+            summary[family] = {
+                "trained": sum(o["ok"] for o in mine),
+                "promoted": sum(o["promoted"] for o in mine),
+                "failed": sorted(o["ticker"] for o in mine if not o["ok"]),
+                "median_qlike_h1_range": median(qlikes) if qlikes else None,
+            }
+        by_ticker: dict[str, dict[str, float]] = {}
+        for o in outcomes:
+            if o["ok"] and o["qlike"] is not None:
+                by_ticker.setdefault(o["ticker"], {})[o["model"]] = o["qlike"]
+        both = [q for q in by_ticker.values() if {"garch", "lstm"} <= set(q)]
+        wins = sum(q["lstm"] < q["garch"] for q in both)
+        summary["lstm_better_than_garch"] = f"{wins} of {len(both)} tickers"
+        log.info("comparison: %s", summary)
+        return summary
+
+    tickers = check_data_quality()
+    garch = train_garch.expand(chunk=chunk_tickers(tickers))
+    lstm = train_lstm(tickers)
+    garch >> lstm  # the specification's order; the LSTM waits for GARCH, even a failed chunk
+    compare_models(garch, lstm)
+
+
+ml_train_volatility_models()

@@ -1,0 +1,1 @@
+"""The Airflow DAGs, run by the Airflow environment (``.venv-airflow``)."""

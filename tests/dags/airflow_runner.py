@@ -1,0 +1,103 @@
+"""Run inside the Airflow environment (not volforecast's): describe the DAGs, or test one.
+
+    python airflow_runner.py describe DAGS_FOLDER
+    python airflow_runner.py test DAGS_FOLDER DAG_ID [--conf JSON] [--logical-date ISO]
+        [--retry-delay-s N]
+
+A test of a logical date that already has a run runs it again (the earlier run is deleted
+first, as clearing it would).
+
+Prints one JSON line last; the tests in this folder read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from airflow.dag_processing.dagbag import BundleDagBag
+
+
+def _bag(folder: str) -> BundleDagBag:
+    # As Airflow's DAG processor does, the bundle (the dags folder) goes on sys.path, so the
+    # DAG files can import their helper module. Examples: AIRFLOW__CORE__LOAD_EXAMPLES=False.
+    return BundleDagBag(dag_folder=folder, bundle_path=Path(folder).resolve())
+
+
+def describe(folder: str) -> dict[str, Any]:
+    bag = _bag(folder)
+    dags = {}
+    for dag_id, dag in bag.dags.items():
+        dags[dag_id] = {
+            "schedule": str(dag.schedule),
+            "catchup": dag.catchup,
+            "tags": sorted(dag.tags),
+            "start_date": dag.start_date.isoformat() if dag.start_date else None,
+            "tasks": {
+                task.task_id: {
+                    "upstream": sorted(task.upstream_task_ids),
+                    "retries": task.retries,
+                    "exponential_backoff": bool(task.retry_exponential_backoff),
+                    "mapped": type(task).__name__.endswith("MappedOperator"),
+                    "trigger_rule": str(task.trigger_rule),
+                }
+                for task in dag.tasks
+            },
+        }
+    return {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags}
+
+
+def test(folder: str, dag_id: str, conf: dict[str, Any], logical_date: str | None,
+         retry_delay_s: float | None) -> dict[str, Any]:  # fmt: skip
+    dag = _bag(folder).get_dag(dag_id)
+    if retry_delay_s is not None:  # the test's pace, not the production schedule's
+        for task in dag.tasks:
+            task.retry_delay = dt.timedelta(seconds=retry_delay_s)
+            task.retry_exponential_backoff = False
+    when = None if logical_date is None else dt.datetime.fromisoformat(logical_date)
+    if when is not None:
+        _forget_runs(dag_id, when)
+    run = dag.test(run_conf=conf, logical_date=when)
+    return {
+        "state": str(run.state),
+        "tasks": [
+            {"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state),
+             "try_number": ti.try_number}
+            for ti in run.get_task_instances()
+        ],
+    }  # fmt: skip
+
+
+def _forget_runs(dag_id: str, when: dt.datetime) -> None:
+    # dag.test() returns an earlier finished run of the same logical date instead of running
+    # it again; deleting that run makes this one a rerun, as clearing it in the UI would.
+    from airflow.models.dagrun import DagRun  # noqa: PLC0415
+    from airflow.utils.session import create_session  # noqa: PLC0415
+    from sqlalchemy import delete  # noqa: PLC0415
+
+    with create_session() as session:
+        session.execute(delete(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == when))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["describe", "test"])
+    parser.add_argument("folder")
+    parser.add_argument("dag_id", nargs="?")
+    parser.add_argument("--conf", default="{}")
+    parser.add_argument("--logical-date")
+    parser.add_argument("--retry-delay-s", type=float)
+    args = parser.parse_args()
+    if args.command == "describe":
+        result = describe(args.folder)
+    else:
+        result = test(args.folder, args.dag_id, json.loads(args.conf), args.logical_date,
+                      args.retry_delay_s)  # fmt: skip
+    print(json.dumps(result, default=str))
+
+
+if __name__ == "__main__":
+    main()

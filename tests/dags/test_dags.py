@@ -1,0 +1,139 @@
+"""Both DAGs, parsed and run by real Airflow 3 in its own environment (``.venv-airflow``).
+
+The DAGs call volforecast's command line in this environment; ``dag.test()`` runs them end
+to end on the bundled sample. Airflow's environment comes from ``make airflow-install``;
+without it these tests skip, unless ``VOLFORECAST_TEST_REQUIRE_AIRFLOW=1`` (CI) makes that
+a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import REPO, skip_or_fail
+from tests.integration.servers import clean_env
+from volforecast.data.db import create_db_engine
+from volforecast.data.repository import PredictionRepository
+from volforecast.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+AIRFLOW_BIN = REPO / ".venv-airflow" / "bin"
+DAGS = REPO / "dags"
+RUNNER = Path(__file__).with_name("airflow_runner.py")
+VOLFORECAST = str(Path(sys.executable).with_name("volforecast"))
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An Airflow home with a migrated SQLite metadata database, and the DAGs folder."""
+    if not (AIRFLOW_BIN / "airflow").exists():
+        skip_or_fail("Airflow's environment is missing: run `make airflow-install`",
+                     "VOLFORECAST_TEST_REQUIRE_AIRFLOW")  # fmt: skip
+    home = tmp_path_factory.mktemp("airflow")
+    env = clean_env() | {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "VOLFORECAST_BIN": VOLFORECAST,
+    }
+    subprocess.run([str(AIRFLOW_BIN / "airflow"), "db", "migrate"], env=env, check=True,
+                   capture_output=True, timeout=600)  # fmt: skip
+    return env
+
+
+def _airflow(env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = subprocess.run([str(AIRFLOW_BIN / "python"), str(RUNNER), *args], env=env,
+                          capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _volforecast(env: dict[str, str], *args: str) -> None:
+    done = subprocess.run([VOLFORECAST, *args], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+
+
+def _project(airflow_env: dict[str, str], home: Path) -> dict[str, str]:
+    env = airflow_env | {"VOLFORECAST_HOME": str(home)}
+    _volforecast(env, "ingest", "--sample")
+    return env
+
+
+def test_both_dags_parse_with_their_schedules_order_retries_and_mapping(
+    airflow_env: dict[str, str],
+) -> None:
+    described = _airflow(airflow_env, "describe", str(DAGS))
+    assert described["import_errors"] == {}
+    dags = described["dags"]
+    assert set(dags) == {"ml_train_volatility_models", "ml_predict_volatility"}
+
+    train = dags["ml_train_volatility_models"]
+    assert train["schedule"] == "0 2 * * 1"  # Mondays 02:00
+    assert train["catchup"] is False
+    tasks = train["tasks"]
+    assert tasks["check_data_quality"]["upstream"] == []
+    assert tasks["chunk_tickers"]["upstream"] == ["check_data_quality"]
+    assert tasks["train_garch"]["upstream"] == ["chunk_tickers"]
+    assert tasks["train_garch"]["mapped"] is True, "GARCH is mapped over chunks of tickers"
+    assert tasks["train_lstm"]["upstream"] == ["check_data_quality", "train_garch"]
+    assert tasks["compare_models"]["upstream"] == ["train_garch", "train_lstm"]
+    assert all(t["retries"] >= 2 and t["exponential_backoff"] for t in tasks.values())
+    assert "ALL_DONE" in tasks["compare_models"]["trigger_rule"]
+
+    predict = dags["ml_predict_volatility"]
+    assert predict["schedule"] == "0 17 * * 1-5"  # weekdays 17:00
+    assert predict["tasks"]["log_prediction_statistics"]["upstream"] == [
+        "generate_and_store_predictions"
+    ]
+    assert all(t["retries"] >= 2 for t in predict["tasks"].values())
+
+
+def test_the_training_dag_registers_models_and_a_failing_chunk_costs_only_itself(
+    airflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = _project(airflow_env, tmp_path / "var")
+    # NOPE has no prices: its chunk fails, is retried, fails again; the others are kept.
+    conf = {"tickers": ["^GSPC", "^IXIC", "NOPE"], "chunk_size": 1, "lstm_epochs": 2}
+    result = _airflow(env, "test", str(DAGS), "ml_train_volatility_models",
+                      "--conf", json.dumps(conf), "--retry-delay-s", "0.5")  # fmt: skip
+    states = {(t["task_id"], t["map_index"]): t for t in result["tasks"]}
+    assert states[("train_garch", 0)]["state"] == "success"
+    assert states[("train_garch", 1)]["state"] == "success"
+    assert states[("train_garch", 2)]["state"] == "failed"
+    assert states[("train_garch", 2)]["try_number"] == 3, "tried once and retried twice"
+    assert states[("train_lstm", -1)]["state"] == "success"
+    assert states[("compare_models", -1)]["state"] == "success"
+
+    client = MlflowClient(Settings(home=tmp_path / "var").mlflow_tracking_uri)
+    for name in ("garch_volatility_gspc", "garch_volatility_ixic", "lstm_volatility_pooled"):
+        assert "production" in client.get_registered_model(name).aliases, name
+
+
+def test_the_prediction_dag_stores_one_set_per_date_however_often_it_runs(
+    airflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = _project(airflow_env, tmp_path / "var")
+    _volforecast(env, "train", "--all", "--models", "garch", "--no-plots")
+    for logical_date in ("2018-12-31T17:00:00+00:00", "2018-12-31T17:00:00+00:00",
+                         "2018-06-29T17:00:00+00:00"):  # fmt: skip
+        result = _airflow(env, "test", str(DAGS), "ml_predict_volatility",
+                          "--logical-date", logical_date)  # fmt: skip
+        assert {t["state"] for t in result["tasks"]} == {"success"}, result
+
+    engine = create_db_engine(Settings(home=tmp_path / "var"))
+    stored = PredictionRepository(engine).find("^GSPC", limit=1000)
+    engine.dispose()
+    origins = {r.origin_date for r in stored.rows}
+    assert origins == {dt.date(2018, 12, 31), dt.date(2018, 6, 29)}, "the backfill's own close"
+    assert stored.total == 2 * 30, "two dates, 30 steps each, nothing stored twice"
