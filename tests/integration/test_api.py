@@ -383,7 +383,10 @@ def test_volforecast_serve_runs_under_uvicorn_and_stores_queued_predictions_on_s
     # The writer waits a minute between writes: only the shutdown can store the rows.
     env = clean_env(home=str(home), api__write_interval_s="60")
     url = f"http://127.0.0.1:{port}"
-    stored_before = _stored(make_settings(home=home))
+    copied = db.create_db_engine(make_settings(home=home))
+    with copied.begin() as connection:  # other tests stored predictions in the copied home
+        connection.execute(PREDICTIONS.delete())
+    copied.dispose()
     with volforecast_server(["serve", "--port", str(port)], env, tmp_path / "serve.log",
                             f"{url}/health") as server:  # fmt: skip
         answer = requests.post(
@@ -398,7 +401,7 @@ def test_volforecast_serve_runs_under_uvicorn_and_stores_queued_predictions_on_s
         # uvicorn shuts down cleanly, then re-raises the signal so the exit status tells why.
         assert server.wait(timeout=60) in {0, -signal.SIGTERM}
     assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
-    assert _stored(make_settings(home=home)) == stored_before + 7
+    assert _stored(make_settings(home=home)) == 7
 
 
 def test_prediction_rows_upsert_without_duplicates(engine: Engine) -> None:
