@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from statistics import median
 from typing import Any
 
@@ -32,6 +33,10 @@ DEFAULT_ARGS = {
     "max_retry_delay": dt.timedelta(minutes=20),
 }
 LSTM_SPEED = ["--lstm-batch-size", "256", "--lstm-stride", "5", "--lstm-patience", "3"]
+# Where the pooled LSTM runs: with the CeleryExecutor, a worker started with `-q gpu` on a
+# GPU machine takes VOLFORECAST_LSTM_QUEUE=gpu; the pool keeps two from training at once.
+LSTM_QUEUE = os.environ.get("VOLFORECAST_LSTM_QUEUE", "default")
+LSTM_POOL = os.environ.get("VOLFORECAST_LSTM_POOL", "default_pool")
 
 
 @dag(
@@ -79,7 +84,7 @@ def ml_train_volatility_models() -> None:
             "outcomes"
         ]
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
+    @task(trigger_rule=TriggerRule.ALL_DONE, queue=LSTM_QUEUE, pool=LSTM_POOL)
     def train_lstm(tickers: list[str]) -> list[dict[str, Any]]:
         """Train the pooled LSTM on every ticker at once (one network serves them all)."""
         epochs = str(get_current_context()["params"]["lstm_epochs"])

