@@ -21,12 +21,14 @@ from sqlalchemy import (
     Connection,
     Engine,
     MetaData,
+    String,
     Table,
     case,
     func,
     or_,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
@@ -173,7 +175,13 @@ class PriceRepository:
 
         ``split_coefficient`` is 1: stored prices carry their adjustment in ``adj_close``.
         """
-        columns = [PRICES.c[c] for c in STORED_COLUMNS if c != "ingested_at"]
+        # The date comes back as the driver gives it (text on SQLite) and is parsed once, by
+        # pandas, for the whole column: parsing it row by row cost more than the query.
+        columns = [
+            type_coerce(PRICES.c[c], String).label(c) if c == "date" else PRICES.c[c]
+            for c in STORED_COLUMNS
+            if c != "ingested_at"
+        ]
         query = select(*columns).order_by(PRICES.c.ticker, PRICES.c.date)
         if tickers is not None:
             query = query.where(PRICES.c.ticker.in_(list(tickers)))
@@ -183,7 +191,9 @@ class PriceRepository:
             query = query.where(PRICES.c.date <= end)
         with self.engine.connect() as connection:
             result = connection.execute(query)
-            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+            keys = list(result.keys())
+            # Plain tuples: pandas probes SQLAlchemy rows attribute by attribute, slowly.
+            frame = pd.DataFrame.from_records([tuple(row) for row in result], columns=keys)
         frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
         for column in ("open", "high", "low", "close", "adj_close", "volume"):
             frame[column] = pd.to_numeric(frame[column]).astype("float64")
