@@ -42,7 +42,7 @@ airflow-install: $(AIRFLOW_STAMP) ## Create .venv-airflow with Airflow $(AIRFLOW
 airflow: $(STAMP) $(AIRFLOW_STAMP) ## Airflow standalone on SQLite with the project's DAGs (UI on :8080)
 	@mkdir -p var/airflow
 	@echo "Airflow UI: http://127.0.0.1:8080 (user admin; password in var/airflow/simple_auth_manager_passwords.json.generated)"
-	$(AIRFLOW_ENV) $(AIRFLOW_VENV)/bin/airflow standalone
+	PATH=$(CURDIR)/$(AIRFLOW_VENV)/bin:$$PATH $(AIRFLOW_ENV) $(AIRFLOW_VENV)/bin/airflow standalone
 
 run: $(STAMP) ## The main job on the embedded default: ingest the sample, train, register, predict, serve
 	$(BIN)/volforecast db upgrade
