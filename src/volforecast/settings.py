@@ -72,7 +72,7 @@ class ApiSettings(BaseModel):
     """Origins a browser may call the API from (``["*"]`` for any); none by default."""
     max_body_bytes: Annotated[int, Field(ge=256)] = 16_384
     """Larger request bodies are refused with 413 before they are read."""
-    model_refresh_s: Annotated[float, Field(ge=0)] = 30.0
+    model_refresh_s: Annotated[float, Field(gt=0)] = 30.0
     """How often the registry is asked where the ``production`` aliases point."""
     prices_refresh_s: Annotated[float, Field(ge=0)] = 5.0
     """How often the latest stored close of each ticker is read; 0 reads it on every request."""

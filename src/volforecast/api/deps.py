@@ -11,8 +11,11 @@ from fastapi.security import APIKeyHeader
 from volforecast.api.state import ServiceState
 from volforecast.settings import Settings
 
+# Async on purpose: FastAPI runs a plain `def` dependency on a worker thread, and these
+# only read attributes.
 
-def get_state(request: Request) -> ServiceState:
+
+async def get_state(request: Request) -> ServiceState:
     """The running service's state."""
     state: ServiceState = request.app.state.service
     return state
@@ -21,7 +24,7 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     """The settings the service was started with."""
     return state.settings
 
@@ -31,7 +34,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep, given: Annotated[str | None, Security(_api_key_header)]
 ) -> None:
     """Refuses a request without the right ``X-API-Key`` when a key is configured."""
