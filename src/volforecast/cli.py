@@ -222,6 +222,16 @@ def db_current() -> None:
 # ingest and quality
 
 
+TickersOption = Annotated[str | None, typer.Option(help="Comma-separated tickers (or --all).")]
+
+
+def _chosen_tickers(tickers: str | None, all_tickers: bool) -> list[str] | None:
+    """The tickers of `--tickers A,B`, or None for `--all`; exactly one must be given."""
+    if (tickers is None) == (not all_tickers):
+        _fail("give --tickers A,B,... or --all", ExitCode.USAGE)
+    return _split_tickers(tickers)
+
+
 def _split_tickers(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -431,7 +441,7 @@ def backtest(
     from_db: Annotated[
         bool, typer.Option("--from-db", help="Use the prices stored in the database.")
     ] = False,
-    tickers: Annotated[str | None, typer.Option(help="Comma-separated tickers (or --all).")] = None,
+    tickers: TickersOption = None,
     all_tickers: Annotated[bool, typer.Option("--all", help="Every ticker available.")] = False,
     train_end: Annotated[
         dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the first fit.")
@@ -480,8 +490,7 @@ def backtest(
 
     if (prices is None) == (not from_db):
         _fail("give exactly one of --prices FILE and --from-db", ExitCode.USAGE)
-    if (tickers is None) == (not all_tickers):
-        _fail("give --tickers A,B,... or --all", ExitCode.USAGE)
+    chosen = _chosen_tickers(tickers, all_tickers)
     names = tuple(m.strip().lower() for m in models.split(",") if m.strip())
     settings = _settings()
     with _errors():
@@ -500,10 +509,9 @@ def backtest(
 
                 engine = _engine(settings)
                 ensure_schema(engine)
-                frame = PriceRepository(engine).load(_split_tickers(tickers))
-        wanted = _split_tickers(tickers)
+                frame = PriceRepository(engine).load(chosen)
         present = set(frame["ticker"].unique())
-        n_tickers = len(present & set(wanted)) if wanted else len(present)
+        n_tickers = len(present & set(chosen)) if chosen else len(present)
         # One step per ticker (the per-ticker pass visits each, even with nothing to fit),
         # then one per block of each pooled model, members of combinations included.
         pooled = [m for m in config.fitted_models if m in POOLED_MODELS]
@@ -514,7 +522,7 @@ def backtest(
                 frame,
                 config,
                 quality=settings.quality,
-                tickers=wanted,
+                tickers=chosen,
                 workers=workers,
                 out=out_file,
                 progress=lambda _: bar.advance(task),
@@ -545,7 +553,7 @@ def backtest(
 
 @app.command()
 def train(
-    tickers: Annotated[str | None, typer.Option(help="Comma-separated tickers (or --all).")] = None,
+    tickers: TickersOption = None,
     all_tickers: Annotated[bool, typer.Option("--all", help="Every stored ticker.")] = False,
     models: Annotated[
         str,
@@ -602,8 +610,7 @@ def train(
     from volforecast.jobs.train import TrainConfig  # noqa: PLC0415
     from volforecast.jobs.train import train as run_train  # noqa: PLC0415
 
-    if (tickers is None) == (not all_tickers):
-        _fail("give --tickers A,B,... or --all", ExitCode.USAGE)
+    chosen = _chosen_tickers(tickers, all_tickers)
     names = tuple(m.strip().lower() for m in models.split(",") if m.strip())
     lstm_settings = {
         key: value
@@ -628,7 +635,7 @@ def train(
                     workers=workers,
                     force=force,
                 ),
-                _split_tickers(tickers),
+                chosen,
                 progress=lambda label: bar.update(task, advance=1, description=label),
                 on_start=lambda total: bar.update(task, total=total),
             )
@@ -834,7 +841,7 @@ def serve(
 
 @app.command()
 def predict(
-    tickers: Annotated[str | None, typer.Option(help="Comma-separated tickers (or --all).")] = None,
+    tickers: TickersOption = None,
     all_tickers: Annotated[
         bool, typer.Option("--all", help="Every ticker a production model serves.")
     ] = False,
@@ -865,8 +872,7 @@ def predict(
     from volforecast.registry.serving import ProductionModels  # noqa: PLC0415
     from volforecast.registry.tracking import connect  # noqa: PLC0415
 
-    if (tickers is None) == (not all_tickers):
-        _fail("give --tickers A,B,... or --all", ExitCode.USAGE)
+    chosen = _chosen_tickers(tickers, all_tickers)
     settings = _settings()
     engine = _engine(settings)
     with _errors():
@@ -882,7 +888,7 @@ def predict(
             report = predict_all(
                 engine, settings, models_held,
                 model_types=None if models is None else [m for m in models.split(",") if m.strip()],
-                tickers=_split_tickers(tickers),
+                tickers=chosen,
                 horizon=horizon,
                 as_of=None if as_of is None else as_of.date(),
                 progress=lambda label: bar.update(task, advance=1, description=label),
