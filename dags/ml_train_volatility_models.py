@@ -39,6 +39,17 @@ LSTM_QUEUE = os.environ.get("VOLFORECAST_LSTM_QUEUE", "default")
 LSTM_POOL = os.environ.get("VOLFORECAST_LSTM_POOL", "default_pool")
 
 
+def _lstm_executor_config() -> dict[str, Any]:
+    """With the KubernetesExecutor, the LSTM's pod asks for a GPU (VOLFORECAST_LSTM_K8S_GPU=1)."""
+    if os.environ.get("VOLFORECAST_LSTM_K8S_GPU") != "1":
+        return {}
+    from kubernetes.client import models as k8s  # noqa: PLC0415  (only on Kubernetes)
+
+    gpu = k8s.V1ResourceRequirements(limits={"nvidia.com/gpu": "1"})
+    container = k8s.V1Container(name="base", resources=gpu)
+    return {"pod_override": k8s.V1Pod(spec=k8s.V1PodSpec(containers=[container]))}
+
+
 @dag(
     dag_id="ml_train_volatility_models",
     schedule="0 2 * * 1",
@@ -84,7 +95,12 @@ def ml_train_volatility_models() -> None:
             "outcomes"
         ]
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, queue=LSTM_QUEUE, pool=LSTM_POOL)
+    @task(
+        trigger_rule=TriggerRule.ALL_DONE,
+        queue=LSTM_QUEUE,
+        pool=LSTM_POOL,
+        executor_config=_lstm_executor_config(),
+    )
     def train_lstm(tickers: list[str]) -> list[dict[str, Any]]:
         """Train the pooled LSTM on every ticker at once (one network serves them all)."""
         epochs = str(get_current_context()["params"]["lstm_epochs"])

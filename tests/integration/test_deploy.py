@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 
@@ -104,3 +105,11 @@ def test_the_celery_layer_adds_a_broker_and_a_gpu_queue_for_the_lstm(tmp_path: P
     assert gpu["environment"]["VOLFORECAST_LSTM_QUEUE"] == "gpu"
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     assert "lstm_gpu" in " ".join(services["airflow-init"]["command"])
+
+
+def test_the_kubernetes_values_run_every_task_as_a_pod_of_the_airflow_image() -> None:
+    values = yaml.safe_load((REPO / "deploy" / "kubernetes" / "values.yaml").read_text())
+    assert values["executor"] == "KubernetesExecutor"
+    assert values["images"]["airflow"]["repository"].endswith("volforecast-airflow")
+    assert {"name": "VOLFORECAST_LSTM_K8S_GPU", "value": "1"} in values["env"]
+    assert "volforecast-env" in values["extraEnvFrom"]
