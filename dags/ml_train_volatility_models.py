@@ -34,9 +34,12 @@ DEFAULT_ARGS = {
 }
 LSTM_SPEED = ["--lstm-batch-size", "256", "--lstm-stride", "5", "--lstm-patience", "3"]
 # Where the pooled LSTM runs: with the CeleryExecutor, a worker started with `-q gpu` on a
-# GPU machine takes VOLFORECAST_LSTM_QUEUE=gpu; the pool keeps two from training at once.
+# GPU machine takes VOLFORECAST_LSTM_QUEUE=gpu; a pool of one slot keeps two LSTM trainings
+# from sharing the GPU.
 LSTM_QUEUE = os.environ.get("VOLFORECAST_LSTM_QUEUE", "default")
 LSTM_POOL = os.environ.get("VOLFORECAST_LSTM_POOL", "default_pool")
+# GARCH chunks at once: two suit one 2-core machine; raise it with the workers.
+CHUNKS_AT_ONCE = int(os.environ.get("VOLFORECAST_CHUNKS_AT_ONCE", "2"))
 
 
 def _lstm_executor_config() -> dict[str, Any]:
@@ -88,7 +91,7 @@ def ml_train_volatility_models() -> None:
         """Split the tickers into chunks, the unit of parallel work."""
         return chunks(tickers, get_current_context()["params"]["chunk_size"])
 
-    @task(max_active_tis_per_dag=2)
+    @task(max_active_tis_per_dag=CHUNKS_AT_ONCE)
     def train_garch(chunk: list[str]) -> list[dict[str, Any]]:
         """Fit, evaluate, log, register and consider for promotion one chunk's GARCH models."""
         return run("train", "--tickers", ",".join(chunk), "--models", "garch", "--no-plots")[
