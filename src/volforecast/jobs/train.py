@@ -66,7 +66,7 @@ from volforecast.registry.pyfunc import (
     input_example,
     pip_requirements,
 )
-from volforecast.registry.serving import load_registered
+from volforecast.registry.serving import download_models
 from volforecast.registry.tracking import (
     RunRecord,
     connect,
@@ -573,7 +573,7 @@ class _Runner:
         )
 
         def losses_of(production: str) -> pd.DataFrame:
-            served = load_registered(name, production)
+            served = download_models(name, production)
             if data.ticker not in served:
                 msg = f"{name} v{production} does not serve {data.ticker}"
                 raise ValueError(msg)
@@ -621,7 +621,7 @@ class _Runner:
         production = self.registry.alias_version(name, names.PRODUCTION)
         if not self.config.warm_start or production is None:
             return datasets, None, settings
-        served = load_registered(name, production)
+        served = download_models(name, production)
         if set(served) != {d.ticker for d in datasets}:
             log.info("%s: production serves other tickers; training from scratch", name)
             return datasets, None, settings
@@ -680,7 +680,7 @@ class _Runner:
         by_ticker = {d.ticker: d for d in datasets}
 
         def losses_of(production: str) -> pd.DataFrame:
-            served = load_registered(name, production)
+            served = download_models(name, production)
             missing = sorted(set(served) - set(by_ticker))
             if missing:
                 # Promoting a network that knows fewer tickers would stop serving the others.

@@ -31,29 +31,19 @@ from volforecast.registry.names import (
     TAG_TICKERS,
     registered_model_name,
 )
-from volforecast.registry.pyfunc import VolatilityPyfunc, load_models
+from volforecast.registry.pyfunc import load_models
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME_FILTER = "name LIKE '%_volatility_%'"
 
 
-def load_registered(name: str, version: str) -> dict[str, VolatilityModel]:
-    """The models of a registered version, loaded the way any MLflow user would."""
-    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    python_model = loaded.unwrap_python_model()
-    if not isinstance(python_model, VolatilityPyfunc):
-        msg = f"{name} v{version} is not a volforecast model"
-        raise TypeError(msg)
-    return python_model.models
-
-
 def download_models(name: str, version: str) -> dict[str, VolatilityModel]:
     """The models of a registered version, read straight from its artifacts.
 
-    The same files and the same loader as :func:`load_registered`, without building MLflow's
-    pyfunc wrapper around them (it reads and checks the model's YAML three times): a
-    service loading hundreds of versions does it in a seventh of the time.
+    The same files and the same loader (:func:`~volforecast.registry.pyfunc.load_models`)
+    as ``mlflow.pyfunc.load_model`` uses, without building MLflow's pyfunc wrapper around
+    them, which reads and checks the model's YAML three times per version.
     """
     with tempfile.TemporaryDirectory(prefix="volforecast-model-") as folder:
         root = Path(
