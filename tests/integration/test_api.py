@@ -33,6 +33,7 @@ from sqlalchemy import Engine, func, select
 from tests.conftest import make_settings
 from tests.integration.servers import clean_env, free_port, serve_mlflow, volforecast_server
 from volforecast.api.app import create_app
+from volforecast.api.client import ApiClient
 from volforecast.core.features import DailyData
 from volforecast.data import db
 from volforecast.data.repository import (
@@ -389,12 +390,14 @@ def test_volforecast_serve_runs_under_uvicorn_and_stores_queued_predictions_on_s
     copied.dispose()
     with volforecast_server(["serve", "--port", str(port)], env, tmp_path / "serve.log",
                             f"{url}/health") as server:  # fmt: skip
-        answer = requests.post(
-            f"{url}/predict",
-            timeout=30,
-            json={"ticker": "^GSPC", "model_type": "GARCH", "horizon": 7},
-        )
-        assert answer.status_code == 200, answer.text
+        # Through the client scripts and `make run` use.
+        api = ApiClient(url, timeout_s=30)
+        assert api.wait_until_healthy(10)["status"] == "ok"
+        answer = api.predict("^GSPC", "GARCH", 7)
+        assert len(answer["forecasts"]) == 7
+        assert [m["model_name"] for m in api.models()] == ["garch_volatility_gspc"]
+        with pytest.raises(requests.HTTPError, match="404: no production LSTM model"):
+            api.predict("^GSPC", "LSTM", 7)
         assert requests.get(f"{url}/docs", timeout=10).status_code == 200
         assert "volforecast_predictions_total" in requests.get(f"{url}/metrics", timeout=10).text
         server.send_signal(signal.SIGTERM)
