@@ -305,6 +305,9 @@ def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path
     backfilled = stored.find("^GSPC", end=dt.date(2018, 7, 31)).rows
     assert {r.origin_date for r in backfilled} == {dt.date(2018, 6, 29)}
     assert [r.forecast_date for r in backfilled] == [dt.date(2018, 7, 2), dt.date(2018, 7, 3)]
+    code, output = invoke("predict", "--tickers", "^GSPC,NOPE", "--horizon", "3")
+    assert code == ExitCode.PARTIAL, "NOPE failed; ^GSPC was stored"
+    assert "NOPE: no production model serves it" in output
     code, output = invoke("predict", "--all", "--as-of", "1990-01-01")
     assert code == ExitCode.ERROR
     assert "no stored close on or before 1990-01-01" in output

@@ -401,6 +401,14 @@ def predict_all(
     if on_start is not None:
         on_start(len(work))
     report = PredictReport()
+    # A ticker asked for by name that no production model serves is a failure, not silence.
+    for ticker in sorted((wanted_tickers or set()) - {t for _, t in work}):
+        kinds = "" if wanted_types is None else " " + "/".join(sorted(wanted_types)).upper()
+        message = (
+            f"{ticker}: no production{kinds} model serves it; train one with "
+            f"`volforecast train --tickers {ticker}`"
+        )
+        report.failures.append(PredictFailure(ticker, "-", message))
     # One query and one pass of the quality gate for every ticker, as training does.
     needed = sorted({ticker for _, ticker in work})
     try:
