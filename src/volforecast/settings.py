@@ -84,6 +84,39 @@ class ApiSettings(BaseModel):
     """Prediction rows kept in memory while the database is down; beyond, the oldest go."""
 
 
+class MonitoringSettings(BaseModel):
+    """Drift detectors and the retraining trigger (``VOLFORECAST_MONITORING__<NAME>``).
+
+    Every ``*_alpha`` is the false-alarm probability of one day's check on data without a
+    break; volatilities are daily, in percent.
+    """
+
+    reference_days: Annotated[int, Field(ge=60)] = 250
+    """Trading days at the end of a model's training window that stand for "normal"."""
+    recent_days: Annotated[int, Field(ge=2, le=60)] = 10
+    """Days whose mean log realized variance is compared with the reference level."""
+    level_alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.001
+    cusum_k: Annotated[float, Field(gt=0)] = 0.5
+    """CUSUM allowance, in standard deviations of the standardized error."""
+    cusum_arl0_days: Annotated[float, Field(gt=10)] = 500.0
+    """Days between false CUSUM alarms on average, both sides together."""
+    var_window_days: Annotated[int, Field(ge=100)] = 250
+    """Days of VaR exceedances in Kupiec's test."""
+    var_alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    ljung_box_lags: Annotated[int, Field(ge=1, le=50)] = 10
+    ljung_box_window_days: Annotated[int, Field(ge=60)] = 250
+    ljung_box_alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.001
+    psi_window_days: Annotated[int, Field(ge=20)] = 60
+    """Recent returns whose distribution is compared with the reference's."""
+    psi_alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.001
+    rmse_threshold_vol_pct: Annotated[float, Field(gt=0)] = 3.0
+    """Retrain when the rolling RMSE of 1-day volatility forecasts exceeds this."""
+    accuracy_window_days: Annotated[int, Field(ge=5)] = 20
+    """Forecast dates in each rolling RMSE, MAE and QLIKE."""
+    quiet_days: Annotated[int, Field(ge=0)] = 20
+    """A detector that fired within this many trading days raises no new alert."""
+
+
 class Settings(BaseSettings):
     """Everything volforecast can be configured with.
 
@@ -124,6 +157,7 @@ class Settings(BaseSettings):
     quality: QualitySettings = QualitySettings()
     promotion: PromotionSettings = PromotionSettings()
     api: ApiSettings = ApiSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @field_validator("database_url")
     @classmethod

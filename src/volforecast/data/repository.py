@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 
 from volforecast.data.sources import RAW_COLUMNS
 from volforecast.data.tables import ModelMetric, StockPrice, VolatilityPrediction
@@ -422,3 +423,28 @@ class PredictionRepository:
             total = int(connection.execute(count).scalar_one())
             rows = [PredictionRow(**row._asdict()) for row in connection.execute(query)]
         return PredictionPage(rows, total)
+
+    def frame(
+        self,
+        tickers: Sequence[str],
+        *,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        steps: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """Stored rows of ``tickers`` with a forecast date in ``[start, end]``, as a frame."""
+        where: list[ColumnElement[bool]] = [PREDICTIONS.c.ticker.in_(list(tickers))]
+        if start is not None:
+            where.append(PREDICTIONS.c.forecast_date >= start)
+        if end is not None:
+            where.append(PREDICTIONS.c.forecast_date <= end)
+        if steps is not None:
+            where.append(PREDICTIONS.c.step.in_(list(steps)))
+        columns = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
+        with self.engine.connect() as connection:
+            result = connection.execute(select(*columns).where(*where))
+            frame = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
+        if frame.empty:
+            return frame
+        frame["forecast_date"] = frame["forecast_date"].map(_as_date)
+        return frame

@@ -12,6 +12,7 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -160,3 +161,77 @@ class ModelPromotion(Base):
     metrics: Mapped[str] = mapped_column(Text, comment="JSON: the figures the decision used")
     actor: Mapped[str] = mapped_column(String(100), comment="user@host or the job that moved it")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ForecastAccuracy(Base):
+    """Rolling accuracy of one model's stored forecasts of one ticker, at one horizon."""
+
+    __tablename__ = "forecast_accuracy"
+    __table_args__ = (
+        UniqueConstraint(
+            "ticker", "model_type", "horizon", "proxy", "as_of_date",
+            name="uq_forecast_accuracy_key",
+        ),
+        Index(None, "as_of_date"),
+        {"schema": ML_SCHEMA, "comment": "Stored forecasts against realized volatility."},
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH))
+    model_type: Mapped[str] = mapped_column(String(20))
+    horizon: Mapped[int] = mapped_column(SmallInteger, comment="forecast step, trading days")
+    proxy: Mapped[str] = mapped_column(String(10), comment="range or squared")
+    as_of_date: Mapped[dt.date] = mapped_column(Date, comment="last forecast date in the window")
+    n_forecasts: Mapped[int] = mapped_column(Integer)
+    rmse_vol_pct: Mapped[float] = mapped_column(Double, comment="daily volatility, %")
+    mae_vol_pct: Mapped[float] = mapped_column(Double, comment="daily volatility, %")
+    qlike: Mapped[float] = mapped_column(Double, comment="on variances")
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DriftCheck(Base):
+    """One detector's verdict for one ticker and model on one day.
+
+    The monitor stores every check of the day it runs for (the dashboard's drift
+    statistics) and every alert onset since the model was trained (``alert`` true).
+    """
+
+    __tablename__ = "drift_checks"
+    __table_args__ = (
+        UniqueConstraint(
+            "ticker", "model_type", "detector", "observed_on", name="uq_drift_checks_key"
+        ),
+        Index(None, "observed_on"),
+        {"schema": ML_SCHEMA, "comment": "Drift detector statistics and alerts."},
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH))
+    model_type: Mapped[str] = mapped_column(String(20))
+    detector: Mapped[str] = mapped_column(String(20))
+    observed_on: Mapped[dt.date] = mapped_column(Date)
+    statistic: Mapped[float] = mapped_column(Double)
+    threshold: Mapped[float] = mapped_column(Double)
+    fired: Mapped[bool] = mapped_column(Boolean)
+    alert: Mapped[bool] = mapped_column(Boolean, comment="the onset of a firing: an alert")
+    detail: Mapped[str] = mapped_column(Text, comment="JSON: detector-specific figures")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RetrainRequest(Base):
+    """A ticker queued for retraining by the monitor, and whether training took it up."""
+
+    __tablename__ = "retrain_requests"
+    __table_args__ = (
+        UniqueConstraint("ticker", "requested_on", name="uq_retrain_requests_key"),
+        Index(None, "status"),
+        {"schema": ML_SCHEMA, "comment": "The monitor's retraining queue."},
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH))
+    requested_on: Mapped[dt.date] = mapped_column(Date, comment="the monitored day")
+    reason: Mapped[str] = mapped_column(Text, comment="the alerts that asked for it")
+    status: Mapped[str] = mapped_column(String(10), comment="pending or done")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -50,7 +50,7 @@ def daily_data_by_ticker(
             msg = f"no prices for {', '.join(missing)}"
             raise UnknownTickerError(msg)
         if missing:
-            log.warning("no prices for %s; backtesting the others", ", ".join(missing))
+            log.warning("no prices for %s; going on with the others", ", ".join(missing))
     gate = run_gate(prices, quality)
     datasets = {
         str(ticker): DailyData.from_prices(rows, str(ticker))

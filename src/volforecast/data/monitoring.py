@@ -1,0 +1,200 @@
+"""Reads and idempotent writes of the monitoring tables.
+
+``ml.forecast_accuracy`` and ``ml.drift_checks`` are upserted on their natural keys, so the
+monitor can run again for a day and leave one row per key. The retraining queue keeps at
+most one pending request per ticker: a second alert adds its reason to the pending one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+import pandas as pd
+from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from volforecast.data.tables import DriftCheck, ForecastAccuracy, RetrainRequest
+
+ACCURACY = cast("Table", ForecastAccuracy.__table__)
+CHECKS = cast("Table", DriftCheck.__table__)
+RETRAIN = cast("Table", RetrainRequest.__table__)
+
+PENDING = "pending"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    """Rolling accuracy of one model's forecasts of one ticker at one horizon."""
+
+    ticker: str
+    model_type: str
+    horizon: int
+    proxy: str
+    as_of_date: dt.date
+    n_forecasts: int
+    rmse_vol_pct: float
+    mae_vol_pct: float
+    qlike: float
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One detector's verdict for one ticker and model on one day."""
+
+    ticker: str
+    model_type: str
+    detector: str
+    observed_on: dt.date
+    statistic: float
+    threshold: float
+    fired: bool
+    alert: bool
+    detail: dict[str, float] = field(default_factory=dict)
+
+
+def _upsert(engine: Engine, table: Table, values: list[dict[str, object]],
+            key: Sequence[str]) -> int:  # fmt: skip
+    if not values:
+        return 0
+    with engine.begin() as connection:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c: statement.excluded[c] for c in values[0] if c not in key},
+        )
+        connection.execute(statement, values)
+    return len(values)
+
+
+def _finite(value: float) -> float:
+    # JSON has no infinities or NaN; a statistic that overflowed is stored as a huge number.
+    if value != value:  # noqa: PLR0124  (NaN)
+        return 0.0
+    return max(min(value, 1e300), -1e300)
+
+
+class MonitoringRepository:
+    """Accuracy, drift checks and the retraining queue."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def upsert_accuracy(self, rows: Sequence[AccuracyRow], *, computed_at: dt.datetime) -> int:
+        """Insert or replace accuracy rows by ticker, model, horizon, proxy and date."""
+        values = [{**vars(r), "computed_at": computed_at} for r in rows]
+        return _upsert(self.engine, ACCURACY, values,
+                       ("ticker", "model_type", "horizon", "proxy", "as_of_date"))  # fmt: skip
+
+    def upsert_checks(self, rows: Sequence[CheckRow], *, created_at: dt.datetime) -> int:
+        """Insert or replace detector verdicts by ticker, model, detector and day."""
+        # One statement per key: the last verdict for a key wins, as a re-run would.
+        unique = {(r.ticker, r.model_type, r.detector, r.observed_on): r for r in rows}
+        values = [
+            {**vars(r), "statistic": _finite(r.statistic), "threshold": _finite(r.threshold),
+             "detail": json.dumps({k: _finite(v) for k, v in r.detail.items()}),
+             "created_at": created_at}
+            for r in unique.values()
+        ]  # fmt: skip
+        return _upsert(self.engine, CHECKS, values,
+                       ("ticker", "model_type", "detector", "observed_on"))  # fmt: skip
+
+    def queue_retrain(self, ticker: str, alert_on: dt.date, reason: str,
+                      *, now: dt.datetime) -> bool:  # fmt: skip
+        """Queue ``ticker`` for an alert observed on ``alert_on``; returns whether one was added.
+
+        Nothing is added when a request for that day or a later one exists, pending or done:
+        a model that was retrained and kept its production version is not asked again for
+        the same alert. A pending request takes the new reason too.
+        """
+        with self.engine.begin() as connection:
+            latest = connection.execute(
+                select(RETRAIN.c.id, RETRAIN.c.requested_on, RETRAIN.c.status, RETRAIN.c.reason)
+                .where(RETRAIN.c.ticker == ticker)
+                .order_by(RETRAIN.c.requested_on.desc())
+                .limit(1)
+                .with_for_update()
+            ).first()
+            if latest is not None and latest.status == PENDING:
+                known = latest.reason.split("; ")
+                added = [part for part in reason.split("; ") if part not in known]
+                if added:
+                    connection.execute(
+                        update(RETRAIN).where(RETRAIN.c.id == latest.id)
+                        .values(reason="; ".join([*known, *added]))
+                    )  # fmt: skip
+                return False
+            if latest is not None and latest.requested_on >= alert_on:
+                return False
+            connection.execute(RETRAIN.insert().values(
+                ticker=ticker, requested_on=alert_on, reason=reason, status=PENDING,
+                created_at=now, done_at=None,
+            ))  # fmt: skip
+            return True
+
+    def pending_retrains(self) -> list[str]:
+        """Tickers waiting for retraining, oldest request first."""
+        query = (
+            select(RETRAIN.c.ticker)
+            .where(RETRAIN.c.status == PENDING)
+            .order_by(RETRAIN.c.requested_on, RETRAIN.c.ticker)
+        )
+        with self.engine.connect() as connection:
+            return [str(t) for t in connection.execute(query).scalars()]
+
+    def mark_retrained(self, tickers: Sequence[str], *, now: dt.datetime) -> int:
+        """Close the pending requests of ``tickers``; returns how many."""
+        if not tickers:
+            return 0
+        statement = (
+            update(RETRAIN)
+            .where(RETRAIN.c.ticker.in_(list(tickers)), RETRAIN.c.status == PENDING)
+            .values(status=DONE, done_at=now)
+        )
+        with self.engine.begin() as connection:
+            return int(connection.execute(statement).rowcount)
+
+    # ------------------------------------------------------------------ reads, for the dashboard
+
+    def _frame(self, query: object) -> pd.DataFrame:
+        with self.engine.connect() as connection:
+            result = connection.execute(query)  # type: ignore[call-overload]
+            return pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
+
+    def accuracy(self, *, ticker: str | None = None, horizon: int | None = None,
+                 proxy: str | None = None) -> pd.DataFrame:  # fmt: skip
+        """Stored accuracy rows, oldest date first."""
+        query = select(ACCURACY).order_by(ACCURACY.c.as_of_date, ACCURACY.c.ticker)
+        if ticker is not None:
+            query = query.where(ACCURACY.c.ticker == ticker)
+        if horizon is not None:
+            query = query.where(ACCURACY.c.horizon == horizon)
+        if proxy is not None:
+            query = query.where(ACCURACY.c.proxy == proxy)
+        return self._frame(query)
+
+    def alerts(self, *, ticker: str | None = None, since: dt.date | None = None,
+               limit: int = 1_000) -> pd.DataFrame:  # fmt: skip
+        """Alert onsets, newest first."""
+        query = select(CHECKS).where(CHECKS.c.alert.is_(True))
+        if ticker is not None:
+            query = query.where(CHECKS.c.ticker == ticker)
+        if since is not None:
+            query = query.where(CHECKS.c.observed_on >= since)
+        query = query.order_by(CHECKS.c.observed_on.desc(), CHECKS.c.ticker).limit(limit)
+        return self._frame(query)
+
+    def latest_checks(self) -> pd.DataFrame:
+        """Every detector's verdict on the last day the monitor ran for."""
+        last = select(func.max(CHECKS.c.observed_on)).scalar_subquery()
+        query = select(CHECKS).where(CHECKS.c.observed_on == last)
+        return self._frame(query.order_by(CHECKS.c.ticker, CHECKS.c.detector))
+
+    def retrain_queue(self) -> pd.DataFrame:
+        """Every retraining request, newest first."""
+        return self._frame(select(RETRAIN).order_by(RETRAIN.c.created_at.desc()))

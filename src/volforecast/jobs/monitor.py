@@ -1,0 +1,341 @@
+"""Monitoring jobs: the daily check of the production models, and a replay of past periods.
+
+:func:`monitor` is what the daily DAG runs after the predictions: it judges the stored
+forecasts against the realized volatility (``ml.forecast_accuracy``), runs the drift
+detectors on every production model since the day it was trained (``ml.drift_checks``),
+records the data-quality gate's findings, and queues for retraining every ticker whose model
+raised an alert it has not yet been retrained for (``ml.retrain_requests``). Running it again
+for the same day rewrites the same rows.
+
+:func:`replay` walks a past period day by day as if live: each evening the model forecasts
+the next day, the next day is observed, the detectors look, and an alert retrains the
+model on the data up to that day. It answers "when would we have known?".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from volforecast.core.features import DailyData
+from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.data.monitoring import CheckRow, MonitoringRepository
+from volforecast.data.repository import PredictionRepository, PriceRepository
+from volforecast.errors import InsufficientDataError, UnknownTickerError, VolforecastError
+from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.models.base import VolatilityModel
+from volforecast.models.catalog import build_model
+from volforecast.monitoring.accuracy import ACCURACY_HORIZONS, accuracy_rows
+from volforecast.monitoring.drift import Alert, MonitorSeries, scan
+from volforecast.registry.serving import ProductionModels
+from volforecast.settings import MonitoringSettings, Settings
+
+log = logging.getLogger(__name__)
+
+
+def monitor_series(
+    model: VolatilityModel, data: DailyData, model_type: str, config: MonitoringSettings
+) -> MonitorSeries:
+    """The 1-day forecasts ``model`` made for every day after its reference window.
+
+    The model's own training data ends the reference window; each later day of ``data`` is
+    forecast from the close before it, with the parameters frozen, as the daily job did.
+
+    Raises
+    ------
+    InsufficientDataError
+        When the training window is shorter than ``config.reference_days`` plus a day.
+    """
+    trained_until = model.data.last_date
+    start = int(data.dates.searchsorted(trained_until, side="right"))
+    first = start - config.reference_days
+    if first < 1:
+        msg = (f"{data.ticker}: {config.reference_days} days before {trained_until.date()} "
+               "are needed as the reference window")  # fmt: skip
+        raise InsufficientDataError(msg)
+    sigma2 = model.forecast_paths(data, np.arange(first - 1, len(data) - 1), 1)[:, 0]
+    return MonitorSeries(
+        ticker=data.ticker, model_type=model_type, dates=data.dates[first:],
+        returns_pct=data.returns_pct[first:], rv_sigma2=data.rv_sigma2[first:],
+        sigma2=sigma2, start=config.reference_days,
+    )  # fmt: skip
+
+
+@dataclass
+class MonitorReport:
+    """What one :func:`monitor` run found and stored."""
+
+    as_of: dt.date | None = None
+    checked: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+    """Alert onsets since each model was trained."""
+    fired_today: list[str] = field(default_factory=list)
+    """``ticker model detector`` of every check that fired on the monitored day."""
+    accuracy_rows: int = 0
+    quality_findings: dict[str, int] = field(default_factory=dict)
+    queued: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready view, for ``--report-json`` and for Airflow."""
+        return {
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "checked": self.checked,
+            "alerts": [
+                {"ticker": a.ticker, "model_type": a.model_type, "detector": a.detector,
+                 "observed_on": a.observed_on.isoformat(), "statistic": a.statistic,
+                 "threshold": a.threshold}
+                for a in self.alerts
+            ],
+            "fired_today": self.fired_today,
+            "accuracy_rows": self.accuracy_rows,
+            "quality_findings": self.quality_findings,
+            "queued": self.queued,
+            "failures": self.failures,
+            "seconds": round(self.seconds, 2),
+        }  # fmt: skip
+
+
+def _served_tickers(models: ProductionModels, tickers: Sequence[str] | None) -> list[str]:
+    wanted = None if tickers is None else {t.strip().upper() for t in tickers}
+    return sorted({t for served in models.served() for t in served.models
+                   if wanted is None or t in wanted})  # fmt: skip
+
+
+def monitor(
+    engine: Engine,
+    settings: Settings,
+    models: ProductionModels,
+    *,
+    as_of: dt.date | None = None,
+    tickers: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> MonitorReport:
+    """Check every production model; see the module docstring.
+
+    ``as_of`` is the monitored day (default: each ticker's latest stored close); nothing
+    after it is read, so a backfill sees what the job saw that evening.
+
+    Raises
+    ------
+    DatabaseUnavailableError
+        When the price or monitoring store cannot be reached.
+    UnknownTickerError
+        When none of ``tickers`` is served by a production model.
+    """
+    started = time.perf_counter()
+    config = settings.monitoring
+    report = MonitorReport(as_of=as_of)
+    names = _served_tickers(models, tickers)
+    if tickers is not None and not names:
+        msg = f"no production model serves {', '.join(tickers)}"
+        raise UnknownTickerError(msg)
+    now = dt.datetime.now(dt.UTC)
+    store = MonitoringRepository(engine)
+    try:
+        prices = PriceRepository(engine).load(names, end=as_of) if names else None
+        datasets, quality = ({}, None) if prices is None or prices.empty else (
+            daily_data_by_ticker(prices, settings.quality))  # fmt: skip
+        first_day = min((d.dates[max(len(d) - config.accuracy_window_days, 0)].date()
+                         for d in datasets.values()), default=None)  # fmt: skip
+        stored = (PredictionRepository(engine).frame(names, start=first_day, end=as_of,
+                                                     steps=ACCURACY_HORIZONS)
+                  if first_day is not None else pd.DataFrame())  # fmt: skip
+    except UNAVAILABLE_ERRORS as exc:
+        raise unavailable(engine, exc) from exc
+
+    checks: list[CheckRow] = []
+    if quality is not None:
+        for ticker, entry in quality.tickers.items():
+            if entry.findings:
+                report.quality_findings[ticker] = len(entry.findings)
+                day = as_of or (datasets[ticker].last_date.date() if ticker in datasets
+                                else now.date())  # fmt: skip
+                rejected = float(entry.received - entry.accepted)
+                checks.append(CheckRow(ticker, "-", "data_quality", day,
+                                       float(len(entry.findings)), 0.0, True, True,
+                                       {"rows_rejected": rejected}))  # fmt: skip
+
+    accuracy = [
+        row
+        for ticker, data in datasets.items()
+        for row in accuracy_rows(stored[stored["ticker"] == ticker] if len(stored) else stored,
+                                 data, window_days=config.accuracy_window_days)
+    ]  # fmt: skip
+
+    work = [(served, ticker) for served in models.served() for ticker in sorted(served.models)
+            if ticker in names]  # fmt: skip
+    if on_start is not None:
+        on_start(len(work))
+    retrain: dict[str, list[Alert]] = {}
+    for served, ticker in work:
+        try:
+            data = datasets.get(ticker)
+            if data is None:
+                msg = f"{ticker}: no stored close passes the quality gate"
+                raise InsufficientDataError(msg)
+            with served.lock:
+                series = monitor_series(served.models[ticker], data, served.model_type, config)
+            if len(series.dates) <= series.start:
+                continue  # trained on the latest close: nothing to judge yet
+            result = scan(series, config)
+        except (VolforecastError, ValueError, ArithmeticError) as exc:
+            report.failures[f"{ticker} {served.model_type}"] = str(exc)
+            log.warning("%s %s: %s", ticker, served.model_type, exc)
+            continue
+        finally:
+            if progress is not None:
+                progress(f"{served.model_type} {ticker}")
+        report.checked += 1
+        day = series.dates[-1].date()
+        onsets_today = {a.detector for a in result.alerts if a.observed_on == day}
+        checks += [CheckRow(a.ticker, a.model_type, a.detector, a.observed_on, a.statistic,
+                            a.threshold, True, True, a.detail) for a in result.alerts]  # fmt: skip
+        checks += [CheckRow(ticker, served.model_type, c.detector, day, c.statistic, c.threshold,
+                            c.fired, c.detector in onsets_today, c.detail)
+                   for c in result.latest]  # fmt: skip
+        report.fired_today += [f"{ticker} {served.model_type} {c.detector}"
+                               for c in result.latest if c.fired]  # fmt: skip
+        report.alerts += result.alerts
+        if result.alerts:
+            retrain.setdefault(ticker, []).extend(result.alerts)
+
+    try:
+        report.accuracy_rows = store.upsert_accuracy(accuracy, computed_at=now)
+        store.upsert_checks(checks, created_at=now)
+        for ticker, alerts in sorted(retrain.items()):
+            latest = sorted(alerts, key=lambda a: a.observed_on)[-5:]
+            reason = "; ".join(f"{a.model_type} {a.detector} on {a.observed_on}" for a in latest)
+            if store.queue_retrain(ticker, latest[-1].observed_on, reason, now=now):
+                report.queued.append(ticker)
+    except UNAVAILABLE_ERRORS as exc:
+        raise unavailable(engine, exc) from exc
+    report.seconds = time.perf_counter() - started
+    log.info("checked %d models in %.1f s: %d alerts, %d tickers queued for retraining",
+             report.checked, report.seconds, len(report.alerts), len(report.queued))  # fmt: skip
+    return report
+
+
+# ---------------------------------------------------------------------- replay
+
+
+@dataclass
+class ReplayReport:
+    """What :func:`replay` saw: every alert, and when each ticker was retrained."""
+
+    start: dt.date
+    end: dt.date
+    model: str
+    alerts: list[Alert] = field(default_factory=list)
+    retrains: list[tuple[str, dt.date]] = field(default_factory=list)
+    tickers: int = 0
+    days: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def alert_days(self) -> pd.Series:
+        """Alerts per day (any ticker, any detector), for every replayed day with one."""
+        days = pd.Series([a.observed_on for a in self.alerts], dtype="object")
+        return days.value_counts().sort_index()
+
+
+def replay(
+    prices: pd.DataFrame,
+    settings: Settings,
+    *,
+    start: dt.date,
+    end: dt.date,
+    model: str = "garch",
+    tickers: Sequence[str] | None = None,
+    retrain: bool = True,
+    progress: Callable[[str], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Replay ``start``..``end`` as if live; see the module docstring.
+
+    Each ticker's model is fitted on everything before ``start``; from then on, the 1-day
+    forecast of each day is made at the close before it with frozen parameters, the day is
+    observed, and the detectors judge. With ``retrain``, the first alert of a day refits the
+    model on the data up to that day, which also resets the detectors' reference window.
+    """
+    started = time.perf_counter()
+    if start >= end:
+        msg = f"the replay must start before it ends, got {start} to {end}"
+        raise ValueError(msg)
+    config = settings.monitoring
+    report = ReplayReport(start, end, model)
+    datasets, _ = daily_data_by_ticker(prices, settings.quality, tickers)
+    if on_start is not None:
+        on_start(len(datasets))
+    for ticker, full in datasets.items():
+        try:
+            alerts, retrains = _replay_ticker(full.until(pd.Timestamp(end)), start, model,
+                                              config, retrain=retrain)  # fmt: skip
+        except (VolforecastError, ValueError, ArithmeticError) as exc:
+            report.failures[ticker] = str(exc)
+            log.warning("%s: %s", ticker, exc)
+            continue
+        finally:
+            if progress is not None:
+                progress(ticker)
+        report.tickers += 1
+        report.alerts += alerts
+        report.retrains += [(ticker, day) for day in retrains]
+    days = {d for data in datasets.values() for d in data.dates
+            if pd.Timestamp(start) <= d <= pd.Timestamp(end)}  # fmt: skip
+    report.days = len(days)
+    report.alerts.sort(key=lambda a: (a.observed_on, a.ticker, a.detector))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _replay_ticker(
+    data: DailyData, start: dt.date, model_name: str, config: MonitoringSettings, *, retrain: bool
+) -> tuple[list[Alert], list[dt.date]]:
+    first = int(data.dates.searchsorted(pd.Timestamp(start)))
+    if first >= len(data):
+        msg = f"{data.ticker}: no prices from {start} on"
+        raise InsufficientDataError(msg)
+    fitted = build_model(model_name).fit(data.head(first), data.ticker)
+    alerts: list[Alert] = []
+    retrains: list[int] = []
+    fired_before: dict[str, dt.date] = {}
+    while True:
+        series = monitor_series(fitted, data, model_name, config)
+        result = scan(series, config, fired_before)
+        # Alerts are causal: those up to a retrain are what the live job raised before it;
+        # what follows depends on the new model. As the live queue does, a ticker retrained
+        # less than ``quiet_days`` ago waits.
+        due = [
+            a
+            for a in result.alerts
+            if not retrains or _position(data, a.observed_on) - retrains[-1] > config.quiet_days
+        ]
+        if not retrain or not due:
+            alerts += result.alerts
+            return alerts, [data.dates[p].date() for p in retrains]
+        day = due[0].observed_on
+        alerts += [a for a in result.alerts if a.observed_on <= day]
+        until = _position(data, day) + 1
+        if until >= len(data):
+            return alerts, [data.dates[p].date() for p in retrains]
+        fired_before = {
+            detector: max(d for d in days if d <= day)
+            for detector, days in result.fired.items()
+            if days[0] <= day
+        }
+        fitted = build_model(model_name).fit(data.head(until), data.ticker)
+        retrains.append(until - 1)
+
+
+def _position(data: DailyData, day: dt.date) -> int:
+    return int(data.dates.searchsorted(pd.Timestamp(day)))

@@ -1,0 +1,1 @@
+"""Monitoring: forecast accuracy against realized volatility, drift detectors, alerts."""
