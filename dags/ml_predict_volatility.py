@@ -7,6 +7,12 @@ keyed by ticker, model, origin, step and version: a rerun or a backfill of the s
 writes the same rows and adds none); then log the statistics. A backfill
 (`airflow dags backfill`) produces the forecasts that would have been made on those days,
 with today's production parameters.
+
+Then monitor: `volforecast monitor run` judges the stored forecasts against realized
+volatility and runs the drift detectors on every production model. Tickers it queues for
+retraining (a drift alert, or an RMSE above the threshold) start a run of
+`ml_train_volatility_models` for them alone, per-ticker models only: the pooled LSTM, which
+serves every ticker, waits for the weekly run.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 from typing import Any
 
 from _volforecast import run
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,8 @@ DEFAULT_ARGS = {
     tags=["volforecast", "predictions"],
     doc_md=__doc__,
     params={"horizon": Param(30, type="integer", minimum=1, maximum=30)},
+    # The retraining trigger passes the queued tickers on as a list, not as its text.
+    render_template_as_native_obj=True,
 )
 def ml_predict_volatility() -> None:
     """Generate and store every production model's forecasts, then log their statistics."""
@@ -68,7 +77,32 @@ def ml_predict_volatility() -> None:
         return {"as_of": report["as_of"], "paths": report["paths"],
                 "failed": len(report["failures"])}  # fmt: skip
 
-    log_prediction_statistics(generate_and_store_predictions())
+    @task
+    def monitor_models(predictions: dict[str, Any]) -> dict[str, Any]:
+        """Accuracy against realized volatility, drift detectors, and the retraining queue."""
+        report = run("monitor", "run", "--all", "--as-of", predictions["as_of"])
+        for alert in report["alerts"][-20:]:
+            log.warning("alert: %s %s %s on %s: %.3g (fires from %.3g)", alert["ticker"],
+                        alert["model_type"], alert["detector"], alert["observed_on"],
+                        alert["statistic"], alert["threshold"])  # fmt: skip
+        log.info("%d models checked, %d checks firing, queued for retraining: %s",
+                 report["checked"], len(report["fired_today"]),
+                 ", ".join(report["queued"]) or "none")  # fmt: skip
+        return report
+
+    @task.short_circuit
+    def tickers_to_retrain(report: dict[str, Any]) -> list[str]:
+        """The tickers queued by this run; with none, the trigger is skipped."""
+        return list(report["queued"])
+
+    predictions = generate_and_store_predictions()
+    log_prediction_statistics(predictions)
+    retrain = tickers_to_retrain(monitor_models(predictions))
+    retrain >> TriggerDagRunOperator(
+        task_id="trigger_retraining",
+        trigger_dag_id="ml_train_volatility_models",
+        conf={"tickers": "{{ ti.xcom_pull(task_ids='tickers_to_retrain') }}", "lstm": False},
+    )
 
 
 ml_predict_volatility()

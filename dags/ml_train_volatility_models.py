@@ -9,7 +9,9 @@ nothing the others did, and a rerun of the same week trains nothing whose prices
 change.
 
 Params: `tickers` (default: every stored ticker that passes the quality gate),
-`chunk_size` (tickers per GARCH task), `lstm_epochs` (most epochs of the pooled LSTM).
+`chunk_size` (tickers per GARCH task), `lstm_epochs` (most epochs of the pooled LSTM),
+`lstm` (false skips the pooled LSTM: the daily DAG's retraining of the tickers the monitor
+queued does so). Training a ticker answers its pending request in `ml.retrain_requests`.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def _lstm_executor_config() -> dict[str, Any]:
         "tickers": Param(None, type=["null", "array"], description="Tickers; all by default."),
         "chunk_size": Param(50, type="integer", minimum=1, description="Tickers per task."),
         "lstm_epochs": Param(100, type="integer", minimum=1, description="Most LSTM epochs."),
+        "lstm": Param(True, type="boolean", description="Train the pooled LSTM too."),
     },
 )
 def ml_train_volatility_models() -> None:
@@ -106,7 +109,11 @@ def ml_train_volatility_models() -> None:
     )
     def train_lstm(tickers: list[str]) -> list[dict[str, Any]]:
         """Train the pooled LSTM on every ticker at once (one network serves them all)."""
-        epochs = str(get_current_context()["params"]["lstm_epochs"])
+        params = get_current_context()["params"]
+        if not params["lstm"]:
+            log.info("the pooled LSTM is not retrained in this run (lstm=false)")
+            return []
+        epochs = str(params["lstm_epochs"])
         return run("train", "--tickers", ",".join(tickers), "--models", "lstm",
                    "--lstm-epochs", epochs, *LSTM_SPEED)["outcomes"]  # fmt: skip
 

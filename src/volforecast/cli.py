@@ -90,6 +90,12 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
+monitor_app = typer.Typer(
+    help="Watch the production models: accuracy, drift alerts, the retraining queue; replay "
+    "a past period.",
+    no_args_is_help=True,
+)
+app.add_typer(monitor_app, name="monitor")
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:
@@ -105,6 +111,18 @@ def _errors() -> Iterator[None]:
     except VolforecastError as exc:
         code = next(code for kind, code in _EXIT_FOR if isinstance(exc, kind))
         _fail(str(exc), code)
+
+
+@contextmanager
+def _database_errors(engine: Any) -> Iterator[None]:
+    """Check the schema first, and turn a database that does not answer into exit code 4."""
+    from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable  # noqa: PLC0415
+
+    try:
+        ensure_schema(engine)
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        raise unavailable(engine, exc) from exc
 
 
 _level_from_flags: int | None = None
@@ -595,6 +613,14 @@ def train(
     report_json: Annotated[
         Path | None, typer.Option("--report-json", help="Write every outcome as JSON.")
     ] = None,
+    queued: Annotated[
+        bool,
+        typer.Option(
+            "--queued",
+            help="Train the tickers `volforecast monitor` queued for retraining, and close "
+            "their requests.",
+        ),
+    ] = False,
 ) -> None:
     """Train, evaluate, track in MLflow, register, and promote what beats production.
 
@@ -607,10 +633,13 @@ def train(
     options is skipped (--force trains it again), so re-running a day's job is safe. Exit
     code 3 when some tickers failed; the others are registered.
     """
+    from volforecast.data.monitoring import MonitoringRepository  # noqa: PLC0415
     from volforecast.jobs.train import TrainConfig  # noqa: PLC0415
     from volforecast.jobs.train import train as run_train  # noqa: PLC0415
 
-    chosen = _chosen_tickers(tickers, all_tickers)
+    if queued and (tickers is not None or all_tickers):
+        _fail("--queued trains the queued tickers: give it without --tickers or --all",
+              ExitCode.USAGE)  # fmt: skip
     names = tuple(m.strip().lower() for m in models.split(",") if m.strip())
     lstm_settings = {
         key: value
@@ -622,6 +651,16 @@ def train(
     }  # fmt: skip
     settings = _settings()
     engine = _engine(settings)
+    if queued:
+        with _errors(), _database_errors(engine):
+            chosen: list[str] | None = MonitoringRepository(engine).pending_retrains()
+        if not chosen:
+            out.print("no ticker is queued for retraining")
+            _write_json(report_json, {"complete": True, "outcomes": [], "stage_seconds": {}})
+            return
+        out.print(f"retraining {len(chosen)} queued tickers: {', '.join(chosen)}")
+    else:
+        chosen = _chosen_tickers(tickers, all_tickers)
     with _errors(), _progress() as bar:
         task = bar.add_task("Training", total=None)
         try:
@@ -658,9 +697,13 @@ def train(
     out.print(
         f"{len(report.outcomes) - len(report.failed)} of {len(report.outcomes)} done; {stages}"
     )
-    _write_json(report_json, {"complete": report.complete,
-                              "outcomes": [vars(o) for o in report.outcomes],
-                              "stage_seconds": report.stage_seconds})  # fmt: skip
+    _write_json(report_json, {
+        "complete": report.complete, "outcomes": [vars(o) for o in report.outcomes],
+        "stage_seconds": report.stage_seconds,
+        "retrain_requests_closed": report.retrain_requests_closed,
+    })  # fmt: skip
+    if report.retrain_requests_closed:
+        out.print(f"closed {report.retrain_requests_closed} retraining requests")
     if not report.complete:
         raise typer.Exit(
             int(ExitCode.PARTIAL if len(report.failed) < len(report.outcomes) else ExitCode.ERROR)
@@ -907,6 +950,174 @@ def predict(
                            "failures": [vars(f) for f in report.failures]})  # fmt: skip
     if report.failures:
         raise typer.Exit(ExitCode.PARTIAL if report.paths else ExitCode.ERROR)
+
+
+# --------------------------------------------------------------------------------------------
+# monitoring
+
+
+@monitor_app.command("run")
+def monitor_run(
+    tickers: TickersOption = None,
+    all_tickers: Annotated[
+        bool, typer.Option("--all", help="Every ticker a production model serves.")
+    ] = False,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"], help="The monitored day (default each ticker's latest close)."
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--report-json", help="Write the report as JSON.")
+    ] = None,
+) -> None:
+    """Judge the production models: accuracy, drift detectors, data quality; queue retraining.
+
+    Stored forecasts are compared with realized volatility (rolling RMSE, MAE and QLIKE into
+    ml.forecast_accuracy); every production model's 1-day forecasts since it was trained go
+    through the drift detectors (level shift of realized volatility, CUSUM of forecast
+    errors, Kupiec at 95 and 99 %, Ljung-Box, PSI), whose statistics and alerts go into
+    ml.drift_checks. A ticker with an alert, or a rolling RMSE above
+    VOLFORECAST_MONITORING__RMSE_THRESHOLD_VOL_PCT (3.0), is queued for `volforecast train
+    --queued`. Running it again for the same day rewrites the same rows.
+    """
+    from volforecast.jobs.monitor import monitor  # noqa: PLC0415
+    from volforecast.registry.serving import ProductionModels  # noqa: PLC0415
+    from volforecast.registry.tracking import connect  # noqa: PLC0415
+
+    chosen = _chosen_tickers(tickers, all_tickers)
+    settings = _settings()
+    engine = _engine(settings)
+    with _errors(), _database_errors(engine):
+        models_held = ProductionModels(connect(settings))
+        try:
+            models_held.refresh()
+        except Exception as exc:  # noqa: BLE001  (MLflow raises many kinds)
+            _fail(f"cannot read the model registry: {exc}", ExitCode.UNAVAILABLE)
+        if not len(models_held):
+            _fail("no model is in production yet: run `volforecast train` first", ExitCode.ERROR)
+        with _progress() as bar:
+            task = bar.add_task("Monitoring", total=None)
+            report = monitor(
+                engine, settings, models_held, tickers=chosen,
+                as_of=None if as_of is None else as_of.date(),
+                progress=lambda label: bar.update(task, advance=1, description=label),
+                on_start=lambda total: bar.update(task, total=total),
+            )  # fmt: skip
+    _print_alerts(report.alerts[-30:], title="Alerts since each model was trained (latest 30)")
+    out.print(f"{report.checked} models checked, {report.accuracy_rows} accuracy rows stored, "
+              f"{len(report.fired_today)} checks firing on the monitored day, "
+              f"{len(report.quality_findings)} tickers with data-quality findings "
+              f"in {report.seconds:.1f} s")  # fmt: skip
+    if report.queued:
+        out.print(f"queued for retraining: {', '.join(report.queued)} "
+                  "(`volforecast train --queued` takes them)")  # fmt: skip
+    for name, message in list(report.failures.items())[:20]:
+        err.print(f"[yellow]{escape(name)}:[/] {escape(message)}")
+    _write_json(json_out, report.to_dict())
+    if report.failures:
+        raise typer.Exit(ExitCode.PARTIAL if report.checked else ExitCode.ERROR)
+
+
+def _print_alerts(alerts: list[Any], *, title: str) -> None:
+    if not alerts:
+        out.print("no alerts")
+        return
+    table = Table("day", "ticker", "model", "detector", "statistic", "threshold", title=title,
+                  title_justify="left")  # fmt: skip
+    for a in alerts:
+        table.add_row(str(a.observed_on), a.ticker, a.model_type, a.detector,
+                      f"{a.statistic:.3g}", f"{a.threshold:.3g}")  # fmt: skip
+    out.print(table)
+
+
+@monitor_app.command("replay")
+def monitor_replay(
+    prices: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Prices to replay: Parquet or CSV in the ingest layout.",
+        ),
+    ],
+    start: Annotated[
+        dt.datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First replayed day.")
+    ],
+    end: Annotated[
+        dt.datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last replayed day.")
+    ],
+    tickers: TickersOption = None,
+    model: Annotated[
+        str, typer.Option(help="The model to replay (garch, gjr-garch-t, ...).")
+    ] = "garch",
+    retrain: Annotated[
+        bool, typer.Option(help="Refit a ticker's model on the day one of its alerts fires.")
+    ] = True,
+    json_out: Annotated[
+        Path | None, typer.Option("--report-json", help="Write every alert as JSON.")
+    ] = None,
+) -> None:
+    """Walk a past period day by day as if live, and report which alerts fired when.
+
+    Each ticker's model is fitted on the prices before --from; then every day it forecasts
+    the next day from the close, the day is observed, and the detectors judge, exactly as
+    `volforecast monitor run` does each evening. Nothing is written to the database.
+    """
+    from volforecast.data.sources import load_file  # noqa: PLC0415
+    from volforecast.jobs.monitor import replay  # noqa: PLC0415
+
+    settings = _settings()
+    chosen = _split_tickers(tickers)
+    with _errors():
+        batch = load_file(prices)
+        with _progress() as bar:
+            task = bar.add_task("Replaying", total=None)
+            try:
+                report = replay(
+                    batch.frame, settings, start=start.date(), end=end.date(), model=model,
+                    tickers=chosen, retrain=retrain,
+                    progress=lambda label: bar.update(task, advance=1, description=label),
+                    on_start=lambda total: bar.update(task, total=total),
+                )  # fmt: skip
+            except ValueError as exc:
+                _fail(str(exc), ExitCode.USAGE)
+    _print_alerts(report.alerts[-40:], title="Alerts (latest 40)")
+    per_week = report.alert_days()
+    if len(per_week):
+        weekly = _weekly(per_week)
+        table = Table("week of", "alerts", "", title="Alerts per week", title_justify="left")
+        top = max(weekly.max(), 1)
+        for week, count in weekly.items():
+            table.add_row(str(week), str(count), "#" * max(1, round(30 * count / top)))
+        out.print(table)
+    quiet = report.days - len(per_week)
+    out.print(f"{report.tickers} tickers, {report.days} days replayed: {len(report.alerts)} "
+              f"alerts on {len(per_week)} days ({quiet} days without one), "
+              f"{len(report.retrains)} retrains, in {report.seconds:.1f} s")  # fmt: skip
+    for ticker, message in list(report.failures.items())[:20]:
+        err.print(f"[yellow]{escape(ticker)}:[/] {escape(message)}")
+    _write_json(json_out, {
+        "start": report.start.isoformat(), "end": report.end.isoformat(), "model": report.model,
+        "tickers": report.tickers, "days": report.days,
+        "alerts": [{"ticker": a.ticker, "detector": a.detector,
+                    "observed_on": a.observed_on.isoformat(), "statistic": a.statistic,
+                    "threshold": a.threshold} for a in report.alerts],
+        "retrains": [[t, d.isoformat()] for t, d in report.retrains],
+        "failures": report.failures,
+    })  # fmt: skip
+    if report.failures:
+        raise typer.Exit(ExitCode.PARTIAL if report.tickers else ExitCode.ERROR)
+
+
+def _weekly(per_day: Any) -> Any:
+    """Counts per day summed into weeks starting on Monday."""
+    import pandas as pd  # noqa: PLC0415
+
+    index = pd.to_datetime(pd.Index(per_day.index))
+    weeks = (index - pd.to_timedelta(index.day_of_week, unit="D")).date
+    return per_day.groupby(weeks).sum()
 
 
 @app.command("tickers")

@@ -68,7 +68,20 @@ def test(folder: str, dag_id: str, conf: dict[str, Any], logical_date: str | Non
              "try_number": ti.try_number}
             for ti in run.get_task_instances()
         ],
+        "other_runs": _other_runs(dag_id),
     }  # fmt: skip
+
+
+def _other_runs(dag_id: str) -> list[dict[str, Any]]:
+    # Runs of other DAGs, such as those a TriggerDagRunOperator created (dag.test() runs
+    # only its own DAG; a triggered run waits, queued, for a scheduler).
+    from airflow.models.dagrun import DagRun  # noqa: PLC0415
+    from airflow.utils.session import create_session  # noqa: PLC0415
+    from sqlalchemy import select  # noqa: PLC0415
+
+    with create_session() as session:
+        runs = session.scalars(select(DagRun).where(DagRun.dag_id != dag_id)).all()
+        return [{"dag_id": r.dag_id, "conf": r.conf, "state": str(r.state)} for r in runs]
 
 
 def _forget_runs(dag_id: str, when: dt.datetime) -> None:

@@ -21,7 +21,9 @@ from mlflow import MlflowClient
 from tests.conftest import REPO, skip_or_fail
 from tests.integration.servers import clean_env
 from volforecast.data.db import create_db_engine
+from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.repository import PredictionRepository
+from volforecast.data.sources import load_sample
 from volforecast.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -93,10 +95,12 @@ def test_both_dags_parse_with_their_schedules_order_retries_and_mapping(
 
     predict = dags["ml_predict_volatility"]
     assert predict["schedule"] == "0 17 * * 1-5"  # weekdays 17:00
-    assert predict["tasks"]["log_prediction_statistics"]["upstream"] == [
-        "generate_and_store_predictions"
-    ]
-    assert all(t["retries"] >= 2 for t in predict["tasks"].values())
+    tasks = predict["tasks"]
+    assert tasks["log_prediction_statistics"]["upstream"] == ["generate_and_store_predictions"]
+    assert tasks["monitor_models"]["upstream"] == ["generate_and_store_predictions"]
+    assert tasks["tickers_to_retrain"]["upstream"] == ["monitor_models"]
+    assert tasks["trigger_retraining"]["upstream"] == ["tickers_to_retrain"]
+    assert all(t["retries"] >= 2 for t in tasks.values())
 
 
 def test_the_training_dag_registers_models_and_a_failing_chunk_costs_only_itself(
@@ -123,17 +127,45 @@ def test_the_training_dag_registers_models_and_a_failing_chunk_costs_only_itself
 def test_the_prediction_dag_stores_one_set_per_date_however_often_it_runs(
     airflow_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = _project(airflow_env, tmp_path / "var")
+    # The models are trained on the prices up to June 2018, as last week's run would have
+    # been; the prices of the rest of the year arrive afterwards, so the monitor has days
+    # to judge.
+    env = airflow_env | {"VOLFORECAST_HOME": str(tmp_path / "var")}
+    early = tmp_path / "until-june.parquet"
+    sample = load_sample().frame
+    sample[sample["date"] <= "2018-06-01"].to_parquet(early)
+    _volforecast(env, "ingest", "--file", str(early))
     _volforecast(env, "train", "--all", "--models", "garch", "--no-plots")
+    _volforecast(env, "ingest", "--sample")
+    triggered = []
     for logical_date in ("2018-12-31T17:00:00+00:00", "2018-12-31T17:00:00+00:00",
                          "2018-06-29T17:00:00+00:00"):  # fmt: skip
         result = _airflow(env, "test", str(DAGS), "ml_predict_volatility",
                           "--logical-date", logical_date)  # fmt: skip
-        assert {t["state"] for t in result["tasks"]} == {"success"}, result
+        others = {t["state"] for t in result["tasks"] if t["task_id"] != "trigger_retraining"}
+        assert others == {"success"}, result
+
+        states = {t["task_id"]: t["state"] for t in result["tasks"]}
+        # The trigger runs only when this run queued a ticker; either way nothing failed
+        assert states["trigger_retraining"] in {"success", "skipped"}, result
+        triggered.append(states["trigger_retraining"] == "success")
 
     engine = create_db_engine(Settings(home=tmp_path / "var"))
     stored = PredictionRepository(engine).find("^GSPC", limit=1000)
+    store = MonitoringRepository(engine)
+    checks, queue = store.latest_checks(), store.retrain_queue()
     engine.dispose()
     origins = {r.origin_date for r in stored.rows}
     assert origins == {dt.date(2018, 12, 31), dt.date(2018, 6, 29)}, "the backfill's own close"
     assert stored.total == 2 * 30, "two dates, 30 steps each, nothing stored twice"
+
+    # The monitor judged both models on each date; a queued ticker started one training
+    # run, for it alone and without the pooled LSTM, and the rerun of the date did not
+    # start another while the request is pending.
+    assert set(checks["ticker"]) == {"^GSPC", "^IXIC"}
+    assert len(queue) > 0, "the sell-off of October 2018 raises alerts"
+    runs = [r for r in result["other_runs"] if r["dag_id"] == "ml_train_volatility_models"]
+    assert len(runs) == sum(triggered) == (1 if len(queue) else 0), (runs, queue)
+    for run in runs:
+        assert run["conf"]["lstm"] is False
+        assert set(run["conf"]["tickers"]) == set(queue["ticker"])

@@ -43,6 +43,7 @@ from volforecast import __version__
 from volforecast.core.features import DailyData
 from volforecast.core.losses import qlike_losses
 from volforecast.data.db import ensure_schema
+from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.quality import QualityReport
 from volforecast.data.repository import MetricRepository, MetricRow, PriceRepository
 from volforecast.errors import InvalidSeriesError, TrackingUnavailableError, UnknownTickerError
@@ -131,6 +132,8 @@ class TrainReport:
     outcomes: list[Outcome]
     quality: QualityReport
     stage_seconds: dict[str, float]
+    retrain_requests_closed: int = 0
+    """Pending requests of ``volforecast monitor`` that this training answered."""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -308,7 +311,13 @@ def train(
         )
         raise TrackingUnavailableError(msg) from exc
     stages["total"] = time.perf_counter() - started
-    report = TrainReport(outcomes, quality, stages)
+    # A ticker retrained for any reason (the weekly run, a triggered one, --queued) answers
+    # the monitor's pending request for it; one with a failed model keeps it.
+    failed = {o.ticker for o in outcomes if not o.ok}
+    closed = MonitoringRepository(engine).mark_retrained(
+        sorted({o.ticker for o in outcomes} - failed), now=dt.datetime.now(dt.UTC)
+    )
+    report = TrainReport(outcomes, quality, stages, closed)
     log.info(
         "Trained %d of %d models in %.0f s; %d failed",
         len(outcomes) - len(report.failed), len(outcomes), stages["total"], len(report.failed),
