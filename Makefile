@@ -14,7 +14,7 @@ AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CU
 	AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 VOLFORECAST_BIN=$(CURDIR)/$(BIN)/volforecast
 
 .DEFAULT_GOAL := help
-.PHONY: help install airflow-install airflow run serve mlflow test test-fast lint format bench clean
+.PHONY: help install airflow-install airflow run serve dashboard monitor mlflow test test-fast lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,12 @@ run: $(STAMP) ## The main job on the embedded default: ingest the sample, train,
 
 serve: $(STAMP) ## The prediction API on port 8000 (docs at /docs; Ctrl-C stops it)
 	$(BIN)/volforecast serve
+
+dashboard: $(STAMP) ## The Streamlit dashboard on port 8501 (start the API with `make serve` first)
+	$(BIN)/volforecast dashboard
+
+monitor: $(STAMP) ## Judge the production models: accuracy, drift alerts, retraining queue
+	$(BIN)/volforecast monitor run --all
 
 mlflow: $(STAMP) ## A real MLflow server on port 5000 over the embedded store (Ctrl-C stops it)
 	$(BIN)/volforecast mlflow

@@ -883,6 +883,32 @@ def serve(
 
 
 @app.command()
+def dashboard(
+    host: Annotated[
+        str | None, typer.Option(help="Interface (default VOLFORECAST_DASHBOARD__HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default VOLFORECAST_DASHBOARD__PORT, 8501).")
+    ] = None,
+) -> None:
+    """Start the Streamlit dashboard: forecasts, model comparison, registry, monitoring.
+
+    It reads forecasts and models from the prediction API at VOLFORECAST_DASHBOARD__API_URL
+    (start it with `volforecast serve`; without it the stored forecasts are shown) and the
+    rest from the database, read-only. Open http://HOST:PORT; ?tab=Monitoring links a tab.
+    """
+    import subprocess  # noqa: PLC0415
+
+    from volforecast.dashboard import streamlit_command  # noqa: PLC0415
+
+    settings = _settings()
+    host, port = host or settings.dashboard.host, port or settings.dashboard.port
+    out.print(f"dashboard on http://{host}:{port}, API at {settings.dashboard.api_url}")
+    command = streamlit_command(port, host)
+    raise typer.Exit(subprocess.call(command))  # noqa: S603  (our own interpreter and script)
+
+
+@app.command()
 def predict(
     tickers: TickersOption = None,
     all_tickers: Annotated[

@@ -84,6 +84,15 @@ class ApiSettings(BaseModel):
     """Prediction rows kept in memory while the database is down; beyond, the oldest go."""
 
 
+class DashboardSettings(BaseModel):
+    """The Streamlit dashboard (``volforecast dashboard``); env ``VOLFORECAST_DASHBOARD__*``."""
+
+    api_url: str = "http://127.0.0.1:8000"
+    """The prediction API the dashboard reads forecasts and models from."""
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8501
+
+
 class MonitoringSettings(BaseModel):
     """Drift detectors and the retraining trigger (``VOLFORECAST_MONITORING__<NAME>``).
 
@@ -158,6 +167,7 @@ class Settings(BaseSettings):
     promotion: PromotionSettings = PromotionSettings()
     api: ApiSettings = ApiSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -56,7 +56,7 @@ def config(tmp_path: Path) -> dict[str, Any]:
 def test_the_stack_has_every_service_of_the_specification(config: dict[str, Any]) -> None:
     services = config["services"]
     assert set(services) == {
-        "postgres", "migrate", "mlflow", "api",
+        "postgres", "migrate", "mlflow", "api", "dashboard",
         "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
     }  # fmt: skip
     published = {
@@ -66,6 +66,7 @@ def test_the_stack_has_every_service_of_the_specification(config: dict[str, Any]
     assert published["api"] == {8000}
     assert published["mlflow"] == {5000}
     assert published["airflow-apiserver"] == {8080}
+    assert published["dashboard"] == {8501}
 
 
 def test_long_running_services_have_health_checks_and_wait_for_theirs(
@@ -81,6 +82,10 @@ def test_long_running_services_have_health_checks_and_wait_for_theirs(
         "service_completed_successfully"
     )
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["dashboard"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert services["dashboard"]["environment"]["VOLFORECAST_DASHBOARD__API_URL"] == (
+        "http://api:8000"
+    )
     scheduler = services["airflow-scheduler"]["depends_on"]
     assert scheduler["airflow-init"]["condition"] == "service_completed_successfully"
 

@@ -1,0 +1,240 @@
+"""The Streamlit app, driven by AppTest on real databases: empty, missing, and with trained models.
+
+The API is either a port nothing listens on (down) or a real ``volforecast serve`` under
+uvicorn; the database is SQLite and PostgreSQL where the fixture is parametrized.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import make_settings
+from tests.dashboard.conftest import TICKERS, UseEnv, run_app
+from tests.integration.servers import clean_env, free_port, volforecast_server
+from volforecast.dashboard import data
+from volforecast.dashboard.data import NO_PRICES, normal_quantile
+from volforecast.data.monitoring import CheckRow, MonitoringRepository
+from volforecast.settings import Settings
+
+API_DOWN = "is not answering: start it with `volforecast serve`"
+NOW = dt.datetime(2024, 1, 15, 18, tzinfo=dt.UTC)
+
+
+def _texts(elements: Any) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def _assert_clean(at: AppTest) -> None:
+    """No exception escaped, and no tab failed."""
+    assert not at.exception, _texts(at.exception)
+    assert not at.error, _texts(at.error)
+
+
+def _tab(at: AppTest, label: str) -> Any:
+    (tab,) = [t for t in at.tabs if t.label == label]
+    return tab
+
+
+def _frames(tab: Any) -> list[pd.DataFrame]:
+    return [d.value for d in tab.dataframe]
+
+
+def _charts(tab: Any) -> list[dict[str, Any]]:
+    return [json.loads(c.proto.spec) for c in tab.get("plotly_chart")]
+
+
+def _forecast_table(at: AppTest) -> pd.DataFrame:
+    tables = [f for f in _frames(_tab(at, "Volatility Forecast")) if "step" in f.columns]
+    assert tables, "the forecast tab shows no forecast table"
+    return tables[0]
+
+
+def test_the_first_tab_is_the_forecast(engine: Engine, settings: Settings, use_env: UseEnv) -> None:
+    use_env(settings)
+    at = run_app()
+    assert [t.label for t in at.tabs] == [
+        "Volatility Forecast", "Model comparison", "Model registry", "Monitoring",
+    ]  # fmt: skip
+
+
+def test_an_empty_database_and_a_down_api_give_messages_not_tracebacks(
+    engine: Engine, settings: Settings, use_env: UseEnv
+) -> None:
+    # Given a migrated database with nothing in it, and no API
+    use_env(settings)
+    # When the dashboard runs
+    at = run_app()
+    # Then it says what to run, and nothing raised
+    _assert_clean(at)
+    assert NO_PRICES in _texts(at.info), "the forecast tab must say how to ingest prices"
+    assert any(API_DOWN in w for w in _texts(at.warning)), _texts(at.warning)
+    assert any("run `volforecast train`" in w for w in _texts(at.warning) + _texts(at.info))
+    monitoring = _tab(at, "Monitoring")
+    infos = _texts(monitoring.info)
+    assert any("No alerts" in i for i in infos), infos
+    assert any("Nothing queued" in i for i in infos), infos
+
+
+def test_a_tab_that_fails_says_so_and_the_others_still_draw(
+    engine: Engine, settings: Settings, use_env: UseEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_engine: Engine) -> None:
+        raise RuntimeError("the log table is unreadable")
+
+    monkeypatch.setattr(data, "promotion_log", broken)
+    use_env(settings)
+    at = run_app()
+    assert not at.exception, _texts(at.exception)
+    (error,) = _texts(at.error)
+    assert "The Model registry tab failed: RuntimeError: the log table is unreadable" in error
+    assert NO_PRICES in _texts(_tab(at, "Volatility Forecast").info)
+    assert _texts(_tab(at, "Monitoring").subheader)[0] == "Alerts"
+
+
+def test_a_database_that_does_not_exist_is_reported_and_not_created(
+    tmp_path: Path, use_env: UseEnv
+) -> None:
+    missing = tmp_path / "nowhere" / "volforecast.db"
+    use_env(make_settings(home=tmp_path / "var", database_url=f"sqlite:///{missing}"))
+    at = run_app()
+    _assert_clean(at)
+    assert any("run `volforecast db upgrade`" in w for w in _texts(at.warning)), _texts(at.warning)
+    assert not missing.exists(), "looking at the dashboard must not create a database"
+
+
+def test_the_monitoring_tab_shows_stored_alerts_and_quality_findings(
+    engine: Engine, settings: Settings, use_env: UseEnv
+) -> None:
+    # Given a level-shift alert, two data-quality alerts, a quiet check and a queued retrain
+    repository = MonitoringRepository(engine)
+    day = dt.date(2024, 1, 12)
+    repository.upsert_checks([
+        CheckRow("^GSPC", "GARCH", "level_shift", day, 4.25, 3.09, fired=True, alert=True,
+                 detail={"z": 4.25}),
+        CheckRow("^GSPC", "GARCH", "data_quality", day, 2.0, 0.0, fired=True, alert=True),
+        CheckRow("^IXIC", "GARCH", "psi", day, 0.05, 0.25, fired=False, alert=False),
+        CheckRow("^IXIC", "GARCH", "data_quality", day - dt.timedelta(days=3), 3.0, 0.0,
+                 fired=True, alert=True),
+    ], created_at=NOW)  # fmt: skip
+    repository.queue_retrain("^GSPC", day, "level_shift", now=NOW)
+    use_env(settings)
+    # When the dashboard runs
+    at = run_app()
+    # Then the monitoring tab lists them
+    _assert_clean(at)
+    frames = _frames(_tab(at, "Monitoring"))
+    alerts = next(f for f in frames if "detector" in f.columns and "level_shift" in set(f.detector))
+    row = alerts[alerts["detector"] == "level_shift"].iloc[0]
+    assert (row["ticker"], row["statistic"], row["threshold"]) == ("^GSPC", 4.25, 3.09)
+    assert row["observed_on"] == day
+    assert "data_quality" not in set(alerts["detector"]), "quality findings have their own table"
+    quality = next(f for f in frames if "kind" in f.columns)
+    # The day's verdict once (it is an alert too), then the alerts of earlier days
+    assert quality[["kind", "ticker", "statistic"]].to_dict("records") == [
+        {"kind": "latest check", "ticker": "^GSPC", "statistic": 2.0},
+        {"kind": "alert", "ticker": "^IXIC", "statistic": 3.0},
+    ]
+    drift = next(f for f in frames if "ratio" in f.columns)
+    assert drift.set_index("detector").loc["psi", "ratio"] == pytest.approx(0.05 / 0.25)
+    queue = next(f for f in frames if "requested_on" in f.columns)
+    assert list(queue["ticker"]) == ["^GSPC"]
+    assert list(queue["status"]) == ["pending"]
+
+
+def test_with_the_api_down_the_forecast_tab_shows_the_stored_paths(
+    trained_home: Settings, use_env: UseEnv
+) -> None:
+    # Given stored GARCH paths of both tickers and no API
+    use_env(trained_home)
+    # When the dashboard runs
+    at = run_app()
+    # Then it says so and draws the stored paths, the chart and the table
+    _assert_clean(at)
+    assert any(API_DOWN in w and "stored in the database instead" in w
+               for w in _texts(at.warning)), _texts(at.warning)  # fmt: skip
+    (chart,) = _charts(_tab(at, "Volatility Forecast"))
+    names = [trace.get("name", "") for trace in chart["data"]]
+    assert "|return| %" in names
+    assert "GARCH v1 forecast vol %" in names
+    table = _forecast_table(at)
+    assert len(table) == 30
+    assert list(table["step"]) == list(range(1, 31))
+    np.testing.assert_allclose(
+        table["GARCH VaR 99 %"], normal_quantile(0.99) * table["GARCH vol %"]
+    )
+
+    # The quality gate runs on demand over the stored prices, which passed it when loaded
+    at.button(key="quality_run").click().run()
+    _assert_clean(at)
+    report = next(f for f in _frames(_tab(at, "Monitoring")) if "received" in f.columns)
+    assert report.to_dict("records")[0] | {"received": 0} == {
+        "ticker": "^GSPC", "status": "ok", "received": 0, "accepted": report["received"][0],
+        "check": "", "rows": 0, "detail": "",
+    }  # fmt: skip
+
+    # When another ticker is chosen, its own paths are shown
+    gspc = table["GARCH vol %"].to_numpy()
+    at.selectbox(key="ticker").select("^IXIC").run()
+    _assert_clean(at)
+    assert any("^IXIC" in s for s in _texts(at.subheader))
+    ixic = _forecast_table(at)["GARCH vol %"].to_numpy()
+    assert len(ixic) == 30
+    assert not np.allclose(ixic, gspc)
+
+
+@pytest.fixture(scope="module")
+def api_url(trained_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``volforecast serve`` over the trained home, stopped after the module."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with volforecast_server(["serve", "--port", str(port)], clean_env(home=str(trained_home.home)),
+                            log, f"{url}/health"):  # fmt: skip
+        yield url
+
+
+@pytest.mark.slow
+def test_with_the_api_up_every_tab_draws_from_it(
+    trained_home: Settings, api_url: str, use_env: UseEnv
+) -> None:
+    # Given GARCH in production for both tickers behind a running API
+    use_env(trained_home, api_url)
+    # When the dashboard runs
+    at = run_app()
+    # Then the forecast comes from the API, with no warning
+    _assert_clean(at)
+    assert not at.warning, _texts(at.warning)
+    forecast = _tab(at, "Volatility Forecast")
+    assert len(_charts(forecast)) == 1
+    table = _forecast_table(at)
+    assert len(table) == 30
+    assert (table["GARCH vol %"] > 0).all()
+    assert any("Forecasts from the prediction API" in c for c in _texts(forecast.caption))
+
+    # The registry lists both production versions
+    versions = next(f for f in _frames(_tab(at, "Model registry")) if "alias" in f.columns)
+    assert sorted(versions["serves"]) == TICKERS
+    assert set(versions["alias"]) == {"production"}
+
+    # The monitoring tab counts the dashboard's own requests to the API
+    frames = _frames(_tab(at, "Monitoring"))
+    latency = next(f for f in frames if "p50_ms" in f.columns)
+    predict = latency[latency["route"] == "/predict"].iloc[0]
+    assert predict["requests"] >= 1
+    assert 0 < predict["p50_ms"] <= predict["p99_ms"]
+
+    # And choosing the other ticker asks the API for it
+    at.selectbox(key="ticker").select("^IXIC").run()
+    _assert_clean(at)
+    assert any("^IXIC" in s for s in _texts(at.subheader))
+    assert len(_forecast_table(at)) == 30
