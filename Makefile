@@ -49,7 +49,7 @@ run: $(STAMP) ## The main job on the embedded default: ingest the sample, train,
 	$(BIN)/volforecast ingest --sample
 	$(BIN)/volforecast quality
 	$(BIN)/volforecast tickers
-	$(BIN)/volforecast train --all --models garch,lstm --lstm-batch-size 256 --lstm-stride 5 --lstm-epochs 20
+	$(BIN)/volforecast train --all --models garch,lstm
 	$(BIN)/volforecast models list
 	$(BIN)/volforecast predict --all
 	@echo "Serving on port $(DEMO_PORT) for one request (make serve keeps it running):"

@@ -1031,7 +1031,8 @@ def monitor_run(
                 progress=lambda label: bar.update(task, advance=1, description=label),
                 on_start=lambda total: bar.update(task, total=total),
             )  # fmt: skip
-    _print_alerts(report.alerts[-30:], title="Alerts since each model was trained (latest 30)")
+    latest = sorted(report.alerts, key=lambda a: (a.observed_on, a.ticker, a.model_type))[-30:]
+    _print_alerts(latest, title="Alerts since each model was trained (latest 30)")
     out.print(f"{report.checked} models checked, {report.accuracy_rows} accuracy rows stored, "
               f"{len(report.fired_today)} checks firing on the monitored day, "
               f"{len(report.quality_findings)} tickers with data-quality findings "

@@ -104,10 +104,9 @@ def test_replay_from_the_command_line(index_prices: pd.DataFrame, tmp_path: Path
 # ---------------------------------------------------------------------- the daily job
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def forecast_since_training(home: Path) -> Settings:
     """^GSPC's GARCH in production, with LATER closes since, each forecast on its evening."""
-    settings = _trained_home(tmp_path_factory.mktemp("monitor") / "var")
+    settings = _trained_home(home)
     engine = db.create_db_engine(settings)
     models = ProductionModels(connect(settings))
     models.refresh()
@@ -117,6 +116,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         assert report.complete, report.failures
     engine.dispose()
     return settings
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """See :func:`forecast_since_training`."""
+    return forecast_since_training(tmp_path_factory.mktemp("monitor") / "var")
 
 
 def _count(engine: Engine, table: object) -> int:
