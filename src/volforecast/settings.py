@@ -125,6 +125,16 @@ class MonitoringSettings(BaseModel):
     quiet_days: Annotated[int, Field(ge=0)] = 20
     """A detector that fired within this many trading days raises no new alert."""
 
+    @model_validator(mode="after")
+    def _check_windows(self) -> MonitoringSettings:
+        # The level test compares a recent mean with the reference's; it needs the
+        # reference to be at least twice as long to estimate its variance.
+        if self.reference_days < 2 * self.recent_days:
+            msg = (f"reference_days ({self.reference_days}) must be at least twice "
+                   f"recent_days ({self.recent_days})")  # fmt: skip
+            raise ValueError(msg)
+        return self
+
 
 class Settings(BaseSettings):
     """Everything volforecast can be configured with.

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.conftest import make_settings
-from volforecast.settings import Settings
+from volforecast.settings import MonitoringSettings, Settings
 
 
 def test_embedded_default_keeps_everything_under_home(tmp_path: Path) -> None:
@@ -62,3 +62,9 @@ def test_environment_beats_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_thresholds_are_validated() -> None:
     with pytest.raises(ValidationError, match="stale_days"):
         make_settings(quality={"stale_days": 1})
+
+
+def test_monitoring_windows_are_checked_together() -> None:
+    with pytest.raises(ValidationError, match="at least twice"):
+        MonitoringSettings(reference_days=60, recent_days=40)
+    assert MonitoringSettings(reference_days=80, recent_days=40).recent_days == 40
