@@ -617,8 +617,8 @@ def train(
         bool,
         typer.Option(
             "--queued",
-            help="Train the tickers `volforecast monitor` queued for retraining, and close "
-            "their requests.",
+            help="Train the tickers `volforecast monitor` queued for retraining (per-ticker "
+            "models only). Any training of a ticker closes its request.",
         ),
     ] = False,
 ) -> None:
@@ -636,6 +636,7 @@ def train(
     from volforecast.data.monitoring import MonitoringRepository  # noqa: PLC0415
     from volforecast.jobs.train import TrainConfig  # noqa: PLC0415
     from volforecast.jobs.train import train as run_train  # noqa: PLC0415
+    from volforecast.registry.names import POOLED_MODEL_TYPES  # noqa: PLC0415
 
     if queued and (tickers is not None or all_tickers):
         _fail("--queued trains the queued tickers: give it without --tickers or --all",
@@ -652,6 +653,11 @@ def train(
     settings = _settings()
     engine = _engine(settings)
     if queued:
+        # The pooled LSTM serves every ticker: a retrain on a few would not replace it.
+        names = tuple(n for n in names if n not in POOLED_MODEL_TYPES)
+        if not names:
+            _fail("--queued retrains per-ticker models; the pooled LSTM retrains with --all",
+                  ExitCode.USAGE)  # fmt: skip
         with _errors(), _database_errors(engine):
             chosen: list[str] | None = MonitoringRepository(engine).pending_retrains()
         if not chosen:
@@ -1089,8 +1095,9 @@ def monitor_replay(
     """Walk a past period day by day as if live, and report which alerts fired when.
 
     Each ticker's model is fitted on the prices before --from; then every day it forecasts
-    the next day from the close, the day is observed, and the detectors judge, exactly as
-    `volforecast monitor run` does each evening. Nothing is written to the database.
+    the next day from the close, the day is observed, and the detectors judge, as
+    `volforecast monitor run` does each evening; an alert refits that ticker's model on the
+    data up to its day (--no-retrain keeps the first model). Nothing is written to the database.
     """
     from volforecast.data.sources import load_file  # noqa: PLC0415
     from volforecast.jobs.monitor import replay  # noqa: PLC0415

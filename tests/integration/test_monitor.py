@@ -217,11 +217,24 @@ def test_monitoring_rows_are_upserted_on_their_keys(engine: Engine) -> None:
     assert alerts[["ticker", "detector"]].to_numpy().tolist() == [["AAA", "cusum"]]
     assert json.loads(alerts["detail"].iloc[0]) == {"direction": 1.0}
     assert len(store.latest_checks()) == 2
-    # The queue: one pending request per ticker; an older alert after a retrain asks nothing
+    # Every fired day is known by ticker, model and detector (quiet checks are not)
+    assert store.fired_days(["AAA"]) == {("AAA", "GARCH", "cusum"): [day],
+                                         ("AAA", "GARCH", "level_shift"): [day]}  # fmt: skip
+    # An accuracy window without a usable proxy has no QLIKE, and is stored without one
+    store.upsert_accuracy([AccuracyRow("AAA", "GARCH", 30, "squared", day, 1, 0.5, 0.5, None)],
+                          computed_at=now)  # fmt: skip
+    assert store.accuracy(horizon=30)["qlike"].isna().all()
+
+    # The queue: one pending request per ticker, answering every alert merged into it
+    later = day + dt.timedelta(days=1)
     assert store.queue_retrain("AAA", day, "GARCH cusum", now=now)
-    assert not store.queue_retrain("AAA", day, "GARCH rmse", now=now)
-    assert store.retrain_queue()["reason"].tolist() == ["GARCH cusum; GARCH rmse"]
+    assert not store.queue_retrain("AAA", later, "GARCH rmse", now=now)
+    queue = store.retrain_queue()
+    assert queue["reason"].tolist() == ["GARCH cusum; GARCH rmse"]
+    assert queue["requested_on"].tolist() == [later]
     assert store.mark_retrained(["AAA"], now=now) == 1
+    # After the retrain, neither merged alert asks again; a newer one does
+    assert not store.queue_retrain("AAA", later, "GARCH rmse", now=now)
     assert not store.queue_retrain("AAA", day, "GARCH cusum", now=now)
-    assert store.queue_retrain("AAA", day + dt.timedelta(days=1), "GARCH psi", now=now)
+    assert store.queue_retrain("AAA", later + dt.timedelta(days=1), "GARCH psi", now=now)
     assert store.pending_retrains() == ["AAA"]

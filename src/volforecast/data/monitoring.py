@@ -39,7 +39,8 @@ class AccuracyRow:
     n_forecasts: int
     rmse_vol_pct: float
     mae_vol_pct: float
-    qlike: float
+    qlike: float | None
+    """None when every proxy value of the window is zero (QLIKE is undefined there)."""
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,15 @@ class MonitoringRepository:
                 .with_for_update()
             ).first()
             if latest is not None and latest.status == PENDING:
+                # The request now answers this alert too: it takes its reason and, when the
+                # alert is newer, its day, so closing it closes the alert.
                 known = latest.reason.split("; ")
                 added = [part for part in reason.split("; ") if part not in known]
-                if added:
+                if added or alert_on > latest.requested_on:
                     connection.execute(
                         update(RETRAIN).where(RETRAIN.c.id == latest.id)
-                        .values(reason="; ".join([*known, *added]))
+                        .values(reason="; ".join([*known, *added]),
+                                requested_on=max(alert_on, latest.requested_on))
                     )  # fmt: skip
                 return False
             if latest is not None and latest.requested_on >= alert_on:
@@ -190,10 +194,28 @@ class MonitoringRepository:
         return self._frame(query)
 
     def latest_checks(self) -> pd.DataFrame:
-        """Every detector's verdict on the last day the monitor ran for."""
-        last = select(func.max(CHECKS.c.observed_on)).scalar_subquery()
-        query = select(CHECKS).where(CHECKS.c.observed_on == last)
-        return self._frame(query.order_by(CHECKS.c.ticker, CHECKS.c.detector))
+        """Each ticker's, model's and detector's latest verdict."""
+        key = (CHECKS.c.ticker, CHECKS.c.model_type, CHECKS.c.detector)
+        last = (select(*key, func.max(CHECKS.c.observed_on).label("last"))
+                .group_by(*key).subquery())  # fmt: skip
+        query = select(CHECKS).join(last, (CHECKS.c.ticker == last.c.ticker)
+                                    & (CHECKS.c.model_type == last.c.model_type)
+                                    & (CHECKS.c.detector == last.c.detector)
+                                    & (CHECKS.c.observed_on == last.c.last))  # fmt: skip
+        return self._frame(query.order_by(CHECKS.c.ticker, CHECKS.c.model_type,
+                                          CHECKS.c.detector))  # fmt: skip
+
+    def fired_days(self, tickers: Sequence[str]) -> dict[tuple[str, str, str], list[dt.date]]:
+        """Every stored day each ticker's model's detector fired, by (ticker, model, detector)."""
+        query = (select(CHECKS.c.ticker, CHECKS.c.model_type, CHECKS.c.detector,
+                        CHECKS.c.observed_on)
+                 .where(CHECKS.c.fired.is_(True), CHECKS.c.ticker.in_(list(tickers)))
+                 .order_by(CHECKS.c.observed_on))  # fmt: skip
+        days: dict[tuple[str, str, str], list[dt.date]] = {}
+        with self.engine.connect() as connection:
+            for ticker, model_type, detector, observed_on in connection.execute(query):
+                days.setdefault((ticker, model_type, detector), []).append(observed_on)
+        return days
 
     def retrain_queue(self) -> pd.DataFrame:
         """Every retraining request, newest first."""

@@ -185,7 +185,9 @@ class ForecastAccuracy(Base):
     n_forecasts: Mapped[int] = mapped_column(Integer)
     rmse_vol_pct: Mapped[float] = mapped_column(Double, comment="daily volatility, %")
     mae_vol_pct: Mapped[float] = mapped_column(Double, comment="daily volatility, %")
-    qlike: Mapped[float] = mapped_column(Double, comment="on variances")
+    qlike: Mapped[float | None] = mapped_column(
+        Double, comment="on variances; NULL when the proxy is zero throughout"
+    )
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -230,7 +232,9 @@ class RetrainRequest(Base):
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
     ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH))
-    requested_on: Mapped[dt.date] = mapped_column(Date, comment="the monitored day")
+    requested_on: Mapped[dt.date] = mapped_column(
+        Date, comment="the day of the latest alert it answers"
+    )
     reason: Mapped[str] = mapped_column(Text, comment="the alerts that asked for it")
     status: Mapped[str] = mapped_column(String(10), comment="pending or done")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -47,6 +47,8 @@ def monitor_series(
 
     The model's own training data ends the reference window; each later day of ``data`` is
     forecast from the close before it, with the parameters frozen, as the daily job did.
+    ``model`` must be as loaded from the registry: :meth:`VolatilityModel.update` (which the
+    API and the predict job call) moves the end of its data.
 
     Raises
     ------
@@ -56,7 +58,7 @@ def monitor_series(
     trained_until = model.data.last_date
     start = int(data.dates.searchsorted(trained_until, side="right"))
     first = start - config.reference_days
-    if first < 1:
+    if first < 2:  # the first forecast is made at position first - 1, after a first return
         msg = (f"{data.ticker}: {config.reference_days} days before {trained_until.date()} "
                "are needed as the reference window")  # fmt: skip
         raise InsufficientDataError(msg)
@@ -81,6 +83,8 @@ class MonitorReport:
     accuracy_rows: int = 0
     quality_findings: dict[str, int] = field(default_factory=dict)
     queued: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """``ticker model`` of models trained on the monitored day or later: nothing to judge."""
     failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -99,6 +103,7 @@ class MonitorReport:
             "accuracy_rows": self.accuracy_rows,
             "quality_findings": self.quality_findings,
             "queued": self.queued,
+            "skipped": self.skipped,
             "failures": self.failures,
             "seconds": round(self.seconds, 2),
         }  # fmt: skip
@@ -153,16 +158,26 @@ def monitor(
     except UNAVAILABLE_ERRORS as exc:
         raise unavailable(engine, exc) from exc
 
+    for ticker in sorted({t.strip().upper() for t in tickers or []} - set(names)):
+        report.failures[ticker] = f"{ticker}: no production model serves it"
+    try:
+        fired = store.fired_days(names) if names else {}
+    except UNAVAILABLE_ERRORS as exc:
+        raise unavailable(engine, exc) from exc
+
     checks: list[CheckRow] = []
     if quality is not None:
         for ticker, entry in quality.tickers.items():
             if entry.findings:
                 report.quality_findings[ticker] = len(entry.findings)
-                day = as_of or (datasets[ticker].last_date.date() if ticker in datasets
-                                else now.date())  # fmt: skip
+                day = (datasets[ticker].last_date.date() if ticker in datasets
+                       else as_of or now.date())  # fmt: skip
+                # The gate reads the whole history, so an old finding is found every day:
+                # only the first day it is found is an alert.
+                known = any(d < day for d in fired.get((ticker, "-", "data_quality"), []))
                 rejected = float(entry.received - entry.accepted)
                 checks.append(CheckRow(ticker, "-", "data_quality", day,
-                                       float(len(entry.findings)), 0.0, True, True,
+                                       float(len(entry.findings)), 0.0, True, not known,
                                        {"rows_rejected": rejected}))  # fmt: skip
 
     accuracy = [
@@ -172,6 +187,9 @@ def monitor(
                                  data, window_days=config.accuracy_window_days)
     ]  # fmt: skip
 
+    fired_by_model: dict[tuple[str, str], dict[str, list[dt.date]]] = {}
+    for (ticker, model_type, detector), days in fired.items():
+        fired_by_model.setdefault((ticker, model_type), {})[detector] = days
     work = [(served, ticker) for served in models.served() for ticker in sorted(served.models)
             if ticker in names]  # fmt: skip
     if on_start is not None:
@@ -186,8 +204,16 @@ def monitor(
             with served.lock:
                 series = monitor_series(served.models[ticker], data, served.model_type, config)
             if len(series.dates) <= series.start:
-                continue  # trained on the latest close: nothing to judge yet
-            result = scan(series, config)
+                report.skipped.append(f"{ticker} {served.model_type}")
+                continue  # trained on the monitored close or later: nothing to judge yet
+            # A detector that fired under the previous model and never went quiet must not
+            # alert again on the new model's first day (and queue another retrain).
+            trained_until = series.dates[series.start - 1].date()
+            before = {detector: max(d for d in days if d <= trained_until)
+                      for detector, days in fired_by_model.get((ticker, served.model_type),
+                                                               {}).items()
+                      if days[0] <= trained_until}  # fmt: skip
+            result = scan(series, config, before)
         except (VolforecastError, ValueError, ArithmeticError) as exc:
             report.failures[f"{ticker} {served.model_type}"] = str(exc)
             log.warning("%s %s: %s", ticker, served.model_type, exc)
@@ -313,8 +339,9 @@ def _replay_ticker(
         series = monitor_series(fitted, data, model_name, config)
         result = scan(series, config, fired_before)
         # Alerts are causal: those up to a retrain are what the live job raised before it;
-        # what follows depends on the new model. As the live queue does, a ticker retrained
-        # less than ``quiet_days`` ago waits.
+        # what follows depends on the new model, which inherits the detectors' last firing
+        # days as the live monitor's does. A ticker retrained less than ``quiet_days`` ago
+        # waits.
         due = [
             a
             for a in result.alerts

@@ -312,10 +312,12 @@ def train(
         raise TrackingUnavailableError(msg) from exc
     stages["total"] = time.perf_counter() - started
     # A ticker retrained for any reason (the weekly run, a triggered one, --queued) answers
-    # the monitor's pending request for it; one with a failed model keeps it.
+    # the monitor's pending request for it; one with a failed model keeps it, and so does
+    # one whose models were all skipped as unchanged (nothing new was trained).
     failed = {o.ticker for o in outcomes if not o.ok}
+    trained = {o.ticker for o in outcomes if o.ok and o.run_id is not None}
     closed = MonitoringRepository(engine).mark_retrained(
-        sorted({o.ticker for o in outcomes} - failed), now=dt.datetime.now(dt.UTC)
+        sorted(trained - failed), now=dt.datetime.now(dt.UTC)
     )
     report = TrainReport(outcomes, quality, stages, closed)
     log.info(

@@ -21,11 +21,13 @@ ACCURACY_HORIZONS = (1, 5, 10, 30)
 """Forecast steps whose accuracy is kept: the daily trigger reads step 1."""
 
 
-def _figures(realized_vol_pct: np.ndarray, forecast_vol_pct: np.ndarray) -> tuple[float, ...]:
+def _figures(
+    realized_vol_pct: np.ndarray, forecast_vol_pct: np.ndarray
+) -> tuple[float, float, float | None]:
     error = realized_vol_pct - forecast_vol_pct
     usable = realized_vol_pct > 0
     loss = (qlike(realized_vol_pct[usable] ** 2, forecast_vol_pct[usable] ** 2)
-            if usable.any() else float("nan"))  # fmt: skip
+            if usable.any() else None)  # fmt: skip
     return float(np.sqrt(np.mean(error**2))), float(np.mean(np.abs(error))), loss
 
 

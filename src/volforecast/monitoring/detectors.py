@@ -241,11 +241,15 @@ def cusum(u: npt.ArrayLike, *, h: float, k: float = 0.5) -> CusumRun:
 def _kupiec_null(n: int, coverage: float) -> tuple[np.ndarray, np.ndarray]:
     """Kupiec's statistic for each possible count of exceedances in ``n`` days, and its odds.
 
-    The odds are the binomial probabilities of the counts when the VaR is right.
+    The odds are the binomial probabilities of the counts when the VaR is right. The arrays
+    are cached and shared, so they are read-only.
     """
     counts = np.arange(n + 1)
     lr = np.array([kupiec(np.arange(n) < k, coverage).statistic for k in counts])
-    return lr, stats.binom.pmf(counts, n, 1.0 - coverage)
+    pmf = stats.binom.pmf(counts, n, 1.0 - coverage)
+    for array in (lr, pmf):
+        array.setflags(write=False)
+    return lr, pmf
 
 
 @functools.lru_cache(maxsize=64)
@@ -345,8 +349,9 @@ def psi_null_quantile(bins: int, n_ref: int, n_recent: int, q: float) -> float:
     """The ``q`` quantile of :func:`psi`'s statistic for two iid samples of one distribution.
 
     PSI with quantile bins depends on the data only through ranks, so its null distribution
-    is the same for every continuous distribution: 20,000 pairs of uniform samples give it
-    (a fixed seed makes the threshold reproducible).
+    is the same for every continuous distribution: 20,000 pairs of uniform samples estimate
+    it (a fixed seed makes the threshold reproducible; at ``q = 0.999`` the estimate rests on
+    the 20 largest draws).
     """
     rng = np.random.default_rng(1_000_003)
     draws = 20_000
@@ -364,7 +369,9 @@ def psi_null_quantile(bins: int, n_ref: int, n_recent: int, q: float) -> float:
 def psi(
     reference: npt.ArrayLike, recent: npt.ArrayLike, *, bins: int = 10, alpha: float = 0.001
 ) -> Check:
-    r"""Population stability index of the recent return distribution against the reference.
+    r"""Population stability index of a recent sample's distribution against a reference.
+
+    The monitor gives it standardized returns, each return over its forecast volatility.
 
     Notes
     -----
@@ -372,9 +379,9 @@ def psi(
     :math:`PSI = \sum_i (p_i - q_i)\ln(p_i / q_i)` with recent shares :math:`p_i` and
     reference shares :math:`q_i`. The customary fixed threshold of 0.25 fires on noise with
     a 60-day window, and the :math:`\chi^2` approximation fires too often with so few
-    returns per bin; the threshold here is the exact :math:`1-\alpha` quantile under no
-    change (:func:`psi_null_quantile`). When it fires, ``detail`` adds the two-sample
-    Kolmogorov–Smirnov statistic and p-value.
+    returns per bin; the threshold here is the :math:`1-\alpha` quantile under no change,
+    simulated once per window size (:func:`psi_null_quantile`). When it fires, ``detail``
+    adds the two-sample Kolmogorov–Smirnov statistic and p-value.
     """
     ref = _float_array(reference)
     new = _float_array(recent)

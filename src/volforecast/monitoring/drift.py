@@ -160,6 +160,9 @@ def scan(
               start + position)  # fmt: skip
 
     returns, rv, sigma2 = series.returns_pct, series.rv_sigma2, series.sigma2
+    # PSI compares standardized returns: raw returns cluster in volatility even when the
+    # model is right, which would break its null of two samples of one distribution.
+    standardized = returns / np.sqrt(sigma2)
     latest: list[Check] = []
     for t in range(start, n):
         end = t + 1
@@ -177,7 +180,7 @@ def scan(
                            alpha=config.var_alpha),
             ljung_box(returns[lb_days], sigma2[lb_days], lags=config.ljung_box_lags,
                       alpha=config.ljung_box_alpha),
-            psi(returns[reference], returns[window(config.psi_window_days)],
+            psi(standardized[reference], standardized[window(config.psi_window_days)],
                 alpha=config.psi_alpha),
             rolling_rmse_check(rv[window(config.accuracy_window_days)],
                                sigma2[window(config.accuracy_window_days)],
