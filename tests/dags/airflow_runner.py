@@ -81,7 +81,8 @@ def _other_runs(dag_id: str) -> list[dict[str, Any]]:
 
     with create_session() as session:
         runs = session.scalars(select(DagRun).where(DagRun.dag_id != dag_id)).all()
-        return [{"dag_id": r.dag_id, "conf": r.conf, "state": str(r.state)} for r in runs]
+        return [{"dag_id": r.dag_id, "conf": r.conf, "state": str(r.state),
+                 "run_type": str(r.run_type)} for r in runs]  # fmt: skip
 
 
 def _forget_runs(dag_id: str, when: dt.datetime) -> None:
