@@ -81,14 +81,18 @@ def ml_predict_volatility() -> None:
     def monitor_models(predictions: dict[str, Any]) -> dict[str, Any]:
         """Accuracy against realized volatility, drift detectors, and the retraining queue."""
         report = run("monitor", "run", "--all", "--as-of", predictions["as_of"])
-        for alert in report["alerts"][-20:]:
+        latest = sorted(report["alerts"], key=lambda a: a["observed_on"])[-20:]
+        for alert in latest:
             log.warning("alert: %s %s %s on %s: %.3g (fires from %.3g)", alert["ticker"],
                         alert["model_type"], alert["detector"], alert["observed_on"],
                         alert["statistic"], alert["threshold"])  # fmt: skip
         log.info("%d models checked, %d checks firing, queued for retraining: %s",
                  report["checked"], len(report["fired_today"]),
                  ", ".join(report["queued"]) or "none")  # fmt: skip
-        return report
+        # A summary for XCom: every alert since training would be large with many tickers.
+        return {"as_of": predictions["as_of"], "checked": report["checked"],
+                "alerts": len(report["alerts"]), "firing": len(report["fired_today"]),
+                "queued": report["queued"], "failures": len(report["failures"])}  # fmt: skip
 
     @task.short_circuit
     def tickers_to_retrain(report: dict[str, Any]) -> list[str]:
