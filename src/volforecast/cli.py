@@ -1043,6 +1043,9 @@ def monitor_run(
               f"{len(report.fired_today)} checks firing on the monitored day, "
               f"{len(report.quality_findings)} tickers with data-quality findings "
               f"in {report.seconds:.1f} s")  # fmt: skip
+    if report.skipped:
+        out.print(f"{len(report.skipped)} models were trained on the monitored close or later: "
+                  "nothing to judge yet")  # fmt: skip
     if report.queued:
         out.print(f"queued for retraining: {', '.join(report.queued)} "
                   "(`volforecast train --queued` takes them)")  # fmt: skip
