@@ -914,6 +914,21 @@ def dashboard(
     raise typer.Exit(subprocess.call(command))  # noqa: S603  (our own interpreter and script)
 
 
+def _production_models(settings: Settings) -> Any:
+    """Every production model, loaded; exit 4 when the registry does not answer, 1 when empty."""
+    from volforecast.registry.serving import ProductionModels  # noqa: PLC0415
+    from volforecast.registry.tracking import connect  # noqa: PLC0415
+
+    models_held = ProductionModels(connect(settings))
+    try:
+        models_held.refresh()
+    except Exception as exc:  # noqa: BLE001  (MLflow raises many kinds)
+        _fail(f"cannot read the model registry: {exc}", ExitCode.UNAVAILABLE)
+    if not len(models_held):
+        _fail("no model is in production yet: run `volforecast train` first", ExitCode.ERROR)
+    return models_held
+
+
 @app.command()
 def predict(
     tickers: TickersOption = None,
@@ -944,20 +959,12 @@ def predict(
     some tickers gave no forecast; the others are stored.
     """
     from volforecast.jobs.predict import predict_all, summary  # noqa: PLC0415
-    from volforecast.registry.serving import ProductionModels  # noqa: PLC0415
-    from volforecast.registry.tracking import connect  # noqa: PLC0415
 
     chosen = _chosen_tickers(tickers, all_tickers)
     settings = _settings()
     engine = _engine(settings)
     with _errors():
-        models_held = ProductionModels(connect(settings))
-        try:
-            models_held.refresh()
-        except Exception as exc:  # noqa: BLE001  (MLflow raises many kinds)
-            _fail(f"cannot read the model registry: {exc}", ExitCode.UNAVAILABLE)
-        if not len(models_held):
-            _fail("no model is in production yet: run `volforecast train` first", ExitCode.ERROR)
+        models_held = _production_models(settings)
         with _progress() as bar:
             task = bar.add_task("Predicting", total=None)
             report = predict_all(
@@ -1015,20 +1022,12 @@ def monitor_run(
     --queued`. Running it again for the same day rewrites the same rows.
     """
     from volforecast.jobs.monitor import monitor  # noqa: PLC0415
-    from volforecast.registry.serving import ProductionModels  # noqa: PLC0415
-    from volforecast.registry.tracking import connect  # noqa: PLC0415
 
     chosen = _chosen_tickers(tickers, all_tickers)
     settings = _settings()
     engine = _engine(settings)
     with _errors(), _database_errors(engine):
-        models_held = ProductionModels(connect(settings))
-        try:
-            models_held.refresh()
-        except Exception as exc:  # noqa: BLE001  (MLflow raises many kinds)
-            _fail(f"cannot read the model registry: {exc}", ExitCode.UNAVAILABLE)
-        if not len(models_held):
-            _fail("no model is in production yet: run `volforecast train` first", ExitCode.ERROR)
+        models_held = _production_models(settings)
         with _progress() as bar:
             task = bar.add_task("Monitoring", total=None)
             report = monitor(
