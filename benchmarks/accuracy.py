@@ -9,6 +9,13 @@ share of tickers where a Diebold-Mariano test finds the model better than GARCH 
 the median p-value; Mincer-Zarnowitz R²; and VaR backtests at 95 % and 99 %.
 
     python benchmarks/accuracy.py [--tickers 100] [--seed 0] [--workers 2] [--models ...]
+                                  [--cache DIR]
+
+The full run takes close to two hours on two cores, most of it the pooled LSTM. With
+``--cache DIR`` each fitted model's forecast paths are kept in ``DIR/<model>.npz`` and a later
+run with the same tickers and periods reads them instead of backtesting that model again:
+change one model, delete its file, and only that model is rerun. A cache written for other
+tickers or periods is refused.
 
 Targets (issue 3): the best model <= 0.85 at every horizon on the range-based proxy and
 <= 0.90 on the squared-return proxy; the LSTM <= 0.95 at 5 and 22 days.
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +34,12 @@ import pandas as pd
 from _common import SHARED_FILE, draw_tickers
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_file
-from volforecast.evaluation.backtest import BacktestConfig
+from volforecast.evaluation.backtest import BacktestConfig, TickerForecasts
 from volforecast.evaluation.metrics import (
     PROXIES,
     aligned_losses,
     horizon_targets,
+    loss_table,
     relative_qlike,
 )
 from volforecast.evaluation.stats import (
@@ -42,6 +50,8 @@ from volforecast.evaluation.stats import (
     var_exceedances,
 )
 from volforecast.jobs.backtest import daily_data_by_ticker, run_backtest
+from volforecast.models.catalog import combination_members
+from volforecast.models.ensemble import equal_weight
 from volforecast.settings import QualitySettings
 
 MODELS = (
@@ -59,9 +69,80 @@ HORIZONS = (1, 5, 22)
 LSTM_SETTINGS = {"batch_size": 256, "stride": 5}
 
 
-def significance(report, datasets: dict[str, DailyData], models: list[str]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+Forecasts = dict[str, TickerForecasts]
+
+
+def _cache_key(tickers: list[str], config: BacktestConfig) -> str:
+    return f"{config.train_end}|{config.test_end}|{config.refit_every}|{','.join(tickers)}"
+
+
+def load_cached(directory: Path, model: str, key: str) -> dict[str, np.ndarray] | None:
+    """Paths of ``model`` per ticker from an earlier run with the same ``key``, if any."""
+    file = directory / f"{model}.npz"
+    if not file.exists():
+        return None
+    with np.load(file) as stored:
+        if str(stored["key"]) != key:
+            msg = f"{file} was written for other tickers or periods; delete it or the cache"
+            raise SystemExit(msg)
+        return {name: stored[name] for name in stored.files if name != "key"}
+
+
+def save_cached(directory: Path, model: str, key: str, forecasts: Forecasts) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {ticker: item.sigma2[model] for ticker, item in forecasts.items()}
+    np.savez(directory / f"{model}.npz", key=np.array(key), **paths)
+
+
+def backtest_with_cache(
+    prices: pd.DataFrame,
+    tickers: list[str],
+    config: BacktestConfig,
+    cache: Path | None,
+    workers: int,
+) -> tuple[Forecasts, float, int]:
+    """Every model's paths per ticker: cached ones read, the others backtested (and cached).
+
+    Returns the forecasts, the seconds spent backtesting and the number of failed fits.
+    """
+    key = _cache_key(tickers, config)
+    cached = {}
+    if cache is not None:
+        for model in config.fitted_models:
+            paths = load_cached(cache, model, key)
+            if paths is not None:
+                cached[model] = paths
+    missing = tuple(m for m in config.fitted_models if m not in cached)
+    print(f"from the cache: {', '.join(cached) or 'none'}; to backtest: {', '.join(missing)}")
+    # With nothing missing this only finds each ticker's origins.
+    report = run_backtest(
+        prices,
+        replace(config, models=missing),
+        quality=QualitySettings(),
+        tickers=tickers,
+        workers=workers,
+    )
+    forecasts = report.result.tickers
+    if cache is not None:
+        for model in missing:
+            save_cached(cache, model, key, forecasts)
+    for model, paths in cached.items():
+        for ticker, item in forecasts.items():
+            item.sigma2[model] = paths[ticker]
+    for item in forecasts.values():
+        for name in config.models:
+            members = combination_members(name)
+            if members:
+                item.sigma2[name] = equal_weight([item.sigma2[m] for m in members])
+        item.sigma2 = {name: item.sigma2[name] for name in config.models}
+    return forecasts, report.seconds, len(report.result.failures)
+
+
+def significance(
+    forecasts: Forecasts, datasets: dict[str, DailyData], models: list[str]
+) -> pd.DataFrame:
     rows = []
-    for ticker, item in report.result.tickers.items():
+    for ticker, item in forecasts.items():
         if "garch" not in item.sigma2:
             continue
         data = datasets[ticker]
@@ -85,9 +166,11 @@ def significance(report, datasets: dict[str, DailyData], models: list[str]) -> p
     return pd.DataFrame(rows, columns=["model", "proxy", "horizon", "dm", "p"])
 
 
-def calibration(report, datasets: dict[str, DailyData], models: list[str]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def calibration(
+    forecasts: Forecasts, datasets: dict[str, DailyData], models: list[str]
+) -> pd.DataFrame:
     rows = []
-    for ticker, item in report.result.tickers.items():
+    for ticker, item in forecasts.items():
         data = datasets[ticker]
         nxt = item.origin_positions + 1
         inside = nxt < len(data)
@@ -118,6 +201,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--save", type=Path, help="write the loss table here (.parquet)")
+    parser.add_argument("--cache", type=Path, help="keep and reuse each model's paths here")
     args = parser.parse_args()
     models = [m.strip() for m in args.models.split(",")]
 
@@ -137,25 +221,29 @@ def main() -> None:
         f"refit every {config.refit_every} trading days; LSTM {LSTM_SETTINGS}, "
         f"{config.lstm_refit_epochs} warm epoch per refit"
     )
-    started = time.perf_counter()
-    report = run_backtest(
-        prices, config, quality=QualitySettings(), tickers=tickers, workers=args.workers
+    forecasts, seconds, failures = backtest_with_cache(
+        prices, tickers, config, args.cache, args.workers
     )
-    print(
-        f"backtest: {time.perf_counter() - started:.0f} s, {len(report.result.failures)} "
-        "failed fits"
+    print(f"backtest: {seconds:.0f} s, {failures} failed fits")
+    datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
+    losses = pd.concat(
+        [
+            loss_table(datasets[t], item.origin_positions, item.sigma2)
+            for t, item in forecasts.items()
+            if len(item.origin_positions)
+        ],
+        ignore_index=True,
     )
     if args.save:
-        report.losses.to_parquet(args.save)
-    datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
+        losses.to_parquet(args.save)
 
     pd.set_option("display.width", 160)
     pd.set_option("display.max_rows", 200)
-    ratios = relative_qlike(report.losses, "garch")
+    ratios = relative_qlike(losses, "garch")
     print("\nMedian across tickers of QLIKE / QLIKE of GARCH(1,1)-normal (lower is better)")
     print(ratios.round(3).to_string())
 
-    dm = significance(report, datasets, models)
+    dm = significance(forecasts, datasets, models)
     summary = dm.groupby(["proxy", "model", "horizon"]).agg(
         better=("dm", lambda s: float(np.mean((s < 0) & (dm.loc[s.index, "p"] < 0.05)))),
         median_p=("p", "median"),
@@ -166,7 +254,7 @@ def main() -> None:
     )
     print(summary.unstack("horizon").round(3).to_string())
 
-    calib = calibration(report, datasets, models).groupby("model").mean()
+    calib = calibration(forecasts, datasets, models).groupby("model").mean()
     print(
         "\nCalibration (1 day): Mincer-Zarnowitz R² and slope on the range proxy; VaR "
         "exceedance rate and share of tickers rejected by Kupiec / Christoffersen"
