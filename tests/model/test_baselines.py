@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
 from volforecast.core.features import DailyData
+from volforecast.models.base import STATE_FILE, VolatilityModel
 from volforecast.models.baselines import EwmaModel, HarModel, HistoricalModel
+from volforecast.models.catalog import build_model
 
 
 def test_ewma_is_the_riskmetrics_recursion(gspc: DailyData) -> None:
@@ -62,3 +67,52 @@ def test_plain_log_har_has_four_terms(gspc: DailyData) -> None:
         sum(model.params[f"s1.{k}"] for k in ("daily", "weekly", "monthly"))
     )
     assert 0.5 < model.fit_report.persistence < 1.0
+
+
+def _quarterly_reports(n: int, first: int, seed: int = 3) -> DailyData:
+    """Log-AR(1) variance with a day eight times as volatile every 63 sessions from ``first``."""
+    rng = np.random.default_rng(seed)
+    log_sigma2 = np.zeros(n)
+    for t in range(1, n):
+        log_sigma2[t] = 0.9 * log_sigma2[t - 1] + 0.15 * rng.standard_normal()
+    log_sigma2[first::63] += np.log(8.0)
+    # A range estimate is the day's variance times a log-normal error of its own.
+    rv = np.exp(log_sigma2 + 0.3 * rng.standard_normal(n))
+    returns = np.sqrt(np.exp(log_sigma2)) * rng.standard_normal(n)
+    return DailyData("SIM", pd.bdate_range("2001-01-02", periods=n), returns, rv)
+
+
+def test_seasonal_terms_expect_the_next_report_day() -> None:
+    origin = 1500
+    data = _quarterly_reports(origin + 1, first=origin + 5 - 63 * 23)
+    seasonal = HarModel(seasonal=True).fit(data).forecast(10).sigma2
+    plain = HarModel().fit(data).forecast(10).sigma2
+    # Step 5 is the report day. The terms look two sessions either side of a year-ago date
+    # (reports drift), so the seasonal model raises steps 3 to 7, and only those.
+    window = slice(2, 7)
+    outside = np.r_[seasonal[:2], seasonal[7:]]
+    assert seasonal[window].min() > 1.2 * outside.max()
+    assert plain.max() < 1.1 * plain.min()
+
+
+def test_a_har_saved_before_the_seasonal_terms_loads_without_them(
+    gspc: DailyData, tmp_path: Path
+) -> None:
+    model = HarModel(horizon=5).fit(gspc.head(1500))
+    state = model.save(tmp_path / "har") / STATE_FILE
+    payload = json.loads(state.read_text())
+    del payload["options"]["seasonal"]
+    state.write_text(json.dumps(payload))
+    loaded = VolatilityModel.load(tmp_path / "har")
+    assert isinstance(loaded, HarModel)
+    assert not loaded.seasonal
+    assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-12)
+
+
+def test_the_catalog_har_has_the_seasonal_terms() -> None:
+    assert build_model("har").terms[-4:] == (
+        "season_63",
+        "season_126",
+        "season_189",
+        "season_252",
+    )

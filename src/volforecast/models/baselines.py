@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.signal import lfilter
 
 from volforecast.core.features import DailyData
@@ -13,6 +14,11 @@ from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 _HAR_WEEK = 5
 _HAR_MONTH = 22
 _HAR_QUARTER = 66
+# Earnings are announced about once a fiscal quarter, near the same date each year.
+_SEASON_LAGS = (63, 126, 189, 252)
+_SEASON_HALF_WIDTH = 2
+# Half-width of the centred window whose median is the "normal" level a day is compared to.
+_SEASON_LEVEL_HALF_WIDTH = 22
 
 
 def _mean_of_last(values: np.ndarray, k: int) -> np.ndarray:
@@ -127,6 +133,9 @@ class HarModel(VolatilityModel):
         Add the day's and the week's negative returns (the leverage effect).
     quarterly : bool, default True
         Add the mean over a quarter (66 days) to the daily, weekly and monthly terms.
+    seasonal : bool, default False
+        Add the earnings-season terms of the target day (below). The catalog's ``har`` has
+        them; the default stays off so that models saved before they existed load unchanged.
 
     Notes
     -----
@@ -139,7 +148,16 @@ class HarModel(VolatilityModel):
                        + b_{m} \ln \overline{RV}^{(22)}_t + b_{q} \ln \overline{RV}^{(66)}_t
                        + \ell_{d} r^-_t + \ell_{w} \overline{r^-}^{(5)}_t + u_{t+s},
 
-    each coefficient specific to the step, fitted by least squares; the forecast undoes the
+    each coefficient specific to the step, fitted by least squares. With ``seasonal=True``
+    step :math:`s` also has :math:`\sum_k c_{k} A_{t+s-L_k}` for the lags
+    :math:`L = 63, 126, 189, 252` sessions (one to four quarters), where :math:`A_j` is the
+    largest abnormal log variance within two sessions of day :math:`j`, and a day's
+    abnormal log variance is :math:`\ln RV_i` less the median of :math:`\ln RV` over the 45
+    sessions centred on it. Companies report about once a quarter, close to the same date
+    each year, and the day after a report moves several times as much as a normal day: these
+    terms let the model expect it. They read no price after the origin (the latest day they
+    look at is 39 sessions before the target day, and a forecast reaches 30 ahead). The
+    forecast undoes the
     log with the log-normal correction
     :math:`\hat\sigma^2_{t+s} = \exp(\hat b_s' x_t + \hat s^2_s / 2)`, :math:`\hat s^2_s`
     being the residual variance. Logs keep forecasts positive and tame the skew of realized
@@ -153,13 +171,21 @@ class HarModel(VolatilityModel):
     .. [2] Corsi, F., & Renò, R. (2012). Discrete-time volatility forecasting with persistent
        leverage effect and the link with continuous-time volatility modeling. *Journal of
        Business & Economic Statistics*, 30(3), 368–380.
+    .. [3] Patton, A. J., & Verardo, M. (2012). Does beta move with news? Firm-specific
+       information flows and learning about profitability. *Review of Financial Studies*,
+       25(9), 2789–2839 (realized volatility on and around earnings announcements).
     """
 
     kind = "har"
     min_obs = 250
 
     def __init__(
-        self, horizon: int = MAX_HORIZON, *, leverage: bool = True, quarterly: bool = True
+        self,
+        horizon: int = MAX_HORIZON,
+        *,
+        leverage: bool = True,
+        quarterly: bool = True,
+        seasonal: bool = False,
     ) -> None:
         super().__init__()
         if not 1 <= horizon <= MAX_HORIZON:
@@ -168,18 +194,25 @@ class HarModel(VolatilityModel):
         self.horizon = horizon
         self.leverage = leverage
         self.quarterly = quarterly
+        self.seasonal = seasonal
 
     @property
     def options(self) -> dict[str, Any]:
         """Constructor arguments."""
-        return {"horizon": self.horizon, "leverage": self.leverage, "quarterly": self.quarterly}
+        return {
+            "horizon": self.horizon,
+            "leverage": self.leverage,
+            "quarterly": self.quarterly,
+            "seasonal": self.seasonal,
+        }
 
     @property
     def terms(self) -> tuple[str, ...]:
-        """Names of the regressors, in order."""
+        """Names of the regressors, in order: those of the origin, then those of the target."""
         names = ["const", "daily", "weekly", "monthly"]
         names += ["quarterly"] if self.quarterly else []
         names += ["neg_return", "neg_return_week"] if self.leverage else []
+        names += [f"season_{lag}" for lag in _SEASON_LAGS] if self.seasonal else []
         return tuple(names)
 
     @property
@@ -202,15 +235,42 @@ class HarModel(VolatilityModel):
             columns += [negative, _mean_of_last(negative, _HAR_WEEK)]
         return np.column_stack(columns)
 
+    def seasonal_regressors(self, data: DailyData, targets: np.ndarray) -> np.ndarray:
+        """The earnings-season terms of each target day (positions, up to 30 past the data).
+
+        Zero where a lag reaches before the first day: no known season is no abnormal day.
+        """
+        log_rv = pd.Series(np.log(data.rv_sigma2))
+        window = 2 * _SEASON_LEVEL_HALF_WIDTH + 1
+        level = log_rv.rolling(window, center=True, min_periods=10).median()
+        abnormal = (log_rv - level).fillna(0.0)
+        peak = abnormal.rolling(2 * _SEASON_HALF_WIDTH + 1, center=True, min_periods=1).max()
+        peaks = peak.to_numpy()
+        columns = []
+        for lag in _SEASON_LAGS:
+            source = targets - lag
+            if (source + _SEASON_HALF_WIDTH + _SEASON_LEVEL_HALF_WIDTH >= len(data)).any():
+                msg = f"a seasonal term {lag} days back would read past the data"
+                raise ValueError(msg)
+            columns.append(np.where(source >= 0, peaks[np.maximum(source, 0)], 0.0))
+        return np.column_stack(columns)
+
+    def _design(self, data: DailyData, x: np.ndarray, origins: np.ndarray, step: int) -> np.ndarray:
+        """Regressors of forecasts ``step`` days ahead from ``origins``."""
+        if not self.seasonal:
+            return x[origins]
+        return np.column_stack([x[origins], self.seasonal_regressors(data, origins + step)])
+
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
         x = self.regressors(data)
         log_rv = np.log(data.rv_sigma2)
         params: dict[str, float] = {}
         for step in range(1, self.horizon + 1):
             rows = np.arange(self._lookback - 1, len(data) - step)
-            coef, *_ = np.linalg.lstsq(x[rows], log_rv[rows + step], rcond=None)
-            residuals = log_rv[rows + step] - x[rows] @ coef
-            s2 = float(residuals.var(ddof=x.shape[1]))
+            design = self._design(data, x, rows, step)
+            coef, *_ = np.linalg.lstsq(design, log_rv[rows + step], rcond=None)
+            residuals = log_rv[rows + step] - design @ coef
+            s2 = float(residuals.var(ddof=design.shape[1]))
             for name, value in zip(self.terms, coef, strict=True):
                 params[f"s{step}.{name}"] = float(value)
             params[f"s{step}.resid_var"] = s2
@@ -232,8 +292,15 @@ class HarModel(VolatilityModel):
 
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
         coef, s2 = self._coefficients(horizon)
-        x = self.regressors(data.head(int(origins.max()) + 1))[origins]
-        if np.isnan(x).any():
+        history = data.head(int(origins.max()) + 1)
+        x = self.regressors(history)
+        if np.isnan(x[origins]).any():
             msg = f"HAR needs {self._lookback} days of history before a forecast origin"
             raise ValueError(msg)
-        return np.asarray(np.exp(x @ coef.T + s2 / 2.0), dtype=np.float64)
+        log_paths = np.column_stack(
+            [
+                self._design(history, x, origins, step) @ coef[step - 1]
+                for step in range(1, horizon + 1)
+            ]
+        )
+        return np.asarray(np.exp(log_paths + s2 / 2.0), dtype=np.float64)
