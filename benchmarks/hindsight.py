@@ -1,0 +1,113 @@
+"""How far can 1-day QLIKE fall below GARCH's? Estimates of a day's variance made in hindsight.
+
+A forecast made at the close of day ``t`` knows the days up to ``t``. The estimates here of
+day ``t + 1``'s variance know more: the range-based variances of the two days before it and
+of the two days after it, and the means of the five days beyond those, on either side. Only
+the day itself is hidden. They are fitted, per ticker, on the very test period they are
+judged on (least squares on logs, then the scale that minimises QLIKE against each proxy), so
+they are a generous yardstick, not a forecast. The same fit with the days after ``t + 1``
+left out is printed beside it, to show how much the hindsight adds.
+
+Printed: the median across tickers of QLIKE relative to GARCH(1,1) with normal errors at one
+day, on the range-based proxy and on the squared return, for the tickers and test period of
+``benchmarks/accuracy.py``. When an estimate that sees the following days cannot reach a
+ratio, no forecast made the evening before is likely to.
+
+    python benchmarks/hindsight.py [--cache var/benchmarks/accuracy-cache]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from _common import SHARED_FILE, draw_tickers
+from accuracy import backtest_with_cache
+from volforecast.core.features import DailyData
+from volforecast.core.losses import qlike_losses
+from volforecast.data.sources import load_file
+from volforecast.evaluation.backtest import BacktestConfig
+from volforecast.evaluation.metrics import PROXIES, daily_proxy
+from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.settings import QualitySettings
+
+# Beyond the two neighbours on each side, a five-day mean further out.
+_NEAR, _FAR = 2, 5
+
+
+def _mean_of(values: np.ndarray, targets: np.ndarray, first: int, last: int) -> np.ndarray:
+    """Mean of ``values`` over offsets ``first..last`` (inclusive) around each target day."""
+    return np.mean([values[targets + k] for k in range(first, last + 1)], axis=0)
+
+
+def _regressors(data: DailyData, targets: np.ndarray, *, after: bool) -> np.ndarray:
+    log_rv, rv = np.log(data.rv_sigma2), data.rv_sigma2
+    columns = [np.ones(len(targets))]
+    columns += [log_rv[targets - k] for k in range(1, _NEAR + 1)]
+    columns.append(np.log(_mean_of(rv, targets, -_NEAR - _FAR, -_NEAR - 1)))
+    if after:
+        columns += [log_rv[targets + k] for k in range(1, _NEAR + 1)]
+        columns.append(np.log(_mean_of(rv, targets, _NEAR + 1, _NEAR + _FAR)))
+    return np.column_stack(columns)
+
+
+def hindsight_ratios(
+    data: DailyData, origins: np.ndarray, garch_sigma2: np.ndarray
+) -> dict[tuple[str, str], float]:
+    """QLIKE of each hindsight estimate over GARCH's 1-day forecast, per proxy."""
+    targets = origins + 1
+    keep = (targets + _NEAR + _FAR < len(data)) & np.isfinite(garch_sigma2)
+    targets, garch = targets[keep], garch_sigma2[keep]
+    log_rv = np.log(data.rv_sigma2[targets])
+    ratios = {}
+    for name, after in (("hindsight", True), ("same fit, past only", False)):
+        x = _regressors(data, targets, after=after)
+        coef, *_ = np.linalg.lstsq(x, log_rv, rcond=None)
+        fitted = np.exp(x @ coef)
+        for proxy in PROXIES:
+            realized = daily_proxy(data, proxy)[targets]
+            nonzero = realized > 0
+            scale = np.mean(realized[nonzero] / fitted[nonzero])
+            mine = qlike_losses(realized[nonzero], scale * fitted[nonzero]).mean()
+            base = qlike_losses(realized[nonzero], garch[nonzero]).mean()
+            ratios[(proxy, name)] = float(mine / base)
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=Path, default=SHARED_FILE)
+    parser.add_argument("--tickers", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cache", type=Path, help="accuracy.py's cache, for GARCH's paths")
+    args = parser.parse_args()
+
+    prices = load_file(args.file).frame
+    tickers = draw_tickers(prices, args.tickers, args.seed, "2012-01-01")
+    config = BacktestConfig(
+        dt.date(2014, 12, 31), dt.date(2018, 12, 31), ("garch",), refit_every=21
+    )
+    forecasts, _, _ = backtest_with_cache(prices, tickers, config, args.cache, args.workers)
+    datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
+    rows = [
+        {"ticker": ticker, "proxy": proxy, "estimate": name, "ratio": ratio}
+        for ticker, item in forecasts.items()
+        for (proxy, name), ratio in hindsight_ratios(
+            datasets[ticker], item.origin_positions, item.sigma2["garch"][:, 0]
+        ).items()
+    ]
+    table = pd.DataFrame(rows).pivot_table(
+        index="estimate", columns="proxy", values="ratio", aggfunc="median"
+    )
+    print(f"{len(forecasts)} tickers (seed {args.seed}), days of 2015-2018")
+    print("Median across tickers of 1-day QLIKE / QLIKE of GARCH(1,1)-normal")
+    print(table.round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
