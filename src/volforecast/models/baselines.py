@@ -156,9 +156,9 @@ class HarModel(VolatilityModel):
     sessions centred on it. Companies report about once a quarter, close to the same date
     each year, and the day after a report moves several times as much as a normal day: these
     terms let the model expect it. They read no price after the origin (the latest day they
-    look at is 39 sessions before the target day, and a forecast reaches 30 ahead). The
-    forecast undoes the
-    log with the log-normal correction
+    look at is 39 sessions before the target day, and a forecast reaches 30 ahead).
+
+    The forecast undoes the log with the log-normal correction
     :math:`\hat\sigma^2_{t+s} = \exp(\hat b_s' x_t + \hat s^2_s / 2)`, :math:`\hat s^2_s`
     being the residual variance. Logs keep forecasts positive and tame the skew of realized
     variance; without the correction they would estimate the median, not the mean. With
@@ -235,39 +235,52 @@ class HarModel(VolatilityModel):
             columns += [negative, _mean_of_last(negative, _HAR_WEEK)]
         return np.column_stack(columns)
 
-    def seasonal_regressors(self, data: DailyData, targets: np.ndarray) -> np.ndarray:
-        """The earnings-season terms of each target day (positions, up to 30 past the data).
+    @staticmethod
+    def season_peaks(data: DailyData) -> np.ndarray:
+        """Each day's largest abnormal log variance within two sessions of it.
 
-        Zero where a lag reaches before the first day: no known season is no abnormal day.
+        A day's abnormal log variance is its log range variance less the median over the
+        45 sessions centred on it; days without a full window after them are never read.
         """
         log_rv = pd.Series(np.log(data.rv_sigma2))
         window = 2 * _SEASON_LEVEL_HALF_WIDTH + 1
         level = log_rv.rolling(window, center=True, min_periods=10).median()
         abnormal = (log_rv - level).fillna(0.0)
         peak = abnormal.rolling(2 * _SEASON_HALF_WIDTH + 1, center=True, min_periods=1).max()
-        peaks = peak.to_numpy()
+        return peak.to_numpy()
+
+    @staticmethod
+    def seasonal_regressors(peaks: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The earnings-season terms of target days (positions, up to 30 past the data).
+
+        Zero where a lag reaches before the first day: no known season is no abnormal day.
+        """
         columns = []
         for lag in _SEASON_LAGS:
             source = targets - lag
-            if (source + _SEASON_HALF_WIDTH + _SEASON_LEVEL_HALF_WIDTH >= len(data)).any():
+            if (source + _SEASON_HALF_WIDTH + _SEASON_LEVEL_HALF_WIDTH >= len(peaks)).any():
                 msg = f"a seasonal term {lag} days back would read past the data"
                 raise ValueError(msg)
             columns.append(np.where(source >= 0, peaks[np.maximum(source, 0)], 0.0))
         return np.column_stack(columns)
 
-    def _design(self, data: DailyData, x: np.ndarray, origins: np.ndarray, step: int) -> np.ndarray:
-        """Regressors of forecasts ``step`` days ahead from ``origins``."""
-        if not self.seasonal:
-            return x[origins]
-        return np.column_stack([x[origins], self.seasonal_regressors(data, origins + step)])
+    def _design(
+        self, x: np.ndarray, peaks: np.ndarray | None, origins: np.ndarray, step: int
+    ) -> np.ndarray:
+        """Regressors of the forecasts ``step`` days ahead from ``origins``."""
+        own = np.asarray(x[origins], dtype=np.float64)
+        if peaks is None:
+            return own
+        return np.column_stack([own, self.seasonal_regressors(peaks, origins + step)])
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
         x = self.regressors(data)
+        peaks = self.season_peaks(data) if self.seasonal else None
         log_rv = np.log(data.rv_sigma2)
         params: dict[str, float] = {}
         for step in range(1, self.horizon + 1):
             rows = np.arange(self._lookback - 1, len(data) - step)
-            design = self._design(data, x, rows, step)
+            design = self._design(x, peaks, rows, step)
             coef, *_ = np.linalg.lstsq(design, log_rv[rows + step], rcond=None)
             residuals = log_rv[rows + step] - design @ coef
             s2 = float(residuals.var(ddof=design.shape[1]))
@@ -297,9 +310,10 @@ class HarModel(VolatilityModel):
         if np.isnan(x[origins]).any():
             msg = f"HAR needs {self._lookback} days of history before a forecast origin"
             raise ValueError(msg)
+        peaks = self.season_peaks(history) if self.seasonal else None
         log_paths = np.column_stack(
             [
-                self._design(history, x, origins, step) @ coef[step - 1]
+                self._design(x, peaks, origins, step) @ coef[step - 1]
                 for step in range(1, horizon + 1)
             ]
         )
