@@ -67,6 +67,9 @@ MODELS = (
 )
 HORIZONS = (1, 5, 22)
 LSTM_SETTINGS = {"batch_size": 256, "stride": 5}
+TRAIN_END, TEST_END = dt.date(2014, 12, 31), dt.date(2018, 12, 31)
+# Tickers need three years of prices before the first forecast for every model to fit.
+HISTORY_BEFORE = "2012-01-01"
 
 
 Forecasts = dict[str, TickerForecasts]
@@ -138,6 +141,21 @@ def backtest_with_cache(
     return forecasts, report.seconds, len(report.result.failures)
 
 
+def add_draw_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the data, the tickers, the workers and the cache."""
+    parser.add_argument("--file", type=Path, default=SHARED_FILE)
+    parser.add_argument("--tickers", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cache", type=Path, help="keep and reuse each model's paths here")
+
+
+def draw(args: argparse.Namespace) -> tuple[pd.DataFrame, list[str]]:
+    """The prices of the file and the tickers drawn from it."""
+    prices = load_file(args.file).frame
+    return prices, draw_tickers(prices, args.tickers, args.seed, HISTORY_BEFORE)
+
+
 def significance(
     forecasts: Forecasts, datasets: dict[str, DailyData], models: list[str]
 ) -> pd.DataFrame:
@@ -195,21 +213,16 @@ def calibration(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", type=Path, default=SHARED_FILE)
-    parser.add_argument("--tickers", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2)
+    add_draw_arguments(parser)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--save", type=Path, help="write the loss table here (.parquet)")
-    parser.add_argument("--cache", type=Path, help="keep and reuse each model's paths here")
     args = parser.parse_args()
     models = [m.strip() for m in args.models.split(",")]
 
-    prices = load_file(args.file).frame
-    tickers = draw_tickers(prices, args.tickers, args.seed, "2012-01-01")
+    prices, tickers = draw(args)
     config = BacktestConfig(
-        dt.date(2014, 12, 31),
-        dt.date(2018, 12, 31),
+        TRAIN_END,
+        TEST_END,
         tuple(models),
         refit_every=21,
         lstm_settings=LSTM_SETTINGS,

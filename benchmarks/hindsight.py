@@ -19,17 +19,13 @@ ratio, no forecast made the evening before is likely to.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from _common import SHARED_FILE, draw_tickers
-from accuracy import backtest_with_cache
+from accuracy import TEST_END, TRAIN_END, add_draw_arguments, backtest_with_cache, draw
 from volforecast.core.features import DailyData
 from volforecast.core.losses import qlike_losses
-from volforecast.data.sources import load_file
 from volforecast.evaluation.backtest import BacktestConfig
 from volforecast.evaluation.metrics import PROXIES, daily_proxy
 from volforecast.jobs.backtest import daily_data_by_ticker
@@ -80,18 +76,11 @@ def hindsight_ratios(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", type=Path, default=SHARED_FILE)
-    parser.add_argument("--tickers", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--cache", type=Path, help="accuracy.py's cache, for GARCH's paths")
+    add_draw_arguments(parser)  # --cache: accuracy.py's, for GARCH's paths
     args = parser.parse_args()
 
-    prices = load_file(args.file).frame
-    tickers = draw_tickers(prices, args.tickers, args.seed, "2012-01-01")
-    config = BacktestConfig(
-        dt.date(2014, 12, 31), dt.date(2018, 12, 31), ("garch",), refit_every=21
-    )
+    prices, tickers = draw(args)
+    config = BacktestConfig(TRAIN_END, TEST_END, ("garch",), refit_every=21)
     forecasts, _, _ = backtest_with_cache(prices, tickers, config, args.cache, args.workers)
     datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
     rows = [
