@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from volforecast.core.features import DailyData
+from volforecast.core.features import DailyData, market_log_rv
+from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import STATE_FILE, VolatilityModel
 from volforecast.models.baselines import EwmaModel, HarModel, HistoricalModel
 from volforecast.models.catalog import build_model
@@ -116,3 +117,59 @@ def test_the_catalog_har_has_the_seasonal_terms() -> None:
         "season_189",
         "season_252",
     )
+
+
+def _common_factor(n: int, tickers: int, seed: int = 5) -> tuple[list[DailyData], np.ndarray]:
+    """Tickers whose variance is one persistent market factor, each seen with heavy noise."""
+    rng = np.random.default_rng(seed)
+    log_sigma2 = np.zeros(n)
+    for t in range(1, n):
+        log_sigma2[t] = 0.98 * log_sigma2[t - 1] + 0.2 * rng.standard_normal()
+    dates = pd.bdate_range("2001-01-02", periods=n)
+    datasets = []
+    for i in range(tickers):
+        rv = np.exp(log_sigma2 + 1.0 * rng.standard_normal(n))
+        returns = np.sqrt(np.exp(log_sigma2)) * rng.standard_normal(n)
+        datasets.append(DailyData(f"T{i}", dates, returns, rv))
+    return datasets, np.exp(log_sigma2)
+
+
+def test_the_market_term_sees_through_one_tickers_noise() -> None:
+    datasets, sigma2 = _common_factor(1600, 30)
+    market = market_log_rv(datasets)
+    data = datasets[0].with_market(market)
+    train, origins = 1000, np.arange(1000, 1590)
+    with_market = HarModel(horizon=5, market=True).fit(data.head(train))
+    alone = HarModel(horizon=5).fit(data.head(train))
+
+    def qlike(model: HarModel) -> float:
+        predicted = model.forecast_paths(data, origins, 5)[:, 4]
+        actual = sigma2[origins + 5]
+        return float(np.mean(actual / predicted - np.log(actual / predicted) - 1))
+
+    assert with_market.terms[-3:] == ("market_daily", "market_weekly", "market_monthly")
+    assert qlike(with_market) < 0.9 * qlike(alone)
+
+
+def test_a_market_har_fits_data_without_the_market_and_says_so(gspc: DailyData) -> None:
+    model = HarModel(market=True).fit(gspc.head(1000))
+    assert "market_daily" not in model.terms
+    assert any("without the market term" in w for w in model.fit_report.warnings)
+
+
+def test_a_har_fitted_with_the_market_refuses_to_forecast_without_it() -> None:
+    datasets, _ = _common_factor(600, 5)
+    data = datasets[0].with_market(market_log_rv(datasets))
+    model = HarModel(horizon=5, market=True).fit(data)
+    assert model.fit_report.warnings == ()
+    with pytest.raises(InvalidSeriesError, match="fitted with the market term"):
+        model.update(datasets[0]).forecast(5)
+
+
+def test_a_market_har_keeps_the_market_when_saved(tmp_path: Path) -> None:
+    datasets, _ = _common_factor(600, 5)
+    data = datasets[0].with_market(market_log_rv(datasets))
+    model = HarModel(horizon=5, market=True).fit(data)
+    loaded = VolatilityModel.load(model.save(tmp_path / "har"))
+    assert loaded.data.market_log_rv is not None
+    assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-12)

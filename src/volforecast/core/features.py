@@ -6,6 +6,7 @@ layer cannot disagree about what a return or a realized variance is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,25 +38,31 @@ class DailyData:
         Range-based realized variance of the whole day in percent² (Garman–Klass with the
         overnight return), floored above zero; equals ``returns_pct**2`` when the data came
         without OHLC prices.
+    market_log_rv : numpy.ndarray or None
+        The market's log range variance on each date (:func:`market_log_rv`), attached by
+        :meth:`with_market`; None when the data came alone.
     """
 
     ticker: str
     dates: pd.DatetimeIndex
     returns_pct: np.ndarray
     rv_sigma2: np.ndarray
+    market_log_rv: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.dates)
-        if len(self.returns_pct) != n or len(self.rv_sigma2) != n:
-            msg = "dates, returns_pct and rv_sigma2 must have one value per day"
+        arrays = [self.returns_pct, self.rv_sigma2]
+        arrays += [] if self.market_log_rv is None else [self.market_log_rv]
+        if any(len(array) != n for array in arrays):
+            msg = "dates, returns_pct, rv_sigma2 and market_log_rv must have one value per day"
             raise InvalidSeriesError(msg)
         if not (self.dates.is_unique and self.dates.is_monotonic_increasing):
             msg = f"{self.ticker}: dates must be strictly increasing"
             raise InvalidSeriesError(msg)
-        if not (np.isfinite(self.returns_pct).all() and np.isfinite(self.rv_sigma2).all()):
+        if not all(np.isfinite(array).all() for array in arrays):
             msg = f"{self.ticker}: returns and realized variances must be finite (no NaN)"
             raise InvalidSeriesError(msg)
-        for array in (self.returns_pct, self.rv_sigma2):
+        for array in arrays:
             array.setflags(write=False)
 
     def __len__(self) -> int:
@@ -68,14 +75,35 @@ class DailyData:
 
     def head(self, n: int) -> DailyData:
         """The first ``n`` days."""
-        return DailyData(self.ticker, self.dates[:n], self.returns_pct[:n], self.rv_sigma2[:n])
+        return self._slice(slice(None, n))
 
     def tail(self, n: int) -> DailyData:
         """The last ``n`` days (all of them when there are fewer)."""
-        start = max(len(self) - n, 0)
+        return self._slice(slice(max(len(self) - n, 0), None))
+
+    def _slice(self, days: slice) -> DailyData:
+        market = None if self.market_log_rv is None else self.market_log_rv[days]
         return DailyData(
-            self.ticker, self.dates[start:], self.returns_pct[start:], self.rv_sigma2[start:]
+            self.ticker, self.dates[days], self.returns_pct[days], self.rv_sigma2[days], market
         )
+
+    def with_market(self, market: pd.Series) -> DailyData:
+        """The same days with the market's log range variance of each (see :func:`market_log_rv`).
+
+        Raises
+        ------
+        InvalidSeriesError
+            When ``market`` lacks one of the days: a market term must never be made up.
+        """
+        values = market.reindex(self.dates).to_numpy(dtype="float64")
+        missing = self.dates[~np.isfinite(values)]
+        if len(missing):
+            msg = (
+                f"{self.ticker}: the market series lacks {len(missing)} of its days (the first "
+                f"{missing[0].date()}); ingest refreshes it, `volforecast ingest` again mends it"
+            )
+            raise InvalidSeriesError(msg)
+        return DailyData(self.ticker, self.dates, self.returns_pct, self.rv_sigma2, values)
 
     def until(self, last: pd.Timestamp) -> DailyData:
         """The days up to and including ``last``."""
@@ -109,10 +137,34 @@ class DailyData:
         return cls(ticker, dates, values, _floor(values**2))
 
     def to_frame(self) -> pd.DataFrame:
-        """``returns_pct`` and ``rv_sigma2`` indexed by date."""
-        return pd.DataFrame(
-            {"returns_pct": self.returns_pct, "rv_sigma2": self.rv_sigma2}, index=self.dates
-        )
+        """``returns_pct``, ``rv_sigma2`` and any ``market_log_rv``, indexed by date."""
+        columns = {"returns_pct": self.returns_pct, "rv_sigma2": self.rv_sigma2}
+        if self.market_log_rv is not None:
+            columns["market_log_rv"] = self.market_log_rv
+        return pd.DataFrame(columns, index=self.dates)
+
+
+def market_log_rv(datasets: Iterable[DailyData]) -> pd.Series:
+    r"""The market's log range variance: each day's mean of :math:`\ln RV` across tickers.
+
+    An equal-weighted, cross-sectional mean of logs (the log of a geometric mean), so one
+    ticker's wild day moves it little. Each day averages the tickers that traded that day.
+
+    Parameters
+    ----------
+    datasets : iterable of DailyData
+        Every ticker there is; the mean on a day reads that day's data only.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by date, oldest first, named ``market_log_rv``.
+    """
+    columns = [pd.Series(np.log(d.rv_sigma2), index=d.dates) for d in datasets]
+    if not columns:
+        return pd.Series(dtype="float64", name="market_log_rv")
+    panel = pd.concat(columns, axis=1)
+    return panel.mean(axis=1).sort_index().rename("market_log_rv")
 
 
 def _floor(rv: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from volforecast.core.calendar import sessions
-from volforecast.core.features import DailyData
+from volforecast.core.features import DailyData, market_log_rv
 from volforecast.errors import VolforecastError
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import build_model, combination_members
@@ -254,7 +254,9 @@ def walk_forward(
     ----------
     datasets : iterable of DailyData
         One per ticker, each running at least through the test period's origins (the data
-        after ``test_end`` is used only as realized targets, never by a forecast).
+        after ``test_end`` is used only as realized targets, never by a forecast). Those
+        that come without the market series get the one of all of them
+        (:func:`~volforecast.core.features.market_log_rv`).
     config : BacktestConfig
         Period, models and refit frequency.
     workers : int, default 1
@@ -263,6 +265,9 @@ def walk_forward(
         Told the name of each ticker or pooled block when it is done.
     """
     data = list(datasets)
+    if any(d.market_log_rv is None for d in data):
+        market = market_log_rv(data)
+        data = [d if d.market_log_rv is not None else d.with_market(market) for d in data]
     results: dict[str, TickerForecasts] = {}
     per_ticker = [m for m in config.fitted_models if m not in POOLED_MODELS]
     n_workers = os.cpu_count() or 1 if workers == 0 else workers

@@ -290,12 +290,14 @@ class VolatilityModel(ABC):
             "extra": self._extra_state(),
         }
         (path / STATE_FILE).write_text(json.dumps(payload, indent=2, default=_json_default))
-        np.savez_compressed(
-            path / DATA_FILE,
-            dates=state.data.dates.to_numpy().astype("datetime64[ns]").astype(np.int64),
-            returns_pct=state.data.returns_pct,
-            rv_sigma2=state.data.rv_sigma2,
-        )
+        arrays = {
+            "dates": state.data.dates.to_numpy().astype("datetime64[ns]").astype(np.int64),
+            "returns_pct": state.data.returns_pct,
+            "rv_sigma2": state.data.rv_sigma2,
+        }
+        if state.data.market_log_rv is not None:
+            arrays["market_log_rv"] = state.data.market_log_rv
+        np.savez_compressed(path / DATA_FILE, **arrays)  # type: ignore[arg-type]
         self._save_files(path)
         return path
 
@@ -317,6 +319,7 @@ class VolatilityModel(ABC):
                 pd.DatetimeIndex(arrays["dates"].astype("datetime64[ns]")),
                 np.array(arrays["returns_pct"]),
                 np.array(arrays["rv_sigma2"]),
+                np.array(arrays["market_log_rv"]) if "market_log_rv" in arrays else None,
             )
         params = {k: float(v) for k, v in payload["params"].items()}
         model._fitted = _Fitted(data, FitReport.from_dict(payload["fit_report"]), params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from volforecast.core.features import DailyData
+from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 
 _HAR_WEEK = 5
@@ -136,6 +138,11 @@ class HarModel(VolatilityModel):
     seasonal : bool, default False
         Add the earnings-season terms of the target day (below). The catalog's ``har`` has
         them; the default stays off so that models saved before they existed load unchanged.
+    market : bool, default False
+        Add the market's daily, weekly and monthly log range variance (below), read from the
+        data's market series (:meth:`DailyData.with_market`). Data that comes without one
+        is fitted without the terms, and the fit report says so; a model fitted with them
+        refuses to forecast from data without the series.
 
     Notes
     -----
@@ -157,6 +164,13 @@ class HarModel(VolatilityModel):
     each year, and the day after a report moves several times as much as a normal day: these
     terms let the model expect it. They read no price after the origin (the latest day they
     look at is 39 sessions before the target day, and a forecast reaches 30 ahead).
+
+    With ``market=True`` step :math:`s` also has
+    :math:`m_{d} \ln M_t + m_{w} \ln \overline{M}^{(5)}_t + m_{m} \ln \overline{M}^{(22)}_t`,
+    where :math:`\ln M_t` is the cross-sectional mean of :math:`\ln RV_t` across every
+    stored ticker on day :math:`t` (:func:`~volforecast.core.features.market_log_rv`). One
+    ticker's own history estimates its volatility with much noise; the market's is the
+    average of hundreds and moves every stock's volatility at once.
 
     The forecast undoes the log with the log-normal correction
     :math:`\hat\sigma^2_{t+s} = \exp(\hat b_s' x_t + \hat s^2_s / 2)`, :math:`\hat s^2_s`
@@ -186,6 +200,7 @@ class HarModel(VolatilityModel):
         leverage: bool = True,
         quarterly: bool = True,
         seasonal: bool = False,
+        market: bool = False,
     ) -> None:
         super().__init__()
         if not 1 <= horizon <= MAX_HORIZON:
@@ -195,6 +210,9 @@ class HarModel(VolatilityModel):
         self.leverage = leverage
         self.quarterly = quarterly
         self.seasonal = seasonal
+        self.market = market
+        # Whether the last fit had the market series: set by _fit, kept by save and load.
+        self._fitted_with_market: bool | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -204,6 +222,7 @@ class HarModel(VolatilityModel):
             "leverage": self.leverage,
             "quarterly": self.quarterly,
             "seasonal": self.seasonal,
+            "market": self.market,
         }
 
     @property
@@ -212,8 +231,16 @@ class HarModel(VolatilityModel):
         names = ["const", "daily", "weekly", "monthly"]
         names += ["quarterly"] if self.quarterly else []
         names += ["neg_return", "neg_return_week"] if self.leverage else []
+        names += ["market_daily", "market_weekly", "market_monthly"] if self._with_market else []
         names += [f"season_{lag}" for lag in _SEASON_LAGS] if self.seasonal else []
         return tuple(names)
+
+    @property
+    def _with_market(self) -> bool:
+        """Whether the market terms are in: asked for and, once fitted, fitted with."""
+        if self._fitted_with_market is None:
+            return self.market
+        return self._fitted_with_market
 
     @property
     def _lookback(self) -> int:
@@ -233,6 +260,20 @@ class HarModel(VolatilityModel):
         if self.leverage:
             negative = np.minimum(data.returns_pct, 0.0)
             columns += [negative, _mean_of_last(negative, _HAR_WEEK)]
+        if self._with_market:
+            if data.market_log_rv is None:
+                msg = (
+                    f"{data.ticker}: this HAR was fitted with the market term, and the data "
+                    "came without the market series (`volforecast ingest` refreshes the stored "
+                    "one; DailyData.with_market attaches one)"
+                )
+                raise InvalidSeriesError(msg)
+            market_rv = np.exp(data.market_log_rv)
+            columns += [
+                data.market_log_rv,
+                np.log(_mean_of_last(market_rv, _HAR_WEEK)),
+                np.log(_mean_of_last(market_rv, _HAR_MONTH)),
+            ]
         return np.column_stack(columns)
 
     @staticmethod
@@ -274,6 +315,13 @@ class HarModel(VolatilityModel):
         return np.column_stack([own, self.seasonal_regressors(peaks, origins + step)])
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
+        self._fitted_with_market = self.market and data.market_log_rv is not None
+        warnings: tuple[str, ...] = ()
+        if self.market and not self._fitted_with_market:
+            warnings = (
+                f"{data.ticker}: fitted without the market term: the data came without the "
+                "market series",
+            )
         x = self.regressors(data)
         peaks = self.season_peaks(data) if self.seasonal else None
         log_rv = np.log(data.rv_sigma2)
@@ -289,7 +337,16 @@ class HarModel(VolatilityModel):
             params[f"s{step}.resid_var"] = s2
         memory = [t for t in self.terms if t in {"daily", "weekly", "monthly", "quarterly"}]
         persistence = sum(params[f"s1.{k}"] for k in memory)
-        return params, FitReport(converged=True, persistence=persistence, nobs=len(data))
+        report = FitReport(
+            converged=True, persistence=persistence, warnings=warnings, nobs=len(data)
+        )
+        return params, report
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"fitted_with_market": self._with_market}
+
+    def _restore(self, extra: dict[str, Any], path: Path) -> None:
+        self._fitted_with_market = bool(extra.get("fitted_with_market", self.market))
 
     def _coefficients(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         if horizon > self.horizon:
