@@ -411,7 +411,8 @@ def ingest(
     out.print(
         f"[bold]{report.status}[/]: {counts.inserted:,} rows inserted, {counts.updated:,} "
         f"updated, {counts.unchanged:,} unchanged in {report.seconds:.1f} s "
-        f"into {settings.database_url_safe}"
+        f"into {settings.database_url_safe}; the market series refreshed for "
+        f"{report.market_days:,} days"
     )
     if report.rejects_file:
         out.print(f"rejected rows written to {report.rejects_file}")
@@ -521,13 +522,18 @@ def backtest(
                 from volforecast.data.sources import load_file  # noqa: PLC0415
 
                 frame = load_file(prices).frame
+                market = None  # computed from every ticker of the file
             else:
                 from volforecast.data.db import ensure_schema  # noqa: PLC0415
-                from volforecast.data.repository import PriceRepository  # noqa: PLC0415
+                from volforecast.data.repository import (  # noqa: PLC0415
+                    MarketRepository,
+                    PriceRepository,
+                )
 
                 engine = _engine(settings)
                 ensure_schema(engine)
                 frame = PriceRepository(engine).load(chosen)
+                market = MarketRepository(engine).load()
         present = set(frame["ticker"].unique())
         n_tickers = len(present & set(chosen)) if chosen else len(present)
         # One step per ticker (the per-ticker pass visits each, even with nothing to fit),
@@ -544,6 +550,7 @@ def backtest(
                 workers=workers,
                 out=out_file,
                 progress=lambda _: bar.advance(task),
+                market=market,
             )
     if report.losses.empty:
         _fail(

@@ -14,10 +14,11 @@ from tests.conftest import make_settings
 from tests.factories import clean_prices, with_row
 from volforecast.data import db
 from volforecast.data.quality import run_gate
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repository import MarketRepository, PriceRepository
 from volforecast.data.sources import PriceBatch, load_sample
 from volforecast.errors import DatabaseUnavailableError
 from volforecast.jobs.ingest import ingest
+from volforecast.jobs.market import market_from_prices
 from volforecast.jobs.quality import check_stored
 from volforecast.settings import Settings
 
@@ -190,3 +191,23 @@ def test_an_empty_file_fails(engine: Engine, settings: Settings) -> None:
     report = ingest(batch(clean_prices("AAA").iloc[:0]), engine=engine, settings=settings)
     assert report.status == "failed"
     assert PriceRepository(engine).count() == 0
+
+
+def test_ingest_keeps_the_market_series_of_every_stored_ticker(
+    engine: Engine, settings: Settings
+) -> None:
+    sample = load_sample().frame
+    cut = sorted(sample["date"].unique())[-300]
+    first = ingest(batch(sample[sample["date"] < cut]), engine=engine, settings=settings)
+    second = ingest(batch(sample[sample["date"] >= cut]), engine=engine, settings=settings)
+    assert second.market_days == 300
+    everything = market_from_prices(PriceRepository(engine).load(), settings.quality)
+    assert first.market_days + second.market_days == len(everything)
+    stored = MarketRepository(engine).load()
+    # Refreshing the days of a batch alone gives what computing from all prices gives.
+    assert stored.index.equals(everything.index)
+    np.testing.assert_allclose(stored.to_numpy(), everything["log_rv"].to_numpy(), rtol=1e-12)
+
+    again = ingest(load_sample(), engine=engine, settings=settings)
+    assert again.counts.unchanged == len(sample)
+    assert MarketRepository(engine).load().equals(stored)

@@ -29,13 +29,16 @@ from tests.conftest import make_settings
 from tests.integration.servers import free_port, serve_mlflow
 from volforecast.core.features import DailyData
 from volforecast.data import db
-from volforecast.data.repository import MetricRepository, PriceRepository
-from volforecast.data.sources import load_sample
+from volforecast.data.repository import MarketRepository, MetricRepository, PriceRepository
+from volforecast.data.sources import PriceBatch, load_sample
 from volforecast.errors import RegistryError, TrackingUnavailableError
+from volforecast.jobs.ingest import ingest
+from volforecast.jobs.predict import predict_all
 from volforecast.jobs.train import FIT_FRACTION, TrainConfig, train
 from volforecast.models.catalog import build_model
 from volforecast.registry.promotion import PromotionLog, Registry, losses_frame
-from volforecast.registry.tracking import check_server
+from volforecast.registry.serving import ProductionModels
+from volforecast.registry.tracking import check_server, connect
 from volforecast.settings import PromotionSettings, Settings
 
 pytestmark = pytest.mark.slow
@@ -367,3 +370,30 @@ def test_a_pooled_lstm_that_serves_fewer_tickers_never_replaces_production(
     aliases = client.get_registered_model("lstm_volatility_pooled").aliases
     assert {alias: str(v) for alias, v in aliases.items()} == {"production": "1", "challenger": "2"}
     engine.dispose()
+
+
+def test_har_trains_and_forecasts_on_the_market_series_that_ingest_stores(
+    tracked: Settings, engine: Engine
+) -> None:
+    tag = f"M{uuid.uuid4().hex[:6].upper()}"
+    frame = _unique_tickers(tag)
+    tickers = sorted(frame["ticker"].unique())
+    ingest(PriceBatch(frame, source="test"), engine=engine, settings=tracked)
+
+    report = train(engine, tracked, TrainConfig(models=("har",), plots=False), tickers)
+
+    assert report.complete, [o.message for o in report.failed]
+    models = ProductionModels(connect(tracked))
+    models.refresh()
+    found = models.find("har", tickers[0])
+    assert found is not None
+    _, model = found
+    assert "s1.market_daily" in model.params
+    assert model.fit_report.warnings == ()
+    market = MarketRepository(engine).load()
+    assert model.data.market_log_rv is not None
+    np.testing.assert_allclose(model.data.market_log_rv, market[model.data.dates].to_numpy())
+
+    predicted = predict_all(engine, tracked, models, model_types=["har"])
+    assert predicted.failures == []
+    assert predicted.paths == len(tickers)

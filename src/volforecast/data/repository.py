@@ -12,6 +12,7 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import cast
 
 import pandas as pd
 import pyarrow as pa
@@ -24,7 +25,9 @@ from sqlalchemy import (
     String,
     Table,
     case,
+    delete,
     func,
+    insert,
     or_,
     select,
     true,
@@ -35,7 +38,12 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from volforecast.data.sources import RAW_COLUMNS
-from volforecast.data.tables import ModelMetric, StockPrice, VolatilityPrediction
+from volforecast.data.tables import (
+    MarketVariance,
+    ModelMetric,
+    StockPrice,
+    VolatilityPrediction,
+)
 
 PRICES = StockPrice.__table__
 STORED_COLUMNS = (
@@ -318,6 +326,61 @@ class MetricRepository:
         with self.engine.connect() as connection:
             result = connection.execute(query)
             return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+MARKET = cast("Table", MarketVariance.__table__)
+
+
+class MarketRepository:
+    """The market series in ``market.market_variance`` (see :class:`MarketVariance`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def replace(self, log_rv: pd.Series, tickers: pd.Series, *, computed_at: dt.datetime) -> int:
+        """Store the days of ``log_rv`` in place of what was stored from its first day on.
+
+        Parameters
+        ----------
+        log_rv : pandas.Series
+            The market's log range variance by date
+            (:func:`~volforecast.core.features.market_log_rv`).
+        tickers : pandas.Series
+            Tickers averaged on each of those dates.
+        computed_at : datetime.datetime
+            Stamp of the rows.
+
+        Returns
+        -------
+        int
+            Days stored. One transaction: a reader sees the old days or the new, never a mix.
+        """
+        if log_rv.empty:
+            return 0
+        first = pd.Timestamp(log_rv.index.min()).date()
+        counts = tickers.reindex(log_rv.index).to_numpy()
+        values = [
+            {"date": day.date(), "log_rv": float(value), "tickers": int(count),
+             "computed_at": computed_at}
+            for day, value, count in zip(
+                pd.DatetimeIndex(log_rv.index), log_rv.to_numpy(), counts, strict=True
+            )
+        ]  # fmt: skip
+        with self.engine.begin() as connection:
+            # Days from the first on are replaced whole, so a day no ticker has any more goes.
+            connection.execute(delete(MARKET).where(MARKET.c.date >= first))
+            connection.execute(insert(MARKET), values)
+        return len(values)
+
+    def load(self, *, end: dt.date | None = None) -> pd.Series:
+        """The stored series by date (a DatetimeIndex), oldest first; empty when none is."""
+        query = select(type_coerce(MARKET.c.date, String), MARKET.c.log_rv).order_by(MARKET.c.date)
+        if end is not None:
+            query = query.where(MARKET.c.date <= end)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        index = pd.DatetimeIndex(pd.to_datetime([d for d, _ in rows])).astype("datetime64[ns]")
+        return pd.Series([v for _, v in rows], index=index, dtype="float64", name="market_log_rv")
 
 
 def _as_date(value: dt.date | str) -> dt.date:

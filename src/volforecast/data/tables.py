@@ -79,6 +79,24 @@ class StockPrice(Base):
     ingested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class MarketVariance(Base):
+    """The market's log range variance on one day: what HAR's market term reads.
+
+    Derived from ``stock_prices`` (:func:`volforecast.core.features.market_log_rv`) and
+    refreshed by every ingest, so a forecast for one ticker need not read every ticker.
+    """
+
+    __tablename__ = "market_variance"
+    __table_args__ = (
+        {"schema": MARKET_SCHEMA, "comment": "Mean log range variance across tickers, daily."},
+    )
+
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    log_rv: Mapped[float] = mapped_column(Double, comment="mean of ln(range variance in %²)")
+    tickers: Mapped[int] = mapped_column(Integer, comment="tickers averaged that day")
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class VolatilityPrediction(Base):
     """One step of one stored forecast path."""
 

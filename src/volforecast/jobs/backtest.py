@@ -16,6 +16,7 @@ from volforecast.data.quality import QualityReport, run_gate
 from volforecast.errors import DataSourceError, UnknownTickerError
 from volforecast.evaluation.backtest import BacktestConfig, BacktestResult, walk_forward
 from volforecast.evaluation.metrics import loss_table
+from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.settings import QualitySettings
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,22 @@ def run_backtest(
     workers: int = 1,
     out: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    market: pd.Series | None = None,
 ) -> BacktestReport:
-    """Walk-forward backtest of ``config`` on ``prices`` (raw layout, any number of tickers)."""
+    """Walk-forward backtest of ``config`` on ``prices`` (raw layout, any number of tickers).
+
+    ``market`` is the market series HAR's market term reads (the stored one, for prices from
+    the database); by default it is computed from every ticker of ``prices``.
+    """
     started = time.perf_counter()
     if out is not None and out.suffix.lower() not in {".csv", ".parquet"}:
         msg = f"{out}: write forecasts to a .csv or a .parquet file"
         raise DataSourceError(msg)
     datasets, quality_report = daily_data_by_ticker(prices, quality, tickers)
+    if market is None:
+        # Every ticker of the file, as a live forecast reads every stored ticker.
+        market = market_from_prices(prices, quality)["log_rv"]
+    datasets = with_market(datasets, market)
     result = walk_forward(datasets.values(), config, workers=workers, progress=progress)
     tables = [
         loss_table(datasets[t], item.origin_positions, item.sigma2)

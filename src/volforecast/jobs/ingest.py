@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
 from volforecast.data.quality import QualityReport, run_gate
 from volforecast.data.repository import PriceRepository, UpsertCounts
 from volforecast.data.sources import PriceBatch
+from volforecast.jobs.market import refresh_market
 from volforecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ class IngestReport:
     counts: UpsertCounts
     seconds: float
     rejects_file: str | None = None
+    market_days: int = 0
+    """Days of the market series recomputed (:func:`~volforecast.jobs.market.refresh_market`)."""
 
     @property
     def status(self) -> JobStatus:
@@ -52,6 +56,7 @@ class IngestReport:
             "unchanged": self.counts.unchanged,
             "seconds": round(self.seconds, 3),
             "rejects_file": self.rejects_file,
+            "market_days": self.market_days,
             "quality": self.quality.to_dict(),
         }
 
@@ -119,6 +124,21 @@ def ingest(
             raise error from exc
         if progress is not None:
             progress(min(start + chunk, total), total)
+    # The market series is derived from every stored ticker: the days this batch touched,
+    # and all after them, are recomputed. A failure here loses no price; ingesting again
+    # (the rows are then unchanged) recomputes it.
+    market_days = 0
+    if total:
+        since = pd.Timestamp(accepted["date"].min()).date()
+        try:
+            market_days = refresh_market(engine, settings.quality, since)
+        except UNAVAILABLE_ERRORS as exc:
+            error = unavailable(engine, exc)
+            error.args = (
+                f"{error.args[0]}; every price was stored, the market series was not "
+                "refreshed: run the same ingest again",
+            )
+            raise error from exc
 
     report = IngestReport(
         source=batch.source,
@@ -126,6 +146,7 @@ def ingest(
         counts=counts,
         seconds=time.perf_counter() - started,
         rejects_file=rejects_file,
+        market_days=market_days,
     )
     log.info(
         "Ingested %s: %d rows received, %d accepted (%d new, %d changed, %d unchanged), "

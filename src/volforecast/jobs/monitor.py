@@ -27,9 +27,10 @@ from sqlalchemy import Engine
 from volforecast.core.features import DailyData
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
 from volforecast.data.monitoring import CheckRow, MonitoringRepository
-from volforecast.data.repository import PredictionRepository, PriceRepository
+from volforecast.data.repository import MarketRepository, PredictionRepository, PriceRepository
 from volforecast.errors import InsufficientDataError, UnknownTickerError, VolforecastError
 from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model
 from volforecast.monitoring.accuracy import ACCURACY_HORIZONS, accuracy_rows
@@ -150,6 +151,7 @@ def monitor(
         prices = PriceRepository(engine).load(names, end=as_of) if names else None
         datasets, quality = ({}, None) if prices is None or prices.empty else (
             daily_data_by_ticker(prices, settings.quality))  # fmt: skip
+        datasets = with_market(datasets, MarketRepository(engine).load(end=as_of))
         first_day = min((d.dates[max(len(d) - config.accuracy_window_days, 0)].date()
                          for d in datasets.values()), default=None)  # fmt: skip
         stored = (PredictionRepository(engine).frame(names, start=first_day, end=as_of,
@@ -300,6 +302,7 @@ def replay(
     config = settings.monitoring
     report = ReplayReport(start, end, model)
     datasets, _ = daily_data_by_ticker(prices, settings.quality, tickers)
+    datasets = with_market(datasets, market_from_prices(prices, settings.quality)["log_rv"])
     if on_start is not None:
         on_start(len(datasets))
     for ticker, full in datasets.items():

@@ -23,7 +23,12 @@ from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
-from volforecast.data.repository import PredictionRepository, PredictionRow, PriceRepository
+from volforecast.data.repository import (
+    MarketRepository,
+    PredictionRepository,
+    PredictionRow,
+    PriceRepository,
+)
 from volforecast.errors import (
     InvalidSeriesError,
     ModelNotFoundError,
@@ -32,6 +37,7 @@ from volforecast.errors import (
     VolforecastError,
 )
 from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.jobs.market import with_market
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import MODEL_NAMES
 from volforecast.registry.serving import ProductionModels, Served
@@ -177,9 +183,11 @@ class Forecaster:
             return hit
         try:
             prices = self.prices.load([ticker], end=latest)
+            market = MarketRepository(self.engine).load(end=latest)
         except UNAVAILABLE_ERRORS as exc:
             raise unavailable(self.engine, exc) from exc
         datasets, _ = daily_data_by_ticker(prices, self.settings.quality)
+        datasets = with_market(datasets, market)
         data = datasets.get(ticker)
         if data is None:
             msg = f"{ticker}: no stored price passes the quality gate"
@@ -413,10 +421,11 @@ def predict_all(
     needed = sorted({ticker for _, ticker in work})
     try:
         prices = PriceRepository(engine).load(needed, end=as_of) if needed else None
+        market = MarketRepository(engine).load(end=as_of)
     except UNAVAILABLE_ERRORS as exc:
         raise unavailable(engine, exc) from exc
-    datasets = {} if prices is None or prices.empty else (
-        daily_data_by_ticker(prices, settings.quality)[0]
+    datasets = {} if prices is None or prices.empty else with_market(
+        daily_data_by_ticker(prices, settings.quality)[0], market
     )  # fmt: skip
     repository = PredictionRepository(engine)
     made_at = dt.datetime.now(dt.UTC)

@@ -45,10 +45,16 @@ from volforecast.core.losses import qlike_losses
 from volforecast.data.db import ensure_schema
 from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.quality import QualityReport
-from volforecast.data.repository import MetricRepository, MetricRow, PriceRepository
+from volforecast.data.repository import (
+    MarketRepository,
+    MetricRepository,
+    MetricRow,
+    PriceRepository,
+)
 from volforecast.errors import InvalidSeriesError, TrackingUnavailableError, UnknownTickerError
 from volforecast.evaluation.metrics import DEFAULT_HORIZONS, horizon_targets, loss_table
 from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.jobs.market import with_market
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model
 from volforecast.models.lstm import LstmModel, LstmNetwork, save_pooled
@@ -273,6 +279,7 @@ def train(
         )
         raise UnknownTickerError(msg)
     datasets, quality = daily_data_by_ticker(prices, settings.quality, tickers)
+    datasets = with_market(datasets, MarketRepository(engine).load())
     rows_by_ticker = {str(t): rows for t, rows in prices.groupby("ticker", sort=False)}
     stages["load and quality gate"] = time.perf_counter() - started
 
