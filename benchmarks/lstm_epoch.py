@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from _common import SHARED_FILE
+from volforecast.core.features import market_log_rv
 from volforecast.data.sources import load_file
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.models import lstm
@@ -33,7 +34,8 @@ BATCH_SIZES = (256, 512, 1024, 2048)
 def step_seconds(network: lstm.LstmNetwork, batch: int, repeats: int = 20) -> float:
     """Seconds of one optimizer step on a synthetic batch of ``batch`` windows."""
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
-    windows = torch.randn(batch, 20, lstm.N_FEATURES)
+    inputs = network.lstm.input_size - network.embedding.embedding_dim
+    windows = torch.randn(batch, 20, inputs)
     ids = torch.randint(0, network.embedding.num_embeddings, (batch,))
     targets = torch.randn(batch, lstm.MAX_HORIZON)
     mask = torch.ones(batch, lstm.MAX_HORIZON, dtype=torch.bool)
@@ -56,11 +58,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     datasets, _ = daily_data_by_ticker(load_file(SHARED_FILE).frame, QualitySettings())
-    data = [d for d in datasets.values() if len(d) >= lstm.LstmModel.min_obs]
+    market = market_log_rv(datasets.values())
+    data = [d.with_market(market) for d in datasets.values() if len(d) >= lstm.LstmModel.min_obs]
     config = lstm.LstmConfig(batch_size=256, stride=args.stride)
     cuts = [(int(len(d) * 0.8), int(len(d) * 0.9)) for d in data]
     normalizers = [lstm.Normalizer.fit(d.head(c[0])) for d, c in zip(data, cuts, strict=True)]
-    panel = lstm._Panel(data, normalizers, config.seq_len)
+    panel = lstm._Panel(data, normalizers, config.seq_len, market=config.market)
 
     def part(lo: int, hi: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         positions, ends = [], []

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from _common import SHARED_FILE
-from volforecast.core.features import DailyData
+from volforecast.core.features import DailyData, market_log_rv
 from volforecast.data.sources import load_file
 from volforecast.errors import VolforecastError
 from volforecast.jobs.backtest import daily_data_by_ticker
@@ -67,7 +67,9 @@ def main() -> None:
 
     started = time.perf_counter()
     datasets, _ = daily_data_by_ticker(load_file(args.file).frame, QualitySettings())
-    data = [d for d in datasets.values() if len(d) >= LstmModel.min_obs]
+    # HAR and the LSTM read the market series, as training from the database gives it them.
+    market = market_log_rv(datasets.values())
+    data = [d.with_market(market) for d in datasets.values() if len(d) >= LstmModel.min_obs]
     if args.limit:
         data = data[: args.limit]
     days = sum(len(d) for d in data)

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from volforecast.core.features import DailyData
-from volforecast.models.lstm import LstmConfig, LstmModel, Normalizer, resolve_device, train_lstm
+from volforecast.core.features import DailyData, market_log_rv
+from volforecast.errors import InvalidSeriesError
+from volforecast.models.base import STATE_FILE, VolatilityModel
+from volforecast.models.lstm import (
+    LstmConfig,
+    LstmModel,
+    Normalizer,
+    load_pooled,
+    resolve_device,
+    save_pooled,
+    train_lstm,
+)
 
 FAST = {"max_epochs": 4, "patience": 2, "batch_size": 64}
 
@@ -82,3 +95,51 @@ def test_a_warm_start_continues_from_the_given_weights(gspc: DailyData) -> None:
     trained = first.network.state_dict()
     assert all(torch.equal(w, trained[k]) for k, w in warm.network.state_dict().items())
     assert not all(torch.equal(w, trained[k]) for k, w in cold.network.state_dict().items())
+
+
+def _with_market(*datasets: DailyData) -> list[DailyData]:
+    market = market_log_rv(datasets)
+    return [d.with_market(market) for d in datasets]
+
+
+def test_the_market_input_is_used_kept_and_required(
+    gspc: DailyData, ixic: DailyData, tmp_path: Path
+) -> None:
+    pool = _with_market(gspc.head(700), ixic.head(700))
+    models, result = LstmModel.fit_many(pool, **FAST)
+    model = models["^GSPC"]
+    assert result.config.market
+    assert model.config.market
+    assert model.network.lstm.input_size == 3 + model.config.embedding_dim
+    assert result.report.warnings == ()
+    with pytest.raises(InvalidSeriesError, match="trained with the market series"):
+        model.update(gspc.head(700)).forecast(5)
+
+    model.update(pool[0])
+    loaded = VolatilityModel.load(model.save(tmp_path / "one"))
+    pooled = load_pooled(save_pooled(models, tmp_path / "pool"))["^GSPC"]
+    for other in (loaded, pooled):
+        assert isinstance(other, LstmModel)
+        assert other.config.market
+        assert_allclose(other.forecast(10).sigma2, model.forecast(10).sigma2, rtol=1e-6)
+
+
+def test_data_without_the_market_trains_without_it_and_says_so(gspc: DailyData) -> None:
+    model = LstmModel(**FAST).fit(gspc.head(600))
+    assert not model.config.market
+    assert model.network.lstm.input_size == 2 + model.config.embedding_dim
+    assert "without the market input" in model.fit_report.warnings[0]
+
+
+def test_an_lstm_saved_before_the_market_input_loads_without_it(
+    gspc: DailyData, tmp_path: Path
+) -> None:
+    model = LstmModel(**FAST).fit(gspc.head(600))
+    state = model.save(tmp_path / "old") / STATE_FILE
+    payload = json.loads(state.read_text())
+    del payload["options"]["market"], payload["extra"]["market"]
+    state.write_text(json.dumps(payload))
+    loaded = VolatilityModel.load(tmp_path / "old")
+    assert isinstance(loaded, LstmModel)
+    assert not loaded.config.market
+    assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-6)

@@ -24,10 +24,11 @@ import torch
 from torch import nn
 
 from volforecast.core.features import DailyData
+from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 
 WEIGHTS_FILE = "lstm.pt"
-N_FEATURES = 2  # standardised return, standardised log realized variance
+N_FEATURES = 2  # standardised return, standardised log realized variance (and the market's)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,15 @@ class LstmConfig:
     19 of 20 days, so a stride of 5 loses little and costs a fifth."""
     seed: int = 0
     device: str = "auto"
+    market: bool = True
+    """Add the market's standardised log range variance as a third input (as HAR's market
+    term, :class:`~volforecast.models.baselines.HarModel`). A run whose data comes without
+    the market series trains without it, and its config then says ``market=False``."""
+
+    @property
+    def n_inputs(self) -> int:
+        """Inputs per day, the ticker embedding aside."""
+        return N_FEATURES + int(self.market)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -66,7 +76,7 @@ class LstmNetwork(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(n_tickers, config.embedding_dim)
         self.lstm = nn.LSTM(
-            N_FEATURES + config.embedding_dim,
+            config.n_inputs + config.embedding_dim,
             config.hidden_size,
             num_layers=config.num_layers,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
@@ -89,39 +99,57 @@ class Normalizer:
     return_std: float
     log_rv_mean: float
     log_rv_std: float
+    market_mean: float = 0.0
+    market_std: float = 1.0
 
     @classmethod
     def fit(cls, data: DailyData) -> Normalizer:
-        """Moments of the returns and log realized variances of ``data``."""
+        """Moments of the returns and log realized variances of ``data`` (and its market's)."""
         log_rv = np.log(data.rv_sigma2)
+        market = data.market_log_rv
         return cls(
             float(data.returns_pct.mean()),
             float(data.returns_pct.std()) or 1.0,
             float(log_rv.mean()),
             float(log_rv.std()) or 1.0,
+            0.0 if market is None else float(market.mean()),
+            1.0 if market is None else float(market.std()) or 1.0,
         )
 
-    def features(self, data: DailyData) -> np.ndarray:
-        """``(days, 2)`` standardised inputs."""
-        return np.column_stack(
-            [
-                (data.returns_pct - self.return_mean) / self.return_std,
-                (np.log(data.rv_sigma2) - self.log_rv_mean) / self.log_rv_std,
-            ]
-        ).astype(np.float32)
+    def features(self, data: DailyData, *, market: bool = False) -> np.ndarray:
+        """``(days, 2)`` standardised inputs, ``(days, 3)`` with the market's."""
+        columns = [
+            (data.returns_pct - self.return_mean) / self.return_std,
+            (np.log(data.rv_sigma2) - self.log_rv_mean) / self.log_rv_std,
+        ]
+        if market:
+            if data.market_log_rv is None:
+                msg = (
+                    f"{data.ticker}: this LSTM was trained with the market series, and the "
+                    "data came without it (`volforecast ingest` refreshes the stored one)"
+                )
+                raise InvalidSeriesError(msg)
+            columns.append((data.market_log_rv - self.market_mean) / self.market_std)
+        return np.column_stack(columns).astype(np.float32)
 
 
 class _Panel:
     """All tickers' days end to end, so windows are gathered by index, not copied."""
 
     def __init__(
-        self, datasets: Sequence[DailyData], normalizers: Sequence[Normalizer], seq_len: int
+        self,
+        datasets: Sequence[DailyData],
+        normalizers: Sequence[Normalizer],
+        seq_len: int,
+        *,
+        market: bool,
     ) -> None:
         self.seq_len = seq_len
         lengths = np.array([len(d) for d in datasets])
         self.offsets = np.concatenate(([0], np.cumsum(lengths)))
+        pairs = zip(datasets, normalizers, strict=True)
         self.features = torch.from_numpy(
-            np.concatenate([n.features(d) for d, n in zip(datasets, normalizers, strict=True)])
+            np.concatenate([n.features(d, market=market) for d, n in pairs])
         )
         # Padded at the end so that every origin can read 30 targets; padding is masked.
         rv = np.concatenate([d.rv_sigma2 for d in datasets] + [np.ones(MAX_HORIZON)])
@@ -172,6 +200,8 @@ class TrainingResult:
     """A trained network and what happened."""
 
     network: LstmNetwork
+    config: LstmConfig
+    """The settings it was trained with (``market`` as it turned out)."""
     normalizers: dict[str, Normalizer]
     tickers: list[str]
     report: FitReport
@@ -212,6 +242,14 @@ def train_lstm(
     if len(set(tickers)) != len(tickers):
         msg = "each ticker may appear once in a pooled training run"
         raise ValueError(msg)
+    notes: tuple[str, ...] = ()
+    without_market = [d.ticker for d in datasets if d.market_log_rv is None]
+    if config.market and without_market:
+        config = replace(config, market=False)
+        notes = (
+            f"trained without the market input: {len(without_market)} tickers came without "
+            f"the market series ({', '.join(without_market[:3])})",
+        )
     cuts = [
         (
             int(len(d) * config.train_fraction),
@@ -221,7 +259,7 @@ def train_lstm(
         for d in datasets
     ]
     normalizers = [Normalizer.fit(d.head(cut[0])) for d, cut in zip(datasets, cuts, strict=True)]
-    panel = _Panel(datasets, normalizers, config.seq_len)
+    panel = _Panel(datasets, normalizers, config.seq_len, market=config.market)
 
     def part(k: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         positions, ends = [], []
@@ -284,12 +322,14 @@ def train_lstm(
             if finite
             else "the validation loss never became finite"
         ),
+        warnings=notes,
         nobs=int(sum(len(d) for d in datasets)),
         attempts=1,
     )
     network = network.to("cpu").eval()
     return TrainingResult(
         network=network,
+        config=config,
         normalizers=dict(zip(tickers, normalizers, strict=True)),
         tickers=tickers,
         report=report,
@@ -381,7 +421,7 @@ class LstmModel(VolatilityModel):
         result = train_lstm(datasets, config, warm_start)
         models = {}
         for index, data in enumerate(datasets):
-            model = cls(**asdict(config))
+            model = cls(**asdict(result.config))
             model._attach(result, index)
             model._set_fitted(data, model._params(), result.report)
             models[data.ticker] = model
@@ -407,6 +447,7 @@ class LstmModel(VolatilityModel):
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
         result = train_lstm([data], self.config)
+        self.config = result.config
         self._attach(result, 0)
         return self._params(), result.report
 
@@ -428,7 +469,8 @@ class LstmModel(VolatilityModel):
         if int(origins.min()) < seq - 1:
             msg = f"the LSTM needs {seq} days of history before a forecast origin"
             raise ValueError(msg)
-        features = torch.from_numpy(self._normalizer.features(data.head(int(origins.max()) + 1)))
+        history = data.head(int(origins.max()) + 1)
+        features = torch.from_numpy(self._normalizer.features(history, market=self.config.market))
         windows = features[torch.from_numpy(origins)[:, None] + torch.arange(-seq + 1, 1)]
         ids = torch.full((len(origins),), self._ticker_index, dtype=torch.long)
         network = self._net().eval()
@@ -443,12 +485,18 @@ class LstmModel(VolatilityModel):
         return np.asarray(self._forecast_paths(data, np.array([len(data) - 1]), horizon)[0])
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"n_tickers": self._net().embedding.num_embeddings, "history": self._history}
+        return {
+            "n_tickers": self._net().embedding.num_embeddings,
+            "history": self._history,
+            "market": self.config.market,
+        }
 
     def _save_files(self, path: Path) -> None:
         torch.save(self._net().state_dict(), path / WEIGHTS_FILE)
 
     def _restore(self, extra: dict[str, Any], path: Path) -> None:
+        # Models saved before the market input existed had none.
+        self.config = replace(self.config, market=bool(extra.get("market", False)))
         network = LstmNetwork(int(extra["n_tickers"]), self.config)
         network.load_state_dict(torch.load(path / WEIGHTS_FILE, weights_only=True))
         self._network = network.eval()
@@ -493,6 +541,8 @@ def save_pooled(models: dict[str, LstmModel], path: Path, *, keep_days: int = 60
         arrays[f"dates_{i}"] = data.dates.to_numpy().astype("datetime64[ns]").astype(np.int64)
         arrays[f"returns_pct_{i}"] = data.returns_pct
         arrays[f"rv_sigma2_{i}"] = data.rv_sigma2
+        if data.market_log_rv is not None:
+            arrays[f"market_log_rv_{i}"] = data.market_log_rv
     np.savez_compressed(path / POOLED_DATA_FILE, **arrays)  # type: ignore[arg-type]
     payload = {
         "config": asdict(first.config),
@@ -512,7 +562,8 @@ def save_pooled(models: dict[str, LstmModel], path: Path, *, keep_days: int = 60
 def load_pooled(path: Path) -> dict[str, LstmModel]:
     """The models :func:`save_pooled` wrote, by ticker, sharing one network."""
     payload = json.loads((path / POOLED_FILE).read_text())
-    config = LstmConfig(**payload["config"])
+    # Pools saved before the market input existed had none.
+    config = LstmConfig(**{"market": False, **payload["config"]})
     network = LstmNetwork(int(payload["n_tickers"]), config)
     network.load_state_dict(torch.load(path / WEIGHTS_FILE, weights_only=True))
     network.eval()
@@ -526,8 +577,9 @@ def load_pooled(path: Path) -> dict[str, LstmModel]:
                 pd.DatetimeIndex(arrays[f"dates_{i}"].astype("datetime64[ns]")),
                 np.array(arrays[f"returns_pct_{i}"]),
                 np.array(arrays[f"rv_sigma2_{i}"]),
+                np.array(arrays[key]) if (key := f"market_log_rv_{i}") in arrays else None,
             )
-            model = LstmModel(**payload["config"])
+            model = LstmModel(**asdict(config))
             model.version = str(payload["version"])
             model._network = network
             model._ticker_index = int(entry["index"])
