@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _common import SHARED_FILE, draw_tickers
+from _common import LSTM_SETTINGS, SHARED_FILE, draw_tickers
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_file
 from volforecast.evaluation.backtest import BacktestConfig, TickerForecasts
@@ -66,7 +66,6 @@ MODELS = (
     "har+lstm",
 )
 HORIZONS = (1, 5, 22)
-LSTM_SETTINGS = {"batch_size": 256, "stride": 5}
 TRAIN_END, TEST_END = dt.date(2014, 12, 31), dt.date(2018, 12, 31)
 # Tickers need three years of prices before the first forecast for every model to fit.
 HISTORY_BEFORE = "2012-01-01"

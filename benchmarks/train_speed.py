@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from _common import SHARED_FILE
+from _common import LSTM_SETTINGS, SHARED_FILE
 from volforecast.core.features import DailyData, market_log_rv
 from volforecast.data.sources import load_file
 from volforecast.errors import VolforecastError
@@ -32,7 +32,6 @@ from volforecast.models.lstm import LstmModel, resolve_device
 from volforecast.settings import QualitySettings
 
 PER_TICKER = ("garch", "gjr-garch-t", "egarch-t", "ewma", "historical", "har", "ensemble")
-LSTM_SETTINGS = {"batch_size": 256, "stride": 5}
 
 
 def fit_all(data: DailyData) -> tuple[str, int, int, list[str]]:
@@ -47,6 +46,17 @@ def fit_all(data: DailyData) -> tuple[str, int, int, list[str]]:
         fitted += 1
         converged += model.fit_report.converged
     return data.ticker, fitted, converged, failures
+
+
+def load_datasets(file: Path, limit: int | None = None) -> list[DailyData]:
+    """Every ticker of ``file`` with enough days for the LSTM, with the market series.
+
+    HAR and the LSTM read the market series, as training from the database gives it them.
+    """
+    datasets, _ = daily_data_by_ticker(load_file(file).frame, QualitySettings())
+    market = market_log_rv(datasets.values())
+    data = [d.with_market(market) for d in datasets.values() if len(d) >= LstmModel.min_obs]
+    return data[:limit] if limit else data
 
 
 def peak_gib() -> tuple[float, float]:
@@ -66,12 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    datasets, _ = daily_data_by_ticker(load_file(args.file).frame, QualitySettings())
-    # HAR and the LSTM read the market series, as training from the database gives it them.
-    market = market_log_rv(datasets.values())
-    data = [d.with_market(market) for d in datasets.values() if len(d) >= LstmModel.min_obs]
-    if args.limit:
-        data = data[: args.limit]
+    data = load_datasets(args.file, args.limit)
     days = sum(len(d) for d in data)
     load_s = time.perf_counter() - started
     device = resolve_device(args.device)

@@ -163,8 +163,8 @@ def market_log_rv(datasets: Iterable[DailyData]) -> pd.Series:
     columns = [pd.Series(np.log(d.rv_sigma2), index=d.dates) for d in datasets]
     if not columns:
         return pd.Series(dtype="float64", name="market_log_rv")
-    panel = pd.concat(columns, axis=1)
-    return panel.mean(axis=1).sort_index().rename("market_log_rv")
+    panel = pd.concat(columns, axis=1, sort=True)
+    return panel.mean(axis=1).rename("market_log_rv")
 
 
 def _floor(rv: np.ndarray) -> np.ndarray:

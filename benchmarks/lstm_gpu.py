@@ -1,0 +1,95 @@
+"""The pooled LSTM stage of train_speed.py, on a machine that has PyTorch and little else.
+
+A GPU machine may lack the rest of volforecast's dependencies (the quality gate, the
+database layer). So the features are prepared here, from the shared file exactly as
+train_speed.py prepares them, and saved; the timing step then imports only the LSTM.
+
+    python benchmarks/lstm_gpu.py prepare var/lstm-input.npz
+    python benchmarks/lstm_gpu.py time var/lstm-input.npz [--device cuda]
+
+The arrays are stored as float32 to keep the file small (about 30 MB for 396 tickers); the
+LSTM computes in float32 anyway. Target (issue 3): the LSTM stage under 2 minutes on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from _common import LSTM_SETTINGS, SHARED_FILE
+
+
+def prepare(out: Path, file: Path, limit: int | None) -> None:
+    """Write every ticker's features and the market series as the LSTM reads them."""
+    from train_speed import load_datasets  # noqa: PLC0415  (the full stack, here only)
+
+    data = load_datasets(file, limit)
+    arrays: dict[str, np.ndarray] = {"tickers": np.array([d.ticker for d in data])}
+    for i, d in enumerate(data):
+        arrays[f"days_{i}"] = d.dates.to_numpy().astype("datetime64[D]").astype(np.int32)
+        arrays[f"returns_pct_{i}"] = d.returns_pct.astype(np.float32)
+        arrays[f"rv_sigma2_{i}"] = d.rv_sigma2.astype(np.float32)
+        arrays[f"market_log_rv_{i}"] = np.asarray(d.market_log_rv, dtype=np.float32)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **arrays)  # type: ignore[arg-type]
+    days = sum(len(d) for d in data)
+    print(f"{len(data)} tickers, {days:,} days -> {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+
+
+def time_lstm(file: Path, device: str) -> None:
+    """Train the pooled LSTM on the prepared features and print how long it took."""
+    import torch  # noqa: PLC0415
+
+    from volforecast.core.features import DailyData  # noqa: PLC0415
+    from volforecast.models.lstm import LstmModel, resolve_device  # noqa: PLC0415
+
+    with np.load(file) as arrays:
+        data = [
+            DailyData(
+                str(ticker),
+                pd.DatetimeIndex(arrays[f"days_{i}"].astype("datetime64[D]")),
+                arrays[f"returns_pct_{i}"].astype(np.float64),
+                arrays[f"rv_sigma2_{i}"].astype(np.float64),
+                arrays[f"market_log_rv_{i}"].astype(np.float64),
+            )
+            for i, ticker in enumerate(arrays["tickers"])
+        ]
+    where = resolve_device(device)
+    name = torch.cuda.get_device_name(where) if where.type == "cuda" else "CPU"
+    print(f"{len(data)} tickers; torch {torch.__version__} on {where} ({name})")
+    started = time.perf_counter()
+    _, result = LstmModel.fit_many(data, device=device, **LSTM_SETTINGS)
+    seconds = time.perf_counter() - started
+    print(
+        f"LSTM, one network for {len(data)} tickers ({LSTM_SETTINGS}, other settings the "
+        f"specification's, market input {result.config.market}): {seconds:.1f} s, "
+        f"{len(result.history)} epochs, {seconds / len(result.history):.1f} s an epoch; "
+        f"{result.report.message}"
+    )
+    if where.type == "cuda":
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated(where) / 2**30:.2f} GiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    steps = parser.add_subparsers(dest="step", required=True)
+    make = steps.add_parser("prepare", help="features of the shared file, saved for `time`")
+    make.add_argument("out", type=Path)
+    make.add_argument("--file", type=Path, default=SHARED_FILE)
+    make.add_argument("--limit", type=int, help="only the first N tickers (a quick look)")
+    run = steps.add_parser("time", help="train the pooled LSTM on prepared features")
+    run.add_argument("file", type=Path)
+    run.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    if args.step == "prepare":
+        prepare(args.out, args.file, args.limit)
+    else:
+        time_lstm(args.file, args.device)
+
+
+if __name__ == "__main__":
+    main()
