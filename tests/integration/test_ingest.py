@@ -211,3 +211,17 @@ def test_ingest_keeps_the_market_series_of_every_stored_ticker(
     again = ingest(load_sample(), engine=engine, settings=settings)
     assert again.counts.unchanged == len(sample)
     assert MarketRepository(engine).load().equals(stored)
+
+
+def test_the_first_ingest_after_an_upgrade_computes_the_whole_market_series(
+    engine: Engine, settings: Settings
+) -> None:
+    sample = load_sample().frame
+    cut = sorted(sample["date"].unique())[-5]
+    # Prices stored before the series existed: nothing refreshed it.
+    ingested_at = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    PriceRepository(engine).upsert(sample[sample["date"] < cut], ingested_at=ingested_at)
+    assert MarketRepository(engine).count() == 0
+    report = ingest(batch(sample[sample["date"] >= cut]), engine=engine, settings=settings)
+    assert report.market_days == sample["date"].nunique() - 1  # the first day anchors returns
+    assert MarketRepository(engine).load().index.min() == sorted(sample["date"].unique())[1]

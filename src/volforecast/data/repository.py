@@ -372,6 +372,11 @@ class MarketRepository:
             connection.execute(insert(MARKET), values)
         return len(values)
 
+    def count(self) -> int:
+        """Days stored."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(MARKET)).scalar_one())
+
     def load(self, *, end: dt.date | None = None) -> pd.Series:
         """The stored series by date (a DatetimeIndex), oldest first; empty when none is."""
         query = select(type_coerce(MARKET.c.date, String), MARKET.c.log_rv).order_by(MARKET.c.date)

@@ -42,7 +42,11 @@ def refresh_market(engine: Engine, quality: QualitySettings, since: dt.date | No
     """Recompute the stored market series from ``since`` on (all of it when None).
 
     Returns the days stored. Running it again gives the same rows: the days are replaced.
+    When none is stored yet (a database upgraded from before the series existed), all of it
+    is computed, whatever ``since`` says.
     """
+    if since is not None and MarketRepository(engine).count() == 0:
+        since = None
     start = None if since is None else since - dt.timedelta(days=WARMUP_DAYS)
     prices = PriceRepository(engine).load(start=start)
     if prices.empty:
