@@ -24,6 +24,7 @@ import torch
 
 from _common import LSTM_SETTINGS, SHARED_FILE
 from volforecast.core.features import DailyData, market_log_rv
+from volforecast.core.parallel import one_blas_thread
 from volforecast.data.sources import load_file
 from volforecast.errors import VolforecastError
 from volforecast.jobs.backtest import daily_data_by_ticker
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--lstm-only", action="store_true")
+    parser.add_argument("--no-lstm", action="store_true", help="the per-ticker models only")
     parser.add_argument("--limit", type=int, help="only the first N tickers (a quick look)")
     args = parser.parse_args()
 
@@ -91,7 +93,7 @@ def main() -> None:
         t0 = time.perf_counter()
         fitted = converged = 0
         failures: list[str] = []
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        with ProcessPoolExecutor(max_workers=args.workers, initializer=one_blas_thread) as pool:
             for _, n, c, f in pool.map(fit_all, data, chunksize=4):
                 fitted, converged, failures = fitted + n, converged + c, failures + f
         per_ticker_s = time.perf_counter() - t0
@@ -103,14 +105,15 @@ def main() -> None:
         for failure in failures[:5]:
             print(f"  {failure}")
 
-    t0 = time.perf_counter()
-    _, result = LstmModel.fit_many(data, device=args.device, **LSTM_SETTINGS)
-    lstm_s = time.perf_counter() - t0
-    print(
-        f"LSTM, one network for {len(data)} tickers ({LSTM_SETTINGS}, other settings the "
-        f"specification's): {lstm_s:.1f} s, {len(result.history)} epochs; "
-        f"{result.report.message}"
-    )
+    if not args.no_lstm:
+        t0 = time.perf_counter()
+        _, result = LstmModel.fit_many(data, device=args.device, **LSTM_SETTINGS)
+        lstm_s = time.perf_counter() - t0
+        print(
+            f"LSTM, one network for {len(data)} tickers ({LSTM_SETTINGS}, other settings the "
+            f"specification's): {lstm_s:.1f} s, {len(result.history)} epochs; "
+            f"{result.report.message}"
+        )
     own, children = peak_gib()
     total = time.perf_counter() - started
     print(

@@ -27,6 +27,7 @@ import pandas as pd
 
 from volforecast.core.calendar import sessions
 from volforecast.core.features import DailyData, market_log_rv
+from volforecast.core.parallel import one_blas_thread
 from volforecast.errors import VolforecastError
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import build_model, combination_members
@@ -272,7 +273,7 @@ def walk_forward(
     per_ticker = [m for m in config.fitted_models if m not in POOLED_MODELS]
     n_workers = os.cpu_count() or 1 if workers == 0 else workers
     if per_ticker and n_workers > 1 and len(data) > 1:
-        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+        with ProcessPoolExecutor(max_workers=n_workers, initializer=one_blas_thread) as pool:
             for item in pool.map(backtest_ticker, data, [config] * len(data)):
                 results[item.ticker] = item
                 if progress is not None:

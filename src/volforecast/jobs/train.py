@@ -42,6 +42,7 @@ from sqlalchemy import Engine
 from volforecast import __version__
 from volforecast.core.features import DailyData
 from volforecast.core.losses import qlike_losses
+from volforecast.core.parallel import one_blas_thread
 from volforecast.data.db import ensure_schema
 from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.quality import QualityReport
@@ -484,7 +485,9 @@ def _per_ticker(
             return sorted(outcomes, key=lambda o: o.ticker)
         # Spawned, not forked: the parent holds MLflow's and torch's threads.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=one_blas_thread
+        ) as pool:
             futures = {
                 pool.submit(prepare, model_name, data, run.settings, input_hash=hashes[ticker],
                             folder=folder, plots=plots): data
