@@ -40,7 +40,7 @@ def prepare(out: Path, file: Path, limit: int | None) -> None:
     print(f"{len(data)} tickers, {days:,} days -> {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 
 
-def time_lstm(file: Path, device: str) -> None:
+def time_lstm(file: Path, device: str, *, history: bool = False) -> None:
     """Train the pooled LSTM on the prepared features and print how long it took."""
     import torch  # noqa: PLC0415
 
@@ -72,6 +72,9 @@ def time_lstm(file: Path, device: str) -> None:
     )
     if where.type == "cuda":
         print(f"peak GPU memory {torch.cuda.max_memory_allocated(where) / 2**30:.2f} GiB")
+    if history:
+        for epoch, (train, validation) in enumerate(result.history, start=1):
+            print(f"  epoch {epoch:>3}: train QLIKE {train:.4f}, validation {validation:.4f}")
 
 
 def main() -> None:
@@ -84,11 +87,12 @@ def main() -> None:
     run = steps.add_parser("time", help="train the pooled LSTM on prepared features")
     run.add_argument("file", type=Path)
     run.add_argument("--device", default="auto")
+    run.add_argument("--history", action="store_true", help="print the losses of every epoch")
     args = parser.parse_args()
     if args.step == "prepare":
         prepare(args.out, args.file, args.limit)
     else:
-        time_lstm(args.file, args.device)
+        time_lstm(args.file, args.device, history=args.history)
 
 
 if __name__ == "__main__":
