@@ -124,11 +124,17 @@ def test_the_market_input_is_used_kept_and_required(
         assert_allclose(other.forecast(10).sigma2, model.forecast(10).sigma2, rtol=1e-6)
 
 
-def test_data_without_the_market_trains_without_it_and_says_so(gspc: DailyData) -> None:
+def test_data_without_the_market_trains_without_it_and_says_so(
+    gspc: DailyData, ixic: DailyData
+) -> None:
     model = LstmModel(**FAST).fit(gspc.head(600))
     assert not model.config.market
     assert model.network.lstm.input_size == 2 + model.config.embedding_dim
     assert "without the market input" in model.fit_report.warnings[0]
+    # The next fit, on data with the series, has the input again.
+    model.fit(_with_market(gspc.head(600), ixic.head(600))[0])
+    assert model.config.market
+    assert model.network.lstm.input_size == 3 + model.config.embedding_dim
 
 
 def test_an_lstm_saved_before_the_market_input_loads_without_it(

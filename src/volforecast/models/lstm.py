@@ -28,7 +28,7 @@ from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 
 WEIGHTS_FILE = "lstm.pt"
-N_FEATURES = 2  # standardised return, standardised log realized variance (and the market's)
+N_FEATURES = 2  # standardised return and log realized variance; LstmConfig.market adds one
 
 
 @dataclass(frozen=True)
@@ -387,6 +387,9 @@ class LstmModel(VolatilityModel):
     def __init__(self, **settings: Any) -> None:
         super().__init__()
         self.config = LstmConfig(**settings)
+        # A fit on data without the market series turns config.market off; the next fit still
+        # asks for the input.
+        self._market_asked = self.config.market
         self._network: LstmNetwork | None = None
         self._ticker_index = 0
         self._normalizer: Normalizer | None = None
@@ -446,7 +449,7 @@ class LstmModel(VolatilityModel):
         }
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
-        result = train_lstm([data], self.config)
+        result = train_lstm([data], replace(self.config, market=self._market_asked))
         self.config = result.config
         self._attach(result, 0)
         return self._params(), result.report
