@@ -144,6 +144,15 @@ class DailyData:
         return pd.DataFrame(columns, index=self.dates)
 
 
+def by_ticker(prices: pd.DataFrame) -> dict[str, DailyData]:
+    """Features of each ticker in ``prices`` (raw layout, judged already) with two days or more."""
+    return {
+        str(ticker): DailyData.from_prices(rows, str(ticker))
+        for ticker, rows in prices.groupby("ticker", sort=True)
+        if len(rows) > 1
+    }
+
+
 def market_log_rv(datasets: Iterable[DailyData]) -> pd.Series:
     r"""The market's log range variance: each day's mean of :math:`\ln RV` across tickers.
 

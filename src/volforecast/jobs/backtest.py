@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from volforecast.core.features import DailyData
+from volforecast.core.features import DailyData, by_ticker
 from volforecast.data.quality import QualityReport, run_gate
 from volforecast.errors import DataSourceError, UnknownTickerError
 from volforecast.evaluation.backtest import BacktestConfig, BacktestResult, walk_forward
@@ -53,12 +53,7 @@ def daily_data_by_ticker(
         if missing:
             log.warning("no prices for %s; going on with the others", ", ".join(missing))
     gate = run_gate(prices, quality)
-    datasets = {
-        str(ticker): DailyData.from_prices(rows, str(ticker))
-        for ticker, rows in gate.accepted.groupby("ticker", sort=True)
-        if len(rows) > 1
-    }
-    return datasets, gate.report
+    return by_ticker(gate.accepted), gate.report
 
 
 def write_forecasts(frame: pd.DataFrame, path: Path) -> None:

@@ -17,6 +17,7 @@ from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
 from volforecast.data.quality import QualityReport, run_gate
 from volforecast.data.repository import PriceRepository, UpsertCounts
 from volforecast.data.sources import PriceBatch
+from volforecast.errors import DatabaseUnavailableError
 from volforecast.jobs.market import refresh_market
 from volforecast.settings import Settings
 
@@ -59,6 +60,13 @@ class IngestReport:
             "market_days": self.market_days,
             "quality": self.quality.to_dict(),
         }
+
+
+def _cut_short(engine: Engine, exc: Exception, where: str) -> DatabaseUnavailableError:
+    """The database went away mid-job: say how far the job got and how to finish it."""
+    error = unavailable(engine, exc)
+    error.args = (f"{error.args[0]}; {where}",)
+    return error
 
 
 def ingest(
@@ -116,12 +124,12 @@ def ingest(
                 accepted.iloc[start : start + chunk], ingested_at=ingested_at
             )
         except UNAVAILABLE_ERRORS as exc:
-            error = unavailable(engine, exc)
-            error.args = (
-                f"{error.args[0]}; {start} of {total} rows were committed before it failed, "
-                "and running the same ingest again finishes the load safely",
-            )
-            raise error from exc
+            raise _cut_short(
+                engine,
+                exc,
+                f"{start} of {total} rows were committed before it failed, and "
+                "running the same ingest again finishes the load safely",
+            ) from exc
         if progress is not None:
             progress(min(start + chunk, total), total)
     # The market series is derived from every stored ticker: the days this batch touched,
@@ -133,12 +141,12 @@ def ingest(
         try:
             market_days = refresh_market(engine, settings.quality, since)
         except UNAVAILABLE_ERRORS as exc:
-            error = unavailable(engine, exc)
-            error.args = (
-                f"{error.args[0]}; every price was stored, the market series was not "
-                "refreshed: run the same ingest again",
-            )
-            raise error from exc
+            raise _cut_short(
+                engine,
+                exc,
+                "every price was stored, the market series was not refreshed: "
+                "run the same ingest again",
+            ) from exc
 
     report = IngestReport(
         source=batch.source,

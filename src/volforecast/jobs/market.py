@@ -13,7 +13,7 @@ import logging
 import pandas as pd
 from sqlalchemy import Engine
 
-from volforecast.core.features import DailyData, market_log_rv
+from volforecast.core.features import DailyData, by_ticker, market_log_rv
 from volforecast.data.quality import run_gate
 from volforecast.data.repository import MarketRepository, PriceRepository
 from volforecast.errors import InvalidSeriesError
@@ -28,12 +28,7 @@ WARMUP_DAYS = 120
 
 def market_from_prices(prices: pd.DataFrame, quality: QualitySettings) -> pd.DataFrame:
     """``log_rv`` and ``tickers`` by date from prices in the raw layout, quality-gated."""
-    accepted = run_gate(prices, quality).accepted
-    datasets = [
-        DailyData.from_prices(rows, str(ticker))
-        for ticker, rows in accepted.groupby("ticker", sort=True)
-        if len(rows) > 1
-    ]
+    datasets = by_ticker(run_gate(prices, quality).accepted).values()
     tickers = pd.concat([pd.Series(1, index=d.dates) for d in datasets]).groupby(level=0).sum()
     return pd.DataFrame({"log_rv": market_log_rv(datasets), "tickers": tickers})
 
