@@ -34,7 +34,13 @@ import pandas as pd
 from _common import LSTM_SETTINGS, SHARED_FILE, draw_tickers
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_file
-from volforecast.evaluation.backtest import BacktestConfig, TickerForecasts
+from volforecast.evaluation.backtest import (
+    BacktestConfig,
+    TickerForecasts,
+    add_combinations,
+    blocks,
+    learned_combination,
+)
 from volforecast.evaluation.metrics import (
     PROXIES,
     aligned_losses,
@@ -51,7 +57,6 @@ from volforecast.evaluation.stats import (
 )
 from volforecast.jobs.backtest import daily_data_by_ticker, run_backtest
 from volforecast.models.catalog import combination_members
-from volforecast.models.ensemble import equal_weight
 from volforecast.settings import QualitySettings
 
 MODELS = (
@@ -66,9 +71,15 @@ MODELS = (
     "har+lstm",
 )
 HORIZONS = (1, 5, 22)
-TRAIN_END, TEST_END = dt.date(2014, 12, 31), dt.date(2018, 12, 31)
-# Tickers need three years of prices before the first forecast for every model to fit.
-HISTORY_BEFORE = "2012-01-01"
+# (train end, test end, prices needed before): tickers need three years of prices before the
+# first forecast for every model to fit. The validation period tries out a method before it
+# is run once on the test period.
+PERIODS = {
+    "test": (dt.date(2014, 12, 31), dt.date(2018, 12, 31), "2012-01-01"),
+    "validation": (dt.date(2010, 12, 31), dt.date(2014, 12, 31), "2008-01-01"),
+}
+LEARNED = " learned"
+"""Suffix of a combination whose weights are learned (``har+lstm learned``)."""
 
 
 Forecasts = dict[str, TickerForecasts]
@@ -98,12 +109,18 @@ def save_cached(directory: Path, model: str, key: str, forecasts: Forecasts) -> 
 
 def backtest_with_cache(
     prices: pd.DataFrame,
+    datasets: dict[str, DailyData],
     tickers: list[str],
     config: BacktestConfig,
     cache: Path | None,
+    *,
     workers: int,
 ) -> tuple[Forecasts, float, int]:
     """Every model's paths per ticker: cached ones read, the others backtested (and cached).
+
+    Every combination ``a+b`` comes twice: with equal weights, and as ``a+b learned`` with
+    weights per step learned, pooled over tickers, on the forecasts realized before each
+    block (:func:`~volforecast.evaluation.backtest.learned_combination`).
 
     Returns the forecasts, the seconds spent backtesting and the number of failed fits.
     """
@@ -131,12 +148,21 @@ def backtest_with_cache(
     for model, paths in cached.items():
         for ticker, item in forecasts.items():
             item.sigma2[model] = paths[ticker]
-    for item in forecasts.values():
-        for name in config.models:
-            members = combination_members(name)
-            if members:
-                item.sigma2[name] = equal_weight([item.sigma2[m] for m in members])
-        item.sigma2 = {name: item.sigma2[name] for name in config.models}
+    learned = {}
+    starts = [first for first, _ in blocks(config)]
+    for name in config.models:
+        members = combination_members(name)
+        if members:
+            learned[name + LEARNED] = learned_combination(datasets, forecasts, members, starts)
+    add_combinations(forecasts, datasets, config)
+    for name, combination in learned.items():
+        for ticker, paths in combination.sigma2.items():
+            forecasts[ticker].sigma2[name] = paths
+        last = combination.weights[-1]
+        print(
+            f"{name}: weights of the last block at steps 1, 5, 22: "
+            + "; ".join(f"{np.round(last[s - 1], 2).tolist()}" for s in HORIZONS)
+        )
     return forecasts, report.seconds, len(report.result.failures)
 
 
@@ -147,12 +173,19 @@ def add_draw_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", type=Path, help="keep and reuse each model's paths here")
+    parser.add_argument(
+        "--period",
+        choices=sorted(PERIODS),
+        default="test",
+        help="test: forecasts from 2015-2018; validation: from 2011-2014, to try a method out",
+    )
 
 
 def draw(args: argparse.Namespace) -> tuple[pd.DataFrame, list[str]]:
     """The prices of the file and the tickers drawn from it."""
     prices = load_file(args.file).frame
-    return prices, draw_tickers(prices, args.tickers, args.seed, HISTORY_BEFORE)
+    history_before = PERIODS[args.period][2]
+    return prices, draw_tickers(prices, args.tickers, args.seed, history_before)
 
 
 def significance(
@@ -219,9 +252,10 @@ def main() -> None:
     models = [m.strip() for m in args.models.split(",")]
 
     prices, tickers = draw(args)
+    train_end, test_end, _ = PERIODS[args.period]
     config = BacktestConfig(
-        TRAIN_END,
-        TEST_END,
+        train_end,
+        test_end,
         tuple(models),
         refit_every=21,
         lstm_settings=LSTM_SETTINGS,
@@ -233,11 +267,12 @@ def main() -> None:
         f"refit every {config.refit_every} trading days; LSTM {LSTM_SETTINGS}, "
         f"{config.lstm_refit_epochs} warm epoch per refit"
     )
+    datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
     forecasts, seconds, failures = backtest_with_cache(
-        prices, tickers, config, args.cache, args.workers
+        prices, datasets, tickers, config, args.cache, workers=args.workers
     )
     print(f"backtest: {seconds:.0f} s, {failures} failed fits")
-    datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
+    models += [m + LEARNED for m in models if combination_members(m)]
     losses = pd.concat(
         [
             loss_table(datasets[t], item.origin_positions, item.sigma2)

@@ -23,7 +23,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from accuracy import TEST_END, TRAIN_END, add_draw_arguments, backtest_with_cache, draw
+from accuracy import PERIODS, add_draw_arguments, backtest_with_cache, draw
 from volforecast.core.features import DailyData
 from volforecast.core.losses import qlike_losses
 from volforecast.evaluation.backtest import BacktestConfig
@@ -80,9 +80,12 @@ def main() -> None:
     args = parser.parse_args()
 
     prices, tickers = draw(args)
-    config = BacktestConfig(TRAIN_END, TEST_END, ("garch",), refit_every=21)
-    forecasts, _, _ = backtest_with_cache(prices, tickers, config, args.cache, args.workers)
+    train_end, test_end, _ = PERIODS[args.period]
+    config = BacktestConfig(train_end, test_end, ("garch",), refit_every=21)
     datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
+    forecasts, _, _ = backtest_with_cache(
+        prices, datasets, tickers, config, args.cache, workers=args.workers
+    )
     rows = [
         {"ticker": ticker, "proxy": proxy, "estimate": name, "ratio": ratio}
         for ticker, item in forecasts.items()
@@ -93,7 +96,7 @@ def main() -> None:
     table = pd.DataFrame(rows).pivot_table(
         index="estimate", columns="proxy", values="ratio", aggfunc="median"
     )
-    print(f"{len(forecasts)} tickers (seed {args.seed}), days of 2015-2018")
+    print(f"{len(forecasts)} tickers (seed {args.seed}), days after {train_end} to {test_end}")
     print("Median across tickers of 1-day QLIKE / QLIKE of GARCH(1,1)-normal")
     print(table.round(3).to_string())
 

@@ -475,10 +475,17 @@ def backtest(
         str,
         typer.Option(
             help="Comma-separated models: garch, garch-t, gjr-garch-t, egarch, ewma, "
-            "historical, har, lstm, ensemble, ... (see the README); a+b is the "
-            "equal-weight combination of a and b, e.g. har+lstm."
+            "historical, har, lstm, ensemble, ... (see the README); a+b is a "
+            "combination of a and b, e.g. har+lstm (see --combine)."
         ),
     ] = "garch,har,ewma",
+    combine: Annotated[
+        str,
+        typer.Option(
+            help="How a+b weighs its members: equal, or learned (weights per step, pooled "
+            "over tickers, from the forecasts realized before each refit)."
+        ),
+    ] = "equal",
     horizon: Annotated[int, typer.Option(min=1, max=30, help="Steps per path.")] = 30,
     out_file: Annotated[
         Path | None,
@@ -514,7 +521,9 @@ def backtest(
     settings = _settings()
     with _errors():
         try:
-            config = BacktestConfig(train_end.date(), test_end.date(), names, refit_every, horizon)
+            config = BacktestConfig(
+                train_end.date(), test_end.date(), names, refit_every, horizon, combine=combine
+            )
         except ValueError as exc:
             _fail(str(exc), ExitCode.USAGE)
         with err.status("Reading prices..."):

@@ -226,6 +226,8 @@ def test_backtest_reads_the_shared_layout_directly(cli_env: Path, sp500_file: Pa
         "2018-07-31",
         "--models",
         "garch,har+ewma",
+        "--combine",
+        "learned",
         "--out",
         "bt.parquet",
     )
@@ -243,6 +245,7 @@ def test_backtest_reads_the_shared_layout_directly(cli_env: Path, sp500_file: Pa
         (("--from-db", "--models", "garch"), "give --tickers A,B,... or --all"),
         (("--from-db", "--all", "--models", "arima"), "unknown model 'arima'"),
         (("--from-db", "--all", "--out", "x.txt"), "write forecasts to a .csv or a .parquet"),
+        (("--from-db", "--all", "--combine", "best"), "combine must be one of equal, learned"),
     ],
 )
 def test_backtest_bad_input_is_one_sentence(

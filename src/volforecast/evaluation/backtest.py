@@ -9,8 +9,10 @@ uses the closes up to ``t`` and nothing later, and the window expands block by b
 Per-ticker models run ticker by ticker (in worker processes when asked). The LSTM is pooled:
 at each block one network is trained on every ticker's data up to that block, starting from
 the previous block's weights (a warm start; the first block trains from scratch). A
-combination such as ``har+lstm`` is the equal-weight average of its members' paths, origin by
-origin, so it sees no more than they do.
+combination such as ``har+lstm`` is by default the equal-weight average of its members' paths,
+origin by origin, so it sees no more than they do. With ``combine="learned"`` its weights are
+learned per step, pooled over tickers, from the forecasts already realized before each block
+(:func:`learned_combination`): still nothing from after an origin.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -31,11 +33,14 @@ from volforecast.core.parallel import one_blas_thread
 from volforecast.errors import VolforecastError
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import build_model, combination_members
-from volforecast.models.ensemble import equal_weight
+from volforecast.models.ensemble import combination_weights, equal_weight
 
 log = logging.getLogger(__name__)
 
 POOLED_MODELS = frozenset({"lstm"})
+COMBINE_MODES = ("equal", "learned")
+MIN_LEARNING_ROWS = 1000
+"""Realized forecasts per step, pooled over tickers, before learned weights replace equal ones."""
 OUTPUT_COLUMNS = (
     "ticker",
     "model",
@@ -58,8 +63,14 @@ class BacktestConfig:
     lstm_refit_epochs: int = 5
     """Epochs of each warm-started LSTM refit after the first (full) training."""
     lstm_settings: dict[str, object] = field(default_factory=dict)
+    combine: str = "equal"
+    """How a combination ``a+b`` weighs its members: ``equal``, or ``learned`` weights per
+    step from the forecasts realized before each block (:func:`learned_combination`)."""
 
     def __post_init__(self) -> None:
+        if self.combine not in COMBINE_MODES:
+            msg = f"combine must be one of {', '.join(COMBINE_MODES)}, got {self.combine!r}"
+            raise ValueError(msg)
         if self.test_end <= self.train_end:
             msg = "the test period must end after the training period"
             raise ValueError(msg)
@@ -233,13 +244,118 @@ def _backtest_pooled(
                 progress(f"{name} block {number + 1}")
 
 
-def _combine(item: TickerForecasts, config: BacktestConfig) -> None:
-    """Add the combinations of ``config`` and keep only the models it asks for."""
+@dataclass(frozen=True)
+class LearnedCombination:
+    """Combined paths per ticker and the weights each block used."""
+
+    sigma2: dict[str, np.ndarray]
+    weights: np.ndarray
+    """Shape ``(blocks, steps, members)``; rows of a block without realized forecasts yet are
+    equal weights."""
+    block_starts: pd.DatetimeIndex
+
+
+def learned_combination(
+    datasets: Mapping[str, DailyData],
+    forecasts: Mapping[str, TickerForecasts],
+    members: Sequence[str],
+    block_starts: Sequence[pd.Timestamp],
+    min_rows: int = MIN_LEARNING_ROWS,
+) -> LearnedCombination:
+    r"""Combine member paths with weights learned, block by block, on realized forecasts.
+
+    Parameters
+    ----------
+    datasets : mapping of str to DailyData
+        Each ticker's data; its range-based variance is the proxy the weights are fitted to.
+    forecasts : mapping of str to TickerForecasts
+        The members' paths per ticker (percent², NaN where a fit failed).
+    members : sequence of str
+        The models combined.
+    block_starts : sequence of pandas.Timestamp
+        First session of each block; weights change only there, as the models' fits do.
+    min_rows : int, default :data:`MIN_LEARNING_ROWS`
+        Realized forecasts a step needs, over all tickers, before its weights are learned;
+        until then they are equal.
+
+    Returns
+    -------
+    LearnedCombination
+        The combined paths, NaN wherever a member's is.
+
+    Notes
+    -----
+    Before the block starting on day :math:`b`, the weights of step :math:`s` minimise the
+    mean QLIKE of :math:`\sum_m w_m h^{(m)}_{i,t,s}` against the range-based variance of day
+    :math:`t + s` (:func:`~volforecast.models.ensemble.combination_weights`), over every ticker
+    :math:`i` and origin :math:`t` whose target day is before :math:`b`. So a forecast from
+    an origin of the block uses only days the origin has seen, as its members do. Pooling over
+    tickers gives each weight thousands of observations after the first block or two, where a
+    ticker alone would have a few dozen; weights learned per ticker overfit
+    (:class:`~volforecast.models.ensemble.EnsembleModel` learns them on a longer validation
+    stretch instead).
+    """
+    tickers = [t for t, item in forecasts.items() if len(item.origin_positions)]
+    steps = next(iter(forecasts[t].sigma2[members[0]].shape[1] for t in tickers), 0)
+    starts = pd.DatetimeIndex(list(block_starts))
+    weights = np.full((len(starts), steps, len(members)), 1.0 / len(members))
+    if not tickers:
+        return LearnedCombination({}, weights, starts)
+    paths, proxy, target_day, origin_day = [], [], [], []
+    offsets = np.arange(1, steps + 1)
+    for ticker in tickers:
+        item, data = forecasts[ticker], datasets[ticker]
+        at = item.origin_positions[:, None] + offsets
+        inside = at < len(data)
+        where = np.where(inside, at, 0)
+        paths.append(np.stack([item.sigma2[m] for m in members]))
+        proxy.append(np.where(inside, data.rv_sigma2[where], np.nan))
+        days = data.dates.to_numpy()[where]
+        target_day.append(np.where(inside, days, np.datetime64("NaT")))
+        origin_day.append(item.origin_dates.to_numpy())
+    all_paths = np.concatenate(paths, axis=1)
+    all_proxy = np.concatenate(proxy)
+    all_target = np.concatenate(target_day)
+    all_origin = np.concatenate(origin_day)
+    usable = np.isfinite(all_paths).all(axis=0) & np.isfinite(all_proxy)
+    combined = np.full(all_proxy.shape, np.nan)
+    edges = [*starts.to_numpy(), np.datetime64("NaT")]
+    for k, start in enumerate(starts.to_numpy()):
+        known = usable & (all_target < start)  # NaT compares False: beyond the data
+        for s in range(steps):
+            rows = known[:, s]
+            if rows.sum() >= min_rows:
+                weights[k, s] = combination_weights(all_paths[:, rows, s], all_proxy[rows, s])
+        in_block = all_origin >= start
+        if k + 1 < len(starts):
+            in_block &= all_origin < edges[k + 1]
+        combined[in_block] = np.einsum("mns,sm->ns", all_paths[:, in_block], weights[k])
+    bounds = np.cumsum([0] + [len(forecasts[t].origin_positions) for t in tickers])
+    by_ticker = {t: combined[bounds[i] : bounds[i + 1]] for i, t in enumerate(tickers)}
+    return LearnedCombination(by_ticker, weights, starts)
+
+
+def add_combinations(
+    forecasts: Mapping[str, TickerForecasts],
+    datasets: Mapping[str, DailyData],
+    config: BacktestConfig,
+) -> None:
+    """Add the combinations of ``config`` to every ticker, keeping only the models it asks for."""
+    starts = [first for first, _ in blocks(config)]
     for name in config.models:
         members = combination_members(name)
-        if members:
-            item.sigma2[name] = equal_weight([item.sigma2[m] for m in members])
-    item.sigma2 = {name: item.sigma2[name] for name in config.models}
+        if not members:
+            continue
+        learned: dict[str, np.ndarray] = {}
+        if config.combine == "learned":
+            learned = learned_combination(datasets, forecasts, members, starts).sigma2
+        for ticker, item in forecasts.items():
+            paths = learned.get(ticker)  # a ticker without origins had nothing learned
+            if paths is None:
+                paths = equal_weight([item.sigma2[m] for m in members])
+            item.sigma2[name] = paths
+    for item in forecasts.values():
+        item.sigma2 = {name: item.sigma2[name] for name in config.models}
 
 
 def walk_forward(
@@ -284,8 +400,8 @@ def walk_forward(
             if progress is not None:
                 progress(d.ticker)
     _backtest_pooled(data, config, results, progress)
+    add_combinations(results, {d.ticker: d for d in data}, config)
     for item in results.values():
-        _combine(item, config)
         for failure in item.failures:
             log.warning("backtest: %s", failure)
     return BacktestResult(config, results)

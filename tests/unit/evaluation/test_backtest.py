@@ -10,7 +10,14 @@ import pytest
 
 from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
-from volforecast.evaluation.backtest import OUTPUT_COLUMNS, BacktestConfig, blocks, walk_forward
+from volforecast.evaluation.backtest import (
+    OUTPUT_COLUMNS,
+    BacktestConfig,
+    TickerForecasts,
+    blocks,
+    learned_combination,
+    walk_forward,
+)
 
 CONFIG = BacktestConfig(
     dt.date(2016, 12, 30), dt.date(2017, 3, 31), ("garch", "har", "ewma"), refit_every=21
@@ -103,3 +110,86 @@ def test_a_combination_has_no_forecast_where_a_member_has_none(gspc: DailyData) 
 def test_a_bad_combination_is_refused_up_front(name: str) -> None:
     with pytest.raises(ValueError, match=r"combination|unknown model"):
         BacktestConfig(CONFIG.train_end, CONFIG.test_end, (name,))
+
+
+def _two_members(
+    ticker: str, seed: int, dates: pd.DatetimeIndex
+) -> tuple[DailyData, TickerForecasts]:
+    """A ticker whose ``good`` member nearly knows each day's variance and ``bad`` does not."""
+    rng = np.random.default_rng(seed)
+    rv = np.exp(rng.normal(0.0, 0.6, len(dates)))
+    data = DailyData(ticker, dates, rng.normal(0.0, 1.0, len(dates)), rv)
+    positions = np.arange(60, len(dates))  # the last origins' targets run past the data
+    at = np.minimum(positions[:, None] + np.arange(1, 6), len(dates) - 1)
+    good = rv[at] * np.exp(rng.normal(0.0, 0.2, at.shape))
+    bad = np.full(at.shape, 3.0 * rv.mean())
+    item = TickerForecasts(ticker, positions, dates[positions], {"good": good, "bad": bad})
+    return data, item
+
+
+@pytest.fixture
+def two_members() -> tuple[dict[str, DailyData], dict[str, TickerForecasts], list[pd.Timestamp]]:
+    dates = pd.DatetimeIndex(trading_days_after(dt.date(2016, 12, 30), 250))
+    pairs = [_two_members(f"T{i}", i, dates) for i in range(4)]
+    starts = list(dates[60::21])
+    return {d.ticker: d for d, _ in pairs}, {i.ticker: i for _, i in pairs}, starts
+
+
+def test_learned_weights_favour_the_better_member_once_forecasts_are_realized(
+    two_members: tuple[dict[str, DailyData], dict[str, TickerForecasts], list[pd.Timestamp]],
+) -> None:
+    datasets, forecasts, starts = two_members
+    combination = learned_combination(datasets, forecasts, ["good", "bad"], starts, min_rows=40)
+    assert combination.weights.shape == (len(starts), 5, 2)
+    np.testing.assert_allclose(combination.weights[0], 0.5, err_msg="nothing realized yet")
+    assert (combination.weights[2:, :, 0] > 0.9).all()
+    np.testing.assert_allclose(combination.weights.sum(axis=2), 1.0)
+    item = forecasts["T1"]
+    late = item.origin_dates >= starts[2]
+    w = combination.weights[2]
+    block = late & (item.origin_dates < starts[3])
+    expected = w[:, 0] * item.sigma2["good"][block] + w[:, 1] * item.sigma2["bad"][block]
+    np.testing.assert_allclose(combination.sigma2["T1"][block], expected, rtol=1e-12)
+
+
+def test_learned_weights_use_no_day_after_the_block_starts(
+    two_members: tuple[dict[str, DailyData], dict[str, TickerForecasts], list[pd.Timestamp]],
+) -> None:
+    datasets, forecasts, starts = two_members
+    before = learned_combination(datasets, forecasts, ["good", "bad"], starts, min_rows=40)
+    cut = starts[4]
+    changed = {
+        t: DailyData(t, d.dates, d.returns_pct, np.where(d.dates >= cut, 50.0, d.rv_sigma2))
+        for t, d in datasets.items()
+    }
+    after = learned_combination(changed, forecasts, ["good", "bad"], starts, min_rows=40)
+    np.testing.assert_allclose(after.weights[:5], before.weights[:5], rtol=1e-12)
+    assert not np.allclose(after.weights[5:], before.weights[5:])
+    for ticker, item in forecasts.items():
+        seen = item.origin_dates < starts[5]
+        np.testing.assert_allclose(after.sigma2[ticker][seen], before.sigma2[ticker][seen])
+
+
+def test_a_learned_combination_skips_missing_forecasts(
+    two_members: tuple[dict[str, DailyData], dict[str, TickerForecasts], list[pd.Timestamp]],
+) -> None:
+    datasets, forecasts, starts = two_members
+    forecasts["T0"].sigma2["bad"][:80] = np.nan  # a member's fit failed for four blocks
+    combination = learned_combination(datasets, forecasts, ["good", "bad"], starts, min_rows=40)
+    assert np.isfinite(combination.weights).all()
+    assert np.isnan(combination.sigma2["T0"][:80]).all()
+    assert np.isfinite(combination.sigma2["T0"][80:-5]).all()
+
+
+def test_the_backtest_learns_combination_weights_when_asked(gspc: DailyData) -> None:
+    data = gspc.until(pd.Timestamp("2017-06-30"))
+    config = BacktestConfig(
+        CONFIG.train_end, CONFIG.test_end, ("har", "ewma", "har+ewma"), combine="learned"
+    )
+    item = walk_forward([data], config).tickers["^GSPC"]
+    assert list(item.sigma2) == ["har", "ewma", "har+ewma"]
+    # One ticker realizes too few forecasts in a quarter to learn from: equal weights stay.
+    equal = (item.sigma2["har"] + item.sigma2["ewma"]) / 2
+    np.testing.assert_allclose(item.sigma2["har+ewma"], equal, rtol=1e-12)
+    with pytest.raises(ValueError, match="combine must be one of"):
+        BacktestConfig(CONFIG.train_end, CONFIG.test_end, combine="best")
