@@ -40,7 +40,25 @@ def prepare(out: Path, file: Path, limit: int | None) -> None:
     print(f"{len(data)} tickers, {days:,} days -> {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 
 
-def time_lstm(file: Path, device: str, *, history: bool = False) -> None:
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` settings of the LSTM; numbers become numbers."""
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        value: object = text
+        for kind in (int, float):
+            try:
+                value = kind(text)
+                break
+            except ValueError:
+                continue
+        overrides[key.strip()] = value
+    return overrides
+
+
+def time_lstm(
+    file: Path, device: str, *, history: bool = False, overrides: dict[str, object] | None = None
+) -> None:
     """Train the pooled LSTM on the prepared features and print how long it took."""
     import torch  # noqa: PLC0415
 
@@ -62,10 +80,11 @@ def time_lstm(file: Path, device: str, *, history: bool = False) -> None:
     name = torch.cuda.get_device_name(where) if where.type == "cuda" else "CPU"
     print(f"{len(data)} tickers; torch {torch.__version__} on {where} ({name})")
     started = time.perf_counter()
-    _, result = LstmModel.fit_many(data, device=device, **LSTM_SETTINGS)
+    settings = LSTM_SETTINGS | (overrides or {})
+    _, result = LstmModel.fit_many(data, device=device, **settings)
     seconds = time.perf_counter() - started
     print(
-        f"LSTM, one network for {len(data)} tickers ({LSTM_SETTINGS}, other settings the "
+        f"LSTM, one network for {len(data)} tickers ({settings}, other settings the "
         f"specification's, market input {result.config.market}): {seconds:.1f} s, "
         f"{len(result.history)} epochs, {seconds / len(result.history):.1f} s an epoch; "
         f"{result.report.message}"
@@ -88,11 +107,18 @@ def main() -> None:
     run.add_argument("file", type=Path)
     run.add_argument("--device", default="auto")
     run.add_argument("--history", action="store_true", help="print the losses of every epoch")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an LstmConfig setting other than the benchmarks' (e.g. learning_rate=0.003)",
+    )
     args = parser.parse_args()
     if args.step == "prepare":
         prepare(args.out, args.file, args.limit)
     else:
-        time_lstm(args.file, args.device, history=args.history)
+        time_lstm(args.file, args.device, history=args.history, overrides=parse_overrides(args.set))
 
 
 if __name__ == "__main__":
