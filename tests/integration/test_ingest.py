@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -225,3 +226,29 @@ def test_the_first_ingest_after_an_upgrade_computes_the_whole_market_series(
     report = ingest(batch(sample[sample["date"] >= cut]), engine=engine, settings=settings)
     assert report.market_days == sample["date"].nunique() - 1  # the first day anchors returns
     assert MarketRepository(engine).load().index.min() == sorted(sample["date"].unique())[1]
+
+
+def test_market_writers_at_the_same_moment_neither_collide_nor_lose_days(engine: Engine) -> None:
+    days = pd.bdate_range("2018-01-02", periods=200)
+    log_rv = pd.Series(np.linspace(0.0, 1.0, len(days)), index=days)
+    tickers = pd.Series(3, index=days)
+    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    repository = MarketRepository(engine)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def write(first: int) -> None:
+        for _ in range(15):
+            barrier.wait()
+            try:
+                repository.replace(log_rv.iloc[first:], tickers, computed_at=now)
+            except Exception as exc:  # noqa: BLE001  (collected and asserted on below)
+                errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(first,)) for first in (0, 50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]
+    assert repository.load().index.equals(days)

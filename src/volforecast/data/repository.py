@@ -30,6 +30,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     type_coerce,
 )
@@ -367,6 +368,13 @@ class MarketRepository:
             )
         ]  # fmt: skip
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Two ingests at once would each delete, then both insert the same days. This
+                # lock queues writers and lets readers through; the second writer's delete then
+                # sees the first's rows. SQLite already lets one writer in at a time.
+                connection.execute(
+                    text(f"LOCK TABLE {MARKET.schema}.{MARKET.name} IN SHARE ROW EXCLUSIVE MODE")
+                )
             # Days from the first on are replaced whole, so a day no ticker has any more goes.
             connection.execute(delete(MARKET).where(MARKET.c.date >= first))
             connection.execute(insert(MARKET), values)
