@@ -37,3 +37,9 @@ def test_the_better_member_gets_the_weight(gspc: DailyData) -> None:
     model = EnsembleModel(("har", "historical")).fit(gspc.head(3000))
     weights = pd.DataFrame(model._weights_now(), columns=["har", "historical"])
     assert (weights["har"] > weights["historical"]).mean() > 0.8
+
+
+def test_a_members_warning_is_the_ensembles_too(gspc: DailyData) -> None:
+    # gspc comes without the market series, so HAR (with its market term) warns.
+    model = EnsembleModel(("har", "historical")).fit(gspc.head(1500))
+    assert any(w.startswith("har: ") and "market" in w for w in model.fit_report.warnings)

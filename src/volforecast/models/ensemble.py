@@ -141,6 +141,12 @@ class EnsembleModel(VolatilityModel):
             for i in range(len(members))
             if i not in usable
         ]
+        # A member's own warnings (HAR fitted without the market, say) are the ensemble's too.
+        notes += [
+            f"{self.members[i]}: {warning}"
+            for i in usable
+            for warning in members[i].fit_report.warnings
+        ]
         if not usable:
             return {}, FitReport(converged=False, message="; ".join(notes), nobs=len(data))
         origins = np.arange(len(train) - 1, len(data) - 1)
