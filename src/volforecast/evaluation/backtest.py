@@ -296,7 +296,7 @@ def learned_combination(
     stretch instead).
     """
     tickers = [t for t, item in forecasts.items() if len(item.origin_positions)]
-    steps = next(iter(forecasts[t].sigma2[members[0]].shape[1] for t in tickers), 0)
+    steps = forecasts[tickers[0]].sigma2[members[0]].shape[1] if tickers else 0
     starts = pd.DatetimeIndex(list(block_starts))
     weights = np.full((len(starts), steps, len(members)), 1.0 / len(members))
     if not tickers:
@@ -319,16 +319,16 @@ def learned_combination(
     all_origin = np.concatenate(origin_day)
     usable = np.isfinite(all_paths).all(axis=0) & np.isfinite(all_proxy)
     combined = np.full(all_proxy.shape, np.nan)
-    edges = [*starts.to_numpy(), np.datetime64("NaT")]
-    for k, start in enumerate(starts.to_numpy()):
+    first_days = starts.to_numpy()
+    for k, start in enumerate(first_days):
         known = usable & (all_target < start)  # NaT compares False: beyond the data
         for s in range(steps):
             rows = known[:, s]
             if rows.sum() >= min_rows:
                 weights[k, s] = combination_weights(all_paths[:, rows, s], all_proxy[rows, s])
         in_block = all_origin >= start
-        if k + 1 < len(starts):
-            in_block &= all_origin < edges[k + 1]
+        if k + 1 < len(first_days):
+            in_block &= all_origin < first_days[k + 1]
         combined[in_block] = np.einsum("mns,sm->ns", all_paths[:, in_block], weights[k])
     bounds = np.cumsum([0] + [len(forecasts[t].origin_positions) for t in tickers])
     by_ticker = {t: combined[bounds[i] : bounds[i + 1]] for i, t in enumerate(tickers)}
