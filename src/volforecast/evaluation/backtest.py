@@ -260,7 +260,7 @@ def learned_combination(
     forecasts: Mapping[str, TickerForecasts],
     members: Sequence[str],
     block_starts: Sequence[pd.Timestamp],
-    min_rows: int = MIN_LEARNING_ROWS,
+    min_rows: int | None = None,
 ) -> LearnedCombination:
     r"""Combine member paths with weights learned, block by block, on realized forecasts.
 
@@ -274,9 +274,9 @@ def learned_combination(
         The models combined.
     block_starts : sequence of pandas.Timestamp
         First session of each block; weights change only there, as the models' fits do.
-    min_rows : int, default :data:`MIN_LEARNING_ROWS`
+    min_rows : int, optional
         Realized forecasts a step needs, over all tickers, before its weights are learned;
-        until then they are equal.
+        until then they are equal. By default :data:`MIN_LEARNING_ROWS`.
 
     Returns
     -------
@@ -295,6 +295,7 @@ def learned_combination(
     (:class:`~volforecast.models.ensemble.EnsembleModel` learns them on a longer validation
     stretch instead).
     """
+    needed = MIN_LEARNING_ROWS if min_rows is None else min_rows
     tickers = [t for t, item in forecasts.items() if len(item.origin_positions)]
     steps = forecasts[tickers[0]].sigma2[members[0]].shape[1] if tickers else 0
     starts = pd.DatetimeIndex(list(block_starts))
@@ -324,7 +325,7 @@ def learned_combination(
         known = usable & (all_target < start)  # NaT compares False: beyond the data
         for s in range(steps):
             rows = known[:, s]
-            if rows.sum() >= min_rows:
+            if rows.sum() >= needed:
                 weights[k, s] = combination_weights(all_paths[:, rows, s], all_proxy[rows, s])
         in_block = all_origin >= start
         if k + 1 < len(first_days):

@@ -10,6 +10,7 @@ import pytest
 
 from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
+from volforecast.evaluation import backtest
 from volforecast.evaluation.backtest import (
     OUTPUT_COLUMNS,
     BacktestConfig,
@@ -181,15 +182,24 @@ def test_a_learned_combination_skips_missing_forecasts(
     assert np.isfinite(combination.sigma2["T0"][80:-5]).all()
 
 
-def test_the_backtest_learns_combination_weights_when_asked(gspc: DailyData) -> None:
+def test_the_backtest_learns_combination_weights_when_asked(
+    gspc: DailyData, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = gspc.until(pd.Timestamp("2017-06-30"))
     config = BacktestConfig(
         CONFIG.train_end, CONFIG.test_end, ("har", "ewma", "har+ewma"), combine="learned"
     )
+    equal_config = BacktestConfig(CONFIG.train_end, CONFIG.test_end, ("har", "ewma", "har+ewma"))
+    equal = walk_forward([data], equal_config).tickers["^GSPC"].sigma2["har+ewma"]
     item = walk_forward([data], config).tickers["^GSPC"]
     assert list(item.sigma2) == ["har", "ewma", "har+ewma"]
     # One ticker realizes too few forecasts in a quarter to learn from: equal weights stay.
-    equal = (item.sigma2["har"] + item.sigma2["ewma"]) / 2
     np.testing.assert_allclose(item.sigma2["har+ewma"], equal, rtol=1e-12)
+    # About 20 one-step forecasts are realized a block: let that be enough to learn from.
+    monkeypatch.setattr(backtest, "MIN_LEARNING_ROWS", 15)
+    item = walk_forward([data], config).tickers["^GSPC"]
+    first = item.origin_dates < blocks(config)[1][0]
+    np.testing.assert_allclose(item.sigma2["har+ewma"][first], equal[first], rtol=1e-12)
+    assert not np.allclose(item.sigma2["har+ewma"][~first, 0], equal[~first, 0])
     with pytest.raises(ValueError, match="combine must be one of"):
         BacktestConfig(CONFIG.train_end, CONFIG.test_end, combine="best")
