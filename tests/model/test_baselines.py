@@ -96,27 +96,119 @@ def test_seasonal_terms_expect_the_next_report_day() -> None:
     assert plain.max() < 1.1 * plain.min()
 
 
-def test_a_har_saved_before_the_seasonal_terms_loads_without_them(
+def test_a_har_saved_before_the_seasonal_and_split_terms_loads_without_them(
     gspc: DailyData, tmp_path: Path
 ) -> None:
     model = HarModel(horizon=5).fit(gspc.head(1500))
     state = model.save(tmp_path / "har") / STATE_FILE
     payload = json.loads(state.read_text())
     del payload["options"]["seasonal"]
+    del payload["options"]["split"]
+    del payload["extra"]["fitted_with_split"]
     state.write_text(json.dumps(payload))
     loaded = VolatilityModel.load(tmp_path / "har")
     assert isinstance(loaded, HarModel)
     assert not loaded.seasonal
+    assert not loaded.split
+    assert loaded.terms == model.terms
     assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-12)
 
 
-def test_the_catalog_har_has_the_seasonal_terms() -> None:
-    assert build_model("har").terms[-4:] == (
-        "season_63",
-        "season_126",
-        "season_189",
-        "season_252",
+def test_the_catalog_har_has_the_seasonal_and_split_terms() -> None:
+    terms = build_model("har").terms
+    assert terms[-4:] == ("season_63", "season_126", "season_189", "season_252")
+    assert "session_daily" in terms
+    assert "overnight_weekly" in terms
+
+
+def test_split_har_steps_are_least_squares_on_independently_built_regressors(
+    ixic: DailyData,
+) -> None:
+    data = ixic.head(2000)
+    model = HarModel(horizon=3, split=True).fit(data)
+    rv = pd.Series(data.rv_sigma2)
+    overnight = pd.Series(data.overnight_sigma2)
+    session = np.maximum(rv - overnight, 0.01 * rv)
+    negative = pd.Series(np.minimum(data.returns_pct, 0))
+
+    def overnight_mean(k: int) -> pd.Series:
+        return np.log(np.maximum(overnight.rolling(k).mean(), 0.01 * rv.rolling(k).mean()))
+
+    x = pd.DataFrame(
+        {
+            "const": 1.0,
+            "session_daily": np.log(session),
+            "session_weekly": np.log(session.rolling(5).mean()),
+            "session_monthly": np.log(session.rolling(22).mean()),
+            "session_quarterly": np.log(session.rolling(66).mean()),
+            "overnight_weekly": overnight_mean(5),
+            "overnight_monthly": overnight_mean(22),
+            "neg_return": negative,
+            "neg_return_week": negative.rolling(5).mean(),
+        }
     )
+    assert model.terms == tuple(x.columns)
+    step = 3
+    target = np.log(rv).shift(-step)
+    rows = x.notna().all(axis=1) & target.notna()
+    coef, *_ = np.linalg.lstsq(x[rows].to_numpy(), target[rows].to_numpy(), rcond=None)
+    assert_allclose([model.params[f"s{step}.{name}"] for name in x.columns], coef, rtol=1e-8)
+    assert model.fit_report.persistence == pytest.approx(
+        sum(model.params[f"s1.{name}"] for name in x.columns[1:7])
+    )
+
+
+def _overnight_noise(n: int, seed: int = 0) -> tuple[DailyData, np.ndarray]:
+    """A persistent variance, 30 % of it overnight: a clean range and one squared return."""
+    rng = np.random.default_rng(seed)
+    log_sigma2 = np.zeros(n)
+    for t in range(1, n):
+        log_sigma2[t] = 0.98 * log_sigma2[t - 1] + 0.2 * rng.standard_normal()
+    session = 0.7 * np.exp(log_sigma2 + 0.3 * rng.standard_normal(n) - 0.045)
+    overnight = 0.3 * np.exp(log_sigma2) * rng.standard_normal(n) ** 2
+    returns = np.exp(log_sigma2 / 2) * rng.standard_normal(n)
+    dates = pd.bdate_range("2001-01-02", periods=n)
+    rv = session + overnight
+    return DailyData("SIM", dates, returns, rv, overnight_sigma2=overnight), np.exp(log_sigma2)
+
+
+def test_the_split_har_sees_past_the_noise_of_the_overnight_move() -> None:
+    data, sigma2 = _overnight_noise(1600)
+    train, origins = 1000, np.arange(1000, 1590)
+    split = HarModel(horizon=5, split=True).fit(data.head(train))
+    whole = HarModel(horizon=5).fit(data.head(train))
+
+    def qlike(model: HarModel) -> float:
+        predicted = model.forecast_paths(data, origins, 1)[:, 0]
+        actual = sigma2[origins + 1]
+        return float(np.mean(actual / predicted - np.log(actual / predicted) - 1))
+
+    # One squared return a day blurs the whole day's daily term; the session's range does not.
+    assert split.params["s1.session_daily"] > whole.params["s1.daily"]
+    assert qlike(split) < 0.93 * qlike(whole)
+
+
+def test_a_split_har_fits_returns_alone_with_the_whole_day_and_says_so(
+    gspc: DailyData,
+) -> None:
+    returns = pd.Series(gspc.returns_pct[:1000], index=gspc.dates[:1000])
+    model = HarModel(split=True).fit(returns)
+    assert "daily" in model.terms
+    assert "session_daily" not in model.terms
+    assert any("not its session and overnight parts" in w for w in model.fit_report.warnings)
+
+
+def test_a_split_har_refuses_returns_alone_once_fitted_with_the_parts(
+    ixic: DailyData, tmp_path: Path
+) -> None:
+    model = HarModel(horizon=5, split=True).fit(ixic.head(1500))
+    assert model.fit_report.warnings == ()
+    loaded = VolatilityModel.load(model.save(tmp_path / "har"))
+    assert loaded.data.overnight_sigma2 is not None
+    assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-12)
+    returns = pd.Series(ixic.returns_pct[:1600], index=ixic.dates[:1600])
+    with pytest.raises(InvalidSeriesError, match="fitted with the overnight returns"):
+        loaded.update(returns).forecast(5)
 
 
 def _common_factor(n: int, tickers: int, seed: int = 5) -> tuple[list[DailyData], np.ndarray]:
@@ -162,7 +254,7 @@ def test_a_har_fitted_with_the_market_refuses_to_forecast_without_it() -> None:
     data = datasets[0].with_market(market_log_rv(datasets))
     model = HarModel(horizon=5, market=True).fit(data)
     assert model.fit_report.warnings == ()
-    with pytest.raises(InvalidSeriesError, match="fitted with the market term"):
+    with pytest.raises(InvalidSeriesError, match="fitted with the market series"):
         model.update(datasets[0]).forecast(5)
 
 

@@ -6,8 +6,8 @@ layer cannot disagree about what a return or a realized variance is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,10 @@ class DailyData:
     market_log_rv : numpy.ndarray or None
         The market's log range variance on each date (:func:`market_log_rv`), attached by
         :meth:`with_market`; None when the data came alone.
+    overnight_sigma2 : numpy.ndarray or None
+        The squared overnight return (the open over the previous close, both adjusted) in
+        percent²: the part of ``rv_sigma2`` from before the session opened. None when the data
+        came without OHLC prices.
     """
 
     ticker: str
@@ -48,13 +52,17 @@ class DailyData:
     returns_pct: np.ndarray
     rv_sigma2: np.ndarray
     market_log_rv: np.ndarray | None = None
+    overnight_sigma2: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.dates)
         arrays = [self.returns_pct, self.rv_sigma2]
-        arrays += [] if self.market_log_rv is None else [self.market_log_rv]
+        arrays += [a for a in (self.market_log_rv, self.overnight_sigma2) if a is not None]
         if any(len(array) != n for array in arrays):
-            msg = "dates, returns_pct, rv_sigma2 and market_log_rv must have one value per day"
+            msg = (
+                "dates, returns_pct, rv_sigma2, market_log_rv and overnight_sigma2 must have "
+                "one value per day"
+            )
             raise InvalidSeriesError(msg)
         if not (self.dates.is_unique and self.dates.is_monotonic_increasing):
             msg = f"{self.ticker}: dates must be strictly increasing"
@@ -81,10 +89,26 @@ class DailyData:
         """The last ``n`` days (all of them when there are fewer)."""
         return self._slice(slice(max(len(self) - n, 0), None))
 
+    @property
+    def session_sigma2(self) -> np.ndarray | None:
+        """The part of ``rv_sigma2`` from the open to the close (Garman–Klass), in percent².
+
+        At least :data:`RV_FLOOR_FRACTION` of the day's variance, so that its log is finite on
+        a day without a range; None when the data came without OHLC prices.
+        """
+        if self.overnight_sigma2 is None:
+            return None
+        floor = RV_FLOOR_FRACTION * self.rv_sigma2
+        return np.asarray(np.maximum(self.rv_sigma2 - self.overnight_sigma2, floor))
+
     def _slice(self, days: slice) -> DailyData:
-        market = None if self.market_log_rv is None else self.market_log_rv[days]
-        return DailyData(
-            self.ticker, self.dates[days], self.returns_pct[days], self.rv_sigma2[days], market
+        return replace(
+            self,
+            dates=self.dates[days],
+            returns_pct=self.returns_pct[days],
+            rv_sigma2=self.rv_sigma2[days],
+            market_log_rv=None if self.market_log_rv is None else self.market_log_rv[days],
+            overnight_sigma2=None if self.overnight_sigma2 is None else self.overnight_sigma2[days],
         )
 
     def with_market(self, market: pd.Series) -> DailyData:
@@ -103,7 +127,7 @@ class DailyData:
                 f"{missing[0].date()}); ingest refreshes it, `volforecast ingest` again mends it"
             )
             raise InvalidSeriesError(msg)
-        return DailyData(self.ticker, self.dates, self.returns_pct, self.rv_sigma2, values)
+        return replace(self, market_log_rv=values)
 
     def until(self, last: pd.Timestamp) -> DailyData:
         """The days up to and including ``last``."""
@@ -126,8 +150,11 @@ class DailyData:
         rv = garman_klass_yang_zhang(
             adjusted["open"], adjusted["high"], adjusted["low"], adjusted["close"]
         )[1:]
+        log_open = np.log(adjusted["open"].to_numpy(dtype="float64"))
+        log_close = np.log(adjusted["close"].to_numpy(dtype="float64"))
+        overnight = 1e4 * (log_open[1:] - log_close[:-1]) ** 2
         dates = pd.DatetimeIndex(frame["date"].to_numpy()[1:])
-        return cls(name, dates, returns, _floor(rv))
+        return cls(name, dates, returns, _floor(rv), overnight_sigma2=overnight)
 
     @classmethod
     def from_returns(cls, returns_pct: pd.Series, ticker: str = "series") -> DailyData:
@@ -137,11 +164,43 @@ class DailyData:
         return cls(ticker, dates, values, _floor(values**2))
 
     def to_frame(self) -> pd.DataFrame:
-        """``returns_pct``, ``rv_sigma2`` and any ``market_log_rv``, indexed by date."""
-        columns = {"returns_pct": self.returns_pct, "rv_sigma2": self.rv_sigma2}
-        if self.market_log_rv is not None:
-            columns["market_log_rv"] = self.market_log_rv
-        return pd.DataFrame(columns, index=self.dates)
+        """The series there are (``returns_pct``, ``rv_sigma2``, …), indexed by date."""
+        return pd.DataFrame(self._series(), index=self.dates)
+
+    def to_arrays(self, suffix: str = "") -> dict[str, np.ndarray]:
+        """The days as named arrays for :func:`numpy.savez`; :meth:`from_arrays` reads them.
+
+        ``suffix`` is added to every name, so that one file can hold many tickers.
+        """
+        dates = self.dates.to_numpy().astype("datetime64[ns]").astype(np.int64)
+        return {
+            f"{name}{suffix}": array for name, array in {"dates": dates, **self._series()}.items()
+        }
+
+    @classmethod
+    def from_arrays(
+        cls, ticker: str, arrays: Mapping[str, np.ndarray], suffix: str = ""
+    ) -> DailyData:
+        """The data :meth:`to_arrays` wrote; a series that an older file lacks is None."""
+
+        def read(name: str) -> np.ndarray | None:
+            key = f"{name}{suffix}"
+            return np.array(arrays[key]) if key in arrays else None
+
+        dates = pd.DatetimeIndex(np.asarray(arrays[f"dates{suffix}"]).astype("datetime64[ns]"))
+        return cls(
+            ticker,
+            dates,
+            np.array(arrays[f"returns_pct{suffix}"]),
+            np.array(arrays[f"rv_sigma2{suffix}"]),
+            read("market_log_rv"),
+            read("overnight_sigma2"),
+        )
+
+    def _series(self) -> dict[str, np.ndarray]:
+        series = {"returns_pct": self.returns_pct, "rv_sigma2": self.rv_sigma2}
+        optional = {"market_log_rv": self.market_log_rv, "overnight_sigma2": self.overnight_sigma2}
+        return series | {name: array for name, array in optional.items() if array is not None}
 
 
 def by_ticker(prices: pd.DataFrame) -> dict[str, DailyData]:

@@ -290,14 +290,7 @@ class VolatilityModel(ABC):
             "extra": self._extra_state(),
         }
         (path / STATE_FILE).write_text(json.dumps(payload, indent=2, default=_json_default))
-        arrays = {
-            "dates": state.data.dates.to_numpy().astype("datetime64[ns]").astype(np.int64),
-            "returns_pct": state.data.returns_pct,
-            "rv_sigma2": state.data.rv_sigma2,
-        }
-        if state.data.market_log_rv is not None:
-            arrays["market_log_rv"] = state.data.market_log_rv
-        np.savez_compressed(path / DATA_FILE, **arrays)  # type: ignore[arg-type]
+        np.savez_compressed(path / DATA_FILE, **state.data.to_arrays())  # type: ignore[arg-type]
         self._save_files(path)
         return path
 
@@ -314,13 +307,7 @@ class VolatilityModel(ABC):
         model = cls(**payload["options"])
         model.version = str(payload["version"])
         with np.load(path / DATA_FILE) as arrays:
-            data = DailyData(
-                payload["ticker"],
-                pd.DatetimeIndex(arrays["dates"].astype("datetime64[ns]")),
-                np.array(arrays["returns_pct"]),
-                np.array(arrays["rv_sigma2"]),
-                np.array(arrays["market_log_rv"]) if "market_log_rv" in arrays else None,
-            )
+            data = DailyData.from_arrays(payload["ticker"], arrays)
         params = {k: float(v) for k, v in payload["params"].items()}
         model._fitted = _Fitted(data, FitReport.from_dict(payload["fit_report"]), params)
         model._restore(payload["extra"], path)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from volforecast.core.features import DailyData
+from volforecast.core.features import RV_FLOOR_FRACTION, DailyData
 from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 
@@ -21,10 +21,14 @@ _SEASON_LAGS = (63, 126, 189, 252)
 _SEASON_HALF_WIDTH = 2
 # Half-width of the centred window whose median is the "normal" level a day is compared to.
 _SEASON_LEVEL_HALF_WIDTH = 22
+# The optional groups of terms that read a series DailyData may lack, and that series.
+_OPTIONAL_SERIES = {"market": "market_log_rv", "split": "overnight_sigma2"}
 
 
 def _mean_of_last(values: np.ndarray, k: int) -> np.ndarray:
     """Mean of the last ``k`` values at each day; NaN for the first ``k - 1`` days."""
+    if k == 1:
+        return np.asarray(values, dtype=np.float64)  # exact, not a difference of sums
     cumulative = np.concatenate(([0.0], np.cumsum(values)))
     out = np.full(len(values), np.nan)
     out[k - 1 :] = (cumulative[k:] - cumulative[:-k]) / k
@@ -143,6 +147,11 @@ class HarModel(VolatilityModel):
         data's market series (:meth:`DailyData.with_market`). Data that comes without one
         is fitted without the terms, and the fit report says so; a model fitted with them
         refuses to forecast from data without the series.
+    split : bool, default False
+        Replace the whole day's terms by those of its two parts, the session (open to close)
+        and the overnight move (below). Data without OHLC prices is fitted with the whole
+        day's terms, and the fit report says so; a model fitted with the parts refuses to
+        forecast from data without them.
 
     Notes
     -----
@@ -155,7 +164,23 @@ class HarModel(VolatilityModel):
                        + b_{m} \ln \overline{RV}^{(22)}_t + b_{q} \ln \overline{RV}^{(66)}_t
                        + \ell_{d} r^-_t + \ell_{w} \overline{r^-}^{(5)}_t + u_{t+s},
 
-    each coefficient specific to the step, fitted by least squares. With ``seasonal=True``
+    each coefficient specific to the step, fitted by least squares.
+
+    With ``split=True`` the terms in :math:`RV` become those of its two parts,
+    :math:`RV_t = O_t + S_t`, with :math:`O_t` the squared overnight return and :math:`S_t`
+    the session's Garman–Klass variance:
+
+    .. math::
+        b_{d} \ln S_t + b_{w} \ln \overline{S}^{(5)}_t + b_{m} \ln \overline{S}^{(22)}_t
+        + b_{q} \ln \overline{S}^{(66)}_t
+        + o_{d} \ln O_t + o_{w} \ln \overline{O}^{(5)}_t + o_{m} \ln \overline{O}^{(22)}_t,
+
+    each part floored at 1 % of the whole day's variance over the same days (a stale open
+    makes :math:`O_t` zero). The overnight move is a single squared return, far noisier than
+    the session's range: in one sum it blurs the daily term, and its own level (news and
+    earnings come out while the market is shut) persists differently from the session's.
+
+    With ``seasonal=True``
     step :math:`s` also has :math:`\sum_k c_{k} A_{t+s-L_k}` for the lags
     :math:`L = 63, 126, 189, 252` sessions (one to four quarters), where :math:`A_j` is the
     largest abnormal log variance within two sessions of day :math:`j`, and a day's
@@ -201,6 +226,7 @@ class HarModel(VolatilityModel):
         quarterly: bool = True,
         seasonal: bool = False,
         market: bool = False,
+        split: bool = False,
     ) -> None:
         super().__init__()
         if not 1 <= horizon <= MAX_HORIZON:
@@ -211,8 +237,10 @@ class HarModel(VolatilityModel):
         self.quarterly = quarterly
         self.seasonal = seasonal
         self.market = market
-        # Whether the last fit had the market series: set by _fit, kept by save and load.
-        self._fitted_with_market: bool | None = None
+        self.split = split
+        # The optional groups the last fit had the series for: set by _fit, kept by save and
+        # load. Until a fit, a group is in when asked for.
+        self._fitted_with: dict[str, bool] | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -223,24 +251,42 @@ class HarModel(VolatilityModel):
             "quarterly": self.quarterly,
             "seasonal": self.seasonal,
             "market": self.market,
+            "split": self.split,
         }
 
     @property
     def terms(self) -> tuple[str, ...]:
         """Names of the regressors, in order: those of the origin, then those of the target."""
-        names = ["const", "daily", "weekly", "monthly"]
-        names += ["quarterly"] if self.quarterly else []
+        memory = ["daily", "weekly", "monthly"] + (["quarterly"] if self.quarterly else [])
+        names = ["const"]
+        if self._with("split"):
+            names += [f"session_{m}" for m in memory]
+            names += ["overnight_weekly", "overnight_monthly"]
+        else:
+            names += memory
         names += ["neg_return", "neg_return_week"] if self.leverage else []
-        names += ["market_daily", "market_weekly", "market_monthly"] if self._with_market else []
+        names += ["market_daily", "market_weekly", "market_monthly"] if self._with("market") else []
         names += [f"season_{lag}" for lag in _SEASON_LAGS] if self.seasonal else []
         return tuple(names)
 
-    @property
-    def _with_market(self) -> bool:
-        """Whether the market terms are in: asked for and, once fitted, fitted with."""
-        if self._fitted_with_market is None:
-            return self.market
-        return self._fitted_with_market
+    def _with(self, group: str) -> bool:
+        """Whether an optional group of terms is in: asked for and, once fitted, fitted with."""
+        if self._fitted_with is None:
+            return bool(getattr(self, group))
+        return self._fitted_with[group]
+
+    def _series(self, data: DailyData, group: str) -> np.ndarray:
+        """The series an optional group reads, or a clear error when the data lacks it."""
+        series = getattr(data, _OPTIONAL_SERIES[group])
+        if series is None:
+            need = {
+                "market": "the market series (`volforecast ingest` refreshes the stored one; "
+                "DailyData.with_market attaches one)",
+                "split": "the overnight returns (prices with an open, not returns alone)",
+            }[group]
+            msg = f"{data.ticker}: this HAR was fitted with {need}, and the data came without"
+            raise InvalidSeriesError(msg)
+        return np.asarray(series)
 
     @property
     def _lookback(self) -> int:
@@ -249,28 +295,25 @@ class HarModel(VolatilityModel):
     def regressors(self, data: DailyData) -> np.ndarray:
         """One row of regressors per day (see :attr:`terms`); NaN until the lookback is full."""
         rv = data.rv_sigma2
-        columns = [
-            np.ones(len(rv)),
-            np.log(rv),
-            np.log(_mean_of_last(rv, _HAR_WEEK)),
-            np.log(_mean_of_last(rv, _HAR_MONTH)),
-        ]
-        if self.quarterly:
-            columns.append(np.log(_mean_of_last(rv, _HAR_QUARTER)))
+        windows = [1, _HAR_WEEK, _HAR_MONTH] + ([_HAR_QUARTER] if self.quarterly else [])
+        columns = [np.ones(len(rv))]
+        if self._with("split"):
+            overnight = self._series(data, "split")
+            session = np.asarray(data.session_sigma2)
+            columns += [np.log(_mean_of_last(session, k)) for k in windows]
+            for k in (_HAR_WEEK, _HAR_MONTH):
+                floor = RV_FLOOR_FRACTION * _mean_of_last(rv, k)
+                columns.append(np.log(np.maximum(_mean_of_last(overnight, k), floor)))
+        else:
+            columns += [np.log(_mean_of_last(rv, k)) for k in windows]
         if self.leverage:
             negative = np.minimum(data.returns_pct, 0.0)
             columns += [negative, _mean_of_last(negative, _HAR_WEEK)]
-        if self._with_market:
-            if data.market_log_rv is None:
-                msg = (
-                    f"{data.ticker}: this HAR was fitted with the market term, and the data "
-                    "came without the market series (`volforecast ingest` refreshes the stored "
-                    "one; DailyData.with_market attaches one)"
-                )
-                raise InvalidSeriesError(msg)
-            market_rv = np.exp(data.market_log_rv)
+        if self._with("market"):
+            market_log_rv = self._series(data, "market")
+            market_rv = np.exp(market_log_rv)
             columns += [
-                data.market_log_rv,
+                market_log_rv,
                 np.log(_mean_of_last(market_rv, _HAR_WEEK)),
                 np.log(_mean_of_last(market_rv, _HAR_MONTH)),
             ]
@@ -315,13 +358,20 @@ class HarModel(VolatilityModel):
         return np.column_stack([own, self.seasonal_regressors(peaks, origins + step)])
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
-        self._fitted_with_market = self.market and data.market_log_rv is not None
-        warnings: tuple[str, ...] = ()
-        if self.market and not self._fitted_with_market:
-            warnings = (
-                f"{data.ticker}: fitted without the market term: the data came without the "
-                "market series",
-            )
+        self._fitted_with = {
+            group: bool(getattr(self, group)) and getattr(data, series) is not None
+            for group, series in _OPTIONAL_SERIES.items()
+        }
+        missing = {
+            "market": "without the market term: the data came without the market series",
+            "split": "with the whole day's variance, not its session and overnight parts: "
+            "the data came without opening prices",
+        }
+        warnings = tuple(
+            f"{data.ticker}: fitted {missing[group]}"
+            for group in _OPTIONAL_SERIES
+            if getattr(self, group) and not self._fitted_with[group]
+        )
         x = self.regressors(data)
         peaks = self.season_peaks(data) if self.seasonal else None
         log_rv = np.log(data.rv_sigma2)
@@ -335,7 +385,14 @@ class HarModel(VolatilityModel):
             for name, value in zip(self.terms, coef, strict=True):
                 params[f"s{step}.{name}"] = float(value)
             params[f"s{step}.resid_var"] = s2
-        memory = [t for t in self.terms if t in {"daily", "weekly", "monthly", "quarterly"}]
+        # Every term in a log variance of the ticker's own: scaling all its variances by c
+        # moves the forecast's log by persistence * ln c.
+        memory = [
+            t
+            for t in self.terms
+            if t.removeprefix("session_").removeprefix("overnight_")
+            in {"daily", "weekly", "monthly", "quarterly"}
+        ]
         persistence = sum(params[f"s1.{k}"] for k in memory)
         report = FitReport(
             converged=True, persistence=persistence, warnings=warnings, nobs=len(data)
@@ -343,10 +400,14 @@ class HarModel(VolatilityModel):
         return params, report
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"fitted_with_market": self._with_market}
+        return {f"fitted_with_{group}": self._with(group) for group in _OPTIONAL_SERIES}
 
     def _restore(self, extra: dict[str, Any], path: Path) -> None:
-        self._fitted_with_market = bool(extra.get("fitted_with_market", self.market))
+        # A model saved before a group existed was fitted as it was asked (without it).
+        self._fitted_with = {
+            group: bool(extra.get(f"fitted_with_{group}", getattr(self, group)))
+            for group in _OPTIONAL_SERIES
+        }
 
     def _coefficients(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         if horizon > self.horizon:

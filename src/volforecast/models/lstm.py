@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -541,11 +540,7 @@ def save_pooled(models: dict[str, LstmModel], path: Path, *, keep_days: int = 60
     tails = {t: m.data.tail(keep) for t, m in models.items()}
     arrays: dict[str, np.ndarray] = {}
     for i, data in enumerate(tails.values()):
-        arrays[f"dates_{i}"] = data.dates.to_numpy().astype("datetime64[ns]").astype(np.int64)
-        arrays[f"returns_pct_{i}"] = data.returns_pct
-        arrays[f"rv_sigma2_{i}"] = data.rv_sigma2
-        if data.market_log_rv is not None:
-            arrays[f"market_log_rv_{i}"] = data.market_log_rv
+        arrays |= data.to_arrays(suffix=f"_{i}")
     np.savez_compressed(path / POOLED_DATA_FILE, **arrays)  # type: ignore[arg-type]
     payload = {
         "config": asdict(first.config),
@@ -575,13 +570,7 @@ def load_pooled(path: Path) -> dict[str, LstmModel]:
     models: dict[str, LstmModel] = {}
     with np.load(path / POOLED_DATA_FILE) as arrays:
         for i, (ticker, entry) in enumerate(payload["tickers"].items()):
-            data = DailyData(
-                ticker,
-                pd.DatetimeIndex(arrays[f"dates_{i}"].astype("datetime64[ns]")),
-                np.array(arrays[f"returns_pct_{i}"]),
-                np.array(arrays[f"rv_sigma2_{i}"]),
-                np.array(arrays[key]) if (key := f"market_log_rv_{i}") in arrays else None,
-            )
+            data = DailyData.from_arrays(ticker, arrays, suffix=f"_{i}")
             model = LstmModel(**asdict(config))
             model.version = str(payload["version"])
             model._network = network

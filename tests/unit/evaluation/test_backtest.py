@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -48,11 +49,15 @@ def test_no_forecast_uses_data_after_its_origin(gspc: DailyData) -> None:
     result = walk_forward([data], CONFIG)
     # Rewrite history after 15 February 2017: forecasts made up to that day must not move.
     cut = data.dates.searchsorted(pd.Timestamp("2017-02-15"), side="right")
+    assert data.overnight_sigma2 is not None
     returns = data.returns_pct.copy()
     rv = data.rv_sigma2.copy()
+    overnight = data.overnight_sigma2.copy()
     returns[cut:] *= 3.0
     rv[cut:] *= 9.0
-    changed = walk_forward([DailyData(data.ticker, data.dates, returns, rv)], CONFIG)
+    overnight[cut:] *= 9.0
+    rewritten = replace(data, returns_pct=returns, rv_sigma2=rv, overnight_sigma2=overnight)
+    changed = walk_forward([rewritten], CONFIG)
     item, other = result.tickers["^GSPC"], changed.tickers["^GSPC"]
     before = item.origin_dates <= pd.Timestamp("2017-02-15")
     assert before.sum() > 25
