@@ -63,7 +63,7 @@ def main() -> None:
     config = lstm.LstmConfig(batch_size=256, stride=args.stride)
     cuts = [(int(len(d) * 0.8), int(len(d) * 0.9)) for d in data]
     normalizers = [lstm.Normalizer.fit(d.head(c[0])) for d, c in zip(data, cuts, strict=True)]
-    panel = lstm._Panel(data, normalizers, config)
+    panel = lstm._Panel(data, normalizers, config.seq_len, market=config.market)
 
     def part(lo: int, hi: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         positions, ends = [], []

@@ -24,7 +24,7 @@ from _common import LSTM_SETTINGS, SHARED_FILE
 
 
 def prepare(out: Path, file: Path, limit: int | None) -> None:
-    """Write every ticker's features, overnight moves and market series as the LSTM reads them."""
+    """Write every ticker's features and the market series as the LSTM reads them."""
     from train_speed import load_datasets  # noqa: PLC0415  (the full stack, here only)
 
     data = load_datasets(file, limit)
@@ -34,7 +34,6 @@ def prepare(out: Path, file: Path, limit: int | None) -> None:
         arrays[f"returns_pct_{i}"] = d.returns_pct.astype(np.float32)
         arrays[f"rv_sigma2_{i}"] = d.rv_sigma2.astype(np.float32)
         arrays[f"market_log_rv_{i}"] = np.asarray(d.market_log_rv, dtype=np.float32)
-        arrays[f"overnight_sigma2_{i}"] = np.asarray(d.overnight_sigma2, dtype=np.float32)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)  # type: ignore[arg-type]
     days = sum(len(d) for d in data)
@@ -74,7 +73,6 @@ def time_lstm(
                 arrays[f"returns_pct_{i}"].astype(np.float64),
                 arrays[f"rv_sigma2_{i}"].astype(np.float64),
                 arrays[f"market_log_rv_{i}"].astype(np.float64),
-                arrays[f"overnight_sigma2_{i}"].astype(np.float64),
             )
             for i, ticker in enumerate(arrays["tickers"])
         ]
@@ -87,7 +85,7 @@ def time_lstm(
     seconds = time.perf_counter() - started
     print(
         f"LSTM, one network for {len(data)} tickers ({settings}, other settings the "
-        f"specification's, inputs {result.config.inputs}): {seconds:.1f} s, "
+        f"specification's, market input {result.config.market}): {seconds:.1f} s, "
         f"{len(result.history)} epochs, {seconds / len(result.history):.1f} s an epoch; "
         f"{result.report.message}"
     )

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose
@@ -79,12 +77,9 @@ def test_normalisation_and_weights_see_only_the_training_part(gspc: DailyData) -
     assert result.normalizers["^GSPC"] == Normalizer.fit(data.head(cut))
     # Wild values in the test part (the last 10 %) change the test loss and nothing else.
     n_test = len(data) - int(len(data) * 0.9)
-    assert data.overnight_sigma2 is not None
     rv = data.rv_sigma2.copy()
-    overnight = data.overnight_sigma2.copy()
     rv[-n_test:] *= 50.0
-    overnight[-n_test:] *= 50.0
-    shocked = replace(data, rv_sigma2=rv, overnight_sigma2=overnight)
+    shocked = DailyData(data.ticker, data.dates, data.returns_pct, rv)
     again = train_lstm([shocked], config)
     for name, weight in result.network.state_dict().items():
         assert torch.equal(weight, again.network.state_dict()[name]), name
@@ -107,57 +102,50 @@ def _with_market(*datasets: DailyData) -> list[DailyData]:
     return [d.with_market(market) for d in datasets]
 
 
-def test_the_market_and_overnight_inputs_are_used_kept_and_required(
+def test_the_market_input_is_used_kept_and_required(
     gspc: DailyData, ixic: DailyData, tmp_path: Path
 ) -> None:
     pool = _with_market(gspc.head(700), ixic.head(700))
     models, result = LstmModel.fit_many(pool, **FAST)
     model = models["^GSPC"]
     assert result.config.market
-    assert result.config.overnight
-    assert model.config.inputs == {"market": True, "overnight": True}
-    assert model.network.lstm.input_size == 4 + model.config.embedding_dim
+    assert model.config.market
+    assert model.network.lstm.input_size == 3 + model.config.embedding_dim
     assert result.report.warnings == ()
     with pytest.raises(InvalidSeriesError, match="trained with the market series"):
         model.update(gspc.head(700)).forecast(5)
-    with pytest.raises(InvalidSeriesError, match="trained with the overnight returns"):
-        model.update(replace(pool[0], overnight_sigma2=None)).forecast(5)
 
     model.update(pool[0])
     loaded = VolatilityModel.load(model.save(tmp_path / "one"))
     pooled = load_pooled(save_pooled(models, tmp_path / "pool"))["^GSPC"]
     for other in (loaded, pooled):
         assert isinstance(other, LstmModel)
-        assert other.config.inputs == {"market": True, "overnight": True}
+        assert other.config.market
         assert_allclose(other.forecast(10).sigma2, model.forecast(10).sigma2, rtol=1e-6)
 
 
-def test_data_without_the_optional_series_trains_without_them_and_says_so(
+def test_data_without_the_market_trains_without_it_and_says_so(
     gspc: DailyData, ixic: DailyData
 ) -> None:
-    returns = pd.Series(gspc.returns_pct[:600], index=gspc.dates[:600])
-    model = LstmModel(**FAST).fit(returns)
-    assert model.config.inputs == {"market": False, "overnight": False}
+    model = LstmModel(**FAST).fit(gspc.head(600))
+    assert not model.config.market
     assert model.network.lstm.input_size == 2 + model.config.embedding_dim
-    warnings = " ".join(model.fit_report.warnings)
-    assert "without the market input" in warnings
-    assert "without the overnight input" in warnings
-    # The next fit, on data with the series, has the inputs again.
+    assert "without the market input" in model.fit_report.warnings[0]
+    # The next fit, on data with the series, has the input again.
     model.fit(_with_market(gspc.head(600), ixic.head(600))[0])
-    assert model.config.inputs == {"market": True, "overnight": True}
-    assert model.network.lstm.input_size == 4 + model.config.embedding_dim
+    assert model.config.market
+    assert model.network.lstm.input_size == 3 + model.config.embedding_dim
 
 
-def test_an_lstm_saved_before_the_optional_inputs_loads_without_them(
+def test_an_lstm_saved_before_the_market_input_loads_without_it(
     gspc: DailyData, tmp_path: Path
 ) -> None:
-    model = LstmModel(**FAST, overnight=False).fit(gspc.head(600))
+    model = LstmModel(**FAST).fit(gspc.head(600))
     state = model.save(tmp_path / "old") / STATE_FILE
     payload = json.loads(state.read_text())
-    for name in ("market", "overnight"):
-        del payload["options"][name], payload["extra"][name]
+    del payload["options"]["market"], payload["extra"]["market"]
     state.write_text(json.dumps(payload))
     loaded = VolatilityModel.load(tmp_path / "old")
     assert isinstance(loaded, LstmModel)
-    assert loaded.config.inputs == {"market": False, "overnight": False}
+    assert not loaded.config.market
     assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-6)

@@ -22,14 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from volforecast.core.features import RV_FLOOR_FRACTION, DailyData
+from volforecast.core.features import DailyData
 from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 
 WEIGHTS_FILE = "lstm.pt"
-N_FEATURES = 2  # standardised return and log realized variance; market and overnight add one
-# The optional inputs (fields of LstmConfig) and the DailyData series each reads.
-OPTIONAL_INPUTS = {"market": "market_log_rv", "overnight": "overnight_sigma2"}
+N_FEATURES = 2  # standardised return and log realized variance; LstmConfig.market adds one
 
 
 @dataclass(frozen=True)
@@ -56,26 +54,11 @@ class LstmConfig:
     """Add the market's standardised log range variance as a third input (as HAR's market
     term, :class:`~volforecast.models.baselines.HarModel`). A run whose data comes without
     the market series trains without it, and its config then says ``market=False``."""
-    overnight: bool = True
-    """Add the standardised log of the squared overnight return, floored at 1 % of the day's
-    variance, as an input of its own (as HAR's split terms): the day's variance mixes a clean
-    range with one noisy squared return, and this lets the network tell them apart. Data
-    without opening prices trains without it (``overnight=False``)."""
 
     @property
     def n_inputs(self) -> int:
         """Inputs per day, the ticker embedding aside."""
-        return N_FEATURES + int(self.market) + int(self.overnight)
-
-    @property
-    def inputs(self) -> dict[str, bool]:
-        """The optional inputs (:data:`OPTIONAL_INPUTS`), on or off."""
-        return {"market": self.market, "overnight": self.overnight}
-
-    def with_inputs(self, **inputs: bool) -> LstmConfig:
-        """The same settings with the named optional inputs turned on or off."""
-        merged = self.inputs | inputs
-        return replace(self, market=merged["market"], overnight=merged["overnight"])
+        return N_FEATURES + int(self.market)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -117,15 +100,12 @@ class Normalizer:
     log_rv_std: float
     market_mean: float = 0.0
     market_std: float = 1.0
-    overnight_mean: float = 0.0
-    overnight_std: float = 1.0
 
     @classmethod
     def fit(cls, data: DailyData) -> Normalizer:
-        """Moments of the returns and log variances of ``data`` (and of its optional series)."""
+        """Moments of the returns and log realized variances of ``data`` (and its market's)."""
         log_rv = np.log(data.rv_sigma2)
         market = data.market_log_rv
-        overnight = None if data.overnight_sigma2 is None else _log_overnight(data)
         return cls(
             float(data.returns_pct.mean()),
             float(data.returns_pct.std()) or 1.0,
@@ -133,42 +113,23 @@ class Normalizer:
             float(log_rv.std()) or 1.0,
             0.0 if market is None else float(market.mean()),
             1.0 if market is None else float(market.std()) or 1.0,
-            0.0 if overnight is None else float(overnight.mean()),
-            1.0 if overnight is None else float(overnight.std()) or 1.0,
         )
 
-    def features(
-        self, data: DailyData, *, market: bool = False, overnight: bool = False
-    ) -> np.ndarray:
-        """Standardised inputs, one row per day: return, log variance, then the optional ones."""
+    def features(self, data: DailyData, *, market: bool = False) -> np.ndarray:
+        """``(days, 2)`` standardised inputs, ``(days, 3)`` with the market's."""
         columns = [
             (data.returns_pct - self.return_mean) / self.return_std,
             (np.log(data.rv_sigma2) - self.log_rv_mean) / self.log_rv_std,
         ]
         if market:
-            columns.append((_series(data, "market") - self.market_mean) / self.market_std)
-        if overnight:
-            columns.append((_log_overnight(data) - self.overnight_mean) / self.overnight_std)
+            if data.market_log_rv is None:
+                msg = (
+                    f"{data.ticker}: this LSTM was trained with the market series, and the "
+                    "data came without it (`volforecast ingest` refreshes the stored one)"
+                )
+                raise InvalidSeriesError(msg)
+            columns.append((data.market_log_rv - self.market_mean) / self.market_std)
         return np.column_stack(columns).astype(np.float32)
-
-
-def _log_overnight(data: DailyData) -> np.ndarray:
-    """Log squared overnight return, floored at the share of the day HAR's split terms use."""
-    overnight = _series(data, "overnight")
-    return np.asarray(np.log(np.maximum(overnight, RV_FLOOR_FRACTION * data.rv_sigma2)))
-
-
-def _series(data: DailyData, name: str) -> np.ndarray:
-    """The series an optional input reads, or a clear error when the data lacks it."""
-    series = getattr(data, OPTIONAL_INPUTS[name])
-    if series is None:
-        need = {
-            "market": "the market series (`volforecast ingest` refreshes the stored one)",
-            "overnight": "the overnight returns (prices with an open, not returns alone)",
-        }[name]
-        msg = f"{data.ticker}: this LSTM was trained with {need}, and the data came without"
-        raise InvalidSeriesError(msg)
-    return np.asarray(series)
 
 
 class _Panel:
@@ -178,14 +139,16 @@ class _Panel:
         self,
         datasets: Sequence[DailyData],
         normalizers: Sequence[Normalizer],
-        config: LstmConfig,
+        seq_len: int,
+        *,
+        market: bool,
     ) -> None:
-        self.seq_len = config.seq_len
+        self.seq_len = seq_len
         lengths = np.array([len(d) for d in datasets])
         self.offsets = np.concatenate(([0], np.cumsum(lengths)))
         pairs = zip(datasets, normalizers, strict=True)
         self.features = torch.from_numpy(
-            np.concatenate([n.features(d, **config.inputs) for d, n in pairs])
+            np.concatenate([n.features(d, market=market) for d, n in pairs])
         )
         # Padded at the end so that every origin can read 30 targets; padding is masked.
         rv = np.concatenate([d.rv_sigma2 for d in datasets] + [np.ones(MAX_HORIZON)])
@@ -237,7 +200,7 @@ class TrainingResult:
 
     network: LstmNetwork
     config: LstmConfig
-    """The settings it was trained with (``market`` and ``overnight`` as they turned out)."""
+    """The settings it was trained with (``market`` as it turned out)."""
     normalizers: dict[str, Normalizer]
     tickers: list[str]
     report: FitReport
@@ -278,15 +241,14 @@ def train_lstm(
     if len(set(tickers)) != len(tickers):
         msg = "each ticker may appear once in a pooled training run"
         raise ValueError(msg)
-    notes: list[str] = []
-    for name, series in OPTIONAL_INPUTS.items():
-        without = [d.ticker for d in datasets if getattr(d, series) is None]
-        if getattr(config, name) and without:
-            config = config.with_inputs(**{name: False})
-            notes.append(
-                f"trained without the {name} input: {len(without)} tickers came without "
-                f"{series} ({', '.join(without[:3])})"
-            )
+    notes: tuple[str, ...] = ()
+    without_market = [d.ticker for d in datasets if d.market_log_rv is None]
+    if config.market and without_market:
+        config = replace(config, market=False)
+        notes = (
+            f"trained without the market input: {len(without_market)} tickers came without "
+            f"the market series ({', '.join(without_market[:3])})",
+        )
     cuts = [
         (
             int(len(d) * config.train_fraction),
@@ -296,7 +258,7 @@ def train_lstm(
         for d in datasets
     ]
     normalizers = [Normalizer.fit(d.head(cut[0])) for d, cut in zip(datasets, cuts, strict=True)]
-    panel = _Panel(datasets, normalizers, config)
+    panel = _Panel(datasets, normalizers, config.seq_len, market=config.market)
 
     def part(k: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         positions, ends = [], []
@@ -359,7 +321,7 @@ def train_lstm(
             if finite
             else "the validation loss never became finite"
         ),
-        warnings=tuple(notes),
+        warnings=notes,
         nobs=int(sum(len(d) for d in datasets)),
         attempts=1,
     )
@@ -410,9 +372,8 @@ class LstmModel(VolatilityModel):
     Notes
     -----
     Inputs per day are the percent return and the log of the range-based realized variance,
-    with the market's log range variance and the log squared overnight return when the data
-    has them (:class:`LstmConfig`), each standardised with the ticker's training-period
-    moments, plus a learned ticker embedding. The head outputs the standardised log variance of each of the next 30 days at
+    each standardised with the ticker's training-period moments, plus a learned ticker
+    embedding. The head outputs the standardised log variance of each of the next 30 days at
     once (a direct multi-output forecast, no feedback of its own predictions), trained with
     QLIKE against the range-based realized variance of those days, so the exponentiated
     output estimates the conditional variance rather than its median. :meth:`fit_many` trains
@@ -425,9 +386,9 @@ class LstmModel(VolatilityModel):
     def __init__(self, **settings: Any) -> None:
         super().__init__()
         self.config = LstmConfig(**settings)
-        # A fit on data without an optional input's series turns it off in config; the next
-        # fit still asks for the input.
-        self._asked = self.config.inputs
+        # A fit on data without the market series turns config.market off; the next fit still
+        # asks for the input.
+        self._market_asked = self.config.market
         self._network: LstmNetwork | None = None
         self._ticker_index = 0
         self._normalizer: Normalizer | None = None
@@ -487,7 +448,7 @@ class LstmModel(VolatilityModel):
         }
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
-        result = train_lstm([data], self.config.with_inputs(**self._asked))
+        result = train_lstm([data], replace(self.config, market=self._market_asked))
         self.config = result.config
         self._attach(result, 0)
         return self._params(), result.report
@@ -511,7 +472,7 @@ class LstmModel(VolatilityModel):
             msg = f"the LSTM needs {seq} days of history before a forecast origin"
             raise ValueError(msg)
         history = data.head(int(origins.max()) + 1)
-        features = torch.from_numpy(self._normalizer.features(history, **self.config.inputs))
+        features = torch.from_numpy(self._normalizer.features(history, market=self.config.market))
         windows = features[torch.from_numpy(origins)[:, None] + torch.arange(-seq + 1, 1)]
         ids = torch.full((len(origins),), self._ticker_index, dtype=torch.long)
         network = self._net().eval()
@@ -529,15 +490,15 @@ class LstmModel(VolatilityModel):
         return {
             "n_tickers": self._net().embedding.num_embeddings,
             "history": self._history,
-        } | self.config.inputs
+            "market": self.config.market,
+        }
 
     def _save_files(self, path: Path) -> None:
         torch.save(self._net().state_dict(), path / WEIGHTS_FILE)
 
     def _restore(self, extra: dict[str, Any], path: Path) -> None:
-        # Models saved before an optional input existed had none.
-        inputs = {name: bool(extra.get(name, False)) for name in OPTIONAL_INPUTS}
-        self.config = self.config.with_inputs(**inputs)
+        # Models saved before the market input existed had none.
+        self.config = replace(self.config, market=bool(extra.get("market", False)))
         network = LstmNetwork(int(extra["n_tickers"]), self.config)
         network.load_state_dict(torch.load(path / WEIGHTS_FILE, weights_only=True))
         self._network = network.eval()
@@ -599,8 +560,8 @@ def save_pooled(models: dict[str, LstmModel], path: Path, *, keep_days: int = 60
 def load_pooled(path: Path) -> dict[str, LstmModel]:
     """The models :func:`save_pooled` wrote, by ticker, sharing one network."""
     payload = json.loads((path / POOLED_FILE).read_text())
-    # Pools saved before an optional input existed had none.
-    config = LstmConfig(**{**dict.fromkeys(OPTIONAL_INPUTS, False), **payload["config"]})
+    # Pools saved before the market input existed had none.
+    config = LstmConfig(**{"market": False, **payload["config"]})
     network = LstmNetwork(int(payload["n_tickers"]), config)
     network.load_state_dict(torch.load(path / WEIGHTS_FILE, weights_only=True))
     network.eval()
