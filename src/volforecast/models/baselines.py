@@ -173,12 +173,13 @@ class HarModel(VolatilityModel):
     .. math::
         b_{d} \ln S_t + b_{w} \ln \overline{S}^{(5)}_t + b_{m} \ln \overline{S}^{(22)}_t
         + b_{q} \ln \overline{S}^{(66)}_t
-        + o_{d} \ln O_t + o_{w} \ln \overline{O}^{(5)}_t + o_{m} \ln \overline{O}^{(22)}_t,
+        + o_{w} \ln \overline{O}^{(5)}_t + o_{m} \ln \overline{O}^{(22)}_t,
 
     each part floored at 1 % of the whole day's variance over the same days (a stale open
     makes :math:`O_t` zero). The overnight move is a single squared return, far noisier than
-    the session's range: in one sum it blurs the daily term, and its own level (news and
-    earnings come out while the market is shut) persists differently from the session's.
+    the session's range: in one sum it blurs the daily term, so it enters only through its
+    weekly and monthly means, whose level (news and earnings come out while the market is
+    shut) persists differently from the session's.
 
     With ``seasonal=True``
     step :math:`s` also has :math:`\sum_k c_{k} A_{t+s-L_k}` for the lags
