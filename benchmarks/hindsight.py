@@ -6,7 +6,9 @@ of the two days after it, and the means of the five days beyond those, on either
 the day itself is hidden. They are fitted, per ticker, on the very test period they are
 judged on (least squares on logs, then the scale that minimises QLIKE against each proxy), so
 they are a generous yardstick, not a forecast. The same fit with the days after ``t + 1``
-left out is printed beside it, to show how much the hindsight adds.
+left out is printed beside it, to show how much the hindsight adds, and the same fit with the
+market's log variance of the day itself and of the two days on either side (the mean over
+every ticker of the file, as in the backtest), to show what the market adds to it.
 
 Printed: the median across tickers of QLIKE relative to GARCH(1,1) with normal errors at one
 day, on the range-based proxy and on the squared return, for the tickers and test period of
@@ -29,6 +31,7 @@ from volforecast.core.losses import qlike_losses
 from volforecast.evaluation.backtest import BacktestConfig
 from volforecast.evaluation.metrics import PROXIES, daily_proxy
 from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.settings import QualitySettings
 
 # Beyond the two neighbours on each side, a five-day mean further out.
@@ -40,7 +43,9 @@ def _mean_of(values: np.ndarray, targets: np.ndarray, first: int, last: int) -> 
     return np.mean([values[targets + k] for k in range(first, last + 1)], axis=0)
 
 
-def _regressors(data: DailyData, targets: np.ndarray, *, after: bool) -> np.ndarray:
+def _regressors(
+    data: DailyData, targets: np.ndarray, *, after: bool, market: bool = False
+) -> np.ndarray:
     log_rv, rv = np.log(data.rv_sigma2), data.rv_sigma2
     columns = [np.ones(len(targets))]
     columns += [log_rv[targets - k] for k in range(1, _NEAR + 1)]
@@ -48,6 +53,10 @@ def _regressors(data: DailyData, targets: np.ndarray, *, after: bool) -> np.ndar
     if after:
         columns += [log_rv[targets + k] for k in range(1, _NEAR + 1)]
         columns.append(np.log(_mean_of(rv, targets, _NEAR + 1, _NEAR + _FAR)))
+    if market:
+        # The market's log variance on the day itself and the days around it.
+        assert data.market_log_rv is not None  # noqa: S101  (main attaches it)
+        columns += [data.market_log_rv[targets + k] for k in range(-_NEAR, _NEAR + 1)]
     return np.column_stack(columns)
 
 
@@ -60,8 +69,13 @@ def hindsight_ratios(
     targets, garch = targets[keep], garch_sigma2[keep]
     log_rv = np.log(data.rv_sigma2[targets])
     ratios = {}
-    for name, after in (("hindsight", True), ("same fit, past only", False)):
-        x = _regressors(data, targets, after=after)
+    estimates = (
+        ("hindsight", True, False),
+        ("same fit, past only", False, False),
+        ("hindsight and the market's day", True, True),
+    )
+    for name, after, market in estimates:
+        x = _regressors(data, targets, after=after, market=market)
         coef, *_ = np.linalg.lstsq(x, log_rv, rcond=None)
         fitted = np.exp(x @ coef)
         for proxy in PROXIES:
@@ -83,6 +97,8 @@ def main() -> None:
     train_end, test_end, _ = PERIODS[args.period]
     config = BacktestConfig(train_end, test_end, ("garch",), refit_every=21)
     datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
+    # The market of every ticker in the file, as the backtest computes it.
+    datasets = with_market(datasets, market_from_prices(prices, QualitySettings())["log_rv"])
     forecasts, _, _ = backtest_with_cache(
         prices, datasets, tickers, config, args.cache, workers=args.workers
     )
