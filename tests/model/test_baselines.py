@@ -11,6 +11,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from volforecast.core.features import DailyData, market_log_rv
+from volforecast.core.losses import qlike_losses
 from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import STATE_FILE, VolatilityModel
 from volforecast.models.baselines import EwmaModel, HarModel, HistoricalModel
@@ -158,6 +159,14 @@ def test_split_har_steps_are_least_squares_on_independently_built_regressors(
     )
 
 
+def _qlike(
+    model: HarModel, data: DailyData, sigma2: np.ndarray, origins: np.ndarray, step: int
+) -> float:
+    """Mean QLIKE of the forecasts ``step`` days ahead against the simulation's true variance."""
+    predicted = model.forecast_paths(data, origins, step)[:, step - 1]
+    return float(qlike_losses(sigma2[origins + step], predicted).mean())
+
+
 def _overnight_noise(n: int, seed: int = 0) -> tuple[DailyData, np.ndarray]:
     """A persistent variance, 30 % of it overnight: a clean range and one squared return."""
     rng = np.random.default_rng(seed)
@@ -177,15 +186,9 @@ def test_the_split_har_sees_past_the_noise_of_the_overnight_move() -> None:
     train, origins = 1000, np.arange(1000, 1590)
     split = HarModel(horizon=5, split=True).fit(data.head(train))
     whole = HarModel(horizon=5).fit(data.head(train))
-
-    def qlike(model: HarModel) -> float:
-        predicted = model.forecast_paths(data, origins, 1)[:, 0]
-        actual = sigma2[origins + 1]
-        return float(np.mean(actual / predicted - np.log(actual / predicted) - 1))
-
     # One squared return a day blurs the whole day's daily term; the session's range does not.
     assert split.params["s1.session_daily"] > whole.params["s1.daily"]
-    assert qlike(split) < 0.93 * qlike(whole)
+    assert _qlike(split, data, sigma2, origins, 1) < 0.93 * _qlike(whole, data, sigma2, origins, 1)
 
 
 def test_a_split_har_fits_returns_alone_with_the_whole_day_and_says_so(
@@ -233,14 +236,9 @@ def test_the_market_term_sees_through_one_tickers_noise() -> None:
     train, origins = 1000, np.arange(1000, 1590)
     with_market = HarModel(horizon=5, market=True).fit(data.head(train))
     alone = HarModel(horizon=5).fit(data.head(train))
-
-    def qlike(model: HarModel) -> float:
-        predicted = model.forecast_paths(data, origins, 5)[:, 4]
-        actual = sigma2[origins + 5]
-        return float(np.mean(actual / predicted - np.log(actual / predicted) - 1))
-
     assert with_market.terms[-3:] == ("market_daily", "market_weekly", "market_monthly")
-    assert qlike(with_market) < 0.9 * qlike(alone)
+    qlike_market = _qlike(with_market, data, sigma2, origins, 5)
+    assert qlike_market < 0.9 * _qlike(alone, data, sigma2, origins, 5)
 
 
 def test_a_market_har_fits_data_without_the_market_and_says_so(gspc: DailyData) -> None:
