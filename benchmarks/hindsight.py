@@ -55,7 +55,9 @@ def _regressors(
         columns.append(np.log(_mean_of(rv, targets, _NEAR + 1, _NEAR + _FAR)))
     if market:
         # The market's log variance on the day itself and the days around it.
-        assert data.market_log_rv is not None  # noqa: S101  (main attaches it)
+        if data.market_log_rv is None:  # main attaches it where it covers the ticker's days
+            msg = f"{data.ticker}: the market series does not cover its days (see the log)"
+            raise SystemExit(msg)
         columns += [data.market_log_rv[targets + k] for k in range(-_NEAR, _NEAR + 1)]
     return np.column_stack(columns)
 
