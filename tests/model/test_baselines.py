@@ -105,19 +105,23 @@ def test_a_har_saved_before_the_seasonal_and_split_terms_loads_without_them(
     payload = json.loads(state.read_text())
     del payload["options"]["seasonal"]
     del payload["options"]["split"]
+    del payload["options"]["seasonal_variance"]
     del payload["extra"]["fitted_with_split"]
     state.write_text(json.dumps(payload))
     loaded = VolatilityModel.load(tmp_path / "har")
     assert isinstance(loaded, HarModel)
     assert not loaded.seasonal
     assert not loaded.split
+    assert not loaded.seasonal_variance
     assert loaded.terms == model.terms
     assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-12)
 
 
 def test_the_catalog_har_has_the_seasonal_and_split_terms() -> None:
-    terms = build_model("har").terms
+    model = build_model("har")
+    terms = model.terms
     assert terms[-4:] == ("season_63", "season_126", "season_189", "season_252")
+    assert model.variance_terms == ("const", *terms[-4:])
     assert "session_daily" in terms
     assert "overnight_weekly" in terms
 
@@ -189,6 +193,45 @@ def test_the_split_har_sees_past_the_noise_of_the_overnight_move() -> None:
     # One squared return a day blurs the whole day's daily term; the session's range does not.
     assert split.params["s1.session_daily"] > whole.params["s1.daily"]
     assert _qlike(split, data, sigma2, origins, 1) < 0.93 * _qlike(whole, data, sigma2, origins, 1)
+
+
+def _uncertain_reports(n: int, seed: int) -> tuple[DailyData, np.ndarray]:
+    """Log-AR(1) variance with a report day every 63 sessions whose size is far from known.
+
+    Also returns each day's variance expected the evening before, the best 1-day forecast.
+    """
+    rng = np.random.default_rng(seed)
+    log_base = np.zeros(n)
+    for t in range(1, n):
+        log_base[t] = 0.9 * log_base[t - 1] + 0.15 * rng.standard_normal()
+    report = np.zeros(n, dtype=bool)
+    report[10::63] = True
+    # A report multiplies the day's variance by 4 in the median, by e^(±1) more or less.
+    log_jump = np.where(report, np.log(4.0) + rng.standard_normal(n), 0.0)
+    rv = np.exp(log_base + log_jump + 0.3 * rng.standard_normal(n))
+    returns = np.exp((log_base + log_jump) / 2) * rng.standard_normal(n)
+    # E[rv_t | t - 1]: the AR step's, the jump's and the range's log-normal spreads.
+    expected_log_jump = np.where(report, np.log(4.0) + 1.0 / 2, 0.0)
+    expected = np.exp(np.r_[0.0, 0.9 * log_base[:-1]] + expected_log_jump + (0.15**2 + 0.3**2) / 2)
+    data = DailyData("SIM", pd.bdate_range("2001-01-02", periods=n), returns, rv)
+    return data, expected
+
+
+def test_a_seasonal_variance_corrects_more_where_reports_are_due() -> None:
+    data, expected = _uncertain_reports(3000, seed=0)
+    train, origins = 2000, np.arange(2000, 2990)
+    seasonal = HarModel(horizon=1, seasonal=True, seasonal_variance=True).fit(data.head(train))
+    constant = HarModel(horizon=1, seasonal=True).fit(data.head(train))
+    assert seasonal.params["s1.var_season_63"] > 0.0
+    # One constant spreads the report days' large residuals over every day; by the season
+    # terms the correction is large where a report is due and small elsewhere.
+    qlike_seasonal = _qlike(seasonal, data, expected, origins, 1)
+    assert qlike_seasonal < 0.95 * _qlike(constant, data, expected, origins, 1)
+
+
+def test_a_seasonal_variance_needs_the_season_terms() -> None:
+    with pytest.raises(ValueError, match="needs seasonal=True"):
+        HarModel(seasonal_variance=True)
 
 
 def test_a_split_har_fits_returns_alone_with_the_whole_day_and_says_so(

@@ -23,6 +23,10 @@ _SEASON_HALF_WIDTH = 2
 _SEASON_LEVEL_HALF_WIDTH = 22
 # The optional groups of terms that read a series DailyData may lack, and that series.
 _OPTIONAL_SERIES = {"market": "market_log_rv", "split": "overnight_sigma2"}
+# With a seasonal variance, the lowest log-residual variance a step may predict, as a share
+# of its constant one: a regression on squared residuals is noisy and may fall near zero or
+# below in a quiet season, which would drop the log-normal correction it exists to adjust.
+_VARIANCE_FLOOR_SHARE = 0.25
 
 
 def _mean_of_last(values: np.ndarray, k: int) -> np.ndarray:
@@ -152,6 +156,9 @@ class HarModel(VolatilityModel):
         and the overnight move (below). Data without OHLC prices is fitted with the whole
         day's terms, and the fit report says so; a model fitted with the parts refuses to
         forecast from data without them.
+    seasonal_variance : bool, default False
+        Let the log-normal correction grow with the earnings-season terms (below) instead of
+        one constant per step. Needs ``seasonal=True``.
 
     Notes
     -----
@@ -204,6 +211,14 @@ class HarModel(VolatilityModel):
     variance; without the correction they would estimate the median, not the mean. With
     ``leverage=False, quarterly=False`` this is Corsi's log-HAR.
 
+    With ``seasonal_variance=True`` the residual variance depends on the target day,
+    :math:`\hat s^2_{s,t} = \max(g_{s,0} + \sum_k g_{s,k} \max(A_{t+s-L_k}, 0),\,
+    \hat s^2_s / 4)`, with :math:`g_s` fitted by least squares of the squared residuals on
+    the same season terms. An earnings day is not only larger than a normal day on average
+    but far less predictable in size (the news may be good, bad or none), and the mean of a
+    log-normal variable rises with the spread of its log: with one constant, the correction
+    is too small on report days and too large on every other day.
+
     References
     ----------
     .. [1] Corsi, F. (2009). A simple approximate long-memory model of realized volatility.
@@ -228,10 +243,14 @@ class HarModel(VolatilityModel):
         seasonal: bool = False,
         market: bool = False,
         split: bool = False,
+        seasonal_variance: bool = False,
     ) -> None:
         super().__init__()
         if not 1 <= horizon <= MAX_HORIZON:
             msg = f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}"
+            raise ValueError(msg)
+        if seasonal_variance and not seasonal:
+            msg = "seasonal_variance reads the earnings-season terms: it needs seasonal=True"
             raise ValueError(msg)
         self.horizon = horizon
         self.leverage = leverage
@@ -239,6 +258,7 @@ class HarModel(VolatilityModel):
         self.seasonal = seasonal
         self.market = market
         self.split = split
+        self.seasonal_variance = seasonal_variance
         # The optional groups the last fit had the series for: set by _fit, kept by save and
         # load. Until a fit, a group is in when asked for.
         self._fitted_with: dict[str, bool] | None = None
@@ -253,6 +273,7 @@ class HarModel(VolatilityModel):
             "seasonal": self.seasonal,
             "market": self.market,
             "split": self.split,
+            "seasonal_variance": self.seasonal_variance,
         }
 
     @property
@@ -269,6 +290,23 @@ class HarModel(VolatilityModel):
         names += ["market_daily", "market_weekly", "market_monthly"] if self._with("market") else []
         names += [f"season_{lag}" for lag in _SEASON_LAGS] if self.seasonal else []
         return tuple(names)
+
+    @property
+    def variance_terms(self) -> tuple[str, ...]:
+        """Names of the log-residual variance's regressors; ``()`` when it is one constant."""
+        if not self.seasonal_variance:
+            return ()
+        return ("const", *(f"season_{lag}" for lag in _SEASON_LAGS))
+
+    @staticmethod
+    def _variance_design(design: np.ndarray) -> np.ndarray:
+        """The variance regressors of a design: a constant, then the season terms above zero.
+
+        A season term below zero (a quiet day a year ago) says nothing about this one's
+        spread; only its abnormal days do.
+        """
+        season = design[:, -len(_SEASON_LAGS) :]
+        return np.column_stack([np.ones(len(design)), np.maximum(season, 0.0)])
 
     def _with(self, group: str) -> bool:
         """Whether an optional group of terms is in: asked for and, once fitted, fitted with."""
@@ -386,6 +424,10 @@ class HarModel(VolatilityModel):
             for name, value in zip(self.terms, coef, strict=True):
                 params[f"s{step}.{name}"] = float(value)
             params[f"s{step}.resid_var"] = s2
+            if self.seasonal_variance:
+                gamma, *_ = np.linalg.lstsq(self._variance_design(design), residuals**2, rcond=None)
+                for name, value in zip(self.variance_terms, gamma, strict=True):
+                    params[f"s{step}.var_{name}"] = float(value)
         # Every term in a log variance of the ticker's own: scaling all its variances by c
         # moves the forecast's log by persistence * ln c.
         memory = [
@@ -410,30 +452,37 @@ class HarModel(VolatilityModel):
             for group in _OPTIONAL_SERIES
         }
 
-    def _coefficients(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    def _coefficients(self, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Per step: coefficients, residual variance, and the variance's coefficients or None."""
         if horizon > self.horizon:
             msg = f"this HAR was fitted for {self.horizon} steps, not {horizon}"
             raise ValueError(msg)
         p = self.params
-        coef = np.array([[p[f"s{s}.{n}"] for n in self.terms] for s in range(1, horizon + 1)])
-        s2 = np.array([p[f"s{s}.resid_var"] for s in range(1, horizon + 1)])
-        return coef, s2
+        steps = range(1, horizon + 1)
+        coef = np.array([[p[f"s{s}.{n}"] for n in self.terms] for s in steps])
+        s2 = np.array([p[f"s{s}.resid_var"] for s in steps])
+        if not self.variance_terms:
+            return coef, s2, None
+        gamma = np.array([[p[f"s{s}.var_{n}"] for n in self.variance_terms] for s in steps])
+        return coef, s2, gamma
 
     def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
         return np.asarray(self._forecast_paths(data, np.array([len(data) - 1]), horizon)[0])
 
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
-        coef, s2 = self._coefficients(horizon)
+        coef, s2, gamma = self._coefficients(horizon)
         history = data.head(int(origins.max()) + 1)
         x = self.regressors(history)
         if np.isnan(x[origins]).any():
             msg = f"HAR needs {self._lookback} days of history before a forecast origin"
             raise ValueError(msg)
         peaks = self.season_peaks(history) if self.seasonal else None
-        log_paths = np.column_stack(
-            [
-                self._design(x, peaks, origins, step) @ coef[step - 1]
-                for step in range(1, horizon + 1)
-            ]
-        )
-        return np.asarray(np.exp(log_paths + s2 / 2.0), dtype=np.float64)
+        columns = []
+        for step in range(1, horizon + 1):
+            design = self._design(x, peaks, origins, step)
+            resid_var = np.full(len(origins), s2[step - 1])
+            if gamma is not None:
+                predicted = self._variance_design(design) @ gamma[step - 1]
+                resid_var = np.maximum(predicted, _VARIANCE_FLOOR_SHARE * s2[step - 1])
+            columns.append(design @ coef[step - 1] + resid_var / 2.0)
+        return np.asarray(np.exp(np.column_stack(columns)), dtype=np.float64)

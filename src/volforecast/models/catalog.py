@@ -26,7 +26,7 @@ _FACTORIES: dict[str, Callable[[], VolatilityModel]] = {
     "egarch-t": lambda: GarchModel("EGARCH", "t"),
     "ewma": EwmaModel,
     "historical": HistoricalModel,
-    "har": lambda: HarModel(seasonal=True, market=True, split=True),
+    "har": lambda: HarModel(seasonal=True, market=True, split=True, seasonal_variance=True),
 }
 
 
