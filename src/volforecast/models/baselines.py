@@ -305,7 +305,7 @@ class HarModel(VolatilityModel):
         A season term below zero (a quiet day a year ago) says nothing about this one's
         spread; only its abnormal days do.
         """
-        season = design[:, -len(_SEASON_LAGS) :]
+        season = design[:, -len(_SEASON_LAGS) :]  # _design puts them last
         return np.column_stack([np.ones(len(design)), np.maximum(season, 0.0)])
 
     def _with(self, group: str) -> bool:
