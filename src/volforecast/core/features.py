@@ -19,6 +19,15 @@ from volforecast.errors import InvalidSeriesError
 # A day whose range estimate is exactly zero (no trade, or a flat print) would send logs to
 # minus infinity; it is floored at this fraction of the series' median instead.
 RV_FLOOR_FRACTION = 0.01
+# Earnings are announced about once a fiscal quarter, near the same date each year: the
+# earnings-season terms look back one to four quarters from the day forecast.
+SEASON_LAGS = (63, 126, 189, 252)
+_SEASON_HALF_WIDTH = 2
+# Half-width of the centred window whose median is the "normal" level a day is compared to.
+_SEASON_LEVEL_HALF_WIDTH = 22
+SEASON_MEMORY = max(SEASON_LAGS) + _SEASON_HALF_WIDTH + _SEASON_LEVEL_HALF_WIDTH
+"""Days, up to and including a forecast origin, that the season terms of its forecasts read:
+the next day's lag of four quarters reaches furthest back."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +242,39 @@ def market_log_rv(datasets: Iterable[DailyData]) -> pd.Series:
         return pd.Series(dtype="float64", name="market_log_rv")
     panel = pd.concat(columns, axis=1, sort=True)
     return panel.mean(axis=1).rename("market_log_rv")
+
+
+def season_peaks(data: DailyData) -> np.ndarray:
+    """Each day's largest abnormal log variance within two sessions of it.
+
+    A day's abnormal log variance is its log range variance less the median over the 45
+    sessions centred on it; days without a full window after them are never read (see
+    :func:`seasonal_regressors`).
+    """
+    log_rv = pd.Series(np.log(data.rv_sigma2))
+    window = 2 * _SEASON_LEVEL_HALF_WIDTH + 1
+    level = log_rv.rolling(window, center=True, min_periods=10).median()
+    abnormal = (log_rv - level).fillna(0.0)
+    peak = abnormal.rolling(2 * _SEASON_HALF_WIDTH + 1, center=True, min_periods=1).max()
+    return peak.to_numpy()
+
+
+def seasonal_regressors(peaks: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The earnings-season terms of target days: ``targets.shape + (len(SEASON_LAGS),)``.
+
+    ``targets`` are positions in the series ``peaks`` came from, up to 30 past its end; lag
+    ``L`` reads the peak at ``target - L``. Zero where a lag reaches before the first day: no
+    known season is no abnormal day. Raises ``ValueError`` where a peak would rest on days
+    past the data, which a forecast made at its end cannot know.
+    """
+    columns = []
+    for lag in SEASON_LAGS:
+        source = targets - lag
+        if (source + _SEASON_HALF_WIDTH + _SEASON_LEVEL_HALF_WIDTH >= len(peaks)).any():
+            msg = f"a seasonal term {lag} days back would read past the data"
+            raise ValueError(msg)
+        columns.append(np.where(source >= 0, peaks[np.maximum(source, 0)], 0.0))
+    return np.stack(columns, axis=-1)
 
 
 def _floor(rv: np.ndarray) -> np.ndarray:

@@ -6,21 +6,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy.signal import lfilter
 
-from volforecast.core.features import RV_FLOOR_FRACTION, DailyData
+from volforecast.core.features import (
+    RV_FLOOR_FRACTION,
+    SEASON_LAGS,
+    DailyData,
+    season_peaks,
+    seasonal_regressors,
+)
 from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 
 _HAR_WEEK = 5
 _HAR_MONTH = 22
 _HAR_QUARTER = 66
-# Earnings are announced about once a fiscal quarter, near the same date each year.
-_SEASON_LAGS = (63, 126, 189, 252)
-_SEASON_HALF_WIDTH = 2
-# Half-width of the centred window whose median is the "normal" level a day is compared to.
-_SEASON_LEVEL_HALF_WIDTH = 22
 # The optional groups of terms that read a series DailyData may lack, and that series.
 _OPTIONAL_SERIES = {"market": "market_log_rv", "split": "overnight_sigma2"}
 # With a seasonal variance, the lowest log-residual variance a step may predict, as a share
@@ -288,7 +288,7 @@ class HarModel(VolatilityModel):
             names += memory
         names += ["neg_return", "neg_return_week"] if self.leverage else []
         names += ["market_daily", "market_weekly", "market_monthly"] if self._with("market") else []
-        names += [f"season_{lag}" for lag in _SEASON_LAGS] if self.seasonal else []
+        names += [f"season_{lag}" for lag in SEASON_LAGS] if self.seasonal else []
         return tuple(names)
 
     @property
@@ -296,7 +296,7 @@ class HarModel(VolatilityModel):
         """Names of the log-residual variance's regressors; ``()`` when it is one constant."""
         if not self.seasonal_variance:
             return ()
-        return ("const", *(f"season_{lag}" for lag in _SEASON_LAGS))
+        return ("const", *(f"season_{lag}" for lag in SEASON_LAGS))
 
     @staticmethod
     def _variance_design(design: np.ndarray) -> np.ndarray:
@@ -305,7 +305,7 @@ class HarModel(VolatilityModel):
         A season term below zero (a quiet day a year ago) says nothing about this one's
         spread; only its abnormal days do.
         """
-        season = design[:, -len(_SEASON_LAGS) :]  # _design puts them last
+        season = design[:, -len(SEASON_LAGS) :]  # _design puts them last
         return np.column_stack([np.ones(len(design)), np.maximum(season, 0.0)])
 
     def _with(self, group: str) -> bool:
@@ -358,35 +358,6 @@ class HarModel(VolatilityModel):
             ]
         return np.column_stack(columns)
 
-    @staticmethod
-    def season_peaks(data: DailyData) -> np.ndarray:
-        """Each day's largest abnormal log variance within two sessions of it.
-
-        A day's abnormal log variance is its log range variance less the median over the
-        45 sessions centred on it; days without a full window after them are never read.
-        """
-        log_rv = pd.Series(np.log(data.rv_sigma2))
-        window = 2 * _SEASON_LEVEL_HALF_WIDTH + 1
-        level = log_rv.rolling(window, center=True, min_periods=10).median()
-        abnormal = (log_rv - level).fillna(0.0)
-        peak = abnormal.rolling(2 * _SEASON_HALF_WIDTH + 1, center=True, min_periods=1).max()
-        return peak.to_numpy()
-
-    @staticmethod
-    def seasonal_regressors(peaks: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """The earnings-season terms of target days (positions, up to 30 past the data).
-
-        Zero where a lag reaches before the first day: no known season is no abnormal day.
-        """
-        columns = []
-        for lag in _SEASON_LAGS:
-            source = targets - lag
-            if (source + _SEASON_HALF_WIDTH + _SEASON_LEVEL_HALF_WIDTH >= len(peaks)).any():
-                msg = f"a seasonal term {lag} days back would read past the data"
-                raise ValueError(msg)
-            columns.append(np.where(source >= 0, peaks[np.maximum(source, 0)], 0.0))
-        return np.column_stack(columns)
-
     def _design(
         self, x: np.ndarray, peaks: np.ndarray | None, origins: np.ndarray, step: int
     ) -> np.ndarray:
@@ -394,7 +365,7 @@ class HarModel(VolatilityModel):
         own = np.asarray(x[origins], dtype=np.float64)
         if peaks is None:
             return own
-        return np.column_stack([own, self.seasonal_regressors(peaks, origins + step)])
+        return np.column_stack([own, seasonal_regressors(peaks, origins + step)])
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
         self._fitted_with = {
@@ -412,7 +383,7 @@ class HarModel(VolatilityModel):
             if getattr(self, group) and not self._fitted_with[group]
         )
         x = self.regressors(data)
-        peaks = self.season_peaks(data) if self.seasonal else None
+        peaks = season_peaks(data) if self.seasonal else None
         log_rv = np.log(data.rv_sigma2)
         params: dict[str, float] = {}
         for step in range(1, self.horizon + 1):
@@ -476,7 +447,7 @@ class HarModel(VolatilityModel):
         if np.isnan(x[origins]).any():
             msg = f"HAR needs {self._lookback} days of history before a forecast origin"
             raise ValueError(msg)
-        peaks = self.season_peaks(history) if self.seasonal else None
+        peaks = season_peaks(history) if self.seasonal else None
         columns = []
         for step in range(1, horizon + 1):
             design = self._design(x, peaks, origins, step)
