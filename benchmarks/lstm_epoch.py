@@ -40,10 +40,14 @@ def step_seconds(network: lstm.LstmNetwork, batch: int, repeats: int = 20) -> fl
     targets = torch.randn(batch, lstm.MAX_HORIZON)
     mask = torch.ones(batch, lstm.MAX_HORIZON, dtype=torch.bool)
     stats = torch.tensor([[0.0, 1.0]]).repeat(batch, 1)
+    season = None
+    if network.season_weights is not None:
+        season = torch.randn(batch, lstm.MAX_HORIZON, network.season_weights.shape[1])
+    step = lstm.Batch(windows, ids, season, targets, mask, stats)
     for k in range(repeats + 3):
         if k == 3:  # the first steps warm up the allocator
             started = time.perf_counter()
-        loss = lstm.qlike_log_loss(network(windows, ids), targets, mask, stats)
+        loss = step.loss(network)
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
@@ -63,7 +67,9 @@ def main() -> None:
     config = lstm.LstmConfig(batch_size=256, stride=args.stride)
     cuts = [(int(len(d) * 0.8), int(len(d) * 0.9)) for d in data]
     normalizers = [lstm.Normalizer.fit(d.head(c[0])) for d, c in zip(data, cuts, strict=True)]
-    panel = lstm._Panel(data, normalizers, config.seq_len, market=config.market)
+    panel = lstm._Panel(
+        data, normalizers, config.seq_len, market=config.market, seasonal=config.seasonal
+    )
 
     def part(lo: int, hi: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         positions, ends = [], []
@@ -92,8 +98,7 @@ def main() -> None:
     steps = 200
     for k in range(steps):
         chosen = order[k * 256 : (k + 1) * 256]
-        windows, ids, targets, mask, stats = panel.batch(train_pos[chosen], train_end[chosen])
-        loss = lstm.qlike_log_loss(network(windows, ids), targets, mask, stats)
+        loss = panel.batch(train_pos[chosen], train_end[chosen]).loss(network)
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()

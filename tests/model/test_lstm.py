@@ -6,17 +6,26 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from volforecast.core.features import DailyData, market_log_rv
+from volforecast.core.features import (
+    SEASON_MEMORY,
+    DailyData,
+    market_log_rv,
+    season_peaks,
+    seasonal_regressors,
+)
 from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import STATE_FILE, VolatilityModel
 from volforecast.models.lstm import (
+    MAX_HORIZON,
     LstmConfig,
     LstmModel,
     Normalizer,
+    _Panel,
     load_pooled,
     resolve_device,
     save_pooled,
@@ -137,15 +146,68 @@ def test_data_without_the_market_trains_without_it_and_says_so(
     assert model.network.lstm.input_size == 3 + model.config.embedding_dim
 
 
-def test_an_lstm_saved_before_the_market_input_loads_without_it(
+def test_an_lstm_saved_before_the_market_input_and_season_terms_loads_without_them(
     gspc: DailyData, tmp_path: Path
 ) -> None:
-    model = LstmModel(**FAST).fit(gspc.head(600))
+    model = LstmModel(seasonal=False, **FAST).fit(gspc.head(600))
     state = model.save(tmp_path / "old") / STATE_FILE
     payload = json.loads(state.read_text())
     del payload["options"]["market"], payload["extra"]["market"]
+    del payload["options"]["seasonal"], payload["extra"]["seasonal"]
     state.write_text(json.dumps(payload))
     loaded = VolatilityModel.load(tmp_path / "old")
     assert isinstance(loaded, LstmModel)
     assert not loaded.config.market
+    assert not loaded.config.seasonal
     assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-6)
+
+
+def _quarterly_reports(n: int, first: int, seed: int) -> DailyData:
+    """Log-AR(1) variance with a day eight times as volatile every 63 sessions from ``first``."""
+    rng = np.random.default_rng(seed)
+    log_sigma2 = np.zeros(n)
+    for t in range(1, n):
+        log_sigma2[t] = 0.9 * log_sigma2[t - 1] + 0.15 * rng.standard_normal()
+    log_sigma2[first::63] += np.log(8.0)
+    rv = np.exp(log_sigma2 + 0.3 * rng.standard_normal(n))
+    returns = np.sqrt(np.exp(log_sigma2)) * rng.standard_normal(n)
+    return DailyData(f"SIM{seed}", pd.bdate_range("2001-01-02", periods=n), returns, rv)
+
+
+def test_the_season_terms_raise_the_forecast_where_a_report_is_due() -> None:
+    origin = 900
+    # Step 5 is a report day; twenty days of inputs cannot see the last one, 58 days back.
+    data = _quarterly_reports(origin + 1, first=origin + 5 - 63 * 14, seed=1)
+    fast = {"max_epochs": 5, "patience": 2, "batch_size": 64, "learning_rate": 0.01}
+    seasonal = LstmModel(**fast).fit(data).forecast(10).sigma2
+    plain = LstmModel(seasonal=False, **fast).fit(data).forecast(10).sigma2
+    # The season terms look two sessions either side of a quarter-ago date, so steps 3 to 7
+    # go up, and only those.
+    outside = np.r_[seasonal[:2], seasonal[7:]]
+    assert seasonal[2:7].min() > 1.15 * outside.max()
+    assert plain.max() < 1.15 * plain.min()
+
+
+def test_training_and_forecasts_read_the_same_season_terms(
+    gspc: DailyData, ixic: DailyData
+) -> None:
+    datasets = [gspc.head(900), ixic.head(700)]
+    normalizers = [Normalizer.fit(d) for d in datasets]
+    panel = _Panel(datasets, normalizers, 20, market=False, seasonal=True)
+    local = np.array([19, 300, 640])
+    for i, data in enumerate(datasets):
+        batch = panel.batch(panel.offsets[i] + local, None)
+        assert batch.season is not None
+        targets = local[:, None] + np.arange(1, MAX_HORIZON + 1)
+        expected = seasonal_regressors(season_peaks(data), targets) / normalizers[i].log_rv_std
+        assert_allclose(batch.season.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_pooled_save_keeps_the_days_the_season_terms_read(
+    gspc: DailyData, ixic: DailyData, tmp_path: Path
+) -> None:
+    models, _ = LstmModel.fit_many([gspc.head(900), ixic.head(800)], **FAST)
+    pooled = load_pooled(save_pooled(models, tmp_path / "pool", keep_days=20))
+    for ticker, model in models.items():
+        assert len(pooled[ticker].data) == SEASON_MEMORY
+        assert_allclose(pooled[ticker].forecast(30).sigma2, model.forecast(30).sigma2, rtol=1e-6)

@@ -16,13 +16,19 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from volforecast.core.features import DailyData
+from volforecast.core.features import (
+    SEASON_LAGS,
+    SEASON_MEMORY,
+    DailyData,
+    season_peaks,
+    seasonal_regressors,
+)
 from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 
@@ -54,6 +60,12 @@ class LstmConfig:
     """Add the market's standardised log range variance as a third input (as HAR's market
     term, :class:`~volforecast.models.baselines.HarModel`). A run whose data comes without
     the market series trains without it, and its config then says ``market=False``."""
+    seasonal: bool = True
+    """Add, to each day's output, HAR's earnings-season terms of that day (its largest
+    abnormal log range variance one to four quarters back; see
+    :class:`~volforecast.models.baselines.HarModel`), weighted per day ahead. Twenty days of
+    inputs cannot see last quarter's report; these terms tell the network when the next is
+    due. LSTMs saved before the option existed load without them."""
 
     @property
     def n_inputs(self) -> int:
@@ -82,12 +94,32 @@ class LstmNetwork(nn.Module):
             batch_first=True,
         )
         self.head = nn.Linear(config.hidden_size, MAX_HORIZON)
+        # Zero at the start: the network begins as one without the season and learns how much
+        # each lag says at each day ahead.
+        self.season_weights: nn.Parameter | None = (
+            nn.Parameter(torch.zeros(MAX_HORIZON, len(SEASON_LAGS))) if config.seasonal else None
+        )
 
-    def forward(self, windows: torch.Tensor, ticker_ids: torch.Tensor) -> torch.Tensor:
-        """Standardised log variance of the next 30 days, shape ``(batch, 30)``."""
+    def forward(
+        self,
+        windows: torch.Tensor,
+        ticker_ids: torch.Tensor,
+        season: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Standardised log variance of the next 30 days, shape ``(batch, 30)``.
+
+        ``season`` holds the season terms of those days, ``(batch, 30, lags)``, in units of
+        the ticker's standardised log variance; a network built with ``seasonal`` needs it.
+        """
         embedded = self.embedding(ticker_ids)[:, None, :].expand(-1, windows.shape[1], -1)
         output, _ = self.lstm(torch.cat([windows, embedded], dim=2))
-        return torch.as_tensor(self.head(output[:, -1]))
+        out = torch.as_tensor(self.head(output[:, -1]))
+        if self.season_weights is None:
+            return out
+        if season is None:
+            msg = "this network reads the earnings-season terms of the days it forecasts"
+            raise ValueError(msg)
+        return out + (season * self.season_weights).sum(dim=2)
 
 
 @dataclass(frozen=True)
@@ -132,6 +164,34 @@ class Normalizer:
         return np.column_stack(columns).astype(np.float32)
 
 
+class Batch(NamedTuple):
+    """What one step of training or evaluation reads, for a batch of forecast origins."""
+
+    windows: torch.Tensor
+    ticker_ids: torch.Tensor
+    season: torch.Tensor | None
+    targets: torch.Tensor
+    mask: torch.Tensor
+    stats: torch.Tensor
+
+    def to(self, device: torch.device) -> Batch:
+        """The same batch on ``device``."""
+        season = None if self.season is None else self.season.to(device)
+        return self._replace(
+            windows=self.windows.to(device),
+            ticker_ids=self.ticker_ids.to(device),
+            season=season,
+            targets=self.targets.to(device),
+            mask=self.mask.to(device),
+            stats=self.stats.to(device),
+        )
+
+    def loss(self, network: LstmNetwork) -> torch.Tensor:
+        """The network's QLIKE on this batch."""
+        output = network(self.windows, self.ticker_ids, self.season)
+        return qlike_log_loss(output, self.targets, self.mask, self.stats)
+
+
 class _Panel:
     """All tickers' days end to end, so windows are gathered by index, not copied."""
 
@@ -142,6 +202,7 @@ class _Panel:
         seq_len: int,
         *,
         market: bool,
+        seasonal: bool = False,
     ) -> None:
         self.seq_len = seq_len
         lengths = np.array([len(d) for d in datasets])
@@ -157,16 +218,20 @@ class _Panel:
         self.stats = torch.tensor(
             [[n.log_rv_mean, n.log_rv_std] for n in normalizers], dtype=torch.float32
         )
+        self.first_day = torch.from_numpy(self.offsets[:-1])
+        self.peaks = (
+            torch.from_numpy(np.concatenate([season_peaks(d) for d in datasets]).astype(np.float32))
+            if seasonal
+            else None
+        )
 
     def origins(self, ticker: int, start: int, stop: int, stride: int = 1) -> np.ndarray:
         """Global positions of origins ``start <= t < stop`` (local) with a full input window."""
         first = max(start, self.seq_len - 1)
         return np.asarray(self.offsets[ticker] + np.arange(first, stop, stride))
 
-    def batch(
-        self, positions: np.ndarray, target_end: np.ndarray | None
-    ) -> tuple[torch.Tensor, ...]:
-        """Windows, ticker ids, targets, target mask and log-variance stats for origins."""
+    def batch(self, positions: np.ndarray, target_end: np.ndarray | None) -> Batch:
+        """The batch of the origins at ``positions``; targets from ``target_end`` on masked."""
         pos = torch.from_numpy(positions)
         lags = torch.arange(-self.seq_len + 1, 1)
         windows = self.features[pos[:, None] + lags]
@@ -177,7 +242,16 @@ class _Panel:
             mask = torch.ones_like(targets, dtype=torch.bool)
         else:
             mask = (pos[:, None] + steps) < torch.from_numpy(target_end)[:, None]
-        return windows, tickers, targets, mask, self.stats[tickers]
+        stats = self.stats[tickers]
+        season = None
+        if self.peaks is not None:
+            # As seasonal_regressors, on the panel: a lag before the ticker's first day is 0.
+            # The latest day a peak rests on is 9 before the origin, so nothing is read ahead.
+            source = (pos[:, None] + steps)[:, :, None] - torch.tensor(SEASON_LAGS)
+            known = source >= self.first_day[tickers][:, None, None]
+            peaks = torch.where(known, self.peaks[source.clamp(min=0)], 0.0)
+            season = peaks / stats[:, 1, None, None]
+        return Batch(windows, tickers, season, targets, mask, stats)
 
 
 def qlike_log_loss(
@@ -258,7 +332,9 @@ def train_lstm(
         for d in datasets
     ]
     normalizers = [Normalizer.fit(d.head(cut[0])) for d, cut in zip(datasets, cuts, strict=True)]
-    panel = _Panel(datasets, normalizers, config.seq_len, market=config.market)
+    panel = _Panel(
+        datasets, normalizers, config.seq_len, market=config.market, seasonal=config.seasonal
+    )
 
     def part(k: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         positions, ends = [], []
@@ -292,10 +368,7 @@ def train_lstm(
             total, count = 0.0, 0
             for start in range(0, len(order), config.batch_size):
                 chosen = order[start : start + config.batch_size]
-                windows, ids, targets, mask, stats = (
-                    t.to(device) for t in panel.batch(train_pos[chosen], train_end[chosen])
-                )
-                loss = qlike_log_loss(network(windows, ids), targets, mask, stats)
+                loss = panel.batch(train_pos[chosen], train_end[chosen]).to(device).loss(network)
                 optimizer.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 nn.utils.clip_grad_norm_(network.parameters(), 5.0)
@@ -351,12 +424,10 @@ def _evaluate(
     network.eval()
     total, weight = 0.0, 0.0
     for start in range(0, len(positions), chunk):
-        windows, ids, targets, mask, stats = (
-            t.to(device)
-            for t in panel.batch(positions[start : start + chunk], ends[start : start + chunk])
-        )
-        n = float(mask.sum())
-        total += float(qlike_log_loss(network(windows, ids), targets, mask, stats)) * n
+        batch = panel.batch(positions[start : start + chunk], ends[start : start + chunk])
+        batch = batch.to(device)
+        n = float(batch.mask.sum())
+        total += float(batch.loss(network)) * n
         weight += n
     return total / weight if weight else math.nan
 
@@ -376,8 +447,10 @@ class LstmModel(VolatilityModel):
     embedding. The head outputs the standardised log variance of each of the next 30 days at
     once (a direct multi-output forecast, no feedback of its own predictions), trained with
     QLIKE against the range-based realized variance of those days, so the exponentiated
-    output estimates the conditional variance rather than its median. :meth:`fit_many` trains
-    one network for many tickers.
+    output estimates the conditional variance rather than its median. With the defaults it
+    also reads the market's log range variance each day (``market``) and adds HAR's
+    earnings-season terms of each day it forecasts to that day's output (``seasonal``).
+    :meth:`fit_many` trains one network for many tickers.
     """
 
     kind = "lstm"
@@ -475,12 +548,22 @@ class LstmModel(VolatilityModel):
         features = torch.from_numpy(self._normalizer.features(history, market=self.config.market))
         windows = features[torch.from_numpy(origins)[:, None] + torch.arange(-seq + 1, 1)]
         ids = torch.full((len(origins),), self._ticker_index, dtype=torch.long)
+        n = self._normalizer
+        season = None
+        if self.config.seasonal:
+            targets = origins[:, None] + np.arange(1, MAX_HORIZON + 1)
+            peaks = seasonal_regressors(season_peaks(history), targets) / n.log_rv_std
+            season = torch.from_numpy(peaks.astype(np.float32))
         network = self._net().eval()
         outputs = [
-            network(windows[i : i + 8192], ids[i : i + 8192]) for i in range(0, len(origins), 8192)
+            network(
+                windows[i : i + 8192],
+                ids[i : i + 8192],
+                None if season is None else season[i : i + 8192],
+            )
+            for i in range(0, len(origins), 8192)
         ]
         log_sigma2 = torch.cat(outputs).double().numpy()[:, :horizon]
-        n = self._normalizer
         return np.exp(log_sigma2 * n.log_rv_std + n.log_rv_mean)
 
     def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
@@ -491,14 +574,19 @@ class LstmModel(VolatilityModel):
             "n_tickers": self._net().embedding.num_embeddings,
             "history": self._history,
             "market": self.config.market,
+            "seasonal": self.config.seasonal,
         }
 
     def _save_files(self, path: Path) -> None:
         torch.save(self._net().state_dict(), path / WEIGHTS_FILE)
 
     def _restore(self, extra: dict[str, Any], path: Path) -> None:
-        # Models saved before the market input existed had none.
-        self.config = replace(self.config, market=bool(extra.get("market", False)))
+        # Models saved before the market input or the season terms existed had none.
+        self.config = replace(
+            self.config,
+            market=bool(extra.get("market", False)),
+            seasonal=bool(extra.get("seasonal", False)),
+        )
         network = LstmNetwork(int(extra["n_tickers"]), self.config)
         network.load_state_dict(torch.load(path / WEIGHTS_FILE, weights_only=True))
         self._network = network.eval()
@@ -523,8 +611,10 @@ def save_pooled(models: dict[str, LstmModel], path: Path, *, keep_days: int = 60
 
     :meth:`VolatilityModel.save` on each ticker would write the network ~400 times. Here it is
     written once, with each ticker's normaliser and embedding index, and the last
-    ``keep_days`` days of each ticker's data (a forecast from the stored origin needs only the
-    last ``seq_len``; :meth:`VolatilityModel.update` brings in newer days).
+    ``keep_days`` days of each ticker's data, or more where a forecast from the stored origin
+    needs more (the last ``seq_len``, and with the season terms the last
+    :data:`~volforecast.core.features.SEASON_MEMORY`); :meth:`VolatilityModel.update` brings
+    in newer days.
     """
     if not models:
         msg = "no models to save"
@@ -534,7 +624,7 @@ def save_pooled(models: dict[str, LstmModel], path: Path, *, keep_days: int = 60
     if any(m._net() is not network for m in models.values()):
         msg = "save_pooled needs models that share one network (from LstmModel.fit_many)"
         raise ValueError(msg)
-    keep = max(keep_days, first.config.seq_len)
+    keep = max(keep_days, first.config.seq_len, SEASON_MEMORY if first.config.seasonal else 0)
     path.mkdir(parents=True, exist_ok=True)
     torch.save(network.state_dict(), path / WEIGHTS_FILE)
     tails = {t: m.data.tail(keep) for t, m in models.items()}
@@ -560,8 +650,8 @@ def save_pooled(models: dict[str, LstmModel], path: Path, *, keep_days: int = 60
 def load_pooled(path: Path) -> dict[str, LstmModel]:
     """The models :func:`save_pooled` wrote, by ticker, sharing one network."""
     payload = json.loads((path / POOLED_FILE).read_text())
-    # Pools saved before the market input existed had none.
-    config = LstmConfig(**{"market": False, **payload["config"]})
+    # Pools saved before the market input or the season terms existed had none.
+    config = LstmConfig(**{"market": False, "seasonal": False, **payload["config"]})
     network = LstmNetwork(int(payload["n_tickers"]), config)
     network.load_state_dict(torch.load(path / WEIGHTS_FILE, weights_only=True))
     network.eval()
