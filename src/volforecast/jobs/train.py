@@ -206,6 +206,19 @@ def fingerprint(model_name: str, options: dict[str, Any], input_hash: str) -> st
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def catalog_options(model_name: str) -> dict[str, Any]:
+    """The options the catalog builds ``model_name`` with now, its members' included.
+
+    Part of the fingerprint, so that a catalog whose model changed (a new term, a new
+    default) trains again on prices that did not.
+    """
+    options = build_model(model_name).options
+    members = options.get("members", ())
+    if not members:
+        return options
+    return options | {"member_options": {m: catalog_options(m) for m in members}}
+
+
 def forecast_plot(data: DailyData, evaluated: _Evaluated, model: VolatilityModel) -> bytes:
     """PNG: realized volatility, the 1-day forecasts over the test window, the path ahead.
 
@@ -432,7 +445,7 @@ def prepare(
     model.update(data)
     record = run_record(
         model, data, n_fit, evaluated.metrics, settings, input_hash=input_hash,
-        fingerprint=fingerprint(model_name, {}, input_hash),
+        fingerprint=fingerprint(model_name, catalog_options(model_name), input_hash),
     )  # fmt: skip
     model_dir = model.save(folder / f"{model_name}-{names.ticker_slug(data.ticker)}")
     return _Prepared(
@@ -467,7 +480,8 @@ def _per_ticker(
         todo = {}
         for ticker, data in datasets.items():
             name = names.registered_model_name(model_name, ticker)
-            same = run.unchanged(name, fingerprint(model_name, {}, hashes[ticker]))
+            print_ = fingerprint(model_name, catalog_options(model_name), hashes[ticker])
+            same = run.unchanged(name, print_)
             if same is None:
                 todo[ticker] = data
             else:
@@ -661,7 +675,9 @@ class _Runner:
         name = names.registered_model_name(model_name, None)
         all_rows = pd.concat([self.rows_by_ticker[d.ticker] for d in datasets])
         input_hash = data_hash(all_rows)
-        print_ = fingerprint(model_name, self.config.lstm_settings, input_hash)
+        # The settings in full, defaults included: a new default is a new model.
+        options = LstmModel(**self.config.lstm_settings).options
+        print_ = fingerprint(model_name, options, input_hash)
         same = self.unchanged(name, print_)
         if same is not None:
             return [self.skipped(model_name, d.ticker, name, same, advance=False) for d in datasets]
