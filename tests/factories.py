@@ -1,4 +1,4 @@
-"""Price frames for tests: clean random walks on NYSE sessions, and faults planted in them."""
+"""Test data: clean price walks on NYSE sessions, faults planted in them, simulated variance."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from volforecast.core.calendar import trading_days_after
+from volforecast.core.features import DailyData
 from volforecast.data.sources import RAW_COLUMNS
 
 
@@ -51,3 +52,16 @@ def with_row(frame: pd.DataFrame, position: int, **values: float) -> pd.DataFram
     for column, value in values.items():
         out.loc[out.index[position], column] = value
     return out
+
+
+def quarterly_reports(n: int, first: int, seed: int = 3) -> DailyData:
+    """Log-AR(1) variance with a day eight times as volatile every 63 sessions from ``first``."""
+    rng = np.random.default_rng(seed)
+    log_sigma2 = np.zeros(n)
+    for t in range(1, n):
+        log_sigma2[t] = 0.9 * log_sigma2[t - 1] + 0.15 * rng.standard_normal()
+    log_sigma2[first::63] += np.log(8.0)
+    # A range estimate is the day's variance times a log-normal error of its own.
+    rv = np.exp(log_sigma2 + 0.3 * rng.standard_normal(n))
+    returns = np.sqrt(np.exp(log_sigma2)) * rng.standard_normal(n)
+    return DailyData("SIM", pd.bdate_range("2001-01-02", periods=n), returns, rv)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from tests.factories import quarterly_reports
 from volforecast.core.features import DailyData, market_log_rv
 from volforecast.core.losses import qlike_losses
 from volforecast.errors import InvalidSeriesError
@@ -71,22 +72,9 @@ def test_plain_log_har_has_four_terms(gspc: DailyData) -> None:
     assert 0.5 < model.fit_report.persistence < 1.0
 
 
-def _quarterly_reports(n: int, first: int, seed: int = 3) -> DailyData:
-    """Log-AR(1) variance with a day eight times as volatile every 63 sessions from ``first``."""
-    rng = np.random.default_rng(seed)
-    log_sigma2 = np.zeros(n)
-    for t in range(1, n):
-        log_sigma2[t] = 0.9 * log_sigma2[t - 1] + 0.15 * rng.standard_normal()
-    log_sigma2[first::63] += np.log(8.0)
-    # A range estimate is the day's variance times a log-normal error of its own.
-    rv = np.exp(log_sigma2 + 0.3 * rng.standard_normal(n))
-    returns = np.sqrt(np.exp(log_sigma2)) * rng.standard_normal(n)
-    return DailyData("SIM", pd.bdate_range("2001-01-02", periods=n), returns, rv)
-
-
 def test_seasonal_terms_expect_the_next_report_day() -> None:
     origin = 1500
-    data = _quarterly_reports(origin + 1, first=origin + 5 - 63 * 23)
+    data = quarterly_reports(origin + 1, first=origin + 5 - 63 * 23)
     seasonal = HarModel(seasonal=True).fit(data).forecast(10).sigma2
     plain = HarModel().fit(data).forecast(10).sigma2
     # Step 5 is the report day. The terms look two sessions either side of a year-ago date

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose
 
+from tests.factories import quarterly_reports
 from volforecast.core.features import (
     SEASON_MEMORY,
     DailyData,
@@ -162,22 +162,10 @@ def test_an_lstm_saved_before_the_market_input_and_season_terms_loads_without_th
     assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-6)
 
 
-def _quarterly_reports(n: int, first: int, seed: int) -> DailyData:
-    """Log-AR(1) variance with a day eight times as volatile every 63 sessions from ``first``."""
-    rng = np.random.default_rng(seed)
-    log_sigma2 = np.zeros(n)
-    for t in range(1, n):
-        log_sigma2[t] = 0.9 * log_sigma2[t - 1] + 0.15 * rng.standard_normal()
-    log_sigma2[first::63] += np.log(8.0)
-    rv = np.exp(log_sigma2 + 0.3 * rng.standard_normal(n))
-    returns = np.sqrt(np.exp(log_sigma2)) * rng.standard_normal(n)
-    return DailyData(f"SIM{seed}", pd.bdate_range("2001-01-02", periods=n), returns, rv)
-
-
 def test_the_season_terms_raise_the_forecast_where_a_report_is_due() -> None:
     origin = 900
     # Step 5 is a report day; twenty days of inputs cannot see the last one, 58 days back.
-    data = _quarterly_reports(origin + 1, first=origin + 5 - 63 * 14, seed=1)
+    data = quarterly_reports(origin + 1, first=origin + 5 - 63 * 14, seed=1)
     fast = {"max_epochs": 5, "patience": 2, "batch_size": 64, "learning_rate": 0.01}
     seasonal = LstmModel(**fast).fit(data).forecast(10).sigma2
     plain = LstmModel(seasonal=False, **fast).fit(data).forecast(10).sigma2
