@@ -57,7 +57,7 @@ from volforecast.evaluation.metrics import DEFAULT_HORIZONS, horizon_targets, lo
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import with_market
 from volforecast.models.base import VolatilityModel
-from volforecast.models.catalog import build_model
+from volforecast.models.catalog import build_model, catalog_options
 from volforecast.models.lstm import LstmModel, LstmNetwork, save_pooled
 from volforecast.registry import names
 from volforecast.registry.promotion import (
@@ -204,19 +204,6 @@ def fingerprint(model_name: str, options: dict[str, Any], input_hash: str) -> st
     """What makes two trainings the same: model, options, volforecast version, input prices."""
     key = json.dumps([model_name, options, __version__, input_hash], sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def catalog_options(model_name: str) -> dict[str, Any]:
-    """The options the catalog builds ``model_name`` with now, its members' included.
-
-    Part of the fingerprint, so that a catalog whose model changed (a new term, a new
-    default) trains again on prices that did not.
-    """
-    options = build_model(model_name).options
-    members = options.get("members", ())
-    if not members:
-        return options
-    return options | {"member_options": {m: catalog_options(m) for m in members}}
 
 
 def forecast_plot(data: DailyData, evaluated: _Evaluated, model: VolatilityModel) -> bytes:
@@ -478,10 +465,10 @@ def _per_ticker(
         folder = Path(tmp)
         hashes = {t: data_hash(rows_by_ticker[t]) for t in datasets}
         todo = {}
+        options = catalog_options(model_name)
         for ticker, data in datasets.items():
             name = names.registered_model_name(model_name, ticker)
-            print_ = fingerprint(model_name, catalog_options(model_name), hashes[ticker])
-            same = run.unchanged(name, print_)
+            same = run.unchanged(name, fingerprint(model_name, options, hashes[ticker]))
             if same is None:
                 todo[ticker] = data
             else:

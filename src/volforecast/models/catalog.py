@@ -10,6 +10,7 @@ its members' paths.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from volforecast.models.base import VolatilityModel
 from volforecast.models.baselines import EwmaModel, HarModel, HistoricalModel
@@ -54,6 +55,19 @@ def build_model(name: str) -> VolatilityModel:
         msg = f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}"
         raise ValueError(msg)
     return factory()
+
+
+def catalog_options(name: str) -> dict[str, Any]:
+    """The options ``name`` is built with now, those of an ensemble's members included.
+
+    Training fingerprints them, so that a model whose terms or defaults changed is trained
+    again on prices that did not.
+    """
+    options = build_model(name).options
+    members = options.get("members", ())
+    if not members:
+        return options
+    return options | {"member_options": {m: catalog_options(m) for m in members}}
 
 
 def combination_members(name: str) -> tuple[str, ...]:

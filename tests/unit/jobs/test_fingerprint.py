@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from volforecast.jobs.train import catalog_options, fingerprint
+from volforecast.jobs.train import fingerprint
 from volforecast.models import catalog
 from volforecast.models.baselines import HarModel
+from volforecast.models.catalog import catalog_options
 
 
 def _prints(*names: str) -> dict[str, str]:
