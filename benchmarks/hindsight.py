@@ -10,6 +10,12 @@ left out is printed beside it, to show how much the hindsight adds, and the same
 market's log variance of the day itself and of the two days on either side (the mean over
 every ticker of the file, as in the backtest), to show what the market adds to it.
 
+Two more estimates read everything the catalog's HAR reads (its session, overnight,
+leverage, market and earnings-season terms, with the season-dependent log-normal
+correction), fitted the same way on the test period: alone, and with the hindsight above.
+They know all that the best model knows, and the second also the days after: where it
+cannot reach a ratio, the model's inputs cannot either.
+
 Printed: the median across tickers of QLIKE relative to GARCH(1,1) with normal errors at one
 day, on the range-based proxy and on the squared return, for the tickers and test period of
 ``benchmarks/accuracy.py``. When an estimate that sees the following days cannot reach a
@@ -26,16 +32,19 @@ import numpy as np
 import pandas as pd
 
 from accuracy import PERIODS, add_draw_arguments, backtest_with_cache, draw
-from volforecast.core.features import DailyData
+from volforecast.core.features import DailyData, season_peaks, seasonal_regressors
 from volforecast.core.losses import qlike_losses
 from volforecast.evaluation.backtest import BacktestConfig
 from volforecast.evaluation.metrics import PROXIES, daily_proxy
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import market_from_prices, with_market
+from volforecast.models.catalog import build_model
 from volforecast.settings import QualitySettings
 
 # Beyond the two neighbours on each side, a five-day mean further out.
 _NEAR, _FAR = 2, 5
+# The catalog's HAR, whose regressors one estimate adds (regressors() needs no fit).
+_HAR = build_model("har")
 
 
 def _mean_of(values: np.ndarray, targets: np.ndarray, first: int, last: int) -> np.ndarray:
@@ -44,10 +53,21 @@ def _mean_of(values: np.ndarray, targets: np.ndarray, first: int, last: int) -> 
 
 
 def _regressors(
-    data: DailyData, targets: np.ndarray, *, after: bool, market: bool = False
+    data: DailyData,
+    targets: np.ndarray,
+    *,
+    after: bool,
+    market: bool = False,
+    season: np.ndarray | None = None,
 ) -> np.ndarray:
+    """The estimate's regressors; with ``season`` (the targets' season terms), HAR's too."""
     log_rv, rv = np.log(data.rv_sigma2), data.rv_sigma2
     columns = [np.ones(len(targets))]
+    if season is not None:
+        # Everything the catalog's HAR reads at the origin, the day before the target, and
+        # the season terms of the target day (HAR's own constant left out: one is above).
+        columns += list(_HAR.regressors(data)[targets - 1, 1:].T)
+        columns += list(season.T)
     columns += [log_rv[targets - k] for k in range(1, _NEAR + 1)]
     columns.append(np.log(_mean_of(rv, targets, -_NEAR - _FAR, -_NEAR - 1)))
     if after:
@@ -70,16 +90,25 @@ def hindsight_ratios(
     keep = (targets + _NEAR + _FAR < len(data)) & np.isfinite(garch_sigma2)
     targets, garch = targets[keep], garch_sigma2[keep]
     log_rv = np.log(data.rv_sigma2[targets])
+    season = seasonal_regressors(season_peaks(data), targets)
     ratios = {}
-    estimates = (
-        ("hindsight", True, False),
-        ("same fit, past only", False, False),
-        ("hindsight and the market's day", True, True),
+    estimates = (  # name, after, market's day, HAR's terms
+        ("hindsight", True, False, False),
+        ("same fit, past only", False, False, False),
+        ("hindsight and the market's day", True, True, False),
+        ("HAR's terms, fitted on the test period", False, False, True),
+        ("HAR's terms and the hindsight", True, False, True),
     )
-    for name, after, market in estimates:
-        x = _regressors(data, targets, after=after, market=market)
+    for name, after, market, har in estimates:
+        x = _regressors(data, targets, after=after, market=market, season=season if har else None)
         coef, *_ = np.linalg.lstsq(x, log_rv, rcond=None)
         fitted = np.exp(x @ coef)
+        if har:
+            # As HAR's seasonal_variance: the spread of the log, hence the correction that
+            # undoes it, grows where a report is due.
+            z = np.column_stack([np.ones(len(x)), np.maximum(season, 0.0)])
+            g, *_ = np.linalg.lstsq(z, (log_rv - np.log(fitted)) ** 2, rcond=None)
+            fitted *= np.exp(0.5 * np.maximum(z @ g, 0.0))
         for proxy in PROXIES:
             realized = daily_proxy(data, proxy)[targets]
             nonzero = realized > 0
