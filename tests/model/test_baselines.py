@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 from tests.factories import quarterly_reports
 from volforecast.core.features import DailyData, market_log_rv
 from volforecast.core.losses import qlike_losses
-from volforecast.errors import InvalidSeriesError
+from volforecast.errors import InsufficientDataError, InvalidSeriesError
 from volforecast.models.base import STATE_FILE, VolatilityModel
 from volforecast.models.baselines import EwmaModel, HarModel, HistoricalModel
 from volforecast.models.catalog import build_model
@@ -94,6 +94,7 @@ def test_a_har_saved_before_the_seasonal_and_split_terms_loads_without_them(
     del payload["options"]["seasonal"]
     del payload["options"]["split"]
     del payload["options"]["seasonal_variance"]
+    del payload["options"]["half_life_days"]
     del payload["extra"]["fitted_with_split"]
     state.write_text(json.dumps(payload))
     loaded = VolatilityModel.load(tmp_path / "har")
@@ -101,6 +102,7 @@ def test_a_har_saved_before_the_seasonal_and_split_terms_loads_without_them(
     assert not loaded.seasonal
     assert not loaded.split
     assert not loaded.seasonal_variance
+    assert loaded.half_life_days is None
     assert loaded.terms == model.terms
     assert_allclose(loaded.forecast(5).sigma2, model.forecast(5).sigma2, rtol=1e-12)
 
@@ -112,6 +114,7 @@ def test_the_catalog_har_has_the_seasonal_and_split_terms() -> None:
     assert model.variance_terms == ("const", *terms[-4:])
     assert "session_daily" in terms
     assert "overnight_weekly" in terms
+    assert model.options["half_life_days"] == 1000.0
 
 
 def test_split_har_steps_are_least_squares_on_independently_built_regressors(
@@ -215,6 +218,43 @@ def test_a_seasonal_variance_corrects_more_where_reports_are_due() -> None:
     # terms the correction is large where a report is due and small elsewhere.
     qlike_seasonal = _qlike(seasonal, data, expected, origins, 1)
     assert qlike_seasonal < 0.95 * _qlike(constant, data, expected, origins, 1)
+
+
+def _drifting_regime(n: int, change: int, seed: int) -> tuple[DailyData, np.ndarray]:
+    """Log-AR(1) variance whose level rises and whose persistence falls on day ``change``.
+
+    Also returns each day's variance expected the evening before, the best 1-day forecast.
+    """
+    rng = np.random.default_rng(seed)
+    later = np.arange(n) >= change
+    level, phi = np.where(later, 1.0, 0.0), np.where(later, 0.7, 0.97)
+    log_sigma2 = np.zeros(n)
+    for t in range(1, n):
+        log_sigma2[t] = level[t] + phi[t] * (log_sigma2[t - 1] - level[t - 1])
+        log_sigma2[t] += 0.2 * rng.standard_normal()
+    rv = np.exp(log_sigma2 + 0.3 * rng.standard_normal(n))
+    returns = np.exp(log_sigma2 / 2) * rng.standard_normal(n)
+    mean_log = level[1:] + phi[1:] * (log_sigma2[:-1] - level[:-1])
+    expected = np.exp(np.r_[0.0, mean_log] + (0.2**2 + 0.3**2) / 2)
+    data = DailyData("SIM", pd.bdate_range("2001-01-02", periods=n), returns, rv)
+    return data, expected
+
+
+def test_a_half_life_follows_coefficients_that_drift() -> None:
+    data, expected = _drifting_regime(4000, change=2800, seed=0)
+    train, origins = 3400, np.arange(3400, 3990)
+    weighted = HarModel(horizon=1, half_life_days=250).fit(data.head(train))
+    equal = HarModel(horizon=1).fit(data.head(train))
+    # Equal weights average 2800 days of the old regime with 600 of the new one.
+    qlike_weighted = _qlike(weighted, data, expected, origins, 1)
+    assert qlike_weighted < 0.9 * _qlike(equal, data, expected, origins, 1)
+
+
+def test_a_half_life_is_positive_and_leaves_enough_days(gspc: DailyData) -> None:
+    with pytest.raises(ValueError, match="half_life_days must be positive"):
+        HarModel(half_life_days=0)
+    with pytest.raises(InsufficientDataError, match="effective days for 7 coefficients"):
+        HarModel(horizon=1, half_life_days=3).fit(gspc.head(1000))
 
 
 def test_a_seasonal_variance_needs_the_season_terms() -> None:

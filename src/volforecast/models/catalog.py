@@ -27,7 +27,9 @@ _FACTORIES: dict[str, Callable[[], VolatilityModel]] = {
     "egarch-t": lambda: GarchModel("EGARCH", "t"),
     "ewma": EwmaModel,
     "historical": HistoricalModel,
-    "har": lambda: HarModel(seasonal=True, market=True, split=True, seasonal_variance=True),
+    "har": lambda: HarModel(
+        seasonal=True, market=True, split=True, seasonal_variance=True, half_life_days=1000.0
+    ),
 }
 
 
