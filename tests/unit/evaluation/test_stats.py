@@ -11,6 +11,7 @@ from scipy import stats
 from volforecast.evaluation.stats import (
     christoffersen,
     diebold_mariano,
+    filtered_var_exceedances,
     kupiec,
     mincer_zarnowitz,
     newey_west_variance,
@@ -99,3 +100,35 @@ def test_var_exceedances_use_the_normal_quantile() -> None:
     sigma2 = np.array([4.0, 4.0, 4.0])
     returns = np.array([-3.2, -3.4, 1.0])  # VaR 95 % is 1.645 * 2 = 3.29
     assert var_exceedances(returns, sigma2, 0.95).tolist() == [False, True, False]
+
+
+def test_the_filtered_var_reads_only_the_days_before() -> None:
+    sigma2 = np.array([1.0, 4.0, 1.0, 4.0, 1.0])
+    returns = np.array([-1.0, -4.0, 0.5, -1.9, -1.05])
+    # z = -1, -2, 0.5, -0.95, -1.05. Day 3's 5 % quantile of (-1, -2, 0.5) is -1.9, times
+    # sigma 2 is -3.8: -1.9 stays above. Day 4's of (-1, -2, 0.5, -0.95) is -1.85: -1.05 too.
+    hits = filtered_var_exceedances(returns, sigma2, 0.95, warmup=3)
+    assert hits.tolist() == [False, False]
+    assert np.quantile([-1.0, -2.0, 0.5], 0.05) == pytest.approx(-1.9)
+    # A return below the past quantile times the day's own sigma is a hit.
+    returns[4] = -1.9
+    assert filtered_var_exceedances(returns, sigma2, 0.95, warmup=3).tolist() == [False, True]
+
+
+def test_the_filtered_var_holds_its_level_where_the_normal_one_does_not() -> None:
+    rng = np.random.default_rng(3)
+    n = 20_000
+    sigma2 = np.exp(rng.normal(0.0, 0.5, n))
+    # Student-t with 4 degrees of freedom, scaled to unit variance: fat tails.
+    z = rng.standard_t(4, n) / math.sqrt(2.0)
+    returns = z * np.sqrt(sigma2)
+    normal = var_exceedances(returns[250:], sigma2[250:], 0.99)
+    filtered = filtered_var_exceedances(returns, sigma2, 0.99)
+    assert len(filtered) == len(normal)
+    assert kupiec(normal, 0.99).pvalue < 1e-3
+    assert kupiec(filtered, 0.99).pvalue > 0.01
+
+
+def test_the_filtered_var_needs_more_days_than_its_warmup() -> None:
+    with pytest.raises(ValueError, match="warm-up of 250"):
+        filtered_var_exceedances(np.ones(250), np.ones(250), 0.99)
