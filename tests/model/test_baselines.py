@@ -11,7 +11,12 @@ import pytest
 from numpy.testing import assert_allclose
 
 from tests.factories import quarterly_reports
-from volforecast.core.features import DailyData, market_log_rv
+from volforecast.core.features import (
+    DailyData,
+    market_log_rv,
+    season_peaks,
+    seasonal_regressors,
+)
 from volforecast.core.losses import qlike_losses
 from volforecast.errors import InsufficientDataError, InvalidSeriesError
 from volforecast.models.base import STATE_FILE, VolatilityModel
@@ -248,6 +253,29 @@ def test_a_half_life_follows_coefficients_that_drift() -> None:
     # Equal weights average 2800 days of the old regime with 600 of the new one.
     qlike_weighted = _qlike(weighted, data, expected, origins, 1)
     assert qlike_weighted < 0.9 * _qlike(equal, data, expected, origins, 1)
+
+
+def test_a_half_life_solves_the_weighted_normal_equations(gspc: DailyData) -> None:
+    data, half_life, step = gspc.head(2000), 300.0, 3
+    model = HarModel(horizon=step, seasonal=True, seasonal_variance=True, half_life_days=half_life)
+    model.fit(data)
+    own = model.regressors(data)
+    log_rv = np.log(data.rv_sigma2)
+    rows = np.flatnonzero(np.isfinite(own).all(axis=1))
+    rows = rows[rows + step < len(data)]
+    x = np.column_stack([own[rows], seasonal_regressors(season_peaks(data), rows + step)])
+    y = log_rv[rows + step]
+    w = 0.5 ** ((rows[-1] - rows) / half_life)  # the last target weighs 1
+    coef = np.linalg.solve(x.T @ (w[:, None] * x), x.T @ (w * y))
+    assert_allclose([model.params[f"s{step}.{n}"] for n in model.terms], coef, rtol=1e-7)
+    e = y - x @ coef
+    n_eff, k = w.sum() ** 2 / (w @ w), x.shape[1]
+    s2 = (w @ e**2) / w.sum() * n_eff / (n_eff - k)
+    assert model.params[f"s{step}.resid_var"] == pytest.approx(s2, rel=1e-7)
+    z = np.column_stack([np.ones(len(x)), np.maximum(x[:, -4:], 0.0)])
+    gamma = np.linalg.solve(z.T @ (w[:, None] * z), z.T @ (w * e**2))
+    fitted_gamma = [model.params[f"s{step}.var_{n}"] for n in model.variance_terms]
+    assert_allclose(fitted_gamma, gamma, rtol=1e-6, atol=1e-10)
 
 
 def test_a_half_life_is_positive_and_leaves_enough_days(gspc: DailyData) -> None:
