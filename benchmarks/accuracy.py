@@ -250,12 +250,17 @@ def calibration(
                 record[f"rate_{coverage}"] = hits.mean()
                 record[f"kupiec_reject_{coverage}"] = kupiec(hits, coverage).pvalue < 0.05
                 record[f"cc_reject_{coverage}"] = christoffersen(hits, coverage).pvalue < 0.05
-                # The same days, judged after the filtered VaR's first year of quantiles.
+                # The same days, judged after the filtered VaR's first year of quantiles; a
+                # ticker without more days than that is left out of both (NaN).
+                for prefix in ("later_", "fhs_"):
+                    record[f"{prefix}rate_{coverage}"] = np.nan
+                    record[f"{prefix}kupiec_reject_{coverage}"] = np.nan
+                if len(returns) <= FHS_WARMUP:
+                    continue
                 filtered = filtered_var_exceedances(returns, sigma2, coverage, warmup=FHS_WARMUP)
-                judged = hits[FHS_WARMUP:]
-                for prefix, flags in (("later_", judged), ("fhs_", filtered)):
+                for prefix, flags in (("later_", hits[FHS_WARMUP:]), ("fhs_", filtered)):
                     record[f"{prefix}rate_{coverage}"] = flags.mean()
-                    record[f"{prefix}kupiec_reject_{coverage}"] = (
+                    record[f"{prefix}kupiec_reject_{coverage}"] = float(
                         kupiec(flags, coverage).pvalue < 0.05
                     )
             rows.append(record)

@@ -247,6 +247,13 @@ def filtered_var_exceedances(
     clustering and the past standardized returns carry the tails, which a normal quantile
     makes too thin for daily stock returns. Each day reads only the days before it.
 
+    The quantile is the :math:`k`-th smallest of the :math:`i` past values with
+    :math:`k = (1-c)(i+1)`, interpolated (``method="weibull"``): a new draw falls below the
+    :math:`k`-th smallest of :math:`i` with probability :math:`k/(i+1)`, so the VaR is
+    exceeded on :math:`1-c` of the days when the forecasts are right. NumPy's default,
+    :math:`k = 1 + (1-c)(i-1)`, is nearly one value less far into the tail and exceeded
+    about :math:`1/i` more often (1.4 % instead of 1 % at 99 % after a year of days).
+
     References
     ----------
     .. [1] Barone-Adesi, G., Giannopoulos, K., & Vosper, L. (1999). VaR without correlations
@@ -259,5 +266,7 @@ def filtered_var_exceedances(
         msg = f"a filtered VaR needs more days than its warm-up of {warmup}, got {len(r)}"
         raise ValueError(msg)
     z = r / sigma
-    quantiles = np.array([np.quantile(z[:i], 1.0 - coverage) for i in range(warmup, len(r))])
+    quantiles = np.array(
+        [np.quantile(z[:i], 1.0 - coverage, method="weibull") for i in range(warmup, len(r))]
+    )
     return np.asarray(r[warmup:] < quantiles * sigma[warmup:])

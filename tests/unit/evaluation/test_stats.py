@@ -103,16 +103,20 @@ def test_var_exceedances_use_the_normal_quantile() -> None:
 
 
 def test_the_filtered_var_reads_only_the_days_before() -> None:
-    sigma2 = np.array([1.0, 4.0, 1.0, 4.0, 1.0])
-    returns = np.array([-1.0, -4.0, 0.5, -1.9, -1.05])
-    # z = -1, -2, 0.5, -0.95, -1.05. Day 3's 5 % quantile of (-1, -2, 0.5) is -1.9, times
-    # sigma 2 is -3.8: -1.9 stays above. Day 4's of (-1, -2, 0.5, -0.95) is -1.85: -1.05 too.
-    hits = filtered_var_exceedances(returns, sigma2, 0.95, warmup=3)
-    assert hits.tolist() == [False, False]
-    assert np.quantile([-1.0, -2.0, 0.5], 0.05) == pytest.approx(-1.9)
-    # A return below the past quantile times the day's own sigma is a hit.
-    returns[4] = -1.9
-    assert filtered_var_exceedances(returns, sigma2, 0.95, warmup=3).tolist() == [False, True]
+    sigma2 = np.array([1.0, 4.0, 1.0, 4.0, 1.0, 1.0])
+    returns = np.array([-1.0, -4.0, 0.5, -1.9, -1.05, 0.0])
+    # z = -1, -2, 0.5, -0.95, -1.05, 0. The 25 % quantile of the three z before day 3 sits
+    # at position 0.25 * 4 = 1, the smallest: -2, times day 3's sigma of 2 is a VaR of -4.
+    # Of the four before day 4, at 1.25: -2 + 0.25 * (-1 - -2) = -1.75.
+    assert np.quantile([-1.0, -2.0, 0.5, -0.95], 0.25, method="weibull") == pytest.approx(-1.75)
+    hits = filtered_var_exceedances(returns, sigma2, 0.75, warmup=3)
+    assert hits.tolist() == [False, False, False]
+    # A return below the past quantile times the day's own sigma is a hit. With z_4 = -1.8,
+    # day 5's quantile of (-2, -1.8, -1, -0.95, 0.5) is at 1.5: -1.9, and -1.85 is no hit
+    # (NumPy's default position, 1, would put the VaR at -1.8 and count it).
+    returns[4], returns[5] = -1.8, -1.85
+    hits = filtered_var_exceedances(returns, sigma2, 0.75, warmup=3)
+    assert hits.tolist() == [False, True, False]
 
 
 def test_the_filtered_var_holds_its_level_where_the_normal_one_does_not() -> None:
