@@ -13,8 +13,10 @@ every ticker of the file, as in the backtest), to show what the market adds to i
 Two more estimates read everything the catalog's HAR reads (its session, overnight,
 leverage, market and earnings-season terms, with the season-dependent log-normal
 correction), fitted the same way on the test period: alone, and with the hindsight above.
-They know all that the best model knows, and the second also the days after: where it
-cannot reach a ratio, the model's inputs cannot either.
+The first is HAR with coefficients chosen in hindsight; the second also knows the days
+after. They are evidence of how far these inputs, combined in HAR's way, can go, not a
+bound on every forecast: the LSTM reads the last twenty days one by one, and a forecast
+need not be linear in logs.
 
 Printed: the median across tickers of QLIKE relative to GARCH(1,1) with normal errors at one
 day, on the range-based proxy and on the squared return, for the tickers and test period of
@@ -38,6 +40,7 @@ from volforecast.evaluation.backtest import BacktestConfig
 from volforecast.evaluation.metrics import PROXIES, daily_proxy
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import market_from_prices, with_market
+from volforecast.models.baselines import VARIANCE_FLOOR_SHARE
 from volforecast.models.catalog import build_model
 from volforecast.settings import QualitySettings
 
@@ -64,6 +67,9 @@ def _regressors(
     log_rv, rv = np.log(data.rv_sigma2), data.rv_sigma2
     columns = [np.ones(len(targets))]
     if season is not None:
+        if data.market_log_rv is None or data.overnight_sigma2 is None:
+            msg = f"{data.ticker}: HAR's terms need the market series and the opening prices"
+            raise SystemExit(msg)
         # Everything the catalog's HAR reads at the origin, the day before the target, and
         # the season terms of the target day (HAR's own constant left out: one is above).
         columns += list(_HAR.regressors(data)[targets - 1, 1:].T)
@@ -105,10 +111,13 @@ def hindsight_ratios(
         fitted = np.exp(x @ coef)
         if har:
             # As HAR's seasonal_variance: the spread of the log, hence the correction that
-            # undoes it, grows where a report is due.
+            # undoes it, grows where a report is due; floored, as there, at a quarter of the
+            # constant one.
+            residuals2 = (log_rv - np.log(fitted)) ** 2
             z = np.column_stack([np.ones(len(x)), np.maximum(season, 0.0)])
-            g, *_ = np.linalg.lstsq(z, (log_rv - np.log(fitted)) ** 2, rcond=None)
-            fitted *= np.exp(0.5 * np.maximum(z @ g, 0.0))
+            g, *_ = np.linalg.lstsq(z, residuals2, rcond=None)
+            floor = VARIANCE_FLOOR_SHARE * residuals2.sum() / (len(x) - x.shape[1])
+            fitted *= np.exp(0.5 * np.maximum(z @ g, floor))
         for proxy in PROXIES:
             realized = daily_proxy(data, proxy)[targets]
             nonzero = realized > 0
