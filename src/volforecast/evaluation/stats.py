@@ -250,7 +250,8 @@ def filtered_var_exceedances(
     The quantile is the :math:`k`-th smallest of the :math:`i` past values with
     :math:`k = (1-c)(i+1)`, interpolated (``method="weibull"``): a new draw falls below the
     :math:`k`-th smallest of :math:`i` with probability :math:`k/(i+1)`, so the VaR is
-    exceeded on :math:`1-c` of the days when the forecasts are right. NumPy's default,
+    exceeded on :math:`1-c` of the days when the forecasts are right (the standardized
+    returns independent and alike). NumPy's default,
     :math:`k = 1 + (1-c)(i-1)`, is nearly one value less far into the tail and exceeded
     about :math:`1/i` more often (1.4 % instead of 1 % at 99 % after a year of days).
 
