@@ -259,13 +259,16 @@ def season_peaks(data: DailyData) -> np.ndarray:
     return peak.to_numpy()
 
 
-def seasonal_regressors(peaks: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def seasonal_regressors(
+    peaks: np.ndarray, targets: np.ndarray, first: int | np.ndarray = 0
+) -> np.ndarray:
     """The earnings-season terms of target days: ``targets.shape + (len(SEASON_LAGS),)``.
 
     ``targets`` are positions in the series ``peaks`` came from, up to 30 past its end; lag
-    ``L`` reads the peak at ``target - L``. Zero where a lag reaches before the first day: no
-    known season is no abnormal day. Raises ``ValueError`` where a peak would rest on days
-    past the data, which a forecast made at its end cannot know.
+    ``L`` reads the peak at ``target - L``. Zero where a lag reaches before ``first``, the
+    series' first day (per target where several series lie end to end): no known season is
+    no abnormal day. Raises ``ValueError`` where a peak would rest on days past the data,
+    which a forecast made at its end cannot know.
     """
     columns = []
     for lag in SEASON_LAGS:
@@ -273,7 +276,7 @@ def seasonal_regressors(peaks: np.ndarray, targets: np.ndarray) -> np.ndarray:
         if (source + _SEASON_HALF_WIDTH + _SEASON_LEVEL_HALF_WIDTH >= len(peaks)).any():
             msg = f"a seasonal term {lag} days back would read past the data"
             raise ValueError(msg)
-        columns.append(np.where(source >= 0, peaks[np.maximum(source, 0)], 0.0))
+        columns.append(np.where(source >= first, peaks[np.maximum(source, 0)], 0.0))
     return np.stack(columns, axis=-1)
 
 

@@ -218,9 +218,8 @@ class _Panel:
         self.stats = torch.tensor(
             [[n.log_rv_mean, n.log_rv_std] for n in normalizers], dtype=torch.float32
         )
-        self.first_day = torch.from_numpy(self.offsets[:-1])
         self.peaks = (
-            torch.from_numpy(np.concatenate([season_peaks(d) for d in datasets]).astype(np.float32))
+            np.concatenate([season_peaks(d) for d in datasets]).astype(np.float32)
             if seasonal
             else None
         )
@@ -245,14 +244,13 @@ class _Panel:
         stats = self.stats[tickers]
         season = None
         if self.peaks is not None:
-            # As seasonal_regressors, on the panel: a lag before the ticker's first day is 0.
-            # The latest day a peak rests on is 9 before the origin, so nothing is read ahead.
-            # Gathered per batch: every day's 30 x 4 terms, stored, would take ~0.8 GB for
-            # the shared tickers.
-            source = (pos[:, None] + steps)[:, :, None] - torch.tensor(SEASON_LAGS)
-            known = source >= self.first_day[tickers][:, None, None]
-            peaks = torch.where(known, self.peaks[source.clamp(min=0)], 0.0)
-            season = peaks / stats[:, 1, None, None]
+            # A lag before the ticker's own first day is 0; the latest day a peak rests on is
+            # 9 before the origin, so nothing is read ahead or from the next ticker. Gathered
+            # per batch: every day's 30 x 4 terms, stored, would take ~0.8 GB for the shared
+            # tickers.
+            first = self.offsets[tickers.numpy()][:, None]
+            terms = seasonal_regressors(self.peaks, (pos[:, None] + steps).numpy(), first)
+            season = torch.from_numpy(terms) / stats[:, 1, None, None]
         return Batch(windows, tickers, season, targets, mask, stats)
 
 
