@@ -331,6 +331,15 @@ def ingest(
         str | None,
         typer.Option("--ticker", help="The ticker of a one-ticker --file without that column."),
     ] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            "--date-format",
+            help="The strptime format of --file's dates, e.g. '%d/%m/%Y' for 31/12/2018. "
+            "Without it ISO dates (2018-12-31) are read, or the one known format that reads "
+            "the column; dates that could be day-first or month-first are refused.",
+        ),
+    ] = None,
     yfinance: Annotated[
         str | None,
         typer.Option(
@@ -378,8 +387,8 @@ def ingest(
         _fail("give exactly one of --sample, --file PATH, --yfinance TICKERS", ExitCode.USAGE)
     if yfinance is not None and start is None:
         _fail("--yfinance needs --start YYYY-MM-DD", ExitCode.USAGE)
-    if ticker is not None and file is None:
-        _fail("--ticker goes with --file", ExitCode.USAGE)
+    if (ticker is not None or date_format is not None) and file is None:
+        _fail("--ticker and --date-format go with --file", ExitCode.USAGE)
 
     settings = _settings()
     engine = _engine(settings)
@@ -388,7 +397,9 @@ def ingest(
         if sample:
             loader = sources.load_sample
         elif file is not None:
-            loader = lambda: sources.load_file(file, ticker=ticker)  # noqa: E731
+            loader = lambda: sources.load_file(  # noqa: E731
+                file, ticker=ticker, date_format=date_format
+            )
         else:
             tickers = _split_tickers(yfinance) or []
             assert start is not None  # noqa: S101  (checked above)

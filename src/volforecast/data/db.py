@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -42,6 +42,19 @@ def _tune_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # sqlite3 would open a transaction only before an INSERT, UPDATE or DELETE, so a CREATE
+    # TABLE ran outside it and outlived a rollback; transactions are begun in _begin_sqlite.
+    dbapi_connection.isolation_level = None
+
+
+SQLITE_BEGIN = "sqlite_begin"
+"""Execution option naming how a SQLite transaction begins: ``DEFERRED`` (the default) or
+``IMMEDIATE``, which takes the write lock at once, for a writer that reads what it will change."""
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -59,6 +72,7 @@ def create_db_engine(settings: Settings) -> Engine:
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _tune_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
         return engine.execution_options(schema_translate_map=SQLITE_SCHEMA_MAP)
     return create_engine(
         url,

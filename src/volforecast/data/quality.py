@@ -4,8 +4,13 @@ The gate runs on every ingest and on stored prices before training. It never rep
 value; it rejects and says why, per ticker, with counts and examples. Checks come in three
 kinds:
 
-* **row checks** (a pandera schema): missing or non-positive prices, high below low, open or
-  close outside [low, high], malformed ticker symbols. The row is rejected.
+* **what the source could not read** (:attr:`~volforecast.data.sources.PriceBatch.unreadable`):
+  ``nan`` or ``inf`` written as a price, text that is no number, a date not in the column's
+  format or outside what a timestamp holds. The row is rejected.
+* **row checks** (a pandera schema): missing, non-finite or non-positive values, high below
+  low, open or close outside [low, high], malformed ticker symbols. The row is rejected.
+* **dates**: a day that is not an NYSE session (a weekend, a holiday, a day the exchange was
+  closed), or one after the last session the calendar knows. The row is rejected.
 * **duplicates**: several rows for one ticker and date. Identical copies collapse to one;
   conflicting copies are all rejected, since nothing says which is right.
 * **series checks**, on what is left, in date order:
@@ -30,7 +35,12 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
-from volforecast.core.calendar import missing_sessions_between
+from volforecast.core.calendar import (
+    CALENDAR_START,
+    calendar_end,
+    missing_sessions_between,
+    sessions,
+)
 from volforecast.data.sources import PRICE_COLUMNS, RAW_COLUMNS
 from volforecast.data.tables import TICKER_LENGTH
 from volforecast.settings import QualitySettings
@@ -38,6 +48,11 @@ from volforecast.settings import QualitySettings
 CheckName = Literal[
     "bad_ticker",
     "missing_value",
+    "not_a_number",
+    "non_finite_value",
+    "bad_date",
+    "date_out_of_range",
+    "not_a_session",
     "non_positive_price",
     "high_below_low",
     "open_outside_range",
@@ -187,7 +202,8 @@ def _row_schema(config: QualitySettings) -> Any:
 
     # Custom checks, not pa.Check.gt & co.: failure cases report a custom check by its name.
     positive = pa.Check(lambda s: s > 0, name="non_positive_price")
-    price = {c: pa.Column(float, positive) for c in PRICE_COLUMNS}
+    finite = pa.Check(lambda s: s.isna() | np.isfinite(s), name="non_finite_value")
+    price = {c: pa.Column(float, [finite, positive]) for c in PRICE_COLUMNS}
     return pa.DataFrameSchema(
         {
             "ticker": pa.Column(
@@ -196,8 +212,11 @@ def _row_schema(config: QualitySettings) -> Any:
             "date": pa.Column("datetime64[ns]"),
             **price,
             "volume": pa.Column(
-                float, pa.Check(lambda s: s >= 0, name="non_positive_price"), nullable=True
+                float,
+                [finite, pa.Check(lambda s: s.isna() | (s >= 0), name="non_positive_price")],
+                nullable=True,
             ),
+            "split_coefficient": pa.Column(float, finite),
         },
         checks=[
             pa.Check(high_not_below_low, name="high_below_low"),
@@ -240,6 +259,10 @@ def _row_example(check: str, row: pd.Series) -> str:
     if check == "missing_value":
         empty = [c for c in ("date", *PRICE_COLUMNS) if pd.isna(row[c])]
         return f"{day}: no {', '.join(empty)}"
+    if check == "non_finite_value":
+        numbers = (*PRICE_COLUMNS, "volume", "split_coefficient")
+        bad = [f"{c} {row[c]}" for c in numbers if pd.notna(row[c]) and not np.isfinite(row[c])]
+        return f"{day}: {', '.join(bad)}"
     if check == "non_positive_price":
         bad = [f"{c} {_fmt(row[c])}" for c in (*PRICE_COLUMNS, "volume") if row[c] <= 0]
         return f"{day}: {', '.join(bad)}"
@@ -255,6 +278,7 @@ def _row_example(check: str, row: pd.Series) -> str:
 
 _ROW_DETAIL = {
     "missing_value": "missing date or price",
+    "non_finite_value": "a value that is not a finite number",
     "non_positive_price": "price or volume not positive",
     "high_below_low": "high below low",
     "open_outside_range": "open outside [low, high]",
@@ -262,7 +286,9 @@ _ROW_DETAIL = {
 }
 
 
-def run_gate(raw: pd.DataFrame, config: QualitySettings) -> GateResult:
+def run_gate(
+    raw: pd.DataFrame, config: QualitySettings, unreadable: pd.DataFrame | None = None
+) -> GateResult:
     """Judge a frame in the raw price layout.
 
     Parameters
@@ -271,6 +297,9 @@ def run_gate(raw: pd.DataFrame, config: QualitySettings) -> GateResult:
         Rows in the layout of :data:`volforecast.data.sources.RAW_COLUMNS`, any order.
     config : QualitySettings
         Thresholds.
+    unreadable : pandas.DataFrame, optional
+        What the source could not read (:attr:`~volforecast.data.sources.PriceBatch.unreadable`),
+        by the index labels of ``raw``; rows no longer in ``raw`` are ignored.
 
     Returns
     -------
@@ -288,7 +317,11 @@ def run_gate(raw: pd.DataFrame, config: QualitySettings) -> GateResult:
         fresh = index[reason.loc[index].isna()]
         reason.loc[fresh] = check
 
-    # 1. Row checks. A malformed ticker fails every one of its rows.
+    # 1. What the source could not read, then the row checks. A malformed ticker fails every
+    # one of its rows.
+    for unread, why in _unreadable(unreadable, raw.index):
+        reject(why.index, unread)
+        _report_rows(frame, report, unread, why, labels=raw.index)
     failures = _row_failures(frame, config)
     bad_ticker_rows = failures.loc[failures["check"] == "bad_ticker", "index"]
     for ticker in frame.loc[bad_ticker_rows, "ticker"].unique():
@@ -312,7 +345,10 @@ def run_gate(raw: pd.DataFrame, config: QualitySettings) -> GateResult:
                 Finding(check, len(rows), detail, examples)  # type: ignore[arg-type]
             )
 
-    # 2. Duplicate dates among the rows still standing.
+    # 2. Days the exchange was not open, then duplicate dates, among the rows still standing.
+    for closed, why in _calendar_failures(frame[reason.isna()]):
+        reject(why.index, closed)
+        _report_rows(frame, report, closed, why)
     alive = frame[reason.isna()]
     dup_mask = alive.duplicated(["ticker", "date"], keep=False)
     if dup_mask.any():
@@ -355,6 +391,73 @@ def run_gate(raw: pd.DataFrame, config: QualitySettings) -> GateResult:
         entry.first_date = _day(rows["date"].iloc[0])
         entry.last_date = _day(rows["date"].iloc[-1])
     return GateResult(accepted=accepted, rejected=rejected, report=report)
+
+
+_SOURCE_DETAIL: dict[str, str] = {
+    "not_a_number": "text that is not a number",
+    "non_finite_value": "a value that is not a finite number",
+    "bad_date": "a date not in the column's format",
+    "date_out_of_range": "a date outside the range a price can have",
+    "not_a_session": "a day the NYSE was not open",
+}
+
+
+def _report_rows(
+    frame: pd.DataFrame,
+    report: QualityReport,
+    check: str,
+    what: pd.Series,
+    labels: pd.Index | None = None,
+) -> None:
+    """Findings of one check by ticker; ``what`` says what is wrong, by position in ``frame``.
+
+    With ``labels`` (the source's row labels) an example names the row: ``row 17`` is the
+    17th data row of a file.
+    """
+    flagged = pd.DataFrame({"ticker": frame.loc[what.index, "ticker"], "what": what})
+    for ticker, group in flagged.groupby("ticker"):
+        shown = group["what"].head(MAX_EXAMPLES).items()
+        examples = tuple(f"{_place(frame, int(at), labels)}: {text}" for at, text in shown)  # type: ignore[call-overload]
+        finding = Finding(check, len(group), _SOURCE_DETAIL[check], examples)  # type: ignore[arg-type]
+        report.tickers[str(ticker)].findings.append(finding)
+
+
+def _place(frame: pd.DataFrame, at: int, labels: pd.Index | None) -> str:
+    """``row 17, 2018-01-05``: where an example sits (its row only when it came from a source)."""
+    day = frame["date"].iloc[at]
+    parts = [] if labels is None else [f"row {labels[at] + 1}"]
+    return ", ".join([*parts, _day(day)] if pd.notna(day) else parts)
+
+
+def _unreadable(
+    unreadable: pd.DataFrame | None, labels: pd.Index
+) -> list[tuple[CheckName, pd.Series]]:
+    """The source's unreadable rows by check, their details indexed by position in ``labels``."""
+    if unreadable is None or unreadable.empty:
+        return []
+    at = labels.get_indexer(unreadable.index)
+    kept = unreadable[at >= 0].set_axis(pd.Index(at[at >= 0]))
+    return [(check, rows["detail"]) for check, rows in kept.groupby("check")]  # type: ignore[misc]
+
+
+def _calendar_failures(alive: pd.DataFrame) -> list[tuple[CheckName, pd.Series]]:
+    """Rows dated after the calendar's last session, and rows on days that were no session.
+
+    Before the calendar's first day (1990) only weekends can be told apart.
+    """
+    days = alive["date"]
+    known = days.notna()
+    late = known & (days > pd.Timestamp(calendar_end()))
+    early = known & (days < pd.Timestamp(CALENDAR_START))
+    closed = known & ~late & ~early & ~days.isin(sessions())
+    closed |= early & (days.dt.day_of_week >= 5)
+    out: list[tuple[CheckName, pd.Series]] = []
+    if late.any():
+        why = f"after {calendar_end()}, the last session the calendar knows"
+        out.append(("date_out_of_range", pd.Series(why, index=alive.index[late])))
+    if closed.any():
+        out.append(("not_a_session", "no NYSE session (" + days[closed].dt.day_name() + ")"))
+    return out
 
 
 def _merge(entry: TickerQuality, check: CheckName, rows: int, detail: str, example: str) -> None:

@@ -3,7 +3,12 @@
 Writes stage a chunk in a temporary table (``COPY`` on PostgreSQL, a bulk insert on SQLite)
 and merge it with one ``INSERT … SELECT … ON CONFLICT (ticker, date) DO UPDATE``. A row whose
 values did not change is not touched, so loading the same file twice writes nothing the
-second time, and every stored row outlives a failed load.
+second time, and every stored row outlives a failed load. The same transaction marks the
+market series stale from the earliest day it changed (``market.market_refresh``).
+
+Each merge counts what it wrote itself, even with another load merging the same rows at the
+same moment: PostgreSQL's merge returns its rows (``xmax = 0`` for an insert), and on SQLite
+the transaction takes the write lock before it counts.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -38,8 +44,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from volforecast.data.db import SQLITE_BEGIN
 from volforecast.data.sources import RAW_COLUMNS
 from volforecast.data.tables import (
+    MarketRefresh,
     MarketVariance,
     ModelMetric,
     StockPrice,
@@ -123,25 +131,20 @@ class PriceRepository:
             ingested_at=ingested_at,
         ).loc[:, list(STORED_COLUMNS)]
         stage = _stage_table()
-        with self.engine.begin() as connection:
+        first_changed: dt.date | str | None
+        writer = self.engine.connect().execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+        with writer as connection, connection.begin():
             stage.create(connection)
             if connection.dialect.name == "postgresql":
                 _copy_into(connection, stage, rows)
+                counts, first_changed = _merge_returning(connection, stage, len(rows))
             else:
                 _bulk_insert_sqlite(connection, stage, rows)
-            # Count before merging: drivers disagree on rowcount for INSERT ... ON CONFLICT.
-            same_key = (PRICES.c.ticker == stage.c.ticker) & (PRICES.c.date == stage.c.date)
-            changed = or_(*[PRICES.c[c].is_distinct_from(stage.c[c]) for c in _VALUE_COLUMNS])
-            existing, updated = connection.execute(
-                select(func.count(), func.count(case((changed, 1))))
-                .select_from(stage)
-                .join(PRICES, same_key)
-            ).one()
-            connection.execute(_merge_statement(connection, stage))
-            if connection.dialect.name != "postgresql":
+                counts, first_changed = _count_and_merge(connection, stage, len(rows))
                 stage.drop(connection)
-        inserted = len(rows) - existing
-        return UpsertCounts(inserted=inserted, updated=updated, unchanged=existing - updated)
+            if first_changed is not None:
+                mark_market_stale(connection, _as_date(first_changed), now=ingested_at)
+        return counts
 
     def count(self, tickers: Sequence[str] | None = None) -> int:
         """Stored rows, for some tickers or all."""
@@ -252,6 +255,41 @@ def _copy_into(connection: Connection, stage: Table, rows: pd.DataFrame) -> None
         copy.write(buffer.getbuffer())
 
 
+def _merge_returning(
+    connection: Connection, stage: Table, staged: int
+) -> tuple[UpsertCounts, dt.date | str | None]:
+    # The rows the merge wrote, as it wrote them: a concurrent load's rows are its own.
+    merged = (
+        _merge_statement(connection, stage)
+        .returning(PRICES.c.date, (literal_column("xmax") == text("'0'::xid")).label("new"))
+        .cte("merged")
+    )
+    inserted, written, first = connection.execute(
+        select(func.count().filter(merged.c.new), func.count(), func.min(merged.c.date))
+    ).one()
+    counts = UpsertCounts(inserted, written - inserted, staged - written)
+    return counts, first
+
+
+def _count_and_merge(
+    connection: Connection, stage: Table, staged: int
+) -> tuple[UpsertCounts, dt.date | str | None]:
+    # Under the write lock taken at BEGIN IMMEDIATE, nothing can change between count and merge.
+    same_key = (PRICES.c.ticker == stage.c.ticker) & (PRICES.c.date == stage.c.date)
+    changed = or_(*[PRICES.c[c].is_distinct_from(stage.c[c]) for c in _VALUE_COLUMNS])
+    existing, updated, first = connection.execute(
+        select(
+            func.count(PRICES.c.ticker),
+            func.count(case((PRICES.c.ticker.is_not(None) & changed, 1))),
+            func.min(case((changed, stage.c.date))),
+        )
+        .select_from(stage)
+        .outerjoin(PRICES, same_key)
+    ).one()
+    connection.execute(_merge_statement(connection, stage))
+    return UpsertCounts(staged - existing, updated, existing - updated), first
+
+
 def _merge_statement(connection: Connection, stage: Table) -> Insert:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     source = select(*[stage.c[c] for c in STORED_COLUMNS]).where(true())
@@ -330,6 +368,32 @@ class MetricRepository:
 
 
 MARKET = cast("Table", MarketVariance.__table__)
+MARKET_REFRESH = cast("Table", MarketRefresh.__table__)
+
+
+@dataclass(frozen=True)
+class StaleMark:
+    """The market series is stale from ``since`` on; ``revision`` counts the price changes."""
+
+    since: dt.date
+    revision: int
+
+
+def mark_market_stale(connection: Connection, since: dt.date, *, now: dt.datetime) -> None:
+    """Lower the refresh mark to ``since`` in the caller's transaction (the price write's)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(MARKET_REFRESH).values(id=1, since=since, revision=1, changed_at=now)
+    table, new = MARKET_REFRESH.c, statement.excluded
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.id],
+            set_={
+                "since": case((new.since < table.since, new.since), else_=table.since),
+                "revision": table.revision + 1,
+                "changed_at": new.changed_at,
+            },
+        )
+    )
 
 
 class MarketRepository:
@@ -338,7 +402,14 @@ class MarketRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def replace(self, log_rv: pd.Series, tickers: pd.Series, *, computed_at: dt.datetime) -> int:
+    def replace(
+        self,
+        log_rv: pd.Series,
+        tickers: pd.Series,
+        *,
+        computed_at: dt.datetime,
+        clears: StaleMark | None = None,
+    ) -> int:
         """Store the days of ``log_rv`` in place of what was stored from its first day on.
 
         Parameters
@@ -350,15 +421,15 @@ class MarketRepository:
             Tickers averaged on each of those dates.
         computed_at : datetime.datetime
             Stamp of the rows.
+        clears : StaleMark, optional
+            The refresh mark this computation answers: deleted in the same transaction, unless
+            a price changed since it was read (then the mark stays for the next refresh).
 
         Returns
         -------
         int
             Days stored. One transaction: a reader sees the old days or the new, never a mix.
         """
-        if log_rv.empty:
-            return 0
-        first = pd.Timestamp(log_rv.index.min()).date()
         counts = tickers.reindex(log_rv.index).to_numpy()
         values = [
             {"date": day.date(), "log_rv": float(value), "tickers": int(count),
@@ -375,10 +446,23 @@ class MarketRepository:
                 connection.execute(
                     text(f"LOCK TABLE {MARKET.schema}.{MARKET.name} IN SHARE ROW EXCLUSIVE MODE")
                 )
-            # Days from the first on are replaced whole, so a day no ticker has any more goes.
-            connection.execute(delete(MARKET).where(MARKET.c.date >= first))
-            connection.execute(insert(MARKET), values)
+            if values:
+                # Days from the first on are replaced whole, so a day no ticker has any more goes.
+                first = pd.Timestamp(log_rv.index.min()).date()
+                connection.execute(delete(MARKET).where(MARKET.c.date >= first))
+                connection.execute(insert(MARKET), values)
+            if clears is not None:
+                connection.execute(
+                    delete(MARKET_REFRESH).where(MARKET_REFRESH.c.revision == clears.revision)
+                )
         return len(values)
+
+    def stale(self) -> StaleMark | None:
+        """Where the series is stale from, when a price changed since its last refresh."""
+        query = select(MARKET_REFRESH.c.since, MARKET_REFRESH.c.revision)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).one_or_none()
+        return None if row is None else StaleMark(_as_date(row.since), int(row.revision))
 
     def count(self) -> int:
         """Days stored."""

@@ -2,8 +2,11 @@
 
 Every source returns one long frame in the *raw price layout*: ``ticker``, ``date``,
 ``open``, ``high``, ``low``, ``close``, ``adj_close``, ``volume``, ``split_coefficient``,
-``source``. Values are coerced (text that is not a number becomes NaN) but not judged:
-judging is the quality gate's job, so that a bad value is reported instead of crashing a load.
+``source``. Values are read but not judged: judging is the quality gate's job, so that a bad
+value is reported instead of crashing a load. What only the source can tell apart goes beside
+the frame (:attr:`PriceBatch.unreadable`): a price written as ``nan`` or ``inf`` rather than
+left empty, text that is no number, a date that is not in the column's format or that no
+timestamp can hold. The gate rejects those rows first, each with its own check.
 
 File column names are matched case-insensitively, ignoring spaces, dashes and underscores:
 
@@ -20,6 +23,12 @@ split_coefficient  split_coefficient, split_factor, stock splits (optional)
 ================== =============================================================
 
 Other columns (``dividend_amount`` for example) are ignored.
+
+Dates are never guessed row by row. A column of dates (Parquet) is taken as it is; text is read
+in one format for the whole column: the one given (``--date-format``, a ``strptime`` format),
+else ISO 8601 (``2018-01-02``) when it reads the column, else the one known format that reads
+the most of it. When two formats read it equally well and disagree (``02/01/2018``: 2 January
+or 1 February?), the file is refused with a sentence asking for ``--date-format``.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -70,6 +80,27 @@ _ALIASES = {
 _REQUIRED = ("date", "open", "high", "low", "close")
 
 
+UnreadableCheck = Literal["non_finite_value", "not_a_number", "bad_date", "date_out_of_range"]
+"""Checks only a source can make: what was written, before it became a float or a timestamp."""
+
+# Written in a number column, these mean "no value": the row is missing that value.
+_MISSING_TEXT = frozenset({"", "na", "n/a", "null", "none", "<na>", "#n/a", "-"})
+_NON_FINITE_TEXT = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
+
+# Tried on a text column of dates, ISO 8601 first; a column is read in one of them.
+DATE_FORMATS = (
+    "ISO8601", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y", "%Y/%m/%d",
+    "%d/%m/%y", "%m/%d/%y", "%Y%m%d", "%d %b %Y", "%b %d, %Y", "%d-%b-%Y",
+)  # fmt: skip
+# What a datetime64[ns] column can hold; pandas reads text to microseconds, which holds more.
+_FIRST_DAY = pd.Timestamp("1678-01-01")
+_LAST_DAY = pd.Timestamp("2262-04-10")
+
+
+def _no_unreadable() -> pd.DataFrame:
+    return pd.DataFrame({"check": pd.Series(dtype=str), "detail": pd.Series(dtype=str)})
+
+
 @dataclass(frozen=True)
 class PriceBatch:
     """What a source delivered: a frame in the raw layout, and the tickers it could not get."""
@@ -78,14 +109,114 @@ class PriceBatch:
     source: str
     unavailable: dict[str, str] = field(default_factory=dict)
     """Ticker to the reason the source could not deliver it."""
+    unreadable: pd.DataFrame = field(default_factory=_no_unreadable)
+    """Rows of ``frame`` (by index) the source could not read: ``check`` names why
+    (:data:`UnreadableCheck`), ``detail`` what was written."""
 
 
 def _key(name: object) -> str:
     return re.sub(r"[\s_\-]", "", str(name)).lower()
 
 
-def normalize(frame: pd.DataFrame, *, source: str, ticker: str | None = None) -> pd.DataFrame:
-    """Map a frame of any accepted layout onto the raw price layout.
+def _is_text(column: pd.Series) -> bool:
+    return bool(pd.api.types.is_string_dtype(column.dtype) or column.dtype == object)
+
+
+def _numbers(column: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """float64 values, and masks of values written as non-finite and of text that is no number.
+
+    An empty cell (NaN in a float column, null in Parquet) is missing, not unreadable; ``nan``
+    written out (text, or a NaN float beside Parquet's nulls) is non-finite, like ``inf``.
+    """
+    if _is_text(column):
+        text = column.astype("string").str.strip()
+        missing = text.isna() | text.str.lower().isin(_MISSING_TEXT)
+        values = pd.to_numeric(text.mask(missing), errors="coerce").astype("float64")
+        non_finite = text.str.fullmatch(_NON_FINITE_TEXT).fillna(False).astype(bool)
+        garbage = ~missing & values.isna() & ~non_finite
+        return values, non_finite | (~missing & values.abs().eq(np.inf)), garbage
+    missing = column.isna()  # a masked or Arrow dtype keeps NaN apart from null
+    values = pd.Series(
+        column.to_numpy(dtype="float64", na_value=np.nan), index=column.index, dtype="float64"
+    )
+    return values, ~missing & ~np.isfinite(values), pd.Series(False, index=column.index)
+
+
+def _parse_dates(text: pd.Series, date_format: str) -> pd.Series:
+    return pd.to_datetime(text, format=date_format, errors="coerce")
+
+
+def _date_format(text: pd.Series, source: str) -> str:
+    """The one format that reads a column of date text, or why there is none."""
+    values = pd.Series(text.dropna().unique())
+    iso = _parse_dates(values, "ISO8601")
+    if iso.notna().all():
+        return "ISO8601"
+    parsed = {f: iso if f == "ISO8601" else _parse_dates(values, f) for f in DATE_FORMATS}
+    counts = {f: int(p.notna().sum()) for f, p in parsed.items()}
+    best = max(counts.values())
+    if best == 0:
+        msg = (
+            f"{source}: no date is in a format volforecast knows (e.g. {values.iloc[0]!r}); "
+            "give --date-format with a strptime format, e.g. --date-format '%d/%m/%Y'"
+        )
+        raise DataSourceError(msg)
+    tied = [f for f, n in counts.items() if n == best]
+    for other in tied[1:]:
+        a, b = parsed[tied[0]], parsed[other]
+        differ = a.notna() & b.notna() & (a != b)
+        if differ.any():
+            example = values[differ].iloc[0]
+            msg = (
+                f"{source}: the dates are ambiguous: {example!r} is "
+                f"{a[differ].iloc[0]:%Y-%m-%d} as {tied[0]} and {b[differ].iloc[0]:%Y-%m-%d} "
+                f"as {other}; give --date-format, e.g. --date-format '{tied[0]}'"
+            )
+            raise DataSourceError(msg)
+    return tied[0]
+
+
+def _dates(
+    column: pd.Series, source: str, date_format: str | None
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """datetime64[ns] midnights, and masks of unreadable and of out-of-range dates."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        if isinstance(column.dtype, pd.ArrowDtype):  # Parquet's timestamps, read with pyarrow
+            column = column.astype(column.dtype.numpy_dtype)  # type: ignore[attr-defined]
+        dates = pd.to_datetime(column)
+        if isinstance(dates.dtype, pd.DatetimeTZDtype):
+            dates = dates.dt.tz_localize(None)  # the exchange's own day, not UTC's
+        bad = pd.Series(False, index=column.index)
+    else:
+        text = column.astype("string").str.strip()
+        text = text.mask(text == "")
+        chosen = date_format or _date_format(text, source)
+        dates = _parse_dates(text, chosen)
+        if date_format is not None and text.notna().any() and dates.isna().all():
+            msg = (
+                f"{source}: no date is in the format {date_format!r} "
+                f"(e.g. {text.dropna().iloc[0]!r}); check --date-format"
+            )
+            raise DataSourceError(msg)
+        if isinstance(dates.dtype, pd.DatetimeTZDtype):
+            dates = dates.dt.tz_localize(None)
+        bad = text.notna() & dates.isna()
+    outside = dates.notna() & ((dates < _FIRST_DAY) | (dates > _LAST_DAY))
+    dates = dates.mask(outside).dt.normalize().astype("datetime64[ns]")
+    return dates, bad.astype(bool), outside.astype(bool)
+
+
+def normalize(
+    frame: pd.DataFrame, *, source: str, ticker: str | None = None, date_format: str | None = None
+) -> pd.DataFrame:
+    """Map a frame of any accepted layout onto the raw price layout (see :func:`read_frame`)."""
+    return read_frame(frame, source=source, ticker=ticker, date_format=date_format).frame
+
+
+def read_frame(
+    frame: pd.DataFrame, *, source: str, ticker: str | None = None, date_format: str | None = None
+) -> PriceBatch:
+    """Read a frame of any accepted layout into the raw price layout, noting what is unreadable.
 
     Parameters
     ----------
@@ -96,11 +227,13 @@ def normalize(frame: pd.DataFrame, *, source: str, ticker: str | None = None) ->
         What to record in ``stock_prices.source``.
     ticker : str, optional
         The ticker of every row, for one-ticker files without a ticker column.
+    date_format : str, optional
+        The ``strptime`` format of text dates; found from the column when None.
 
     Raises
     ------
     DataSourceError
-        When a required column is missing.
+        When a required column is missing, or the dates are in no known format or ambiguous.
     """
     if not any(_ALIASES.get(_key(c)) == "date" for c in frame.columns):
         frame = frame.reset_index()
@@ -109,7 +242,7 @@ def normalize(frame: pd.DataFrame, *, source: str, ticker: str | None = None) ->
         target = _ALIASES.get(_key(column))
         if target is not None and target not in renamed.values():
             renamed[column] = target
-    out = frame.loc[:, list(renamed)].rename(columns=renamed)
+    out = frame.loc[:, list(renamed)].rename(columns=renamed).reset_index(drop=True)
     if ticker is not None:
         out["ticker"] = ticker
     missing = [c for c in (*_REQUIRED, "ticker") if c not in out.columns]
@@ -129,16 +262,31 @@ def normalize(frame: pd.DataFrame, *, source: str, ticker: str | None = None) ->
         out["split_coefficient"] = 1.0
 
     out["ticker"] = out["ticker"].astype("string").str.strip().str.upper().fillna("")
-    dates = pd.to_datetime(out["date"], errors="coerce", utc=False)
-    if isinstance(dates.dtype, pd.DatetimeTZDtype):
-        dates = dates.dt.tz_localize(None)
-    out["date"] = dates.dt.normalize().astype("datetime64[ns]")
+    check = pd.Series(pd.NA, index=out.index, dtype="string")
+    detail = pd.Series(pd.NA, index=out.index, dtype="string")
+
+    def note(mask: pd.Series, name: UnreadableCheck, what: str, written: pd.Series) -> None:
+        # Only the flagged rows' values are turned into text: a million would take seconds.
+        fresh = mask & check.isna()
+        if fresh.any():
+            check[fresh] = name
+            detail[fresh] = written[fresh].astype("string").str.strip().map(what.format)
+
+    raw_dates = out["date"]
+    out["date"], bad_date, outside = _dates(raw_dates, source, date_format)
+    note(bad_date, "bad_date", "date {!r}", raw_dates)
+    note(outside, "date_out_of_range", "date {} is outside 1678-2262", raw_dates)
     for column in (*PRICE_COLUMNS, "volume", "split_coefficient"):
-        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+        written = out[column]
+        out[column], non_finite, garbage = _numbers(written)
+        note(non_finite, "non_finite_value", column + " {}", written)
+        note(garbage, "not_a_number", column + " {!r}", written)
     # Yahoo writes 0 for "no split"; a ratio of 1 means the same and keeps the maths simple.
-    out["split_coefficient"] = out["split_coefficient"].where(out["split_coefficient"] > 0, 1.0)
+    split = out["split_coefficient"]
+    out["split_coefficient"] = split.where((split > 0) | ~np.isfinite(split), 1.0)
     out["source"] = source
-    return out.loc[:, list(RAW_COLUMNS)].reset_index(drop=True)
+    unreadable = pd.DataFrame({"check": check, "detail": detail}).dropna()
+    return PriceBatch(out.loc[:, list(RAW_COLUMNS)], source=source, unreadable=unreadable)
 
 
 def load_sample() -> PriceBatch:
@@ -148,20 +296,41 @@ def load_sample() -> PriceBatch:
     """
     from arch.data import nasdaq, sp500  # noqa: PLC0415  (only this source needs them)
 
-    frames = [
-        normalize(module.load(), source="arch-sample", ticker=ticker)
+    batches = [
+        read_frame(module.load(), source="arch-sample", ticker=ticker)
         for ticker, module in zip(SAMPLE_TICKERS, (sp500, nasdaq), strict=True)
     ]
-    return PriceBatch(pd.concat(frames, ignore_index=True), source="arch-sample")
+    return _concat(batches, "arch-sample")
 
 
-def load_file(path: Path, *, ticker: str | None = None) -> PriceBatch:
+def _concat(
+    batches: Sequence[PriceBatch], source: str, unavailable: dict[str, str] | None = None
+) -> PriceBatch:
+    """One batch of several, the unreadable rows following their rows to the new index."""
+    frames, unreadable, offset = [], [], 0
+    for batch in batches:
+        frames.append(batch.frame)
+        unreadable.append(batch.unreadable.set_axis(batch.unreadable.index + offset))
+        offset += len(batch.frame)
+    return PriceBatch(
+        pd.concat(frames, ignore_index=True), source, unavailable or {}, pd.concat(unreadable)
+    )
+
+
+def load_file(
+    path: Path, *, ticker: str | None = None, date_format: str | None = None
+) -> PriceBatch:
     """Prices from a CSV or Parquet file (by suffix; ``.csv.gz`` works too).
+
+    Empty cells are missing values. ``nan`` and ``inf`` written in a number column are
+    non-finite values, and the gate rejects their rows as such (Parquet keeps NaN apart from
+    null, and the reader keeps that distinction).
 
     Raises
     ------
     DataSourceError
-        When the file is missing, unreadable or has no usable columns.
+        When the file is missing, unreadable or has no usable columns, or its dates are in no
+        known format or ambiguous (see ``date_format``).
     """
     if not path.is_file():
         msg = f"no such file: {path}"
@@ -169,9 +338,10 @@ def load_file(path: Path, *, ticker: str | None = None) -> PriceBatch:
     suffixes = [s.lower() for s in path.suffixes]
     try:
         if ".parquet" in suffixes or ".pq" in suffixes:
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(path, dtype_backend="pyarrow")
         elif ".csv" in suffixes or ".txt" in suffixes:
-            frame = pd.read_csv(path)
+            # Only an empty cell means "no value": pandas' default would read "nan" as one.
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
         else:
             msg = f"{path}: unknown file type; use .csv or .parquet"
             raise DataSourceError(msg)
@@ -181,7 +351,7 @@ def load_file(path: Path, *, ticker: str | None = None) -> PriceBatch:
         msg = f"cannot read {path}: {exc}"
         raise DataSourceError(msg) from exc
     source = f"file:{path.name}"[:64]
-    return PriceBatch(normalize(frame, source=source, ticker=ticker), source=source)
+    return read_frame(frame, source=source, ticker=ticker, date_format=date_format)
 
 
 def load_yfinance(tickers: Sequence[str], start: dt.date, end: dt.date | None = None) -> PriceBatch:
@@ -198,7 +368,7 @@ def load_yfinance(tickers: Sequence[str], start: dt.date, end: dt.date | None = 
     except ImportError as exc:
         msg = "the yfinance source needs the optional package: pip install 'volforecast[yfinance]'"
         raise DataSourceError(msg) from exc
-    frames = []
+    batches = []
     unavailable: dict[str, str] = {}
     for ticker in tickers:
         try:
@@ -216,9 +386,9 @@ def load_yfinance(tickers: Sequence[str], start: dt.date, end: dt.date | None = 
         if history.empty:
             unavailable[ticker] = "no prices returned"
             continue
-        frames.append(normalize(history, source="yfinance", ticker=ticker))
-    if not frames:
+        batches.append(read_frame(history, source="yfinance", ticker=ticker))
+    if not batches:
         reasons = "; ".join(f"{t}: {why}" for t, why in unavailable.items())
         msg = f"Yahoo Finance returned no prices (is the network up?): {reasons}"
         raise DataSourceError(msg)
-    return PriceBatch(pd.concat(frames, ignore_index=True), "yfinance", unavailable)
+    return _concat(batches, "yfinance", unavailable)

@@ -53,7 +53,11 @@ class Base(DeclarativeBase):
 
 
 class StockPrice(Base):
-    """One daily bar of one ticker: the input contract every model reads."""
+    """One daily bar of one ticker: the input contract every model reads.
+
+    Prices are finite as well as positive: migration 0005 adds that check in each database's
+    own spelling (a constraint on PostgreSQL, triggers on SQLite), so it is not declared here.
+    """
 
     __tablename__ = "stock_prices"
     __table_args__ = (
@@ -95,6 +99,27 @@ class MarketVariance(Base):
     log_rv: Mapped[float] = mapped_column(Double, comment="mean of ln(range variance in %²)")
     tickers: Mapped[int] = mapped_column(Integer, comment="tickers averaged that day")
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MarketRefresh(Base):
+    """The earliest day whose prices changed since the market series was last refreshed.
+
+    One row at most. Every price transaction that inserts or changes rows lowers ``since`` to
+    its earliest changed day and counts a ``revision`` in the same transaction, so a load killed
+    before its refresh leaves the mark behind; the refresh that recomputes the series from
+    ``since`` deletes the mark in its own transaction, only when no price changed meanwhile.
+    """
+
+    __tablename__ = "market_refresh"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="one_row"),
+        {"schema": MARKET_SCHEMA, "comment": "Days of the market series waiting for a refresh."},
+    )
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    since: Mapped[dt.date] = mapped_column(Date, comment="earliest day whose prices changed")
+    revision: Mapped[int] = mapped_column(BigInteger, comment="price transactions counted")
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class VolatilityPrediction(Base):

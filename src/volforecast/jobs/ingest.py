@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
@@ -18,6 +17,7 @@ from volforecast.data.quality import QualityReport, run_gate
 from volforecast.data.repository import PriceRepository, UpsertCounts
 from volforecast.data.sources import PriceBatch
 from volforecast.errors import DatabaseUnavailableError
+from volforecast.faults import checkpoint
 from volforecast.jobs.market import refresh_market
 from volforecast.settings import Settings
 
@@ -103,7 +103,7 @@ def ingest(
     """
     started = time.perf_counter()
     ensure_schema(engine)
-    gate = run_gate(batch.frame, settings.quality)
+    gate = run_gate(batch.frame, settings.quality, batch.unreadable)
     for ticker, reason in batch.unavailable.items():
         gate.report.add_unavailable(ticker, reason)
     rejects_file = None
@@ -130,24 +130,23 @@ def ingest(
                 f"{start} of {total} rows were committed before it failed, and "
                 "running the same ingest again finishes the load safely",
             ) from exc
+        checkpoint("ingest.after_chunk")
         if progress is not None:
             progress(min(start + chunk, total), total)
-    # The market series is derived from every stored ticker: the days this batch touched,
-    # and all after them, are recomputed. A failure here loses no price; ingesting again
-    # (the rows are then unchanged) recomputes it.
-    market_days = 0
-    if total:
-        since = pd.Timestamp(accepted["date"].min()).date()
-        try:
-            market_days = refresh_market(engine, settings.quality, since)
-        except UNAVAILABLE_ERRORS as exc:
-            raise _cut_short(
-                engine,
-                exc,
-                "every price was stored, the market series was not refreshed: "
-                "run the same ingest again",
-            ) from exc
+    # The market series is derived from every stored ticker: the days from the earliest one
+    # this batch (or a load killed before it) changed are recomputed. A failure here loses no
+    # price: the stale mark stays, and the next ingest of anything recomputes them.
+    checkpoint("ingest.after_prices")
+    try:
+        market_days = refresh_market(engine, settings.quality)
+    except UNAVAILABLE_ERRORS as exc:
+        raise _cut_short(
+            engine,
+            exc,
+            "every price was stored, the market series was not refreshed: run any ingest again",
+        ) from exc
 
+    checkpoint("ingest.after_market")
     report = IngestReport(
         source=batch.source,
         quality=gate.report,

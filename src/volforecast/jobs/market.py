@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 WARMUP_DAYS = 120
 
 
+_NO_MARKET = pd.DataFrame(
+    {"log_rv": pd.Series(dtype="float64"), "tickers": pd.Series(dtype="int64")},
+    index=pd.DatetimeIndex([]),
+)
+
+
 def market_from_prices(prices: pd.DataFrame, quality: QualitySettings) -> pd.DataFrame:
     """``log_rv`` and ``tickers`` by date from prices in the raw layout, quality-gated."""
     datasets = by_ticker(run_gate(prices, quality).accepted).values()
@@ -33,24 +39,29 @@ def market_from_prices(prices: pd.DataFrame, quality: QualitySettings) -> pd.Dat
     return pd.DataFrame({"log_rv": market_log_rv(datasets), "tickers": tickers})
 
 
-def refresh_market(engine: Engine, quality: QualitySettings, since: dt.date | None = None) -> int:
-    """Recompute the stored market series from ``since`` on (all of it when None).
+def refresh_market(engine: Engine, quality: QualitySettings) -> int:
+    """Recompute the stored market series from where prices last changed; returns days stored.
 
-    Returns the days stored. Running it again gives the same rows: the days are replaced.
-    When none is stored yet (a database upgraded from before the series existed), all of it
-    is computed, whatever ``since`` says.
+    Every price write marks the series stale from its earliest changed day in the same
+    transaction (:func:`~volforecast.data.repository.mark_market_stale`), so the mark outlives
+    a load that is killed before it refreshes: whichever refresh comes next recomputes from
+    the earliest mark, and the series again equals one computed from every stored price.
+    Nothing is marked: nothing to do (0). A database with prices but no series yet (upgraded
+    from before it existed) gets all of it.
     """
-    if since is not None and MarketRepository(engine).count() == 0:
-        since = None
+    market_repository = MarketRepository(engine)
+    mark = market_repository.stale()
+    empty = market_repository.count() == 0
+    if mark is None and not empty:
+        return 0
+    since = None if empty or mark is None else mark.since
     start = None if since is None else since - dt.timedelta(days=WARMUP_DAYS)
     prices = PriceRepository(engine).load(start=start)
-    if prices.empty:
-        return 0
-    market = market_from_prices(prices, quality)
+    market = market_from_prices(prices, quality) if not prices.empty else _NO_MARKET
     if since is not None:
         market = market[market.index >= pd.Timestamp(since)]
-    stored = MarketRepository(engine).replace(
-        market["log_rv"], market["tickers"], computed_at=dt.datetime.now(dt.UTC)
+    stored = market_repository.replace(
+        market["log_rv"], market["tickers"], computed_at=dt.datetime.now(dt.UTC), clears=mark
     )
     log.info("market series: %d days refreshed from %s", stored, since or "the first price")
     return stored

@@ -37,7 +37,7 @@ from volforecast.errors import (
     VolforecastError,
 )
 from volforecast.jobs.backtest import daily_data_by_ticker
-from volforecast.jobs.market import with_market
+from volforecast.jobs.market import refresh_market, with_market
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import MODEL_NAMES
 from volforecast.registry.serving import ProductionModels, Served
@@ -420,6 +420,7 @@ def predict_all(
     # One query and one pass of the quality gate for every ticker, as training does.
     needed = sorted({ticker for _, ticker in work})
     try:
+        refresh_market(engine, settings.quality)  # a load killed before its refresh left it stale
         prices = PriceRepository(engine).load(needed, end=as_of) if needed else None
         market = MarketRepository(engine).load(end=as_of)
     except UNAVAILABLE_ERRORS as exc:
