@@ -25,24 +25,16 @@ def test_concurrent_loads_of_one_file_count_what_each_wrote(
     frame.to_parquet(tmp_path / "prices.parquet")
     env = clean_env(home=str(tmp_path / "var"), database_url=database_url,
                     ingest_chunk_rows="5000")  # fmt: skip
+    command = [sys.executable, "-m", "volforecast", "ingest", "--file", "prices.parquet"]
     loads = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "volforecast",
-                "ingest",
-                "--file",
-                "prices.parquet",
-                "--report-json",
-                f"report-{n}.json",
-            ],
+            [*command, "--report-json", f"report-{n}.json"],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-        )  # fmt: skip
+        )
         for n in (1, 2)
     ]
     for load in loads:
