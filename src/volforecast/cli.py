@@ -713,6 +713,11 @@ def train(
             )
         except ValueError as exc:
             _fail(str(exc), ExitCode.USAGE)
+    for settled in report.recovered:
+        out.print(
+            f"[yellow]recovered[/] {settled.registered_model} v{settled.version}: "
+            f"{escape(settled.reason)}"
+        )
     table = Table(title="Training runs", title_justify="left")
     for column in ("ticker", "model", "version", "QLIKE 1 d", "converged", "outcome"):
         table.add_column(column)
@@ -734,6 +739,7 @@ def train(
         "complete": report.complete, "outcomes": [vars(o) for o in report.outcomes],
         "stage_seconds": report.stage_seconds,
         "retrain_requests_closed": report.retrain_requests_closed,
+        "recovered": [vars(r) for r in report.recovered],
     })  # fmt: skip
     if report.retrain_requests_closed:
         out.print(f"closed {report.retrain_requests_closed} retraining requests")

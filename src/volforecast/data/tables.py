@@ -200,6 +200,9 @@ class ModelPromotion(Base):
         String(20), comment="where the alias points after the move; NULL when removed"
     )
     previous_version: Mapped[str | None] = mapped_column(String(20))
+    candidate: Mapped[str | None] = mapped_column(
+        String(20), comment="the version a training run judged; NULL for moves by hand"
+    )
     reason: Mapped[str] = mapped_column(Text)
     metrics: Mapped[str] = mapped_column(Text, comment="JSON: the figures the decision used")
     actor: Mapped[str] = mapped_column(String(100), comment="user@host or the job that moved it")

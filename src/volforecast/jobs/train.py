@@ -44,6 +44,7 @@ from volforecast.core.features import DailyData
 from volforecast.core.losses import qlike_losses
 from volforecast.core.parallel import one_blas_thread
 from volforecast.data.db import ensure_schema
+from volforecast.data.leases import JobLease
 from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.quality import QualityReport
 from volforecast.data.repository import (
@@ -54,6 +55,7 @@ from volforecast.data.repository import (
 )
 from volforecast.errors import InvalidSeriesError, TrackingUnavailableError, UnknownTickerError
 from volforecast.evaluation.metrics import DEFAULT_HORIZONS, horizon_targets, loss_table
+from volforecast.faults import checkpoint
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import refresh_market, with_market
 from volforecast.models.base import VolatilityModel
@@ -74,6 +76,7 @@ from volforecast.registry.pyfunc import (
     input_example,
     pip_requirements,
 )
+from volforecast.registry.recovery import Recovered, recover
 from volforecast.registry.serving import download_models
 from volforecast.registry.tracking import (
     RunRecord,
@@ -143,6 +146,8 @@ class TrainReport:
     stage_seconds: dict[str, float]
     retrain_requests_closed: int = 0
     """Pending requests of ``volforecast monitor`` that this training answered."""
+    recovered: list[Recovered] = field(default_factory=list)
+    """Versions an earlier, killed run left undecided, settled before this one trained."""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -292,12 +297,42 @@ def train(
 
     client = connect(settings)
     registry = Registry(client, PromotionLog(engine), settings.promotion, config.actor)
-    metrics_store = MetricRepository(engine)
-    run = _Runner(
-        client=client, registry=registry, metrics_store=metrics_store, settings=settings,
-        config=config, rows_by_ticker=rows_by_ticker, progress=progress,
-    )  # fmt: skip
+    with JobLease(engine) as lease:
+        # Before anything new is registered: what a killed run left undecided is settled.
+        recovered = recover(client, registry.log, registry.actor)
+        run = _Runner(
+            client=client, registry=registry, metrics_store=MetricRepository(engine),
+            settings=settings, config=config, rows_by_ticker=rows_by_ticker,
+            progress=progress, job=lease.token,
+        )  # fmt: skip
+        outcomes = _train_all(run, datasets, corrupt, stages, on_start)
+    stages["total"] = time.perf_counter() - started
 
+    # A ticker retrained for any reason (the weekly run, a triggered one, --queued) answers
+    # the monitor's pending request for it; one with a failed model keeps it, and so does
+    # one whose models were all skipped as unchanged (nothing new was trained).
+    failed = {o.ticker for o in outcomes if not o.ok}
+    trained = {o.ticker for o in outcomes if o.ok and o.run_id is not None}
+    closed = MonitoringRepository(engine).mark_retrained(
+        sorted(trained - failed), now=dt.datetime.now(dt.UTC)
+    )
+    report = TrainReport(outcomes, quality, stages, closed, recovered)
+    log.info(
+        "Trained %d of %d models in %.0f s; %d failed",
+        len(outcomes) - len(report.failed), len(outcomes), stages["total"], len(report.failed),
+    )  # fmt: skip
+    return report
+
+
+def _train_all(
+    run: _Runner,
+    datasets: dict[str, DailyData],
+    corrupt: dict[str, str],
+    stages: dict[str, float],
+    on_start: Callable[[int], None] | None,
+) -> list[Outcome]:
+    """Every asked-for model of every ticker: the per-ticker families, then the pooled ones."""
+    config, settings = run.config, run.settings
     per_ticker = [m for m in config.models if m not in names.POOLED_MODEL_TYPES]
     pooled = [m for m in config.models if m in names.POOLED_MODEL_TYPES]
     if on_start is not None:
@@ -310,7 +345,7 @@ def train(
     try:
         for model_name in per_ticker:
             began = time.perf_counter()
-            outcomes += _per_ticker(run, model_name, datasets, rows_by_ticker, config.workers)
+            outcomes += _per_ticker(run, model_name, datasets, run.rows_by_ticker, config.workers)
             stages[f"{model_name}: fit, evaluate, log, register"] = time.perf_counter() - began
         for model_name in pooled:
             began = time.perf_counter()
@@ -328,21 +363,7 @@ def train(
             f"training ({len(outcomes)} models done, kept): {reason}"
         )
         raise TrackingUnavailableError(msg) from exc
-    stages["total"] = time.perf_counter() - started
-    # A ticker retrained for any reason (the weekly run, a triggered one, --queued) answers
-    # the monitor's pending request for it; one with a failed model keeps it, and so does
-    # one whose models were all skipped as unchanged (nothing new was trained).
-    failed = {o.ticker for o in outcomes if not o.ok}
-    trained = {o.ticker for o in outcomes if o.ok and o.run_id is not None}
-    closed = MonitoringRepository(engine).mark_retrained(
-        sorted(trained - failed), now=dt.datetime.now(dt.UTC)
-    )
-    report = TrainReport(outcomes, quality, stages, closed)
-    log.info(
-        "Trained %d of %d models in %.0f s; %d failed",
-        len(outcomes) - len(report.failed), len(outcomes), stages["total"], len(report.failed),
-    )  # fmt: skip
-    return report
+    return outcomes
 
 
 def stored_faults(quality: QualityReport) -> dict[str, str]:
@@ -548,7 +569,10 @@ class _Runner:
         config: TrainConfig,
         rows_by_ticker: dict[str, pd.DataFrame],
         progress: Progress | None,
+        job: str,
     ) -> None:
+        self.job = job
+        """The token of this run's lease: its runs and versions carry it."""
         self.client = client
         self.registry = registry
         self.metrics_store = metrics_store
@@ -581,7 +605,11 @@ class _Runner:
         latest = self.client.search_model_versions(
             f"name = '{name}'", max_results=1, order_by=["version_number DESC"]
         )
-        if latest and (latest[0].tags or {}).get(names.TAG_FINGERPRINT) == fingerprint_:
+        tags = (latest[0].tags or {}) if latest else {}
+        # A version never decided (its run died) is no reason to skip: training again judges it.
+        if tags.get(names.TAG_DECISION) in {names.PENDING, "abandoned"}:
+            return None
+        if tags.get(names.TAG_FINGERPRINT) == fingerprint_:
             return latest[0]
         return None
 
@@ -631,8 +659,9 @@ class _Runner:
                 raise ValueError(msg)
             return evaluate(served[data.ticker], data, self.settings).decision_losses
 
-        decision = self._consider(name, version, prepared.decision_losses, losses_of)
+        # Metrics first: a version that is decided always has its rows.
         self._store_metrics(prepared.model_type, {data.ticker: prepared.metrics}, run_id, version)
+        decision = self._consider(name, version, prepared.decision_losses, losses_of)
         return self._outcome(
             data.ticker, prepared.model_name, run_id=run_id, name=name, version=version,
             decision=decision, converged=prepared.converged, metrics=prepared.metrics,
@@ -748,9 +777,9 @@ class _Runner:
                  by_ticker.items() if t in served]
             )  # fmt: skip
 
-        decision = self._consider(name, version, challenger, losses_of)
         metrics = {t: e.metrics for t, e in evaluated.items()}
         self._store_metrics(models[first.ticker].model_type, metrics, run_id, version)
+        decision = self._consider(name, version, challenger, losses_of)
         return [
             self._outcome(
                 t,
@@ -782,7 +811,10 @@ class _Runner:
         run_name = f"{model_name}-{ticker or names.POOLED}"
         if plot is not None:
             record.documents["forecast.png"] = plot
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
+        job_tag = {names.TAG_JOB: self.job}
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name, tags=job_tag
+        ) as active:
             run_id = active.info.run_id
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -792,14 +824,18 @@ class _Runner:
                 input_example=input_example(example_ticker),
                 pip_requirements=pip_requirements(),
             )
+            checkpoint("train.after_log_model")
             # After the model: log_model copies a run's existing metrics to the model one by
             # one, which costs more than logging them.
             log_record(self.client, run_id, record)
             version_tags = {
                 **record.tags,
                 **{f"metric.{mlflow_key(k)}": f"{v:.6g}" for k, v in record.metrics.items()},
+                **job_tag,
+                names.TAG_DECISION: names.PENDING,
             }
             registered = mlflow.register_model(info.model_uri, name, tags=version_tags)
+            checkpoint("train.after_register")
         return run_id, str(registered.version)
 
     def _consider(
@@ -808,11 +844,15 @@ class _Runner:
         # A production version that cannot forecast this window (it serves other tickers, or
         # its files are unreadable) is a reason not to promote, not to stop the batch.
         try:
-            return self.registry.consider(name, version, challenger, losses_of)
+            decision = self.registry.consider(name, version, challenger, losses_of)
         except (*FIT_ERRORS, _CoverageError, OSError) as exc:
             decision = Decision(False, f"not promoted: production could not be compared: {exc}")
+            self.registry.record_not_promoted(name, version, decision)
             log.warning("%s v%s %s", name, version, decision.reason)
-            return decision
+        checkpoint("train.after_decision")
+        outcome = "promoted" if decision.promote else "not_promoted"
+        self.client.set_model_version_tag(name, version, names.TAG_DECISION, outcome)
+        return decision
 
     def _store_metrics(
         self, model_type: str, metrics: dict[str, dict[str, float]], run_id: str, version: str

@@ -31,6 +31,12 @@ TAG_DATA_HASH: Final = "volforecast.data_hash"
 TAG_DATA_END: Final = "volforecast.data_end"
 TAG_FINGERPRINT: Final = "volforecast.fingerprint"
 """Model, options, version and input-price hash: equal fingerprints mean an equal training."""
+TAG_JOB: Final = "volforecast.job"
+"""The token of the training job that logged a run or registered a version (its lease)."""
+TAG_DECISION: Final = "volforecast.decision"
+"""Where a version stands: ``pending`` from its registration until the promotion decision,
+then ``promoted``, ``not_promoted`` or ``abandoned`` (its run was killed before deciding)."""
+PENDING: Final = "pending"
 
 
 def ticker_slug(ticker: str) -> str:

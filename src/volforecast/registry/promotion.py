@@ -39,6 +39,7 @@ from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
 from volforecast.data.tables import ModelPromotion
 from volforecast.errors import RegistryError
 from volforecast.evaluation.stats import diebold_mariano
+from volforecast.faults import checkpoint
 from volforecast.registry.names import (
     CHALLENGER,
     PRODUCTION,
@@ -171,9 +172,11 @@ class PromotionEvent:
     metrics: dict[str, float]
     actor: str
     created_at: dt.datetime
+    candidate: str | None = None
+    """The version a training run judged (``None`` for a move by hand)."""
 
 
-class _ConflictError(Exception):
+class LogConflictError(Exception):
     """Another promoter appended the entry this one meant to."""
 
 
@@ -216,7 +219,7 @@ class PromotionLog:
     def appending(self, event: PromotionEvent) -> Iterator[None]:
         """Insert ``event`` in a transaction that commits after the ``with`` body.
 
-        The body moves the alias; if it raises, nothing is logged. Raises :class:`_ConflictError`
+        The body moves the alias; if it raises, nothing is logged. Raises :class:`LogConflictError`
         when another promoter took the sequence number first.
         """
         row = {
@@ -226,6 +229,7 @@ class PromotionLog:
             "action": event.action,
             "version": event.version,
             "previous_version": event.previous_version,
+            "candidate": event.candidate,
             "reason": event.reason[:2000],
             "metrics": json.dumps(_finite(event.metrics)),
             "actor": event.actor[:100],
@@ -236,7 +240,7 @@ class PromotionLog:
                 try:
                     connection.execute(insert(PROMOTIONS).values(**row))
                 except IntegrityError as exc:
-                    raise _ConflictError from exc
+                    raise LogConflictError from exc
                 yield
         except UNAVAILABLE_ERRORS as exc:
             raise unavailable(self.engine, exc) from exc
@@ -264,6 +268,7 @@ def _event(row: Any) -> PromotionEvent:
         metrics=metrics,
         actor=row["actor"],
         created_at=created,
+        candidate=row["candidate"],
     )
 
 
@@ -315,9 +320,16 @@ class Registry:
         self._retrying(
             name,
             lambda: self._move(
-                name, CHALLENGER, version, "register", "registered by a training run", {}
+                name,
+                CHALLENGER,
+                version,
+                "register",
+                "registered by a training run",
+                {},
+                candidate=version,
             ),
         )
+        checkpoint("promotion.after_challenger")
         for _ in range(MAX_ATTEMPTS):
             production = self.alias_version(name, PRODUCTION)
             if production == version:
@@ -328,11 +340,11 @@ class Registry:
                 if decision.promote:
                     self._move(
                         name, PRODUCTION, version, "promote", decision.reason, decision.metrics,
-                        expect=production,
+                        expect=production, candidate=version,
                     )  # fmt: skip
                 else:
                     self._record(name, version, production, decision)
-            except _ConflictError:
+            except LogConflictError:
                 log.info("%s: another run moved an alias meanwhile; deciding again", name)
                 continue
             log.info(
@@ -342,6 +354,17 @@ class Registry:
             )  # fmt: skip
             return decision
         msg = f"{name}: gave up promoting v{version} after {MAX_ATTEMPTS} concurrent moves"
+        raise RegistryError(msg)
+
+    def record_not_promoted(self, name: str, version: str, decision: Decision) -> None:
+        """Log that ``version`` stays out of production for ``decision``'s reason."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                self._record(name, version, self.alias_version(name, PRODUCTION), decision)
+            except LogConflictError:
+                continue
+            return
+        msg = f"{name}: {MAX_ATTEMPTS} concurrent alias moves in a row; try again"
         raise RegistryError(msg)
 
     def promote(self, name: str, version: str, reason: str = "promoted by hand") -> PromotionEvent:
@@ -376,7 +399,7 @@ class Registry:
         for _ in range(MAX_ATTEMPTS):
             try:
                 return move()
-            except _ConflictError:
+            except LogConflictError:
                 continue
         msg = f"{name}: {MAX_ATTEMPTS} concurrent alias moves in a row; try again"
         raise RegistryError(msg)
@@ -416,13 +439,14 @@ class Registry:
         metrics: dict[str, float],
         *,
         expect: str | None = None,
+        candidate: str | None = None,
     ) -> PromotionEvent:
         self._version(name, version)
         with self.log.engine.connect() as connection:
             seq = self.log.last_seq(connection, name) + 1
         previous = self.alias_version(name, alias)
         if alias == PRODUCTION and expect is not None and previous != expect:
-            raise _ConflictError
+            raise LogConflictError
         event = PromotionEvent(
             registered_model=name,
             seq=seq,
@@ -434,9 +458,12 @@ class Registry:
             metrics=metrics,
             actor=self.actor,
             created_at=dt.datetime.now(dt.UTC),
+            candidate=candidate,
         )
         with self.log.appending(event):
+            checkpoint(f"promotion.{action}.before_alias_move")
             self.client.set_registered_model_alias(name, alias, version)
+            checkpoint(f"promotion.{action}.after_alias_move")
             if alias == PRODUCTION and self.alias_version(name, CHALLENGER) == version:
                 self.client.delete_registered_model_alias(name, CHALLENGER)
         return event
@@ -445,7 +472,7 @@ class Registry:
         with self.log.engine.connect() as connection:
             seq = self.log.last_seq(connection, name) + 1
         if self.alias_version(name, PRODUCTION) != production:
-            raise _ConflictError  # judged against a version that no longer serves
+            raise LogConflictError  # judged against a version that no longer serves
         event = PromotionEvent(
             registered_model=name,
             seq=seq,
@@ -457,6 +484,7 @@ class Registry:
             metrics=decision.metrics,
             actor=self.actor,
             created_at=dt.datetime.now(dt.UTC),
+            candidate=version,
         )
         with self.log.appending(event):
             pass

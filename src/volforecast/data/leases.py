@@ -1,0 +1,129 @@
+"""Job leases: a claim that lives exactly as long as the process holding it.
+
+A training run marks what it writes to the registry with its job token. When a later run finds
+a version still waiting for its decision, it must tell a run that is deciding right now from
+one that was killed. A lease answers that without clocks or heartbeats: the operating system
+ends it with the process.
+
+* PostgreSQL: a session-level advisory lock on a connection the job keeps open; the server
+  drops it when the connection closes, which a killed process's connection does.
+* SQLite: an ``flock`` on a file beside the database file, which the kernel releases when the
+  process dies. SQLite is a local file, so every process using it sees the same lock files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from sqlalchemy import Connection, Engine, text
+
+from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+
+
+def _key(token: str) -> int:
+    """The advisory-lock key of a token: 64 bits of its hash, as PostgreSQL's signed bigint."""
+    return int.from_bytes(hashlib.sha256(token.encode()).digest()[:8], "big", signed=True)
+
+
+def _lock_dir(engine: Engine) -> Path:
+    database = engine.url.database
+    base = Path(database).parent if database and database != ":memory:" else Path.cwd()
+    return base / ".volforecast-leases"
+
+
+def _try_flock(path: Path) -> IO[str] | None:
+    """The open file, locked; None when another process holds the lock."""
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+class JobLease:
+    """The lease of one job: taken on entry, released on exit or when the process dies.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The store whose kind decides how the lease is held.
+    token : str, optional
+        The job's token; a new one by default.
+    """
+
+    def __init__(self, engine: Engine, token: str | None = None) -> None:
+        self.engine = engine
+        self.token = token or uuid.uuid4().hex
+        self._connection: Connection | None = None
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> Self:
+        if self.engine.dialect.name == "postgresql":
+            try:
+                self._connection = self.engine.connect()
+                self._connection.execute(
+                    text("SELECT pg_advisory_lock(:key)"), {"key": _key(self.token)}
+                )
+                self._connection.commit()
+            except UNAVAILABLE_ERRORS as exc:
+                raise unavailable(self.engine, exc) from exc
+            return self
+        folder = _lock_dir(self.engine)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._file = _try_flock(folder / self.token)
+        if self._file is None:  # pragma: no cover - tokens are fresh uuids
+            msg = f"job token {self.token} is held by another process"
+            raise RuntimeError(msg)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._connection is not None:
+            # Closing the session releases the lock, whether or not the server still answers.
+            with contextlib.suppress(*UNAVAILABLE_ERRORS):
+                self._connection.close()
+            self._connection = None
+        if self._file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (_lock_dir(self.engine) / self.token).unlink()
+            self._file.close()
+            self._file = None
+
+
+def is_alive(engine: Engine, token: str) -> bool:
+    """Whether a process still holds the lease of ``token``."""
+    if engine.dialect.name == "postgresql":
+        try:
+            with engine.connect() as connection:
+                free = connection.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": _key(token)}
+                ).scalar_one()
+                if free:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": _key(token)}
+                    )
+        except UNAVAILABLE_ERRORS as exc:
+            raise unavailable(engine, exc) from exc
+        return not free
+    path = _lock_dir(engine) / token
+    if not path.exists():
+        return False
+    handle = _try_flock(path)
+    if handle is None:
+        return True
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a dead job's file: nobody will come back for it
+    handle.close()
+    return False
