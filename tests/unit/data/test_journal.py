@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, func, select
 
+from volforecast.data import db
 from volforecast.data.journal import PredictionJournal
-from volforecast.data.repository import PredictionRow
+from volforecast.data.repository import PREDICTIONS, PredictionRepository, PredictionRow
 from volforecast.errors import JournalError
+from volforecast.jobs.writer import PredictionWriter
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 
@@ -92,3 +97,39 @@ def test_a_damaged_file_is_refused_with_the_reason(
     written.path.write_text(damage(written.path.read_text()))
     with pytest.raises(JournalError, match=says):
         journal.read(written.path)
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(PREDICTIONS)).scalar_one())
+
+
+def test_a_new_writer_stores_what_an_earlier_one_journaled_and_sets_bad_files_aside(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db.ensure_schema(engine)
+    earlier = PredictionJournal(tmp_path / "journal")
+    earlier.append(_rows("AAPL"))
+    earlier.append(_rows("MSFT", steps=2))
+    damaged = earlier.append(_rows("NVDA"))
+    damaged.path.write_text(damaged.path.read_text()[:-7])
+    earlier.append(_rows("AAPL"))  # the same rows twice: stored once
+    # Readable, but the database refuses it (volatility must be positive): retried, it would
+    # keep every later file from being written.
+    refused = earlier.append([dataclasses.replace(_rows("TSLA")[0], predicted_volatility=-1.0)])
+    with caplog.at_level(logging.ERROR):
+        restarted = PredictionJournal(earlier.directory)
+        writer = PredictionWriter(PredictionRepository(engine), restarted, interval_s=0.05)
+        deadline = time.monotonic() + 30
+        while earlier.waiting() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert writer.close() == 0
+    assert earlier.waiting() == [], "each readable file removed after its rows were committed"
+    assert _count(engine) == 3 + 2
+    set_aside = earlier.broken / damaged.path.name
+    assert set_aside.exists(), "never deleted: moved aside for a look by hand"
+    assert (earlier.broken / refused.path.name).exists()
+    assert writer.stats.set_aside == 2
+    assert "refused by the database" in caplog.text
+    assert f"moved to {set_aside}" in caplog.text
+    assert "NOT in the database" in caplog.text
