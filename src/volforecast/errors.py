@@ -50,3 +50,7 @@ class ModelNotFoundError(VolforecastError):
 
 class UnknownModelTypeError(VolforecastError):
     """A model type volforecast does not ship."""
+
+
+class JournalError(VolforecastError):
+    """A prediction journal file cannot be read back: cut short, or edited by hand."""

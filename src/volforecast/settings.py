@@ -79,9 +79,10 @@ class ApiSettings(BaseModel):
     write_batch: Annotated[int, Field(ge=1)] = 500
     """Predictions written to the database per transaction."""
     write_interval_s: Annotated[float, Field(gt=0)] = 0.5
-    """Longest a prediction waits in memory before it is written."""
+    """Longest a prediction waits in memory before it is written, or journaled under ``home``
+    while the database is away."""
     max_pending: Annotated[int, Field(ge=1)] = 100_000
-    """Prediction rows kept in memory while the database is down; beyond, the oldest go."""
+    """Prediction rows kept in memory; beyond, they go to the journal at once."""
 
 
 class DashboardSettings(BaseModel):
@@ -152,7 +153,8 @@ class Settings(BaseSettings):
     )
 
     home: Path = Path("var")
-    """Directory of the embedded state: SQLite database, MLflow store, downloaded data."""
+    """Directory of the embedded state: SQLite database, MLflow store, downloaded data, and
+    the journal of predictions the database has not taken yet."""
     database_url: str = ""
     """SQLAlchemy URL of the price and prediction store; SQLite under ``home`` when empty."""
     mlflow_tracking_uri: str = ""

@@ -70,9 +70,9 @@ def _store(settings: Settings, frame: pd.DataFrame) -> None:
     engine.dispose()
 
 
-def _trained_home(home: Path, **api: Any) -> Settings:
+def _trained_home(home: Path, database_url: str = "", **api: Any) -> Settings:
     """^GSPC's GARCH in production, trained before the last LATER closes were stored."""
-    settings = make_settings(home=home, api={**QUICK, **api})
+    settings = make_settings(home=home, database_url=database_url, api={**QUICK, **api})
     frame = _sample()
     _store(settings, frame.groupby("ticker").head(DAYS - LATER))
     engine = db.create_db_engine(settings)

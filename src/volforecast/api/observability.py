@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from volforecast.jobs.writer import WriterStats
+
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -56,9 +58,20 @@ class ServiceMetrics:
             registry=registry,
         )  # fmt: skip
         self.predictions_pending = Gauge(
-            "volforecast_predictions_pending", "Prediction rows waiting to be written.",
+            "volforecast_predictions_pending",
+            "Prediction rows waiting to be written, in memory or in the journal.",
             registry=registry,
-        )  # fmt: skip
+        )
+        self.predictions_journaled = Gauge(
+            "volforecast_predictions_journaled",
+            "Prediction rows waiting in the journal under the service's home.",
+            registry=registry,
+        )
+
+    def observe_writer(self, stats: WriterStats) -> None:
+        """Set the gauges of the prediction writer."""
+        self.predictions_pending.set(stats.waiting)
+        self.predictions_journaled.set(stats.journaled)
 
 
 class MetricsMiddleware:

@@ -105,6 +105,9 @@ class Health(BaseModel):
     checks: dict[str, Check]
     models_served: int
     predictions_pending: int
+    """Answered predictions not in the database yet, in memory or in the journal."""
+    predictions_journaled: int
+    """Of those, the rows kept in the journal under the service's home."""
 
 
 class ApiInfo(BaseModel):

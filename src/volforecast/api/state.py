@@ -15,9 +15,11 @@ from sqlalchemy import Engine
 
 from volforecast.api.observability import ServiceMetrics
 from volforecast.data.db import create_db_engine, ensure_schema
+from volforecast.data.journal import PredictionJournal
 from volforecast.data.repository import PredictionRepository
 from volforecast.errors import VolforecastError
-from volforecast.jobs.predict import Forecaster, PredictionWriter
+from volforecast.jobs.predict import Forecaster
+from volforecast.jobs.writer import PredictionWriter
 from volforecast.registry.serving import ProductionModels
 from volforecast.registry.tracking import connect
 from volforecast.settings import Settings
@@ -48,6 +50,7 @@ class ServiceState:
         models = ProductionModels(client)
         writer = PredictionWriter(
             PredictionRepository(engine),
+            PredictionJournal(settings.home / "journal"),
             batch=settings.api.write_batch,
             interval_s=settings.api.write_interval_s,
             max_pending=settings.api.max_pending,
@@ -95,12 +98,10 @@ class ServiceState:
             if api.prices_refresh_s > 0 and now >= next_prices:
                 await anyio.to_thread.run_sync(self.refresh_prices)
                 next_prices = time.monotonic() + api.prices_refresh_s
-            self.metrics.predictions_pending.set(self.writer.stats.pending)
+            self.metrics.observe_writer(self.writer.stats)
             await asyncio.sleep(min(api.model_refresh_s, api.prices_refresh_s or 1.0, 1.0))
 
     def close(self) -> None:
-        """Write the predictions still queued, then let go of the database."""
-        left = self.writer.close()
-        if left:
-            log.error("%d predictions were not stored: the database did not answer", left)
+        """Write or journal the predictions still queued, then let go of the database."""
+        self.writer.close()
         self.engine.dispose()

@@ -3,17 +3,14 @@
 A forecast uses the production version's frozen parameters and every stored close up to the
 latest: the model's origin moves to that close (``update``), nothing is refitted. The whole
 30-day path is computed once per model version, ticker and latest close and kept, so asking
-again, for any horizon, costs a dictionary lookup. Predictions reach
-``ml.volatility_predictions`` through :class:`PredictionWriter`, which batches them on a
-thread of its own and keeps them while the database is away.
+again, for any horizon, costs a dictionary lookup. The service's answers reach
+``ml.volatility_predictions`` through :class:`volforecast.jobs.writer.PredictionWriter`.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -213,131 +210,6 @@ def path_from(served: Served, model: VolatilityModel, data: DailyData) -> Predic
         forecast_dates=forecast.forecast_dates,
         vol_pct=tuple(float(v) for v in forecast.vol_pct),
     )
-
-
-@dataclass
-class WriterStats:
-    """What a :class:`PredictionWriter` has done."""
-
-    written: int = 0
-    pending: int = 0
-    dropped: int = 0
-    failures: int = 0
-    last_error: str | None = None
-
-
-class PredictionWriter:
-    """Writes predictions to ``ml.volatility_predictions`` off the request path, in batches.
-
-    :meth:`submit` only queues rows (steps already queued for the same path are skipped, so
-    a path asked for a thousand times is written once). A thread writes up to ``batch`` rows
-    per transaction every ``interval_s``. When the database is away the rows wait and are
-    written when it returns (the oldest are dropped past ``max_pending``, and counted);
-    :meth:`close` writes what is left.
-    """
-
-    def __init__(
-        self,
-        repository: PredictionRepository,
-        *,
-        batch: int = 500,
-        interval_s: float = 0.5,
-        max_pending: int = 100_000,
-        on_write: Callable[[int], None] | None = None,
-    ) -> None:
-        self.repository = repository
-        self.batch = batch
-        self.interval_s = interval_s
-        self.max_pending = max_pending
-        self.on_write = on_write
-        self.stats = WriterStats()
-        self._pending: collections.deque[PredictionRow] = collections.deque()
-        self._queued: dict[tuple[str, str, dt.date, str], int] = {}
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="prediction-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, prediction: Prediction, horizon: int, made_at: dt.datetime) -> int:
-        """Queue steps 1 to ``horizon`` of a path; returns how many rows were new."""
-        key = (prediction.ticker, prediction.model_type, prediction.origin_date,
-               prediction.model_version)  # fmt: skip
-        with self._lock:
-            done = self._queued.get(key, 0)
-            if done >= horizon:
-                return 0
-            if len(self._queued) >= CACHE_LIMIT:
-                self._queued.clear()  # forgetting only means an idempotent write again
-            self._queued[key] = horizon
-            rows = prediction.rows(horizon, made_at, first_step=done + 1)
-            self._pending.extend(rows)
-            overflow = len(self._pending) - self.max_pending
-            for _ in range(max(overflow, 0)):
-                self._pending.popleft()
-            if overflow > 0:
-                self.stats.dropped += overflow
-                log.error("prediction queue full: %d oldest rows dropped", overflow)
-            self.stats.pending = len(self._pending)
-        if len(self._pending) >= self.batch:
-            self._wake.set()
-        return len(rows)
-
-    def flush(self) -> int:
-        """Write everything queued now; returns rows written. Raises when the database fails."""
-        written = 0
-        while True:
-            with self._lock:
-                size = min(self.batch, len(self._pending))
-                chunk = [self._pending.popleft() for _ in range(size)]
-            if not chunk:
-                return written
-            try:
-                self.repository.upsert(chunk)
-            except Exception as exc:
-                with self._lock:
-                    self._pending.extendleft(reversed(chunk))  # back in front, in order
-                    self.stats.pending = len(self._pending)
-                    self.stats.failures += 1
-                    self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-                raise
-            written += len(chunk)
-            with self._lock:
-                self.stats.written += len(chunk)
-                self.stats.pending = len(self._pending)
-                self.stats.last_error = None
-            if self.on_write is not None:
-                self.on_write(len(chunk))
-
-    def _run(self) -> None:
-        pause = self.interval_s
-        while not self._stop.is_set():
-            self._wake.wait(pause)
-            self._wake.clear()
-            try:
-                self.flush()
-                pause = self.interval_s
-            except Exception as exc:  # noqa: BLE001  (kept and retried; the error is in stats)
-                pause = min(max(pause * 2, self.interval_s), 30.0)
-                log.warning("predictions not written yet (%d waiting, retry in %.0f s): %s",
-                            self.stats.pending, pause, exc)  # fmt: skip
-
-    def close(self, timeout_s: float = 10.0) -> int:
-        """Stop the thread and write what is left; returns the rows that could not be written."""
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout_s)
-        deadline = time.monotonic() + timeout_s
-        while self._pending and time.monotonic() < deadline:
-            try:
-                self.flush()
-            except Exception as exc:  # noqa: BLE001
-                log.warning("final write failed, retrying: %s", exc)
-                time.sleep(0.5)
-        left = len(self._pending)
-        if left:
-            log.error("%d predictions could not be written before shutdown", left)
-        return left
 
 
 # ---------------------------------------------------------------------- the daily job

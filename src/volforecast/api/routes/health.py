@@ -70,5 +70,6 @@ def health(state: StateDep, response: Response) -> Health:
         version=__version__,
         checks=checks,
         models_served=len(state.models),
-        predictions_pending=state.writer.stats.pending,
+        predictions_pending=state.writer.stats.waiting,
+        predictions_journaled=state.writer.stats.journaled,
     )

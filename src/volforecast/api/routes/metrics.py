@@ -13,6 +13,6 @@ router = APIRouter(tags=["service"])
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(state: StateDep) -> Response:
     """Request counts and latencies per route, predictions, model loads and errors."""
-    state.metrics.predictions_pending.set(state.writer.stats.pending)
+    state.metrics.observe_writer(state.writer.stats)
     state.metrics.models_served.set(len(state.models))
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
