@@ -16,6 +16,7 @@ from volforecast import __version__
 from volforecast.api import errors
 from volforecast.api.deps import require_api_key
 from volforecast.api.observability import BodyLimitMiddleware, MetricsMiddleware, ServiceMetrics
+from volforecast.api.request_id import RequestIdMiddleware
 from volforecast.api.routes import health, metrics, models, predict, predictions, root
 from volforecast.api.state import ServiceState
 from volforecast.settings import Settings, get_settings
@@ -82,5 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "X-API-Key"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=service_metrics)  # outermost: counts all
+    app.add_middleware(MetricsMiddleware, metrics=service_metrics)  # counts all
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries its id
     return app

@@ -116,7 +116,29 @@ class ApiInfo(BaseModel):
     links: dict[str, str]
 
 
-class Problem(BaseModel):
-    """An error: what went wrong and, where there is one, what to do."""
+class FieldError(BaseModel):
+    """One part of a request that failed validation; the value sent is never echoed."""
 
+    loc: list[str | int]
+    """Where: ``["body", "horizon"]``, ``["query", "limit"]``, ``["path", "ticker"]``."""
+    msg: str
+    type: str
+    """Pydantic's error type: ``missing``, ``int_type``, ``less_than_equal``, ..."""
+
+
+class Problem(BaseModel):
+    """Every error answer, as RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str
+    """``about:blank``: the status and ``title`` say what kind of problem it is."""
+    title: str
+    """The HTTP status phrase."""
+    status: int
     detail: str
+    """One sentence: what went wrong and, where there is one, what to do."""
+    instance: str
+    """The request's path."""
+    request_id: str
+    """Also the ``X-Request-ID`` header; the service log holds a server error's detail under it."""
+    errors: list[FieldError] | None = None
+    """Validation errors only: each part of the request that failed."""
