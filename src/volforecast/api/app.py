@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
@@ -18,6 +19,7 @@ from volforecast.api.deps import require_api_key
 from volforecast.api.observability import BodyLimitMiddleware, MetricsMiddleware, ServiceMetrics
 from volforecast.api.request_id import RequestIdMiddleware
 from volforecast.api.routes import health, metrics, models, predict, predictions, root
+from volforecast.api.schemas import Problem
 from volforecast.api.state import ServiceState
 from volforecast.settings import Settings, get_settings
 
@@ -67,13 +69,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    protected = [Depends(require_api_key)]
+    # Without a key the routes are open, and the schema must not ask callers for one.
+    guarded: dict[str, Any] = {}
+    if settings.api.api_key is not None:
+        refused = {"model": Problem, "description": "A valid X-API-Key header is required."}
+        guarded = {"dependencies": [Depends(require_api_key)], "responses": {401: refused}}
     app.include_router(root.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(models.router, dependencies=protected)
-    app.include_router(predict.router, dependencies=protected)
-    app.include_router(predictions.router, dependencies=protected)
+    app.include_router(models.router, **guarded)
+    app.include_router(predict.router, **guarded)
+    app.include_router(predictions.router, **guarded)
     errors.install(app)
     if settings.api.cors_origins:
         app.add_middleware(
