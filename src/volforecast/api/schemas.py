@@ -19,10 +19,13 @@ from pydantic_core import PydanticCustomError
 from volforecast.models.base import MAX_HORIZON
 from volforecast.models.catalog import MODEL_NAMES
 
+TICKER_PATTERN = r"^[A-Za-z0-9.^\-]*[A-Za-z0-9][A-Za-z0-9.^\-]*$"
+"""Letters, digits, ``.``, ``^``, ``-``; at least one letter or digit (a model is named by them)."""
+
 Ticker = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=16,
-                      pattern=r"^[A-Za-z0-9.^\-]+$"),
+                      pattern=TICKER_PATTERN),
 ]  # fmt: skip
 
 MODEL_TYPES = tuple(name.upper() for name in MODEL_NAMES)

@@ -7,14 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from volforecast.api.deps import StateDep
-from volforecast.api.schemas import MODEL_TYPES, IsoDate, PredictionPage, PredictionRecord, Problem
+from volforecast.api.schemas import (
+    MODEL_TYPES,
+    TICKER_PATTERN,
+    IsoDate,
+    PredictionPage,
+    PredictionRecord,
+    Problem,
+)
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
 from volforecast.data.repository import PredictionRepository
 from volforecast.jobs.predict import model_key
 
 router = APIRouter(tags=["predictions"])
 
-TickerPath = Annotated[str, Path(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.^\-]+$")]
+TickerPath = Annotated[str, Path(min_length=1, max_length=16, pattern=TICKER_PATTERN)]
 
 
 @router.get(
