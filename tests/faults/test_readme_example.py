@@ -40,15 +40,21 @@ STEPS = (
 
 
 def readme_example(readme: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The request of the ``curl ... /predict`` block and the JSON answer shown after it."""
+    """The request of the ``curl ... /predict`` block and the answer the README shows.
+
+    The answer is the ``json`` block after it or, as the README once wrote it, the ``# ``
+    comment lines under the command.
+    """
     section = readme.split(SECTION, 1)[1].split("\n## ", 1)[0]
     blocks = list(BLOCK.finditer(section))
     for index, block in enumerate(blocks):
         found = REQUEST.search(block.group(2)) if block.group(1) == "bash" else None
         if found is None:
             continue
-        answer = next(b for b in blocks[index + 1 :] if b.group(1) == "json")
-        return json.loads(found.group(1)), json.loads(answer.group(2))
+        comments = [line[2:] for line in block.group(2).splitlines() if line.startswith("# ")]
+        after = next((b.group(2) for b in blocks[index + 1 :] if b.group(1) == "json"), None)
+        answer = after if after is not None else "".join(comments)
+        return json.loads(found.group(1)), json.loads(answer)
     msg = f"no curl ... /predict block in {SECTION!r}"
     raise AssertionError(msg)
 
