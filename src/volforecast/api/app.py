@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
@@ -16,7 +17,9 @@ from volforecast import __version__
 from volforecast.api import errors
 from volforecast.api.deps import require_api_key
 from volforecast.api.observability import BodyLimitMiddleware, MetricsMiddleware, ServiceMetrics
+from volforecast.api.request_id import RequestIdMiddleware
 from volforecast.api.routes import health, metrics, models, predict, predictions, root
+from volforecast.api.schemas import Problem
 from volforecast.api.state import ServiceState
 from volforecast.settings import Settings, get_settings
 
@@ -66,13 +69,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    protected = [Depends(require_api_key)]
+    # Without a key the routes are open, and the schema must not ask callers for one.
+    guarded: dict[str, Any] = {}
+    if settings.api.api_key is not None:
+        refused = {"model": Problem, "description": "A valid X-API-Key header is required."}
+        guarded = {"dependencies": [Depends(require_api_key)], "responses": {401: refused}}
     app.include_router(root.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(models.router, dependencies=protected)
-    app.include_router(predict.router, dependencies=protected)
-    app.include_router(predictions.router, dependencies=protected)
+    app.include_router(models.router, **guarded)
+    app.include_router(predict.router, **guarded)
+    app.include_router(predictions.router, **guarded)
     errors.install(app)
     if settings.api.cors_origins:
         app.add_middleware(
@@ -82,5 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "X-API-Key"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=service_metrics)  # outermost: counts all
+    app.add_middleware(MetricsMiddleware, metrics=service_metrics)  # counts all
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries its id
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
@@ -41,6 +41,9 @@ async def require_api_key(
     expected = settings.api.api_key
     if expected is None:
         return
-    if given is None or not secrets.compare_digest(given, expected.get_secret_value()):
+    # Bytes, not text: compare_digest refuses non-ASCII str, and a header may hold any byte.
+    # Starlette decodes headers as latin-1, so encoding back gives the bytes that were sent.
+    sent = None if given is None else given.encode("latin-1", errors="replace")
+    if sent is None or not hmac.compare_digest(sent, expected.get_secret_value().encode()):
         raise HTTPException(401, "a valid X-API-Key header is required",
                             headers={"WWW-Authenticate": "APIKey"})  # fmt: skip

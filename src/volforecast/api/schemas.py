@@ -3,17 +3,65 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
 
 from volforecast.models.base import MAX_HORIZON
+from volforecast.models.catalog import MODEL_NAMES
+
+TICKER_PATTERN = r"^[A-Za-z0-9.^\-]*[A-Za-z0-9][A-Za-z0-9.^\-]*$"
+"""Letters, digits, ``.``, ``^``, ``-``; at least one letter or digit (a model is named by them)."""
 
 Ticker = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=16,
-                      pattern=r"^[A-Za-z0-9.^\-]+$"),
+                      pattern=TICKER_PATTERN),
 ]  # fmt: skip
+
+MODEL_TYPES = tuple(name.upper() for name in MODEL_NAMES)
+"""The model types the schema lists; any case is accepted, an unknown one is a 422."""
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; every one the service stores is UTC.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+"""A datetime answered in UTC, with its offset, whatever the database handed back."""
+
+
+def _whole(value: object) -> object:
+    # JSON Schema's integer includes 5.0; a string or 5.5 is still refused (strict int).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    # Pydantic also reads "0" or "1700000000" as a Unix time; the schema says YYYY-MM-DD.
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise PydanticCustomError("date_format", "Input should be a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+"""A date given as ``YYYY-MM-DD`` and nothing else."""
 
 
 class PredictRequest(BaseModel):
@@ -25,10 +73,13 @@ class PredictRequest(BaseModel):
     )
 
     ticker: Ticker
-    model_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                 max_length=32)] = "GARCH"  # fmt: skip
+    model_type: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+        Field(json_schema_extra={"enum": list(MODEL_TYPES)}),
+    ] = "GARCH"
     """``GARCH``, ``LSTM`` or any model volforecast ships (``HAR``, ``GJR-GARCH-T``, ...)."""
-    horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON, strict=True)] = 5
+    horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON, strict=True), BeforeValidator(_whole)] = 5
     """Trading days ahead, 1 to 30."""
 
 
@@ -41,7 +92,7 @@ class PredictResponse(BaseModel):
     forecasts: list[float]
     """Daily volatility, percent, one per trading day."""
     forecast_dates: list[dt.date]
-    timestamp: dt.datetime
+    timestamp: UtcDatetime
     model_name: str
     model_version: str
     origin_date: dt.date
@@ -63,7 +114,7 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float]
     """Test-window metrics (mean over tickers for a pooled model): qlike_h1_range, ..."""
     converged: bool | None
-    created_at: dt.datetime | None
+    created_at: UtcDatetime | None
 
 
 class PredictionRecord(BaseModel):
@@ -77,7 +128,7 @@ class PredictionRecord(BaseModel):
     predicted_volatility: float
     """Daily volatility, percent."""
     model_version: str
-    prediction_timestamp: dt.datetime
+    prediction_timestamp: UtcDatetime
 
 
 class PredictionPage(BaseModel):
@@ -119,7 +170,29 @@ class ApiInfo(BaseModel):
     links: dict[str, str]
 
 
-class Problem(BaseModel):
-    """An error: what went wrong and, where there is one, what to do."""
+class FieldError(BaseModel):
+    """One part of a request that failed validation; the value sent is never echoed."""
 
+    loc: list[str | int]
+    """Where: ``["body", "horizon"]``, ``["query", "limit"]``, ``["path", "ticker"]``."""
+    msg: str
+    type: str
+    """Pydantic's error type: ``missing``, ``int_type``, ``less_than_equal``, ..."""
+
+
+class Problem(BaseModel):
+    """Every error answer, as RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str
+    """``about:blank``: the status and ``title`` say what kind of problem it is."""
+    title: str
+    """The HTTP status phrase."""
+    status: int
     detail: str
+    """One sentence: what went wrong and, where there is one, what to do."""
+    instance: str
+    """The request's path."""
+    request_id: str
+    """Also the ``X-Request-ID`` header; the service log holds a server error's detail under it."""
+    errors: list[FieldError] | None = None
+    """Validation errors only: each part of the request that failed."""

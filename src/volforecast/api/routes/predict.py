@@ -14,12 +14,21 @@ from volforecast.jobs.predict import model_key
 
 router = APIRouter(tags=["predictions"])
 
+STORED = {
+    "operationRef": "#/paths/~1predictions~1{ticker}/get",
+    "parameters": {"ticker": "$response.body#/ticker"},
+    "description": "The forecast's stored steps, once written.",
+}
+"""An OpenAPI link: a client (or a schema-driven test) reads back what it was answered."""
+
 
 @router.post(
     "/predict",
     summary="Generate predictions",
     responses={
+        200: {"links": {"stored_predictions": STORED}},
         404: {"model": Problem, "description": "Unknown ticker, or no production model yet."},
+        413: {"model": Problem, "description": "The body is larger than the service accepts."},
         422: {"model": Problem, "description": "Malformed body, unknown model type, bad horizon."},
         503: {"model": Problem, "description": "The database is not answering."},
     },

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from volforecast.api.deps import StateDep
-from volforecast.api.schemas import PredictionPage, PredictionRecord, Problem
+from volforecast.api.schemas import (
+    MODEL_TYPES,
+    TICKER_PATTERN,
+    IsoDate,
+    PredictionPage,
+    PredictionRecord,
+    Problem,
+)
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
 from volforecast.data.repository import PredictionRepository
 from volforecast.jobs.predict import model_key
 
 router = APIRouter(tags=["predictions"])
 
-TickerPath = Annotated[str, Path(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.^\-]+$")]
+TickerPath = Annotated[str, Path(min_length=1, max_length=16, pattern=TICKER_PATTERN)]
 
 
 @router.get(
     "/predictions/{ticker}",
     summary="Get stored predictions",
     responses={
-        422: {"model": Problem, "description": "Bad filter or page."},
+        422: {"model": Problem, "description": "Bad filter or page, or end before start."},
         503: {"model": Problem, "description": "The database is not answering."},
     },
 )
@@ -30,9 +36,18 @@ def predictions(
     ticker: TickerPath,
     state: StateDep,
     *,
-    model_type: Annotated[str | None, Query(max_length=32, description="GARCH, LSTM, ...")] = None,
-    start: Annotated[dt.date | None, Query(description="First forecast date.")] = None,
-    end: Annotated[dt.date | None, Query(description="Last forecast date.")] = None,
+    model_type: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="GARCH, LSTM, ... (any case)",
+            json_schema_extra={"enum": list(MODEL_TYPES)},
+        ),
+    ] = None,
+    start: Annotated[IsoDate | None, Query(description="First forecast date.")] = None,
+    end: Annotated[
+        IsoDate | None, Query(description="Last forecast date, not before start.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> PredictionPage:
