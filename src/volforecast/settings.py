@@ -166,10 +166,19 @@ class Settings(BaseSettings):
     empty. A PostgreSQL URL here gives the server a PostgreSQL backend."""
     mlflow_port: Annotated[int, Field(ge=1, le=65535)] = 5000
     """Port of ``volforecast mlflow``."""
+    mlflow_deadline_s: Annotated[float, Field(ge=1)] = 30.0
+    """Longest a training waits for a tracking server that stopped answering: from the start
+    of the first request it did not answer to the error (exit code 4), at any stage. Every
+    command fits each request's retries and timeout inside it, and a training retries nothing
+    once it has passed; a server that refuses connections is given up on sooner."""
     mlflow_retries: Annotated[int, Field(ge=0, le=10)] = 3
-    """Retries of a tracking server that does not answer, before giving up with an error."""
+    """Most retries of one request to the tracking server; fewer when ``mlflow_deadline_s``
+    leaves no room for them (the deadline is the one to tune; this stays so that an existing
+    ``.env`` still works)."""
     mlflow_timeout_s: Annotated[float, Field(gt=0)] = 10.0
-    """Seconds one request to the tracking server may take."""
+    """Longest one attempt waits for the tracking server; shorter when ``mlflow_deadline_s``
+    asks for it (the deadline is the one to tune; this stays so that an existing ``.env``
+    still works)."""
     data_dir: Path | None = None
     """Where downloaded or exported data lives; ``home/data`` when empty."""
     ingest_chunk_rows: Annotated[int, Field(ge=1_000)] = 100_000

@@ -53,7 +53,12 @@ from volforecast.data.repository import (
     MetricRow,
     PriceRepository,
 )
-from volforecast.errors import InvalidSeriesError, TrackingUnavailableError, UnknownTickerError
+from volforecast.errors import (
+    InvalidSeriesError,
+    RegistryError,
+    TrackingUnavailableError,
+    UnknownTickerError,
+)
 from volforecast.evaluation.metrics import DEFAULT_HORIZONS, horizon_targets, loss_table
 from volforecast.faults import checkpoint
 from volforecast.jobs.backtest import daily_data_by_ticker
@@ -62,6 +67,7 @@ from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model, catalog_options
 from volforecast.models.lstm import LstmModel, LstmNetwork, save_pooled
 from volforecast.registry import names
+from volforecast.registry.deadline import unanswered
 from volforecast.registry.promotion import (
     Decision,
     LossesOf,
@@ -82,6 +88,7 @@ from volforecast.registry.tracking import (
     RunRecord,
     connect,
     ensure_experiment,
+    job_deadline,
     log_record,
     mlflow_key,
 )
@@ -272,7 +279,23 @@ def train(
     ------
     UnknownTickerError
         When none of the tickers has stored prices.
+    TrackingUnavailableError
+        When the tracking server stops answering: at most ``settings.mlflow_deadline_s`` after
+        the first request it did not answer, at any stage.
     """
+    with job_deadline(settings):
+        return _train(engine, settings, config, tickers, progress=progress, on_start=on_start)
+
+
+def _train(
+    engine: Engine,
+    settings: Settings,
+    config: TrainConfig,
+    tickers: Sequence[str] | None,
+    *,
+    progress: Progress | None,
+    on_start: Callable[[int], None] | None,
+) -> TrainReport:
     for name in config.models:
         build_model(name)  # an unknown name fails before any work
     stages: dict[str, float] = {}
@@ -353,14 +376,17 @@ def _train_all(
             stages[f"{model_name} (pooled): train, evaluate, log, register"] = (
                 time.perf_counter() - began
             )
-    except MlflowException as exc:
-        # MLflow's client has retried already; what is registered stays, the rest is lost.
-        if "API request to" not in str(exc):
+    except (MlflowException, RegistryError, OSError) as exc:
+        # MLflow's client has given up within the deadline; what is registered stays.
+        request = unanswered(exc)
+        if request is None:
             raise
-        reason = str(exc).strip().splitlines()[0][:300]
         msg = (
-            f"the MLflow server at {settings.mlflow_tracking_uri} stopped answering during "
-            f"training ({len(outcomes)} models done, kept): {reason}"
+            f"the MLflow tracking server at {settings.mlflow_tracking_uri} stopped answering "
+            f"during training ({request}) and was given up on within "
+            f"VOLFORECAST_MLFLOW_DEADLINE_S={settings.mlflow_deadline_s:g} s: the models "
+            "registered before are kept, so start the server again (`volforecast mlflow`) and "
+            "re-run the training, which skips them"
         )
         raise TrackingUnavailableError(msg) from exc
     return outcomes
@@ -846,6 +872,8 @@ class _Runner:
         try:
             decision = self.registry.consider(name, version, challenger, losses_of)
         except (*FIT_ERRORS, _CoverageError, OSError) as exc:
+            if unanswered(exc) is not None:
+                raise  # a dead tracking server ends the training, it is no verdict on production
             decision = Decision(False, f"not promoted: production could not be compared: {exc}")
             self.registry.record_not_promoted(name, version, decision)
             log.warning("%s v%s %s", name, version, decision.reason)

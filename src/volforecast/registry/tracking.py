@@ -4,7 +4,9 @@ The embedded default is a SQLite store under ``./var`` that the client writes di
 ``VOLFORECAST_MLFLOW_TRACKING_URI=http://host:5000`` everything goes through a real
 ``mlflow server``. A server that does not answer is retried a few times with a growing pause
 and then reported in one sentence (:class:`~volforecast.errors.TrackingUnavailableError`),
-never waited on forever: MLflow's own client would retry for minutes by default.
+never waited on forever: MLflow's own client would retry for minutes by default. The retries
+and timeouts fit inside ``VOLFORECAST_MLFLOW_DEADLINE_S``, and within :func:`job_deadline`
+that deadline bounds a whole job, not each request (:mod:`volforecast.registry.deadline`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from volforecast.errors import TrackingUnavailableError
+from volforecast.registry.deadline import RetryPolicy, TrackingDeadline, tracking_deadline
 from volforecast.registry.names import experiment_name
 from volforecast.settings import Settings
 
@@ -44,18 +49,42 @@ def is_server(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
 
 
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """The retries and timeout of one request that fit the settings' deadline."""
+    return RetryPolicy.within(
+        settings.mlflow_deadline_s,
+        retries=settings.mlflow_retries,
+        timeout_s=settings.mlflow_timeout_s,
+    )
+
+
+@contextmanager
+def job_deadline(settings: Settings) -> Iterator[TrackingDeadline]:
+    """Within the block, ``mlflow_deadline_s`` bounds how long the job waits for the server.
+
+    From the first request the server does not answer to the error, whatever the stage and
+    however many requests MLflow makes meanwhile (:mod:`volforecast.registry.deadline`).
+    """
+    with tracking_deadline(settings.mlflow_deadline_s, retry_policy(settings)) as deadline:
+        yield deadline
+
+
 def check_server(uri: str, *, retries: int, timeout_s: float) -> None:
     """Ask the server's ``/health`` until it answers, ``retries`` more times at most.
+
+    It pauses between attempts as MLflow's client does, so the check takes no longer than one
+    of its requests (:attr:`RetryPolicy.worst_case_s`).
 
     Raises
     ------
     TrackingUnavailableError
         When it never answered ``OK``.
     """
+    policy = RetryPolicy(retries, timeout_s)
     problem = ""
     for attempt in range(retries + 1):
         if attempt:
-            time.sleep(min(2.0**attempt, 10.0))
+            time.sleep(policy.backoff_s(attempt))
         try:
             response = requests.get(f"{uri.rstrip('/')}/health", timeout=timeout_s)
             if response.ok:
@@ -94,11 +123,13 @@ def connect(settings: Settings, *, check: bool = True) -> MlflowClient:
     uri = settings.mlflow_tracking_uri
     if is_server(uri):
         # MLflow reads these per request; its defaults retry for minutes.
-        _client_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.mlflow_retries))
-        _client_env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-        _client_env("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(int(settings.mlflow_timeout_s), 1)))
+        policy = retry_policy(settings)
+        _client_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(policy.retries))
+        _client_env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", str(policy.backoff_factor))
+        _client_env("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", str(policy.jitter_s))
+        _client_env("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(policy.timeout_s)))
         if check:
-            check_server(uri, retries=settings.mlflow_retries, timeout_s=settings.mlflow_timeout_s)
+            check_server(uri, retries=policy.retries, timeout_s=policy.timeout_s)
     else:
         Path(settings.home).mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
