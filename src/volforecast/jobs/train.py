@@ -24,8 +24,9 @@ import logging
 import multiprocessing
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -320,7 +321,7 @@ def _train(
 
     client = connect(settings)
     registry = Registry(client, PromotionLog(engine), settings.promotion, config.actor)
-    with JobLease(engine) as lease:
+    with _given_up_on(settings), JobLease(engine) as lease:
         # Before anything new is registered: what a killed run left undecided is settled.
         recovered = recover(client, registry.log, registry.actor)
         run = _Runner(
@@ -347,35 +348,11 @@ def _train(
     return report
 
 
-def _train_all(
-    run: _Runner,
-    datasets: dict[str, DailyData],
-    corrupt: dict[str, str],
-    stages: dict[str, float],
-    on_start: Callable[[int], None] | None,
-) -> list[Outcome]:
-    """Every asked-for model of every ticker: the per-ticker families, then the pooled ones."""
-    config, settings = run.config, run.settings
-    per_ticker = [m for m in config.models if m not in names.POOLED_MODEL_TYPES]
-    pooled = [m for m in config.models if m in names.POOLED_MODEL_TYPES]
-    if on_start is not None:
-        on_start(len(per_ticker) * len(datasets) + len(pooled))
-    outcomes = [
-        Outcome(ticker, model_name, ok=False, message=why)
-        for ticker, why in sorted(corrupt.items())
-        for model_name in config.models
-    ]
+@contextmanager
+def _given_up_on(settings: Settings) -> Iterator[None]:
+    """A tracking server given up on within the deadline: one sentence and exit code 4."""
     try:
-        for model_name in per_ticker:
-            began = time.perf_counter()
-            outcomes += _per_ticker(run, model_name, datasets, run.rows_by_ticker, config.workers)
-            stages[f"{model_name}: fit, evaluate, log, register"] = time.perf_counter() - began
-        for model_name in pooled:
-            began = time.perf_counter()
-            outcomes += run.pooled(model_name, list(datasets.values()))
-            stages[f"{model_name} (pooled): train, evaluate, log, register"] = (
-                time.perf_counter() - began
-            )
+        yield
     except (MlflowException, RegistryError, OSError) as exc:
         # MLflow's client has given up within the deadline; what is registered stays.
         request = unanswered(exc)
@@ -385,10 +362,40 @@ def _train_all(
             f"the MLflow tracking server at {settings.mlflow_tracking_uri} stopped answering "
             f"during training ({request}) and was given up on within "
             f"VOLFORECAST_MLFLOW_DEADLINE_S={settings.mlflow_deadline_s:g} s: the models "
-            "registered before are kept, so start the server again (`volforecast mlflow`) and "
-            "re-run the training, which skips them"
+            "registered before are kept; start the server again (`volforecast mlflow`) and "
+            "re-run the training, which settles what this run left undecided"
         )
         raise TrackingUnavailableError(msg) from exc
+
+
+def _train_all(
+    run: _Runner,
+    datasets: dict[str, DailyData],
+    corrupt: dict[str, str],
+    stages: dict[str, float],
+    on_start: Callable[[int], None] | None,
+) -> list[Outcome]:
+    """Every asked-for model of every ticker: the per-ticker families, then the pooled ones."""
+    config = run.config
+    per_ticker = [m for m in config.models if m not in names.POOLED_MODEL_TYPES]
+    pooled = [m for m in config.models if m in names.POOLED_MODEL_TYPES]
+    if on_start is not None:
+        on_start(len(per_ticker) * len(datasets) + len(pooled))
+    outcomes = [
+        Outcome(ticker, model_name, ok=False, message=why)
+        for ticker, why in sorted(corrupt.items())
+        for model_name in config.models
+    ]
+    for model_name in per_ticker:
+        began = time.perf_counter()
+        outcomes += _per_ticker(run, model_name, datasets, run.rows_by_ticker, config.workers)
+        stages[f"{model_name}: fit, evaluate, log, register"] = time.perf_counter() - began
+    for model_name in pooled:
+        began = time.perf_counter()
+        outcomes += run.pooled(model_name, list(datasets.values()))
+        stages[f"{model_name} (pooled): train, evaluate, log, register"] = (
+            time.perf_counter() - began
+        )
     return outcomes
 
 
@@ -571,14 +578,20 @@ def _per_ticker(
                             folder=folder, plots=plots): data
                 for ticker, data in datasets.items()
             }  # fmt: skip
-            for future in as_completed(futures):
-                data = futures[future]
-                try:
-                    prepared = future.result()
-                except FIT_ERRORS as exc:
-                    outcomes.append(run.failed(model_name, data, exc))
-                    continue
-                outcomes.append(run.register(prepared, data))
+            try:
+                for future in as_completed(futures):
+                    data = futures[future]
+                    try:
+                        prepared = future.result()
+                    except FIT_ERRORS as exc:
+                        outcomes.append(run.failed(model_name, data, exc))
+                        continue
+                    outcomes.append(run.register(prepared, data))
+            except BaseException:
+                # A registry that stopped answering (or Ctrl-C) must not wait for every fit
+                # still queued: the pool's own exit would.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return sorted(outcomes, key=lambda o: o.ticker)
 
 
