@@ -258,9 +258,10 @@ class PredictionWriter:
 
     def _last_write(self) -> None:
         try:
-            self._replay()
-        except Exception as exc:  # noqa: BLE001  (the next start writes the journal)
-            log.warning("journaled predictions left for the next start: %s", _first_line(exc))
+            self.flush()
+        except Exception as exc:  # noqa: BLE001  (close() journals what is left)
+            log.warning("predictions not written at shutdown, journaled for the next start: %s",
+                        _first_line(exc))  # fmt: skip
 
     def _keep(self) -> None:
         while not self._stop.is_set():
@@ -273,7 +274,7 @@ class PredictionWriter:
             self.stats.journaled = sum(f.rows for f in self.journal.waiting())
 
     def close(self, timeout_s: float = 10.0) -> int:
-        """Stop, journal what is in memory, then write the journal if the database answers.
+        """Stop, write what is left if the database answers, and journal whatever is not.
 
         Returns the rows neither written nor journaled (only when the journal cannot be
         written either); they are logged.
@@ -283,19 +284,18 @@ class PredictionWriter:
         self._wake.set()
         self._nudge.set()
         self._keeper.join(timeout_s)
-        # Journal first: a shutdown cut short (a SIGKILL after the grace period) loses nothing.
-        self._spill(in_flight=True)
         self._writer.join(max(deadline - time.monotonic(), 0.0))
         if not self._writer.is_alive() and self._healthy:
             # On a thread of its own, so that a database that hangs cannot hold the shutdown
-            # past ``timeout_s``: what it has not committed stays in the journal.
+            # past ``timeout_s``: what it has not committed by then is journaled below.
             last = threading.Thread(target=self._last_write, name="prediction-writer-last",
                                     daemon=True)  # fmt: skip
             last.start()
             last.join(max(deadline - time.monotonic(), 0.0))
             if last.is_alive():
-                log.warning("journaled predictions left for the next start: the database did "
-                            "not answer within %.0f s", timeout_s)  # fmt: skip
+                log.warning("the database did not answer within %.0f s: predictions journaled "
+                            "for the next start", timeout_s)  # fmt: skip
+        self._spill(in_flight=True)
         left = len(self._pending)
         if left:
             log.error("%d predictions could neither be written nor journaled", left)
