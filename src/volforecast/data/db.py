@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -42,19 +43,27 @@ def _tune_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-    # sqlite3 would open a transaction only before an INSERT, UPDATE or DELETE, so a CREATE
-    # TABLE ran outside it and outlived a rollback; transactions are begun in _begin_sqlite.
-    dbapi_connection.isolation_level = None
 
 
-SQLITE_BEGIN = "sqlite_begin"
-"""Execution option naming how a SQLite transaction begins: ``DEFERRED`` (the default) or
-``IMMEDIATE``, which takes the write lock at once, for a writer that reads what it will change."""
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the database's write lock from its first statement.
 
-
-def _begin_sqlite(connection: Connection) -> None:
-    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    For a writer that reads what it is about to change (counts before a merge, a mark it
+    clears). On SQLite an ordinary transaction reads a snapshot and may find, at its first
+    write, that another writer got in first; ``BEGIN IMMEDIATE`` queues it behind that
+    writer instead (for ``busy_timeout``), and makes DDL such as a staging table part of the
+    transaction, gone with a rollback. PostgreSQL needs nothing more than its row locks.
+    """
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -72,7 +81,6 @@ def create_db_engine(settings: Settings) -> Engine:
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _tune_sqlite)
-        event.listen(engine, "begin", _begin_sqlite)
         return engine.execution_options(schema_translate_map=SQLITE_SCHEMA_MAP)
     return create_engine(
         url,

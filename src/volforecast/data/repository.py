@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import cast
@@ -39,12 +40,13 @@ from sqlalchemy import (
     text,
     true,
     type_coerce,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
-from volforecast.data.db import SQLITE_BEGIN
+from volforecast.data.db import writing
 from volforecast.data.sources import RAW_COLUMNS
 from volforecast.data.tables import (
     MarketRefresh,
@@ -53,6 +55,8 @@ from volforecast.data.tables import (
     StockPrice,
     VolatilityPrediction,
 )
+
+log = logging.getLogger(__name__)
 
 PRICES = StockPrice.__table__
 STORED_COLUMNS = (
@@ -132,8 +136,7 @@ class PriceRepository:
         ).loc[:, list(STORED_COLUMNS)]
         stage = _stage_table()
         first_changed: dt.date | str | None
-        writer = self.engine.connect().execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-        with writer as connection, connection.begin():
+        with writing(self.engine) as connection:
             stage.create(connection)
             if connection.dialect.name == "postgresql":
                 _copy_into(connection, stage, rows)
@@ -384,11 +387,12 @@ def mark_market_stale(connection: Connection, since: dt.date, *, now: dt.datetim
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(MARKET_REFRESH).values(id=1, since=since, revision=1, changed_at=now)
     table, new = MARKET_REFRESH.c, statement.excluded
+    lower = or_(table.since.is_(None), new.since < table.since)
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=[table.id],
             set_={
-                "since": case((new.since < table.since, new.since), else_=table.since),
+                "since": case((lower, new.since), else_=table.since),
                 "revision": table.revision + 1,
                 "changed_at": new.changed_at,
             },
@@ -438,28 +442,33 @@ class MarketRepository:
                 pd.DatetimeIndex(log_rv.index), log_rv.to_numpy(), counts, strict=True
             )
         ]  # fmt: skip
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             if connection.dialect.name == "postgresql":
                 # Two ingests at once would each delete, then both insert the same days. This
                 # lock queues writers and lets readers through; the second writer's delete then
-                # sees the first's rows. SQLite already lets one writer in at a time.
+                # sees the first's rows. SQLite's write lock, taken at BEGIN, does the same.
                 connection.execute(
                     text(f"LOCK TABLE {MARKET.schema}.{MARKET.name} IN SHARE ROW EXCLUSIVE MODE")
                 )
+            if clears is not None and _revision(connection) != clears.revision:
+                # Prices changed since the mark was read: this series may lack them, so it is
+                # not stored, and the mark stays for the refresh of the write that changed them.
+                log.info("market series not stored: prices changed while it was computed")
+                return 0
             if values:
                 # Days from the first on are replaced whole, so a day no ticker has any more goes.
                 first = pd.Timestamp(log_rv.index.min()).date()
                 connection.execute(delete(MARKET).where(MARKET.c.date >= first))
                 connection.execute(insert(MARKET), values)
             if clears is not None:
-                connection.execute(
-                    delete(MARKET_REFRESH).where(MARKET_REFRESH.c.revision == clears.revision)
-                )
+                connection.execute(update(MARKET_REFRESH).values(since=None))
         return len(values)
 
     def stale(self) -> StaleMark | None:
         """Where the series is stale from, when a price changed since its last refresh."""
-        query = select(MARKET_REFRESH.c.since, MARKET_REFRESH.c.revision)
+        query = select(MARKET_REFRESH.c.since, MARKET_REFRESH.c.revision).where(
+            MARKET_REFRESH.c.since.is_not(None)
+        )
         with self.engine.connect() as connection:
             row = connection.execute(query).one_or_none()
         return None if row is None else StaleMark(_as_date(row.since), int(row.revision))
@@ -478,6 +487,15 @@ class MarketRepository:
             rows = connection.execute(query).all()
         index = pd.DatetimeIndex(pd.to_datetime([d for d, _ in rows])).astype("datetime64[ns]")
         return pd.Series([v for _, v in rows], index=index, dtype="float64", name="market_log_rv")
+
+
+def _revision(connection: Connection) -> int | None:
+    """The refresh mark's revision, locked until the caller's transaction ends."""
+    query = select(MARKET_REFRESH.c.revision)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = connection.execute(query).scalar_one_or_none()
+    return None if found is None else int(found)
 
 
 def _as_date(value: dt.date | str) -> dt.date:

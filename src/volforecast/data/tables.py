@@ -102,12 +102,14 @@ class MarketVariance(Base):
 
 
 class MarketRefresh(Base):
-    """The earliest day whose prices changed since the market series was last refreshed.
+    """Where the market series is stale from: one row, ``since`` NULL when it is not.
 
-    One row at most. Every price transaction that inserts or changes rows lowers ``since`` to
-    its earliest changed day and counts a ``revision`` in the same transaction, so a load killed
-    before its refresh leaves the mark behind; the refresh that recomputes the series from
-    ``since`` deletes the mark in its own transaction, only when no price changed meanwhile.
+    Every price transaction that inserts or changes rows lowers ``since`` to its earliest
+    changed day and counts a ``revision`` in the same transaction, so a load killed before
+    its refresh leaves the mark behind. The refresh that recomputes the series writes it and
+    clears ``since`` in one transaction, and only when ``revision`` is still the one it read:
+    prices that changed meanwhile leave the mark for the next refresh. The row is never
+    deleted, so a revision is never counted twice.
     """
 
     __tablename__ = "market_refresh"
@@ -117,7 +119,9 @@ class MarketRefresh(Base):
     )
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    since: Mapped[dt.date] = mapped_column(Date, comment="earliest day whose prices changed")
+    since: Mapped[dt.date | None] = mapped_column(
+        Date, comment="earliest day whose prices changed; NULL when the series is current"
+    )
     revision: Mapped[int] = mapped_column(BigInteger, comment="price transactions counted")
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 

@@ -2,7 +2,7 @@
 
 A database upgraded from before the mark may hold a series that a killed ingest left stale
 (the refresh used to run only at the end of a complete load), so the mark starts at the first
-stored price: the next ingest recomputes the whole series once.
+stored price (NULL in an empty database): the next ingest recomputes the whole series once.
 
 Revision ID: 0006
 Revises: 0005
@@ -24,8 +24,8 @@ def upgrade() -> None:
     op.create_table(
         "market_refresh",
         sa.Column("id", sa.SmallInteger(), nullable=False),
-        sa.Column("since", sa.Date(), nullable=False,
-                  comment="earliest day whose prices changed"),
+        sa.Column("since", sa.Date(), nullable=True,
+                  comment="earliest day whose prices changed; NULL when the series is current"),
         sa.Column("revision", sa.BigInteger(), nullable=False,
                   comment="price transactions counted"),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
@@ -37,7 +37,7 @@ def upgrade() -> None:
     schema = "market." if op.get_bind().dialect.name == "postgresql" else ""
     op.execute(
         f"INSERT INTO {schema}market_refresh (id, since, revision, changed_at) "
-        f"SELECT 1, MIN(date), 1, CURRENT_TIMESTAMP FROM {schema}stock_prices HAVING COUNT(*) > 0"
+        f"SELECT 1, MIN(date), 1, CURRENT_TIMESTAMP FROM {schema}stock_prices"
     )
 
 
