@@ -115,3 +115,27 @@ def test_the_command_line_reads_day_first_dates_with_date_format(tmp_path: Path,
     done = cli("ingest", "--file", "prices.csv", "--date-format", "%d/%m/%Y")
     assert done.returncode == ExitCode.OK, done.stderr
     assert "8 rows inserted" in done.stdout
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo"])
+def test_a_parquet_column_of_dates_with_a_time_zone_reads_the_exchange_s_days(
+    tmp_path: Path, zone: str
+) -> None:
+    frame = clean_prices("AAA", 30)
+    frame["date"] = frame["date"].dt.tz_localize(zone)
+    frame.to_parquet(tmp_path / "prices.parquet")
+    batch = load_file(tmp_path / "prices.parquet")
+    assert batch.frame["date"].tolist() == clean_prices("AAA", 30)["date"].tolist()
+
+
+def test_text_dates_with_offsets_across_a_change_of_summer_time_read_their_days(
+    tmp_path: Path,
+) -> None:
+    # As Yahoo writes them: midnight New York, -05:00 in winter and -04:00 from 11 March.
+    frame = clean_prices("AAA", 30, start=pd.Timestamp("2018-02-28").date())
+    local = frame["date"].dt.tz_localize("America/New_York")
+    text = frame.assign(date=local.map(lambda t: t.isoformat(sep=" ")))
+    assert text["date"].str.endswith("-05:00").any()
+    assert text["date"].str.endswith("-04:00").any()
+    batch = load_file(_csv(tmp_path, text))
+    assert batch.frame["date"].tolist() == frame["date"].tolist()

@@ -286,6 +286,22 @@ _ROW_DETAIL = {
 }
 
 
+def stored_unreadable(prices: pd.DataFrame) -> pd.DataFrame:
+    """What stored prices hold that no source could have meant: NaN in a column that is NOT NULL.
+
+    Read back, a NaN looks like a missing value, but the columns are NOT NULL: it is a NaN
+    that an older version stored (PostgreSQL ranked it above zero), and the gate is to judge it
+    as the non-finite value it is. In the layout of :attr:`PriceBatch.unreadable`.
+    """
+    found = [
+        pd.DataFrame({"check": "non_finite_value", "detail": f"{column} nan"},
+                     index=prices.index[prices[column].isna()])
+        for column in PRICE_COLUMNS
+    ]  # fmt: skip
+    marks = pd.concat(found)
+    return marks[~marks.index.duplicated()]
+
+
 def run_gate(
     raw: pd.DataFrame, config: QualitySettings, unreadable: pd.DataFrame | None = None
 ) -> GateResult:
@@ -395,7 +411,7 @@ def run_gate(
 
 _SOURCE_DETAIL: dict[str, str] = {
     "not_a_number": "text that is not a number",
-    "non_finite_value": "a value that is not a finite number",
+    "non_finite_value": _ROW_DETAIL["non_finite_value"],
     "bad_date": "a date not in the column's format",
     "date_out_of_range": "a date outside the range a price can have",
     "not_a_session": "a day the NYSE was not open",

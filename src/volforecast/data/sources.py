@@ -92,6 +92,8 @@ DATE_FORMATS = (
     "ISO8601", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y", "%Y/%m/%d",
     "%d/%m/%y", "%m/%d/%y", "%Y%m%d", "%d %b %Y", "%b %d, %Y", "%d-%b-%Y",
 )  # fmt: skip
+# A time of day and then an offset (2018-03-12 00:00:00-04:00, ...T16:00Z): the offset goes.
+_OFFSET = re.compile(r"^(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$")
 # What a datetime64[ns] column can hold; pandas reads text to microseconds, which holds more.
 _FIRST_DAY = pd.Timestamp("1678-01-01")
 _LAST_DAY = pd.Timestamp("2262-04-10")
@@ -176,19 +178,33 @@ def _date_format(text: pd.Series, source: str) -> str:
     return tied[0]
 
 
+def _without_offsets(text: pd.Series) -> pd.Series:
+    """Dates with the offset after a time of day dropped; worked out once per distinct value."""
+    distinct = pd.Series(text.dropna().unique(), dtype="string")
+    cleaned = distinct.str.replace(_OFFSET, r"\1", regex=True)
+    changed = distinct != cleaned
+    if not changed.any():
+        return text
+    return text.replace(dict(zip(distinct[changed], cleaned[changed], strict=True)))
+
+
 def _dates(
     column: pd.Series, source: str, date_format: str | None
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """datetime64[ns] midnights, and masks of unreadable and of out-of-range dates."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         if isinstance(column.dtype, pd.ArrowDtype):  # Parquet's timestamps, read with pyarrow
-            column = column.astype(column.dtype.numpy_dtype)  # type: ignore[attr-defined]
+            if column.dt.tz is not None:
+                column = column.dt.tz_localize(None)  # the exchange's own day, not UTC's
+            column = column.astype(column.dtype.numpy_dtype)  # type: ignore[union-attr]
         dates = pd.to_datetime(column)
         if isinstance(dates.dtype, pd.DatetimeTZDtype):
             dates = dates.dt.tz_localize(None)  # the exchange's own day, not UTC's
         bad = pd.Series(False, index=column.index)
     else:
-        text = column.astype("string").str.strip()
+        # A time zone offset would make pandas refuse a column that crosses a change of
+        # summer time; the day is the exchange's own, so the wall time is what is read.
+        text = _without_offsets(column.astype("string").str.strip())
         text = text.mask(text == "")
         chosen = date_format or _date_format(text, source)
         dates = _parse_dates(text, chosen)
@@ -280,7 +296,8 @@ def read_frame(
         written = out[column]
         out[column], non_finite, garbage = _numbers(written)
         note(non_finite, "non_finite_value", column + " {}", written)
-        note(garbage, "not_a_number", column + " {!r}", written)
+        if column in PRICE_COLUMNS:  # an unreadable volume or split is a missing one
+            note(garbage, "not_a_number", column + " {!r}", written)
     # Yahoo writes 0 for "no split"; a ratio of 1 means the same and keeps the maths simple.
     split = out["split_coefficient"]
     out["split_coefficient"] = split.where((split > 0) | ~np.isfinite(split), 1.0)

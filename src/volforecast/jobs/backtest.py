@@ -34,9 +34,15 @@ class BacktestReport:
 
 
 def daily_data_by_ticker(
-    prices: pd.DataFrame, quality: QualitySettings, tickers: Sequence[str] | None = None
+    prices: pd.DataFrame,
+    quality: QualitySettings,
+    tickers: Sequence[str] | None = None,
+    unreadable: pd.DataFrame | None = None,
 ) -> tuple[dict[str, DailyData], QualityReport]:
     """Judge prices in the raw layout and turn each ticker's accepted rows into features.
+
+    ``unreadable`` is what the source could not read (see
+    :func:`~volforecast.data.quality.run_gate`).
 
     Raises
     ------
@@ -52,7 +58,7 @@ def daily_data_by_ticker(
             raise UnknownTickerError(msg)
         if missing:
             log.warning("no prices for %s; going on with the others", ", ".join(missing))
-    gate = run_gate(prices, quality)
+    gate = run_gate(prices, quality, unreadable)
     return by_ticker(gate.accepted), gate.report
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
-from volforecast.data.quality import QualityReport, run_gate
+from volforecast.data.quality import QualityReport, run_gate, stored_unreadable
 from volforecast.data.repository import PriceRepository
 from volforecast.errors import UnknownTickerError
 from volforecast.settings import QualitySettings
@@ -40,7 +40,7 @@ def check_stored(
     if wanted is not None and len(missing) == len(wanted):
         msg = f"no stored prices for {', '.join(missing)}: ingest them first"
         raise UnknownTickerError(msg)
-    report = run_gate(prices, config).report
+    report = run_gate(prices, config, stored_unreadable(prices)).report
     for ticker in missing:
         report.add_unavailable(ticker, "no stored prices")
     log.info(
