@@ -714,8 +714,9 @@ def train(
         except ValueError as exc:
             _fail(str(exc), ExitCode.USAGE)
     for settled in report.recovered:
+        word = "still undecided" if settled.settlement == "undecided" else "recovered"
         out.print(
-            f"[yellow]recovered[/] {settled.registered_model} v{settled.version}: "
+            f"[yellow]{word}[/] {settled.registered_model} v{settled.version}: "
             f"{escape(settled.reason)}"
         )
     table = Table(title="Training runs", title_justify="left")
@@ -773,7 +774,7 @@ def models_list() -> None:
         out.print("no registered models yet: try `volforecast train --all`")
         return
     table = Table(
-        title=f"Registered models in {settings.mlflow_tracking_uri}", title_justify="left"
+        title=f"Registered models in {settings.mlflow_tracking_uri_safe}", title_justify="left"
     )
     for column in ("name", "type", "serves", "latest", "production", "challenger", "QLIKE 1 d"):
         table.add_column(column)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -231,9 +232,22 @@ class Settings(BaseSettings):
         return "postgresql" if backend == "postgresql" else "sqlite"
 
     @property
+    def mlflow_tracking_uri_safe(self) -> str:
+        """:attr:`mlflow_tracking_uri` with the password masked, for logs and messages."""
+        return masked_uri(self.mlflow_tracking_uri)
+
+    @property
     def database_url_safe(self) -> str:
         """:attr:`database_url` with the password masked, for logs and messages."""
         return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+def masked_uri(uri: str) -> str:
+    """A URI with its password masked, for messages and logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 @lru_cache(maxsize=1)

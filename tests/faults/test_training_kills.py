@@ -94,11 +94,15 @@ def test_a_first_training_killed_at_a_boundary_is_settled_by_the_next(
     assert_every_version_decided(client, engine, NAME)
     versions = {str(v.version): v.tags[TAG_DECISION] for v in client.search_model_versions("")}
     production = str(client.get_registered_model(NAME).aliases[PRODUCTION])
+    aliases = client.get_registered_model(NAME).aliases
+    assert aliases.get("challenger") is None, "a decided or abandoned version is no challenger"
     if then == "abandons and trains":
         assert versions == {"1": "abandoned", "2": "promoted"}
         assert "recovered" in done.stdout
     elif then == "trains":
         assert versions == {"1": "promoted"}
+        runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"], "the killed run"
     else:
         assert versions == {"1": "promoted"}
         assert production == "1"
@@ -151,3 +155,18 @@ def test_a_run_still_deciding_is_left_alone_by_another(
     versions = {str(v.version): v.tags[TAG_DECISION] for v in client.search_model_versions(
         f"name = '{NAME}'")}  # fmt: skip
     assert versions == {"1": "promoted"}
+
+
+def test_a_pending_version_promoted_by_hand_is_not_promoted_again(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    _store(engine, "AAA")
+    assert cli(*TRAIN, VOLFORECAST_FAULT_AT="train.after_register").returncode == -signal.SIGKILL
+    promoted = cli("models", "promote", NAME, "1")
+    assert promoted.returncode == ExitCode.OK, promoted.stdout + promoted.stderr
+    done = cli(*TRAIN)
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    events = PromotionLog(engine).events(NAME)
+    assert [(e.action, e.version) for e in events if e.action == "promote"] == [("promote", "1")]
+    version = _client(tmp_path / "var").get_model_version(NAME, "1")
+    assert version.tags[TAG_DECISION] == "promoted"

@@ -8,7 +8,9 @@ import time
 
 from sqlalchemy import Engine
 
+from volforecast.data.db import create_db_engine
 from volforecast.data.leases import JobLease, is_alive
+from volforecast.settings import Settings
 
 HOLD = """
 import sys, time
@@ -43,7 +45,15 @@ def test_a_lease_is_alive_while_its_process_runs_and_dead_once_killed(
     assert not is_alive(engine, "token-1")
 
 
-def test_a_lease_released_on_exit_is_dead(engine: Engine) -> None:
-    with JobLease(engine) as lease:
-        token = lease.token
-    assert not is_alive(engine, token)
+def test_a_lease_released_on_exit_is_dead_to_every_other_process(
+    engine: Engine, settings: Settings
+) -> None:
+    # Another engine stands for another process: asking on the holder's own pooled session
+    # would succeed even if the lock were still held (advisory locks are reentrant).
+    other = create_db_engine(settings)
+    try:
+        with JobLease(engine) as lease:
+            assert is_alive(other, lease.token)
+        assert not is_alive(other, lease.token)
+    finally:
+        other.dispose()

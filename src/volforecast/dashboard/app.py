@@ -289,7 +289,7 @@ def _models_listing(ctx: Context, known: tuple[dict[str, Any], ...] = ()) -> tup
         if listing is not None:
             return listing, "the prediction API (GET /models)"
     listing = _attempt(lambda: _registry_models(ctx.settings.mlflow_tracking_uri, ctx.settings))
-    return listing or [], f"the MLflow registry at {ctx.settings.mlflow_tracking_uri}"
+    return listing or [], f"the MLflow registry at {ctx.settings.mlflow_tracking_uri_safe}"
 
 
 def _number_columns(frame: pd.DataFrame, fmt: str = "%.3f") -> dict[str, Any]:

@@ -6,7 +6,8 @@ one that was killed. A lease answers that without clocks or heartbeats: the oper
 ends it with the process.
 
 * PostgreSQL: a session-level advisory lock on a connection the job keeps open; the server
-  drops it when the connection closes, which a killed process's connection does.
+  drops it when the session ends, which a killed process's session does. This needs a direct
+  connection: behind a pooler in transaction mode (PgBouncer) sessions are shared.
 * SQLite: an ``flock`` on a file beside the database file, which the kernel releases when the
   process dies. SQLite is a local file, so every process using it sees the same lock files.
 """
@@ -91,9 +92,10 @@ class JobLease:
         traceback: TracebackType | None,
     ) -> None:
         if self._connection is not None:
-            # Closing the session releases the lock, whether or not the server still answers.
-            with contextlib.suppress(*UNAVAILABLE_ERRORS):
-                self._connection.close()
+            # Closing would only return the session to the pool, lock and all: the session
+            # is ended instead, which releases the lock whether or not the server answers.
+            self._connection.invalidate()
+            self._connection.close()
             self._connection = None
         if self._file is not None:
             with contextlib.suppress(FileNotFoundError):

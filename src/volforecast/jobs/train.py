@@ -47,7 +47,7 @@ from volforecast.core.parallel import one_blas_thread
 from volforecast.data.db import ensure_schema
 from volforecast.data.leases import JobLease
 from volforecast.data.monitoring import MonitoringRepository
-from volforecast.data.quality import QualityReport
+from volforecast.data.quality import QualityReport, stored_unreadable
 from volforecast.data.repository import (
     MarketRepository,
     MetricRepository,
@@ -311,7 +311,9 @@ def _train(
         )
         raise UnknownTickerError(msg)
     refresh_market(engine, settings.quality)  # a load killed before its refresh left it stale
-    datasets, quality = daily_data_by_ticker(prices, settings.quality, tickers)
+    datasets, quality = daily_data_by_ticker(
+        prices, settings.quality, tickers, stored_unreadable(prices)
+    )
     corrupt = stored_faults(quality)
     datasets = with_market(
         {t: d for t, d in datasets.items() if t not in corrupt}, MarketRepository(engine).load()
@@ -359,7 +361,7 @@ def _given_up_on(settings: Settings) -> Iterator[None]:
         if request is None:
             raise
         msg = (
-            f"the MLflow tracking server at {settings.mlflow_tracking_uri} stopped answering "
+            f"the MLflow tracking server at {settings.mlflow_tracking_uri_safe} stopped answering "
             f"during training ({request}) and was given up on within "
             f"VOLFORECAST_MLFLOW_DEADLINE_S={settings.mlflow_deadline_s:g} s: the models "
             "registered before are kept; start the server again (`volforecast mlflow`) and "
@@ -646,7 +648,7 @@ class _Runner:
         )
         tags = (latest[0].tags or {}) if latest else {}
         # A version never decided (its run died) is no reason to skip: training again judges it.
-        if tags.get(names.TAG_DECISION) in {names.PENDING, "abandoned"}:
+        if tags.get(names.TAG_DECISION) in {names.PENDING, names.ABANDONED}:
             return None
         if tags.get(names.TAG_FINGERPRINT) == fingerprint_:
             return latest[0]
@@ -887,11 +889,14 @@ class _Runner:
         except (*FIT_ERRORS, _CoverageError, OSError) as exc:
             if unanswered(exc) is not None:
                 raise  # a dead tracking server ends the training, it is no verdict on production
-            decision = Decision(False, f"not promoted: production could not be compared: {exc}")
-            self.registry.record_not_promoted(name, version, decision)
-            log.warning("%s v%s %s", name, version, decision.reason)
+            if self.registry.alias_version(name, names.PRODUCTION) == version:
+                decision = Decision(True, "in production")  # the error came after the move
+            else:
+                decision = Decision(False, f"not promoted: production could not be compared: {exc}")
+                self.registry.record_not_promoted(name, version, decision)
+                log.warning("%s v%s %s", name, version, decision.reason)
         checkpoint("train.after_decision")
-        outcome = "promoted" if decision.promote else "not_promoted"
+        outcome = names.PROMOTED if decision.promote else names.NOT_PROMOTED
         self.client.set_model_version_tag(name, version, names.TAG_DECISION, outcome)
         return decision
 

@@ -37,6 +37,9 @@ TAG_DECISION: Final = "volforecast.decision"
 """Where a version stands: ``pending`` from its registration until the promotion decision,
 then ``promoted``, ``not_promoted`` or ``abandoned`` (its run was killed before deciding)."""
 PENDING: Final = "pending"
+PROMOTED: Final = "promoted"
+NOT_PROMOTED: Final = "not_promoted"
+ABANDONED: Final = "abandoned"
 
 
 def ticker_slug(ticker: str) -> str:

@@ -26,7 +26,7 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,7 @@ from volforecast.settings import PromotionSettings
 log = logging.getLogger(__name__)
 
 PROMOTIONS = cast("Table", ModelPromotion.__table__)
+_Moved = TypeVar("_Moved")
 MAX_ATTEMPTS = 5
 
 
@@ -358,14 +359,10 @@ class Registry:
 
     def record_not_promoted(self, name: str, version: str, decision: Decision) -> None:
         """Log that ``version`` stays out of production for ``decision``'s reason."""
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                self._record(name, version, self.alias_version(name, PRODUCTION), decision)
-            except LogConflictError:
-                continue
-            return
-        msg = f"{name}: {MAX_ATTEMPTS} concurrent alias moves in a row; try again"
-        raise RegistryError(msg)
+        self._retrying(
+            name,
+            lambda: self._record(name, version, self.alias_version(name, PRODUCTION), decision),
+        )
 
     def promote(self, name: str, version: str, reason: str = "promoted by hand") -> PromotionEvent:
         """Point ``production`` at ``version`` by hand; one that did not converge is refused."""
@@ -395,7 +392,7 @@ class Registry:
     # ------------------------------------------------------------ internals
 
     @staticmethod
-    def _retrying(name: str, move: Callable[[], PromotionEvent]) -> PromotionEvent:
+    def _retrying(name: str, move: Callable[[], _Moved]) -> _Moved:
         for _ in range(MAX_ATTEMPTS):
             try:
                 return move()
@@ -468,7 +465,9 @@ class Registry:
                 self.client.delete_registered_model_alias(name, CHALLENGER)
         return event
 
-    def _record(self, name: str, version: str, production: str | None, decision: Decision) -> None:
+    def _record(
+        self, name: str, version: str, production: str | None, decision: Decision
+    ) -> PromotionEvent:
         with self.log.engine.connect() as connection:
             seq = self.log.last_seq(connection, name) + 1
         if self.alias_version(name, PRODUCTION) != production:
@@ -488,6 +487,7 @@ class Registry:
         )
         with self.log.appending(event):
             pass
+        return event
 
 
 def losses_frame(ticker: str, dates: pd.DatetimeIndex, losses: np.ndarray) -> pd.DataFrame:

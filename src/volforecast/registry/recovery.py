@@ -32,10 +32,13 @@ from sqlalchemy import Engine
 
 from volforecast.data.leases import is_alive
 from volforecast.registry.names import (
+    ABANDONED,
     CHALLENGER,
     EXPERIMENT_PREFIX,
+    NOT_PROMOTED,
     PENDING,
     PRODUCTION,
+    PROMOTED,
     TAG_DECISION,
     TAG_JOB,
 )
@@ -43,8 +46,8 @@ from volforecast.registry.promotion import LogConflictError, PromotionEvent, Pro
 
 log = logging.getLogger(__name__)
 
-Settlement = Literal["decided", "promoted", "abandoned"]
-DECIDED = {"promote": "promoted", "reject": "not_promoted", "abandon": "abandoned"}
+Settlement = Literal["decided", "promoted", "abandoned", "undecided"]
+DECIDED = {"promote": PROMOTED, "reject": NOT_PROMOTED, "abandon": ABANDONED}
 """The decision tag that each kind of log entry naming a candidate stands for."""
 MAX_ATTEMPTS = 5
 
@@ -96,7 +99,12 @@ def _settle(client: MlflowClient, promotions: PromotionLog, version: Any, actor:
     name, number = str(version.name), str(version.version)
     for _ in range(MAX_ATTEMPTS):
         events = promotions.events(name)
-        judged = [e for e in events if e.candidate == number and e.action in DECIDED]
+        # Its own decision, or a promotion by hand (which names no candidate).
+        judged = [
+            e for e in events
+            if (e.candidate == number and e.action in DECIDED)
+            or (e.action == "promote" and e.alias == PRODUCTION and e.version == number)
+        ]  # fmt: skip
         if judged:
             settlement: Settlement = "decided"
             tag, reason = DECIDED[judged[-1].action], f"decided ({judged[-1].action}) before"
@@ -104,7 +112,9 @@ def _settle(client: MlflowClient, promotions: PromotionLog, version: Any, actor:
         event = _entry(client, name, number, events, actor)
         try:
             with promotions.appending(event):
-                if event.action == "abandon" and event.previous_version == number:
+                # As a promotion by a training run would have, the version stops being
+                # challenger; an abandoned one stops being anything.
+                if _alias(client, name, CHALLENGER) == number:
                     client.delete_registered_model_alias(name, CHALLENGER)
         except LogConflictError:
             continue  # another run appended meanwhile: read the log again
@@ -112,8 +122,10 @@ def _settle(client: MlflowClient, promotions: PromotionLog, version: Any, actor:
         tag, reason = DECIDED[event.action], event.reason
         break
     else:
-        reason = f"gave up after {MAX_ATTEMPTS} concurrent log entries; the next run retries"
-        return Recovered(name, number, "abandoned", reason)
+        reason = (
+            f"still undecided after {MAX_ATTEMPTS} concurrent log entries; the next run retries"
+        )
+        return Recovered(name, number, "undecided", reason)
     client.set_model_version_tag(name, number, TAG_DECISION, tag)
     if version.run_id:
         _end_run(client, version.run_id)

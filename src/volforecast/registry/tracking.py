@@ -32,7 +32,7 @@ from mlflow.exceptions import MlflowException
 from volforecast.errors import TrackingUnavailableError
 from volforecast.registry.deadline import RetryPolicy, TrackingDeadline, tracking_deadline
 from volforecast.registry.names import experiment_name
-from volforecast.settings import Settings
+from volforecast.settings import Settings, masked_uri
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,11 @@ def job_deadline(settings: Settings) -> Iterator[TrackingDeadline]:
         yield deadline
 
 
+def shown(uri: str) -> str:
+    """``uri`` with its password masked (see :func:`volforecast.settings.masked_uri`)."""
+    return masked_uri(uri)
+
+
 def check_server(uri: str, *, retries: int, timeout_s: float) -> None:
     """Ask the server's ``/health`` until it answers, ``retries`` more times at most.
 
@@ -92,9 +97,10 @@ def check_server(uri: str, *, retries: int, timeout_s: float) -> None:
             problem = f"HTTP {response.status_code}"
         except requests.RequestException as exc:
             problem = type(exc).__name__
-        log.warning("MLflow at %s did not answer (%s); attempt %d", uri, problem, attempt + 1)
+        log.warning("MLflow at %s did not answer (%s); attempt %d", shown(uri), problem,
+                    attempt + 1)  # fmt: skip
     msg = (
-        f"the MLflow tracking server at {uri} is not answering ({problem}, {retries + 1} "
+        f"the MLflow tracking server at {shown(uri)} is not answering ({problem}, {retries + 1} "
         "attempts): start it with `volforecast mlflow`, or unset VOLFORECAST_MLFLOW_TRACKING_URI "
         "to use the local store"
     )

@@ -51,9 +51,13 @@ def _registry(state: ServiceState) -> Check:
 def _models(state: ServiceState) -> Check:
     errors = state.models.load_errors
     if errors:
-        first = next(iter(errors.items()))
+        name, error = next(iter(errors.items()))
+        # The version and the error's kind only: its message may name paths and URLs (the log
+        # has it), and /health answers anyone.
+        version, _, rest = error.partition(":")
+        kind = rest.strip().partition(":")[0] or "error"
         return Check(ok=False, detail=f"{len(errors)} production versions failed to load, "
-                                      f"e.g. {first[0]} {first[1]}")  # fmt: skip
+                                      f"e.g. {name} {version} ({kind})")  # fmt: skip
     return Check(ok=True, detail=f"{len(state.models)} registered models in production loaded")
 
 
