@@ -188,11 +188,14 @@ def test_past_max_pending_while_the_database_is_away_no_answer_is_dropped(
             for horizon in range(2, 31):
                 told |= _told(ask(horizon))
             time.sleep(2.0)  # a write is tried, and fails or hangs
-            waiting = client.get("/health").json()["predictions_pending"]
+            health = client.get("/health").json()
+            waiting = health["predictions_pending"]
+            journaled = health["predictions_journaled"]
         # The same service writes them once the database is back: no restart.
         _settle(lambda: set(_stored(settings)) >= told, timeout_s=60)
         _assert_each_stored_once(settings, told)
     assert waiting == 29, "/health counted every answered row not stored yet as waiting"
+    assert journaled > 0, "past max_pending the rows went to the journal, not to memory only"
     assert _journal_files(settings) == []
 
 

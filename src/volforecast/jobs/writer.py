@@ -7,15 +7,17 @@ memory, queued or being written; in a journal file under ``<home>/journal``; or 
 - the *writer* writes, every ``interval_s``, the journal's files (oldest first, each removed
   once its rows are committed) and then what is queued, ``batch`` rows per transaction; a
   failed write backs off up to 30 s and moves what is queued to the journal at once;
-- the *keeper* moves what is in memory to the journal every ``interval_s`` while the
-  database is away: after a failed write, or while one write has been hanging for longer
-  than ``interval_s`` (a server that does not answer, a lock another writer holds). It also
-  takes the queue past ``max_pending`` rows, so memory stays bounded.
+- the *keeper* moves what is in memory to the journal, checking twice every ``interval_s``,
+  while the database is away (after a failed write, or while one write has been hanging for
+  longer than ``interval_s``: a server that does not answer, a lock another writer holds) and
+  while it falls behind (a row has waited an interval in the queue). It also takes the queue
+  past ``max_pending`` rows, so memory stays bounded.
 
 Nothing is dropped. A SIGKILL loses only what was in memory: the rows answered since the last
-write or journal file, at most the last ``interval_s`` of answers. Around the first write that
-hangs rather than fails it is up to three times that: the hang is noticed one or two keeper
-ticks after it began, and the batch it holds was queued up to ``interval_s`` before.
+write or journal file, at most the last ``interval_s`` of answers while the database is away.
+When it hangs rather than fails, or answers but falls behind, it is up to three times that:
+the keeper notices a hang, or a row that waited an interval, up to half an interval late, and
+the batch a hanging write holds was queued up to ``interval_s`` before it began.
 """
 
 from __future__ import annotations
@@ -90,6 +92,10 @@ class PredictionWriter:
         self._pending: collections.deque[PredictionRow] = collections.deque()
         self._queued: dict[tuple[str, str, dt.date, str], int] = {}
         self._in_flight: list[PredictionRow] = []
+        # Rows ever queued, and ever taken from the queue (to be written or journaled): the
+        # queue is first in, first out, so taken < queued-as-of-a-tick means a row has waited.
+        self._queued_total = 0
+        self._taken_total = 0
         self._in_flight_journaled = False
         self._call_started: float | None = None
         self._healthy = True
@@ -116,6 +122,7 @@ class PredictionWriter:
             self._queued[key] = horizon
             rows = prediction.rows(horizon, made_at, first_step=done + 1)
             self._pending.extend(rows)
+            self._queued_total += len(rows)
             queued = len(self._pending)
             self.stats.pending = self._in_memory()
         if queued > self.max_pending:
@@ -138,6 +145,7 @@ class PredictionWriter:
             with self._lock:
                 size = min(self.batch, len(self._pending))
                 chunk = [self._pending.popleft() for _ in range(size)]
+                self._taken_total += size
                 self._in_flight, self._in_flight_journaled = chunk, False
             if not chunk:
                 return written
@@ -148,6 +156,7 @@ class PredictionWriter:
                     # Back in front, in order; unless the keeper journaled them meanwhile.
                     if not self._in_flight_journaled:
                         self._pending.extendleft(reversed(chunk))
+                        self._taken_total -= len(chunk)
                 raise
             finally:
                 with self._lock:
@@ -207,6 +216,7 @@ class PredictionWriter:
         with self._lock:
             rows = list(self._pending)
             self._pending.clear()
+            self._taken_total += len(rows)
             if in_flight and self._in_flight and not self._in_flight_journaled:
                 # A copy: if the hanging write commits after all, replaying it changes nothing.
                 rows = self._in_flight + rows
@@ -218,6 +228,7 @@ class PredictionWriter:
         except OSError as exc:
             with self._lock:
                 self._pending.extendleft(reversed(rows))
+                self._taken_total -= len(rows)
                 self.stats.pending = self._in_memory()
             log.error("journal not writable, %d predictions kept in memory: %s", len(rows), exc)
             return 0
@@ -264,11 +275,19 @@ class PredictionWriter:
                         _first_line(exc))  # fmt: skip
 
     def _keep(self) -> None:
+        queued_before = 0  # rows queued as of the tick before last
+        queued_last = 0
         while not self._stop.is_set():
-            self._nudge.wait(self.interval_s)
+            # Two ticks an interval: a row queued just after one is judged two ticks later.
+            self._nudge.wait(self.interval_s / 2)
             self._nudge.clear()
             hanging = self._hanging()
-            if not self._healthy or hanging or len(self._pending) > self.max_pending:
+            with self._lock:
+                # A database that answers but cannot keep up leaves rows waiting too.
+                waited = self._taken_total < queued_before
+                queued_before, queued_last = queued_last, self._queued_total
+                crowded = len(self._pending) > self.max_pending
+            if not self._healthy or hanging or waited or crowded:
                 self._spill(in_flight=hanging)
             # Recounted from the files: another process sharing the home may replay ours.
             self.stats.journaled = sum(f.rows for f in self.journal.waiting())

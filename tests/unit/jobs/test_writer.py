@@ -35,6 +35,7 @@ class _Store:
         self.rows: list[PredictionRow] = []
         self.calls = 0
         self.down = False
+        self.delay_s = 0.0
         self.answer = threading.Event()
         self.answer.set()
         self.lock = threading.Lock()
@@ -43,6 +44,7 @@ class _Store:
         with self.lock:
             self.calls += 1
         self.answer.wait()
+        time.sleep(self.delay_s)
         with self.lock:
             if self.down:
                 msg = "connection refused"
@@ -171,3 +173,21 @@ def test_batches_hold_at_most_batch_rows(journal: PredictionJournal) -> None:
     writer.submit(_prediction(), 30, MADE_AT)
     assert writer.close() == 0
     assert store.calls == 5  # 7 + 7 + 7 + 7 + 2
+
+
+def test_a_database_that_answers_but_falls_behind_leaves_no_row_waiting_in_memory(
+    journal: PredictionJournal,
+) -> None:
+    store = _Store()
+    store.delay_s = 0.02  # answers every write, but 5 rows take 20 ms: it cannot keep up
+    writer = _writer(store, journal, batch=5)
+    seen_journaled = 0
+    for n in range(40):
+        writer.submit(_prediction(f"T{n:02d}"), 30, MADE_AT)
+        time.sleep(0.01)
+        seen_journaled = max(seen_journaled, _journaled(journal) + writer.stats.journaled)
+    assert seen_journaled > 0, "rows that waited an interval went to the journal"
+    assert writer.stats.last_error is None, "no write failed"
+    assert writer.close(timeout_s=30) == 0
+    keys = [(r.ticker, r.step) for r in store.rows]
+    assert set(keys) == {(f"T{n:02d}", s) for n in range(40) for s in range(1, 31)}
