@@ -69,11 +69,6 @@ def job_deadline(settings: Settings) -> Iterator[TrackingDeadline]:
         yield deadline
 
 
-def shown(uri: str) -> str:
-    """``uri`` with its password masked (see :func:`volforecast.settings.masked_uri`)."""
-    return masked_uri(uri)
-
-
 def check_server(uri: str, *, retries: int, timeout_s: float) -> None:
     """Ask the server's ``/health`` until it answers, ``retries`` more times at most.
 
@@ -97,12 +92,12 @@ def check_server(uri: str, *, retries: int, timeout_s: float) -> None:
             problem = f"HTTP {response.status_code}"
         except requests.RequestException as exc:
             problem = type(exc).__name__
-        log.warning("MLflow at %s did not answer (%s); attempt %d", shown(uri), problem,
+        log.warning("MLflow at %s did not answer (%s); attempt %d", masked_uri(uri), problem,
                     attempt + 1)  # fmt: skip
     msg = (
-        f"the MLflow tracking server at {shown(uri)} is not answering ({problem}, {retries + 1} "
-        "attempts): start it with `volforecast mlflow`, or unset VOLFORECAST_MLFLOW_TRACKING_URI "
-        "to use the local store"
+        f"the MLflow tracking server at {masked_uri(uri)} is not answering ({problem}, "
+        f"{retries + 1} attempts): start it with `volforecast mlflow`, or unset "
+        "VOLFORECAST_MLFLOW_TRACKING_URI to use the local store"
     )
     raise TrackingUnavailableError(msg)
 
