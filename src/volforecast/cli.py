@@ -761,29 +761,28 @@ def _registry(settings: Settings) -> Any:
     return Registry(connect(settings), PromotionLog(engine), settings.promotion)
 
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document to stdout instead of a table.")
+]
+
+
 @models_app.command("list")
-def models_list() -> None:
+def models_list(as_json: JsonOption = False) -> None:
     """Registered models with their production and challenger versions."""
+    from volforecast import listings  # noqa: PLC0415
     from volforecast.registry.promotion import overview  # noqa: PLC0415
 
     settings = _settings()
     with _errors():
         registry = _registry(settings)
         rows = overview(registry.client)
-    if not rows:
+    listing, payload = listings.models(rows, settings.mlflow_tracking_uri_safe)
+    if as_json:
+        listings.print_json(payload)
+    elif not rows:
         out.print("no registered models yet: try `volforecast train --all`")
-        return
-    table = Table(
-        title=f"Registered models in {settings.mlflow_tracking_uri_safe}", title_justify="left"
-    )
-    for column in ("name", "type", "serves", "latest", "production", "challenger", "QLIKE 1 d"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
-            r.name, r.model_type, r.serves, r.latest or "-", r.production or "-",
-            r.challenger or "-", f"{r.production_qlike:.4f}" if r.production_qlike else "-",
-        )  # fmt: skip
-    out.print(table)
+    else:
+        listing.print(out)
 
 
 @models_app.command("promote")
@@ -820,8 +819,10 @@ def models_history(
         dt.datetime | None,
         typer.Option(help="Also say which version served at this time (UTC), e.g. 2026-11-20."),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The promotion log of a model: every alias move and decision, oldest first."""
+    from volforecast import listings  # noqa: PLC0415
     from volforecast.registry.promotion import PromotionLog  # noqa: PLC0415
 
     settings = _settings()
@@ -835,15 +836,11 @@ def models_history(
         served = promotions.served_on(name, at) if at is not None else None
     if not events:
         _fail(f"the promotion log has nothing for {name}", ExitCode.ERROR)
-    table = Table(title=f"Promotion log of {name}", title_justify="left")
-    for column in ("#", "when (UTC)", "alias", "action", "version", "before", "by", "why"):
-        table.add_column(column)
-    for e in events:
-        table.add_row(
-            str(e.seq), e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.alias, e.action,
-            e.version or "-", e.previous_version or "-", e.actor, escape(e.reason),
-        )  # fmt: skip
-    out.print(table)
+    listing, payload = listings.promotion_log(name, events, at, served)
+    if as_json:
+        listings.print_json(payload)
+        return
+    listing.print(out)
     if at is not None:
         out.print(f"served in production at {at:%Y-%m-%d %H:%M}: v{served}" if served else
                   f"nothing was in production at {at:%Y-%m-%d %H:%M}")  # fmt: skip
@@ -1191,8 +1188,9 @@ def _weekly(per_day: Any) -> Any:
 
 
 @app.command("tickers")
-def list_tickers() -> None:
+def list_tickers(as_json: JsonOption = False) -> None:
     """List stored tickers with their row counts and date ranges."""
+    from volforecast import listings  # noqa: PLC0415
     from volforecast.data.db import ensure_schema  # noqa: PLC0415
     from volforecast.data.repository import PriceRepository  # noqa: PLC0415
 
@@ -1201,15 +1199,13 @@ def list_tickers() -> None:
     with _errors():
         ensure_schema(engine)
         rows = PriceRepository(engine).summary()
-    if not rows:
+    listing, payload = listings.tickers(rows, settings.database_url_safe)
+    if as_json:
+        listings.print_json(payload)
+    elif not rows:
         out.print("no prices stored yet: try `volforecast ingest --sample`")
-        return
-    table = Table(title=f"Stored prices in {settings.database_url_safe}", title_justify="left")
-    for column in ("ticker", "rows", "first date", "last date"):
-        table.add_column(column, justify="right" if column == "rows" else "left")
-    for row in rows:
-        table.add_row(row.ticker, f"{row.rows:,}", str(row.first_date), str(row.last_date))
-    out.print(table)
+    else:
+        listing.print(out)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from volforecast import __version__
-from volforecast.api import errors
+from volforecast.api import docs, errors
 from volforecast.api.deps import require_api_key
 from volforecast.api.observability import BodyLimitMiddleware, MetricsMiddleware, ServiceMetrics
 from volforecast.api.request_id import RequestIdMiddleware
@@ -68,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by docs.install from local assets, not a CDN
+        redoc_url=None,
     )
     # Without a key the routes are open, and the schema must not ask callers for one.
     guarded: dict[str, Any] = {}
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router, **guarded)
     app.include_router(predict.router, **guarded)
     app.include_router(predictions.router, **guarded)
+    docs.install(app)
     errors.install(app)
     if settings.api.cors_origins:
         app.add_middleware(

@@ -64,7 +64,18 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 """A date given as ``YYYY-MM-DD`` and nothing else."""
 
 
-class PredictRequest(BaseModel):
+class Schema(BaseModel):
+    """A schema whose field docstrings are its fields' descriptions in the OpenAPI document.
+
+    Every field says what it is and its unit: volatility is daily, in percent (the standard
+    deviation of one day's log return in percent); dates are NYSE sessions unless named
+    otherwise; times are UTC.
+    """
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class PredictRequest(Schema):
     """A forecast request, as the specification shows it."""
 
     model_config = ConfigDict(
@@ -73,6 +84,7 @@ class PredictRequest(BaseModel):
     )
 
     ticker: Ticker
+    """Symbol of the stock or index, e.g. ``AAPL`` or ``^GSPC``; read in upper case."""
     model_type: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
@@ -80,107 +92,145 @@ class PredictRequest(BaseModel):
     ] = "GARCH"
     """``GARCH``, ``LSTM`` or any model volforecast ships (``HAR``, ``GJR-GARCH-T``, ...)."""
     horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON, strict=True), BeforeValidator(_whole)] = 5
-    """Trading days ahead, 1 to 30."""
+    """Trading days (NYSE sessions) ahead to forecast, 1 to 30."""
 
 
-class PredictResponse(BaseModel):
+class PredictResponse(Schema):
     """Daily volatility in percent for each of the next ``horizon`` trading days."""
 
     ticker: str
+    """Symbol forecast, upper case."""
     model_type: str
+    """Type of the model that answered: ``GARCH``, ``LSTM``, ..."""
     horizon: int
+    """Trading days (NYSE sessions) forecast: the length of ``forecasts``."""
     forecasts: list[float]
-    """Daily volatility, percent, one per trading day."""
+    """Daily volatility in percent (percent per day, not annualised), one per trading day."""
     forecast_dates: list[dt.date]
+    """The NYSE session each value of ``forecasts`` is for, ``YYYY-MM-DD``."""
     timestamp: UtcDatetime
+    """When the forecast was made, UTC, ISO 8601 with its offset."""
     model_name: str
+    """Registered model in MLflow, e.g. ``garch_volatility_aapl`` or ``lstm_volatility_pooled``."""
     model_version: str
+    """Version of that registered model."""
     origin_date: dt.date
-    """Date of the latest close the forecast uses."""
+    """NYSE session of the latest close the forecast uses, ``YYYY-MM-DD``."""
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(Schema):
     """One registered model version that holds an alias (or the latest, when none does)."""
 
     model_name: str
+    """Registered model in MLflow, e.g. ``garch_volatility_aapl``."""
     ticker: str | None
-    """The ticker served; None for a pooled model, which serves ``tickers``."""
+    """The ticker served; null for a pooled model, which serves ``tickers``."""
     tickers: int
     """How many tickers the version serves."""
     model_type: str
+    """``GARCH``, ``LSTM``, ``HAR``, ..."""
     version: str
+    """Version of the registered model."""
     stage: Literal["production", "challenger", "none"]
     """The alias the version holds, in place of MLflow's retired stages."""
     metrics: dict[str, float]
-    """Test-window metrics (mean over tickers for a pooled model): qlike_h1_range, ..."""
+    """Test-window losses, ``<loss>_h<days>_<proxy>``; a pooled model's are means over its
+    tickers. ``qlike_h1_range``: QLIKE (unitless) of 1-day variance against the range proxy;
+    ``rmse_*``, ``mae_*``: of daily volatility, in percent; ``mse_*``: in percent².
+    """
     converged: bool | None
+    """Whether the fit converged; null when the version does not record it."""
     created_at: UtcDatetime | None
+    """When the version was registered, UTC."""
 
 
-class PredictionRecord(BaseModel):
+class PredictionRecord(Schema):
     """One stored step of a forecast path."""
 
     ticker: str
+    """Symbol forecast, upper case."""
     model_type: str
+    """Type of the model that made it: ``GARCH``, ``LSTM``, ..."""
     origin_date: dt.date
+    """NYSE session of the latest close the forecast used, ``YYYY-MM-DD``."""
     step: int
+    """Trading days (NYSE sessions) after ``origin_date``: 1 for the next session."""
     forecast_date: dt.date
+    """The NYSE session forecast, ``YYYY-MM-DD``."""
     predicted_volatility: float
-    """Daily volatility, percent."""
+    """Daily volatility in percent (percent per day, not annualised)."""
     model_version: str
+    """Version of the registered model that made it."""
     prediction_timestamp: UtcDatetime
+    """When the forecast was made, UTC, ISO 8601 with its offset."""
 
 
-class PredictionPage(BaseModel):
+class PredictionPage(Schema):
     """A page of stored predictions and how many match in all."""
 
     ticker: str
+    """Symbol asked for, upper case."""
     total: int
+    """Stored predictions that match, over all pages."""
     limit: int
+    """Most items on this page."""
     offset: int
+    """Matches skipped before this page."""
     items: list[PredictionRecord]
+    """This page, by forecast date."""
 
 
-class Check(BaseModel):
+class Check(Schema):
     """One dependency's state."""
 
     ok: bool
+    """Whether this part of the service works."""
     detail: str
+    """One sentence on its state; what is wrong when ``ok`` is false."""
 
 
-class Health(BaseModel):
+class Health(Schema):
     """The service's state; ``status`` is ``ok`` only when every check is."""
 
     status: Literal["ok", "degraded"]
+    """``ok`` when every check is, ``degraded`` otherwise."""
     version: str
+    """The volforecast version serving."""
     checks: dict[str, Check]
+    """Each dependency by name: ``database``, ``registry``, ``models``."""
     models_served: int
+    """Production models loaded and ready to answer."""
     predictions_pending: int
     """Answered predictions not in the database yet, in memory or in the journal."""
     predictions_journaled: int
     """Of those, the rows kept in the journal under the service's home."""
 
 
-class ApiInfo(BaseModel):
+class ApiInfo(Schema):
     """What the service is and where to go next."""
 
     name: str
+    """``volforecast``."""
     version: str
+    """The volforecast version serving."""
     description: str
+    """One sentence on what the service does."""
     links: dict[str, str]
+    """Paths of the service by name: ``docs``, ``openapi``, ``predict``, ..."""
 
 
-class FieldError(BaseModel):
+class FieldError(Schema):
     """One part of a request that failed validation; the value sent is never echoed."""
 
     loc: list[str | int]
     """Where: ``["body", "horizon"]``, ``["query", "limit"]``, ``["path", "ticker"]``."""
     msg: str
+    """What is wrong with it, in one sentence."""
     type: str
     """Pydantic's error type: ``missing``, ``int_type``, ``less_than_equal``, ..."""
 
 
-class Problem(BaseModel):
+class Problem(Schema):
     """Every error answer, as RFC 9457 problem details (``application/problem+json``)."""
 
     type: str
@@ -188,6 +238,7 @@ class Problem(BaseModel):
     title: str
     """The HTTP status phrase."""
     status: int
+    """The HTTP status code, as in the response's status line."""
     detail: str
     """One sentence: what went wrong and, where there is one, what to do."""
     instance: str

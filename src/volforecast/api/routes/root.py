@@ -19,6 +19,7 @@ def info() -> ApiInfo:
         description="Stock volatility forecasts from the models in production.",
         links={
             "docs": "/docs",
+            "redoc": "/redoc",
             "openapi": "/openapi.json",
             "health": "/health",
             "models": "/models",

@@ -1,0 +1,106 @@
+"""The CLI's listings: which columns a narrow terminal keeps, and the JSON they print."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
+
+from volforecast import listings
+from volforecast.data.repository import TickerSummary
+from volforecast.registry.promotion import ModelSummary, PromotionEvent
+
+NAME = "gjr_garch_skewt_volatility_brkb_xnys_class"
+MODELS = [
+    ModelSummary(NAME, "GJR-GARCH-SKEWT", "BRKB.XNYS-CLASS", "12", "11", "12", 0.31264),
+    ModelSummary("lstm_volatility_pooled", "LSTM", "40 tickers", "3", "2", None, None),
+]
+EVENT = PromotionEvent(
+    registered_model=NAME,
+    seq=7,
+    alias="production",
+    action="promote",
+    version="12",
+    previous_version="11",
+    reason="QLIKE 0.3126 beats production's 0.3301 by 5.3 %, Diebold-Mariano p = 0.012 [sic]",
+    metrics={"qlike": 0.31264, "dm_p_value": float("nan")},
+    actor="airflow@scheduler-7d9f8c6b5-x2x9z",
+    created_at=dt.datetime(2026, 12, 6, 15, 7, 43, 858444, tzinfo=dt.UTC),
+    candidate="12",
+)
+
+
+def _printed(listing: listings.Listing, width: int) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    listing.print(console)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def _headers(output: str) -> list[str]:
+    line = output.splitlines()[2]  # title, rule, headers
+    return [cell.strip() for cell in line.strip("┃").split("┃")]
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_models_fit_the_terminal_and_keep_every_name_whole(width: int) -> None:
+    listing, _ = listings.models(MODELS, "http://mlflow.example:5000")
+    output = _printed(listing, width)
+    assert max(cell_len(line) for line in output.splitlines()) <= width, output
+    assert "…" not in output, output
+    assert NAME in output
+    assert "0.3126" in output
+
+
+def test_a_narrow_terminal_leaves_out_the_type_first_then_serves() -> None:
+    listing, _ = listings.models(MODELS, "sqlite:///mlflow.db")
+    assert _headers(_printed(listing, 160)) == [
+        "name", "type", "serves", "latest", "prod", "chall", "QLIKE"
+    ]  # fmt: skip
+    narrower = ["name", "serves", "latest", "prod", "chall", "QLIKE"]
+    assert _headers(_printed(listing, 100)) == narrower
+    assert _headers(_printed(listing, 80)) == [h for h in narrower if h != "serves"]
+
+
+def test_what_cannot_fit_is_cut_visibly() -> None:
+    # Narrower than the name itself: Rich must cut, and the cut must show.
+    listing, _ = listings.models(MODELS, "sqlite:///mlflow.db")
+    assert "…" in _printed(listing, 40)
+
+
+def test_the_promotion_log_wraps_the_reason_and_keeps_identifiers() -> None:
+    listing, _ = listings.promotion_log(NAME, [EVENT], None, None)
+    narrow = _printed(listing, 80)
+    assert max(cell_len(line) for line in narrow.splitlines()) <= 80, narrow
+    assert "…" not in narrow
+    assert "2026-12-06 15:07" in narrow
+    assert "[sic]" in narrow, "free text is printed as it is, not read as Rich markup"
+    assert "Diebold-Mariano" in narrow
+    assert "by" not in _headers(narrow)
+    wide = _printed(listing, 200)
+    assert _headers(wide) == ["#", "when (UTC)", "alias", "action", "from", "to", "by", "why"]
+    assert EVENT.actor in wide
+
+
+def test_tickers_print_their_coverage() -> None:
+    rows = [TickerSummary("^GSPC", 5031, dt.date(1999, 1, 4), dt.date(2018, 12, 31))]
+    listing, payload = listings.tickers(rows, "sqlite:///" + "x" * 120 + "/volforecast.db")
+    output = _printed(listing, 80)
+    assert max(cell_len(line) for line in output.splitlines()) <= 80
+    assert "5,031" in output
+    assert payload["tickers"] == rows
+
+
+def test_json_is_one_strict_document(capsys: pytest.CaptureFixture[str]) -> None:
+    _, payload = listings.promotion_log(NAME, [EVENT], dt.datetime(2100, 1, 1), "12")
+    listings.print_json(payload)
+    printed = capsys.readouterr().out
+    document = json.loads(printed, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    event = document["events"][0]
+    assert event["created_at"] == "2026-12-06T15:07:43.858444+00:00"
+    assert event["metrics"] == {"qlike": 0.31264, "dm_p_value": None}
+    assert event["reason"] == EVENT.reason
+    assert document["served_at"] == {"at": "2100-01-01T00:00:00", "version": "12"}
