@@ -35,6 +35,8 @@ _NO_MARKET = pd.DataFrame(
 def market_from_prices(prices: pd.DataFrame, quality: QualitySettings) -> pd.DataFrame:
     """``log_rv`` and ``tickers`` by date from prices in the raw layout, quality-gated."""
     datasets = by_ticker(run_gate(prices, quality).accepted).values()
+    if not datasets:  # every row refused: no day has a market figure
+        return _NO_MARKET.copy()
     tickers = pd.concat([pd.Series(1, index=d.dates) for d in datasets]).groupby(level=0).sum()
     return pd.DataFrame({"log_rv": market_log_rv(datasets), "tickers": tickers})
 
