@@ -148,6 +148,18 @@ class Check(BaseModel):
     detail: str
 
 
+class PricesFreshness(BaseModel):
+    """The stored prices against the latest closed NYSE session; it never sets the status."""
+
+    fresh: bool | None
+    """None when the database could not be read."""
+    last_close: dt.date | None
+    session: dt.date
+    """The NYSE session whose close the data needs: today's once it closed (New York)."""
+    detail: str
+    """``fresh: ...`` or ``stale since YYYY-MM-DD: ...`` (the first session not stored)."""
+
+
 class Health(BaseModel):
     """The service's state; ``status`` is ``ok`` only when every check is."""
 
@@ -159,6 +171,8 @@ class Health(BaseModel):
     """Answered predictions not in the database yet, in memory or in the journal."""
     predictions_journaled: int
     """Of those, the rows kept in the journal under the service's home."""
+    prices: PricesFreshness
+    """Whether the stored prices are fresh; stale data does not make the service unhealthy."""
 
 
 class ApiInfo(BaseModel):

@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
-from volforecast.jobs.freshness import Freshness, check_freshness, sessions_between
+from volforecast.jobs.freshness import Freshness, check_freshness, judge, sessions_between
 from volforecast.jobs.predict import (
     PredictFailure,
     PredictReport,
@@ -148,10 +149,7 @@ def predict_sessions(
     # Each date's work is the same; the bar's total is known when the first date starts.
     total = None if on_start is None else (lambda n: on_start(n * len(dates)))
     for day in sorted(dates):
-        try:
-            freshness = check_freshness(engine, day, tickers=needed or None)
-        except UNAVAILABLE_ERRORS as exc:
-            raise unavailable(engine, exc) from exc
+        freshness = _freshness(engine, day, needed, preloaded)
         outcome = DateOutcome(as_of=day, freshness=freshness)
         report.dates.append(outcome)
         if not freshness.fresh and not allow_stale:
@@ -171,3 +169,17 @@ def predict_sessions(
     log.info("%d dates: %d paths, %d rows stored; %d refused as stale", len(report.dates),
              report.paths, report.rows, len(report.stale))  # fmt: skip
     return report
+
+
+def _freshness(
+    engine: Engine, day: dt.date, tickers: Sequence[str], preloaded: Preloaded | None
+) -> Freshness:
+    """``day``'s freshness; from the prices in memory when a range read them once."""
+    if preloaded is not None:
+        dates = preloaded.prices["date"]
+        known = dates[dates <= pd.Timestamp(day)]
+        return judge(None if known.empty else known.max().date(), day)
+    try:
+        return check_freshness(engine, day, tickers=tickers or None)
+    except UNAVAILABLE_ERRORS as exc:
+        raise unavailable(engine, exc) from exc

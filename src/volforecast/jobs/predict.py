@@ -135,6 +135,15 @@ class Forecaster:
             self._latest = {**self._latest, ticker: found}
         return found
 
+    def last_close(self) -> dt.date | None:
+        """The latest stored close of any ticker, from the last :meth:`refresh_latest`.
+
+        Read now when nothing was read yet; None when no price is stored.
+        """
+        if not self._latest:
+            self.refresh_latest()
+        return max(self._latest.values(), default=None)
+
     def cached(self, ticker: str, model_type: str) -> Prediction | None:
         """The path :meth:`predict` would give, when it is in memory already; no I/O."""
         if self.settings.api.prices_refresh_s == 0:
