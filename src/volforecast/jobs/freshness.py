@@ -131,8 +131,8 @@ def judge(last_close: dt.date | None, as_of: dt.date) -> Freshness:
         The run's date; a weekend or holiday asks for the session before it.
     """
     session = session_on_or_before(as_of)
-    if last_close is None:
-        behind = len(sessions_between(sessions()[0].date(), session))
+    if last_close is None:  # stale however early the date (even before the calendar)
+        behind = max(len(sessions_between(sessions()[0].date(), session)), 1)
     elif last_close >= session:
         behind = 0
     else:

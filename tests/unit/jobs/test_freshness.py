@@ -72,6 +72,7 @@ def test_no_stored_close_is_stale_from_the_session_itself() -> None:
     assert "no stored close on or before 2018-12-31" in judged.message
     # Before the calendar starts, the weekday on or before stands for the session.
     assert session_on_or_before(D(1990, 1, 1)) == D(1990, 1, 1)
+    assert not judge(None, D(1990, 1, 1)).fresh
     assert session_on_or_before(D(1989, 12, 31)) == D(1989, 12, 29)
 
 
