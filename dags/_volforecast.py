@@ -42,8 +42,10 @@ def volforecast_bin() -> str:
     return shutil.which("volforecast") or "volforecast"
 
 
-def run(*args: str) -> dict[str, Any]:
+def run(*args: str, final: frozenset[int] = frozenset()) -> dict[str, Any]:
     """Run ``volforecast ARGS --report-json FILE`` and return the report.
+
+    Exit codes in ``final`` fail the task without a retry (a retry would meet the same).
 
     Exit code 0 and 3 (partial: some tickers failed for reasons a retry cannot mend, such as
     too short a history; they are in the report) return the report. Any other code raises,
@@ -65,6 +67,8 @@ def run(*args: str) -> dict[str, Any]:
         if done.returncode not in {0, PARTIAL}:
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             msg = f"volforecast {args[0]} exited with code {done.returncode}: {last[0]}"
+            if done.returncode in final:
+                raise AirflowFailException(msg)
             raise RuntimeError(msg)
         if done.returncode == PARTIAL:
             log.warning("volforecast %s finished partly; see the report", args[0])

@@ -10,7 +10,9 @@ reported without stopping the others; or Yahoo Finance where it is installed and
 The task updates the asset `volforecast://market/stock_prices`, with the run's date and the
 last stored close in the event's extra: `ml_predict_volatility` is scheduled on that asset,
 so it starts when prices have been loaded, and it judges their freshness for the same date.
-A run in which every file failed (or the source gave nothing) fails, and updates nothing.
+A run in which every file failed (or the source gave nothing) fails without a retry, and
+updates nothing; a day with no file at all succeeds, and the prediction DAG's freshness stop
+then says which close is the last.
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ def ml_ingest_prices() -> None:
         """Load from the drop folder or Yahoo; report each file and the prices' freshness."""
         context = get_current_context()
         as_of = context["logical_date"].date().isoformat()
-        report = run("ingest", "--configured", "--as-of", as_of)
+        # Exit code 1: every file failed and was moved to failed/; a retry would find none and
+        # succeed, hiding the failure. Fix the files, drop them again and clear the task.
+        report = run("ingest", "--configured", "--as-of", as_of, final=frozenset({1}))
         for file in report["files"]:
             log.info("%s %s: %s", file["status"], file["name"], file["message"])
         for failure in report["failures"]:

@@ -229,6 +229,17 @@ def test_ingestion_loads_the_drop_folder_and_its_asset_event_queues_the_predicti
     engine.dispose()
     assert origins == {dt.date(2018, 12, 31)}
 
+    # When the next day's only file is bad, the ingestion fails at once (a retry would find
+    # the folder empty and succeed) and updates no asset
+    (drop / "garbled-again.csv").write_text("not,prices\n1,2\n")
+    result = _airflow(env, "test", str(DAGS), "ml_ingest_prices", "--logical-date",
+                      "2019-01-02T22:30:00+00:00", "--retry-delay-s", "0.5")  # fmt: skip
+    (task,) = result["tasks"]
+    assert (task["state"], task["try_number"]) == ("failed", 1), result
+    after = [e for e in _airflow(env, "assets", str(DAGS))["events"]
+             if e["source_dag_id"] == "ml_ingest_prices"]  # fmt: skip
+    assert after == events
+
 
 def test_the_prediction_dag_stops_loudly_on_stale_prices_without_retrying(
     airflow_env: dict[str, str], tmp_path: Path
