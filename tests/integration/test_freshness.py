@@ -9,6 +9,7 @@ NYSE close is not stored (exit code 5, naming the last close) unless ``--allow-s
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 from pathlib import Path
 
@@ -84,6 +85,16 @@ def test_the_drop_folder_loads_each_file_once_and_moves_a_bad_one_aside(
     assert code == ExitCode.OK, output
     assert "prices fresh: last close 2018-12-31" in output
 
+    # Yahoo Finance, chosen but not installed: one sentence, and nothing loaded.
+    monkeypatch.setenv("VOLFORECAST_INGEST__SOURCE", "yfinance")
+    get_settings.cache_clear()
+    if importlib.util.find_spec("yfinance") is None:  # installed, it would need the network
+        code, output = invoke("ingest", "--configured", "--as-of", SAMPLE_END)
+        assert code == ExitCode.ERROR, output
+        assert "pip install 'volforecast[yfinance]'" in " ".join(output.split())
+    monkeypatch.setenv("VOLFORECAST_INGEST__SOURCE", "drop")
+    get_settings.cache_clear()
+
     # Only bad files: the load failed.
     (other / "bad.parquet").write_text("not parquet")
     code, output = invoke("ingest", "--configured", "--drop-dir", str(other))
@@ -138,6 +149,10 @@ def test_predict_stops_on_stale_prices_and_backfills_every_session_once(cli_env:
                           "--to", "2019-01-03")  # fmt: skip
     assert code == ExitCode.STALE, output
     assert "2 of 4 dates refused" in output
+    # A ticker no model serves is its own failure, not a stale store.
+    code, output = invoke("predict", "--tickers", "NOPE", "--as-of", SAMPLE_END)
+    assert code == ExitCode.ERROR, output
+    assert "NOPE: no production model serves it" in output
     assert invoke("predict", "--all", "--to", "2018-12-31")[0] == ExitCode.USAGE
     assert invoke("predict", "--all", "--from", "2018-12-22", "--to", "2018-12-23")[0] == (
         ExitCode.USAGE

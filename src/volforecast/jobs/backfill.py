@@ -149,7 +149,8 @@ def predict_sessions(
     # Each date's work is the same; the bar's total is known when the first date starts.
     total = None if on_start is None else (lambda n: on_start(n * len(dates)))
     for day in sorted(dates):
-        freshness = _freshness(engine, day, needed, preloaded)
+        # Judged on the tickers that are served: one nobody serves is a failure of its own.
+        freshness = _freshness(engine, day, [t for t in needed if t in served], preloaded)
         outcome = DateOutcome(as_of=day, freshness=freshness)
         report.dates.append(outcome)
         if not freshness.fresh and not allow_stale:
@@ -175,8 +176,9 @@ def _freshness(
     engine: Engine, day: dt.date, tickers: Sequence[str], preloaded: Preloaded | None
 ) -> Freshness:
     """``day``'s freshness; from the prices in memory when a range read them once."""
-    if preloaded is not None:
-        dates = preloaded.prices["date"]
+    if preloaded is not None and tickers:
+        prices = preloaded.prices
+        dates = prices.loc[prices["ticker"].isin(list(tickers)), "date"]
         known = dates[dates <= pd.Timestamp(day)]
         return judge(None if known.empty else known.max().date(), day)
     try:
