@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 DEMO_PORT ?= 8765
+# The bundled sample ends on this NYSE session: predicting as of it is fresh (today is not).
+SAMPLE_LAST_SESSION ?= 2018-12-31
 # Airflow 3.3 pins older libraries than volforecast: it gets an environment of its own.
 AIRFLOW_VERSION ?= 3.3.2
 AIRFLOW_VENV ?= .venv-airflow
@@ -51,7 +53,7 @@ run: $(STAMP) ## The main job on the embedded default: ingest the sample, train,
 	$(BIN)/volforecast tickers
 	$(BIN)/volforecast train --all --models garch,lstm
 	$(BIN)/volforecast models list
-	$(BIN)/volforecast predict --all
+	$(BIN)/volforecast predict --all --as-of $(SAMPLE_LAST_SESSION)
 	@echo "Serving on port $(DEMO_PORT) for one request (make serve keeps it running):"
 	@$(BIN)/volforecast serve --port $(DEMO_PORT) & server=$$!; \
 	$(BIN)/python -m volforecast.api.client --url http://127.0.0.1:$(DEMO_PORT) --wait 120 \

@@ -17,11 +17,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from airflow.sdk import Asset
+from airflow.sdk.exceptions import AirflowFailException
+
 log = logging.getLogger(__name__)
 
 PROJECT_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "volforecast"
 PARTIAL = 3
 """Exit code of a job that did part of its work: some tickers failed, the rest is stored."""
+STALE = 5
+"""Exit code of a job refused because the last stored close is older than the run's session."""
+
+STOCK_PRICES = Asset("volforecast://market/stock_prices")
+"""``market.stock_prices``: ``ml_ingest_prices`` updates it, ``ml_predict_volatility`` waits
+on it. Each event's extra holds the run's date (``as_of``) and the last stored close."""
 
 
 def volforecast_bin() -> str:
@@ -33,12 +42,16 @@ def volforecast_bin() -> str:
     return shutil.which("volforecast") or "volforecast"
 
 
-def run(*args: str) -> dict[str, Any]:
+def run(*args: str, final: frozenset[int] = frozenset()) -> dict[str, Any]:
     """Run ``volforecast ARGS --report-json FILE`` and return the report.
+
+    Exit codes in ``final`` fail the task without a retry (a retry would meet the same).
 
     Exit code 0 and 3 (partial: some tickers failed for reasons a retry cannot mend, such as
     too short a history; they are in the report) return the report. Any other code raises,
     so that Airflow retries the task: a database or MLflow server that is down is exit 4.
+    Stale prices (exit 5) fail the task at once with the command's sentence: a retry minutes
+    later would not bring the missing close.
     """
     with tempfile.TemporaryDirectory(prefix="volforecast-task-") as folder:
         report = Path(folder) / "report.json"
@@ -47,14 +60,35 @@ def run(*args: str) -> dict[str, Any]:
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         for line in (done.stdout + done.stderr).splitlines():
             log.info("%s", line)
+        payload: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
+        if done.returncode == STALE:
+            stale = payload.get("stale") or ["the stored prices are stale"]
+            raise AirflowFailException(f"volforecast {args[0]}: {stale[0]}")
         if done.returncode not in {0, PARTIAL}:
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             msg = f"volforecast {args[0]} exited with code {done.returncode}: {last[0]}"
+            if done.returncode in final:
+                raise AirflowFailException(msg)
             raise RuntimeError(msg)
         if done.returncode == PARTIAL:
             log.warning("volforecast %s finished partly; see the report", args[0])
-        payload: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
         return payload
+
+
+def run_date(context: Any) -> str:
+    """The date a run is for, ISO: its logical date, else that of the asset event it consumed.
+
+    A run started by an asset event has no logical date of its own (Airflow 3); the ingestion
+    run put its date in the event's extra. With neither (a manual asset-scheduled run), the
+    day the run was due.
+    """
+    if context.get("logical_date") is not None:
+        return str(context["logical_date"].date().isoformat())
+    events = [e for batch in context.get("triggering_asset_events", {}).values() for e in batch]
+    dated = [e.extra["as_of"] for e in events if (e.extra or {}).get("as_of")]
+    if dated:
+        return str(max(dated))
+    return str(context["dag_run"].run_after.date().isoformat())
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:

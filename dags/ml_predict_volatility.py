@@ -1,12 +1,17 @@
 """Daily forecasts from every production model: `ml_predict_volatility`.
 
-Every weekday at 17:00 UTC, after the day's prices are loaded: forecast the next 30 trading
-days with every production model for every ticker it serves, from the latest close on or
-before the run's logical date, and store the paths in `ml.volatility_predictions` (an upsert
-keyed by ticker, model, origin, step and version: a rerun or a backfill of the same date
-writes the same rows and adds none); then log the statistics. A backfill
-(`airflow dags backfill`) produces the forecasts that would have been made on those days,
-with today's production parameters.
+Runs when `ml_ingest_prices` has loaded prices (it waits on the asset
+`volforecast://market/stock_prices`), for the date of that load; a run with a logical date
+(a manual or backfill run) is for its logical date. First the freshness stop: when the last
+stored close is older than that date's NYSE session, the task fails, not retried, with a
+sentence naming the last close (`volforecast predict` exit code 5); forecasts made from old
+prices would look like today's. Then forecast the next 30 trading days with every production
+model for every ticker it serves, from the close of that session, and store the paths in
+`ml.volatility_predictions` (an upsert keyed by ticker, model, origin, step and version: a
+rerun or a backfill of the same date writes the same rows and adds none); then log the
+statistics. A backfill produces the forecasts that would have been made on those days, with
+today's production parameters (`volforecast predict --from DATE --to DATE` does many days
+in one process).
 
 Then monitor: `volforecast monitor run` judges the stored forecasts against realized
 volatility and runs the drift detectors on every production model. Tickers it queues for
@@ -21,7 +26,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from _volforecast import run
+from _volforecast import STOCK_PRICES, run, run_date
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
@@ -38,7 +43,7 @@ DEFAULT_ARGS = {
 
 @dag(
     dag_id="ml_predict_volatility",
-    schedule="0 17 * * 1-5",
+    schedule=[STOCK_PRICES],
     # Early enough to backfill any stored history; catchup is off, so nothing runs for the
     # past unless asked (a run before start_date would get no task at all).
     start_date=dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
@@ -56,9 +61,9 @@ def ml_predict_volatility() -> None:
 
     @task
     def generate_and_store_predictions() -> dict[str, Any]:
-        """Forecast from the logical date's close with every production model; upsert."""
+        """Stop on stale prices; else forecast from the run date's close and upsert."""
         context = get_current_context()
-        as_of = context["logical_date"].date().isoformat()
+        as_of = run_date(context)
         horizon = str(context["params"]["horizon"])
         report = run("predict", "--all", "--horizon", horizon, "--as-of", as_of)
         return {"as_of": as_of, **report}

@@ -6,7 +6,8 @@ Exit codes are decided here and only here:
 * 1 - an error: bad input, a source that cannot be read, nothing loaded;
 * 2 - the command line itself is wrong (unknown option, missing argument);
 * 3 - partial: some tickers or rows were rejected, the rest went through;
-* 4 - a service is unavailable (the database, the MLflow server); retrying later is the remedy.
+* 4 - a service is unavailable (the database, the MLflow server); retrying later is the remedy;
+* 5 - stale prices: the last stored close is older than the NYSE session the run is for.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from volforecast.errors import (
     DatabaseUnavailableError,
     DataSourceError,
     RegistryError,
+    StalePricesError,
     TrackingUnavailableError,
     UnknownTickerError,
     VolforecastError,
@@ -60,11 +62,13 @@ class ExitCode(IntEnum):
     USAGE = 2
     PARTIAL = 3
     UNAVAILABLE = 4
+    STALE = 5
 
 
 _EXIT_FOR: list[tuple[type[VolforecastError], ExitCode]] = [
     (DatabaseUnavailableError, ExitCode.UNAVAILABLE),
     (TrackingUnavailableError, ExitCode.UNAVAILABLE),
+    (StalePricesError, ExitCode.STALE),
     (RegistryError, ExitCode.ERROR),
     (DataSourceError, ExitCode.ERROR),
     (UnknownTickerError, ExitCode.ERROR),
@@ -77,7 +81,8 @@ app = typer.Typer(
         "Forecast stock volatility and run the model lifecycle around it.\n\n"
         "Settings come from VOLFORECAST_* environment variables or a .env file; by default "
         "everything lives under ./var (SQLite). Exit codes: 0 done, 1 error, 2 usage, "
-        "3 partial (some tickers rejected), 4 database or MLflow server unavailable."
+        "3 partial (some tickers rejected), 4 database or MLflow server unavailable, "
+        "5 stale prices (the last close is older than the run's NYSE session)."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -348,6 +353,27 @@ def ingest(
             "pip install 'volforecast[yfinance]').",
         ),
     ] = None,
+    configured: Annotated[
+        bool,
+        typer.Option(
+            "--configured",
+            help="The configured source (VOLFORECAST_INGEST__SOURCE): the files waiting in the "
+            "drop folder (VOLFORECAST_INGEST__DROP_DIR, default VOLFORECAST_HOME/incoming; "
+            "each moves to loaded/ or failed/) or Yahoo Finance. What the daily DAG runs.",
+        ),
+    ] = False,
+    drop_dir: Annotated[
+        Path | None,
+        typer.Option("--drop-dir", help="With --configured: load the files in this folder."),
+    ] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="With --configured: the run's date, whose NYSE close the freshness line "
+            "checks (default today's once it has closed).",
+        ),
+    ] = None,
     start: Annotated[
         dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First date for --yfinance.")
     ] = None,
@@ -380,11 +406,18 @@ def ingest(
             ("--sample", sample),
             ("--file", file is not None),
             ("--yfinance", yfinance is not None),
+            ("--configured", configured),
         ]
         if on
     ]
     if len(chosen) != 1:
-        _fail("give exactly one of --sample, --file PATH, --yfinance TICKERS", ExitCode.USAGE)
+        _fail("give exactly one of --sample, --file PATH, --yfinance TICKERS, --configured",
+              ExitCode.USAGE)  # fmt: skip
+    if (drop_dir is not None or as_of is not None) and not configured:
+        _fail("--drop-dir and --as-of go with --configured", ExitCode.USAGE)
+    if configured:
+        _ingest_configured(drop_dir, None if as_of is None else as_of.date(), report_json)
+        return
     if yfinance is not None and start is None:
         _fail("--yfinance needs --start YYYY-MM-DD", ExitCode.USAGE)
     if (ticker is not None or date_format is not None) and file is None:
@@ -432,6 +465,34 @@ def ingest(
         raise typer.Exit(int(ExitCode.ERROR))
     if report.status == "partial":
         raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+def _ingest_configured(
+    drop_dir: Path | None, as_of: dt.date | None, report_json: Path | None
+) -> None:
+    """``ingest --configured``: the drop folder or Yahoo, a line per file, the freshness."""
+    from volforecast.jobs.ingest_configured import ingest_configured  # noqa: PLC0415
+
+    settings = _settings()
+    if drop_dir is not None:
+        settings.ingest.source, settings.ingest.drop_dir = "drop", drop_dir
+    engine = _engine(settings)
+    with _errors(), err.status(f"Loading from {settings.ingest.source}..."):
+        report = ingest_configured(engine, settings, as_of)
+    for file in report.files:
+        colour = {"loaded": "green", "partial": "yellow", "failed": "red"}[file.status]
+        out.print(f"[{colour}]{file.status}[/] {escape(file.name)}: {escape(file.message)}")
+    if report.source.startswith("drop") and not report.files:
+        out.print(f"no price file waiting in {settings.ingest.drop_dir}")
+    for failure in [] if report.files else report.failures:  # a file's is on its line
+        err.print(f"[red]failed:[/] {escape(failure)}")
+    payload = report.to_dict()
+    out.print(f"[bold]{report.status}[/]: {payload['inserted']:,} rows inserted, "
+              f"{payload['updated']:,} updated, {payload['unchanged']:,} unchanged; "
+              f"prices {report.freshness.health_detail}")  # fmt: skip
+    _write_json(report_json, payload)
+    if report.status != "complete":
+        raise typer.Exit(int(ExitCode.ERROR if report.status == "failed" else ExitCode.PARTIAL))
 
 
 @app.command()
@@ -975,49 +1036,90 @@ def predict(
         dt.datetime | None,
         typer.Option(
             formats=["%Y-%m-%d"],
-            help="Forecast from the latest close on or before this date (a backfill).",
+            help="The run's date: forecast from the latest close on or before it, which must "
+            "be its NYSE session's. Default: today's session once it has closed (New York).",
         ),
     ] = None,
+    date_from: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--from",
+            formats=["%Y-%m-%d"],
+            help="Backfill every NYSE session from this date (with --to), models loaded once.",
+        ),
+    ] = None,
+    date_to: Annotated[
+        dt.datetime | None,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="Last date of a --from backfill."),
+    ] = None,
+    allow_stale: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stale",
+            help="Forecast from the last stored close even when it "
+            "is older than the run's session (a backfill over a known gap).",
+        ),
+    ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--report-json", help="Write the summary as JSON.")
     ] = None,
 ) -> None:
     """Forecast every production model for every ticker it serves, and store the paths.
 
-    Each path starts at the ticker's latest stored close (or its latest close on or before
-    --as-of) and goes into ml.volatility_predictions, keyed by ticker, model, origin, step
-    and version: running it again for the same day rewrites the same rows. Exit code 3 when
-    some tickers gave no forecast; the others are stored.
+    Each path starts at the ticker's latest close on or before the run's date (--as-of, or
+    each session of --from/--to) and goes into ml.volatility_predictions, keyed by ticker,
+    model, origin, step and version: running it again for the same day rewrites the same
+    rows. A date whose NYSE session's close is not stored is refused with exit code 5
+    (--allow-stale forecasts anyway). Exit code 3 when some tickers gave no forecast; the
+    others are stored.
     """
-    from volforecast.jobs.predict import predict_all, summary  # noqa: PLC0415
+    from volforecast.jobs.backfill import predict_sessions, run_dates  # noqa: PLC0415
+    from volforecast.jobs.freshness import latest_closed_session  # noqa: PLC0415
 
     chosen = _chosen_tickers(tickers, all_tickers)
+    if date_to is not None and date_from is None:
+        _fail("--to goes with --from", ExitCode.USAGE)
+    if date_from is not None and as_of is not None:
+        _fail("give --as-of DATE or --from DATE --to DATE, not both", ExitCode.USAGE)
+    first = date_from or as_of
+    try:
+        dates = run_dates(
+            latest_closed_session() if first is None else first.date(),
+            None if date_from is None else (date_to or date_from).date(),
+        )
+    except ValueError as exc:
+        _fail(str(exc), ExitCode.USAGE)
     settings = _settings()
     engine = _engine(settings)
     with _errors():
         models_held = _production_models(settings)
         with _progress() as bar:
             task = bar.add_task("Predicting", total=None)
-            report = predict_all(
-                engine, settings, models_held,
+            report = predict_sessions(
+                engine, settings, models_held, dates, allow_stale=allow_stale,
                 model_types=None if models is None else [m for m in models.split(",") if m.strip()],
                 tickers=chosen,
                 horizon=horizon,
-                as_of=None if as_of is None else as_of.date(),
                 progress=lambda label: bar.update(task, advance=1, description=label),
                 on_start=lambda total: bar.update(task, total=total),
             )  # fmt: skip
-    stats = summary(report)
+    payload = report.to_dict()
     table = Table("model", "paths", "mean 1-day vol %", "min", "max", title="Stored forecasts")
-    for model, figures in sorted(stats.items()):
+    for model, figures in sorted(payload["summary"].items()):
         table.add_row(model, f"{figures['count']:.0f}", f"{figures['mean_vol_pct']:.2f}",
                       f"{figures['min_vol_pct']:.2f}", f"{figures['max_vol_pct']:.2f}")  # fmt: skip
-    out.print(table)
-    out.print(f"{report.paths} paths, {report.rows} rows stored in {report.seconds:.1f} s")
+    if report.paths:
+        out.print(table)
+    span = str(dates[0]) if len(dates) == 1 else f"{len(dates)} sessions, {dates[0]} to {dates[-1]}"
+    out.print(f"{report.paths} paths, {report.rows} rows stored for {span} "
+              f"in {report.seconds:.1f} s")  # fmt: skip
     for failure in report.failures[:20]:
         err.print(f"[yellow]{failure.ticker} {failure.model_type}:[/] {failure.message}")
-    _write_json(json_out, {"paths": report.paths, "rows": report.rows, "summary": stats,
-                           "failures": [vars(f) for f in report.failures]})  # fmt: skip
+    _write_json(json_out, payload)
+    if report.stale:
+        refused = report.stale
+        where = "" if len(dates) == 1 else f"{len(refused)} of {len(dates)} dates refused; first: "
+        _fail(where + refused[0].freshness.message, ExitCode.STALE)
     if report.failures:
         raise typer.Exit(ExitCode.PARTIAL if report.paths else ExitCode.ERROR)
 

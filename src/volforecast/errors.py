@@ -54,3 +54,7 @@ class UnknownModelTypeError(VolforecastError):
 
 class JournalError(VolforecastError):
     """A prediction journal file cannot be read back: cut short, or edited by hand."""
+
+
+class StalePricesError(VolforecastError):
+    """The last stored close is older than the NYSE session a run is for (load newer prices)."""

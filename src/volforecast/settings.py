@@ -138,6 +138,23 @@ class MonitoringSettings(BaseModel):
         return self
 
 
+class IngestSettings(BaseModel):
+    """The daily load: ``volforecast ingest --configured`` and the ``ml_ingest_prices`` DAG.
+
+    Env ``VOLFORECAST_INGEST__<NAME>``.
+    """
+
+    source: Literal["drop", "yfinance"] = "drop"
+    """``drop``: the files in ``drop_dir``; ``yfinance``: Yahoo Finance (optional package)."""
+    drop_dir: Path | None = None
+    """Folder where price files (CSV or Parquet) are dropped; ``home/incoming`` when empty.
+    Loaded files move to ``loaded/`` inside it, unreadable ones to ``failed/``."""
+    yfinance_tickers: list[str] = []
+    """Tickers the Yahoo source downloads; every stored ticker when empty."""
+    yfinance_overlap_days: Annotated[int, Field(ge=0)] = 7
+    """Calendar days before the last stored close read again (Yahoo revises recent rows)."""
+
+
 class Settings(BaseSettings):
     """Everything volforecast can be configured with.
 
@@ -190,6 +207,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -223,6 +241,8 @@ class Settings(BaseSettings):
             self.mlflow_artifact_location = str(self.home / "mlartifacts")
         if self.data_dir is None:
             self.data_dir = self.home / "data"
+        if self.ingest.drop_dir is None:
+            self.ingest.drop_dir = self.home / "incoming"
         return self
 
     @property

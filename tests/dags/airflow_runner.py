@@ -1,8 +1,11 @@
 """Run inside the Airflow environment (not volforecast's): describe the DAGs, or test one.
 
     python airflow_runner.py describe DAGS_FOLDER
-    python airflow_runner.py test DAGS_FOLDER DAG_ID [--conf JSON] [--logical-date ISO]
-        [--retry-delay-s N]
+    python airflow_runner.py test DAGS_FOLDER DAG_ID [--conf JSON] [--logical-date ISO|none]
+        [--retry-delay-s N] [--run-after ISO]
+    python airflow_runner.py assets DAGS_FOLDER
+
+``assets`` lists the asset events recorded and the DAG runs they queued for the scheduler.
 
 A test of a logical date that already has a run runs it again (the earlier run is deleted
 first, as clearing it would).
@@ -27,6 +30,15 @@ def _bag(folder: str) -> BundleDagBag:
     return BundleDagBag(dag_folder=folder, bundle_path=Path(folder).resolve())
 
 
+def _uris(condition: Any) -> list[str]:
+    # The assets a DAG is scheduled on: a condition (AssetAll/AssetAny) holds them as objects.
+    if condition is None:
+        return []
+    if hasattr(condition, "uri"):
+        return [condition.uri]
+    return sorted(uri for member in condition.objects for uri in _uris(member))
+
+
 def describe(folder: str) -> dict[str, Any]:
     bag = _bag(folder)
     dags = {}
@@ -36,6 +48,8 @@ def describe(folder: str) -> dict[str, Any]:
             "catchup": dag.catchup,
             "tags": sorted(dag.tags),
             "start_date": dag.start_date.isoformat() if dag.start_date else None,
+            "timetable": type(dag.timetable).__name__,
+            "schedule_assets": _uris(getattr(dag.timetable, "asset_condition", None)),
             "tasks": {
                 task.task_id: {
                     "upstream": sorted(task.upstream_task_ids),
@@ -43,6 +57,7 @@ def describe(folder: str) -> dict[str, Any]:
                     "exponential_backoff": bool(task.retry_exponential_backoff),
                     "mapped": type(task).__name__.endswith("MappedOperator"),
                     "trigger_rule": str(task.trigger_rule),
+                    "outlets": sorted(getattr(o, "uri", str(o)) for o in task.outlets),
                 }
                 for task in dag.tasks
             },
@@ -50,17 +65,30 @@ def describe(folder: str) -> dict[str, Any]:
     return {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags}
 
 
-def test(folder: str, dag_id: str, conf: dict[str, Any], logical_date: str | None,
-         retry_delay_s: float | None) -> dict[str, Any]:  # fmt: skip
-    dag = _bag(folder).get_dag(dag_id)
+def run_test(args: argparse.Namespace) -> dict[str, Any]:
+    """``dag.test()`` of ``args.dag_id``, and the state of each task."""
+    dag_id, conf, logical_date = args.dag_id, json.loads(args.conf), args.logical_date
+    retry_delay_s, run_after = args.retry_delay_s, args.run_after
+    dag = _bag(args.folder).get_dag(dag_id)
     if retry_delay_s is not None:  # the test's pace, not the production schedule's
         for task in dag.tasks:
             task.retry_delay = dt.timedelta(seconds=retry_delay_s)
             task.retry_exponential_backoff = False
+    if logical_date == "none":  # a run without a logical date, as asset events start
+        run = dag.test(
+            run_conf=conf,
+            logical_date=None,
+            run_after=None if run_after is None else dt.datetime.fromisoformat(run_after),
+        )
+        return _states(run, dag_id)
     when = None if logical_date is None else dt.datetime.fromisoformat(logical_date)
     if when is not None:
         _forget_runs(dag_id, when)
     run = dag.test(run_conf=conf, logical_date=when)
+    return _states(run, dag_id)
+
+
+def _states(run: Any, dag_id: str) -> dict[str, Any]:
     return {
         "state": str(run.state),
         "tasks": [
@@ -85,6 +113,27 @@ def _other_runs(dag_id: str) -> list[dict[str, Any]]:
                  "run_type": str(r.run_type)} for r in runs]  # fmt: skip
 
 
+def assets() -> dict[str, Any]:
+    """Asset events recorded (URI, extra, producing DAG) and the DAGs they queued."""
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel  # noqa: PLC0415
+    from airflow.utils.session import create_session  # noqa: PLC0415
+    from sqlalchemy import select  # noqa: PLC0415
+
+    with create_session() as session:
+        events = session.execute(
+            select(AssetModel.uri, AssetEvent.extra, AssetEvent.source_dag_id)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .order_by(AssetEvent.id)
+        ).all()
+        queued = session.execute(
+            select(AssetModel.uri, AssetDagRunQueue.target_dag_id).join(
+                AssetModel, AssetModel.id == AssetDagRunQueue.asset_id
+            )
+        ).all()
+    return {"events": [{"uri": u, "extra": e, "source_dag_id": d} for u, e, d in events],
+            "queued": [{"uri": u, "dag_id": d} for u, d in queued]}  # fmt: skip
+
+
 def _forget_runs(dag_id: str, when: dt.datetime) -> None:
     # dag.test() returns an earlier finished run of the same logical date instead of running
     # it again; deleting that run makes this one a rerun, as clearing it in the UI would.
@@ -98,18 +147,20 @@ def _forget_runs(dag_id: str, when: dt.datetime) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["describe", "test"])
+    parser.add_argument("command", choices=["describe", "test", "assets"])
     parser.add_argument("folder")
     parser.add_argument("dag_id", nargs="?")
     parser.add_argument("--conf", default="{}")
     parser.add_argument("--logical-date")
     parser.add_argument("--retry-delay-s", type=float)
+    parser.add_argument("--run-after")
     args = parser.parse_args()
     if args.command == "describe":
         result = describe(args.folder)
+    elif args.command == "assets":
+        result = assets()
     else:
-        result = test(args.folder, args.dag_id, json.loads(args.conf), args.logical_date,
-                      args.retry_delay_s)  # fmt: skip
+        result = run_test(args)
     print(json.dumps(result, default=str))
 
 

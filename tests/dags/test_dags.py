@@ -1,4 +1,4 @@
-"""Both DAGs, parsed and run by real Airflow 3 in its own environment (``.venv-airflow``).
+"""The DAGs, parsed and run by real Airflow 3 in its own environment (``.venv-airflow``).
 
 The DAGs call volforecast's command line in this environment; ``dag.test()`` runs them end
 to end on the bundled sample. Airflow's environment comes from ``make airflow-install``;
@@ -32,6 +32,7 @@ AIRFLOW_BIN = REPO / ".venv-airflow" / "bin"
 DAGS = REPO / "dags"
 RUNNER = Path(__file__).with_name("airflow_runner.py")
 VOLFORECAST = str(Path(sys.executable).with_name("volforecast"))
+PRICES_ASSET = "volforecast://market/stock_prices"
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,8 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Unpaused, as in production: an asset event queues only DAGs that are switched on.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "VOLFORECAST_BIN": VOLFORECAST,
     }
     subprocess.run([str(AIRFLOW_BIN / "airflow"), "db", "migrate"], env=env, check=True,
@@ -53,11 +56,16 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def _airflow(env: dict[str, str], *args: str) -> dict[str, Any]:
+    return _airflow_logged(env, *args)[0]
+
+
+def _airflow_logged(env: dict[str, str], *args: str) -> tuple[dict[str, Any], str]:
+    """The runner's JSON answer, and everything the run logged."""
     done = subprocess.run([str(AIRFLOW_BIN / "python"), str(RUNNER), *args], env=env,
                           capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return result, done.stdout + done.stderr
 
 
 def _volforecast(env: dict[str, str], *args: str) -> None:
@@ -72,13 +80,13 @@ def _project(airflow_env: dict[str, str], home: Path) -> dict[str, str]:
     return env
 
 
-def test_both_dags_parse_with_their_schedules_order_retries_and_mapping(
+def test_the_dags_parse_with_their_schedules_order_retries_and_mapping(
     airflow_env: dict[str, str],
 ) -> None:
     described = _airflow(airflow_env, "describe", str(DAGS))
     assert described["import_errors"] == {}
     dags = described["dags"]
-    assert set(dags) == {"ml_train_volatility_models", "ml_predict_volatility"}
+    assert set(dags) == {"ml_train_volatility_models", "ml_predict_volatility", "ml_ingest_prices"}
 
     train = dags["ml_train_volatility_models"]
     assert train["schedule"] == "0 2 * * 1"  # Mondays 02:00
@@ -93,8 +101,15 @@ def test_both_dags_parse_with_their_schedules_order_retries_and_mapping(
     assert all(t["retries"] >= 2 and t["exponential_backoff"] for t in tasks.values())
     assert "ALL_DONE" in tasks["compare_models"]["trigger_rule"]
 
+    ingest = dags["ml_ingest_prices"]
+    assert ingest["schedule"] == "30 22 * * 1-5"  # weekdays, after the NYSE's close
+    assert ingest["tasks"]["load_prices"]["outlets"] == [PRICES_ASSET]
+    assert ingest["tasks"]["load_prices"]["retries"] >= 2
+
     predict = dags["ml_predict_volatility"]
-    assert predict["schedule"] == "0 17 * * 1-5"  # weekdays 17:00
+    # It waits for prices: scheduled on the asset the ingestion updates, not on a clock.
+    assert predict["timetable"] == "AssetTriggeredTimetable"
+    assert predict["schedule_assets"] == [PRICES_ASSET]
     tasks = predict["tasks"]
     assert tasks["log_prediction_statistics"]["upstream"] == ["generate_and_store_predictions"]
     assert tasks["monitor_models"]["upstream"] == ["generate_and_store_predictions"]
@@ -171,3 +186,77 @@ def test_the_prediction_dag_stores_one_set_per_date_however_often_it_runs(
     for run in runs:
         assert run["conf"]["lstm"] is False
         assert set(run["conf"]["tickers"]) == set(queue["ticker"])
+
+
+def test_ingestion_loads_the_drop_folder_and_its_asset_event_queues_the_predictions(
+    airflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given the first half of 2018 loaded, models trained on it, and the next files dropped
+    home = tmp_path / "var"
+    env = airflow_env | {"VOLFORECAST_HOME": str(home)}
+    sample = load_sample().frame.drop(columns=["source"])
+    sample[sample["date"] <= "2018-06-29"].to_parquet(tmp_path / "first-half.parquet")
+    _volforecast(env, "ingest", "--file", str(tmp_path / "first-half.parquet"))
+    _volforecast(env, "train", "--all", "--models", "garch", "--no-plots")
+    drop = home / "incoming"
+    drop.mkdir(parents=True)
+    sample[sample["date"] > "2018-06-29"].to_csv(drop / "second-half.csv", index=False)
+    (drop / "garbled.csv").write_text("not,prices\n1,2\n")
+
+    # When the ingestion DAG runs for 31 December 2018
+    result, log = _airflow_logged(env, "test", str(DAGS), "ml_ingest_prices",
+                                  "--logical-date", "2018-12-31T22:30:00+00:00")  # fmt: skip
+    # Then the good file loaded and the bad one was set aside; the task succeeded
+    assert {t["task_id"]: t["state"] for t in result["tasks"]} == {"load_prices": "success"}
+    assert [p.name.split("-", 1)[1] for p in (drop / "loaded").iterdir()] == ["second-half.csv"]
+    assert any(p.name.endswith("garbled.csv") for p in (drop / "failed").iterdir())
+    assert "garbled.csv" in log
+    # And the asset event carries the run's date; it queued the prediction DAG
+    assets = _airflow(env, "assets", str(DAGS))
+    events = [e for e in assets["events"] if e["source_dag_id"] == "ml_ingest_prices"]
+    assert events[-1]["uri"] == PRICES_ASSET
+    assert events[-1]["extra"] == {"as_of": "2018-12-31", "last_close": "2018-12-31"}
+    assert {"uri": PRICES_ASSET, "dag_id": "ml_predict_volatility"} in assets["queued"]
+
+    # When the prediction DAG then runs without a logical date (as an asset event starts it),
+    # it is for the day it was due: the session's close is stored, so it forecasts from it
+    result = _airflow(env, "test", str(DAGS), "ml_predict_volatility", "--logical-date", "none",
+                      "--run-after", "2018-12-31T23:00:00+00:00")  # fmt: skip
+    states = {t["task_id"]: t["state"] for t in result["tasks"]}
+    assert states["generate_and_store_predictions"] == "success", result
+    engine = create_db_engine(Settings(home=home))
+    origins = {r.origin_date for r in PredictionRepository(engine).find("^GSPC", limit=100).rows}
+    engine.dispose()
+    assert origins == {dt.date(2018, 12, 31)}
+
+    # When the next day's only file is bad, the ingestion fails at once (a retry would find
+    # the folder empty and succeed) and updates no asset
+    (drop / "garbled-again.csv").write_text("not,prices\n1,2\n")
+    result = _airflow(env, "test", str(DAGS), "ml_ingest_prices", "--logical-date",
+                      "2019-01-02T22:30:00+00:00", "--retry-delay-s", "0.5")  # fmt: skip
+    (task,) = result["tasks"]
+    assert (task["state"], task["try_number"]) == ("failed", 1), result
+    after = [e for e in _airflow(env, "assets", str(DAGS))["events"]
+             if e["source_dag_id"] == "ml_ingest_prices"]  # fmt: skip
+    assert after == events
+
+
+def test_the_prediction_dag_stops_loudly_on_stale_prices_without_retrying(
+    airflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given the sample, which ends on 31 December 2018, and models trained on it
+    env = _project(airflow_env, tmp_path / "var")
+    _volforecast(env, "train", "--all", "--models", "garch", "--no-plots")
+    # When the prediction DAG runs for 2 January 2019 (no ingestion brought its close)
+    result, log = _airflow_logged(env, "test", str(DAGS), "ml_predict_volatility",
+                                  "--logical-date", "2019-01-02T23:00:00+00:00")  # fmt: skip
+    # Then its first task fails at once, saying which close is the last, and nothing follows
+    states = {t["task_id"]: t for t in result["tasks"]}
+    assert result["state"] == "failed"
+    assert states["generate_and_store_predictions"]["state"] == "failed"
+    assert states["generate_and_store_predictions"]["try_number"] == 1, "a retry cannot help"
+    assert states["monitor_models"]["state"] == "upstream_failed"
+    assert "prices are stale: the last stored close is 2018-12-31" in log
+    engine = create_db_engine(Settings(home=tmp_path / "var"))
+    assert PredictionRepository(engine).find("^GSPC").total == 0, "nothing from stale prices"
+    engine.dispose()

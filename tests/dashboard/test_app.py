@@ -211,9 +211,11 @@ def test_with_the_api_up_every_tab_draws_from_it(
     use_env(trained_home, api_url)
     # When the dashboard runs
     at = run_app()
-    # Then the forecast comes from the API, with no warning
+    # Then the forecast comes from the API, with no warning but the banner for the sample's
+    # old prices
     _assert_clean(at)
-    assert not at.warning, _texts(at.warning)
+    (stale,) = _texts(at.warning)
+    assert stale.startswith("Prices are stale since 2019-01-02: the last stored close is 2018")
     forecast = _tab(at, "Volatility Forecast")
     assert len(_charts(forecast)) == 1
     table = _forecast_table(at)

@@ -34,6 +34,7 @@ from tests.conftest import make_settings
 from tests.integration.servers import clean_env, free_port, serve_mlflow, volforecast_server
 from volforecast.api.app import create_app
 from volforecast.api.client import ApiClient
+from volforecast.api.routes import health as health_route
 from volforecast.core.features import DailyData
 from volforecast.data import db
 from volforecast.data.repository import (
@@ -147,6 +148,24 @@ def test_health_checks_database_registry_and_models(client: TestClient) -> None:
     assert body["status"] == "ok"
     assert set(body["checks"]) == {"database", "registry", "models"}
     assert body["models_served"] == 1
+
+
+def test_health_says_stale_since_in_its_body_and_stays_200(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sample ends on 31 December 2018: stale today, yet the service itself is fine.
+    answer = client.get("/health")
+    assert answer.status_code == 200, "stale data must not get a working API killed"
+    body = answer.json()
+    assert body["status"] == "ok"
+    assert body["prices"]["fresh"] is False
+    assert body["prices"]["last_close"] == "2018-12-31"
+    assert body["prices"]["detail"].startswith("stale since 2019-01-02: last close 2018-12-31")
+    # As of that session, the same prices are fresh.
+    monkeypatch.setattr(health_route, "latest_closed_session", lambda: dt.date(2018, 12, 31))
+    prices = client.get("/health").json()["prices"]
+    assert prices["fresh"] is True
+    assert prices["detail"] == "fresh: last close 2018-12-31, NYSE session 2018-12-31"
 
 
 def test_models_lists_the_production_version_with_its_metrics(client: TestClient) -> None:

@@ -189,6 +189,19 @@ class Check(Schema):
     """One sentence on its state; what is wrong when ``ok`` is false."""
 
 
+class PricesFreshness(Schema):
+    """The stored prices against the latest closed NYSE session; it never sets the status."""
+
+    fresh: bool | None
+    """Whether the session's close is stored; None when the database could not be read."""
+    last_close: dt.date | None
+    """The latest stored close, an NYSE session; None when no close is stored."""
+    session: dt.date
+    """The NYSE session whose close the data needs: today's once it closed (New York)."""
+    detail: str
+    """``fresh: ...`` or ``stale since YYYY-MM-DD: ...`` (the first session not stored)."""
+
+
 class Health(Schema):
     """The service's state; ``status`` is ``ok`` only when every check is."""
 
@@ -204,6 +217,8 @@ class Health(Schema):
     """Answered predictions not in the database yet, in memory or in the journal."""
     predictions_journaled: int
     """Of those, the rows kept in the journal under the service's home."""
+    prices: PricesFreshness
+    """Whether the stored prices are fresh; stale data does not make the service unhealthy."""
 
 
 class ApiInfo(Schema):

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from volforecast.dashboard import charts, data
 from volforecast.dashboard.data import ApiStatus, DashboardConfig, DashboardError, ForecastSet
+from volforecast.dashboard.freshness import show_freshness_banner
 from volforecast.data import db
 from volforecast.settings import Settings, get_settings
 
@@ -574,6 +575,8 @@ def main() -> None:
         st.error(f"The volforecast settings are invalid: {exc}")
         return
     ctx = _sidebar(settings, DashboardConfig.from_settings(settings))
+    if ctx.database_ok:
+        show_freshness_banner(ctx.engine, ctx.url)
     forecasts = _forecasts(ctx, ctx.ticker) if ctx.database_ok and ctx.ticker else None
     # Bound to ?tab=<label>, so a link can open the monitoring tab, say, directly.
     forecast, comparison, registry, monitoring = st.tabs(list(TABS), key="tab",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
@@ -133,6 +134,16 @@ class Forecaster:
         if found is not None:
             self._latest = {**self._latest, ticker: found}
         return found
+
+    def last_close(self) -> dt.date | None:
+        """The latest stored close of any ticker, from the last :meth:`refresh_latest`.
+
+        Read now when nothing was read yet, or when ``api.prices_refresh_s`` is 0 (read on
+        every call); None when no price is stored.
+        """
+        if not self._latest or self.settings.api.prices_refresh_s == 0:
+            self.refresh_latest()
+        return max(self._latest.values(), default=None)
 
     def cached(self, ticker: str, model_type: str) -> Prediction | None:
         """The path :meth:`predict` would give, when it is in memory already; no I/O."""
@@ -252,6 +263,7 @@ def predict_all(
     as_of: dt.date | None = None,
     progress: Callable[[str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    preloaded: Preloaded | None = None,
 ) -> PredictReport:
     """Forecast every production model for every ticker it serves and store the paths.
 
@@ -259,6 +271,8 @@ def predict_all(
     ``as_of`` (a backfill: the forecast that would have been made that evening, with today's
     production parameters). Storing is an upsert on ticker, model type, origin, step and
     version: running the job again for the same day rewrites the same rows and adds none.
+    ``preloaded`` (from :func:`predict_sessions`) holds prices read once for many dates;
+    they are cut at ``as_of`` here, so each date sees what it would have seen that evening.
 
     Raises
     ------
@@ -291,12 +305,9 @@ def predict_all(
         report.failures.append(PredictFailure(ticker, "-", message))
     # One query and one pass of the quality gate for every ticker, as training does.
     needed = sorted({ticker for _, ticker in work})
-    try:
-        refresh_market(engine, settings.quality)  # a load killed before its refresh left it stale
-        prices = PriceRepository(engine).load(needed, end=as_of) if needed else None
-        market = MarketRepository(engine).load(end=as_of)
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
+    if preloaded is None:
+        preloaded = Preloaded.read(engine, settings, needed, as_of)
+    prices, market = preloaded.until(as_of, needed)
     datasets = {} if prices is None or prices.empty else with_market(
         daily_data_by_ticker(prices, settings.quality)[0], market
     )  # fmt: skip
@@ -330,6 +341,39 @@ def predict_all(
     log.info("stored %d forecast paths (%d rows) in %.1f s; %d failed",
              report.paths, report.rows, report.seconds, len(report.failures))  # fmt: skip
     return report
+
+
+@dataclass(frozen=True)
+class Preloaded:
+    """Stored prices and the market series up to a date, read once for many forecast dates."""
+
+    prices: pd.DataFrame
+    market: pd.Series
+
+    @classmethod
+    def read(
+        cls, engine: Engine, settings: Settings, tickers: Sequence[str], end: dt.date | None
+    ) -> Preloaded:
+        """Read ``tickers``' prices and the market series up to ``end`` (all by default)."""
+        try:
+            refresh_market(engine, settings.quality)  # a load killed before its refresh
+            prices = PriceRepository(engine).load(tickers, end=end) if tickers else pd.DataFrame()
+            market = MarketRepository(engine).load(end=end)
+        except UNAVAILABLE_ERRORS as exc:
+            raise unavailable(engine, exc) from exc
+        return cls(prices, market)
+
+    def until(
+        self, day: dt.date | None, tickers: Sequence[str]
+    ) -> tuple[pd.DataFrame | None, pd.Series]:
+        """The prices of ``tickers`` and the market series up to ``day`` (all when None)."""
+        if self.prices.empty or not tickers:
+            return None, self.market
+        prices, market = self.prices, self.market
+        if day is not None:
+            prices = prices[prices["date"] <= pd.Timestamp(day)]
+            market = market[market.index <= pd.Timestamp(day)]
+        return prices[prices["ticker"].isin(list(tickers))], market
 
 
 def _family(served: Served) -> str:

@@ -8,8 +8,9 @@ from sqlalchemy import text
 
 from volforecast import __version__
 from volforecast.api.deps import StateDep
-from volforecast.api.schemas import Check, Health
+from volforecast.api.schemas import Check, Health, PricesFreshness
 from volforecast.api.state import ServiceState
+from volforecast.jobs.freshness import judge, latest_closed_session
 from volforecast.registry.tracking import is_server
 
 router = APIRouter(tags=["service"])
@@ -61,13 +62,29 @@ def _models(state: ServiceState) -> Check:
     return Check(ok=True, detail=f"{len(state.models)} registered models in production loaded")
 
 
+def _prices(state: ServiceState) -> PricesFreshness:
+    # The latest closes the service reads on its timer, not a scan of every stored price.
+    session = latest_closed_session()
+    try:
+        judged = judge(state.forecaster.last_close(), session)
+    except Exception as exc:  # noqa: BLE001  (the database check reports the cause)
+        detail = f"unknown: the database did not answer ({type(exc).__name__})"
+        return PricesFreshness(fresh=None, last_close=None, session=session, detail=detail)
+    return PricesFreshness(fresh=judged.fresh, last_close=judged.last_close, session=session,
+                           detail=judged.health_detail)  # fmt: skip
+
+
 @router.get(
     "/health",
     summary="Health check",
     responses={503: {"model": Health, "description": "Something the service needs is down."}},
 )
 def health(state: StateDep, response: Response) -> Health:
-    """200 when the database, the registry and every production model are fine, else 503."""
+    """200 when the database, the registry and every production model are fine, else 503.
+
+    ``prices`` says whether the stored prices are fresh (``stale since ...``) without changing
+    the status: stale data is the ingestion's problem, and restarting the API would not mend it.
+    """
     checks = {"database": _database(state), "registry": _registry(state), "models": _models(state)}
     healthy = all(c.ok for c in checks.values())
     response.status_code = 200 if healthy else 503
@@ -78,4 +95,5 @@ def health(state: StateDep, response: Response) -> Health:
         models_served=len(state.models),
         predictions_pending=state.writer.stats.waiting,
         predictions_journaled=state.writer.stats.journaled,
+        prices=_prices(state),
     )
