@@ -176,7 +176,7 @@ def accuracy_figure(frame: pd.DataFrame, metric: str, *, title: str = "") -> go.
         title=title, template=TEMPLATE, height=380, hovermode="x unified",
         xaxis=_date_axis(frame["as_of_date"]),
         yaxis={"title": f"{metric}{unit}", "rangemode": "tozero"},
-        legend={"orientation": "h", "y": 1.02, "x": 0},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
     )  # fmt: skip
     return figure
 
