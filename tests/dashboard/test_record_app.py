@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.conftest import RUN_TIMEOUT_S, UseEnv
+from tests.conftest import make_settings
+from tests.dashboard.conftest import RUN_TIMEOUT_S, TICKERS, UseEnv
 from tests.integration.test_api import _sample, _store
+from tests.integration.test_training import LSTM_QUICK
 from volforecast.core.features import DailyData
-from volforecast.dashboard import APP_PATH
+from volforecast.dashboard import APP_PATH, record
+from volforecast.data import db
 from volforecast.data.repository import PredictionRepository, PredictionRow
 from volforecast.evaluation.stats import diebold_mariano
+from volforecast.jobs.train import TrainConfig, train
+from volforecast.registry.tracking import connect
 from volforecast.settings import Settings
 
 STORED_AT = dt.datetime(2024, 1, 15, 18, tzinfo=dt.UTC)
@@ -123,3 +130,33 @@ def test_an_unknown_linked_ticker_says_so_and_shows_another(
     assert not at.exception, [e.value for e in at.exception]
     assert any("No prices stored for NOPE" in w.value for w in at.sidebar.warning)
     assert at.selectbox(key="ticker").value in {"^GSPC", "^IXIC", "^VIX"}
+
+
+@pytest.mark.slow
+def test_a_pooled_lstm_is_compared_on_its_own_figures_for_the_ticker(
+    use_env: UseEnv, tmp_path: Path
+) -> None:
+    # Given GARCH per ticker and a pooled LSTM over both tickers, trained for real
+    settings = make_settings(home=tmp_path / "var")
+    _store(settings, _sample())
+    engine = db.create_db_engine(settings)
+    config = TrainConfig(models=("garch", "lstm"), lstm_settings=LSTM_QUICK, plots=False)
+    report = train(engine, settings, config, TICKERS)
+    engine.dispose()
+    assert report.complete, report.outcomes
+    client = connect(settings, check=False)
+    run_id = client.get_model_version("lstm_volatility_pooled", "1").run_id
+    by_ticker = pd.read_csv(
+        client.download_artifacts(run_id, record.METRICS_BY_TICKER, str(tmp_path)), index_col=0
+    )
+    use_env(settings)  # the API is down: the registry is read directly
+    # When ^IXIC is compared
+    at = _run("^IXIC")
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "scope" in d.value.columns)
+    lstm = table[table["model_type"] == "LSTM"].iloc[0]
+    # Then the LSTM's figures are its own for ^IXIC, not its mean over both tickers
+    assert lstm["scope"] == "this ticker (pooled model's own)"
+    assert lstm["qlike_h1_range"] == pytest.approx(by_ticker.loc["^IXIC", "qlike_h1_range"])
+    assert lstm["qlike_h1_range"] != pytest.approx(by_ticker["qlike_h1_range"].mean())
+    assert table[table["model_type"] == "GARCH"].iloc[0]["scope"] == "this ticker"

@@ -461,7 +461,8 @@ def comparison_tab(ctx: Context, forecasts: Forecasts | None) -> None:
         st.info(f"No production model serves {ticker} in {source}.")
     else:
         st.dataframe(metrics, hide_index=True, column_config=_number_columns(metrics, "%.4f"))
-        st.caption(f"From {source}, as logged at training.")
+        st.caption(f"From {source}, as logged at training; a pooled model's figures for "
+                   f"{ticker} alone from its run's `{record.METRICS_BY_TICKER}`.")  # fmt: skip
 
     st.subheader("A/B: two model types side by side")
     available = sorted(
@@ -540,7 +541,7 @@ def _own_metrics(ctx: Context, models: list[dict[str, Any]], ticker: str) -> pd.
                            & (metrics["version"] == str(model["version"]))]  # fmt: skip
         for key, value in own.items():
             metrics.loc[at, key] = value
-        metrics.loc[at, "scope"] = "this ticker"
+        metrics.loc[at, "scope"] = "this ticker (pooled model's own)"
     return metrics
 
 
