@@ -142,7 +142,7 @@ def test_a_pooled_models_own_figures_are_read_for_one_ticker(tmp_path: Path) -> 
 
     settings: Settings = make_settings(home=tmp_path / "var")
     client = connect(settings, check=False)
-    experiment = client.create_experiment("pooled")
+    experiment = client.create_experiment("pooled", artifact_location=str(tmp_path / "artifacts"))
     run = client.create_run(experiment)
     table = pd.DataFrame({"qlike_h1_range": [0.31, 0.42], "rmse_h1_range": [0.2, 0.5]},
                          index=["^GSPC", "^IXIC"])  # fmt: skip
