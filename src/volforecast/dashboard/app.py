@@ -381,7 +381,7 @@ def forecast_tab(ctx: Context, forecasts: Forecasts | None) -> None:
                 st.dataframe(stored, hide_index=True)
 
 
-def _record_range(ctx: Context, stored: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
+def _record_range(stored: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
     """The forecast dates the user chose, between the first and the last stored one."""
     bounds = record.date_bounds(stored)
     if bounds is None:
@@ -409,7 +409,7 @@ def _record_section(ctx: Context, ticker: str, history: pd.DataFrame) -> None:
         return
     left, right = st.columns([3, 1])
     with left:
-        chosen = _record_range(ctx, stored)
+        chosen = _record_range(stored)
     annualised = right.toggle("Annualised (× √252)", key="annualised")
     if chosen is None:
         return
