@@ -995,15 +995,12 @@ def dashboard(
     (start it with `volforecast serve`; without it the stored forecasts are shown) and the
     rest from the database, read-only. Open http://HOST:PORT; ?tab=Monitoring links a tab.
     """
-    import subprocess  # noqa: PLC0415
-
-    from volforecast.dashboard import streamlit_command  # noqa: PLC0415
+    from volforecast.dashboard import run_streamlit, streamlit_command  # noqa: PLC0415
 
     settings = _settings()
     host, port = host or settings.dashboard.host, port or settings.dashboard.port
     out.print(f"dashboard on http://{host}:{port}, API at {settings.dashboard.api_url}")
-    command = streamlit_command(port, host)
-    raise typer.Exit(subprocess.call(command))  # noqa: S603  (our own interpreter and script)
+    raise typer.Exit(run_streamlit(streamlit_command(port, host)))
 
 
 def _production_models(settings: Settings) -> Any:

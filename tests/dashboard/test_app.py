@@ -162,7 +162,9 @@ def test_with_the_api_down_the_forecast_tab_shows_the_stored_paths(
     _assert_clean(at)
     assert any(API_DOWN in w and "stored in the database instead" in w
                for w in _texts(at.warning)), _texts(at.warning)  # fmt: skip
-    (chart,) = _charts(_tab(at, "Volatility Forecast"))
+    # the forward paths, then the record of the forecasts stored so far
+    chart, record_chart = _charts(_tab(at, "Volatility Forecast"))
+    assert "GARCH forecast" in [trace.get("name") for trace in record_chart["data"]]
     names = [trace.get("name", "") for trace in chart["data"]]
     assert "|return| %" in names
     assert "GARCH v1 forecast vol %" in names
@@ -217,7 +219,7 @@ def test_with_the_api_up_every_tab_draws_from_it(
     (stale,) = _texts(at.warning)
     assert stale.startswith("Prices are stale since 2019-01-02: the last stored close is 2018")
     forecast = _tab(at, "Volatility Forecast")
-    assert len(_charts(forecast)) == 1
+    assert len(_charts(forecast)) == 2, "the forward paths and the record"
     table = _forecast_table(at)
     assert len(table) == 30
     assert (table["GARCH vol %"] > 0).all()
@@ -227,6 +229,11 @@ def test_with_the_api_up_every_tab_draws_from_it(
     versions = next(f for f in _frames(_tab(at, "Model registry")) if "alias" in f.columns)
     assert sorted(versions["serves"]) == TICKERS
     assert set(versions["alias"]) == {"production"}
+    # each row links to its version in the MLflow UI (`volforecast mlflow`'s, for a local store)
+    assert sorted(versions["mlflow"]) == [
+        f"http://127.0.0.1:{trained_home.mlflow_port}/#/models/garch_volatility_{t}/versions/1"
+        for t in ("gspc", "ixic")
+    ]
 
     # The monitoring tab counts the dashboard's own requests to the API
     frames = _frames(_tab(at, "Monitoring"))

@@ -111,3 +111,81 @@ def test_latency_bars_are_the_quantiles_and_drift_bars_the_ratios() -> None:
 def test_a_model_keeps_its_colour_everywhere() -> None:
     assert charts.model_color("garch") == charts.MODEL_COLORS["GARCH"]
     assert charts.model_color("XGB") == charts.model_color("XGB")
+
+
+def test_accuracy_of_one_day_sits_on_a_date_axis_a_week_either_side() -> None:
+    frame = pd.DataFrame({
+        "model_type": ["GARCH", "HAR"], "as_of_date": pd.to_datetime(["2018-12-31"] * 2),
+        "rmse_vol_pct": [0.57, 0.59], "n_forecasts": [20, 20],
+    })  # fmt: skip
+    figure = charts.accuracy_figure(frame, "rmse_vol_pct")
+    assert figure.layout.xaxis.type == "date"
+    low, high = (pd.Timestamp(x) for x in figure.layout.xaxis.range)
+    assert (low, high) == (pd.Timestamp("2018-12-24"), pd.Timestamp("2019-01-07"))
+    assert {t.mode for t in figure.data} == {"lines+markers"}
+    assert list(_trace(figure, "HAR").x) == [pd.Timestamp("2018-12-31")]
+    # many days: Plotly chooses the range
+    many = frame.assign(as_of_date=pd.to_datetime(["2018-12-28", "2018-12-31"]))
+    assert charts.accuracy_figure(many, "rmse_vol_pct").layout.xaxis.range is None
+
+
+def _record() -> tuple[pd.DataFrame, pd.DataFrame]:
+    dates = pd.bdate_range("2018-12-03", periods=6)
+    realized = pd.DataFrame({"date": dates, "realized_vol_pct": [1.0, 2.0, 0.5, 1.5, 1.2, 0.8]})
+    stored = pd.DataFrame({
+        "model_type": ["GARCH"] * 4 + ["HAR"] * 2, "model_version": "1",
+        "step": [1, 1, 5, 5, 1, 1],
+        "origin_date": [dates[0], dates[1], dates[0], dates[0], dates[0], dates[1]],
+        "forecast_date": [dates[1], dates[2], dates[5], dates[5], dates[1], dates[2]],
+        "vol_pct": [1.1, 1.3, 0.9, 0.95, 0.7, 0.8],
+    })  # fmt: skip
+    return stored, realized
+
+
+def _in_panel(figure: Any, name: str, yaxis: str) -> Any:
+    found = [t for t in figure.data if t.name == name and t.yaxis == yaxis]
+    assert len(found) == 1, f"{name!r} on {yaxis}: {[(t.name, t.yaxis) for t in figure.data]}"
+    return found[0]
+
+
+def test_the_record_draws_each_step_against_realized_volatility() -> None:
+    stored, realized = _record()
+    figure = charts.record_figure(stored, realized)
+    # one panel per step, realized vol and each model in both
+    assert [a.text for a in figure.layout.annotations] == [
+        "1 trading day ahead", "5 trading days ahead",
+    ]  # fmt: skip
+    step1 = _in_panel(figure, "GARCH forecast", "y")
+    assert list(step1.y) == [1.1, 1.3]
+    assert list(step1.x) == list(pd.to_datetime(["2018-12-04", "2018-12-05"]))
+    assert list(_in_panel(figure, "GARCH forecast", "y2").y) == [0.9, 0.95]
+    assert list(_in_panel(figure, "HAR forecast", "y2").y) == []
+    assert list(_in_panel(figure, "realized vol (daily %)", "y2").y) == [1.0, 2.0, 0.5, 1.5,
+                                                                          1.2, 0.8]  # fmt: skip
+    assert figure.layout.yaxis2.matches == "y", "both steps on one scale"
+    assert figure.layout.yaxis.title.text == "daily %"
+
+
+def test_the_annualised_record_is_the_daily_one_times_the_root_of_252() -> None:
+    stored, realized = _record()
+    figure = charts.record_figure(stored, realized, annualised=True)
+    root = np.sqrt(252)
+    np.testing.assert_allclose(_in_panel(figure, "GARCH forecast", "y").y,
+                               [1.1 * root, 1.3 * root])  # fmt: skip
+    np.testing.assert_allclose(_in_panel(figure, "realized vol (annualised %)", "y").y,
+                               realized["realized_vol_pct"] * 15.874507866387544)  # fmt: skip
+    assert figure.layout.yaxis.title.text == "annualised %"
+    assert charts.record_figure(stored.iloc[:0], realized).layout.annotations[0].text == (
+        "No stored forecasts in this date range"
+    )
+
+
+def test_the_ab_view_draws_both_models_on_one_shared_y_axis() -> None:
+    stored, realized = _record()
+    figure = charts.ab_figure(stored, realized, "GARCH", "HAR", step=1, annualised=True)
+    assert figure.layout.yaxis2.matches == "y", "A and B on one scale"
+    a = _in_panel(figure, "GARCH forecast, h=1", "y")
+    b = _in_panel(figure, "HAR forecast, h=1", "y2")
+    np.testing.assert_allclose(a.y, np.array([1.1, 1.3]) * np.sqrt(252))
+    np.testing.assert_allclose(b.y, np.array([0.7, 0.8]) * np.sqrt(252))
+    assert [t.text for t in figure.layout.annotations] == ["A: GARCH", "B: HAR"]

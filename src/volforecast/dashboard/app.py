@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -24,7 +25,7 @@ import streamlit as st
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from volforecast.dashboard import charts, data
+from volforecast.dashboard import charts, data, record
 from volforecast.dashboard.data import ApiStatus, DashboardConfig, DashboardError, ForecastSet
 from volforecast.dashboard.freshness import show_freshness_banner
 from volforecast.data import db
@@ -35,6 +36,7 @@ TABS = ("Volatility Forecast", "Model comparison", "Model registry", "Monitoring
 # fields here are documented with comments rather than docstrings.
 HISTORY_CHOICES = (60, 120, 250, 500, 1000, 2500, 0)  # trading days in the chart; 0: all
 DEFAULT_HISTORY_DAYS = 120
+RECORD_DEFAULT_DAYS = 365  # calendar days of the record shown at first
 AB_ACCURACY_COLUMNS = ["horizon", "proxy", "as_of_date", "n_forecasts", "rmse_vol_pct",
                        "mae_vol_pct", "qlike"]  # fmt: skip
 METRICS = {"rmse_vol_pct": "RMSE (daily vol %)", "mae_vol_pct": "MAE (daily vol %)",
@@ -118,6 +120,17 @@ def _registry_models(tracking_uri: str, _settings: Settings) -> list[dict[str, A
 @st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
 def _stored_forecasts(database_url: str, _engine: Engine, ticker: str) -> ForecastSet:
     return data.stored_forecasts(_engine, ticker)
+
+
+@st.cache_data(ttl=LISTING_TTL_S, show_spinner="Reading the stored forecasts…")
+def _record(database_url: str, _engine: Engine, ticker: str) -> pd.DataFrame:
+    return record.forecast_record(_engine, ticker)
+
+
+@st.cache_data(ttl=LISTING_TTL_S, show_spinner="Reading the pooled model's per-ticker metrics…")
+def _pooled_metrics(tracking_uri: str, _settings: Settings, name: str, version: str,
+                    ticker: str) -> dict[str, float] | None:  # fmt: skip
+    return record.pooled_ticker_metrics(_settings, name, version, ticker)
 
 
 @st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
@@ -217,7 +230,12 @@ def _sidebar(settings: Settings, config: DashboardConfig) -> Context:
             tickers = _tickers(settings.database_url, engine)
         except DashboardError as exc:
             problem = str(exc)
-    ticker = st.sidebar.selectbox("Ticker", tickers, key="ticker") if tickers else None
+    # Bound to ?ticker=<symbol>: a link opens the dashboard on that ticker.
+    asked = st.query_params.get("ticker")
+    ticker = (st.sidebar.selectbox("Ticker", tickers, key="ticker", bind="query-params")
+              if tickers else None)  # fmt: skip
+    if asked and tickers and asked not in tickers:
+        st.sidebar.warning(f"No prices stored for {asked}; showing {ticker}.")
     horizon = st.sidebar.slider("Forecast horizon (trading days)", 1, data.MAX_HORIZON_DAYS,
                                 data.MAX_HORIZON_DAYS, key="horizon")  # fmt: skip
     history_days = st.sidebar.select_slider(
@@ -350,6 +368,7 @@ def forecast_tab(ctx: Context, forecasts: Forecasts | None) -> None:
     )
     for message in forecasts.infos:
         st.info(message)
+    _record_section(ctx, ticker, history)
     if paths.empty:
         return
     st.subheader("Forecasts (daily %)")
@@ -361,6 +380,51 @@ def forecast_tab(ctx: Context, forecasts: Forecasts | None) -> None:
                                                        ticker))  # fmt: skip
             if stored is not None:
                 st.dataframe(stored, hide_index=True)
+
+
+def _record_range(stored: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
+    """The forecast dates the user chose, between the first and the last stored one."""
+    bounds = record.date_bounds(stored)
+    if bounds is None:
+        return None
+    first, last = bounds
+    default = (max(first, last - dt.timedelta(days=RECORD_DEFAULT_DAYS)), last)
+    chosen = st.date_input("Forecast dates", value=default, min_value=first, max_value=last,
+                           key="record_range")  # fmt: skip
+    # While the user picks, the widget holds the first day alone.
+    picked = tuple(chosen) if isinstance(chosen, tuple | list) else (chosen,)
+    start = picked[0] if picked and picked[0] else default[0]
+    end = picked[1] if len(picked) > 1 and picked[1] else last
+    return start, end
+
+
+def _record_section(ctx: Context, ticker: str, history: pd.DataFrame) -> None:
+    """The stored 1- and 5-day forecasts against the realized volatility of their dates."""
+    st.subheader(f"{ticker}: the record, stored forecasts against realized volatility")
+    stored = _attempt(lambda: _record(ctx.url, ctx.engine, ticker))
+    if stored is None:
+        return
+    if stored.empty:
+        st.info(f"No forecasts of {ticker} stored yet: `volforecast predict --all` stores one "
+                "each day (`--as-of DATE` fills past days).")  # fmt: skip
+        return
+    left, right = st.columns([3, 1])
+    with left:
+        chosen = _record_range(stored)
+    annualised = right.toggle("Annualised (× √252)", key="annualised")
+    if chosen is None:
+        return
+    start, end = (pd.Timestamp(d) for d in chosen)
+    shown = stored[stored["forecast_date"].between(start, end)]
+    realized = record.realized_record(history)
+    realized = realized[realized["date"].between(start, end)]
+    st.plotly_chart(charts.record_figure(shown, realized, annualised=annualised),
+                    key="record_chart")  # fmt: skip
+    st.caption(
+        "Each point is a forecast drawn on the day it was for, made 1 or 5 trading days "
+        "before; black: realized volatility of that day, the root of its range-based "
+        "realized variance (the proxy the monitor scores against)."
+    )
 
 
 def comparison_tab(ctx: Context, forecasts: Forecasts | None) -> None:
@@ -392,13 +456,14 @@ def comparison_tab(ctx: Context, forecasts: Forecasts | None) -> None:
                         key="accuracy_chart")  # fmt: skip
 
     models, source = _models_listing(ctx, forecasts.models)
-    metrics = data.registry_metrics(models, ticker)
+    metrics = _own_metrics(ctx, models, ticker)
     st.subheader("Test-window metrics of the production versions")
     if metrics.empty:
         st.info(f"No production model serves {ticker} in {source}.")
     else:
         st.dataframe(metrics, hide_index=True, column_config=_number_columns(metrics, "%.4f"))
-        st.caption(f"From {source}, as logged at training.")
+        st.caption(f"From {source}, as logged at training; a pooled model's figures for "
+                   f"{ticker} alone from its run's `{record.METRICS_BY_TICKER}`.")  # fmt: skip
 
     st.subheader("A/B: two model types side by side")
     available = sorted(
@@ -414,29 +479,71 @@ def comparison_tab(ctx: Context, forecasts: Forecasts | None) -> None:
             "`volforecast train --models garch,lstm`."
         )
         return
-    pick_a, pick_b = st.columns(2)
+    pick_a, pick_b, pick_step = st.columns(3)
     a = pick_a.selectbox("Model A", available, index=0, key="ab_a")
     b = pick_b.selectbox("Model B", available, index=1, key="ab_b")
-    paths = forecasts.paths[forecasts.paths["step"] <= ctx.horizon]
-    for column, model, side in zip(st.columns(2), (a, b), ("a", "b"), strict=True):
-        with column:
-            st.markdown(f"**{side.upper()}: {model}**")
-            own = paths[paths["model_type"] == model]
-            if own.empty:
-                st.info(f"No forecast path of {model} for {ticker}.")
-            else:
-                figure = charts.volatility_figure(None, own, height=340)
-                st.plotly_chart(figure, key=f"ab_chart_{side}")
-            latest = data.latest_accuracy(accuracy)
-            if not latest.empty:
-                mine = latest.loc[latest["model_type"] == model, AB_ACCURACY_COLUMNS]
-                mine = mine.assign(as_of_date=mine["as_of_date"].dt.date)
-                st.dataframe(mine, hide_index=True, column_config=_number_columns(mine, "%.4f"))
+    step = pick_step.radio("Forecast step (days)", record.RECORD_STEPS, horizontal=True,
+                           key="ab_step")  # fmt: skip
+    _ab_record(ctx, ticker, a, b, int(step))
+    latest = data.latest_accuracy(accuracy)
+    if not latest.empty:
+        mine = latest.loc[latest["model_type"].isin([a, b]), ["model_type", *AB_ACCURACY_COLUMNS]]
+        mine = mine.assign(as_of_date=mine["as_of_date"].dt.date)
+        st.dataframe(mine, hide_index=True, column_config=_number_columns(mine, "%.4f"))
     if a != b and not accuracy.empty:
         rows = [data.ab_summary(accuracy, a, b, m).assign(metric=m) for m in METRICS]
         summary = pd.concat(rows, ignore_index=True)
         st.dataframe(summary, hide_index=True, column_config=_number_columns(summary, "%.4f"))
         st.caption("`b vs a %`: B's latest error relative to A's; negative means B is better.")
+
+
+def _ab_record(ctx: Context, ticker: str, a: str, b: str, step: int) -> None:
+    """A and B against realized volatility on one y axis, and the Diebold–Mariano test."""
+    stored = _attempt(lambda: _record(ctx.url, ctx.engine, ticker))
+    history = _attempt(lambda: _history(ctx.url, ctx.engine, ticker, ctx.smoothing_days))
+    if stored is None or history is None:
+        return
+    if stored.empty:
+        st.info(f"No forecasts of {ticker} stored yet to set A against B.")
+        return
+    first = stored["forecast_date"].min()
+    realized = record.realized_record(history)
+    realized = realized[realized["date"] >= first]
+    annualised = bool(st.session_state.get("annualised", False))
+    st.plotly_chart(charts.ab_figure(stored, realized, a, b, step=step, annualised=annualised),
+                    key="ab_chart")  # fmt: skip
+    test = record.dm_comparison(stored, realized, a, b, step) if a != b else None
+    if test is None:
+        st.info(f"The Diebold–Mariano test needs {record.DM_MIN_DAYS} days that both {a} and "
+                f"{b} forecast {step} day(s) ahead and that have happened.")  # fmt: skip
+        return
+    cells = st.columns(4)
+    cells[0].metric("Diebold–Mariano p-value", f"{test.pvalue:.3g}")
+    cells[1].metric("DM statistic", f"{test.statistic:.2f}",
+                    help="Negative: A's loss is the smaller.")  # fmt: skip
+    cells[2].metric(f"Mean QLIKE, A ({a})", f"{test.mean_loss_a:.4f}")
+    cells[3].metric(f"Mean QLIKE, B ({b})", f"{test.mean_loss_b:.4f}")
+    st.caption(f"On the {test.n_days} days both forecast {step} day(s) ahead; QLIKE against "
+               "the range-based realized variance. A p-value below 0.05: the difference is "
+               "unlikely to be chance.")  # fmt: skip
+
+
+def _own_metrics(ctx: Context, models: list[dict[str, Any]], ticker: str) -> pd.DataFrame:
+    """Test metrics of the production versions for ``ticker``: a pooled model's own figures."""
+    metrics = data.registry_metrics(models, ticker)
+    pooled = [m for m in models if m.get("stage") == "production" and m.get("ticker") is None]
+    for model in pooled:
+        name, version = str(model["model_name"]), str(model["version"])
+        own = _attempt(partial(_pooled_metrics, ctx.settings.mlflow_tracking_uri, ctx.settings,
+                               name, version, ticker))  # fmt: skip
+        if not own:
+            continue
+        at = metrics.index[(metrics["model_type"] == str(model["model_type"]).upper())
+                           & (metrics["version"] == str(model["version"]))]  # fmt: skip
+        for key, value in own.items():
+            metrics.loc[at, key] = value
+        metrics.loc[at, "scope"] = "this ticker (pooled model's own)"
+    return metrics
 
 
 def registry_tab(ctx: Context, forecasts: Forecasts | None) -> None:
@@ -450,7 +557,14 @@ def registry_tab(ctx: Context, forecasts: Forecasts | None) -> None:
         )
     if models:
         versions = data.versions_frame(models)
-        st.dataframe(versions, hide_index=True, column_config=_number_columns(versions, "%.4f"))
+        ui = record.mlflow_ui_url(ctx.settings)
+        pairs = zip(versions["model_name"], versions["version"], strict=True)
+        versions.insert(0, "mlflow", [record.registry_link(ui, n, v) for n, v in pairs])
+        columns = _number_columns(versions, "%.4f") | {
+            "mlflow": st.column_config.LinkColumn("MLflow", display_text="open ↗",
+                                                  help=f"The version in the MLflow UI at {ui}")
+        }  # fmt: skip
+        st.dataframe(versions, hide_index=True, column_config=columns, key="versions_table")
         st.caption(f"From {source}. `alias`: production serves; challenger waits to beat it.")
     else:
         st.info("No registered model yet: run `volforecast train`.")

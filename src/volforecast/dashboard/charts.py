@@ -10,8 +10,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from volforecast.dashboard.data import VAR_LEVELS, model_order, var_column, with_var
+from volforecast.dashboard.record import ANNUALISE
 
 MODEL_COLORS = {
     "GARCH": "#1f77b4",
@@ -139,11 +141,23 @@ def volatility_figure(
     return figure
 
 
+def _date_axis(dates: pd.Series) -> dict[str, object]:
+    """A date x axis; a lone day gets a week either side, not Plotly's milliseconds."""
+    axis: dict[str, object] = {"type": "date"}
+    days = pd.to_datetime(dates).dropna()
+    if not days.empty and (days == days.iloc[0]).all():
+        day = days.iloc[0]
+        axis |= {"range": [day - pd.Timedelta(days=7), day + pd.Timedelta(days=7)],
+                 "tickformat": "%Y-%m-%d"}  # fmt: skip
+    return axis
+
+
 def accuracy_figure(frame: pd.DataFrame, metric: str, *, title: str = "") -> go.Figure:
     """``metric`` of each model type over its rolling windows' end dates.
 
     ``frame`` is :func:`~volforecast.dashboard.data.accuracy` restricted to one horizon and
-    proxy; ``rmse_vol_pct`` and ``mae_vol_pct`` are daily volatility in percent.
+    proxy; ``rmse_vol_pct`` and ``mae_vol_pct`` are daily volatility in percent. One day or
+    many, the x axis is a date axis.
     """
     if frame.empty:
         return _empty(title, "No accuracy stored for this choice")
@@ -151,17 +165,103 @@ def accuracy_figure(frame: pd.DataFrame, metric: str, *, title: str = "") -> go.
     for model_type in sorted(frame["model_type"].unique(), key=model_order):
         rows = frame[frame["model_type"] == model_type].sort_values("as_of_date")
         figure.add_trace(go.Scatter(
-            x=rows["as_of_date"], y=rows[metric], mode="lines+markers", name=model_type,
-            line={"color": model_color(model_type)}, marker={"size": 4},
+            x=pd.to_datetime(rows["as_of_date"]), y=rows[metric], mode="lines+markers",
+            name=model_type, line={"color": model_color(model_type)}, marker={"size": 7},
             customdata=rows[["n_forecasts"]], hovertemplate=(
-                f"%{{y:.4g}} ({{customdata[0]}} forecasts)<extra>{model_type}</extra>"
+                f"%{{y:.4g}} (%{{customdata[0]}} forecasts)<extra>{model_type}</extra>"
             ),
         ))  # fmt: skip
     unit = " (daily %)" if metric.endswith("_vol_pct") else ""
     figure.update_layout(
         title=title, template=TEMPLATE, height=380, hovermode="x unified",
-        yaxis={"title": f"{metric}{unit}"}, legend={"orientation": "h", "y": 1.02, "x": 0},
+        xaxis=_date_axis(frame["as_of_date"]),
+        yaxis={"title": f"{metric}{unit}", "rangemode": "tozero"},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
     )  # fmt: skip
+    return figure
+
+
+def record_figure(
+    record: pd.DataFrame, realized: pd.DataFrame, *, annualised: bool = False,
+    steps: Sequence[int] = (1, 5), height: int = 620,
+) -> go.Figure:  # fmt: skip
+    """Stored forecasts at each of ``steps`` against realized volatility, one panel per step.
+
+    ``record`` is :func:`~volforecast.dashboard.record.forecast_record` and ``realized``
+    :func:`~volforecast.dashboard.record.realized_record`, both daily percent; with
+    ``annualised`` every value is drawn times sqrt(252). A forecast sits on its
+    forecast date, so the line and the realized one meet where it was right.
+    """
+    if record.empty:
+        return _empty("Forecasts against realized volatility",
+                      "No stored forecasts in this date range")  # fmt: skip
+    factor = ANNUALISE if annualised else 1.0
+    unit = "annualised %" if annualised else "daily %"
+    figure = make_subplots(
+        rows=len(steps), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+        subplot_titles=[f"{s} trading day{'s' if s > 1 else ''} ahead" for s in steps],
+    )  # fmt: skip
+    models = sorted(record["model_type"].unique(), key=model_order)
+    for row, step in enumerate(steps, start=1):
+        figure.add_trace(go.Scatter(
+            x=realized["date"], y=realized["realized_vol_pct"] * factor, mode="lines",
+            name=f"realized vol ({unit})", legendgroup="realized", showlegend=row == 1,
+            line={"color": REALIZED_COLOR, "width": 1.2},
+            hovertemplate="%{y:.2f} %<extra>realized</extra>",
+        ), row=row, col=1)  # fmt: skip
+        for model_type in models:
+            own = record[(record["model_type"] == model_type) & (record["step"] == step)]
+            figure.add_trace(go.Scatter(
+                x=own["forecast_date"], y=own["vol_pct"] * factor, mode="lines+markers",
+                name=f"{model_type} forecast", legendgroup=model_type, showlegend=row == 1,
+                line={"color": model_color(model_type), "width": 2}, marker={"size": 4},
+                customdata=own[["origin_date", "model_version"]],
+                hovertemplate=(f"%{{y:.2f}} % (made %{{customdata[0]|%Y-%m-%d}}, "
+                               f"v%{{customdata[1]}})<extra>{model_type} h={step}</extra>"),
+            ), row=row, col=1)  # fmt: skip
+        figure.update_yaxes(title_text=unit, rangemode="tozero", row=row, col=1)
+    # One scale for both steps: a week-ahead forecast reads against the next-day one.
+    figure.update_yaxes(matches="y")
+    dates = pd.concat([record["forecast_date"], realized["date"]])
+    figure.update_xaxes(**_date_axis(dates))
+    figure.update_layout(
+        template=TEMPLATE, height=height, hovermode="x unified",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.04, "x": 0},
+        margin={"t": 70, "b": 40, "l": 60, "r": 20},
+    )  # fmt: skip
+    return figure
+
+
+def ab_figure(
+    record: pd.DataFrame, realized: pd.DataFrame, a: str, b: str, *, step: int = 1,
+    annualised: bool = False,
+) -> go.Figure:  # fmt: skip
+    """Models ``a`` and ``b`` side by side on one shared y axis, each against realized vol.
+
+    ``record`` and ``realized`` as in :func:`record_figure`; only ``step`` is drawn.
+    """
+    factor = ANNUALISE if annualised else 1.0
+    unit = "annualised %" if annualised else "daily %"
+    figure = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+                           subplot_titles=[f"A: {a}", f"B: {b}"])  # fmt: skip
+    for col, model_type in enumerate((a, b), start=1):
+        figure.add_trace(go.Scatter(
+            x=realized["date"], y=realized["realized_vol_pct"] * factor, mode="lines",
+            name="realized vol", legendgroup="realized", showlegend=col == 1,
+            line={"color": REALIZED_COLOR, "width": 1.2},
+            hovertemplate="%{y:.2f} %<extra>realized</extra>",
+        ), row=1, col=col)  # fmt: skip
+        own = record[(record["model_type"] == model_type) & (record["step"] == step)]
+        figure.add_trace(go.Scatter(
+            x=own["forecast_date"], y=own["vol_pct"] * factor, mode="lines+markers",
+            name=f"{model_type} forecast, h={step}", line={"color": model_color(model_type)},
+            marker={"size": 4}, hovertemplate=f"%{{y:.2f}} %<extra>{model_type}</extra>",
+        ), row=1, col=col)  # fmt: skip
+    figure.update_yaxes(title_text=unit, rangemode="tozero", col=1)
+    dates = pd.concat([record["forecast_date"], realized["date"]])
+    figure.update_xaxes(**_date_axis(dates))
+    figure.update_layout(template=TEMPLATE, height=380, hovermode="x unified",
+                         legend={"orientation": "h", "y": -0.15, "x": 0})  # fmt: skip
     return figure
 
 
