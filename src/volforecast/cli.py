@@ -958,6 +958,10 @@ def _production_models(settings: Settings) -> Any:
         models_held.refresh()
     except Exception as exc:  # noqa: BLE001  (MLflow raises many kinds)
         _fail(f"cannot read the model registry: {exc}", ExitCode.UNAVAILABLE)
+    if not len(models_held) and models_held.load_errors:
+        failed = models_held.load_errors
+        _fail(f"none of the {len(failed)} production models could be loaded; first: "
+              f"{next(iter(failed.values())).partition(': ')[2]}", ExitCode.ERROR)  # fmt: skip
     if not len(models_held):
         _fail("no model is in production yet: run `volforecast train` first", ExitCode.ERROR)
     return models_held
