@@ -871,6 +871,10 @@ def mlflow_server(
     settings = _settings()
     command = server_command(settings, host, port or settings.mlflow_port, workers)
     settings.home.mkdir(parents=True, exist_ok=True)
+    from volforecast.registry.relocate import relocate_store  # noqa: PLC0415
+
+    # Experiments the embedded store created record file paths: a moved home finds them again.
+    relocate_store(settings.mlflow_backend_store_uri, Path(settings.mlflow_artifact_location))
     out.print(f"starting: {' '.join(command)}")
     executable = shutil.which(command[0]) or sys.executable
     os.execv(executable, command)  # noqa: S606  (replaces this process: signals reach mlflow)

@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from tests.conftest import make_settings
+from tests.integration.servers import serve_mlflow
 from volforecast.api.app import create_app
 from volforecast.cli import ExitCode, app
 from volforecast.data import db
@@ -213,6 +214,22 @@ def test_a_moved_home_still_serves(
     assert experiment is not None
     assert experiment.artifact_location == (after / "mlartifacts" / "volforecast-garch").as_uri()
     assert not before.home.exists()
+
+
+def test_the_mlflow_server_on_a_moved_home_serves_its_models(
+    trained: Settings, tmp_path: Path
+) -> None:
+    home = tmp_path / "b" / "var"
+    shutil.move(_copy(trained, tmp_path / "a" / "var").home, home)
+
+    server = serve_mlflow(home, f"sqlite:///{home / 'mlflow.db'}")
+    url = next(server)
+    try:
+        settings = make_settings(home=tmp_path / "client", mlflow_tracking_uri=url)
+        report = ProductionModels(connect(settings)).refresh()
+    finally:
+        server.close()
+    assert report.loaded == [f"{NAME} v1"], report.failed
 
 
 def test_a_missing_model_file_is_named(
