@@ -11,16 +11,22 @@ again.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 from typing import Any, Self
 
 import pandas as pd
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import register_dataset_source
-from mlflow.data.pandas_dataset import PandasDataset, from_pandas
+from mlflow.data.pandas_dataset import PandasDataset
+from mlflow.models import infer_signature
+from mlflow.types import Schema
 from sqlalchemy import Engine, create_engine
 
 from volforecast.settings import masked_uri
 
+SCHEMA_ROWS = 1_000
+"""Rows the schema is read from: the price layout is fixed, and MLflow's inference over a
+whole table of millions of rows takes seconds."""
 DIGEST_CHARS = 32
 """MLflow stores at most 36 characters of a digest."""
 TRAINING: str = "training"
@@ -79,9 +85,19 @@ class PriceStoreSource(DatasetSource):
 register_dataset_source(PriceStoreSource)  # type: ignore[arg-type]
 
 
+class PriceDataset(PandasDataset):
+    """A pandas dataset whose schema is read from its first rows (see :data:`SCHEMA_ROWS`)."""
+
+    @cached_property
+    def schema(self) -> Schema | None:
+        """The columns and their types."""
+        inputs: Schema = infer_signature(self.df.head(SCHEMA_ROWS)).inputs
+        return inputs
+
+
 def price_dataset(
     prices: pd.DataFrame, *, name: str, input_hash: str, database_url: str
-) -> PandasDataset:
+) -> PriceDataset:
     """The stored price rows of one training run as an MLflow dataset named ``name``.
 
     Parameters
@@ -100,4 +116,4 @@ def price_dataset(
         dates.min().date().isoformat(),
         dates.max().date().isoformat(),
     )
-    return from_pandas(prices, source=source, name=name, digest=input_hash[:DIGEST_CHARS])
+    return PriceDataset(prices, source=source, name=name, digest=input_hash[:DIGEST_CHARS])
