@@ -99,6 +99,12 @@ def test_the_logged_model_is_named_after_what_it_is_and_holds_the_metrics(
     on_model = {m.key: m.value for m in logged.metrics or []}
     assert on_model == run.data.metrics, "the logged model holds every metric of its run"
     assert on_model["qlike_h1_range"] > 0
+    assert logged.params == run.data.params
+    assert logged.tags["volforecast.ticker"] == "^GSPC"
+    found = client.search_logged_models(
+        [run.info.experiment_id], filter_string="tags.`volforecast.ticker` = '^GSPC'"
+    )
+    assert [m.name for m in found] == ["garch_gspc"]
 
 
 def test_the_prices_are_a_dataset_whose_digest_follows_them(

@@ -156,6 +156,7 @@ def test_training_two_tickers_tracks_registers_and_serves(
     )
     assert [m.name for m in logged] == [f"garch_{tickers[0].lower()}"]
     assert {m.key: m.value for m in logged[0].metrics or []} == run.data.metrics
+    assert logged[0].params == run.data.params
     (used,) = run.inputs.dataset_inputs
     assert used.dataset.digest == run.data.tags["volforecast.data_hash"][:32]
 

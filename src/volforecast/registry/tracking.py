@@ -179,7 +179,8 @@ def log_record(
     """Parameters, metrics and tags in batches; JSON documents as artifacts.
 
     With ``model_id`` the metrics belong to that logged model as well as to the run (MLflow 3
-    shows them on the model's page and compares models by them).
+    shows them on the model's page and compares models by them), and the parameters and tags
+    are the model's too.
     """
     stamp = int(time.time() * 1000)
     params = [Param(mlflow_key(k), str(v)[:6000]) for k, v in record.params.items()]
@@ -193,6 +194,9 @@ def log_record(
             params=params if start == 0 else [],
             tags=tags if start == 0 else [],
         )
+    if model_id is not None:
+        client.log_model_params(model_id, {p.key: p.value for p in params})
+        client.set_logged_model_tags(model_id, {t.key: t.value for t in tags})
     if record.documents:
         with tempfile.TemporaryDirectory() as folder:
             for file_name, content in record.documents.items():
