@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from volforecast.registry.relocate import local_path, relocate_store
 
 
-def _store(tmp_path: Path, old_root: Path) -> tuple[str, MlflowClient]:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite"),
+        pytest.param("postgres", marks=pytest.mark.postgres, id="postgresql"),
+    ]
+)
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty MLflow database store: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mlflow.db'}"
+        return
+    server = make_url(request.getfixturevalue("postgres_server_url"))
+    admin = create_engine(server.set(drivername="postgresql+psycopg"),
+                          isolation_level="AUTOCOMMIT")  # fmt: skip
+    name = f"mlflow_relocate_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(drivername="postgresql+psycopg", database=name).render_as_string(
+        hide_password=False
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _store(uri: str, old_root: Path) -> tuple[str, MlflowClient]:
     client = MlflowClient(tracking_uri=uri)
     for name in ("volforecast-garch", "volforecast-har"):
         client.create_experiment(name, artifact_location=(old_root / name).as_uri())
@@ -21,9 +49,9 @@ def _store(tmp_path: Path, old_root: Path) -> tuple[str, MlflowClient]:
     return uri, client
 
 
-def test_locations_under_the_old_root_move_to_the_new_one(tmp_path: Path) -> None:
+def test_locations_under_the_old_root_move_to_the_new_one(store_uri: str, tmp_path: Path) -> None:
     old_root, new_root = tmp_path / "old_a" / "mlartifacts", tmp_path / "new" / "mlartifacts"
-    uri, client = _store(tmp_path, old_root)
+    uri, client = _store(store_uri, old_root)
     garch = client.get_experiment_by_name("volforecast-garch")
     assert garch is not None
     run = client.create_run(garch.experiment_id)
