@@ -929,6 +929,10 @@ def mlflow_server(
     settings = _settings()
     command = server_command(settings, host, port or settings.mlflow_port, workers)
     settings.home.mkdir(parents=True, exist_ok=True)
+    from volforecast.registry.relocate import relocate_store  # noqa: PLC0415
+
+    # Experiments the embedded store created record file paths: a moved home finds them again.
+    relocate_store(settings.mlflow_backend_store_uri, Path(settings.mlflow_artifact_location))
     out.print(f"starting: {' '.join(command)}")
     executable = shutil.which(command[0]) or sys.executable
     os.execv(executable, command)  # noqa: S606  (replaces this process: signals reach mlflow)
@@ -1013,6 +1017,10 @@ def _production_models(settings: Settings) -> Any:
         models_held.refresh()
     except Exception as exc:  # noqa: BLE001  (MLflow raises many kinds)
         _fail(f"cannot read the model registry: {exc}", ExitCode.UNAVAILABLE)
+    if not len(models_held) and models_held.load_errors:
+        failed = models_held.load_errors
+        _fail(f"none of the {len(failed)} production models could be loaded; first: "
+              f"{next(iter(failed.values())).partition(': ')[2]}", ExitCode.ERROR)  # fmt: skip
     if not len(models_held):
         _fail("no model is in production yet: run `volforecast train` first", ExitCode.ERROR)
     return models_held

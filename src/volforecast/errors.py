@@ -44,6 +44,10 @@ class RegistryError(VolforecastError):
     """A registry request that cannot be carried out: no such model, version or earlier version."""
 
 
+class ModelFilesMissingError(VolforecastError, FileNotFoundError):
+    """A registered version's files are not where the registry says (deleted, or not moved)."""
+
+
 class ModelNotFoundError(VolforecastError):
     """No production model serves the asked-for ticker and model type (train one first)."""
 

@@ -149,16 +149,30 @@ def test_training_two_tickers_tracks_registers_and_serves(
     png = client.download_artifacts(run.info.run_id, "forecast.png")
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # MLflow 3: the logged model is named after what it is and holds the run's metrics; the
+    # prices are the run's training dataset.
+    logged = client.search_logged_models(
+        [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )
+    assert [m.name for m in logged] == [f"garch_{tickers[0].lower()}"]
+    assert {m.key: m.value for m in logged[0].metrics or []} == run.data.metrics
+    assert logged[0].params == run.data.params
+    (used,) = run.inputs.dataset_inputs
+    assert used.dataset.digest == run.data.tags["volforecast.data_hash"][:32]
+
     for ticker in tickers:
         name = f"garch_volatility_{ticker.lower()}"
         production = client.get_model_version_by_alias(name, "production")
         assert production.version == "1"
+        assert ticker in client.get_registered_model(name).description
         assert float(production.tags["metric.qlike_h1_range"]) == pytest.approx(
             next(o.qlike for o in report.outcomes if o.ticker == ticker and o.model == "garch"),
             rel=1e-5,
         )
     pooled = client.get_model_version_by_alias("lstm_volatility_pooled", "production")
     assert set(pooled.tags["volforecast.tickers"].split(",")) >= set(tickers)
+    assert client.get_logged_model(pooled.source.removeprefix("models:/")).name == "lstm_pooled"
+    assert "mean QLIKE 1-day" in pooled.description
 
     # The registered GARCH, loaded by plain MLflow, forecasts what volforecast computes.
     prices = PriceRepository(engine).load([tickers[0]])

@@ -68,7 +68,9 @@ from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model, catalog_options
 from volforecast.models.lstm import LstmModel, LstmNetwork, save_pooled
 from volforecast.registry import names
+from volforecast.registry.datasets import TRAINING, price_dataset
 from volforecast.registry.deadline import unanswered
+from volforecast.registry.descriptions import model_description, version_description
 from volforecast.registry.promotion import (
     Decision,
     LossesOf,
@@ -691,6 +693,7 @@ class _Runner:
             example_ticker=data.ticker,
             model_dir=prepared.model_dir,
             plot=prepared.plot,
+            prices=self.rows_by_ticker[data.ticker],
         )
 
         def losses_of(production: str) -> pd.DataFrame:
@@ -799,6 +802,7 @@ class _Runner:
                 example_ticker=first.ticker,
                 model_dir=Path(folder) / "model",
                 plot=plot,
+                prices=all_rows,
             )
         challenger = pd.concat([e.decision_losses for e in evaluated.values()])
         by_ticker = {d.ticker: d for d in datasets}
@@ -847,7 +851,9 @@ class _Runner:
         example_ticker: str,
         model_dir: Path,
         plot: bytes | None,
+        prices: pd.DataFrame,
     ) -> tuple[str, str]:
+        """Log the run (its prices as a dataset, the model as ``garch_aapl``), register it."""
         experiment_id = self.experiment(model_name)
         run_name = f"{model_name}-{ticker or names.POOLED}"
         if plot is not None:
@@ -857,8 +863,15 @@ class _Runner:
             experiment_id=experiment_id, run_name=run_name, tags=job_tag
         ) as active:
             run_id = active.info.run_id
+            logged_name = names.logged_model_name(model_name, ticker)
+            dataset = price_dataset(
+                prices, name=f"prices_{logged_name.split('_', 1)[1]}",
+                input_hash=record.tags[names.TAG_DATA_HASH],
+                database_url=self.settings.database_url,
+            )  # fmt: skip
+            mlflow.log_input(dataset, context=TRAINING)
             info = mlflow.pyfunc.log_model(
-                name="model",
+                name=logged_name,
                 python_model=str(MODEL_CODE),
                 artifacts={ARTIFACT_KEY: str(model_dir)},
                 signature=SIGNATURE,
@@ -867,8 +880,8 @@ class _Runner:
             )
             checkpoint("train.after_log_model")
             # After the model: log_model copies a run's existing metrics to the model one by
-            # one, which costs more than logging them.
-            log_record(self.client, run_id, record)
+            # one, which costs more than logging them to both in one batch.
+            log_record(self.client, run_id, record, model_id=info.model_id)
             version_tags = {
                 **record.tags,
                 **{f"metric.{mlflow_key(k)}": f"{v:.6g}" for k, v in record.metrics.items()},
@@ -876,8 +889,26 @@ class _Runner:
                 names.TAG_DECISION: names.PENDING,
             }
             registered = mlflow.register_model(info.model_uri, name, tags=version_tags)
+            self._describe(name, str(registered.version), record, ticker)
             checkpoint("train.after_register")
         return run_id, str(registered.version)
+
+    def _describe(self, name: str, version: str, record: RunRecord, ticker: str | None) -> None:
+        """What the registered model is, and what this version was trained and tested on."""
+        tickers = [ticker] if ticker else record.tags[names.TAG_TICKERS].split(",")
+        model_type = record.tags[names.TAG_MODEL_TYPE]
+        self.client.update_registered_model(
+            name, description=model_description(model_type, tickers, pooled=ticker is None)
+        )
+        self.client.update_model_version(
+            name,
+            version,
+            description=version_description(
+                record.params, record.metrics, tickers=tickers,
+                data_end=record.tags[names.TAG_DATA_END],
+                converged=record.tags[names.TAG_CONVERGED] == "true", headline=HEADLINE_METRIC,
+            ),
+        )  # fmt: skip
 
     def _consider(
         self, name: str, version: str, challenger: pd.DataFrame, losses_of: LossesOf

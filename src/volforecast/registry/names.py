@@ -4,7 +4,9 @@ Registered models follow the specification: ``garch_volatility_aapl`` is the GAR
 The pooled LSTM is one network for every ticker, so it is one registered model,
 ``lstm_volatility_pooled``, whose versions serve every ticker they were trained on (a tag
 lists them). Tickers are lower-cased and characters outside ``[a-z0-9]`` become ``_``
-(``^GSPC`` is ``gspc``, ``BRK.B`` is ``brk_b``); the exact ticker is kept in a tag.
+(``^GSPC`` is ``gspc``, ``BRK.B`` is ``brk_b``); the exact ticker is kept in a tag. The
+logged model of a run is named the same way without ``volatility``: ``garch_aapl``,
+``lstm_pooled``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,14 @@ def registered_model_name(model_type: str, ticker: str | None) -> str:
     if family in POOLED_MODEL_TYPES or ticker is None:
         return f"{family}_volatility_{POOLED}"
     return f"{family}_volatility_{ticker_slug(ticker)}"
+
+
+def logged_model_name(model_type: str, ticker: str | None) -> str:
+    """``garch_aapl``, ``brk_b`` for ``BRK.B``; ``lstm_pooled`` for a pooled family.
+
+    What MLflow shows for the logged model of a run (MLflow 3 names logged models).
+    """
+    return registered_model_name(model_type, ticker).replace("_volatility_", "_", 1)
 
 
 def experiment_name(model_type: str) -> str:

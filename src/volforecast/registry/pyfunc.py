@@ -1,15 +1,17 @@
 """volforecast models as MLflow pyfunc models, loadable with ``mlflow.pyfunc.load_model``.
 
-A logged model carries one artifact, ``model``: the directory :meth:`VolatilityModel.save`
-writes (one ticker) or :func:`~volforecast.models.lstm.save_pooled` writes (the pooled LSTM,
-every ticker). Its input is a table with a ``horizon`` (1-30 trading days) and, for a pooled
-model, the ``ticker``; its output has one row per ticker and step: ``ticker, origin_date, step,
-forecast_date, sigma2`` (percent²) and ``vol_pct`` (daily volatility in percent), forecast from
-the last day the model saw, exactly as :meth:`VolatilityModel.forecast` gives it.
+A logged model (named after what it is, ``garch_aapl``) carries one artifact, ``model``: the
+directory :meth:`VolatilityModel.save` writes (one ticker) or
+:func:`~volforecast.models.lstm.save_pooled` writes (the pooled LSTM, every ticker). Its input
+is a table with a ``horizon`` (1-30 trading days) and, for a pooled model, the ``ticker``; its
+output has one row per ticker and step: ``ticker, origin_date, step, forecast_date, sigma2``
+(percent²) and ``vol_pct`` (daily volatility in percent), forecast from the last day the model
+saw, exactly as :meth:`VolatilityModel.forecast` gives it.
 """
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,7 @@ def load_models(path: Path) -> dict[str, VolatilityModel]:
         model = VolatilityModel.load(path)
         return {model.data.ticker: model}
     msg = f"{path} holds no saved volforecast model"
-    raise FileNotFoundError(msg)
+    raise FileNotFoundError(errno.ENOENT, msg, str(path / STATE_FILE))
 
 
 def forecast_table(models: dict[str, VolatilityModel], requests: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import RegisteredModel
 
+from volforecast.errors import ModelFilesMissingError
 from volforecast.models.base import VolatilityModel
 from volforecast.registry.names import (
     PRODUCTION,
@@ -31,7 +32,8 @@ from volforecast.registry.names import (
     TAG_TICKERS,
     registered_model_name,
 )
-from volforecast.registry.pyfunc import load_models
+from volforecast.registry.pyfunc import ARTIFACT_KEY, load_models
+from volforecast.registry.relocate import local_path
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +45,45 @@ def download_models(name: str, version: str) -> dict[str, VolatilityModel]:
 
     The same files and the same loader (:func:`~volforecast.registry.pyfunc.load_models`)
     as ``mlflow.pyfunc.load_model`` uses, without building MLflow's pyfunc wrapper around
-    them, which reads and checks the model's YAML three times per version.
+    them, which reads and checks the model's YAML three times per version. Whatever the
+    logged model is called (``garch_aapl``, or ``model`` as versions logged before were), its
+    saved model is the one folder under ``artifacts``.
+
+    Raises
+    ------
+    ModelFilesMissingError
+        When files the version needs are not where the registry records them: the message
+        names them.
     """
+    uri = MlflowClient().get_model_version_download_uri(name, version)
+    where = local_path(uri)
+    if where is not None and not where.is_dir():
+        raise ModelFilesMissingError(_missing(name, version, where, where))
     with tempfile.TemporaryDirectory(prefix="volforecast-model-") as folder:
-        root = Path(
-            mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=folder)
-        )
-        saved = [p for p in (root / "artifacts").iterdir() if p.is_dir()]
-        if len(saved) != 1:
-            msg = f"{name} v{version} is not a volforecast model (no saved model in its artifacts)"
-            raise TypeError(msg)
-        return load_models(saved[0])
+        root = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
+        try:
+            saved = [p for p in (root / "artifacts").iterdir() if p.is_dir()]
+            if not saved and where is not None:
+                raise FileNotFoundError(2, "no saved model", str(root / "artifacts" / ARTIFACT_KEY))
+            if len(saved) != 1:
+                msg = f"{name} v{version} is not a volforecast model (no saved model in artifacts)"
+                raise TypeError(msg)
+            return load_models(saved[0])
+        except FileNotFoundError as exc:
+            if where is None or exc.filename is None:
+                raise
+            copied = Path(exc.filename)
+            stored = where / copied.relative_to(root) if copied.is_relative_to(root) else copied
+            raise ModelFilesMissingError(_missing(name, version, stored, where)) from exc
+
+
+def _missing(name: str, version: str, missing: Path, where: Path) -> str:
+    what = f"its model files are missing: {where} does not exist" if missing == where else (
+        f"a model file is missing: {missing}")  # fmt: skip
+    return (
+        f"{name} v{version}: {what} (VOLFORECAST_HOME moved without its mlartifacts folder, "
+        "or files deleted): restore them, or train again with --force"
+    )
 
 
 def registered_models(client: MlflowClient) -> Iterator[RegisteredModel]:
@@ -156,7 +186,7 @@ class ProductionModels:
                     table[name] = self._load(name, version)
                     loaded.append(f"{name} v{version}")
                 except Exception as exc:  # noqa: BLE001  (one unreadable version must not stop the others)
-                    failed[name] = f"v{version}: {type(exc).__name__}: {exc}"[:300]
+                    failed[name] = f"v{version}: {type(exc).__name__}: {exc}"[:600]
                     log.warning("cannot load %s v%s: %s", name, version, exc)
                     held = self._by_name.get(name)
                     if held is not None:

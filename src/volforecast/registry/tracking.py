@@ -32,6 +32,7 @@ from mlflow.exceptions import MlflowException
 from volforecast.errors import TrackingUnavailableError
 from volforecast.registry.deadline import RetryPolicy, TrackingDeadline, tracking_deadline
 from volforecast.registry.names import experiment_name
+from volforecast.registry.relocate import relocate_store
 from volforecast.settings import Settings, masked_uri
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def connect(settings: Settings, *, check: bool = True) -> MlflowClient:
             check_server(uri, retries=policy.retries, timeout_s=policy.timeout_s)
     else:
         Path(settings.home).mkdir(parents=True, exist_ok=True)
+        relocate_store(uri, Path(settings.mlflow_artifact_location))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -171,11 +173,19 @@ class RunRecord:
     """JSON artifacts by file name (the fit report, the data window)."""
 
 
-def log_record(client: MlflowClient, run_id: str, record: RunRecord) -> None:
-    """Parameters, metrics and tags in batches; JSON documents as artifacts."""
+def log_record(
+    client: MlflowClient, run_id: str, record: RunRecord, *, model_id: str | None = None
+) -> None:
+    """Parameters, metrics and tags in batches; JSON documents as artifacts.
+
+    With ``model_id`` the metrics belong to that logged model as well as to the run (MLflow 3
+    shows them on the model's page and compares models by them), and the parameters and tags
+    are the model's too.
+    """
     stamp = int(time.time() * 1000)
     params = [Param(mlflow_key(k), str(v)[:6000]) for k, v in record.params.items()]
-    metrics = [Metric(mlflow_key(k), float(v), stamp, 0) for k, v in record.metrics.items()]
+    metrics = [Metric(mlflow_key(k), float(v), stamp, 0, model_id=model_id)
+               for k, v in record.metrics.items()]  # fmt: skip
     tags = [RunTag(mlflow_key(k), v) for k, v in record.tags.items()]
     for start in range(0, max(len(metrics), 1), MAX_BATCH):
         client.log_batch(
@@ -184,6 +194,9 @@ def log_record(client: MlflowClient, run_id: str, record: RunRecord) -> None:
             params=params if start == 0 else [],
             tags=tags if start == 0 else [],
         )
+    if model_id is not None:
+        client.log_model_params(model_id, {p.key: p.value for p in params})
+        client.set_logged_model_tags(model_id, {t.key: t.value for t in tags})
     if record.documents:
         with tempfile.TemporaryDirectory() as folder:
             for file_name, content in record.documents.items():
