@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,10 @@ from volforecast.errors import VolforecastError
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import build_model, combination_members
 from volforecast.models.ensemble import combination_weights, equal_weight
+from volforecast.models.lstm_config import BACKTEST_REFIT
+
+if TYPE_CHECKING:
+    from volforecast.models.lstm import EpochCallback
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +65,10 @@ class BacktestConfig:
     models: tuple[str, ...] = ("garch", "har", "ewma")
     refit_every: int = 21
     horizon: int = MAX_HORIZON
-    lstm_refit_epochs: int = 5
+    lstm_refit_epochs: int = BACKTEST_REFIT.max_epochs
     """Epochs of each warm-started LSTM refit after the first (full) training."""
     lstm_settings: dict[str, object] = field(default_factory=dict)
+    """Fields of :class:`~volforecast.models.lstm.LstmConfig` to override."""
     combine: str = "equal"
     """How a combination ``a+b`` weighs its members: ``equal``, or ``learned`` weights per
     step from the forecasts realized before each block (:func:`learned_combination`)."""
@@ -205,7 +211,7 @@ def backtest_ticker(data: DailyData, config: BacktestConfig) -> TickerForecasts:
 
 def _backtest_pooled(
     datasets: Sequence[DailyData], config: BacktestConfig, results: dict[str, TickerForecasts],
-    progress: Callable[[str], None] | None,
+    progress: Callable[[str], None] | None, on_epoch: EpochCallback | None = None,
 ) -> None:  # fmt: skip
     from volforecast.models.lstm import LstmModel  # noqa: PLC0415  (torch only when asked)
 
@@ -227,7 +233,9 @@ def _backtest_pooled(
             settings = dict(config.lstm_settings)
             if network is not None:
                 settings["max_epochs"] = config.lstm_refit_epochs
-            models, training = LstmModel.fit_many(usable, warm_start=network, **settings)
+            models, training = LstmModel.fit_many(
+                usable, warm_start=network, on_epoch=on_epoch, **settings
+            )
             network = training.network
             for data in datasets:
                 item = results[data.ticker]
@@ -365,6 +373,7 @@ def walk_forward(
     *,
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> BacktestResult:
     """Backtest every model of ``config`` on every ticker.
 
@@ -381,6 +390,8 @@ def walk_forward(
         Processes for the per-ticker models (``0``: one per CPU).
     progress : callable, optional
         Told the name of each ticker or pooled block when it is done.
+    on_epoch : callable, optional
+        Told each epoch of every pooled LSTM training (the first block's runs longest).
     """
     data = list(datasets)
     if any(d.market_log_rv is None for d in data):
@@ -400,7 +411,7 @@ def walk_forward(
             results[d.ticker] = backtest_ticker(d, config)
             if progress is not None:
                 progress(d.ticker)
-    _backtest_pooled(data, config, results, progress)
+    _backtest_pooled(data, config, results, progress, on_epoch)
     add_combinations(results, {d.ticker: d for d in data}, config)
     for item in results.values():
         for failure in item.failures:
