@@ -234,3 +234,19 @@ def test_a_pooled_save_keeps_the_days_the_season_terms_read(
     for ticker, model in models.items():
         assert len(pooled[ticker].data) == SEASON_MEMORY
         assert_allclose(pooled[ticker].forecast(30).sigma2, model.forecast(30).sigma2, rtol=1e-6)
+
+
+def test_a_cpu_training_uses_its_threads_and_gives_the_callers_back(gspc: DailyData) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        during: list[int] = []
+        config = LstmConfig(**(FAST | {"max_epochs": 1, "device": "cpu"}))
+        assert config.cpu_threads == 1
+        train_lstm(
+            [gspc.head(400)], config, on_epoch=lambda _: during.append(torch.get_num_threads())
+        )
+        assert during == [1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

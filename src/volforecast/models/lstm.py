@@ -300,6 +300,18 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _cpu_threads(count: int, device: torch.device) -> Iterator[None]:
+    """Torch's CPU threads set to ``count`` for a training on the CPU, then given back."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_lstm(
     datasets: Sequence[DailyData],
     config: LstmConfig,
@@ -363,7 +375,7 @@ def train_lstm(
         msg = "too little data for a training and a validation window"
         raise ValueError(msg)
 
-    with _seeded(config.seed, device):
+    with _seeded(config.seed, device), _cpu_threads(config.cpu_threads, device):
         network = LstmNetwork(len(datasets), config)
         if warm_start is not None and warm_start.embedding.num_embeddings == len(datasets):
             network.load_state_dict(warm_start.state_dict())
@@ -408,7 +420,10 @@ def train_lstm(
                 break
     if best_state is not None:
         network.load_state_dict(best_state)
-    test_loss = _evaluate(network, panel, test_pos, test_end, device) if len(test_pos) else math.nan
+    test_loss = math.nan
+    if len(test_pos):
+        with _cpu_threads(config.cpu_threads, device):
+            test_loss = _evaluate(network, panel, test_pos, test_end, device)
     finite = math.isfinite(best_loss)
     report = FitReport(
         converged=finite,

@@ -42,6 +42,11 @@ class LstmConfig:
     19 of 20 days, so a stride of 5 loses little and costs a fifth."""
     seed: int = 0
     device: str = "auto"
+    cpu_threads: int = 1
+    """Threads of a training on the CPU. A 64-unit LSTM in batches of 256 gains little from
+    a second thread, and where other work shares the cores the threads wait on each other:
+    a training step took 230-400 ms with two threads and 24-35 ms with one on the busy
+    2-core machine (see the README's Benchmarks)."""
     market: bool = True
     """Add the market's standardised log range variance as a third input (as HAR's market
     term, :class:`~volforecast.models.baselines.HarModel`). A run whose data comes without
