@@ -8,10 +8,8 @@ import numpy as np
 import pandas as pd
 
 SHARED_FILE = Path(__file__).resolve().parents[2] / "shared/data/sp500_daily_1999_2018.parquet"
-# The pooled LSTM as the benchmarks train it: the specification's architecture and optimizer,
-# with batches of 256 windows, every fifth training window, and early stopping after 5 epochs
-# without a better validation loss (see the README).
-LSTM_SETTINGS = {"batch_size": 256, "stride": 5, "patience": 5}
+# The pooled LSTM is trained with LstmConfig's defaults, as `volforecast train` and
+# `volforecast backtest` train it; a benchmark that varies a setting says which and why.
 
 
 def draw_tickers(prices: pd.DataFrame, count: int, seed: int, history_before: str) -> list[str]:

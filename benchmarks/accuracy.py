@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _common import LSTM_SETTINGS, SHARED_FILE, draw_tickers
+from _common import SHARED_FILE, draw_tickers
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_file
 from volforecast.evaluation.backtest import (
@@ -66,6 +66,7 @@ from volforecast.evaluation.stats import (
 )
 from volforecast.jobs.backtest import daily_data_by_ticker, run_backtest
 from volforecast.models.catalog import combination_members
+from volforecast.models.lstm_config import LstmConfig
 from volforecast.settings import QualitySettings
 
 MODELS = (
@@ -282,14 +283,12 @@ def main() -> None:
         test_end,
         tuple(models),
         refit_every=21,
-        lstm_settings=LSTM_SETTINGS,
-        lstm_refit_epochs=1,
     )
     print(f"{len(tickers)} tickers (seed {args.seed}), models {', '.join(models)}")
     print(
         f"train through {config.train_end}, origins to {config.test_end}, "
-        f"refit every {config.refit_every} trading days; LSTM {LSTM_SETTINGS}, "
-        f"{config.lstm_refit_epochs} warm epoch per refit"
+        f"refit every {config.refit_every} trading days; LSTM with the defaults "
+        f"({LstmConfig()}), {config.lstm_refit_epochs} warm epochs per refit"
     )
     datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
     forecasts, seconds, failures = backtest_with_cache(

@@ -7,10 +7,11 @@ training does) and times, without training to the end:
 - 200 real training batches, extrapolated to one epoch;
 - one validation pass over every window and over every ``--stride``-th one.
 
-    python benchmarks/lstm_epoch.py [--stride 5] [--threads N]
+    python benchmarks/lstm_epoch.py [--stride N] [--threads N]
 
-It explains the pipeline's LSTM stage: the arithmetic per window barely changes with the
-batch size, so an epoch costs what its number of windows costs.
+The network, the stride and the real batches are LstmConfig's defaults; the synthetic batches
+vary the batch size on purpose, to show that the arithmetic per window barely changes with
+it, so an epoch costs what its number of windows costs.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def step_seconds(network: lstm.LstmNetwork, batch: int, repeats: int = 20) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stride", type=int, default=5)
+    parser.add_argument("--stride", type=int, default=lstm.LstmConfig().stride)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -64,7 +65,7 @@ def main() -> None:
     datasets, _ = daily_data_by_ticker(load_file(SHARED_FILE).frame, QualitySettings())
     market = market_log_rv(datasets.values())
     data = [d.with_market(market) for d in datasets.values() if len(d) >= lstm.LstmModel.min_obs]
-    config = lstm.LstmConfig(batch_size=256, stride=args.stride)
+    config = lstm.LstmConfig(stride=args.stride)
     cuts = [(int(len(d) * 0.8), int(len(d) * 0.9)) for d in data]
     normalizers = [lstm.Normalizer.fit(d.head(c[0])) for d, c in zip(data, cuts, strict=True)]
     panel = lstm._Panel(
@@ -96,15 +97,16 @@ def main() -> None:
     order = np.random.default_rng(0).permutation(len(train_pos))
     started = time.perf_counter()
     steps = 200
+    batch_size = config.batch_size
     for k in range(steps):
-        chosen = order[k * 256 : (k + 1) * 256]
+        chosen = order[k * batch_size : (k + 1) * batch_size]
         loss = panel.batch(train_pos[chosen], train_end[chosen]).loss(network)
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
     per_step = (time.perf_counter() - started) / steps
-    print(f"\nreal batches of 256: {per_step * 1000:.1f} ms a step, "
-          f"{per_step * len(train_pos) / 256:.1f} s an epoch")  # fmt: skip
+    print(f"\nreal batches of {batch_size}: {per_step * 1000:.1f} ms a step, "
+          f"{per_step * len(train_pos) / batch_size:.1f} s an epoch")  # fmt: skip
 
     device = torch.device("cpu")
     for stride in (1, args.stride):

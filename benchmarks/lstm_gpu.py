@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _common import LSTM_SETTINGS, SHARED_FILE
+from _common import SHARED_FILE
 
 
 def prepare(out: Path, file: Path, limit: int | None) -> None:
@@ -80,12 +80,12 @@ def time_lstm(
     name = torch.cuda.get_device_name(where) if where.type == "cuda" else "CPU"
     print(f"{len(data)} tickers; torch {torch.__version__} on {where} ({name})")
     started = time.perf_counter()
-    settings = LSTM_SETTINGS | (overrides or {})
+    settings = overrides or {}  # LstmConfig's defaults unless --set changes one
     _, result = LstmModel.fit_many(data, device=device, **settings)
     seconds = time.perf_counter() - started
     print(
-        f"LSTM, one network for {len(data)} tickers ({settings}, other settings the "
-        f"specification's, market input {result.config.market}): {seconds:.1f} s, "
+        f"LSTM, one network for {len(data)} tickers ({settings or 'no setting'} changed "
+        f"from LstmConfig's defaults; market input {result.config.market}): {seconds:.1f} s, "
         f"{len(result.history)} epochs, {seconds / len(result.history):.1f} s an epoch; "
         f"{result.report.message}"
     )
@@ -112,7 +112,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="an LstmConfig setting other than the benchmarks' (e.g. learning_rate=0.003)",
+        help="an LstmConfig setting other than its default (e.g. learning_rate=0.003)",
     )
     args = parser.parse_args()
     if args.step == "prepare":

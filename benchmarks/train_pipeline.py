@@ -30,9 +30,8 @@ from volforecast.data.db import create_db_engine, ensure_schema
 from volforecast.data.repository import MetricRepository, PriceRepository
 from volforecast.data.sources import load_file
 from volforecast.jobs.train import TrainConfig, train
+from volforecast.models.lstm_config import LstmConfig
 from volforecast.settings import Settings
-
-LSTM_SETTINGS = {"batch_size": 256, "stride": 5, "patience": 3}
 
 
 def main() -> None:
@@ -57,12 +56,11 @@ def main() -> None:
     PriceRepository(engine).upsert(prices, ingested_at=dt.datetime.now(dt.UTC))
     print(f"{len(tickers)} tickers, {len(prices):,} rows ingested in "
           f"{time.perf_counter() - started:.0f} s into {settings.database_url}")  # fmt: skip
-    print(f"MLflow: {settings.mlflow_tracking_uri}; workers {args.workers}; LSTM {LSTM_SETTINGS}")
+    print(f"MLflow: {settings.mlflow_tracking_uri}; workers {args.workers}; LSTM {LstmConfig()}")
 
     # Forced: the prices do not change between passes here, as they would from week to week.
-    config = TrainConfig(
-        models=("garch", "lstm"), lstm_settings=LSTM_SETTINGS, workers=args.workers, force=True
-    )
+    # The LSTM with LstmConfig's defaults, as `volforecast train --all` trains it.
+    config = TrainConfig(models=("garch", "lstm"), workers=args.workers, force=True)
     for number in range(1, args.passes + 1):
         began = time.perf_counter()
         report = train(engine, settings, config)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from _common import LSTM_SETTINGS, SHARED_FILE
+from _common import SHARED_FILE
 from volforecast.core.features import DailyData, market_log_rv
 from volforecast.core.parallel import one_blas_thread
 from volforecast.data.sources import load_file
@@ -107,11 +107,11 @@ def main() -> None:
 
     if not args.no_lstm:
         t0 = time.perf_counter()
-        _, result = LstmModel.fit_many(data, device=args.device, **LSTM_SETTINGS)
+        _, result = LstmModel.fit_many(data, device=args.device)  # LstmConfig's defaults
         lstm_s = time.perf_counter() - t0
         print(
-            f"LSTM, one network for {len(data)} tickers ({LSTM_SETTINGS}, other settings the "
-            f"specification's): {lstm_s:.1f} s, {len(result.history)} epochs; "
+            f"LSTM, one network for {len(data)} tickers ({result.config}): "
+            f"{lstm_s:.1f} s, {len(result.history)} epochs; "
             f"{result.report.message}"
         )
     own, children = peak_gib()

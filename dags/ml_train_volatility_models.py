@@ -9,7 +9,8 @@ nothing the others did, and a rerun of the same week trains nothing whose prices
 change.
 
 Params: `tickers` (default: every stored ticker that passes the quality gate),
-`chunk_size` (tickers per GARCH task), `lstm_epochs` (most epochs of the pooled LSTM),
+`chunk_size` (tickers per GARCH task), `lstm_epochs` (most epochs of the pooled LSTM; by
+default `volforecast train`'s, like every other LSTM setting),
 `lstm` (false skips the pooled LSTM: the daily DAG's retraining of the tickers the monitor
 queued does so). Training a ticker answers its pending request in `ml.retrain_requests`.
 """
@@ -34,7 +35,6 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=20),
 }
-LSTM_SPEED = ["--lstm-batch-size", "256", "--lstm-stride", "5", "--lstm-patience", "3"]
 # Where the pooled LSTM runs: with the CeleryExecutor, a worker started with `-q gpu` on a
 # GPU machine takes VOLFORECAST_LSTM_QUEUE=gpu; a pool of one slot keeps two LSTM trainings
 # from sharing the GPU.
@@ -69,7 +69,12 @@ def _lstm_executor_config() -> dict[str, Any]:
     params={
         "tickers": Param(None, type=["null", "array"], description="Tickers; all by default."),
         "chunk_size": Param(50, type="integer", minimum=1, description="Tickers per task."),
-        "lstm_epochs": Param(100, type="integer", minimum=1, description="Most LSTM epochs."),
+        "lstm_epochs": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="Most LSTM epochs; `volforecast train`'s default when empty.",
+        ),
         "lstm": Param(True, type="boolean", description="Train the pooled LSTM too."),
     },
 )
@@ -113,9 +118,11 @@ def ml_train_volatility_models() -> None:
         if not params["lstm"]:
             log.info("the pooled LSTM is not retrained in this run (lstm=false)")
             return []
-        epochs = str(params["lstm_epochs"])
+        # The CLI's defaults (LstmConfig's) are the DAG's: only an asked-for limit is passed.
+        epochs = params["lstm_epochs"]
+        limit = [] if epochs is None else ["--lstm-epochs", str(epochs)]
         return run("train", "--tickers", ",".join(tickers), "--models", "lstm",
-                   "--lstm-epochs", epochs, *LSTM_SPEED)["outcomes"]  # fmt: skip
+                   *limit)["outcomes"]  # fmt: skip
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def compare_models(

@@ -8,6 +8,7 @@ Exit codes are decided here and only here:
 * 3 - partial: some tickers or rows were rejected, the rest went through;
 * 4 - a service is unavailable (the database, the MLflow server); retrying later is the remedy;
 * 5 - stale prices: the last stored close is older than the NYSE session the run is for.
+* 130 - interrupted (Ctrl-C); the command says what it kept.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -30,6 +32,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -47,6 +50,7 @@ from volforecast.errors import (
     UnknownTickerError,
     VolforecastError,
 )
+from volforecast.models.lstm_config import BACKTEST_REFIT, LstmConfig
 from volforecast.settings import Settings, get_settings
 
 log = logging.getLogger("volforecast")
@@ -63,6 +67,7 @@ class ExitCode(IntEnum):
     PARTIAL = 3
     UNAVAILABLE = 4
     STALE = 5
+    INTERRUPTED = 130
 
 
 _EXIT_FOR: list[tuple[type[VolforecastError], ExitCode]] = [
@@ -177,6 +182,75 @@ def _main(
         force=True,
     )
     logging.getLogger("volforecast").setLevel(_level_from_flags or logging.INFO)
+
+
+_LSTM = LstmConfig()  # the one set of defaults: the help states them, the jobs apply them
+LstmEpochsOption = Annotated[
+    int | None,
+    typer.Option(min=1, help=f"LSTM: most epochs from scratch (default {_LSTM.max_epochs})."),
+]
+LstmBatchOption = Annotated[
+    int | None,
+    typer.Option(min=1, help=f"LSTM: windows per batch (default {_LSTM.batch_size})."),
+]
+LstmStrideOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help=f"LSTM: use every n-th training and validation window (default {_LSTM.stride}).",
+    ),
+]
+LstmPatienceOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="LSTM: stop after this many epochs without a better validation loss "
+        f"(default {_LSTM.patience}).",
+    ),
+]
+
+
+def _lstm_settings(**given: int | None) -> dict[str, int]:
+    """The LstmConfig fields given on the command line; the others keep their defaults."""
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _epoch_bar(bar: Progress) -> Callable[[Any], None]:
+    """Progress of each pooled LSTM training, epoch by epoch, as a task of its own."""
+    tasks: list[TaskID] = []
+
+    def on_epoch(report: Any) -> None:  # an EpochReport (torch is imported only when asked)
+        label = (
+            f"LSTM epoch {report.epoch}: validation QLIKE {report.validation_loss:.4f} "
+            f"(best at {report.best_epoch})"
+        )
+        total = report.epoch if report.last else report.max_epochs
+        if not tasks:
+            tasks.append(bar.add_task(label, total=total))
+        elif report.epoch == 1:  # the next training (a backtest's refit)
+            bar.reset(tasks[0], total=total)
+        bar.update(tasks[0], completed=report.epoch, total=total, description=label)
+
+    return on_epoch
+
+
+def _quiet_mlflow() -> None:
+    """MLflow's chatter per run and version only with --verbose; its warnings still show.
+
+    The chatter: run URLs, "Successfully registered model", "Created version", its database
+    set-up. Called once mlflow is imported, as its import sets its loggers up.
+    """
+    if _level_from_flags == logging.DEBUG:
+        return
+    from mlflow.utils.logging_utils import disable_logging  # noqa: PLC0415
+
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    disable_logging()  # type: ignore[no-untyped-call]  # its prints and its own handler
+    for name in ("mlflow", "alembic"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        logger.handlers = []  # its warnings go through ours instead
+        logger.propagate = True
 
 
 def _progress() -> Progress:
@@ -570,6 +644,18 @@ def backtest(
     workers: Annotated[
         int, typer.Option(min=0, help="Processes for per-ticker models; 0 = one per CPU.")
     ] = 1,
+    lstm_epochs: LstmEpochsOption = None,
+    lstm_batch_size: LstmBatchOption = None,
+    lstm_stride: LstmStrideOption = None,
+    lstm_patience: LstmPatienceOption = None,
+    lstm_refit_epochs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="LSTM: epochs of each refit after the first block's, from the previous "
+            "block's weights.",
+        ),
+    ] = BACKTEST_REFIT.max_epochs,
 ) -> None:
     """Walk-forward backtest: forecast from every trading day of the test period.
 
@@ -593,9 +679,14 @@ def backtest(
     settings = _settings()
     with _errors():
         try:
+            lstm_settings = _lstm_settings(
+                max_epochs=lstm_epochs, batch_size=lstm_batch_size, stride=lstm_stride,
+                patience=lstm_patience,
+            )  # fmt: skip
             config = BacktestConfig(
-                train_end.date(), test_end.date(), names, refit_every, horizon, combine=combine
-            )
+                train_end.date(), test_end.date(), names, refit_every, horizon, combine=combine,
+                lstm_refit_epochs=lstm_refit_epochs, lstm_settings=dict(lstm_settings),
+            )  # fmt: skip
         except ValueError as exc:
             _fail(str(exc), ExitCode.USAGE)
         with err.status("Reading prices..."):
@@ -623,16 +714,15 @@ def backtest(
         total = n_tickers + len(pooled) * len(blocks(config))
         with _progress() as bar:
             task = bar.add_task("Backtesting", total=total)
-            report = run_backtest(
-                frame,
-                config,
-                quality=settings.quality,
-                tickers=chosen,
-                workers=workers,
-                out=out_file,
-                progress=lambda _: bar.advance(task),
-                market=market,
-            )
+            try:
+                report = run_backtest(
+                    frame, config, quality=settings.quality, tickers=chosen, workers=workers,
+                    out=out_file, progress=lambda _: bar.advance(task), market=market,
+                    on_epoch=_epoch_bar(bar),
+                )  # fmt: skip
+            except KeyboardInterrupt:
+                bar.stop()
+                _interrupted("the backtest stopped before its end; no forecast was written")
     if report.losses.empty:
         _fail(
             "no forecast could be evaluated (is the test period inside the data?)", ExitCode.ERROR
@@ -668,25 +758,10 @@ def train(
             "(see the README). lstm is one pooled network for all the tickers."
         ),
     ] = "garch,lstm",
-    lstm_epochs: Annotated[
-        int | None, typer.Option(min=1, help="LSTM: most epochs (default 100).")
-    ] = None,
-    lstm_batch_size: Annotated[
-        int | None, typer.Option(min=1, help="LSTM: windows per batch (default 32).")
-    ] = None,
-    lstm_stride: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="LSTM: use every n-th training and validation window (default 1)."
-        ),
-    ] = None,
-    lstm_patience: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="LSTM: stop after this many epochs without a better validation loss (default 10).",
-        ),
-    ] = None,
+    lstm_epochs: LstmEpochsOption = None,
+    lstm_batch_size: LstmBatchOption = None,
+    lstm_stride: LstmStrideOption = None,
+    lstm_patience: LstmPatienceOption = None,
     plots: Annotated[bool, typer.Option(help="Log a forecast plot (PNG) with every run.")] = True,
     workers: Annotated[
         int, typer.Option(min=1, help="Processes fitting per-ticker models while one logs.")
@@ -726,18 +801,15 @@ def train(
     from volforecast.jobs.train import train as run_train  # noqa: PLC0415
     from volforecast.registry.names import POOLED_MODEL_TYPES  # noqa: PLC0415
 
+    _quiet_mlflow()
     if queued and (tickers is not None or all_tickers):
         _fail("--queued trains the queued tickers: give it without --tickers or --all",
               ExitCode.USAGE)  # fmt: skip
     names = tuple(m.strip().lower() for m in models.split(",") if m.strip())
-    lstm_settings = {
-        key: value
-        for key, value in {
-            "max_epochs": lstm_epochs, "batch_size": lstm_batch_size, "stride": lstm_stride,
-            "patience": lstm_patience,
-        }.items()
-        if value is not None
-    }  # fmt: skip
+    lstm_settings = _lstm_settings(
+        max_epochs=lstm_epochs, batch_size=lstm_batch_size, stride=lstm_stride,
+        patience=lstm_patience,
+    )  # fmt: skip
     settings = _settings()
     engine = _engine(settings)
     if queued:
@@ -771,9 +843,13 @@ def train(
                 chosen,
                 progress=lambda label: bar.update(task, advance=1, description=label),
                 on_start=lambda total: bar.update(task, total=total),
+                on_epoch=_epoch_bar(bar),
             )
         except ValueError as exc:
             _fail(str(exc), ExitCode.USAGE)
+        except KeyboardInterrupt as stop:
+            bar.stop()
+            _interrupted(_kept_message(stop))
     for settled in report.recovered:
         word = "still undecided" if settled.settlement == "undecided" else "recovered"
         out.print(
@@ -809,6 +885,30 @@ def train(
         raise typer.Exit(
             int(ExitCode.PARTIAL if len(report.failed) < len(report.outcomes) else ExitCode.ERROR)
         )
+
+
+def _interrupted(message: str) -> NoReturn:
+    err.print(f"[bold yellow]interrupted:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(int(ExitCode.INTERRUPTED))
+
+
+def _kept_message(stop: KeyboardInterrupt) -> str:
+    """What an interrupted training registered (a TrainingInterrupted knows) and what it lost."""
+    kept = getattr(stop, "kept", [])
+    versions = sorted(
+        {f"{o.registered_model} v{o.version}" + (" (production)" if o.promoted else "")
+         for o in kept}
+    )  # fmt: skip
+    if versions:
+        more = f" and {len(versions) - 10} more" if len(versions) > 10 else ""
+        said = f"kept the {len(versions)} versions this run registered: "
+        said += ", ".join(versions[:10]) + more
+    else:
+        said = "this run registered no version"
+    cut_short = getattr(stop, "cut_short", None)
+    if cut_short:
+        said += f"; {cut_short}, was stopped and not registered"
+    return said + "; versions registered before this run are untouched"
 
 
 def _registry(settings: Settings) -> Any:

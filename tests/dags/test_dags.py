@@ -24,6 +24,7 @@ from volforecast.data.db import create_db_engine
 from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.repository import PredictionRepository
 from volforecast.data.sources import load_sample
+from volforecast.models.lstm_config import LstmConfig
 from volforecast.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -137,6 +138,14 @@ def test_the_training_dag_registers_models_and_a_failing_chunk_costs_only_itself
     client = MlflowClient(Settings(home=tmp_path / "var").mlflow_tracking_uri)
     for name in ("garch_volatility_gspc", "garch_volatility_ixic", "lstm_volatility_pooled"):
         assert "production" in client.get_registered_model(name).aliases, name
+    # The DAG trains the LSTM with `volforecast train`'s defaults; only the run's own epoch
+    # limit (lstm_epochs) is passed.
+    pooled = client.get_model_version_by_alias("lstm_volatility_pooled", "production")
+    params = client.get_run(str(pooled.run_id)).data.params
+    defaults = LstmConfig()
+    for setting in ("batch_size", "stride", "patience", "learning_rate", "hidden_size"):
+        assert params[f"model.{setting}"] == str(getattr(defaults, setting)), setting
+    assert params["model.max_epochs"] == "2"
 
 
 def test_the_prediction_dag_stores_one_set_per_date_however_often_it_runs(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import STATE_FILE, VolatilityModel
 from volforecast.models.lstm import (
     MAX_HORIZON,
+    EpochReport,
     LstmConfig,
     LstmModel,
     Normalizer,
@@ -31,11 +33,12 @@ from volforecast.models.lstm import (
     save_pooled,
     train_lstm,
 )
+from volforecast.models.lstm_config import BACKTEST_REFIT, WEEKLY_RETRAIN
 
 FAST = {"max_epochs": 4, "patience": 2, "batch_size": 64}
 
 
-def test_the_defaults_are_the_specifications() -> None:
+def test_the_defaults_are_the_specifications_architecture_with_limits_a_cpu_finishes() -> None:
     config = LstmConfig()
     assert (config.num_layers, config.hidden_size, config.dropout, config.seq_len) == (
         2,
@@ -43,8 +46,39 @@ def test_the_defaults_are_the_specifications() -> None:
         0.2,
         20,
     )
-    assert (config.learning_rate, config.batch_size, config.max_epochs) == (1e-3, 32, 100)
+    assert config.learning_rate == 1e-3
     assert (config.train_fraction, config.validation_fraction) == (0.8, 0.1)
+    # What the README's accuracy and training times were measured with.
+    assert (config.batch_size, config.stride, config.patience) == (256, 5, 5)
+    assert config.max_epochs <= 20
+    assert (WEEKLY_RETRAIN.max_epochs, WEEKLY_RETRAIN.patience) == (5, 2)
+    assert BACKTEST_REFIT.max_epochs == 1
+
+
+def test_each_epoch_is_reported_once_with_its_losses(gspc: DailyData) -> None:
+    heard: list[EpochReport] = []
+    config = LstmConfig(**(FAST | {"max_epochs": 6, "patience": 1}))
+    result = train_lstm([gspc.head(700)], config, on_epoch=heard.append)
+    assert [r.epoch for r in heard] == list(range(1, len(result.history) + 1))
+    assert [(r.train_loss, r.validation_loss) for r in heard] == result.history
+    assert [r.last for r in heard] == [False] * (len(heard) - 1) + [True]
+    assert {r.max_epochs for r in heard} == {6}
+    best = min(range(len(result.history)), key=lambda i: result.history[i][1])
+    assert heard[-1].best_epoch == best + 1
+    assert all(b.seconds >= a.seconds for a, b in itertools.pairwise(heard))
+
+
+def test_an_exception_in_the_epoch_callback_stops_training(gspc: DailyData) -> None:
+    heard: list[int] = []
+
+    def stop_after_two(report: EpochReport) -> None:
+        heard.append(report.epoch)
+        if report.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        LstmModel.fit_many([gspc.head(700)], on_epoch=stop_after_two, **FAST)
+    assert heard == [1, 2]
 
 
 def test_auto_device_is_the_gpu_when_there_is_one() -> None:
@@ -166,7 +200,8 @@ def test_the_season_terms_raise_the_forecast_where_a_report_is_due() -> None:
     origin = 900
     # Step 5 is a report day; twenty days of inputs cannot see the last one, 58 days back.
     data = quarterly_reports(origin + 1, first=origin + 5 - 63 * 14, seed=1)
-    fast = {"max_epochs": 5, "patience": 2, "batch_size": 64, "learning_rate": 0.01}
+    # Every window (stride 1): one ticker's 900 days are too few to thin.
+    fast = {"max_epochs": 5, "patience": 2, "batch_size": 64, "learning_rate": 0.01, "stride": 1}
     seasonal = LstmModel(**fast).fit(data).forecast(10).sigma2
     plain = LstmModel(seasonal=False, **fast).fit(data).forecast(10).sigma2
     # The season terms look two sessions either side of a quarter-ago date, so steps 3 to 7
@@ -199,3 +234,19 @@ def test_a_pooled_save_keeps_the_days_the_season_terms_read(
     for ticker, model in models.items():
         assert len(pooled[ticker].data) == SEASON_MEMORY
         assert_allclose(pooled[ticker].forecast(30).sigma2, model.forecast(30).sigma2, rtol=1e-6)
+
+
+def test_a_cpu_training_uses_its_threads_and_gives_the_callers_back(gspc: DailyData) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        during: list[int] = []
+        config = LstmConfig(**(FAST | {"max_epochs": 1, "device": "cpu"}))
+        assert config.cpu_threads == 1
+        train_lstm(
+            [gspc.head(400)], config, on_epoch=lambda _: during.append(torch.get_num_threads())
+        )
+        assert during == [1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ from volforecast.evaluation.backtest import BacktestConfig, BacktestResult, walk
 from volforecast.evaluation.metrics import loss_table
 from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.settings import QualitySettings
+
+if TYPE_CHECKING:
+    from volforecast.models.lstm import EpochCallback
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +89,13 @@ def run_backtest(
     out: Path | None = None,
     progress: Callable[[str], None] | None = None,
     market: pd.Series | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> BacktestReport:
     """Walk-forward backtest of ``config`` on ``prices`` (raw layout, any number of tickers).
 
     ``market`` is the market series HAR's market term reads (the stored one, for prices from
-    the database); by default it is computed from every ticker of ``prices``.
+    the database); by default it is computed from every ticker of ``prices``. ``on_epoch``
+    hears each epoch of the pooled LSTM's trainings.
     """
     started = time.perf_counter()
     if out is not None and out.suffix.lower() not in {".csv", ".parquet"}:
@@ -100,7 +106,9 @@ def run_backtest(
         # Every ticker of the file, as a live forecast reads every stored ticker.
         market = market_from_prices(prices, quality)["log_rv"]
     datasets = with_market(datasets, market)
-    result = walk_forward(datasets.values(), config, workers=workers, progress=progress)
+    result = walk_forward(
+        datasets.values(), config, workers=workers, progress=progress, on_epoch=on_epoch
+    )
     tables = [
         loss_table(datasets[t], item.origin_positions, item.sigma2)
         for t, item in result.tickers.items()

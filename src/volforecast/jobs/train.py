@@ -66,7 +66,8 @@ from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import refresh_market, with_market
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model, catalog_options
-from volforecast.models.lstm import LstmModel, LstmNetwork, save_pooled
+from volforecast.models.lstm import EpochCallback, EpochReport, LstmModel, LstmNetwork, save_pooled
+from volforecast.models.lstm_config import WEEKLY_RETRAIN, LstmConfig
 from volforecast.registry import names
 from volforecast.registry.datasets import TRAINING, price_dataset
 from volforecast.registry.deadline import unanswered
@@ -104,9 +105,6 @@ STORED_FAULTS = frozenset({"non_finite_value"})
 FIT_FRACTION = 0.9
 """Share of each ticker's days before the test window (train and validation)."""
 PLOT_DAYS = 250
-WARM_MAX_EPOCHS = 5
-WARM_PATIENCE = 2
-"""Epoch limits of a pooled LSTM fine-tuned from production's weights."""
 HEADLINE_METRIC = "qlike_h1_range"
 """The figure shown per run in reports and ``volforecast models list``."""
 
@@ -117,7 +115,8 @@ class TrainConfig:
 
     models: tuple[str, ...] = ("garch", "lstm")
     lstm_settings: dict[str, Any] = field(default_factory=dict)
-    """Fields of :class:`~volforecast.models.lstm.LstmConfig` to override."""
+    """Fields of :class:`~volforecast.models.lstm.LstmConfig` to override; its defaults are
+    everyone's (CLI, DAG, benchmarks)."""
     plots: bool = True
     """Log a forecast plot (PNG) with each run."""
     actor: str | None = None
@@ -260,6 +259,7 @@ def train(
     *,
     progress: Progress | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> TrainReport:
     """Train, evaluate, log, register and consider for promotion every asked-for model.
 
@@ -277,17 +277,37 @@ def train(
         Called with a label after each unit of work (a ticker's model, the pooled model).
     on_start : callable, optional
         Called once with the number of units of work, before the first.
+    on_epoch : callable, optional
+        Called after each epoch of a pooled LSTM's training (whose losses also go to its
+        MLflow run as they come).
 
     Raises
     ------
     UnknownTickerError
         When none of the tickers has stored prices.
+    TrainingInterrupted
+        On Ctrl-C (a ``KeyboardInterrupt``): it says which versions this run registered and
+        what was cut short.
     TrackingUnavailableError
         When the tracking server stops answering: at most ``settings.mlflow_deadline_s`` after
         the first request it did not answer, at any stage.
     """
     with job_deadline(settings):
-        return _train(engine, settings, config, tickers, progress=progress, on_start=on_start)
+        return _train(
+            engine, settings, config, tickers, progress=progress, on_start=on_start,
+            on_epoch=on_epoch,
+        )  # fmt: skip
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: what this run registered before, and what it cut short."""
+
+    def __init__(self, kept: list[Outcome], cut_short: str | None) -> None:
+        super().__init__()
+        self.kept = kept
+        """Outcomes of the versions registered and decided before the interrupt."""
+        self.cut_short = cut_short
+        """What was under way, e.g. ``the pooled LSTM, in epoch 3 of at most 20``."""
 
 
 def _train(
@@ -298,6 +318,7 @@ def _train(
     *,
     progress: Progress | None,
     on_start: Callable[[int], None] | None,
+    on_epoch: EpochCallback | None = None,
 ) -> TrainReport:
     for name in config.models:
         build_model(name)  # an unknown name fails before any work
@@ -331,9 +352,12 @@ def _train(
         run = _Runner(
             client=client, registry=registry, metrics_store=MetricRepository(engine),
             settings=settings, config=config, rows_by_ticker=rows_by_ticker,
-            progress=progress, job=lease.token,
+            progress=progress, job=lease.token, on_epoch=on_epoch,
         )  # fmt: skip
-        outcomes = _train_all(run, datasets, corrupt, stages, on_start)
+        try:
+            outcomes = _train_all(run, datasets, corrupt, stages, on_start)
+        except KeyboardInterrupt as exc:
+            raise TrainingInterrupted(run.kept, run.under_way) from exc
     stages["total"] = time.perf_counter() - started
 
     # A ticker retrained for any reason (the weekly run, a triggered one, --queued) answers
@@ -613,6 +637,7 @@ class _Runner:
         rows_by_ticker: dict[str, pd.DataFrame],
         progress: Progress | None,
         job: str,
+        on_epoch: EpochCallback | None = None,
     ) -> None:
         self.job = job
         """The token of this run's lease: its runs and versions carry it."""
@@ -623,7 +648,12 @@ class _Runner:
         self.config = config
         self.rows_by_ticker = rows_by_ticker
         self.progress = progress or (lambda _label: None)
+        self.on_epoch = on_epoch
         self._experiments: dict[str, str] = {}
+        self.kept: list[Outcome] = []
+        """Versions this run registered and decided, for the report of an interrupted run."""
+        self.under_way: str | None = None
+        """What is being trained now, for the same report."""
 
     def experiment(self, model_name: str) -> str:
         if model_name not in self._experiments:
@@ -637,7 +667,9 @@ class _Runner:
     def register(self, prepared: _Prepared, data: DailyData) -> Outcome:
         """Log, register and consider for promotion a model :func:`prepare` fitted."""
         try:
-            return self._register(prepared, data)
+            outcome = self._register(prepared, data)
+            self.kept.append(outcome)
+            return outcome
         finally:
             self.progress(f"{prepared.model_name} {data.ticker}")
 
@@ -726,10 +758,14 @@ class _Runner:
             self.progress(f"{model_name} (pooled)")
             return outcomes
         try:
-            outcomes += self._pooled(model_name, usable)
+            pooled = self._pooled(model_name, usable)
+            self.kept += [o for o in pooled if o.run_id is not None]
+            outcomes += pooled
         except (InvalidSeriesError, ValueError, ArithmeticError) as exc:
             log.warning("pooled %s: %s", model_name, exc)
             outcomes += [Outcome(d.ticker, model_name, ok=False, message=str(exc)) for d in usable]
+        else:
+            self.under_way = None
         finally:
             self.progress(f"{model_name} (pooled)")
         return outcomes
@@ -754,8 +790,9 @@ class _Runner:
         first = next(iter(served.values()))
         if not isinstance(first, LstmModel):
             return datasets, None, settings
-        settings["max_epochs"] = min(settings.get("max_epochs", 100), WARM_MAX_EPOCHS)
-        settings["patience"] = min(settings.get("patience", 10), WARM_PATIENCE)
+        asked = LstmConfig(**settings)
+        settings["max_epochs"] = min(asked.max_epochs, WEEKLY_RETRAIN.max_epochs)
+        settings["patience"] = min(asked.patience, WEEKLY_RETRAIN.patience)
         log.info("%s: fine-tuning production v%s (at most %d epochs)", name, production,
                  settings["max_epochs"])  # fmt: skip
         ordered = sorted(datasets, key=lambda d: order[d.ticker])
@@ -772,7 +809,16 @@ class _Runner:
         if same is not None:
             return [self.skipped(model_name, d.ticker, name, same, advance=False) for d in datasets]
         datasets, warm, lstm_settings = self._warm_start(name, datasets)
-        models, result = LstmModel.fit_many(datasets, warm_start=warm, **lstm_settings)
+        run_id = self._train_run(model_name)
+        try:
+            models, result = LstmModel.fit_many(
+                datasets, warm_start=warm, on_epoch=self._epoch_logger(run_id), **lstm_settings
+            )
+        except BaseException as exc:
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            self.client.set_terminated(run_id, status)
+            raise
+        self.under_way = f"the pooled {model_name.upper()}, trained, before it was registered"
         evaluated = {d.ticker: evaluate(models[d.ticker], d, self.settings) for d in datasets}
         for data in datasets:
             models[data.ticker].update(data)
@@ -803,6 +849,7 @@ class _Runner:
                 model_dir=Path(folder) / "model",
                 plot=plot,
                 prices=all_rows,
+                run_id=run_id,
             )
         challenger = pd.concat([e.decision_losses for e in evaluated.values()])
         by_ticker = {d.ticker: d for d in datasets}
@@ -839,6 +886,33 @@ class _Runner:
             for t in by_ticker
         ]
 
+    def _train_run(self, model_name: str) -> str:
+        """An MLflow run opened before training, so that each epoch's losses reach it live."""
+        run = self.client.create_run(
+            self.experiment(model_name),
+            run_name=f"{model_name}-{names.POOLED}",
+            tags={names.TAG_JOB: self.job},
+        )
+        self.under_way = f"the pooled {model_name.upper()}, in its first epoch"
+        return str(run.info.run_id)
+
+    def _epoch_logger(self, run_id: str) -> EpochCallback:
+        """Each epoch's QLIKE on the training and validation windows, to the run (step=epoch)."""
+
+        def log_epoch(report: EpochReport) -> None:
+            for key, value in (("train_qlike", report.train_loss),
+                               ("validation_qlike", report.validation_loss)):  # fmt: skip
+                self.client.log_metric(run_id, key, value, step=report.epoch)
+            self.under_way = (
+                f"the pooled LSTM, trained for {report.epoch} epochs, before it was registered"
+                if report.last
+                else f"the pooled LSTM, in epoch {report.epoch + 1} of at most {report.max_epochs}"
+            )
+            if self.on_epoch is not None:
+                self.on_epoch(report)
+
+        return log_epoch
+
     # ------------------------------------------------------------ shared steps
 
     def _log_and_register(
@@ -852,6 +926,7 @@ class _Runner:
         model_dir: Path,
         plot: bytes | None,
         prices: pd.DataFrame,
+        run_id: str | None = None,
     ) -> tuple[str, str]:
         """Log the run (its prices as a dataset, the model as ``garch_aapl``), register it."""
         experiment_id = self.experiment(model_name)
@@ -859,8 +934,8 @@ class _Runner:
         if plot is not None:
             record.documents["forecast.png"] = plot
         job_tag = {names.TAG_JOB: self.job}
-        with mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name, tags=job_tag
+        with mlflow.start_run(  # run_id: resume the run that heard the training
+            run_id, experiment_id=experiment_id, run_name=run_name, tags=job_tag
         ) as active:
             run_id = active.info.run_id
             logged_name = names.logged_model_name(model_name, ticker)

@@ -13,7 +13,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,46 +31,52 @@ from volforecast.core.features import (
 )
 from volforecast.errors import InvalidSeriesError
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
+from volforecast.models.lstm_config import N_FEATURES, LstmConfig
+
+# The settings live apart from torch (the CLI's help and the backtest read them without it);
+# they are still importable from here.
+__all__ = [
+    "N_FEATURES",
+    "POOLED_DATA_FILE",
+    "POOLED_FILE",
+    "WEIGHTS_FILE",
+    "Batch",
+    "EpochCallback",
+    "EpochReport",
+    "LstmConfig",
+    "LstmModel",
+    "LstmNetwork",
+    "Normalizer",
+    "TrainingResult",
+    "load_pooled",
+    "qlike_log_loss",
+    "resolve_device",
+    "save_pooled",
+    "train_lstm",
+]
 
 WEIGHTS_FILE = "lstm.pt"
-N_FEATURES = 2  # standardised return and log realized variance; LstmConfig.market adds one
 
 
 @dataclass(frozen=True)
-class LstmConfig:
-    """Architecture and training settings; the defaults are the specification's."""
+class EpochReport:
+    """What one epoch of :func:`train_lstm` did, as its ``on_epoch`` callback hears it."""
 
-    hidden_size: int = 64
-    num_layers: int = 2
-    dropout: float = 0.2
-    seq_len: int = 20
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    max_epochs: int = 100
-    patience: int = 10
-    train_fraction: float = 0.8
-    validation_fraction: float = 0.1
-    embedding_dim: int = 4
-    stride: int = 1
-    """Every ``stride``-th training and validation window is used; consecutive windows share
-    19 of 20 days, so a stride of 5 loses little and costs a fifth."""
-    seed: int = 0
-    device: str = "auto"
-    market: bool = True
-    """Add the market's standardised log range variance as a third input (as HAR's market
-    term, :class:`~volforecast.models.baselines.HarModel`). A run whose data comes without
-    the market series trains without it, and its config then says ``market=False``."""
-    seasonal: bool = True
-    """Add, to each day's output, HAR's earnings-season terms of that day (its largest
-    abnormal log range variance one to four quarters back; see
-    :class:`~volforecast.models.baselines.HarModel`), weighted per day ahead. Twenty days of
-    inputs cannot see last quarter's report; these terms tell the network when the next is
-    due. LSTMs saved before the option existed load without them."""
+    epoch: int
+    """1-based."""
+    max_epochs: int
+    train_loss: float
+    """Mean QLIKE over the epoch's training batches."""
+    validation_loss: float
+    best_epoch: int
+    """1-based epoch of the best validation loss so far (whose weights are kept)."""
+    seconds: float
+    """Since training began."""
+    last: bool
+    """Training ends after this epoch (early stopping or ``max_epochs``)."""
 
-    @property
-    def n_inputs(self) -> int:
-        """Inputs per day, the ticker embedding aside."""
-        return N_FEATURES + int(self.market)
+
+EpochCallback = Callable[[EpochReport], None]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -294,15 +300,31 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _cpu_threads(count: int, device: torch.device) -> Iterator[None]:
+    """Torch's CPU threads set to ``count`` for a training on the CPU, then given back."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_lstm(
     datasets: Sequence[DailyData],
     config: LstmConfig,
     warm_start: LstmNetwork | None = None,
+    *,
+    on_epoch: EpochCallback | None = None,
 ) -> TrainingResult:
     """Train one network on the given tickers (80/10/10 chronological split per ticker).
 
     ``warm_start`` is a network trained before on the same tickers in the same order; its
     weights are the starting point (a refit on more data). Otherwise training starts afresh.
+    ``on_epoch`` hears an :class:`EpochReport` after each epoch (progress, loss curves); an
+    exception it raises, ``KeyboardInterrupt`` included, ends training.
 
     The first ``train_fraction`` of each ticker's days trains, the next ``validation_fraction``
     decides early stopping (the best epoch's weights are kept), the rest gives the test loss
@@ -353,7 +375,7 @@ def train_lstm(
         msg = "too little data for a training and a validation window"
         raise ValueError(msg)
 
-    with _seeded(config.seed, device):
+    with _seeded(config.seed, device), _cpu_threads(config.cpu_threads, device):
         network = LstmNetwork(len(datasets), config)
         if warm_start is not None and warm_start.embedding.num_embeddings == len(datasets):
             network.load_state_dict(warm_start.state_dict())
@@ -377,14 +399,31 @@ def train_lstm(
                 count += len(chosen)
             val_loss = _evaluate(network, panel, val_pos, val_end, device)
             history.append((total / max(count, 1), val_loss))
-            if val_loss < best_loss - 1e-6:
+            improved = val_loss < best_loss - 1e-6
+            if improved:
                 best_loss, best_epoch = val_loss, epoch
                 best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-            elif epoch - best_epoch >= config.patience:
+            stop = not improved and epoch - best_epoch >= config.patience
+            if on_epoch is not None:
+                on_epoch(
+                    EpochReport(
+                        epoch=epoch + 1,
+                        max_epochs=config.max_epochs,
+                        train_loss=history[-1][0],
+                        validation_loss=val_loss,
+                        best_epoch=best_epoch + 1,
+                        seconds=time.perf_counter() - started,
+                        last=stop or epoch + 1 == config.max_epochs,
+                    )
+                )
+            if stop:
                 break
     if best_state is not None:
         network.load_state_dict(best_state)
-    test_loss = _evaluate(network, panel, test_pos, test_end, device) if len(test_pos) else math.nan
+    test_loss = math.nan
+    if len(test_pos):
+        with _cpu_threads(config.cpu_threads, device):
+            test_loss = _evaluate(network, panel, test_pos, test_end, device)
     finite = math.isfinite(best_loss)
     report = FitReport(
         converged=finite,
@@ -483,17 +522,18 @@ class LstmModel(VolatilityModel):
         datasets: Sequence[DailyData],
         *,
         warm_start: LstmNetwork | None = None,
+        on_epoch: EpochCallback | None = None,
         **settings: Any,
     ) -> tuple[dict[str, LstmModel], TrainingResult]:
         """Train one network on all ``datasets``; return a fitted model per ticker.
 
-        ``warm_start`` continues from an earlier network of the same tickers (see
-        :func:`train_lstm`).
+        ``warm_start`` continues from an earlier network of the same tickers, ``on_epoch``
+        hears each epoch (see :func:`train_lstm`).
         """
         config = LstmConfig(**settings)
         for data in datasets:
             cls()._check(data)
-        result = train_lstm(datasets, config, warm_start)
+        result = train_lstm(datasets, config, warm_start, on_epoch=on_epoch)
         models = {}
         for index, data in enumerate(datasets):
             model = cls(**asdict(result.config))

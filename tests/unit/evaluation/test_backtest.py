@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_info
 
 from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
@@ -208,3 +209,25 @@ def test_the_backtest_learns_combination_weights_when_asked(
     assert not np.allclose(item.sigma2["har+ewma"][~first, 0], equal[~first, 0])
     with pytest.raises(ValueError, match="combine must be one of"):
         BacktestConfig(CONFIG.train_end, CONFIG.test_end, combine="best")
+
+
+def test_the_per_ticker_pass_runs_on_one_blas_thread_and_gives_the_rest_back(
+    gspc: DailyData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen: list[set[int]] = []
+    fit_one = backtest.backtest_ticker
+
+    def watched(data: DailyData, config: BacktestConfig) -> TickerForecasts:
+        seen.append(blas_threads())
+        return fit_one(data, config)
+
+    monkeypatch.setattr(backtest, "backtest_ticker", watched)
+    before = blas_threads()
+    config = BacktestConfig(dt.date(2018, 9, 28), dt.date(2018, 11, 30), ("ewma",))
+    backtest.walk_forward([gspc], config)
+    # Many small least-squares fits: a second BLAS thread only waits on the first.
+    assert seen == [{1}]
+    assert blas_threads() == before
