@@ -856,19 +856,9 @@ def train(
             f"[yellow]{word}[/] {settled.registered_model} v{settled.version}: "
             f"{escape(settled.reason)}"
         )
-    table = Table(title="Training runs", title_justify="left")
-    for column in ("ticker", "model", "version", "QLIKE 1 d", "converged", "outcome"):
-        table.add_column(column)
-    for o in report.outcomes:
-        table.add_row(
-            o.ticker,
-            o.model.upper(),
-            f"{o.registered_model} v{o.version}" if o.version else "-",
-            f"{o.qlike:.4f}" if o.qlike is not None else "-",
-            "yes" if o.converged else "no",
-            ("[green]production[/] " if o.promoted else "") + escape(o.message),
-        )
-    out.print(table)
+    from volforecast import listings  # noqa: PLC0415
+
+    listings.training_runs(report.outcomes).print(out)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in report.stage_seconds.items())
     out.print(
         f"{len(report.outcomes) - len(report.failed)} of {len(report.outcomes)} done; {stages}"

@@ -155,6 +155,25 @@ def models(rows: Sequence[Any], tracking_uri: str) -> tuple[Listing, dict[str, A
     return listing, {"tracking_uri": tracking_uri, "models": list(rows)}
 
 
+def training_runs(outcomes: Sequence[Any]) -> Listing:
+    """``volforecast train``: each model trained, the version registered and what was decided."""
+    columns = (
+        Column("ticker"),
+        Column("model", drop=0),  # the version's name starts with it
+        Column("version"),
+        Column("QLIKE 1 d", "right"),
+        Column("converged", drop=1),
+        Column("outcome", free_text=True),
+    )
+    rows: list[tuple[str, ...]] = [
+        (o.ticker, o.model.upper(), f"{o.registered_model} v{o.version}" if o.version else "-",
+         _number(o.qlike), "yes" if o.converged else "no",
+         ("production: " if o.promoted else "") + o.message)
+        for o in outcomes
+    ]  # fmt: skip
+    return Listing("Training runs", columns, rows)
+
+
 def promotion_log(
     name: str, events: Sequence[Any], at: dt.datetime | None, served: str | None
 ) -> tuple[Listing, dict[str, Any]]:

@@ -104,3 +104,26 @@ def test_json_is_one_strict_document(capsys: pytest.CaptureFixture[str]) -> None
     assert event["metrics"] == {"qlike": 0.31264, "dm_p_value": None}
     assert event["reason"] == EVENT.reason
     assert document["served_at"] == {"at": "2100-01-01T00:00:00", "version": "12"}
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_training_runs_fit_the_terminal_and_keep_every_version_whole(width: int) -> None:
+    from volforecast.jobs.train import Outcome  # noqa: PLC0415  (imports torch)
+
+    outcomes = [
+        Outcome("^GSPC", "garch", True, "first version: nothing in production yet",
+                registered_model="garch_volatility_gspc", version="1", promoted=True,
+                converged=True, qlike=0.4775),
+        Outcome("^IXIC", "lstm", True, "QLIKE 0.8093 does not beat production's 0.8010",
+                registered_model="lstm_volatility_pooled", version="12", converged=True,
+                qlike=0.8093),
+        Outcome("BRK.B", "garch", False, "too short a history: 150 days, 400 needed"),
+    ]  # fmt: skip
+    output = _printed(listings.training_runs(outcomes), width)
+    assert max(cell_len(line) for line in output.splitlines()) <= width, output
+    assert "garch_volatility_gspc v1" in output
+    assert "lstm_volatility_pooled v12" in output
+    assert "…" not in output, "a version name was cut"
+    assert "production: first version" in output
+    headers = _headers(output)
+    assert ("model" in headers) == (width > 80), headers
