@@ -210,7 +210,8 @@ class Soak:
         return index >= day if kind == "train" else index == day
 
     def strike(self, kind: str, day: str) -> None:
-        say(f"FAULT {kind}")
+        if kind != "train":
+            say(f"FAULT {kind}")
         if kind == "postgres":
             self.stack.postgres.restart()
         elif kind == "mlflow":
@@ -226,7 +227,7 @@ class Soak:
             if pid is None:
                 return
             os.kill(pid, signal.SIGKILL)
-            say(f"volforecast train {pid} SIGKILLed")
+            say(f"FAULT train: volforecast train {pid} SIGKILLed")
         self.state["faults_done"][kind] = {"day": day, "at": now()}
         self.state["days"].setdefault(day, {}).setdefault("faults", []).append(kind)
         self.save()
@@ -240,8 +241,10 @@ class Soak:
                 environ = (proc / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if argv[:3] == [str(PROJECT_BIN / "volforecast").encode(), b"train", b"--tickers"] \
-                    and home in environ:  # fmt: skip
+            # The script runs under its interpreter: python .../volforecast train --tickers ...
+            script = str(PROJECT_BIN / "volforecast").encode()
+            at = argv.index(script) if script in argv[:2] else -1
+            if at >= 0 and argv[at + 1 : at + 3] == [b"train", b"--tickers"] and home in environ:
                 return int(proc.name)
         return None
 
