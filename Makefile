@@ -16,7 +16,7 @@ AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CU
 	AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 VOLFORECAST_BIN=$(CURDIR)/$(BIN)/volforecast
 
 .DEFAULT_GOAL := help
-.PHONY: help install airflow-install airflow run serve dashboard monitor mlflow test test-fast lint format bench clean
+.PHONY: help install airflow-install airflow run serve dashboard monitor mlflow test test-fast lint format bench stack-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ format: $(STAMP) ## Fix what ruff can fix
 
 bench: $(STAMP) ## Benchmarks (they need ../shared/data)
 	$(BIN)/python benchmarks/ingest.py
+
+stack-test: $(STAMP) ## deploy/docker-compose.yml on a real Docker engine, lifecycle end to end (root, dockerd)
+	deploy/stack-test/run.sh
 
 clean: ## Remove the environment and the embedded state under ./var
 	rm -rf $(VENV) $(AIRFLOW_VENV) var .pytest_cache .mypy_cache .ruff_cache
