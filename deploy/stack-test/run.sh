@@ -67,7 +67,7 @@ stage "docker compose up -d (every health check healthy)"
 compose up -d --wait --wait-timeout 900
 
 stage "ingest the sample (docker compose run)"
-compose run --rm --no-deps migrate volforecast ingest --sample
+compose run --rm migrate volforecast ingest --sample
 
 # Airflow's REST API: a JWT from /auth/token, for the simple auth manager's generated password.
 airflow_url=http://127.0.0.1:8080
@@ -91,7 +91,7 @@ run_dag() {  # run_dag DAG_ID BODY: unpause, trigger, wait for the run to end; f
       success) return 0 ;;
       failed)
         airflow GET "/dags/$dag/dagRuns/$run_id/taskInstances" \
-          | json '"\n".join(f"   {t[\"task_id\"]} {t[\"map_index\"]}: {t[\"state\"]}" for t in d["task_instances"])'
+          | json '"\n".join("   %s %s: %s" % (t["task_id"], t["map_index"], t["state"]) for t in d["task_instances"])'
         echo "error: $dag run $run_id failed" >&2
         return 1 ;;
     esac
@@ -110,12 +110,12 @@ run_dag ml_predict_volatility "{\"logical_date\": \"${sample_last_session}T00:00
 
 stage "API: /models, /predict, /predictions; MLflow aliases"
 api=http://127.0.0.1:8000
-curl -fsS "$api/models" | json '"\n".join(f"   {m}" for m in (d if isinstance(d, list) else d.get("models", d)))'
+curl -fsS "$api/models" | json '"\n".join("   /models: %s v%s %s" % (m["model_name"], m["version"], m["stage"]) for m in d)'
 curl -fsS -X POST "$api/predict" -H 'Content-Type: application/json' \
   -d '{"ticker": "^GSPC", "model_type": "GARCH", "horizon": 5}' | json '"   /predict: " + str(d["forecasts"])'
-curl -fsS "$api/predictions/%5EGSPC" | json '"   /predictions/^GSPC: " + str(d)[:300]'
+curl -fsS "$api/predictions/%5EGSPC" | json '"   /predictions/^GSPC: %d rows, first %s" % (d["total"], d["items"][0])'
 curl -fsS "http://127.0.0.1:5000/api/2.0/mlflow/registered-models/search?max_results=100" \
-  | json '"\n".join(f"   {m[\"name\"]}: " + ", ".join(f"{a[\"alias\"]}=v{a[\"version\"]}" for a in m.get("aliases", [])) for m in d["registered_models"])'
+  | json '"\n".join("   MLflow %s: %s" % (m["name"], ", ".join("%s=v%s" % (a["alias"], a["version"]) for a in m.get("aliases", []))) for m in d["registered_models"])'
 curl -fsS "http://127.0.0.1:5000/api/2.0/mlflow/registered-models/search?max_results=100" \
   | json 'sum(1 for m in d["registered_models"] for a in m.get("aliases", []) if a["alias"] == "production")' \
   | { read -r n; [ "$n" -gt 0 ] || { echo "error: no production alias in MLflow" >&2; exit 1; }; }
@@ -128,7 +128,7 @@ echo "   screenshot: $screenshot"
 stage "docker compose restart api"
 compose restart api
 for _ in $(seq 1 60); do
-  curl -fsS "$api/models" > /dev/null 2>&1 && break
+  curl -fsS "$api/health" > /dev/null 2>&1 && break  # 200 once production models are loaded
   sleep 2
 done
 curl -fsS -X POST "$api/predict" -H 'Content-Type: application/json' \
