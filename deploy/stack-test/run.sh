@@ -30,15 +30,22 @@ export DOCKER_CONFIG=$work/docker
 mkdir -p "$DOCKER_CONFIG/cli-plugins"
 ln -sf "$plugin" "$DOCKER_CONFIG/cli-plugins/docker-compose"
 files=(-f "$repo/deploy/docker-compose.yml")
-if [ "${STACK_TEST_CELERY:-0}" = 1 ]; then
+up_args=()
+train_conf="{\"lstm_epochs\": ${STACK_TEST_LSTM_EPOCHS:-3}}"
+celery=${STACK_TEST_CELERY:-0}
+if [ "$celery" = 1 ]; then
   files+=(-f "$repo/deploy/docker-compose.celery.yml")
+  # No GPU here: no GPU worker, so no pooled LSTM (its queue is the GPU worker's).
+  up_args=(--scale airflow-worker-gpu=0)
+  train_conf='{"lstm": false}'
 fi
 compose() { docker compose "${files[@]}" "$@"; }
 
 # The torch CPU wheel from the folder pip's configuration names, served to the builds (on the
 # host network) from the loopback address; never copied into the repository.
 wheels=${TORCH_WHEEL_DIR:-$(pip config get global.find-links 2>/dev/null || echo /opt/wheels)}
-wheel_port=${STACK_TEST_WHEEL_PORT:-$((18000 + RANDOM % 1000))}
+# A fixed port: the URL is a build argument, and a new one would rebuild the torch layer.
+wheel_port=${STACK_TEST_WHEEL_PORT:-18731}
 python3 -m http.server --bind 127.0.0.1 --directory "$wheels" "$wheel_port" > "$work/wheels.log" 2>&1 &
 wheel_server=$!
 cleanup() {
@@ -64,7 +71,7 @@ stage "stand-in base images"
 stage "docker compose build"
 compose build
 stage "docker compose up -d (every health check healthy)"
-compose up -d --wait --wait-timeout 900
+compose up -d --wait --wait-timeout 900 "${up_args[@]}"
 
 stage "ingest the sample (docker compose run)"
 compose run --rm migrate volforecast ingest --sample
@@ -85,6 +92,7 @@ run_dag() {  # run_dag DAG_ID BODY: unpause, trigger, wait for the run to end; f
   airflow PATCH "/dags/$dag" '{"is_paused": false}' > /dev/null
   run_id=$(airflow POST "/dags/$dag/dagRuns" "$body" | json 'd["dag_run_id"]')
   echo "   $dag: run $run_id"
+  last_run=$run_id
   for _ in $(seq 1 720); do
     state=$(airflow GET "/dags/$dag/dagRuns/$run_id" | json 'd["state"]')
     case "$state" in
@@ -102,8 +110,17 @@ run_dag() {  # run_dag DAG_ID BODY: unpause, trigger, wait for the run to end; f
 }
 
 stage "training DAG through Airflow's REST API"
-run_dag ml_train_volatility_models \
-  "{\"logical_date\": null, \"conf\": {\"lstm_epochs\": ${STACK_TEST_LSTM_EPOCHS:-3}}}"
+run_dag ml_train_volatility_models "{\"logical_date\": null, \"conf\": $train_conf}"
+if [ "$celery" = 1 ]; then
+  # Each task instance records the host that ran it: a Celery worker's container.
+  workers=$(compose ps -q airflow-worker | cut -c1-12)
+  hosts=$(airflow GET "/dags/ml_train_volatility_models/dagRuns/$last_run/taskInstances" \
+    | json '"\n".join(sorted({t["hostname"] or "" for t in d["task_instances"]}))')
+  echo "   tasks ran on: $(echo $hosts); Celery workers: $(echo $workers)"
+  for host in $hosts; do
+    grep -qx "$host" <<< "$workers" || { echo "error: a task ran on $host, not a Celery worker" >&2; exit 1; }
+  done
+fi
 
 stage "prediction DAG for $sample_last_session"
 run_dag ml_predict_volatility "{\"logical_date\": \"${sample_last_session}T00:00:00Z\"}"
