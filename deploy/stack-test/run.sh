@@ -35,9 +35,10 @@ train_conf="{\"lstm_epochs\": ${STACK_TEST_LSTM_EPOCHS:-3}}"
 celery=${STACK_TEST_CELERY:-0}
 if [ "$celery" = 1 ]; then
   files+=(-f "$repo/deploy/docker-compose.celery.yml")
-  # No GPU here: no GPU worker, so no pooled LSTM (its queue is the GPU worker's).
+  # No GPU here: no GPU worker; the pooled LSTM goes to the CPU workers' queue instead (a
+  # task on a queue nobody consumes stays queued, even one that would skip itself).
   up_args=(--scale airflow-worker-gpu=0)
-  train_conf='{"lstm": false}'
+  export VOLFORECAST_LSTM_QUEUE=default
 fi
 compose() { docker compose "${files[@]}" "$@"; }
 
