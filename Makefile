@@ -16,7 +16,7 @@ AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CU
 	AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 VOLFORECAST_BIN=$(CURDIR)/$(BIN)/volforecast
 
 .DEFAULT_GOAL := help
-.PHONY: help install airflow-install airflow run serve dashboard monitor mlflow test test-fast lint format bench soak clean
+.PHONY: help install airflow-install airflow run serve dashboard monitor mlflow test test-fast lint format bench soak stack-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ bench: $(STAMP) ## Benchmarks (they need ../shared/data)
 
 soak: $(STAMP) $(AIRFLOW_STAMP) ## A month under Airflow's scheduler with faults, then checks (SOAK_ARGS=--help)
 	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
+
+stack-test: $(STAMP) ## deploy/docker-compose.yml on a real Docker engine, lifecycle end to end (root, dockerd)
+	deploy/stack-test/run.sh
 
 clean: ## Remove the environment and the embedded state under ./var
 	rm -rf $(VENV) $(AIRFLOW_VENV) var .pytest_cache .mypy_cache .ruff_cache

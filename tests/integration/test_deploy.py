@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from mlflow.server.security_utils import is_allowed_host_header
 
 from tests.conftest import REPO
 
@@ -98,6 +100,23 @@ def test_one_env_file_configures_every_service(config: dict[str, Any]) -> None:
             assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
         elif name != "postgres":
             assert environment["VOLFORECAST_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+
+
+def test_the_mlflow_server_accepts_the_host_names_it_is_called_by(
+    config: dict[str, Any],
+) -> None:
+    """MLflow 3's DNS-rebinding guard answered 403 to ``Host: mlflow:5000`` on a real engine."""
+    mlflow = config["services"]["mlflow"]["environment"]
+    allowed = [host.strip() for host in mlflow["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")]
+    callers = {
+        urlsplit(service["environment"]["VOLFORECAST_MLFLOW_TRACKING_URI"]).netloc
+        for service in config["services"].values()
+        if "VOLFORECAST_MLFLOW_TRACKING_URI" in service.get("environment", {})
+    }
+    assert callers == {"mlflow:5000"}
+    for host in [*callers, "localhost:5000", "127.0.0.1:5000"]:  # services, health check, host
+        assert is_allowed_host_header(allowed, host), host
+    assert not is_allowed_host_header(allowed, "attacker.example:5000")
 
 
 def test_the_celery_layer_adds_a_broker_and_a_gpu_queue_for_the_lstm(tmp_path: Path) -> None:
