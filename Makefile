@@ -10,7 +10,7 @@ SAMPLE_LAST_SESSION ?= 2018-12-31
 # Airflow 3.3 pins older libraries than volforecast: it gets an environment of its own.
 AIRFLOW_VERSION ?= 3.3.2
 AIRFLOW_VENV ?= .venv-airflow
-AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION)
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(AIRFLOW_VERSION)-postgres
 AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__PARALLELISM=4 \
 	AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 VOLFORECAST_BIN=$(CURDIR)/$(BIN)/volforecast
@@ -35,7 +35,7 @@ install: $(STAMP) ## Create .venv and install volforecast with its development t
 $(AIRFLOW_STAMP):
 	$(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(AIRFLOW_VENV)/bin/python -m pip install --quiet "apache-airflow==$(AIRFLOW_VERSION)"
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet "apache-airflow[postgres]==$(AIRFLOW_VERSION)"
 	@rm -f $(AIRFLOW_VENV)/.installed-*
 	@touch $@
 

@@ -41,6 +41,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import soak_checks
+import soak_report
 from _common import draw_tickers
 from soak_services import PROJECT_BIN, REPO, Ports, Stack
 
@@ -373,6 +374,7 @@ def main() -> int:
     parser.add_argument("--faults", default="postgres:3,scheduler:6,mlflow:10,train:12")
     parser.add_argument("--stop", action="store_true", help="stop the services and exit")
     parser.add_argument("--keep-running", action="store_true")
+    parser.add_argument("--markdown", type=Path, help="write the results page here at the end")
     args = parser.parse_args()
     soak = Soak(args)
     if args.stop:
@@ -409,14 +411,19 @@ def main() -> int:
                 f"day {index}/{len(days)} {day} done in {time.monotonic() - t0:.0f} s; "
                 f"trainings {len(record['trainings'])}; faults {record.get('faults', [])}"
             )
-        return report(soak, days, tickers, time.monotonic() - started)
+        code, page = report(soak, days, tickers, time.monotonic() - started)
+        if args.markdown is not None:
+            soak_report.write(args.markdown, page)
+            say(f"results page written to {args.markdown}")
+        return code
     finally:
         if not args.keep_running:
             soak.stack.stop()
             say("services stopped")
 
 
-def report(soak: Soak, days: list[str], tickers: list[str], elapsed_s: float) -> int:
+def report(soak: Soak, days: list[str], tickers: list[str], elapsed_s: float) -> tuple[int, str]:
+    """Print every check and the timeline; the exit code and the results page."""
     done = {d: soak.state["days"][d] for d in days}
     vf_dsn = soak.stack.postgres.dsn("volforecast")
     results = []
@@ -438,12 +445,15 @@ def report(soak: Soak, days: list[str], tickers: list[str], elapsed_s: float) ->
                 print(f"  {line}")
             results.append(ok)
         print("\ntimeline:")
-        for line in soak_checks.timeline(conn, done):
-            print(f"  {line}")
+        days_seen = soak_checks.timeline(conn, done)
+        for day in days_seen:
+            print(f"  {day.line()}")
     print(f"\nfaults: {soak.state['faults_done']}")
     print(f"{len(days)} days, {len(tickers)} tickers, {elapsed_s / 60:.1f} min this session; "
           f"{'all checks passed' if all(results) else 'CHECKS FAILED'}")  # fmt: skip
-    return 0 if all(results) else 1
+    page = soak_report.markdown(soak.state["settings"], tickers, checks, days_seen,
+                                soak.state["faults_done"])  # fmt: skip
+    return (0 if all(results) else 1), page
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import urllib.request
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -179,9 +180,37 @@ def check_api(conn: psycopg.Connection[Any], api_url: str, day: str, tickers: li
     return ok, [line for line in lines if line]
 
 
-def timeline(conn: psycopg.Connection[Any], days: dict[str, dict[str, Any]]) -> list[str]:
+@dataclass(frozen=True)
+class Day:
+    """One soak day's events, as the timeline shows them."""
+
+    day: str
+    minutes: float
+    alerts: dict[str, list[str]]
+    """Ticker -> the detectors that alerted."""
+    retrain_requests: int
+    trainings: int
+    promotions: list[str]
+    """``<slug>->v<version>`` for each production move by promotion."""
+    faults: list[str]
+
+    def line(self) -> str:
+        fired = ", ".join(f"{t}:{'+'.join(d)}" for t, d in sorted(self.alerts.items()))
+        return (
+            f"{self.day} ({self.minutes:4.1f} min): alerts {self.alert_count} [{fired}];"
+            f" retrain requests {self.retrain_requests}; training runs {self.trainings};"
+            f" promotions {len(self.promotions)} {' '.join(self.promotions)}"
+            + (f"; FAULT {', '.join(self.faults)}" if self.faults else "")
+        )
+
+    @property
+    def alert_count(self) -> int:
+        return sum(len(d) for d in self.alerts.values())
+
+
+def timeline(conn: psycopg.Connection[Any], days: dict[str, dict[str, Any]]) -> list[Day]:
     """Per day: alerts, retraining requests, trainings, promotions, faults, minutes taken."""
-    lines = []
+    out = []
     for day, record in sorted(days.items()):
         start, end = record["started_at"], record["finished_at"]
         alerts = conn.execute(
@@ -190,9 +219,9 @@ def timeline(conn: psycopg.Connection[Any], days: dict[str, dict[str, Any]]) -> 
             (start, end),
         ).fetchall()
         requests = conn.execute(
-            "SELECT ticker FROM ml.retrain_requests WHERE created_at BETWEEN %s AND %s",
+            "SELECT count(*) FROM ml.retrain_requests WHERE created_at BETWEEN %s AND %s",
             (start, end),
-        ).fetchall()
+        ).fetchone()
         moves = conn.execute(
             "SELECT registered_model, action, version FROM ml.model_promotions"
             " WHERE alias = %s AND created_at BETWEEN %s AND %s ORDER BY seq",
@@ -201,13 +230,13 @@ def timeline(conn: psycopg.Connection[Any], days: dict[str, dict[str, Any]]) -> 
         by_ticker: dict[str, list[str]] = defaultdict(list)
         for ticker, detector in alerts:
             by_ticker[ticker].append(detector)
-        minutes = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).seconds / 60
-        promoted = [f"{n.split('_volatility_')[1]}->v{v}" for n, a, v in moves if a == "promote"]
-        fired = ", ".join(f"{t}:{'+'.join(d)}" for t, d in sorted(by_ticker.items()))
-        lines.append(
-            f"{day} ({minutes:4.1f} min): alerts {len(alerts)} [{fired}];"
-            f" retrain requests {len(requests)}; training runs {len(record['trainings'])};"
-            f" promotions {len(promoted)} {' '.join(promoted)}"
-            + (f"; FAULT {', '.join(record['faults'])}" if record.get("faults") else "")
-        )
-    return lines
+        seconds = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).seconds
+        out.append(Day(
+            day=day, minutes=seconds / 60, alerts=dict(by_ticker),
+            retrain_requests=int(requests[0]) if requests else 0,
+            trainings=len(record["trainings"]),
+            promotions=[f"{n.split('_volatility_')[1]}->v{v}"
+                        for n, a, v in moves if a == "promote"],
+            faults=list(record.get("faults", [])),
+        ))  # fmt: skip
+    return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from volforecast.data.local_postgres import find_postgres_bin
+from volforecast.data.local_postgres import LocalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_BIN = REPO / ".venv-airflow" / "bin"
@@ -177,79 +176,23 @@ def stop_orphans(folder: Path) -> None:
     orphans.unlink()
 
 
-class Postgres:
-    """A PostgreSQL cluster in the soak folder (kept across resumes), on a fixed port."""
+class Postgres(LocalPostgres):
+    """The soak's PostgreSQL: kept in the soak folder across resumes, on a fixed port."""
 
     name = "postgres"
 
     def __init__(self, folder: Path, port: int) -> None:
-        self.folder = folder
-        self.port = port
-        bindir = find_postgres_bin()
-        if bindir is None:
-            msg = "PostgreSQL is not installed (no initdb/pg_ctl): apt-get install postgresql"
-            raise RuntimeError(msg)
-        self.bindir = bindir
-        self.data = folder / "pg" / "data"
-        self.user = "postgres" if os.geteuid() == 0 else None
+        super().__init__(folder=folder / "pg", port=port)
 
-    def url(self, database: str, driver: str = "psycopg") -> str:
-        return f"postgresql+{driver}://postgres@127.0.0.1:{self.port}/{database}"
-
-    def _run(self, *args: str) -> None:
-        done = subprocess.run(
-            args, user=self.user, capture_output=True, text=True, check=False, cwd="/"
-        )
-        if done.returncode != 0:
-            msg = f"{Path(args[0]).name} failed: {(done.stderr or done.stdout).strip()}"
-            raise RuntimeError(msg)
-
-    def _pg_ctl(self, action: str, *extra: str) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data.parent}"
-        log = self.folder / "logs" / "postgres.log"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-w",
-                  "-t", "60", "-l", str(log), action, *extra)  # fmt: skip
-
-    def start(self) -> None:
-        """initdb on first use; start unless already running; create the databases."""
-        (self.folder / "logs").mkdir(parents=True, exist_ok=True)
-        if self.user is not None:
-            shutil.chown(self.folder / "logs", user=self.user)
-        if not (self.data / "PG_VERSION").exists():
-            self.data.mkdir(parents=True, exist_ok=True)
-            if self.user is not None:
-                shutil.chown(self.data.parent, user=self.user)
-                shutil.chown(self.data, user=self.user)
-            self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                      "-A", "trust", "-E", "UTF8", "--no-sync")  # fmt: skip
-        if not self.healthy():
-            self._pg_ctl("start")
-        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+    def start(self) -> Postgres:
+        """Start (``initdb`` on first use) and create the two databases the soak uses."""
+        super().start()
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
             have = {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
             for database in ("volforecast", "airflow"):
                 if database not in have:
                     conn.execute(f'CREATE DATABASE "{database}"')
-
-    def dsn(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def healthy(self) -> bool:
-        try:
-            with psycopg.connect(self.dsn("postgres"), connect_timeout=3) as conn:
-                conn.execute("SELECT 1")
-        except psycopg.Error:
-            return False
-        return True
-
-    def restart(self) -> None:
-        """``pg_ctl restart -m fast``: every client's connections are cut."""
-        self._pg_ctl("restart", "-m", "fast")
-
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            with contextlib.suppress(RuntimeError):
-                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-                          "-w", "stop")  # fmt: skip
+        return self
 
 
 class Stack:
@@ -291,15 +234,13 @@ class Stack:
     def _environment(self, secret: str) -> dict[str, str]:
         home = self.folder / "home"
         airflow_home = self.folder / "airflow"
-        pylib = self.folder / "pylib"
         ports = self.ports
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VOLFORECAST_", "AIRFLOW"))}
         env.update({
             "PATH": f"{AIRFLOW_BIN}:{env.get('PATH', '/usr/bin:/bin')}",
-            "PYTHONPATH": str(pylib),
             "VOLFORECAST_HOME": str(home),
             "VOLFORECAST_BIN": str(PROJECT_BIN / "volforecast"),
-            "VOLFORECAST_DATABASE_URL": self.postgres.url("volforecast"),
+            "VOLFORECAST_DATABASE_URL": self.postgres.url_of("volforecast"),
             "VOLFORECAST_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
             "VOLFORECAST_INGEST__DROP_DIR": str(self.folder / "incoming"),
             # The API picks up a new production version within seconds, not half a minute.
@@ -319,9 +260,9 @@ class Stack:
             "AIRFLOW__API__PORT": str(ports.airflow),
             "AIRFLOW__API__SECRET_KEY": secret,
             "AIRFLOW__API_AUTH__JWT_SECRET": secret,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url("airflow"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url_of("airflow"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC":
-                self.postgres.url("airflow", "psycopg_async"),
+                self.postgres.url_of("airflow", "psycopg_async"),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
@@ -344,15 +285,7 @@ class Stack:
         return bool(row and row[0])
 
     def prepare(self) -> None:
-        """The things done once: Airflow's driver shim, password file, schemas."""
-        pylib = self.folder / "pylib"
-        pylib.mkdir(parents=True, exist_ok=True)
-        # .venv-airflow has no PostgreSQL driver: Airflow uses the project's psycopg 3.
-        site = Path(psycopg.__file__).resolve().parents[1]
-        for path in site.glob("psycopg*"):  # the packages and their dist-info (versions)
-            link = pylib / path.name
-            if not link.exists():
-                link.symlink_to(path)
+        """The things done once: password file, schemas."""
         airflow_home = self.folder / "airflow"
         airflow_home.mkdir(parents=True, exist_ok=True)
         (airflow_home / "passwords.json").write_text(json.dumps({"soak": self.password}))
@@ -366,6 +299,7 @@ class Stack:
     ) -> None:
         """Run a one-off command with the soak's environment; raise on a code not in ``ok``."""
         log_file = self.folder / "logs" / f"{log_name}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("ab") as log:
             done = subprocess.run(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                   check=False, cwd=self.folder)  # fmt: skip

@@ -269,3 +269,20 @@ def test_the_prediction_dag_stops_loudly_on_stale_prices_without_retrying(
     engine = create_db_engine(Settings(home=tmp_path / "var"))
     assert PredictionRepository(engine).find("^GSPC").total == 0, "nothing from stale prices"
     engine.dispose()
+
+
+def test_airflow_keeps_its_metadata_in_postgresql(
+    airflow_env: dict[str, str], postgres_server_url: str
+) -> None:
+    # `make airflow-install` once left out the PostgreSQL driver, so Airflow could only use
+    # SQLite and the soak had to lend it the project's.
+    from sqlalchemy import make_url  # noqa: PLC0415
+
+    url = make_url(postgres_server_url)
+    for driver in ("postgresql+psycopg2", "postgresql+psycopg"):
+        env = airflow_env | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url.set(
+            drivername=driver).render_as_string(hide_password=False)}  # fmt: skip
+        done = subprocess.run([str(AIRFLOW_BIN / "airflow"), "db", "check"], env=env,
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, (driver, (done.stdout + done.stderr)[-2000:])
+        assert "Connection successful" in done.stdout + done.stderr, driver

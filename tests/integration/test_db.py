@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 from pathlib import Path
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, insert, inspect
+from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import make_settings, skip_or_fail
@@ -167,3 +170,29 @@ def test_a_throwaway_postgres_server_starts_and_stops() -> None:
         assert data_dir is not None
         assert data_dir.exists()
     assert not data_dir.exists(), "the server's directory is removed on exit"
+
+
+@pytest.mark.postgres
+def test_a_kept_postgres_cluster_survives_stop_restart_and_a_second_start() -> None:
+    if find_postgres_bin() is None:
+        skip_or_fail("PostgreSQL is not installed", "VOLFORECAST_TEST_REQUIRE_POSTGRES")
+    # Not under tmp_path: as root the server runs as `postgres`, which must reach the folder.
+    folder = Path(tempfile.mkdtemp(prefix="volforecast-kept-pg-"))
+    server = LocalPostgres(durable=False, folder=folder).start()
+    try:
+        engine = create_engine(server.url_of("postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text("CREATE DATABASE kept"))
+        engine.dispose()
+        server.restart()
+        assert server.healthy()
+        port = server.port
+        server.stop()
+        assert not server.healthy()
+        assert (folder / "data" / "PG_VERSION").exists(), "a kept cluster is not deleted"
+        again = LocalPostgres(durable=False, folder=folder, port=port).start()
+        with psycopg.connect(again.dsn("kept")) as connection:
+            assert connection.execute("SELECT current_database()").fetchone() == ("kept",)
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
