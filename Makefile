@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
+# `make soak` writes its results page into the docs; SOAK_ARGS=--help lists the rest.
+SOAK_ARGS ?= --markdown docs/results/soak.md
 DEMO_PORT ?= 8765
 # The bundled sample ends on this NYSE session: predicting as of it is fresh (today is not).
 SAMPLE_LAST_SESSION ?= 2018-12-31

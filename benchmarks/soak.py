@@ -42,12 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import soak_checks
 import soak_report
-from _common import draw_tickers
+from _common import SHARED_FILE, draw_tickers
 from soak_services import PROJECT_BIN, REPO, Ports, Stack
 
-DATA = Path(
-    os.environ.get("VOLFORECAST_SHARED_DATA", "/work/shared/data/sp500_daily_1999_2018.parquet")
-)
+DATA = Path(os.environ.get("VOLFORECAST_SHARED_DATA", SHARED_FILE))
 INGEST, PREDICT, TRAIN = "ml_ingest_prices", "ml_predict_volatility", "ml_train_volatility_models"
 FAULTS = ("postgres", "scheduler", "mlflow", "train")
 DAY_TIMEOUT_S = 1800.0
@@ -438,6 +436,8 @@ def report(soak: Soak, days: list[str], tickers: list[str], elapsed_s: float) ->
             "no retraining request pending without a reason": soak_checks.check_requests(conn),
             "the API's answer for the last day equals the stored rows": soak_checks.check_api(
                 conn, f"http://127.0.0.1:{soak.stack.ports.api}", days[-1], tickers),
+            "every fault asked for struck": soak_checks.check_faults(
+                soak.faults, soak.state["faults_done"]),
         }  # fmt: skip
         for title, (ok, lines) in checks.items():
             print(f"\n{'PASS' if ok else 'FAIL'}: {title}")

@@ -208,6 +208,15 @@ class Day:
         return sum(len(d) for d in self.alerts.values())
 
 
+def check_faults(asked: dict[str, int], struck: dict[str, dict[str, str]]) -> Result:
+    """Every fault of ``--faults`` struck (a fault whose moment never came proves nothing)."""
+    lines = []
+    for kind, day in sorted(asked.items()):
+        when = f"struck on {struck[kind]['day']}" if kind in struck else "NEVER STRUCK"
+        lines.append(f"{kind}: asked for day {day}, {when}")
+    return all(kind in struck for kind in asked), lines or ["no faults asked for"]
+
+
 def timeline(conn: psycopg.Connection[Any], days: dict[str, dict[str, Any]]) -> list[Day]:
     """Per day: alerts, retraining requests, trainings, promotions, faults, minutes taken."""
     out = []

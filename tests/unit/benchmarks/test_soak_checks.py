@@ -15,6 +15,7 @@ from tests.conftest import REPO
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import soak
+import soak_checks
 import soak_report
 from soak_checks import Day, expected_paths, replay
 
@@ -99,3 +100,13 @@ def test_a_day_line_counts_each_detector_that_alerted() -> None:
     day = Day("2008-09-15", 2.0, {"AAPL": ["cusum", "psi"], "MSFT": ["psi"]}, 2, 1, [], [])
     assert day.alert_count == 3
     assert "alerts 3 [AAPL:cusum+psi, MSFT:psi]" in day.line()
+
+
+def test_a_fault_whose_moment_never_came_fails_the_soak() -> None:
+    ok, lines = soak_checks.check_faults(
+        {"scheduler": 3, "train": 4}, {"scheduler": {"day": "2008-09-24", "at": "t"}}
+    )
+    assert not ok
+    assert lines == ["scheduler: asked for day 3, struck on 2008-09-24",
+                     "train: asked for day 4, NEVER STRUCK"]  # fmt: skip
+    assert soak_checks.check_faults({}, {}) == (True, ["no faults asked for"])
