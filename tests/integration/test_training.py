@@ -411,3 +411,27 @@ def test_har_trains_and_forecasts_on_the_market_series_that_ingest_stores(
     predicted = predict_all(engine, tracked, models, model_types=["har"])
     assert predicted.failures == []
     assert predicted.paths == len(tickers)
+
+
+def test_a_pooled_lstm_that_fails_after_training_ends_its_run_as_failed(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run is opened before training so that the epochs reach it live; a failure between
+    # the last epoch and registration once left it RUNNING for good, with no version behind it.
+    settings = make_settings(home=tmp_path / "var", database_url=sqlite_url)
+    engine = db.create_db_engine(settings)
+    _ingest(engine, _sample())
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("the evaluation broke")
+
+    monkeypatch.setattr("volforecast.jobs.train.evaluate", broken)
+    quick = TrainConfig(models=("lstm",), lstm_settings=LSTM_QUICK, plots=False)
+    with pytest.raises(RuntimeError, match="the evaluation broke"):
+        train(engine, settings, quick, ["^GSPC", "^IXIC"])
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert [r.data.metrics.get("validation_qlike") is not None for r in runs] == [True]
+    assert client.search_registered_models("name = 'lstm_volatility_pooled'") == []
+    engine.dispose()

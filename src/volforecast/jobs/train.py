@@ -811,13 +811,24 @@ class _Runner:
         datasets, warm, lstm_settings = self._warm_start(name, datasets)
         run_id = self._train_run(model_name)
         try:
-            models, result = LstmModel.fit_many(
-                datasets, warm_start=warm, on_epoch=self._epoch_logger(run_id), **lstm_settings
-            )
+            return self._publish_pooled(model_name, name, datasets, warm, lstm_settings, run_id,
+                                        input_hash, print_, all_rows)  # fmt: skip
         except BaseException as exc:
+            # Until the model is registered nothing else ends the run opened for the epochs.
             status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            self.client.set_terminated(run_id, status)
+            if self.client.get_run(run_id).info.status == "RUNNING":
+                self.client.set_terminated(run_id, status)
             raise
+
+    def _publish_pooled(  # noqa: PLR0917  (the pooled run's state, handed on whole)
+        self, model_name: str, name: str, datasets: list[DailyData], warm: LstmNetwork | None,
+        lstm_settings: dict[str, Any], run_id: str, input_hash: str, print_: str,
+        all_rows: pd.DataFrame,
+    ) -> list[Outcome]:  # fmt: skip
+        """Train the pooled network into the open run, then evaluate, register and judge it."""
+        models, result = LstmModel.fit_many(
+            datasets, warm_start=warm, on_epoch=self._epoch_logger(run_id), **lstm_settings
+        )
         self.under_way = f"the pooled {model_name.upper()}, trained, before it was registered"
         evaluated = {d.ticker: evaluate(models[d.ticker], d, self.settings) for d in datasets}
         for data in datasets:
