@@ -93,8 +93,8 @@ docs: $(STAMP) ## The documentation site, strict and offline, into var/site (ope
 docs-serve: $(STAMP) ## The documentation site on port 8001, rebuilt on every change
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve --dev-addr 127.0.0.1:8001
 
-bench: $(STAMP) ## Benchmarks (they need ../shared/data)
-	$(BIN)/python benchmarks/ingest.py
+bench: $(STAMP) ## The ingest benchmark (needs ../shared/data); rewrites docs/results/ingest.md
+	$(BIN)/python benchmarks/ingest.py --markdown docs/results/ingest.md
 
 soak: $(STAMP) $(AIRFLOW_STAMP) ## A month under Airflow's scheduler with faults, then checks (SOAK_ARGS=--help)
 	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
