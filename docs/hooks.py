@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import typer.main
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -50,13 +49,14 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 # -- the command line ---------------------------------------------------------------------
 
 
-def cli_commands() -> Iterator[tuple[str, click.Command]]:
+def cli_commands() -> Iterator[tuple[str, Any]]:
     """Every command of ``volforecast``, groups first, with its full name."""
     from volforecast.cli import app  # noqa: PLC0415 - the hook loads before the package
 
-    def walk(name: str, command: click.Command) -> Iterator[tuple[str, click.Command]]:
+    # Typer ships its own copy of click, so commands are told apart by what they have.
+    def walk(name: str, command: Any) -> Iterator[tuple[str, Any]]:
         yield name, command
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             for sub in command.commands.values():
                 if sub.name is not None and not sub.hidden:
                     yield from walk(f"{name} {sub.name}", sub)
@@ -64,29 +64,23 @@ def cli_commands() -> Iterator[tuple[str, click.Command]]:
     yield from walk("volforecast", typer.main.get_command(app))
 
 
-def _option(param: click.Parameter) -> list[str]:
-    names = " / ".join(f"`{n}`" for n in [*param.opts, *param.secondary_opts])
-    if isinstance(param, click.Argument):
-        names = f"`{param.human_readable_name}` (argument)"
-    kind = "flag" if getattr(param, "is_flag", False) else param.type.name.lower()
-    default = param.default
-    shown = "" if default is None or default is False or callable(default) else f"`{default}`"
-    required = "required" if param.required else shown
-    return [names, kind, required, getattr(param, "help", None) or ""]
+def _options(command: Any) -> list[list[str]]:
+    """Each parameter as ``--help`` shows it: its flags and type, then its help and default."""
+    context = command.context_class(command)
+    records = [param.get_help_record(context) for param in command.params]
+    return [[f"`{flags}`", text] for flags, text in filter(None, records)]
 
 
 def cli_markdown() -> str:
     """A section per command: what it does, its usage and its options."""
     parts = []
     for name, command in cli_commands():
-        usage = " ".join(command.collect_usage_pieces(click.Context(command)))
-        params = [p for p in command.params if p.name != "help" and not p.hidden]
+        usage = " ".join(command.collect_usage_pieces(command.context_class(command)))
         text = rst(inspect.cleandoc(command.help or ""))
         parts.append(f"## `{name}`\n\n{text}\n\n```text\n{name} {usage}\n```")
-        if params:
-            parts.append(
-                table(["option", "type", "default", "meaning"], [_option(p) for p in params])
-            )
+        options = _options(command)
+        if options:
+            parts.append(table(["option", "meaning"], options))
     return "\n\n".join(parts)
 
 
