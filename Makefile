@@ -18,7 +18,7 @@ AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CU
 	AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=2 VOLFORECAST_BIN=$(CURDIR)/$(BIN)/volforecast
 
 .DEFAULT_GOAL := help
-.PHONY: help install airflow-install airflow run serve dashboard monitor mlflow test test-fast lint format bench soak stack-test clean
+.PHONY: help install airflow-install airflow run serve dashboard monitor mlflow test test-fast lint format docs docs-serve bench soak stack-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,16 +81,22 @@ test-fast: $(STAMP) ## The tests without the slow ones
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff and mypy (strict)
-	$(BIN)/ruff check src tests benchmarks dags
-	$(BIN)/ruff format --check src tests benchmarks dags
+	$(BIN)/ruff check src tests benchmarks dags docs/*.py
+	$(BIN)/ruff format --check src tests benchmarks dags docs/*.py
 	$(BIN)/mypy
 
 format: $(STAMP) ## Fix what ruff can fix
-	$(BIN)/ruff check --fix src tests benchmarks dags
-	$(BIN)/ruff format src tests benchmarks dags
+	$(BIN)/ruff check --fix src tests benchmarks dags docs/*.py
+	$(BIN)/ruff format src tests benchmarks dags docs/*.py
 
-bench: $(STAMP) ## Benchmarks (they need ../shared/data)
-	$(BIN)/python benchmarks/ingest.py
+docs: $(STAMP) ## The documentation site, strict and offline, into var/site (open var/site/index.html)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+
+docs-serve: $(STAMP) ## The documentation site on port 8001, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve --dev-addr 127.0.0.1:8001
+
+bench: $(STAMP) ## The ingest benchmark (needs ../shared/data); rewrites docs/results/ingest.md
+	$(BIN)/python benchmarks/ingest.py --markdown docs/results/ingest.md
 
 soak: $(STAMP) $(AIRFLOW_STAMP) ## A month under Airflow's scheduler with faults, then checks (SOAK_ARGS=--help)
 	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)

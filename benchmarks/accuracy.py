@@ -11,7 +11,10 @@ quantile and by filtered historical simulation (the quantile of the model's own 
 standardized returns, from the test period's second year on).
 
     python benchmarks/accuracy.py [--tickers 100] [--seed 0] [--workers 2] [--models ...]
-                                  [--cache DIR] [--period test|validation]
+                                  [--cache DIR] [--period test|validation] [--markdown PATH]
+
+``--markdown docs/results/accuracy.md`` also writes what it prints as that page of the docs,
+whole, with the command, the commit and the machine (the tables as markdown tables).
 
 Every combination ``a+b`` is printed twice: with equal weights, and as ``a+b learned``, with
 weights learned on the forecasts realized before each block. ``--period validation`` runs the
@@ -39,7 +42,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _common import SHARED_FILE, draw_tickers
+from _common import (
+    SHARED_FILE,
+    ResultsPage,
+    add_markdown_argument,
+    draw_tickers,
+    results_page,
+)
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_file
 from volforecast.evaluation.backtest import (
@@ -273,9 +282,16 @@ def main() -> None:
     add_draw_arguments(parser)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--save", type=Path, help="write the loss table here (.parquet)")
+    add_markdown_argument(parser)
     args = parser.parse_args()
-    models = [m.strip() for m in args.models.split(",")]
+    title = f"Accuracy: {args.period} period, {args.tickers} tickers drawn with seed {args.seed}"
+    with results_page(title, args.markdown) as page:
+        report(args, page)
 
+
+def report(args: argparse.Namespace, page: ResultsPage) -> None:
+    """Backtest, then print the tables; the page keeps them."""
+    models = [m.strip() for m in args.models.split(",")]
     prices, tickers = draw(args)
     train_end, test_end, _ = PERIODS[args.period]
     config = BacktestConfig(
@@ -310,34 +326,41 @@ def main() -> None:
     pd.set_option("display.width", 160)
     pd.set_option("display.max_rows", 200)
     ratios = relative_qlike(losses, "garch")
-    print("\nMedian across tickers of QLIKE / QLIKE of GARCH(1,1)-normal (lower is better)")
-    print(ratios.round(3).to_string())
+    by_model = ratios.unstack("proxy").swaplevel(axis=1).reindex(columns=list(PROXIES), level=0)
+    page.table(
+        "Median across tickers of QLIKE / QLIKE of GARCH(1,1)-normal (lower is better)",
+        ratios.round(3),
+        by_model.rename(columns=lambda h: f"{h} d", level=1).reindex(models),
+    )
 
     dm = significance(forecasts, datasets, models)
     summary = dm.groupby(["proxy", "model", "horizon"]).agg(
         better=("dm", lambda s: float(np.mean((s < 0) & (dm.loc[s.index, "p"] < 0.05)))),
         median_p=("p", "median"),
     )
-    print(
-        "\nDiebold-Mariano against GARCH: share of tickers significantly better at 5 %, "
-        "median p-value"
+    page.table(
+        "Diebold-Mariano against GARCH: share of tickers significantly better at 5 %, "
+        "median p-value",
+        summary.unstack("horizon").round(3),
     )
-    print(summary.unstack("horizon").round(3).to_string())
 
     calib = calibration(forecasts, datasets, models).groupby("model").mean()
     tails = [c for c in calib.columns if c.startswith(("later_", "fhs_"))]
-    print(
-        "\nCalibration (1 day): Mincer-Zarnowitz R² and slope on the range proxy; VaR "
-        "exceedance rate and share of tickers rejected by Kupiec / Christoffersen"
+    page.table(
+        "Calibration (1 day): Mincer-Zarnowitz R² and slope on the range proxy; VaR "
+        "exceedance rate and share of tickers rejected by Kupiec / Christoffersen",
+        calib.drop(columns=tails).round(3),
     )
-    print(calib.drop(columns=tails).round(3).to_string())
-    print(
-        f"\nVaR after the first {FHS_WARMUP} days of the test period, normal quantile (later_) "
+    page.table(
+        f"VaR after the first {FHS_WARMUP} days of the test period, normal quantile (later_) "
         "and filtered historical simulation (fhs_: the quantile of the model's own past "
-        "standardized returns): exceedance rate and share of tickers Kupiec rejects at 5 %"
+        "standardized returns): exceedance rate and share of tickers Kupiec rejects at 5 %",
+        calib[tails].round(3),
     )
-    print(calib[tails].round(3).to_string())
+    print_targets(ratios, models)
 
+
+def print_targets(ratios: pd.DataFrame, models: list[str]) -> None:
     range_best = ratios.loc["range"].drop(index="garch").min()
     squared_best = ratios.loc["squared"].drop(index="garch").min()
     print("\nTargets")

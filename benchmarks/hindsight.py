@@ -33,6 +33,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
+from _common import main_with_page
 from accuracy import PERIODS, add_draw_arguments, backtest_with_cache, draw
 from volforecast.core.features import DailyData, season_peaks, seasonal_regressors
 from volforecast.core.losses import qlike_losses
@@ -158,4 +159,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_with_page(main, "How low 1-day QLIKE can go")

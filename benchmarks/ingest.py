@@ -20,6 +20,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from _common import main_with_page
 from volforecast.data import db
 from volforecast.data.local_postgres import LocalPostgres
 from volforecast.data.repository import PriceRepository
@@ -78,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_with_page(main, "Ingest speed")

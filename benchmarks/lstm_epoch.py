@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from _common import SHARED_FILE
+from _common import SHARED_FILE, main_with_page
 from volforecast.core.features import market_log_rv
 from volforecast.data.sources import load_file
 from volforecast.jobs.backtest import daily_data_by_ticker
@@ -118,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_with_page(main, "The LSTM epoch on the CPU")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _common import SHARED_FILE
+from _common import SHARED_FILE, main_with_page
 
 
 def prepare(out: Path, file: Path, limit: int | None) -> None:
@@ -122,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_with_page(main, "The pooled LSTM on a GPU")

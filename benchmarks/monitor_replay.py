@@ -22,7 +22,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import pandas as pd
 
-from _common import SHARED_FILE, draw_tickers
+from _common import SHARED_FILE, draw_tickers, main_with_page
 from volforecast.data.sources import load_file
 from volforecast.jobs.monitor import ReplayReport, replay
 from volforecast.settings import Settings
@@ -90,4 +90,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_with_page(main, "Monitor replay")

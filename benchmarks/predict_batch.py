@@ -24,7 +24,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from sqlalchemy import func, select
 
-from _common import SHARED_FILE
+from _common import SHARED_FILE, main_with_page
 from volforecast.data.db import create_db_engine, ensure_schema
 from volforecast.data.repository import PREDICTIONS, PriceRepository
 from volforecast.data.sources import load_file
@@ -91,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_with_page(main, "The daily prediction job")

@@ -36,6 +36,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from sqlalchemy import func, select
 
+from _common import main_with_page
 from volforecast.data.db import create_db_engine, ensure_schema
 from volforecast.data.repository import PREDICTIONS, PriceRepository
 from volforecast.data.sources import load_sample
@@ -186,4 +187,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_with_page(main, "Serving throughput")

@@ -1,7 +1,7 @@
 """The soak's results page: what ran, each check, and the timeline, as Markdown.
 
 ``soak.py --markdown PATH`` writes it once every day is done; ``make soak`` writes
-``docs/soak.md``. The page is rewritten whole by each run, never edited by hand.
+``docs/results/soak.md``. The page is rewritten whole by each run, never edited by hand.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from _common import SHARED_FILE
+from _common import SHARED_FILE, main_with_page
 from volforecast.data.db import create_db_engine, ensure_schema
 from volforecast.data.repository import MetricRepository, PriceRepository
 from volforecast.data.sources import load_file
@@ -86,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_with_page(main, "The weekly retrain, end to end")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from _common import SHARED_FILE
+from _common import SHARED_FILE, main_with_page
 from volforecast.core.features import DailyData, market_log_rv
 from volforecast.core.parallel import one_blas_thread
 from volforecast.data.sources import load_file
@@ -124,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_with_page(main, "Training time of every model")

@@ -187,49 +187,38 @@ class HarModel(VolatilityModel):
         + o_{w} \ln \overline{O}^{(5)}_t + o_{m} \ln \overline{O}^{(22)}_t,
 
     each part floored at 1 % of the whole day's variance over the same days (a stale open
-    makes :math:`O_t` zero). The overnight move is a single squared return, far noisier than
-    the session's range: in one sum it blurs the daily term, so it enters only through its
-    weekly and monthly means, whose level (news and earnings come out while the market is
-    shut) persists differently from the session's.
+    makes :math:`O_t` zero). The overnight move, a single squared return, enters only through
+    its weekly and monthly means.
 
     With ``seasonal=True``
     step :math:`s` also has :math:`\sum_k c_{k} A_{t+s-L_k}` for the lags
     :math:`L = 63, 126, 189, 252` sessions (one to four quarters), where :math:`A_j` is the
     largest abnormal log variance within two sessions of day :math:`j`, and a day's
     abnormal log variance is :math:`\ln RV_i` less the median of :math:`\ln RV` over the 45
-    sessions centred on it. Companies report about once a quarter, close to the same date
-    each year, and the day after a report moves several times as much as a normal day: these
-    terms let the model expect it. They read no price after the origin (the latest day they
-    look at is 39 sessions before the target day, and a forecast reaches 30 ahead).
+    sessions centred on it. They read no price after the origin (the latest day they look at
+    is 39 sessions before the target day, and a forecast reaches 30 ahead).
 
     With ``market=True`` step :math:`s` also has
     :math:`m_{d} \ln M_t + m_{w} \ln \overline{M}^{(5)}_t + m_{m} \ln \overline{M}^{(22)}_t`,
     where :math:`\ln M_t` is the cross-sectional mean of :math:`\ln RV_t` across every
-    stored ticker on day :math:`t` (:func:`~volforecast.core.features.market_log_rv`). One
-    ticker's own history estimates its volatility with much noise; the market's is the
-    average of hundreds and moves every stock's volatility at once.
+    stored ticker on day :math:`t` (:func:`~volforecast.core.features.market_log_rv`).
 
     The forecast undoes the log with the log-normal correction
     :math:`\hat\sigma^2_{t+s} = \exp(\hat b_s' x_t + \hat s^2_s / 2)`, :math:`\hat s^2_s`
-    being the residual variance. Logs keep forecasts positive and tame the skew of realized
-    variance; without the correction they would estimate the median, not the mean. With
-    ``leverage=False, quarterly=False`` this is Corsi's log-HAR.
+    being the residual variance; without it the forecast would be the median, not the mean.
+    With ``leverage=False, quarterly=False`` this is Corsi's log-HAR.
 
     With ``seasonal_variance=True`` the residual variance depends on the target day,
     :math:`\hat s^2_{s,t} = \max(g_{s,0} + \sum_k g_{s,k} \max(A_{t+s-L_k}, 0),\,
     \hat s^2_s / 4)`, with :math:`g_s` fitted by least squares of the squared residuals on
-    the same season terms. An earnings day is not only larger than a normal day on average
-    but far less predictable in size (the news may be good, bad or none), and the mean of a
-    log-normal variable rises with the spread of its log: with one constant, the correction
-    is too small on report days and too large on every other day.
+    the same season terms.
 
     With ``half_life_days`` :math:`= H` every least-squares fit above, the variance's
     included, is weighted: a day whose target is :math:`a` trading days older than the last
-    weighs :math:`2^{-a/H}`. Coefficients estimated over twenty years average regimes (how
-    fast a shock fades, how much the market moves a stock) that drift; a half-life of a few
-    years follows them, and with thousands of days behind it the fit still has more than a
-    thousand effective observations for its coefficients (sixteen per step in the catalog's
-    ``har``).
+    weighs :math:`2^{-a/H}`.
+
+    Why each term is there, and the backtests that chose it, is on the HAR page of the
+    documentation (``docs/models/har.md``).
 
     References
     ----------

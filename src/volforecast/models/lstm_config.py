@@ -21,7 +21,7 @@ class LstmConfig:
     a 2-core CPU trains the pooled network on every shared ticker in minutes: a batch of 32
     over every window is forty times the optimizer steps of batches of 256 over every fifth
     window, and patience 10 ran 46 epochs for no better test loss than patience 5 did in 12
-    (see the README's Benchmarks). ``max_epochs`` bounds the worst case.
+    (see ``docs/models/lstm.md``). ``max_epochs`` bounds the worst case.
     """
 
     hidden_size: int = 64
@@ -46,7 +46,7 @@ class LstmConfig:
     """Threads of a training on the CPU. A 64-unit LSTM in batches of 256 gains little from
     a second thread, and where other work shares the cores the threads wait on each other:
     a training step took 230-400 ms with two threads and 24-35 ms with one on the busy
-    2-core machine (see the README's Benchmarks)."""
+    2-core machine (see ``docs/models/lstm.md``)."""
     market: bool = True
     """Add the market's standardised log range variance as a third input (as HAR's market
     term, :class:`~volforecast.models.baselines.HarModel`). A run whose data comes without
@@ -77,4 +77,4 @@ WEEKLY_RETRAIN = WarmStartLimits(max_epochs=5, patience=2)
 BACKTEST_REFIT = WarmStartLimits(max_epochs=1, patience=1)
 """A walk-forward refit adds a month of data to the previous block's network: one epoch.
 Forty-eight blocks over 2015-2018 at five epochs each would take the backtest of the shared
-tickers past an hour on two cores; one epoch gave the README's accuracy."""
+tickers past an hour on two cores; one epoch gave the figures of ``docs/results/accuracy.md``."""
