@@ -218,14 +218,15 @@ def check_faults(asked: dict[str, int], struck: dict[str, dict[str, str]]) -> Re
 
 
 def timeline(conn: psycopg.Connection[Any], days: dict[str, dict[str, Any]]) -> list[Day]:
-    """Per day: alerts, retraining requests, trainings, promotions, faults, minutes taken."""
+    """Per day: its drift alerts, and the requests, trainings and promotions while it ran."""
     out = []
     for day, record in sorted(days.items()):
         start, end = record["started_at"], record["finished_at"]
+        # By the day observed: each monitor run rewrites the alerts of its whole lookback.
         alerts = conn.execute(
-            "SELECT ticker, detector FROM ml.drift_checks WHERE alert AND created_at"
-            " BETWEEN %s AND %s ORDER BY 1",
-            (start, end),
+            "SELECT ticker, model_type || ' ' || detector FROM ml.drift_checks"
+            " WHERE alert AND observed_on = %s ORDER BY 1, 2",
+            (day,),
         ).fetchall()
         requests = conn.execute(
             "SELECT count(*) FROM ml.retrain_requests WHERE created_at BETWEEN %s AND %s",

@@ -29,7 +29,10 @@ def markdown(
     """The results page of one finished soak."""
     passed = all(ok for ok, _ in checks.values())
     minutes = sum(d.minutes for d in days)
-    struck = ", ".join(f"{kind} on {when['day']}" for kind, when in sorted(faults_done.items()))
+    struck = ", ".join(
+        f"{kind} on {when['day']}"
+        for kind, when in sorted(faults_done.items(), key=lambda kw: kw[1]["day"])
+    )
     span = f"{len(days)}, {days[0].day} to {days[-1].day}" if days else "none"
     lines = [
         "# Soak: operation under Airflow's scheduler, with faults",
