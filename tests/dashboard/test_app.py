@@ -21,8 +21,9 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import make_settings
 from tests.dashboard.conftest import TICKERS, UseEnv, run_app
 from tests.integration.servers import clean_env, free_port, volforecast_server
-from volforecast.dashboard import data
-from volforecast.dashboard.data import NO_PRICES, normal_quantile
+from volforecast.core.risk import normal_quantile
+from volforecast.dashboard.sources import store
+from volforecast.dashboard.sources.store import NO_PRICES
 from volforecast.data.monitoring import CheckRow, MonitoringRepository
 from volforecast.settings import Settings
 
@@ -91,7 +92,7 @@ def test_a_tab_that_fails_says_so_and_the_others_still_draw(
     def broken(_engine: Engine) -> None:
         raise RuntimeError("the log table is unreadable")
 
-    monkeypatch.setattr(data, "promotion_log", broken)
+    monkeypatch.setattr(store, "promotion_log", broken)
     use_env(settings)
     at = run_app()
     assert not at.exception, _texts(at.exception)

@@ -1,4 +1,4 @@
-"""Plotly figures of the dashboard: pure functions of the frames :mod:`.data` shapes.
+"""Plotly figures of the dashboard: pure functions of the frames :mod:`.tables` shapes.
 
 Every y axis is a daily figure in percent unless it says otherwise. A model keeps its colour
 across every figure, so GARCH is the same blue in the forecast, the A/B view and the accuracy.
@@ -12,8 +12,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from volforecast.dashboard.data import VAR_LEVELS, model_order, var_column, with_var
 from volforecast.dashboard.record import ANNUALISE
+from volforecast.dashboard.sources import model_order
+from volforecast.dashboard.tables import VAR_LEVELS, var_column, with_var
 
 MODEL_COLORS = {
     "GARCH": "#1f77b4",
@@ -65,10 +66,10 @@ def volatility_figure(
     Parameters
     ----------
     history : pandas.DataFrame or None
-        :func:`~volforecast.dashboard.data.volatility_history` of the days to show, or None
+        :func:`~volforecast.dashboard.tables.volatility_history` of the days to show, or None
         for forecasts alone.
     paths : pandas.DataFrame
-        Forecast steps in the :data:`~volforecast.dashboard.data.PATH_COLUMNS` layout.
+        Forecast steps in the :data:`~volforecast.dashboard.sources.PATH_COLUMNS` layout.
     levels : sequence of float
         VaR levels; the band of a model spans the lowest to the highest level's VaR.
     title : str
@@ -155,7 +156,7 @@ def _date_axis(dates: pd.Series) -> dict[str, object]:
 def accuracy_figure(frame: pd.DataFrame, metric: str, *, title: str = "") -> go.Figure:
     """``metric`` of each model type over its rolling windows' end dates.
 
-    ``frame`` is :func:`~volforecast.dashboard.data.accuracy` restricted to one horizon and
+    ``frame`` is :func:`~volforecast.dashboard.sources.store.accuracy` restricted to one horizon and
     proxy; ``rmse_vol_pct`` and ``mae_vol_pct`` are daily volatility in percent. One day or
     many, the x axis is a date axis.
     """
