@@ -22,7 +22,6 @@ from volforecast.dashboard import prometheus, sources, tables
 from volforecast.dashboard.sources import api, store
 from volforecast.data import db
 from volforecast.data.monitoring import AccuracyRow, MonitoringRepository
-from volforecast.data.quality import Finding, QualityReport, TickerQuality
 from volforecast.data.repository import PredictionRepository, PredictionRow
 from volforecast.data.sources import load_sample
 
@@ -197,19 +196,6 @@ def test_accuracy_and_the_ab_summary(engine: Engine) -> None:
     summary = tables.ab_summary(accuracy, "GARCH", "LSTM", "rmse_vol_pct").iloc[0]
     assert (summary["GARCH"], summary["LSTM"]) == (0.8, 0.6)
     assert summary["b vs a %"] == pytest.approx(100 * (0.6 - 0.8) / 0.8)
-
-
-def test_quality_findings_list_each_failed_check() -> None:
-    report = QualityReport({
-        "AAPL": TickerQuality("AAPL", received=10, accepted=10),
-        "BAD": TickerQuality("BAD", received=10, accepted=8,
-                             findings=[Finding("stale", 2, "2 repeated closes", ("2024-01-02",))]),
-    })  # fmt: skip
-    findings = tables.quality_findings(report)
-    assert list(findings["ticker"]) == ["AAPL", "BAD"]
-    bad = findings.iloc[1]
-    assert (bad["status"], bad["check"], bad["rows"]) == ("partial", "stale", 2)
-    assert "2024-01-02" in bad["detail"]
 
 
 # ---------------------------------------------------------------- the API's /metrics

@@ -15,7 +15,6 @@ from volforecast.api.schemas import ModelInfo
 from volforecast.core.features import DailyData
 from volforecast.core.risk import normal_var_pct
 from volforecast.dashboard.sources import model_order
-from volforecast.data.quality import QualityReport
 
 VAR_LEVELS = (0.95, 0.99)
 """One-day value-at-risk confidence levels drawn as bands."""
@@ -164,21 +163,3 @@ def split_quality(checks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Drift detectors' rows and data-quality rows of a checks or alerts frame."""
     quality = checks["detector"] == QUALITY_DETECTOR
     return checks[~quality].reset_index(drop=True), checks[quality].reset_index(drop=True)
-
-
-def quality_findings(report: QualityReport) -> pd.DataFrame:
-    """One row per ticker and failed check of a quality-gate report (``ok`` rows when clean)."""
-    rows = []
-    for ticker, q in sorted(report.tickers.items()):
-        base = {"ticker": ticker, "status": q.status, "received": q.received,
-                "accepted": q.accepted}  # fmt: skip
-        if not q.findings:
-            rows.append({**base, "check": "", "rows": 0, "detail": ""})
-        rows.extend(
-            {**base, "check": f.check, "rows": f.rows,
-             "detail": f"{f.detail} (e.g. {'; '.join(f.examples)})" if f.examples else f.detail}
-            for f in q.findings
-        )  # fmt: skip
-    return pd.DataFrame(
-        rows, columns=["ticker", "status", "received", "accepted", "check", "rows", "detail"]
-    )

@@ -177,7 +177,11 @@ def alerts(engine: Engine, *, ticker: str | None = None, since: dt.date | None =
 
 
 def latest_checks(engine: Engine) -> pd.DataFrame:
-    """Every detector's verdict on the last day the monitor ran for."""
+    """Every detector's verdict on the last day the monitor ran for (``ml.drift_checks``).
+
+    The data-quality gate's findings are among them, as the monitor stored them (detector
+    ``data_quality``): the dashboard shows them and never runs the gate itself.
+    """
     columns = ["observed_on", "ticker", "model_type", "detector", "statistic", "threshold",
                "fired", "ratio", "detail"]  # fmt: skip
     with reading(engine):

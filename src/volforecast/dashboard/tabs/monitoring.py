@@ -1,9 +1,6 @@
-"""The monitoring tab: alerts, drift statistics, data-quality findings, API latency."""
+"""The monitoring tab: alerts, drift statistics, stored data-quality findings, API latency."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -17,7 +14,7 @@ from volforecast.dashboard.context import (
     attempt,
     number_columns,
 )
-from volforecast.dashboard.sources import DashboardError, api, store
+from volforecast.dashboard.sources import api, store
 from volforecast.dashboard.sources.api import DashboardConfig, api_down_message
 from volforecast.dashboard.sources.store import ALERT_COLUMNS
 
@@ -89,15 +86,10 @@ def _alerts_section(ctx: Context) -> None:
         st.dataframe(quality, hide_index=True, key="quality_table")
     else:
         st.info("No data-quality findings stored by the monitor.")
-    if ctx.ticker is not None and st.button(f"Run the quality gate on {ctx.ticker}'s prices now",
-                                            key="quality_run"):  # fmt: skip
-        # Imported on demand: the gate pulls in pandera, which the other tabs never need.
-        from volforecast.jobs.quality import check_stored  # noqa: PLC0415
-
-        ticker = ctx.ticker
-        report = attempt(lambda: _run_gate(ctx, ticker, check_stored))
-        if report is not None:
-            st.dataframe(report, hide_index=True)
+    st.caption(
+        "As the daily monitor (`volforecast monitor run --all`) stored them: it runs "
+        "the quality gate over the stored prices; this page only reads its findings."
+    )
 
     st.subheader("Retraining queue")
     queue = attempt(lambda: _retrain_queue(ctx.url, ctx.engine))
@@ -106,15 +98,6 @@ def _alerts_section(ctx: Context) -> None:
             st.info("Nothing queued for retraining.")
         else:
             st.dataframe(queue, hide_index=True)
-
-
-def _run_gate(ctx: Context, ticker: str, check_stored: Callable[..., Any]) -> pd.DataFrame:
-    try:
-        report = check_stored(ctx.engine, ctx.settings.quality, [ticker])
-    except Exception as exc:  # any failure of an on-demand check is shown, not raised
-        msg = f"The quality gate failed on {ticker}: {exc}"
-        raise DashboardError(msg) from exc
-    return tables.quality_findings(report)
 
 
 def _latency_section(ctx: Context) -> None:
