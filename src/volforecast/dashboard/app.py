@@ -20,8 +20,8 @@ from contextlib import contextmanager
 import streamlit as st
 from pydantic import ValidationError
 
-from volforecast.dashboard.context import load_forecasts, sidebar
 from volforecast.dashboard.freshness import show_freshness_banner
+from volforecast.dashboard.page import load_forecasts, sidebar
 from volforecast.dashboard.sources.api import DashboardConfig
 from volforecast.dashboard.tabs import comparison, forecast, monitoring, registry
 from volforecast.settings import get_settings

@@ -8,10 +8,16 @@ from typing import Any
 
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 LATENCY_QUANTILES = (0.5, 0.9, 0.99)
 LATENCY_METRIC = "volforecast_http_request_duration_seconds"
 REQUESTS_METRIC = "volforecast_http_requests"
+
+
+def _samples(metrics_text: str, metric: str) -> list[Sample]:
+    return [s for f in text_string_to_metric_families(metrics_text) if f.name == metric
+            for s in f.samples]  # fmt: skip
 
 
 def request_counts(metrics_text: str) -> pd.DataFrame:
@@ -19,10 +25,7 @@ def request_counts(metrics_text: str) -> pd.DataFrame:
     rows = [
         {"method": s.labels.get("method", ""), "route": s.labels.get("route", ""),
          "status": s.labels.get("status", ""), "requests": int(s.value)}
-        for family in text_string_to_metric_families(metrics_text)
-        if family.name == REQUESTS_METRIC
-        for s in family.samples
-        if s.name == f"{REQUESTS_METRIC}_total"
+        for s in _samples(metrics_text, REQUESTS_METRIC) if s.name == f"{REQUESTS_METRIC}_total"
     ]  # fmt: skip
     frame = pd.DataFrame(rows, columns=["method", "route", "status", "requests"])
     return frame.sort_values(["route", "method", "status"]).reset_index(drop=True)
@@ -80,15 +83,12 @@ def latency_quantiles(
     """Requests, mean and quantile latencies in milliseconds per method and route."""
     buckets: dict[tuple[str, str], list[tuple[float, float]]] = {}
     sums: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name != LATENCY_METRIC:
-            continue
-        for s in family.samples:
-            key = (s.labels.get("method", ""), s.labels.get("route", ""))
-            if s.name == f"{LATENCY_METRIC}_bucket":
-                buckets.setdefault(key, []).append((float(s.labels["le"]), float(s.value)))
-            elif s.name == f"{LATENCY_METRIC}_sum":
-                sums[key] = float(s.value)
+    for s in _samples(metrics_text, LATENCY_METRIC):
+        key = (s.labels.get("method", ""), s.labels.get("route", ""))
+        if s.name == f"{LATENCY_METRIC}_bucket":
+            buckets.setdefault(key, []).append((float(s.labels["le"]), float(s.value)))
+        elif s.name == f"{LATENCY_METRIC}_sum":
+            sums[key] = float(s.value)
     names = [f"p{round(q * 100)}_ms" for q in quantiles]
     rows = []
     for (method, route), pairs in sorted(buckets.items(), key=lambda kv: kv[0][::-1]):

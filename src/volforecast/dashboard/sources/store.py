@@ -6,7 +6,6 @@ Any failure to read means, to the user, that the database is not ready: it is ra
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -166,11 +165,10 @@ def _checks_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def alerts(engine: Engine, *, ticker: str | None = None, since: dt.date | None = None,
-           limit: int = 500) -> pd.DataFrame:  # fmt: skip
+def alerts(engine: Engine, *, ticker: str | None = None, limit: int = 500) -> pd.DataFrame:
     """Alert onsets (detector, ticker, statistic, threshold, date), newest first."""
     with reading(engine):
-        frame = MonitoringRepository(engine).alerts(ticker=ticker, since=since, limit=limit)
+        frame = MonitoringRepository(engine).alerts(ticker=ticker, limit=limit)
     if frame.empty:
         return pd.DataFrame(columns=list(ALERT_COLUMNS))
     return _checks_frame(frame).loc[:, list(ALERT_COLUMNS)]

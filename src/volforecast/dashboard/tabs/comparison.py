@@ -9,18 +9,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from volforecast.api.schemas import ModelInfo
-from volforecast.dashboard import charts, record, tables
-from volforecast.dashboard.context import (
-    LISTING_TTL_S,
-    Context,
-    Forecasts,
-    attempt,
-    chosen_ticker,
-    models_listing,
-    number_columns,
-    read_history,
-    read_record,
-)
+from volforecast.dashboard import charts, page, record, tables
 from volforecast.dashboard.sources import model_order, registry, store
 from volforecast.settings import Settings
 
@@ -30,24 +19,26 @@ METRICS = {"rmse_vol_pct": "RMSE (daily vol %)", "mae_vol_pct": "MAE (daily vol 
            "qlike": "QLIKE"}  # fmt: skip
 
 
-@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
+@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
 def _accuracy(database_url: str, _engine: Engine, ticker: str) -> pd.DataFrame:
     return store.accuracy(_engine, ticker)
 
 
-@st.cache_data(ttl=LISTING_TTL_S, show_spinner="Reading the pooled model's per-ticker metrics…")
+@st.cache_data(
+    ttl=page.LISTING_TTL_S, show_spinner="Reading the pooled model's per-ticker metrics…"
+)
 def _pooled_metrics(tracking_uri: str, _settings: Settings, name: str, version: str,
                    ticker: str) -> dict[str, float] | None:  # fmt: skip
     return registry.pooled_ticker_metrics(_settings, name, version, ticker)
 
 
-def comparison_tab(ctx: Context, forecasts: Forecasts | None) -> None:
+def comparison_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
     """Accuracy over time, registry test metrics, and an A/B view of two model types."""
-    chosen = chosen_ticker(ctx, forecasts)
+    chosen = page.chosen_ticker(ctx, forecasts)
     if chosen is None:
         return
     ticker, forecasts = chosen
-    accuracy = attempt(lambda: _accuracy(ctx.url, ctx.engine, ticker))
+    accuracy = page.attempt(lambda: _accuracy(ctx.url, ctx.engine, ticker))
     accuracy = pd.DataFrame() if accuracy is None else accuracy
 
     st.subheader(f"Accuracy of the stored forecasts of {ticker}, over time")
@@ -69,13 +60,13 @@ def comparison_tab(ctx: Context, forecasts: Forecasts | None) -> None:
         st.plotly_chart(charts.accuracy_figure(chosen, metric, title=METRICS[metric]),
                         key="accuracy_chart")  # fmt: skip
 
-    models, source = models_listing(ctx, forecasts.models)
+    models, source = page.models_listing(ctx, forecasts.models)
     metrics = _own_metrics(ctx, models, ticker)
     st.subheader("Test-window metrics of the production versions")
     if metrics.empty:
         st.info(f"No production model serves {ticker} in {source}.")
     else:
-        st.dataframe(metrics, hide_index=True, column_config=number_columns(metrics, "%.4f"))
+        st.dataframe(metrics, hide_index=True, column_config=page.number_columns(metrics, "%.4f"))
         st.caption(f"From {source}, as logged at training; a pooled model's figures for "
                    f"{ticker} alone from its run's `{registry.METRICS_BY_TICKER}`.")  # fmt: skip
 
@@ -103,18 +94,20 @@ def comparison_tab(ctx: Context, forecasts: Forecasts | None) -> None:
     if not latest.empty:
         mine = latest.loc[latest["model_type"].isin([a, b]), ["model_type", *AB_ACCURACY_COLUMNS]]
         mine = mine.assign(as_of_date=mine["as_of_date"].dt.date)
-        st.dataframe(mine, hide_index=True, column_config=number_columns(mine, "%.4f"))
+        st.dataframe(mine, hide_index=True, column_config=page.number_columns(mine, "%.4f"))
     if a != b and not accuracy.empty:
         rows = [tables.ab_summary(accuracy, a, b, m).assign(metric=m) for m in METRICS]
         summary = pd.concat(rows, ignore_index=True)
-        st.dataframe(summary, hide_index=True, column_config=number_columns(summary, "%.4f"))
+        st.dataframe(summary, hide_index=True, column_config=page.number_columns(summary, "%.4f"))
         st.caption("`b vs a %`: B's latest error relative to A's; negative means B is better.")
 
 
-def _ab_record(ctx: Context, ticker: str, a: str, b: str, step: int) -> None:
+def _ab_record(ctx: page.Context, ticker: str, a: str, b: str, step: int) -> None:
     """A and B against realized volatility on one y axis, and the Diebold–Mariano test."""
-    stored = attempt(lambda: read_record(ctx.url, ctx.engine, ticker))
-    history = attempt(lambda: read_history(ctx.url, ctx.engine, ticker, ctx.smoothing_days))
+    stored = page.attempt(lambda: page.read_record(ctx.url, ctx.engine, ticker))
+    history = page.attempt(
+        lambda: page.read_history(ctx.url, ctx.engine, ticker, ctx.smoothing_days)
+    )
     if stored is None or history is None:
         return
     if stored.empty:
@@ -142,11 +135,11 @@ def _ab_record(ctx: Context, ticker: str, a: str, b: str, step: int) -> None:
                "unlikely to be chance.")  # fmt: skip
 
 
-def _own_metrics(ctx: Context, models: list[ModelInfo], ticker: str) -> pd.DataFrame:
+def _own_metrics(ctx: page.Context, models: list[ModelInfo], ticker: str) -> pd.DataFrame:
     """Test metrics of the production versions for ``ticker``: a pooled model's own figures."""
     metrics = tables.registry_metrics(models, ticker)
     for model in [m for m in models if m.stage == "production" and m.ticker is None]:
-        own = attempt(partial(_pooled_metrics, ctx.settings.mlflow_tracking_uri,
+        own = page.attempt(partial(_pooled_metrics, ctx.settings.mlflow_tracking_uri,
                               ctx.settings, model.model_name, model.version, ticker))  # fmt: skip
         if not own:
             continue

@@ -7,38 +7,29 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from volforecast.dashboard import charts, record, tables
-from volforecast.dashboard.context import (
-    LISTING_TTL_S,
-    Context,
-    Forecasts,
-    attempt,
-    chosen_ticker,
-    number_columns,
-    read_history,
-    read_record,
-)
+from volforecast.dashboard import charts, page, record, tables
 from volforecast.dashboard.sources import api
-from volforecast.dashboard.sources.api import DashboardConfig
 
 RECORD_DEFAULT_DAYS = 365
 """Calendar days of the record shown at first."""
 
 
-@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
-def _api_predictions(config: DashboardConfig, ticker: str) -> pd.DataFrame:
+@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
+def _api_predictions(config: api.DashboardConfig, ticker: str) -> pd.DataFrame:
     return api.api_predictions(config.client(), ticker, limit=300)
 
 
-def forecast_tab(ctx: Context, forecasts: Forecasts | None) -> None:
+def forecast_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
     """Realized volatility, each production model's path and VaR band, and the table."""
-    chosen = chosen_ticker(ctx, forecasts)
+    chosen = page.chosen_ticker(ctx, forecasts)
     if chosen is None:
         return
     ticker, forecasts = chosen
     for message in forecasts.warnings:
         st.warning(message)
-    history = attempt(lambda: read_history(ctx.url, ctx.engine, ticker, ctx.smoothing_days))
+    history = page.attempt(
+        lambda: page.read_history(ctx.url, ctx.engine, ticker, ctx.smoothing_days)
+    )
     if history is None:
         return
     shown = history if ctx.history_days == 0 else history.tail(ctx.history_days)
@@ -61,19 +52,21 @@ def forecast_tab(ctx: Context, forecasts: Forecasts | None) -> None:
     st.caption(
         "Bars: absolute daily log returns. Black: realized volatility, the square root of the "
         "range-based realized variance. Bands: one-day normal value at risk between 95 % and "
-        f"99 % (z × forecast vol). Forecasts from {forecasts.source}."
+        f"99 % (z × forecast vol). page.Forecasts from {forecasts.source}."
     )
     for message in forecasts.infos:
         st.info(message)
     _record_section(ctx, ticker, history)
     if paths.empty:
         return
-    st.subheader("Forecasts (daily %)")
+    st.subheader("page.Forecasts (daily %)")
     table = tables.forecast_table(paths)
-    st.dataframe(table, hide_index=True, column_config=number_columns(table), key="forecast_table")
+    st.dataframe(
+        table, hide_index=True, column_config=page.number_columns(table), key="forecast_table"
+    )
     if ctx.api.up:
-        with st.expander(f"Forecasts of {ticker} stored so far (GET /predictions)"):
-            stored = attempt(lambda: _api_predictions(ctx.config, ticker))
+        with st.expander(f"page.Forecasts of {ticker} stored so far (GET /predictions)"):
+            stored = page.attempt(lambda: _api_predictions(ctx.config, ticker))
             if stored is not None:
                 st.dataframe(stored, hide_index=True)
 
@@ -94,10 +87,10 @@ def _record_range(stored: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
     return start, end
 
 
-def _record_section(ctx: Context, ticker: str, history: pd.DataFrame) -> None:
+def _record_section(ctx: page.Context, ticker: str, history: pd.DataFrame) -> None:
     """The stored 1- and 5-day forecasts against the realized volatility of their dates."""
     st.subheader(f"{ticker}: the record, stored forecasts against realized volatility")
-    stored = attempt(lambda: read_record(ctx.url, ctx.engine, ticker))
+    stored = page.attempt(lambda: page.read_record(ctx.url, ctx.engine, ticker))
     if stored is None:
         return
     if stored.empty:

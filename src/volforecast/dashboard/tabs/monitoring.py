@@ -6,40 +6,31 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from volforecast.dashboard import charts, prometheus, tables
-from volforecast.dashboard.context import (
-    LISTING_TTL_S,
-    METRICS_TTL_S,
-    Context,
-    attempt,
-    number_columns,
-)
+from volforecast.dashboard import charts, page, prometheus, tables
 from volforecast.dashboard.sources import api, store
-from volforecast.dashboard.sources.api import DashboardConfig, api_down_message
-from volforecast.dashboard.sources.store import ALERT_COLUMNS
 
 
-@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
+@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
 def _alerts(database_url: str, _engine: Engine, ticker: str | None) -> pd.DataFrame:
     return store.alerts(_engine, ticker=ticker)
 
 
-@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
+@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
 def _latest_checks(database_url: str, _engine: Engine) -> pd.DataFrame:
     return store.latest_checks(_engine)
 
 
-@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
+@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
 def _retrain_queue(database_url: str, _engine: Engine) -> pd.DataFrame:
     return store.retrain_queue(_engine)
 
 
-@st.cache_data(ttl=METRICS_TTL_S, show_spinner=False)
-def _metrics_text(config: DashboardConfig) -> str:
+@st.cache_data(ttl=page.METRICS_TTL_S, show_spinner=False)
+def _metrics_text(config: api.DashboardConfig) -> str:
     return api.fetch_metrics(config.client())
 
 
-def monitoring_tab(ctx: Context) -> None:
+def monitoring_tab(ctx: page.Context) -> None:
     """Alerts, drift statistics, data quality, API latency and the retraining queue."""
     if not ctx.database_ok:
         st.warning(str(ctx.database_problem))
@@ -48,10 +39,10 @@ def monitoring_tab(ctx: Context) -> None:
     _latency_section(ctx)
 
 
-def _alerts_section(ctx: Context) -> None:
+def _alerts_section(ctx: page.Context) -> None:
     st.subheader("Alerts")
     only = ctx.ticker is not None and st.checkbox(f"Only {ctx.ticker}", key="alerts_only")
-    alerts = attempt(lambda: _alerts(ctx.url, ctx.engine, ctx.ticker if only else None))
+    alerts = page.attempt(lambda: _alerts(ctx.url, ctx.engine, ctx.ticker if only else None))
     quality_alerts = pd.DataFrame()
     if alerts is not None:
         drift_alerts, quality_alerts = tables.split_quality(alerts)
@@ -59,10 +50,10 @@ def _alerts_section(ctx: Context) -> None:
             st.info("No alerts: the monitor (`volforecast monitor run --all`) raised none yet.")
         else:
             st.dataframe(drift_alerts, hide_index=True, key="alerts_table",
-                         column_config=number_columns(drift_alerts, "%.4g"))  # fmt: skip
+                         column_config=page.number_columns(drift_alerts, "%.4g"))  # fmt: skip
 
     st.subheader("Drift statistics (latest checks)")
-    checks = attempt(lambda: _latest_checks(ctx.url, ctx.engine))
+    checks = page.attempt(lambda: _latest_checks(ctx.url, ctx.engine))
     quality_checks = pd.DataFrame()
     if checks is not None:
         drift, quality_checks = tables.split_quality(checks)
@@ -70,12 +61,12 @@ def _alerts_section(ctx: Context) -> None:
             st.info("No drift checks stored yet: run `volforecast monitor run --all`.")
         else:
             st.plotly_chart(charts.drift_figure(drift), key="drift_chart")
-            st.dataframe(drift, hide_index=True, column_config=number_columns(drift, "%.4g"))
+            st.dataframe(drift, hide_index=True, column_config=page.number_columns(drift, "%.4g"))
 
     st.subheader("Data quality")
     # The latest day's verdicts first, then the alerts of earlier days.
     found = [
-        frame.assign(kind=kind).loc[:, ["kind", *ALERT_COLUMNS]]
+        frame.assign(kind=kind).loc[:, ["kind", *store.ALERT_COLUMNS]]
         for frame, kind in ((quality_checks, "latest check"), (quality_alerts, "alert"))
         if not frame.empty
     ]
@@ -92,7 +83,7 @@ def _alerts_section(ctx: Context) -> None:
     )
 
     st.subheader("Retraining queue")
-    queue = attempt(lambda: _retrain_queue(ctx.url, ctx.engine))
+    queue = page.attempt(lambda: _retrain_queue(ctx.url, ctx.engine))
     if queue is not None:
         if queue.empty:
             st.info("Nothing queued for retraining.")
@@ -100,19 +91,19 @@ def _alerts_section(ctx: Context) -> None:
             st.dataframe(queue, hide_index=True)
 
 
-def _latency_section(ctx: Context) -> None:
+def _latency_section(ctx: page.Context) -> None:
     st.subheader("API requests and latency")
     if not ctx.api.up:
-        st.warning(api_down_message(ctx.config.api_url))
+        st.warning(api.api_down_message(ctx.config.api_url))
         return
     if ctx.api.degraded:
         st.warning(f"The API at {ctx.config.api_url} answers but is degraded: {ctx.api.detail}")
-    text = attempt(lambda: _metrics_text(ctx.config))
+    text = page.attempt(lambda: _metrics_text(ctx.config))
     if text is None:
         return
     quantiles = prometheus.latency_quantiles(text)
     st.plotly_chart(charts.latency_figure(quantiles), key="latency_chart")
     left, right = st.columns(2)
-    left.dataframe(quantiles, hide_index=True, column_config=number_columns(quantiles, "%.1f"))
+    left.dataframe(quantiles, hide_index=True, column_config=page.number_columns(quantiles, "%.1f"))
     left.caption("Quantiles interpolated within the histogram buckets, since the API started.")
     right.dataframe(prometheus.request_counts(text), hide_index=True)

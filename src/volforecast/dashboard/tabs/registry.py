@@ -6,31 +6,22 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from volforecast.dashboard import record, tables
-from volforecast.dashboard.context import (
-    LISTING_TTL_S,
-    Context,
-    Forecasts,
-    attempt,
-    models_listing,
-    number_columns,
-)
-from volforecast.dashboard.sources import store
-from volforecast.dashboard.sources.api import api_down_message
+from volforecast.dashboard import page, record, tables
+from volforecast.dashboard.sources import api, store
 
 
-@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
+@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
 def _promotion_log(database_url: str, _engine: Engine) -> pd.DataFrame:
     return store.promotion_log(_engine)
 
 
-def registry_tab(ctx: Context, forecasts: Forecasts | None) -> None:
+def registry_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
     """Registered versions with their aliases, and the promotion log."""
-    models, source = models_listing(ctx, forecasts.models if forecasts else ())
+    models, source = page.models_listing(ctx, forecasts.models if forecasts else ())
     st.subheader("Registered versions")
     if not ctx.api.up:
         st.warning(
-            f"{api_down_message(ctx.config.api_url)} The versions below are read from the "
+            f"{api.api_down_message(ctx.config.api_url)} The versions below are read from the "
             "registry directly."
         )
     if models:
@@ -38,7 +29,7 @@ def registry_tab(ctx: Context, forecasts: Forecasts | None) -> None:
         ui = record.mlflow_ui_url(ctx.settings)
         pairs = zip(versions["model_name"], versions["version"], strict=True)
         versions.insert(0, "mlflow", [record.registry_link(ui, n, v) for n, v in pairs])
-        columns = number_columns(versions, "%.4f") | {
+        columns = page.number_columns(versions, "%.4f") | {
             "mlflow": st.column_config.LinkColumn("MLflow", display_text="open ↗",
                                                   help=f"The version in the MLflow UI at {ui}")
         }  # fmt: skip
@@ -50,7 +41,7 @@ def registry_tab(ctx: Context, forecasts: Forecasts | None) -> None:
     if not ctx.database_ok:
         st.warning(str(ctx.database_problem))
         return
-    log = attempt(lambda: _promotion_log(ctx.url, ctx.engine))
+    log = page.attempt(lambda: _promotion_log(ctx.url, ctx.engine))
     if log is None:
         return
     if log.empty:

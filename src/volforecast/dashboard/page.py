@@ -1,4 +1,4 @@
-"""What every tab of the dashboard shares: the sidebar's choices, the sources, the forecasts.
+"""What every tab of the page shares: the sidebar's choices, the cached reads, the forecasts.
 
 The page shows a source that is missing as a message saying what to run, never a stack trace.
 """
@@ -14,23 +14,9 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from volforecast.api.schemas import ModelInfo
-from volforecast.dashboard import record, tables
-from volforecast.dashboard.sources import (
-    DashboardError,
-    ForecastSet,
-    api,
-    empty_paths,
-    registry,
-    store,
-)
-from volforecast.dashboard.sources.api import (
-    MAX_HORIZON_DAYS,
-    ApiStatus,
-    DashboardConfig,
-    api_down_message,
-    production_model_types,
-)
-from volforecast.dashboard.sources.store import NO_PRICES
+from volforecast.dashboard import record, sources, tables
+from volforecast.dashboard.sources import DashboardError, ForecastSet, api, registry, store
+from volforecast.dashboard.sources.api import ApiStatus, DashboardConfig
 from volforecast.data import db
 from volforecast.settings import Settings
 
@@ -187,8 +173,8 @@ def sidebar(settings: Settings, config: DashboardConfig) -> Context:
               if tickers else None)  # fmt: skip
     if asked and tickers and asked not in tickers:
         st.sidebar.warning(f"No prices stored for {asked}; showing {ticker}.")
-    horizon = st.sidebar.slider("Forecast horizon (trading days)", 1, MAX_HORIZON_DAYS,
-                                MAX_HORIZON_DAYS, key="horizon")  # fmt: skip
+    horizon = st.sidebar.slider("Forecast horizon (trading days)", 1, api.MAX_HORIZON_DAYS,
+                                api.MAX_HORIZON_DAYS, key="horizon")  # fmt: skip
     history_days = st.sidebar.select_slider(
         "History shown (trading days)", HISTORY_CHOICES, value=DEFAULT_HISTORY_DAYS,
         key="history_days", format_func=lambda n: "all" if n == 0 else str(n),
@@ -197,12 +183,12 @@ def sidebar(settings: Settings, config: DashboardConfig) -> Context:
         "Realized-vol smoothing (days)", 1, 22, 5, key="smoothing_days",
         help="Trailing mean of the realized variance before its square root.",
     )  # fmt: skip
-    api = _api_status(config)
+    status = _api_status(config)
     st.sidebar.divider()
     st.sidebar.caption(f"Database: `{db.describe(engine)}`" + (" (not ready)" if problem else ""))
-    state = "up" if api.up and not api.degraded else "degraded" if api.up else "not answering"
+    state = "not answering" if not status.up else "degraded" if status.degraded else "up"
     st.sidebar.caption(f"API: `{config.api_url}`: {state}")
-    return Context(settings, config, engine, problem, api, tickers, ticker, int(horizon),
+    return Context(settings, config, engine, problem, status, tickers, ticker, int(horizon),
                    int(history_days), int(smoothing_days))  # fmt: skip
 
 
@@ -214,7 +200,7 @@ def load_forecasts(ctx: Context, ticker: str) -> Forecasts:
     if ctx.api.up:
         try:
             models = _api_models(ctx.config)
-            types = tuple(production_model_types(models, ticker))
+            types = tuple(api.production_model_types(models, ticker))
             if types:
                 result = _api_forecasts(ctx.config, ticker, types)
                 infos.extend(f"No forecast from {note}" for note in result.notes)
@@ -230,7 +216,7 @@ def load_forecasts(ctx: Context, ticker: str) -> Forecasts:
             warnings.append(f"{exc} Showing the forecasts stored in the database instead.")
     else:
         warnings.append(
-            f"{api_down_message(ctx.config.api_url)} Showing the forecasts stored in the "
+            f"{api.api_down_message(ctx.config.api_url)} Showing the forecasts stored in the "
             "database instead."
         )
     # Not attempt(): this runs before the tabs exist, so its messages travel with the result.
@@ -238,7 +224,7 @@ def load_forecasts(ctx: Context, ticker: str) -> Forecasts:
         paths = _stored_forecasts(ctx.url, ctx.engine, ticker).paths
     except DashboardError as exc:
         warnings.append(str(exc))
-        paths = empty_paths()
+        paths = sources.empty_paths()
     if paths.empty:
         infos.append(
             f"No forecasts stored for {ticker} yet: run `volforecast train` and then "
@@ -266,6 +252,6 @@ def chosen_ticker(ctx: Context, forecasts: Forecasts | None) -> tuple[str, Forec
         st.warning(str(ctx.database_problem))
         return None
     if ctx.ticker is None or forecasts is None:
-        st.info(NO_PRICES)
+        st.info(store.NO_PRICES)
         return None
     return ctx.ticker, forecasts
