@@ -20,8 +20,7 @@ from contextlib import contextmanager
 import streamlit as st
 from pydantic import ValidationError
 
-from volforecast.dashboard.freshness import show_freshness_banner
-from volforecast.dashboard.page import load_forecasts, sidebar
+from volforecast.dashboard.page import freshness_banner, load_forecasts, sidebar
 from volforecast.dashboard.sources.api import DashboardConfig
 from volforecast.dashboard.tabs import comparison, forecast, monitoring, registry
 from volforecast.settings import get_settings
@@ -54,7 +53,7 @@ def main() -> None:
         return
     ctx = sidebar(settings, DashboardConfig.from_settings(settings))
     if ctx.database_ok:
-        show_freshness_banner(ctx.engine, ctx.url)
+        freshness_banner(ctx)
     forecasts = load_forecasts(ctx, ctx.ticker) if ctx.database_ok and ctx.ticker else None
     # Bound to ?tab=<label>, so a link can open the monitoring tab, say, directly.
     tabs = st.tabs(list(TABS), key="tab", bind="query-params")

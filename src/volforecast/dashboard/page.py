@@ -1,5 +1,9 @@
 """What every tab of the page shares: the sidebar's choices, the cached reads, the forecasts.
 
+Above the tabs, a banner warns while the stored prices are stale, as judged by
+:func:`volforecast.jobs.freshness.check_freshness` against the latest closed NYSE session,
+as ``/health`` and ``volforecast predict`` judge it, so all three say the same.
+
 The page shows a source that is missing as a message saying what to run, never a stack trace.
 """
 
@@ -18,6 +22,7 @@ from volforecast.dashboard import record, sources, tables
 from volforecast.dashboard.sources import DashboardError, ForecastSet, api, registry, store
 from volforecast.dashboard.sources.api import ApiStatus, DashboardConfig
 from volforecast.data import db
+from volforecast.jobs.freshness import Freshness, check_freshness
 from volforecast.settings import Settings
 
 HISTORY_CHOICES = (60, 120, 250, 500, 1000, 2500, 0)
@@ -255,3 +260,31 @@ def chosen_ticker(ctx: Context, forecasts: Forecasts | None) -> tuple[str, Forec
         st.info(store.NO_PRICES)
         return None
     return ctx.ticker, forecasts
+
+
+@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)  # prices arrive once a day
+def _judged(database_url: str, _engine: Engine) -> Freshness | None:
+    try:
+        return check_freshness(_engine)
+    except Exception:  # noqa: BLE001  (the sidebar reports a database that does not answer)
+        return None
+
+
+def banner_text(judged: Freshness) -> str | None:
+    """The banner's sentence for stale prices; None when fresh, or when none is stored."""
+    if judged.fresh or judged.last_close is None:
+        return None
+    return (
+        f"Prices are stale since {judged.stale_since}: the last stored close is "
+        f"{judged.last_close}, the latest NYSE session is "
+        f"{judged.session}. Forecasts here start from that close. Load newer prices with "
+        "`volforecast ingest --configured` (the `ml_ingest_prices` DAG does it daily)."
+    )
+
+
+def freshness_banner(ctx: Context) -> None:
+    """A warning across the top of the page while the stored prices are stale."""
+    judged = _judged(ctx.url, ctx.engine)
+    text = None if judged is None else banner_text(judged)
+    if text is not None:
+        st.warning(text, icon="⏰")
