@@ -52,20 +52,20 @@ def forecast_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
     st.caption(
         "Bars: absolute daily log returns. Black: realized volatility, the square root of the "
         "range-based realized variance. Bands: one-day normal value at risk between 95 % and "
-        f"99 % (z × forecast vol). page.Forecasts from {forecasts.source}."
+        f"99 % (z × forecast vol). Forecasts from {forecasts.source}."
     )
     for message in forecasts.infos:
         st.info(message)
     _record_section(ctx, ticker, history)
     if paths.empty:
         return
-    st.subheader("page.Forecasts (daily %)")
+    st.subheader("Forecasts (daily %)")
     table = tables.forecast_table(paths)
     st.dataframe(
         table, hide_index=True, column_config=page.number_columns(table), key="forecast_table"
     )
     if ctx.api.up:
-        with st.expander(f"page.Forecasts of {ticker} stored so far (GET /predictions)"):
+        with st.expander(f"Forecasts of {ticker} stored so far (GET /predictions)"):
             stored = page.attempt(lambda: _api_predictions(ctx.config, ticker))
             if stored is not None:
                 st.dataframe(stored, hide_index=True)
