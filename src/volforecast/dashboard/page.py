@@ -89,9 +89,7 @@ def _registry_models(tracking_uri: str, _settings: Settings) -> list[ModelInfo]:
 
 
 @st.cache_data(ttl=PRICES_TTL_S, show_spinner="Reading prices…")
-def read_history(
-    database_url: str, _engine: Engine, ticker: str, smoothing_days: int
-) -> pd.DataFrame:
+def history(database_url: str, _engine: Engine, ticker: str, smoothing_days: int) -> pd.DataFrame:
     """:func:`~volforecast.dashboard.tables.volatility_history` of the stored prices."""
     prices = store.load_prices(_engine, ticker)
     return tables.volatility_history(prices, smoothing_days=smoothing_days)

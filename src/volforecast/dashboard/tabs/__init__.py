@@ -1,1 +1,1 @@
-"""The dashboard's tabs, one module each; every tab draws from a shared :class:`~.Context`."""
+"""The dashboard's tabs, one module each; :mod:`volforecast.dashboard.page` has what they share."""

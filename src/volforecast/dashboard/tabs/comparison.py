@@ -105,9 +105,7 @@ def comparison_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
 def _ab_record(ctx: page.Context, ticker: str, a: str, b: str, step: int) -> None:
     """A and B against realized volatility on one y axis, and the Diebold–Mariano test."""
     stored = page.attempt(lambda: page.read_record(ctx.url, ctx.engine, ticker))
-    history = page.attempt(
-        lambda: page.read_history(ctx.url, ctx.engine, ticker, ctx.smoothing_days)
-    )
+    history = page.attempt(lambda: page.history(ctx.url, ctx.engine, ticker, ctx.smoothing_days))
     if stored is None or history is None:
         return
     if stored.empty:

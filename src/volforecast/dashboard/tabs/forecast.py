@@ -27,9 +27,7 @@ def forecast_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
     ticker, forecasts = chosen
     for message in forecasts.warnings:
         st.warning(message)
-    history = page.attempt(
-        lambda: page.read_history(ctx.url, ctx.engine, ticker, ctx.smoothing_days)
-    )
+    history = page.attempt(lambda: page.history(ctx.url, ctx.engine, ticker, ctx.smoothing_days))
     if history is None:
         return
     shown = history if ctx.history_days == 0 else history.tail(ctx.history_days)
