@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.core.losses import qlike_losses
-from volforecast.dashboard.sources import as_paths, empty_paths
+from volforecast.dashboard.sources import PATH_COLUMNS, as_paths, empty_paths
 from volforecast.dashboard.sources.store import reading
 from volforecast.data.repository import PredictionRepository
 from volforecast.evaluation.stats import diebold_mariano
@@ -32,7 +32,7 @@ RECORD_STEPS = (1, 5)
 """Forecast steps the record shows: the next day and a week ahead."""
 TRADING_DAYS_PER_YEAR = 252
 ANNUALISE = math.sqrt(TRADING_DAYS_PER_YEAR)
-RECORD_COLUMNS = ("model_type", "model_version", "step", "origin_date", "forecast_date", "vol_pct")
+RECORD_COLUMNS = PATH_COLUMNS  # one row per model type, step and forecast date
 DM_MIN_DAYS = 10
 """Diebold–Mariano needs this many common forecast days (:func:`~.stats.diebold_mariano`)."""
 
@@ -54,10 +54,10 @@ def forecast_record(
     with reading(engine):
         rows = PredictionRepository(engine).frame([ticker], start=start, end=end, steps=steps)
     if rows.empty:
-        return empty_paths().loc[:, list(RECORD_COLUMNS)]
+        return empty_paths()
     rows = (rows.sort_values("prediction_timestamp")
             .drop_duplicates(["model_type", "step", "forecast_date"], keep="last"))  # fmt: skip
-    return as_paths(rows, ["step", "forecast_date"]).loc[:, list(RECORD_COLUMNS)]
+    return as_paths(rows, ["step", "forecast_date"])
 
 
 def realized_record(history: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ to run; the app shows it instead of a stack trace. Forecast paths come back in o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
@@ -19,8 +19,6 @@ PATH_DTYPES = {
 }  # fmt: skip
 PATH_COLUMNS = tuple(PATH_DTYPES)
 """One row per forecast step: the layout every forecast function returns."""
-
-ForecastSource = Literal["api", "database"]
 
 
 class DashboardError(Exception):
@@ -47,8 +45,8 @@ class ForecastSet:
 
     paths: pd.DataFrame
     """Columns :data:`PATH_COLUMNS`; ``vol_pct`` is daily volatility in percent."""
-    source: ForecastSource
-    notes: tuple[str, ...] = field(default=())
+    source: Literal["api", "database"]
+    notes: tuple[str, ...] = ()
     """Model types that gave no path, and why."""
 
 
