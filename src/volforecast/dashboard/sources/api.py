@@ -19,13 +19,7 @@ from pydantic import TypeAdapter
 
 from volforecast.api.client import ApiClient
 from volforecast.api.schemas import Health, ModelInfo, PredictionPage, PredictResponse
-from volforecast.dashboard.sources import (
-    ApiUnavailableError,
-    DashboardError,
-    ForecastSet,
-    empty_paths,
-    model_order,
-)
+from volforecast.dashboard import sources
 from volforecast.settings import Settings
 
 API_URL_ENV = "VOLFORECAST_DASHBOARD__API_URL"
@@ -94,17 +88,17 @@ def _get(client: ApiClient, path: str, **params: Any) -> requests.Response:
     try:
         answer = client.session.get(f"{client.url}{path}", params=params, timeout=client.timeout_s)
     except requests.RequestException as exc:
-        raise ApiUnavailableError(api_down_message(client.url)) from exc
+        raise sources.ApiUnavailableError(api_down_message(client.url)) from exc
     if answer.status_code == 401:
         msg = f"The API at {client.url} wants a key: set {API_KEY_ENV} to the API's key."
-        raise DashboardError(msg)
+        raise sources.DashboardError(msg)
     if answer.status_code >= 400:
         try:
             detail = answer.json().get("detail", answer.text)
         except ValueError:
             detail = answer.text
         msg = f"The API at {client.url} answered {path} with {answer.status_code}: {detail}"
-        raise DashboardError(msg)
+        raise sources.DashboardError(msg)
     return answer
 
 
@@ -136,7 +130,7 @@ def production_model_types(models: Sequence[ModelInfo], ticker: str) -> list[str
         for m in models
         if m.stage == "production" and m.ticker in {None, ticker}
     }
-    return sorted(types, key=model_order)
+    return sorted(types, key=sources.model_order)
 
 
 def _path_from_answer(answer: PredictResponse) -> pd.DataFrame:
@@ -154,7 +148,7 @@ def _path_from_answer(answer: PredictResponse) -> pd.DataFrame:
 def api_forecasts(
     client: ApiClient, ticker: str, model_types: Sequence[str],
     horizon: int = MAX_HORIZON_DAYS,
-) -> ForecastSet:  # fmt: skip
+) -> sources.ForecastSet:  # fmt: skip
     """Each model type's forecast path of ``ticker`` from the API (``POST /predict``).
 
     A model type the API cannot forecast with (no production version serves the ticker, too
@@ -162,7 +156,7 @@ def api_forecasts(
 
     Raises
     ------
-    ApiUnavailableError
+    sources.ApiUnavailableError
         When the API does not answer.
     """
     frames, notes = [], []
@@ -173,7 +167,7 @@ def api_forecasts(
             notes.append(f"{model_type}: {exc}")
             continue
         except requests.RequestException as exc:
-            raise ApiUnavailableError(api_down_message(client.url)) from exc
+            raise sources.ApiUnavailableError(api_down_message(client.url)) from exc
         frames.append(_path_from_answer(answer))
-    paths = pd.concat(frames, ignore_index=True) if frames else empty_paths()
-    return ForecastSet(paths, "api", tuple(notes))
+    paths = pd.concat(frames, ignore_index=True) if frames else sources.empty_paths()
+    return sources.ForecastSet(paths, "api", tuple(notes))

@@ -15,13 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from volforecast.dashboard.sources import (
-    DatabaseNotReadyError,
-    ForecastSet,
-    as_paths,
-    empty_paths,
-    first_line,
-)
+from volforecast.dashboard import sources
 from volforecast.data import db
 from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.repository import PredictionRepository, PriceRepository
@@ -45,8 +39,8 @@ def reading(engine: Engine) -> Iterator[None]:
     try:
         yield
     except (SQLAlchemyError, DatabaseUnavailableError) as exc:
-        msg = f"Reading the database {db.describe(engine)} failed: {first_line(exc)}"
-        raise DatabaseNotReadyError(msg) from exc
+        msg = f"Reading the database {db.describe(engine)} failed: {sources.first_line(exc)}"
+        raise sources.DatabaseNotReadyError(msg) from exc
 
 
 def check_database(engine: Engine) -> None:
@@ -63,22 +57,22 @@ def check_database(engine: Engine) -> None:
             f"There is no database at {url.database} yet: run `volforecast db upgrade`, "
             "then `volforecast ingest --sample`."
         )
-        raise DatabaseNotReadyError(msg)
+        raise sources.DatabaseNotReadyError(msg)
     try:
         current = db.current_revision(engine)
     except DatabaseUnavailableError as exc:
         msg = f"{exc}. Start it, or point VOLFORECAST_DATABASE_URL at one that is up."
-        raise DatabaseNotReadyError(msg) from exc
+        raise sources.DatabaseNotReadyError(msg) from exc
     head = db.head_revision()
     if current is None:
         msg = f"The database {where} has no volforecast tables yet: run `volforecast db upgrade`."
-        raise DatabaseNotReadyError(msg)
+        raise sources.DatabaseNotReadyError(msg)
     if current != head:
         msg = (
             f"The database {where} is at schema revision {current}; this dashboard needs "
             f"{head}: run `volforecast db upgrade`."
         )
-        raise DatabaseNotReadyError(msg)
+        raise sources.DatabaseNotReadyError(msg)
 
 
 def stored_tickers(engine: Engine) -> list[str]:
@@ -93,7 +87,7 @@ def load_prices(engine: Engine, ticker: str) -> pd.DataFrame:
         return PriceRepository(engine).load([ticker])
 
 
-def stored_forecasts(engine: Engine, ticker: str, *, limit: int = 1_000) -> ForecastSet:
+def stored_forecasts(engine: Engine, ticker: str, *, limit: int = 1_000) -> sources.ForecastSet:
     """The newest stored path of each model type for ``ticker`` (``ml.volatility_predictions``).
 
     Newest means the latest origin and, for that origin, the highest model version.
@@ -101,7 +95,7 @@ def stored_forecasts(engine: Engine, ticker: str, *, limit: int = 1_000) -> Fore
     with reading(engine):
         page = PredictionRepository(engine).find(ticker, limit=limit)
     if not page.rows:
-        return ForecastSet(empty_paths(), "database")
+        return sources.ForecastSet(sources.empty_paths(), "database")
     rows = pd.DataFrame([vars(r) for r in page.rows])
     rows["version_number"] = pd.to_numeric(rows["model_version"], errors="coerce").fillna(-1)
     newest = (
@@ -110,7 +104,7 @@ def stored_forecasts(engine: Engine, ticker: str, *, limit: int = 1_000) -> Fore
         .last()
     )
     kept = rows.merge(newest.reset_index(), on=["model_type", "origin_date", "model_version"])
-    return ForecastSet(as_paths(kept, ["step"]), "database")
+    return sources.ForecastSet(sources.as_paths(kept, ["step"]), "database")
 
 
 def promotion_log(engine: Engine) -> pd.DataFrame:
