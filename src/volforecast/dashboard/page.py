@@ -30,8 +30,8 @@ HISTORY_CHOICES = (60, 120, 250, 500, 1000, 2500, 0)
 DEFAULT_HISTORY_DAYS = 120
 
 # How stale each read may be: prices and forecasts change once a day, health by the second.
-# Database reads are keyed by the database URL, API reads by the API's URL and key: arguments
-# with a leading underscore (an engine, the settings) are not hashed.
+# Database reads are keyed by the database URL, API reads by the DashboardConfig (URL, key):
+# arguments with a leading underscore (an engine, the settings) are not hashed.
 STATUS_TTL_S = 15
 LISTING_TTL_S = 60
 PRICES_TTL_S = 300
