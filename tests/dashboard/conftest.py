@@ -14,7 +14,7 @@ from tests.conftest import make_settings
 from tests.integration.servers import free_port
 from tests.integration.test_api import GARCH_ONLY, QUICK, _sample, _store
 from volforecast.dashboard import APP_PATH
-from volforecast.dashboard.data import API_URL_ENV
+from volforecast.dashboard.sources.api import API_URL_ENV
 from volforecast.data import db
 from volforecast.jobs.predict import predict_all
 from volforecast.jobs.train import train

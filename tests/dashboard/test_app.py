@@ -21,9 +21,12 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import make_settings
 from tests.dashboard.conftest import TICKERS, UseEnv, run_app
 from tests.integration.servers import clean_env, free_port, volforecast_server
-from volforecast.dashboard import data
-from volforecast.dashboard.data import NO_PRICES, normal_quantile
+from volforecast.core.risk import normal_quantile
+from volforecast.dashboard.sources import store
+from volforecast.dashboard.sources.store import NO_PRICES
 from volforecast.data.monitoring import CheckRow, MonitoringRepository
+from volforecast.data.repository import PriceRepository
+from volforecast.data.sources import load_sample
 from volforecast.settings import Settings
 
 API_DOWN = "is not answering: start it with `volforecast serve`"
@@ -91,7 +94,7 @@ def test_a_tab_that_fails_says_so_and_the_others_still_draw(
     def broken(_engine: Engine) -> None:
         raise RuntimeError("the log table is unreadable")
 
-    monkeypatch.setattr(data, "promotion_log", broken)
+    monkeypatch.setattr(store, "promotion_log", broken)
     use_env(settings)
     at = run_app()
     assert not at.exception, _texts(at.exception)
@@ -151,6 +154,31 @@ def test_the_monitoring_tab_shows_stored_alerts_and_quality_findings(
     assert list(queue["status"]) == ["pending"]
 
 
+def test_the_monitoring_tab_shows_the_stored_quality_findings_and_never_runs_the_gate(
+    engine: Engine, settings: Settings, use_env: UseEnv
+) -> None:
+    # Given the monitor's data-quality finding for ^GSPC and stored prices to choose from
+    MonitoringRepository(engine).upsert_checks(
+        [CheckRow("^GSPC", "-", "data_quality", dt.date(2024, 1, 12), 2.0, 0.0, fired=True,
+                  alert=True, detail={"rows_rejected": 3.0})],
+        created_at=NOW,
+    )  # fmt: skip
+    prices = load_sample().frame
+    PriceRepository(engine).upsert(prices[prices["ticker"] == "^GSPC"].tail(30), ingested_at=NOW)
+    use_env(settings)
+    # When the dashboard runs with a ticker chosen
+    at = run_app()
+    # Then the finding is shown as the monitor stored it, and nothing offers to run the gate
+    _assert_clean(at)
+    monitoring = _tab(at, "Monitoring")
+    quality = next(f for f in _frames(monitoring) if "kind" in f.columns)
+    assert quality[["kind", "ticker", "statistic", "detail"]].to_dict("records") == [
+        {"kind": "latest check", "ticker": "^GSPC", "statistic": 2.0, "detail": "rows_rejected=3"}
+    ]
+    assert [b.key for b in monitoring.button] == [], "the page must not run the quality gate"
+    assert any("volforecast monitor run --all" in c for c in _texts(monitoring.caption))
+
+
 def test_with_the_api_down_the_forecast_tab_shows_the_stored_paths(
     trained_home: Settings, use_env: UseEnv
 ) -> None:
@@ -174,15 +202,6 @@ def test_with_the_api_down_the_forecast_tab_shows_the_stored_paths(
     np.testing.assert_allclose(
         table["GARCH VaR 99 %"], normal_quantile(0.99) * table["GARCH vol %"]
     )
-
-    # The quality gate runs on demand over the stored prices, which passed it when loaded
-    at.button(key="quality_run").click().run()
-    _assert_clean(at)
-    report = next(f for f in _frames(_tab(at, "Monitoring")) if "received" in f.columns)
-    assert report.to_dict("records")[0] | {"received": 0} == {
-        "ticker": "^GSPC", "status": "ok", "received": 0, "accepted": report["received"][0],
-        "check": "", "rows": 0, "detail": "",
-    }  # fmt: skip
 
     # When another ticker is chosen, its own paths are shown
     gspc = table["GARCH vol %"].to_numpy()

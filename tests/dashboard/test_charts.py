@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from volforecast.core.risk import normal_quantile
 from volforecast.dashboard import charts
-from volforecast.dashboard.data import normal_quantile, volatility_history
+from volforecast.dashboard.tables import volatility_history
 from volforecast.data.sources import load_sample
 
 

@@ -16,11 +16,12 @@ from tests.conftest import make_settings
 from tests.integration.servers import free_port
 from volforecast.api.client import ApiClient
 from volforecast.api.observability import LATENCY_BUCKETS_S, ServiceMetrics
+from volforecast.api.schemas import ModelInfo
 from volforecast.core.features import DailyData
-from volforecast.dashboard import data
+from volforecast.dashboard import prometheus, sources, tables
+from volforecast.dashboard.sources import api, store
 from volforecast.data import db
 from volforecast.data.monitoring import AccuracyRow, MonitoringRepository
-from volforecast.data.quality import Finding, QualityReport, TickerQuality
 from volforecast.data.repository import PredictionRepository, PredictionRow
 from volforecast.data.sources import load_sample
 
@@ -45,9 +46,9 @@ def _paths(model_type: str, vol_pct: list[float], version: str = "1") -> pd.Data
 
 
 def test_the_api_url_and_key_come_from_the_settings() -> None:
-    default = data.DashboardConfig.from_settings(make_settings())
-    assert default == data.DashboardConfig("http://127.0.0.1:8000")
-    config = data.DashboardConfig.from_settings(
+    default = api.DashboardConfig.from_settings(make_settings())
+    assert default == api.DashboardConfig("http://127.0.0.1:8000")
+    config = api.DashboardConfig.from_settings(
         make_settings(dashboard={"api_url": "http://api:8000/"}, api={"api_key": "k"})
     )
     assert (config.api_url, config.api_key) == ("http://api:8000", "k")
@@ -60,9 +61,9 @@ def test_the_api_url_and_key_come_from_the_settings() -> None:
 def test_volatility_history_is_the_root_of_the_realized_variance() -> None:
     frame = load_sample().frame
     prices = frame[frame["ticker"] == "^GSPC"].tail(60)
-    history = data.volatility_history(prices, smoothing_days=3)
+    history = tables.volatility_history(prices, smoothing_days=3)
     features = DailyData.from_prices(prices)
-    assert list(history.columns) == list(data.HISTORY_COLUMNS)
+    assert list(history.columns) == list(tables.HISTORY_COLUMNS)
     assert len(history) == 59, "the first day only anchors the first return"
     np.testing.assert_allclose(history["rv_vol_pct"], np.sqrt(features.rv_sigma2))
     np.testing.assert_allclose(history["abs_return_pct"], np.abs(features.returns_pct))
@@ -74,21 +75,21 @@ def test_volatility_history_is_the_root_of_the_realized_variance() -> None:
 
 def test_volatility_history_of_too_few_prices_is_empty() -> None:
     prices = load_sample().frame.head(1)
-    assert data.volatility_history(prices).empty
+    assert tables.volatility_history(prices).empty
 
 
 # ---------------------------------------------------------------- forecasts and VaR
 
 
 def test_var_is_the_normal_quantile_times_the_forecast_volatility() -> None:
-    shaped = data.with_var(_paths("GARCH", [1.0, 2.0, 0.5]))
+    shaped = tables.with_var(_paths("GARCH", [1.0, 2.0, 0.5]))
     np.testing.assert_allclose(shaped["var95_pct"], [Z95, 2 * Z95, 0.5 * Z95], rtol=1e-12)
     np.testing.assert_allclose(shaped["var99_pct"], [Z99, 2 * Z99, 0.5 * Z99], rtol=1e-12)
 
 
 def test_the_forecast_table_has_one_row_per_step_and_columns_per_model() -> None:
     paths = pd.concat([_paths("LSTM", [0.8, 0.9]), _paths("GARCH", [1.2, 1.1])])
-    table = data.forecast_table(paths)
+    table = tables.forecast_table(paths)
     assert list(table.columns) == [
         "step", "date",
         "GARCH vol %", "GARCH VaR 95 %", "GARCH VaR 99 %",
@@ -101,15 +102,16 @@ def test_the_forecast_table_has_one_row_per_step_and_columns_per_model() -> None
 
 
 def test_production_model_types_are_those_that_may_serve_the_ticker() -> None:
-    models = [
+    # The listing's fields the choice reads; the others do not matter to it
+    models = [ModelInfo.model_construct(**m) for m in [
         {"model_type": "HAR", "ticker": "^GSPC", "stage": "production"},
         {"model_type": "GARCH", "ticker": "^IXIC", "stage": "production"},
         {"model_type": "GARCH", "ticker": "^GSPC", "stage": "production"},
         {"model_type": "LSTM", "ticker": None, "stage": "production"},
         {"model_type": "EWMA", "ticker": "^GSPC", "stage": "challenger"},
-    ]
-    assert data.production_model_types(models, "^GSPC") == ["GARCH", "LSTM", "HAR"]
-    assert data.production_model_types(models, "AAPL") == ["LSTM"]
+    ]]  # fmt: skip
+    assert api.production_model_types(models, "^GSPC") == ["GARCH", "LSTM", "HAR"]
+    assert api.production_model_types(models, "AAPL") == ["LSTM"]
 
 
 def test_the_newest_stored_path_of_each_model_is_read_back(engine: Engine) -> None:
@@ -127,7 +129,7 @@ def test_the_newest_stored_path_of_each_model_is_read_back(engine: Engine) -> No
         + rows("GARCH", newer, "10", 3.0) + rows("LSTM", older, "1", 4.0)
     )  # fmt: skip
     # When the dashboard reads them
-    stored = data.stored_forecasts(engine, "AAPL")
+    stored = store.stored_forecasts(engine, "AAPL")
     # Then each model's newest origin, at its highest version (10 after 2, as numbers)
     assert stored.source == "database"
     garch = stored.paths[stored.paths["model_type"] == "GARCH"]
@@ -136,17 +138,17 @@ def test_the_newest_stored_path_of_each_model_is_read_back(engine: Engine) -> No
     assert set(stored.paths[stored.paths["model_type"] == "LSTM"]["origin_date"]) == {
         pd.Timestamp(older)
     }
-    assert data.stored_forecasts(engine, "MSFT").paths.empty
+    assert store.stored_forecasts(engine, "MSFT").paths.empty
 
 
 def test_a_down_api_raises_the_message_to_show() -> None:
     client = ApiClient(f"http://127.0.0.1:{free_port()}", timeout_s=2)
-    status = data.api_status(client)
+    status = api.api_status(client)
     assert not status.up
-    with pytest.raises(data.ApiUnavailableError, match="start it with `volforecast serve`"):
-        data.api_forecasts(client, "^GSPC", ["GARCH"])
-    with pytest.raises(data.ApiUnavailableError):
-        data.api_models(client)
+    with pytest.raises(sources.ApiUnavailableError, match="start it with `volforecast serve`"):
+        api.api_forecasts(client, "^GSPC", ["GARCH"])
+    with pytest.raises(sources.ApiUnavailableError):
+        api.api_models(client)
 
 
 # ---------------------------------------------------------------- the database's state
@@ -155,8 +157,8 @@ def test_a_down_api_raises_the_message_to_show() -> None:
 def test_a_missing_sqlite_database_is_reported_without_being_created(tmp_path: Path) -> None:
     path = tmp_path / "none" / "volforecast.db"
     engine = db.create_db_engine(make_settings(database_url=f"sqlite:///{path}"))
-    with pytest.raises(data.DatabaseNotReadyError, match="volforecast db upgrade"):
-        data.check_database(engine)
+    with pytest.raises(sources.DatabaseNotReadyError, match="volforecast db upgrade"):
+        store.check_database(engine)
     assert not path.exists()
 
 
@@ -165,14 +167,14 @@ def test_an_unmigrated_database_asks_for_an_upgrade(tmp_path: Path) -> None:
     engine = db.create_db_engine(make_settings(database_url=f"sqlite:///{path}"))
     with engine.connect():  # an empty file, as another tool might leave
         pass
-    with pytest.raises(data.DatabaseNotReadyError, match="has no volforecast tables"):
-        data.check_database(engine)
+    with pytest.raises(sources.DatabaseNotReadyError, match="has no volforecast tables"):
+        store.check_database(engine)
     engine.dispose()
 
 
 def test_a_migrated_database_is_ready(engine: Engine) -> None:
-    data.check_database(engine)
-    assert data.stored_tickers(engine) == []
+    store.check_database(engine)
+    assert store.stored_tickers(engine) == []
 
 
 # ---------------------------------------------------------------- accuracy and monitoring
@@ -187,26 +189,13 @@ def test_accuracy_and_the_ab_summary(engine: Engine) -> None:
         [row("GARCH", 10, 1.0), row("GARCH", 11, 0.8), row("LSTM", 10, 0.5), row("LSTM", 11, 0.6)],
         computed_at=NOW,
     )
-    accuracy = data.accuracy(engine, "^GSPC")
+    accuracy = store.accuracy(engine, "^GSPC")
     assert len(accuracy) == 4
-    latest = data.latest_accuracy(accuracy)
+    latest = tables.latest_accuracy(accuracy)
     assert latest.set_index("model_type")["rmse_vol_pct"].to_dict() == {"GARCH": 0.8, "LSTM": 0.6}
-    summary = data.ab_summary(accuracy, "GARCH", "LSTM", "rmse_vol_pct").iloc[0]
+    summary = tables.ab_summary(accuracy, "GARCH", "LSTM", "rmse_vol_pct").iloc[0]
     assert (summary["GARCH"], summary["LSTM"]) == (0.8, 0.6)
     assert summary["b vs a %"] == pytest.approx(100 * (0.6 - 0.8) / 0.8)
-
-
-def test_quality_findings_list_each_failed_check() -> None:
-    report = QualityReport({
-        "AAPL": TickerQuality("AAPL", received=10, accepted=10),
-        "BAD": TickerQuality("BAD", received=10, accepted=8,
-                             findings=[Finding("stale", 2, "2 repeated closes", ("2024-01-02",))]),
-    })  # fmt: skip
-    findings = data.quality_findings(report)
-    assert list(findings["ticker"]) == ["AAPL", "BAD"]
-    bad = findings.iloc[1]
-    assert (bad["status"], bad["check"], bad["rows"]) == ("partial", "stale", 2)
-    assert "2024-01-02" in bad["detail"]
 
 
 # ---------------------------------------------------------------- the API's /metrics
@@ -214,12 +203,12 @@ def test_quality_findings_list_each_failed_check() -> None:
 
 def test_histogram_quantiles_interpolate_within_a_bucket() -> None:
     bounds = [0.1, 0.2, math.inf]
-    assert data.histogram_quantile(0.5, bounds, [5, 10, 10]) == pytest.approx(0.1)
-    assert data.histogram_quantile(0.75, bounds, [5, 10, 10]) == pytest.approx(0.15)
-    assert data.histogram_quantile(0.25, bounds, [5, 10, 10]) == pytest.approx(0.05)
+    assert prometheus.histogram_quantile(0.5, bounds, [5, 10, 10]) == pytest.approx(0.1)
+    assert prometheus.histogram_quantile(0.75, bounds, [5, 10, 10]) == pytest.approx(0.15)
+    assert prometheus.histogram_quantile(0.25, bounds, [5, 10, 10]) == pytest.approx(0.05)
     # In the +Inf bucket nothing is known beyond the largest finite bound.
-    assert data.histogram_quantile(0.99, bounds, [5, 10, 12]) == pytest.approx(0.2)
-    assert math.isnan(data.histogram_quantile(0.5, bounds, [0, 0, 0]))
+    assert prometheus.histogram_quantile(0.99, bounds, [5, 10, 12]) == pytest.approx(0.2)
+    assert math.isnan(prometheus.histogram_quantile(0.5, bounds, [0, 0, 0]))
 
 
 def test_request_counts_and_latencies_are_read_from_the_services_metrics() -> None:
@@ -232,8 +221,8 @@ def test_request_counts_and_latencies_are_read_from_the_services_metrics() -> No
     metrics.latency.labels("GET", "/models").observe(0.0005)
     text = generate_latest(metrics.registry).decode()
     # When the dashboard parses the text
-    counts = data.request_counts(text)
-    quantiles = data.latency_quantiles(text).set_index("route")
+    counts = prometheus.request_counts(text)
+    quantiles = prometheus.latency_quantiles(text).set_index("route")
     # Then the counts are the requests, and the quantiles Prometheus' interpolation
     assert counts.to_dict("records") == [
         {"method": "GET", "route": "/models", "status": "503", "requests": 1},

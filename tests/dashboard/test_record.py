@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 
 from tests.conftest import make_settings
 from volforecast.core.features import DailyData
-from volforecast.dashboard import data, record
+from volforecast.dashboard import record, sources, tables
+from volforecast.dashboard.sources import registry
 from volforecast.data.repository import PredictionRepository, PredictionRow
 from volforecast.data.sources import load_sample
 from volforecast.evaluation.stats import diebold_mariano
@@ -66,7 +67,7 @@ def test_the_record_keeps_steps_1_and_5_and_the_latest_stored_forecast_of_a_day(
 def test_realized_volatility_is_the_proxy_the_monitor_scores_against() -> None:
     prices = load_sample().frame
     prices = prices[prices["ticker"] == "^GSPC"].tail(60)
-    realized = record.realized_record(data.volatility_history(prices, smoothing_days=5))
+    realized = record.realized_record(tables.volatility_history(prices, smoothing_days=5))
     # the monitor's "range" truth: the root of DailyData's range-based variance, unsmoothed
     daily = DailyData.from_prices(prices)
     np.testing.assert_allclose(realized["realized_vol_pct"], np.sqrt(daily.rv_sigma2))
@@ -146,15 +147,15 @@ def test_a_pooled_models_own_figures_are_read_for_one_ticker(tmp_path: Path) -> 
     run = client.create_run(experiment)
     table = pd.DataFrame({"qlike_h1_range": [0.31, 0.42], "rmse_h1_range": [0.2, 0.5]},
                          index=["^GSPC", "^IXIC"])  # fmt: skip
-    (tmp_path / record.METRICS_BY_TICKER).write_text(table.to_csv())
-    client.log_artifact(run.info.run_id, str(tmp_path / record.METRICS_BY_TICKER))
+    (tmp_path / registry.METRICS_BY_TICKER).write_text(table.to_csv())
+    client.log_artifact(run.info.run_id, str(tmp_path / registry.METRICS_BY_TICKER))
     client.create_registered_model("lstm_volatility_pooled")
     version = client.create_model_version("lstm_volatility_pooled", "runs:/x/model",
                                           run_id=run.info.run_id)  # fmt: skip
-    own = record.pooled_ticker_metrics(settings, "lstm_volatility_pooled", version.version,
+    own = registry.pooled_ticker_metrics(settings, "lstm_volatility_pooled", version.version,
                                        "^IXIC")  # fmt: skip
     assert own == {"qlike_h1_range": 0.42, "rmse_h1_range": 0.5}
-    assert record.pooled_ticker_metrics(settings, "lstm_volatility_pooled", version.version,
+    assert registry.pooled_ticker_metrics(settings, "lstm_volatility_pooled", version.version,
                                         "AAPL") is None  # fmt: skip
-    with pytest.raises(data.DashboardError, match="per-ticker metrics"):
-        record.pooled_ticker_metrics(settings, "lstm_volatility_pooled", "99", "^IXIC")
+    with pytest.raises(sources.DashboardError, match="per-ticker metrics"):
+        registry.pooled_ticker_metrics(settings, "lstm_volatility_pooled", "99", "^IXIC")

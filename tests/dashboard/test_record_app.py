@@ -19,7 +19,8 @@ from tests.dashboard.conftest import RUN_TIMEOUT_S, TICKERS, UseEnv
 from tests.integration.test_api import _sample, _store
 from tests.integration.test_training import LSTM_QUICK
 from volforecast.core.features import DailyData
-from volforecast.dashboard import APP_PATH, record
+from volforecast.dashboard import APP_PATH
+from volforecast.dashboard.sources import registry
 from volforecast.data import db
 from volforecast.data.repository import PredictionRepository, PredictionRow
 from volforecast.evaluation.stats import diebold_mariano
@@ -147,7 +148,7 @@ def test_a_pooled_lstm_is_compared_on_its_own_figures_for_the_ticker(
     client = connect(settings, check=False)
     run_id = client.get_model_version("lstm_volatility_pooled", "1").run_id
     by_ticker = pd.read_csv(
-        client.download_artifacts(run_id, record.METRICS_BY_TICKER, str(tmp_path)), index_col=0
+        client.download_artifacts(run_id, registry.METRICS_BY_TICKER, str(tmp_path)), index_col=0
     )
     use_env(settings)  # the API is down: the registry is read directly
     # When ^IXIC is compared

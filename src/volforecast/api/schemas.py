@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +18,9 @@ from pydantic_core import PydanticCustomError
 
 from volforecast.models.base import MAX_HORIZON
 from volforecast.models.catalog import MODEL_NAMES
+
+if TYPE_CHECKING:  # the registry imports MLflow, which a client of these schemas never needs
+    from volforecast.registry.serving import VersionInfo
 
 TICKER_PATTERN = r"^[A-Za-z0-9.^\-]*[A-Za-z0-9][A-Za-z0-9.^\-]*$"
 """Letters, digits, ``.``, ``^``, ``-``; at least one letter or digit (a model is named by them)."""
@@ -142,6 +145,15 @@ class ModelInfo(Schema):
     """Whether the fit converged; null when the version does not record it."""
     created_at: UtcDatetime | None
     """When the version was registered, UTC."""
+
+    @classmethod
+    def from_version(cls, v: VersionInfo) -> ModelInfo:
+        """The listing of a registered version; a pooled model serves no single ticker."""
+        pooled = v.name.endswith("_pooled")
+        return cls(model_name=v.name, ticker=v.tickers[0] if len(v.tickers) == 1 and not pooled
+                   else None, tickers=len(v.tickers), model_type=v.model_type, version=v.version,
+                   stage=v.alias if v.alias in {"production", "challenger"} else "none",
+                   metrics=v.metrics, converged=v.converged, created_at=v.created_at)  # fmt: skip
 
 
 class PredictionRecord(Schema):

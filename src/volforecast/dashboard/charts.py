@@ -1,4 +1,4 @@
-"""Plotly figures of the dashboard: pure functions of the frames :mod:`.data` shapes.
+"""Plotly figures of the dashboard: pure functions of the frames :mod:`.tables` shapes.
 
 Every y axis is a daily figure in percent unless it says otherwise. A model keeps its colour
 across every figure, so GARCH is the same blue in the forecast, the A/B view and the accuracy.
@@ -12,8 +12,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from volforecast.dashboard.data import VAR_LEVELS, model_order, var_column, with_var
 from volforecast.dashboard.record import ANNUALISE
+from volforecast.dashboard.sources import model_order
+from volforecast.dashboard.tables import VAR_LEVELS, var_column, with_var
 
 MODEL_COLORS = {
     "GARCH": "#1f77b4",
@@ -65,10 +66,10 @@ def volatility_figure(
     Parameters
     ----------
     history : pandas.DataFrame or None
-        :func:`~volforecast.dashboard.data.volatility_history` of the days to show, or None
+        :func:`~volforecast.dashboard.tables.volatility_history` of the days to show, or None
         for forecasts alone.
     paths : pandas.DataFrame
-        Forecast steps in the :data:`~volforecast.dashboard.data.PATH_COLUMNS` layout.
+        Forecast steps in the :data:`~volforecast.dashboard.sources.PATH_COLUMNS` layout.
     levels : sequence of float
         VaR levels; the band of a model spans the lowest to the highest level's VaR.
     title : str
@@ -89,43 +90,12 @@ def volatility_figure(
     """
     figure = go.Figure()
     if history is not None and not history.empty:
-        figure.add_trace(go.Bar(
-            x=history["date"], y=history["abs_return_pct"], name="|return| %",
-            marker={"color": RETURN_COLOR, "line": {"width": 0}},
-            hovertemplate="%{y:.2f} %<extra>|return|</extra>",
-        ))  # fmt: skip
-        smoothed = f", {smoothing_days}-day mean" if smoothing_days > 1 else ""
-        figure.add_trace(go.Scatter(
-            x=history["date"], y=history["rv_vol_smooth_pct"], mode="lines",
-            name=f"realized vol %{smoothed}", line={"color": REALIZED_COLOR, "width": 1.5},
-            hovertemplate="%{y:.2f} %<extra>realized vol</extra>",
-        ))  # fmt: skip
+        _add_history(figure, history, smoothing_days)
     if not paths.empty:
         shaped = with_var(paths, levels)
-        low, high = var_column(min(levels)), var_column(max(levels))
-        low_name, high_name = f"{round(min(levels) * 100)}", f"{round(max(levels) * 100)}"
         for model_type in sorted(shaped["model_type"].unique(), key=model_order):
             path = shaped[shaped["model_type"] == model_type].sort_values("step")
-            color = model_color(model_type)
-            version = str(path["model_version"].iloc[0])
-            group = f"model-{model_type}"
-            figure.add_trace(go.Scatter(
-                x=path["forecast_date"], y=path[low], mode="lines", line={"width": 0},
-                name=f"{model_type} VaR {low_name} %", legendgroup=group, showlegend=False,
-                hovertemplate=f"%{{y:.2f}} %<extra>{model_type} VaR {low_name} %</extra>",
-            ))  # fmt: skip
-            figure.add_trace(go.Scatter(
-                x=path["forecast_date"], y=path[high], mode="lines", line={"width": 0},
-                fill="tonexty", fillcolor=_rgba(color, 0.18), legendgroup=group,
-                name=f"{model_type} VaR {low_name}–{high_name} %",
-                hovertemplate=f"%{{y:.2f}} %<extra>{model_type} VaR {high_name} %</extra>",
-            ))  # fmt: skip
-            figure.add_trace(go.Scatter(
-                x=path["forecast_date"], y=path["vol_pct"], mode="lines+markers",
-                line={"color": color, "width": 2.5}, marker={"size": 5}, legendgroup=group,
-                name=f"{model_type} v{version} forecast vol %",
-                hovertemplate=f"%{{y:.3f}} %<extra>{model_type} v{version} vol</extra>",
-            ))  # fmt: skip
+            _add_path(figure, path, model_type, levels)
         origin = pd.Timestamp(shaped["origin_date"].max())
         # Plotly wants a date axis position in epoch milliseconds here, not a Timestamp.
         figure.add_vline(
@@ -139,6 +109,47 @@ def volatility_figure(
         margin={"t": 80, "b": 40, "l": 60, "r": 20},
     )  # fmt: skip
     return figure
+
+
+def _add_history(figure: go.Figure, history: pd.DataFrame, smoothing_days: int) -> None:
+    """The absolute returns as bars and the realized volatility as a line."""
+    figure.add_trace(go.Bar(
+        x=history["date"], y=history["abs_return_pct"], name="|return| %",
+        marker={"color": RETURN_COLOR, "line": {"width": 0}},
+        hovertemplate="%{y:.2f} %<extra>|return|</extra>",
+    ))  # fmt: skip
+    smoothed = f", {smoothing_days}-day mean" if smoothing_days > 1 else ""
+    figure.add_trace(go.Scatter(
+        x=history["date"], y=history["rv_vol_smooth_pct"], mode="lines",
+        name=f"realized vol %{smoothed}", line={"color": REALIZED_COLOR, "width": 1.5},
+        hovertemplate="%{y:.2f} %<extra>realized vol</extra>",
+    ))  # fmt: skip
+
+
+def _add_path(figure: go.Figure, path: pd.DataFrame, model_type: str,
+              levels: Sequence[float]) -> None:  # fmt: skip
+    """One model's forecast path, over its VaR band from the lowest to the highest level."""
+    low, high = var_column(min(levels)), var_column(max(levels))
+    low_name, high_name = f"{round(min(levels) * 100)}", f"{round(max(levels) * 100)}"
+    color, version = model_color(model_type), str(path["model_version"].iloc[0])
+    group = f"model-{model_type}"
+    figure.add_trace(go.Scatter(
+        x=path["forecast_date"], y=path[low], mode="lines", line={"width": 0},
+        name=f"{model_type} VaR {low_name} %", legendgroup=group, showlegend=False,
+        hovertemplate=f"%{{y:.2f}} %<extra>{model_type} VaR {low_name} %</extra>",
+    ))  # fmt: skip
+    figure.add_trace(go.Scatter(
+        x=path["forecast_date"], y=path[high], mode="lines", line={"width": 0},
+        fill="tonexty", fillcolor=_rgba(color, 0.18), legendgroup=group,
+        name=f"{model_type} VaR {low_name}–{high_name} %",
+        hovertemplate=f"%{{y:.2f}} %<extra>{model_type} VaR {high_name} %</extra>",
+    ))  # fmt: skip
+    figure.add_trace(go.Scatter(
+        x=path["forecast_date"], y=path["vol_pct"], mode="lines+markers",
+        line={"color": color, "width": 2.5}, marker={"size": 5}, legendgroup=group,
+        name=f"{model_type} v{version} forecast vol %",
+        hovertemplate=f"%{{y:.3f}} %<extra>{model_type} v{version} vol</extra>",
+    ))  # fmt: skip
 
 
 def _date_axis(dates: pd.Series) -> dict[str, object]:
@@ -155,7 +166,7 @@ def _date_axis(dates: pd.Series) -> dict[str, object]:
 def accuracy_figure(frame: pd.DataFrame, metric: str, *, title: str = "") -> go.Figure:
     """``metric`` of each model type over its rolling windows' end dates.
 
-    ``frame`` is :func:`~volforecast.dashboard.data.accuracy` restricted to one horizon and
+    ``frame`` is :func:`~volforecast.dashboard.sources.store.accuracy` restricted to one horizon and
     proxy; ``rmse_vol_pct`` and ``mae_vol_pct`` are daily volatility in percent. One day or
     many, the x axis is a date axis.
     """
@@ -181,6 +192,15 @@ def accuracy_figure(frame: pd.DataFrame, metric: str, *, title: str = "") -> go.
     return figure
 
 
+def _realized(realized: pd.DataFrame, factor: float, name: str, *, first: bool) -> go.Scatter:
+    """Realized volatility times ``factor``, in the legend of the ``first`` panel only."""
+    return go.Scatter(
+        x=realized["date"], y=realized["realized_vol_pct"] * factor, mode="lines", name=name,
+        legendgroup="realized", showlegend=first, line={"color": REALIZED_COLOR, "width": 1.2},
+        hovertemplate="%{y:.2f} %<extra>realized</extra>",
+    )  # fmt: skip
+
+
 def record_figure(
     record: pd.DataFrame, realized: pd.DataFrame, *, annualised: bool = False,
     steps: Sequence[int] = (1, 5), height: int = 620,
@@ -195,20 +215,15 @@ def record_figure(
     if record.empty:
         return _empty("Forecasts against realized volatility",
                       "No stored forecasts in this date range")  # fmt: skip
-    factor = ANNUALISE if annualised else 1.0
-    unit = "annualised %" if annualised else "daily %"
+    factor, unit = (ANNUALISE, "annualised %") if annualised else (1.0, "daily %")
     figure = make_subplots(
         rows=len(steps), cols=1, shared_xaxes=True, vertical_spacing=0.08,
         subplot_titles=[f"{s} trading day{'s' if s > 1 else ''} ahead" for s in steps],
     )  # fmt: skip
     models = sorted(record["model_type"].unique(), key=model_order)
     for row, step in enumerate(steps, start=1):
-        figure.add_trace(go.Scatter(
-            x=realized["date"], y=realized["realized_vol_pct"] * factor, mode="lines",
-            name=f"realized vol ({unit})", legendgroup="realized", showlegend=row == 1,
-            line={"color": REALIZED_COLOR, "width": 1.2},
-            hovertemplate="%{y:.2f} %<extra>realized</extra>",
-        ), row=row, col=1)  # fmt: skip
+        figure.add_trace(_realized(realized, factor, f"realized vol ({unit})", first=row == 1),
+                         row=row, col=1)  # fmt: skip
         for model_type in models:
             own = record[(record["model_type"] == model_type) & (record["step"] == step)]
             figure.add_trace(go.Scatter(
@@ -240,17 +255,13 @@ def ab_figure(
 
     ``record`` and ``realized`` as in :func:`record_figure`; only ``step`` is drawn.
     """
-    factor = ANNUALISE if annualised else 1.0
-    unit = "annualised %" if annualised else "daily %"
+    factor, unit = (ANNUALISE, "annualised %") if annualised else (1.0, "daily %")
     figure = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
                            subplot_titles=[f"A: {a}", f"B: {b}"])  # fmt: skip
     for col, model_type in enumerate((a, b), start=1):
-        figure.add_trace(go.Scatter(
-            x=realized["date"], y=realized["realized_vol_pct"] * factor, mode="lines",
-            name="realized vol", legendgroup="realized", showlegend=col == 1,
-            line={"color": REALIZED_COLOR, "width": 1.2},
-            hovertemplate="%{y:.2f} %<extra>realized</extra>",
-        ), row=1, col=col)  # fmt: skip
+        figure.add_trace(
+            _realized(realized, factor, "realized vol", first=col == 1), row=1, col=col
+        )
         own = record[(record["model_type"] == model_type) & (record["step"] == step)]
         figure.add_trace(go.Scatter(
             x=own["forecast_date"], y=own["vol_pct"] * factor, mode="lines+markers",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -23,7 +22,8 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.core.losses import qlike_losses
-from volforecast.dashboard.data import DashboardError, _reading, model_order
+from volforecast.dashboard.sources import PATH_COLUMNS, as_paths, empty_paths
+from volforecast.dashboard.sources.store import reading
 from volforecast.data.repository import PredictionRepository
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.settings import Settings
@@ -32,18 +32,9 @@ RECORD_STEPS = (1, 5)
 """Forecast steps the record shows: the next day and a week ahead."""
 TRADING_DAYS_PER_YEAR = 252
 ANNUALISE = math.sqrt(TRADING_DAYS_PER_YEAR)
-RECORD_COLUMNS = ("model_type", "model_version", "step", "origin_date", "forecast_date", "vol_pct")
+RECORD_COLUMNS = PATH_COLUMNS  # one row per model type, step and forecast date
 DM_MIN_DAYS = 10
 """Diebold–Mariano needs this many common forecast days (:func:`~.stats.diebold_mariano`)."""
-
-
-def empty_record() -> pd.DataFrame:
-    """A record of no forecasts, in the :data:`RECORD_COLUMNS` layout."""
-    return pd.DataFrame({
-        "model_type": pd.Series(dtype="object"), "model_version": pd.Series(dtype="object"),
-        "step": pd.Series(dtype="int64"), "origin_date": pd.Series(dtype="datetime64[ns]"),
-        "forecast_date": pd.Series(dtype="datetime64[ns]"), "vol_pct": pd.Series(dtype="float64"),
-    })  # fmt: skip
 
 
 def forecast_record(
@@ -60,29 +51,19 @@ def forecast_record(
     stored more than once (a new version, a re-run), the latest stored counts, as it does for
     the monitor. ``vol_pct`` is daily volatility in percent.
     """
-    with _reading(engine):
+    with reading(engine):
         rows = PredictionRepository(engine).frame([ticker], start=start, end=end, steps=steps)
     if rows.empty:
-        return empty_record()
+        return empty_paths()
     rows = (rows.sort_values("prediction_timestamp")
             .drop_duplicates(["model_type", "step", "forecast_date"], keep="last"))  # fmt: skip
-    record = pd.DataFrame({
-        "model_type": rows["model_type"].astype(str).str.upper(),
-        "model_version": rows["model_version"].astype(str),
-        "step": rows["step"].astype("int64"),
-        "origin_date": pd.to_datetime(rows["origin_date"]),
-        "forecast_date": pd.to_datetime(rows["forecast_date"]),
-        "vol_pct": rows["predicted_volatility"].astype("float64"),
-    })  # fmt: skip
-    order = record["model_type"].map(model_order)
-    record = record.assign(_order=order).sort_values(["_order", "step", "forecast_date"])
-    return record.drop(columns="_order").reset_index(drop=True)
+    return as_paths(rows, ["step", "forecast_date"])
 
 
 def realized_record(history: pd.DataFrame) -> pd.DataFrame:
     """``date`` and ``realized_vol_pct`` (the monitor's ``range`` proxy) of a volatility history.
 
-    ``history`` is :func:`~volforecast.dashboard.data.volatility_history`; its ``rv_vol_pct``
+    ``history`` is :func:`~volforecast.dashboard.tables.volatility_history`; its ``rv_vol_pct``
     is the square root of the range-based realized variance, the proxy the monitor uses.
     """
     return pd.DataFrame({
@@ -177,34 +158,3 @@ def mlflow_ui_url(settings: Settings) -> str:
     parts = urlsplit(uri)
     netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-METRICS_BY_TICKER = "metrics_by_ticker.csv"
-"""The artifact in which a pooled model's training run keeps each ticker's test metrics."""
-
-
-def pooled_ticker_metrics(settings: Settings, name: str, version: str, ticker: str) -> dict[
-    str, float
-] | None:  # fmt: skip
-    """Test-window metrics of ``ticker`` alone, as version ``version`` of pooled ``name`` logged.
-
-    None when the run kept no per-ticker figures or does not list ``ticker``. Reads the
-    registry directly (MLflow is imported here, on demand: it takes seconds).
-    """
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
-
-    from volforecast.registry.tracking import connect  # noqa: PLC0415
-
-    client = connect(settings, check=False)
-    try:
-        run_id = client.get_model_version(name, version).run_id
-        with tempfile.TemporaryDirectory() as folder:
-            path = client.download_artifacts(str(run_id), METRICS_BY_TICKER, folder)
-            table = pd.read_csv(path, index_col=0)
-    except (MlflowException, OSError) as exc:
-        msg = f"The per-ticker metrics of {name} v{version} could not be read: {exc}"
-        raise DashboardError(msg) from exc
-    if ticker not in table.index:
-        return None
-    row = table.loc[ticker].astype("float64")
-    return {str(k): float(v) for k, v in row.dropna().to_dict().items()}

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, stats
 
+from volforecast.core.risk import normal_quantile
 from volforecast.evaluation.stats import kupiec
 
 Detector = Literal[
@@ -47,11 +48,6 @@ class Check:
 @functools.lru_cache(maxsize=256)
 def _chi2_quantile(q: float, df: int) -> float:
     return float(stats.chi2.ppf(q, df))
-
-
-@functools.lru_cache(maxsize=256)
-def _normal_quantile(q: float) -> float:
-    return float(stats.norm.ppf(q))
 
 
 def _float_array(values: npt.ArrayLike) -> np.ndarray:
@@ -281,7 +277,7 @@ def var_exceedance(
     """
     r = _float_array(returns_pct)
     sigma = np.sqrt(_float_array(sigma2))
-    hits = r < -_normal_quantile(coverage) * sigma
+    hits = r < -normal_quantile(coverage) * sigma
     result = kupiec(hits, coverage)
     lr, pmf = _kupiec_null(len(hits), coverage)
     pvalue = float(pmf[lr >= result.statistic - 1e-9].sum())

@@ -31,20 +31,6 @@ def models(state: StateDep) -> list[ModelInfo]:
     except (MlflowException, OSError) as exc:
         msg = f"the model registry is not answering: {str(exc).splitlines()[0][:200]}"
         raise TrackingUnavailableError(msg) from exc
-    listing = [
-        ModelInfo(
-            model_name=v.name,
-            ticker=v.tickers[0] if len(v.tickers) == 1 and not v.name.endswith("_pooled")
-            else None,
-            tickers=len(v.tickers),
-            model_type=v.model_type,
-            version=v.version,
-            stage=v.alias if v.alias in {"production", "challenger"} else "none",
-            metrics=v.metrics,
-            converged=v.converged,
-            created_at=v.created_at,
-        )
-        for v in versions
-    ]  # fmt: skip
+    listing = [ModelInfo.from_version(v) for v in versions]
     state.models_listing = (time.monotonic(), listing)
     return listing

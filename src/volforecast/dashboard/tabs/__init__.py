@@ -1,0 +1,1 @@
+"""The dashboard's tabs, one module each; :mod:`volforecast.dashboard.page` has what they share."""
