@@ -902,7 +902,8 @@ def _kept_message(stop: KeyboardInterrupt) -> str:
 
 
 def _registry(settings: Settings) -> Any:
-    from volforecast.registry.promotion import PromotionLog, Registry  # noqa: PLC0415
+    from volforecast.registry.aliases import Registry  # noqa: PLC0415
+    from volforecast.registry.promotion_log import PromotionLog  # noqa: PLC0415
     from volforecast.registry.tracking import connect  # noqa: PLC0415
 
     engine = _engine(settings)
@@ -921,7 +922,7 @@ JsonOption = Annotated[
 def models_list(as_json: JsonOption = False) -> None:
     """Registered models with their production and challenger versions."""
     from volforecast import listings  # noqa: PLC0415
-    from volforecast.registry.promotion import overview  # noqa: PLC0415
+    from volforecast.registry.overview import overview  # noqa: PLC0415
 
     settings = _settings()
     with _errors():
@@ -974,7 +975,7 @@ def models_history(
 ) -> None:
     """The promotion log of a model: every alias move and decision, oldest first."""
     from volforecast import listings  # noqa: PLC0415
-    from volforecast.registry.promotion import PromotionLog  # noqa: PLC0415
+    from volforecast.registry.promotion_log import PromotionLog  # noqa: PLC0415
 
     settings = _settings()
     with _errors():

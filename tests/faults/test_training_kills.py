@@ -19,7 +19,7 @@ from tests.integration.servers import clean_env
 from volforecast.cli import ExitCode
 from volforecast.data.repository import MetricRepository, PriceRepository
 from volforecast.registry.names import PRODUCTION, TAG_DECISION
-from volforecast.registry.promotion import PromotionLog
+from volforecast.registry.promotion_log import PromotionLog
 
 pytestmark = pytest.mark.slow
 

@@ -46,7 +46,8 @@ from volforecast.data.repository import (
 from volforecast.data.sources import load_sample
 from volforecast.jobs.train import FIT_FRACTION, TrainConfig, train
 from volforecast.models.catalog import build_model
-from volforecast.registry.promotion import PromotionLog, Registry
+from volforecast.registry.aliases import Registry
+from volforecast.registry.promotion_log import PromotionLog
 from volforecast.registry.tracking import connect
 from volforecast.settings import Settings
 

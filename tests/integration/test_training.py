@@ -36,7 +36,9 @@ from volforecast.jobs.ingest import ingest
 from volforecast.jobs.predict import predict_all
 from volforecast.jobs.train import FIT_FRACTION, TrainConfig, train
 from volforecast.models.catalog import build_model
-from volforecast.registry.promotion import PromotionLog, Registry, losses_frame
+from volforecast.registry.aliases import Registry
+from volforecast.registry.decision import losses_frame
+from volforecast.registry.promotion_log import PromotionLog
 from volforecast.registry.serving import ProductionModels
 from volforecast.registry.tracking import check_server, connect
 from volforecast.settings import PromotionSettings, Settings

@@ -526,7 +526,7 @@ def registry_metrics(models: Sequence[Mapping[str, Any]], ticker: str) -> pd.Dat
 def promotion_log(engine: Engine) -> pd.DataFrame:
     """Every move of a registry alias, newest first."""
     # Imported here: the registry package imports MLflow, which takes seconds.
-    from volforecast.registry.promotion import PromotionLog  # noqa: PLC0415
+    from volforecast.registry.promotion_log import PromotionLog  # noqa: PLC0415
 
     with _reading(engine):
         events = PromotionLog(engine).events()

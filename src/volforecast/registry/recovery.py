@@ -42,7 +42,7 @@ from volforecast.registry.names import (
     TAG_DECISION,
     TAG_JOB,
 )
-from volforecast.registry.promotion import LogConflictError, PromotionEvent, PromotionLog
+from volforecast.registry.promotion_log import LogConflictError, PromotionEvent, PromotionLog
 
 log = logging.getLogger(__name__)
 
