@@ -697,10 +697,8 @@ def backtest(
                 market = None  # computed from every ticker of the file
             else:
                 from volforecast.data.db import ensure_schema  # noqa: PLC0415
-                from volforecast.data.repository import (  # noqa: PLC0415
-                    MarketRepository,
-                    PriceRepository,
-                )
+                from volforecast.data.repositories.market import MarketRepository  # noqa: PLC0415
+                from volforecast.data.repositories.prices import PriceRepository  # noqa: PLC0415
 
                 engine = _engine(settings)
                 ensure_schema(engine)
@@ -796,7 +794,7 @@ def train(
     options is skipped (--force trains it again), so re-running a day's job is safe. Exit
     code 3 when some tickers failed; the others are registered.
     """
-    from volforecast.data.monitoring import MonitoringRepository  # noqa: PLC0415
+    from volforecast.data.repositories.monitoring import MonitoringRepository  # noqa: PLC0415
     from volforecast.jobs.train import TrainConfig  # noqa: PLC0415
     from volforecast.jobs.train import train as run_train  # noqa: PLC0415
     from volforecast.registry.names import POOLED_MODEL_TYPES  # noqa: PLC0415
@@ -1390,7 +1388,7 @@ def list_tickers(as_json: JsonOption = False) -> None:
     """List stored tickers with their row counts and date ranges."""
     from volforecast import listings  # noqa: PLC0415
     from volforecast.data.db import ensure_schema  # noqa: PLC0415
-    from volforecast.data.repository import PriceRepository  # noqa: PLC0415
+    from volforecast.data.repositories.prices import PriceRepository  # noqa: PLC0415
 
     settings = _settings()
     engine = _engine(settings)

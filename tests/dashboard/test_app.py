@@ -23,7 +23,7 @@ from tests.dashboard.conftest import TICKERS, UseEnv, run_app
 from tests.integration.servers import clean_env, free_port, volforecast_server
 from volforecast.dashboard import data
 from volforecast.dashboard.data import NO_PRICES, normal_quantile
-from volforecast.data.monitoring import CheckRow, MonitoringRepository
+from volforecast.data.repositories.monitoring import CheckRow, MonitoringRepository
 from volforecast.settings import Settings
 
 API_DOWN = "is not answering: start it with `volforecast serve`"

@@ -19,9 +19,9 @@ from volforecast.api.observability import LATENCY_BUCKETS_S, ServiceMetrics
 from volforecast.core.features import DailyData
 from volforecast.dashboard import data
 from volforecast.data import db
-from volforecast.data.monitoring import AccuracyRow, MonitoringRepository
 from volforecast.data.quality import Finding, QualityReport, TickerQuality
-from volforecast.data.repository import PredictionRepository, PredictionRow
+from volforecast.data.repositories.monitoring import AccuracyRow, MonitoringRepository
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.data.sources import load_sample
 
 NOW = dt.datetime(2024, 1, 15, 18, tzinfo=dt.UTC)

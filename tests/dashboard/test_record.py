@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from tests.conftest import make_settings
 from volforecast.core.features import DailyData
 from volforecast.dashboard import data, record
-from volforecast.data.repository import PredictionRepository, PredictionRow
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.data.sources import load_sample
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.settings import Settings

@@ -21,7 +21,7 @@ from tests.integration.test_training import LSTM_QUICK
 from volforecast.core.features import DailyData
 from volforecast.dashboard import APP_PATH, record
 from volforecast.data import db
-from volforecast.data.repository import PredictionRepository, PredictionRow
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.registry.tracking import connect

@@ -29,7 +29,9 @@ from tests.conftest import make_settings
 from tests.integration.servers import free_port, serve_mlflow
 from volforecast.core.features import DailyData
 from volforecast.data import db
-from volforecast.data.repository import MarketRepository, MetricRepository, PriceRepository
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.metrics import MetricRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import PriceBatch, load_sample
 from volforecast.errors import RegistryError, TrackingUnavailableError
 from volforecast.jobs.ingest import ingest

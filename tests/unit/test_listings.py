@@ -11,7 +11,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from volforecast import listings
-from volforecast.data.repository import TickerSummary
+from volforecast.data.repositories.prices import TickerSummary
 from volforecast.registry.overview import ModelSummary
 from volforecast.registry.promotion_log import PromotionEvent
 

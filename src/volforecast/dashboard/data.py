@@ -31,9 +31,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from volforecast.api.client import ApiClient
 from volforecast.core.features import DailyData
 from volforecast.data import db
-from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.quality import QualityReport
-from volforecast.data.repository import PredictionRepository, PriceRepository
+from volforecast.data.repositories.monitoring import MonitoringRepository
+from volforecast.data.repositories.predictions import PredictionRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import DatabaseUnavailableError, VolforecastError
 from volforecast.settings import Settings
 

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from volforecast.core.losses import qlike_losses
 from volforecast.dashboard.data import DashboardError, _reading, model_order
-from volforecast.data.repository import PredictionRepository
+from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.settings import Settings
 

@@ -46,14 +46,11 @@ from volforecast.core.losses import qlike_losses
 from volforecast.core.parallel import one_blas_thread
 from volforecast.data.db import ensure_schema
 from volforecast.data.leases import JobLease
-from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.quality import QualityReport, stored_unreadable
-from volforecast.data.repository import (
-    MarketRepository,
-    MetricRepository,
-    MetricRow,
-    PriceRepository,
-)
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.metrics import MetricRepository, MetricRow
+from volforecast.data.repositories.monitoring import MonitoringRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import (
     InvalidSeriesError,
     RegistryError,
