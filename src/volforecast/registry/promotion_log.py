@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select
@@ -101,18 +101,10 @@ class PromotionLog:
         The body moves the alias; if it raises, nothing is logged. Raises :class:`LogConflictError`
         when another promoter took the sequence number first.
         """
-        row = {
-            "registered_model": event.registered_model,
-            "seq": event.seq,
-            "alias": event.alias,
-            "action": event.action,
-            "version": event.version,
-            "previous_version": event.previous_version,
-            "candidate": event.candidate,
+        row = vars(event) | {
             "reason": event.reason[:2000],
             "metrics": json.dumps(_finite(event.metrics)),
             "actor": event.actor[:100],
-            "created_at": event.created_at,
         }
         try:
             with self.engine.begin() as connection:
@@ -136,16 +128,7 @@ def _event(row: Any) -> PromotionEvent:
     metrics = {
         k: (math.nan if v is None else float(v)) for k, v in json.loads(row["metrics"]).items()
     }
+    stored = {f.name: row[f.name] for f in fields(PromotionEvent)}
     return PromotionEvent(
-        registered_model=row["registered_model"],
-        seq=int(row["seq"]),
-        alias=row["alias"],
-        action=row["action"],
-        version=row["version"],
-        previous_version=row["previous_version"],
-        reason=row["reason"],
-        metrics=metrics,
-        actor=row["actor"],
-        created_at=created,
-        candidate=row["candidate"],
+        **stored | {"seq": int(row["seq"]), "metrics": metrics, "created_at": created}
     )
