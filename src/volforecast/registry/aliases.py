@@ -207,8 +207,7 @@ class Registry:
         candidate: str | None = None,
     ) -> PromotionEvent:
         self._version(name, version)
-        with self.log.engine.connect() as connection:
-            seq = self.log.last_seq(connection, name) + 1
+        seq = self.log.next_seq(name)
         previous = self.alias_version(name, alias)
         if alias == PRODUCTION and expect is not None and previous != expect:
             raise LogConflictError
@@ -236,8 +235,7 @@ class Registry:
     def _record(
         self, name: str, version: str, production: str | None, decision: Decision
     ) -> PromotionEvent:
-        with self.log.engine.connect() as connection:
-            seq = self.log.last_seq(connection, name) + 1
+        seq = self.log.next_seq(name)
         if self.alias_version(name, PRODUCTION) != production:
             raise LogConflictError  # judged against a version that no longer serves
         event = PromotionEvent(

@@ -18,7 +18,6 @@ Alias = Literal["production", "challenger"]
 """The registry aliases volforecast moves (MLflow's aliases of a registered model)."""
 PRODUCTION: Final = "production"
 CHALLENGER: Final = "challenger"
-ALIASES: Final = (PRODUCTION, CHALLENGER)
 
 POOLED: Final = "pooled"
 POOLED_MODEL_TYPES: Final = frozenset({"lstm"})

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy import Engine, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
@@ -87,12 +87,13 @@ class PromotionLog:
                 served = event.version if event.action != "reject" else served
         return served
 
-    def last_seq(self, connection: Connection, registered_model: str) -> int:
-        """The sequence number of the newest entry (0 when there is none)."""
+    def next_seq(self, registered_model: str) -> int:
+        """The sequence number of the next entry (1 when there is none yet)."""
         query = select(func.max(PROMOTIONS.c.seq)).where(
             PROMOTIONS.c.registered_model == registered_model
         )
-        return int(connection.execute(query).scalar() or 0)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0) + 1
 
     @contextmanager
     def appending(self, event: PromotionEvent) -> Iterator[None]:
