@@ -47,19 +47,8 @@ from volforecast.data.tables import StockPrice
 from volforecast.data.upsert import upsert_statement
 
 PRICES = cast("Table", StockPrice.__table__)
-STORED_COLUMNS = (
-    "ticker",
-    "date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "adj_close",
-    "volume",
-    "source",
-    "ingested_at",
-)
 _VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume", "source")
+STORED_COLUMNS = ("ticker", "date", *_VALUE_COLUMNS, "ingested_at")
 
 
 @dataclass(frozen=True)
@@ -283,8 +272,6 @@ def _count_and_merge(
 
 def _merge_statement(connection: Connection, stage: Table) -> Insert:
     source = select(*[stage.c[c] for c in STORED_COLUMNS]).where(true())
-    merge = upsert_statement(
-        connection, PRICES, ("ticker", "date"), (*_VALUE_COLUMNS, "ingested_at"),
-        changed=_VALUE_COLUMNS,
-    )  # fmt: skip
+    key, columns = ("ticker", "date"), (*_VALUE_COLUMNS, "ingested_at")
+    merge = upsert_statement(connection, PRICES, key, columns, changed=_VALUE_COLUMNS)
     return merge.from_select(list(STORED_COLUMNS), source)
