@@ -23,7 +23,7 @@ from pathlib import Path
 from _common import main_with_page
 from volforecast.data import db
 from volforecast.data.local_postgres import LocalPostgres
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_file
 from volforecast.jobs.ingest import ingest
 from volforecast.settings import Settings

@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 
 from _common import SHARED_FILE, main_with_page
 from volforecast.data.db import create_db_engine, ensure_schema
-from volforecast.data.repository import PREDICTIONS, PriceRepository
+from volforecast.data.repositories.predictions import PREDICTIONS
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_file
 from volforecast.jobs.predict import predict_all, summary
 from volforecast.jobs.train import TrainConfig, train

@@ -38,7 +38,8 @@ from sqlalchemy import func, select
 
 from _common import main_with_page
 from volforecast.data.db import create_db_engine, ensure_schema
-from volforecast.data.repository import PREDICTIONS, PriceRepository
+from volforecast.data.repositories.predictions import PREDICTIONS
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.settings import Settings

@@ -27,7 +27,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from _common import SHARED_FILE, main_with_page
 from volforecast.data.db import create_db_engine, ensure_schema
-from volforecast.data.repository import MetricRepository, PriceRepository
+from volforecast.data.repositories.metrics import MetricRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_file
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.models.lstm_config import LstmConfig

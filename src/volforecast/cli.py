@@ -697,10 +697,8 @@ def backtest(
                 market = None  # computed from every ticker of the file
             else:
                 from volforecast.data.db import ensure_schema  # noqa: PLC0415
-                from volforecast.data.repository import (  # noqa: PLC0415
-                    MarketRepository,
-                    PriceRepository,
-                )
+                from volforecast.data.repositories.market import MarketRepository  # noqa: PLC0415
+                from volforecast.data.repositories.prices import PriceRepository  # noqa: PLC0415
 
                 engine = _engine(settings)
                 ensure_schema(engine)
@@ -796,7 +794,7 @@ def train(
     options is skipped (--force trains it again), so re-running a day's job is safe. Exit
     code 3 when some tickers failed; the others are registered.
     """
-    from volforecast.data.monitoring import MonitoringRepository  # noqa: PLC0415
+    from volforecast.data.repositories.monitoring import MonitoringRepository  # noqa: PLC0415
     from volforecast.jobs.train import TrainConfig  # noqa: PLC0415
     from volforecast.jobs.train import train as run_train  # noqa: PLC0415
     from volforecast.registry.names import POOLED_MODEL_TYPES  # noqa: PLC0415
@@ -902,7 +900,8 @@ def _kept_message(stop: KeyboardInterrupt) -> str:
 
 
 def _registry(settings: Settings) -> Any:
-    from volforecast.registry.promotion import PromotionLog, Registry  # noqa: PLC0415
+    from volforecast.registry.aliases import Registry  # noqa: PLC0415
+    from volforecast.registry.promotion_log import PromotionLog  # noqa: PLC0415
     from volforecast.registry.tracking import connect  # noqa: PLC0415
 
     engine = _engine(settings)
@@ -921,7 +920,7 @@ JsonOption = Annotated[
 def models_list(as_json: JsonOption = False) -> None:
     """Registered models with their production and challenger versions."""
     from volforecast import listings  # noqa: PLC0415
-    from volforecast.registry.promotion import overview  # noqa: PLC0415
+    from volforecast.registry.overview import overview  # noqa: PLC0415
 
     settings = _settings()
     with _errors():
@@ -974,7 +973,7 @@ def models_history(
 ) -> None:
     """The promotion log of a model: every alias move and decision, oldest first."""
     from volforecast import listings  # noqa: PLC0415
-    from volforecast.registry.promotion import PromotionLog  # noqa: PLC0415
+    from volforecast.registry.promotion_log import PromotionLog  # noqa: PLC0415
 
     settings = _settings()
     with _errors():
@@ -1389,7 +1388,7 @@ def list_tickers(as_json: JsonOption = False) -> None:
     """List stored tickers with their row counts and date ranges."""
     from volforecast import listings  # noqa: PLC0415
     from volforecast.data.db import ensure_schema  # noqa: PLC0415
-    from volforecast.data.repository import PriceRepository  # noqa: PLC0415
+    from volforecast.data.repositories.prices import PriceRepository  # noqa: PLC0415
 
     settings = _settings()
     engine = _engine(settings)

@@ -21,8 +21,8 @@ from mlflow import MlflowClient
 from tests.conftest import REPO, skip_or_fail
 from tests.integration.servers import clean_env
 from volforecast.data.db import create_db_engine
-from volforecast.data.monitoring import MonitoringRepository
-from volforecast.data.repository import PredictionRepository
+from volforecast.data.repositories.monitoring import MonitoringRepository
+from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.sources import load_sample
 from volforecast.models.lstm_config import LstmConfig
 from volforecast.settings import Settings

@@ -24,8 +24,8 @@ from tests.integration.servers import clean_env, free_port, volforecast_server
 from volforecast.core.risk import normal_quantile
 from volforecast.dashboard.sources import store
 from volforecast.dashboard.sources.store import NO_PRICES
-from volforecast.data.monitoring import CheckRow, MonitoringRepository
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.monitoring import CheckRow, MonitoringRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.settings import Settings
 

@@ -21,8 +21,8 @@ from volforecast.core.features import DailyData
 from volforecast.dashboard import prometheus, sources, tables
 from volforecast.dashboard.sources import api, store
 from volforecast.data import db
-from volforecast.data.monitoring import AccuracyRow, MonitoringRepository
-from volforecast.data.repository import PredictionRepository, PredictionRow
+from volforecast.data.repositories.monitoring import AccuracyRow, MonitoringRepository
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.data.sources import load_sample
 
 NOW = dt.datetime(2024, 1, 15, 18, tzinfo=dt.UTC)

@@ -9,7 +9,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from tests.dashboard.conftest import UseEnv, run_app
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.jobs import freshness
 from volforecast.settings import Settings

@@ -15,7 +15,7 @@ from tests.conftest import make_settings
 from volforecast.core.features import DailyData
 from volforecast.dashboard import record, sources, tables
 from volforecast.dashboard.sources import registry
-from volforecast.data.repository import PredictionRepository, PredictionRow
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.data.sources import load_sample
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.settings import Settings

@@ -22,7 +22,7 @@ from volforecast.core.features import DailyData
 from volforecast.dashboard import APP_PATH
 from volforecast.dashboard.sources import registry
 from volforecast.data import db
-from volforecast.data.repository import PredictionRepository, PredictionRow
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.registry.tracking import connect

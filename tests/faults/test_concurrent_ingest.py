@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 
 from tests.factories import clean_prices
 from tests.integration.servers import clean_env
-from volforecast.data.repository import MarketRepository, PriceRepository
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.prices import PriceRepository
 
 pytestmark = pytest.mark.slow
 

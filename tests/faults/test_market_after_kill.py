@@ -18,7 +18,8 @@ from tests.factories import clean_prices
 from tests.faults.conftest import Cli
 from tests.integration.servers import clean_env
 from volforecast.cli import ExitCode
-from volforecast.data.repository import MarketRepository, PriceRepository
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.jobs.market import market_from_prices, refresh_market
 from volforecast.settings import QualitySettings
 

@@ -19,14 +19,9 @@ from tests.faults.conftest import Cli
 from volforecast.cli import ExitCode
 from volforecast.data import db
 from volforecast.data.quality import run_gate
-from volforecast.data.repository import (
-    PRICES,
-    STORED_COLUMNS,
-    MarketRepository,
-    PredictionRepository,
-    PredictionRow,
-    PriceRepository,
-)
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
+from volforecast.data.repositories.prices import PRICES, STORED_COLUMNS, PriceRepository
 from volforecast.data.sources import load_file
 from volforecast.settings import QualitySettings
 

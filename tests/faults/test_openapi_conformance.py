@@ -26,7 +26,7 @@ from tests.integration.servers import clean_env, free_port, volforecast_server
 from tests.integration.test_api import _trained_home
 from volforecast.api.app import create_app
 from volforecast.data import db
-from volforecast.data.repository import PredictionRepository, PredictionRow
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.settings import Settings
 
 MAX_EXAMPLES = 100

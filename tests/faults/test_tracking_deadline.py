@@ -31,7 +31,7 @@ from tests.conftest import make_settings
 from tests.faults.proxy import FailingProxy, Mode
 from tests.integration.servers import clean_env, free_port, serve_mlflow
 from volforecast.data import db
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 
 pytestmark = pytest.mark.slow

@@ -17,9 +17,10 @@ from tests.factories import clean_prices
 from tests.faults.conftest import Cli
 from tests.integration.servers import clean_env
 from volforecast.cli import ExitCode
-from volforecast.data.repository import MetricRepository, PriceRepository
+from volforecast.data.repositories.metrics import MetricRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.registry.names import PRODUCTION, TAG_DECISION
-from volforecast.registry.promotion import PromotionLog
+from volforecast.registry.promotion_log import PromotionLog
 
 pytestmark = pytest.mark.slow
 

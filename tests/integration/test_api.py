@@ -37,16 +37,17 @@ from volforecast.api.client import ApiClient
 from volforecast.api.routes import health as health_route
 from volforecast.core.features import DailyData
 from volforecast.data import db
-from volforecast.data.repository import (
+from volforecast.data.repositories.predictions import (
     PREDICTIONS,
     PredictionRepository,
     PredictionRow,
-    PriceRepository,
 )
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.jobs.train import FIT_FRACTION, TrainConfig, train
 from volforecast.models.catalog import build_model
-from volforecast.registry.promotion import PromotionLog, Registry
+from volforecast.registry.aliases import Registry
+from volforecast.registry.promotion_log import PromotionLog
 from volforecast.registry.tracking import connect
 from volforecast.settings import Settings
 

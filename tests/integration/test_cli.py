@@ -19,7 +19,7 @@ from tests.integration.test_ingest import planted_faults
 from volforecast.cli import ExitCode, app
 from volforecast.data import db
 from volforecast.data.db import create_db_engine
-from volforecast.data.repository import PredictionRepository
+from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.settings import get_settings
 
 # The bundled sample ends on this session: predictions for it are fresh (see test_freshness).

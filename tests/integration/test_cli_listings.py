@@ -19,7 +19,7 @@ from rich.cells import cell_len
 from tests.conftest import make_settings
 from tests.integration.servers import clean_env
 from volforecast.data import db
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.jobs.train import TrainConfig, train
 

@@ -19,7 +19,7 @@ from tests.integration import test_cli
 from tests.integration.test_cli import SAMPLE_END, invoke
 from volforecast.cli import ExitCode
 from volforecast.data.db import create_db_engine
-from volforecast.data.repository import PredictionRepository
+from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.sources import load_sample
 from volforecast.settings import get_settings
 

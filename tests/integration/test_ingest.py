@@ -15,7 +15,8 @@ from tests.conftest import make_settings
 from tests.factories import clean_prices, with_row
 from volforecast.data import db
 from volforecast.data.quality import run_gate
-from volforecast.data.repository import MarketRepository, PriceRepository
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import PriceBatch, load_sample
 from volforecast.errors import DatabaseUnavailableError
 from volforecast.jobs.ingest import ingest

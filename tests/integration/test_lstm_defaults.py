@@ -26,7 +26,7 @@ from tests.conftest import make_settings
 from volforecast.cli import ExitCode, app
 from volforecast.core.features import DailyData
 from volforecast.data import db
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.evaluation.backtest import BacktestConfig, blocks, walk_forward
 from volforecast.jobs.train import TrainConfig, train

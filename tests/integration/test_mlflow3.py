@@ -28,7 +28,7 @@ from tests.integration.servers import serve_mlflow
 from volforecast.api.app import create_app
 from volforecast.cli import ExitCode, app
 from volforecast.data import db
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.jobs.train import TrainConfig, data_hash, train
 from volforecast.registry.datasets import PriceStoreSource

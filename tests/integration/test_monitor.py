@@ -18,7 +18,7 @@ from tests.integration.servers import clean_env
 from tests.integration.test_api import LATER, _trained_home
 from volforecast.cli import ExitCode, app
 from volforecast.data import db
-from volforecast.data.monitoring import (
+from volforecast.data.repositories.monitoring import (
     ACCURACY,
     CHECKS,
     RETRAIN,
@@ -26,7 +26,7 @@ from volforecast.data.monitoring import (
     CheckRow,
     MonitoringRepository,
 )
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.errors import DatabaseUnavailableError
 from volforecast.jobs.monitor import monitor, replay

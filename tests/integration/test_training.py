@@ -29,14 +29,18 @@ from tests.conftest import make_settings
 from tests.integration.servers import free_port, serve_mlflow
 from volforecast.core.features import DailyData
 from volforecast.data import db
-from volforecast.data.repository import MarketRepository, MetricRepository, PriceRepository
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.metrics import MetricRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import PriceBatch, load_sample
 from volforecast.errors import RegistryError, TrackingUnavailableError
 from volforecast.jobs.ingest import ingest
 from volforecast.jobs.predict import predict_all
 from volforecast.jobs.train import FIT_FRACTION, TrainConfig, train
 from volforecast.models.catalog import build_model
-from volforecast.registry.promotion import PromotionLog, Registry, losses_frame
+from volforecast.registry.aliases import Registry
+from volforecast.registry.decision import losses_frame
+from volforecast.registry.promotion_log import PromotionLog
 from volforecast.registry.serving import ProductionModels
 from volforecast.registry.tracking import check_server, connect
 from volforecast.settings import PromotionSettings, Settings

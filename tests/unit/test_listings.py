@@ -11,8 +11,9 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from volforecast import listings
-from volforecast.data.repository import TickerSummary
-from volforecast.registry.promotion import ModelSummary, PromotionEvent
+from volforecast.data.repositories.prices import TickerSummary
+from volforecast.registry.overview import ModelSummary
+from volforecast.registry.promotion_log import PromotionEvent
 
 NAME = "gjr_garch_skewt_volatility_brkb_xnys_class"
 MODELS = [

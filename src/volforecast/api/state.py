@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from volforecast.api.observability import ServiceMetrics
 from volforecast.data.db import create_db_engine, ensure_schema
 from volforecast.data.journal import PredictionJournal
-from volforecast.data.repository import PredictionRepository
+from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.errors import VolforecastError
 from volforecast.jobs.predict import Forecaster
 from volforecast.jobs.writer import PredictionWriter

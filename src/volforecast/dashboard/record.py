@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from volforecast.core.losses import qlike_losses
 from volforecast.dashboard.sources import PATH_COLUMNS, as_paths, empty_paths
 from volforecast.dashboard.sources.store import reading
-from volforecast.data.repository import PredictionRepository
+from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.settings import Settings
 

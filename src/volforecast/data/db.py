@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -186,3 +187,8 @@ def ensure_schema(engine: Engine) -> None:
         f"of volforecast needs {head}: run `volforecast db upgrade`"
     )
     raise DatabaseUnavailableError(msg)
+
+
+def as_date(value: dt.date | str) -> dt.date:
+    """A date as the driver gave it: SQLite hands back aggregates of DATE columns as text."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))

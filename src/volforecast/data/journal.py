@@ -30,7 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from volforecast.data.repository import PredictionRow
+from volforecast.data.repositories.predictions import PredictionRow
 from volforecast.errors import JournalError
 
 log = logging.getLogger(__name__)

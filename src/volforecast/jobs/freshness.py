@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from volforecast.core.calendar import sessions
-from volforecast.data.repository import PRICES
+from volforecast.data.repositories.prices import PRICES
 from volforecast.errors import StalePricesError
 
 NEW_YORK = ZoneInfo("America/New_York")

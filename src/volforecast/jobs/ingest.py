@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
 from volforecast.data.quality import QualityReport, run_gate
-from volforecast.data.repository import PriceRepository, UpsertCounts
+from volforecast.data.repositories.prices import PriceRepository, UpsertCounts
 from volforecast.data.sources import PriceBatch
 from volforecast.errors import DatabaseUnavailableError
 from volforecast.faults import checkpoint

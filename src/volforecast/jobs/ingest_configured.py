@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from volforecast.data import sources
 from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import DataSourceError
 from volforecast.jobs.freshness import Freshness, check_freshness, latest_closed_session
 from volforecast.jobs.ingest import IngestReport, ingest

@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData, by_ticker, market_log_rv
 from volforecast.data.quality import run_gate
-from volforecast.data.repository import MarketRepository, PriceRepository
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import InvalidSeriesError
 from volforecast.settings import QualitySettings
 
@@ -45,9 +46,10 @@ def refresh_market(engine: Engine, quality: QualitySettings) -> int:
     """Recompute the stored market series from where prices last changed; returns days stored.
 
     Every price write marks the series stale from its earliest changed day in the same
-    transaction (:func:`~volforecast.data.repository.mark_market_stale`), so the mark outlives
-    a load that is killed before it refreshes: whichever refresh comes next recomputes from
-    the earliest mark, and the series again equals one computed from every stored price.
+    transaction (:func:`~volforecast.data.repositories.market.mark_market_stale`), so the mark
+    outlives a load that is killed before it refreshes: whichever refresh comes next
+    recomputes from the earliest mark, and the series again equals one computed from every
+    stored price.
     Nothing is marked: nothing to do (0). A database with prices but no series yet (upgraded
     from before it existed) gets all of it.
     """

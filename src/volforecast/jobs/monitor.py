@@ -26,8 +26,10 @@ from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
-from volforecast.data.monitoring import CheckRow, MonitoringRepository
-from volforecast.data.repository import MarketRepository, PredictionRepository, PriceRepository
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.monitoring import CheckRow, MonitoringRepository
+from volforecast.data.repositories.predictions import PredictionRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import InsufficientDataError, UnknownTickerError, VolforecastError
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import market_from_prices, with_market

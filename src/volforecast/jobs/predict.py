@@ -21,12 +21,9 @@ from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
-from volforecast.data.repository import (
-    MarketRepository,
-    PredictionRepository,
-    PredictionRow,
-    PriceRepository,
-)
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import (
     InvalidSeriesError,
     ModelNotFoundError,

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
 from volforecast.data.quality import QualityReport, run_gate, stored_unreadable
-from volforecast.data.repository import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import UnknownTickerError
 from volforecast.settings import QualitySettings
 

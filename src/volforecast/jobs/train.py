@@ -7,7 +7,7 @@ its days with the parameters frozen, so nothing of the window enters a fit. Loss
 MSE, MAE, RMSE at 1, 5 and 22 days, on the range-based and the squared-return proxies) go to
 MLflow and to ``ml.model_metrics``; the model is logged as a pyfunc model, registered, made
 the ``challenger``, and promoted to ``production`` only when it beats the production version
-on this window (:mod:`volforecast.registry.promotion`).
+on this window (:mod:`volforecast.registry.aliases`).
 
 A ticker that fails (too little data, a fit that raises) is reported and skipped; a fit that
 does not converge is registered with its report but never promoted. The CLI, the Airflow DAG
@@ -46,14 +46,11 @@ from volforecast.core.losses import qlike_losses
 from volforecast.core.parallel import one_blas_thread
 from volforecast.data.db import ensure_schema
 from volforecast.data.leases import JobLease
-from volforecast.data.monitoring import MonitoringRepository
 from volforecast.data.quality import QualityReport, stored_unreadable
-from volforecast.data.repository import (
-    MarketRepository,
-    MetricRepository,
-    MetricRow,
-    PriceRepository,
-)
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.metrics import MetricRepository, MetricRow
+from volforecast.data.repositories.monitoring import MonitoringRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import (
     InvalidSeriesError,
     RegistryError,
@@ -69,16 +66,13 @@ from volforecast.models.catalog import build_model, catalog_options
 from volforecast.models.lstm import EpochCallback, EpochReport, LstmModel, LstmNetwork, save_pooled
 from volforecast.models.lstm_config import WEEKLY_RETRAIN, LstmConfig
 from volforecast.registry import names
+from volforecast.registry.aliases import LossesOf, Registry
 from volforecast.registry.datasets import TRAINING, price_dataset
 from volforecast.registry.deadline import unanswered
+from volforecast.registry.decision import Decision, losses_frame
 from volforecast.registry.descriptions import model_description, version_description
-from volforecast.registry.promotion import (
-    Decision,
-    LossesOf,
-    PromotionLog,
-    Registry,
-    losses_frame,
-)
+from volforecast.registry.names import HEADLINE_METRIC
+from volforecast.registry.promotion_log import PromotionLog
 from volforecast.registry.pyfunc import (
     ARTIFACT_KEY,
     MODEL_CODE,
@@ -105,8 +99,6 @@ STORED_FAULTS = frozenset({"non_finite_value"})
 FIT_FRACTION = 0.9
 """Share of each ticker's days before the test window (train and validation)."""
 PLOT_DAYS = 250
-HEADLINE_METRIC = "qlike_h1_range"
-"""The figure shown per run in reports and ``volforecast models list``."""
 
 
 @dataclass(frozen=True)

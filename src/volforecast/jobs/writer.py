@@ -34,7 +34,7 @@ from pathlib import Path
 from sqlalchemy.exc import DataError, IntegrityError
 
 from volforecast.data.journal import PredictionJournal
-from volforecast.data.repository import PredictionRepository, PredictionRow
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.errors import JournalError
 from volforecast.jobs.predict import CACHE_LIMIT, Prediction
 

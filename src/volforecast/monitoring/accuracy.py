@@ -15,7 +15,7 @@ import pandas as pd
 
 from volforecast.core.features import DailyData
 from volforecast.core.losses import qlike
-from volforecast.data.monitoring import AccuracyRow
+from volforecast.data.repositories.monitoring import AccuracyRow
 
 ACCURACY_HORIZONS = (1, 5, 10, 30)
 """Forecast steps whose accuracy is kept: the daily trigger reads step 1."""

@@ -48,7 +48,7 @@ class PriceStoreSource(DatasetSource):
 
     def load(self, engine: Engine | None = None, **_: Any) -> pd.DataFrame:
         """The rows again, from ``engine`` (needed when the URL's password is masked)."""
-        from volforecast.data.repository import PriceRepository  # noqa: PLC0415  (no cycle at import)
+        from volforecast.data.repositories.prices import PriceRepository  # noqa: PLC0415  (no cycle at import)
 
         engine = engine or create_engine(self.database)
         return PriceRepository(engine).load(

@@ -12,15 +12,19 @@ logged model of a run is named the same way without ``volatility``: ``garch_aapl
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, Literal
 
+Alias = Literal["production", "challenger"]
+"""The registry aliases volforecast moves (MLflow's aliases of a registered model)."""
 PRODUCTION: Final = "production"
 CHALLENGER: Final = "challenger"
-ALIASES: Final = (PRODUCTION, CHALLENGER)
 
 POOLED: Final = "pooled"
 POOLED_MODEL_TYPES: Final = frozenset({"lstm"})
 """Model families trained as one network for all tickers."""
+
+HEADLINE_METRIC: Final = "qlike_h1_range"
+"""The figure shown per run in reports and ``volforecast models list`` (tag ``metric.…``)."""
 
 EXPERIMENT_PREFIX: Final = "volforecast-"
 

@@ -41,8 +41,9 @@ from volforecast.registry.names import (
     PROMOTED,
     TAG_DECISION,
     TAG_JOB,
+    Alias,
 )
-from volforecast.registry.promotion import LogConflictError, PromotionEvent, PromotionLog
+from volforecast.registry.promotion_log import LogConflictError, PromotionEvent, PromotionLog
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _pending(client: MlflowClient) -> list[Any]:
             return found
 
 
-def _alias(client: MlflowClient, name: str, alias: str) -> str | None:
+def _alias(client: MlflowClient, name: str, alias: Alias) -> str | None:
     aliases = client.get_registered_model(name).aliases or {}
     target = aliases.get(alias)
     return None if target is None else str(target)

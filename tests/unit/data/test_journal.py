@@ -15,7 +15,11 @@ from sqlalchemy import Engine, func, select
 
 from volforecast.data import db
 from volforecast.data.journal import PredictionJournal
-from volforecast.data.repository import PREDICTIONS, PredictionRepository, PredictionRow
+from volforecast.data.repositories.predictions import (
+    PREDICTIONS,
+    PredictionRepository,
+    PredictionRow,
+)
 from volforecast.errors import JournalError
 from volforecast.jobs.writer import PredictionWriter
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from volforecast.data.journal import PredictionJournal
-from volforecast.data.repository import PredictionRow
+from volforecast.data.repositories.predictions import PredictionRow
 from volforecast.jobs.predict import Prediction
 from volforecast.jobs.writer import PredictionWriter
 

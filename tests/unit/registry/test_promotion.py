@@ -11,8 +11,8 @@ import pytest
 
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.registry import tracking
+from volforecast.registry.decision import compare, losses_frame
 from volforecast.registry.names import registered_model_name, ticker_slug
-from volforecast.registry.promotion import compare, losses_frame
 from volforecast.registry.tracking import mlflow_key
 from volforecast.settings import PromotionSettings
 

@@ -16,7 +16,7 @@ from volforecast.api.schemas import (
     Problem,
 )
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
-from volforecast.data.repository import PredictionRepository
+from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.jobs.predict import model_key
 
 router = APIRouter(tags=["predictions"])

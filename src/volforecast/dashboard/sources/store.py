@@ -17,8 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from volforecast.dashboard import sources
 from volforecast.data import db
-from volforecast.data.monitoring import MonitoringRepository
-from volforecast.data.repository import PredictionRepository, PriceRepository
+from volforecast.data.repositories.monitoring import MonitoringRepository
+from volforecast.data.repositories.predictions import PredictionRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import DatabaseUnavailableError
 
 ALERT_COLUMNS = (
@@ -110,7 +111,7 @@ def stored_forecasts(engine: Engine, ticker: str, *, limit: int = 1_000) -> sour
 def promotion_log(engine: Engine) -> pd.DataFrame:
     """Every move of a registry alias, newest first."""
     # Imported here: the registry package imports MLflow, which takes seconds.
-    from volforecast.registry.promotion import PromotionLog  # noqa: PLC0415
+    from volforecast.registry.promotion_log import PromotionLog  # noqa: PLC0415
 
     with reading(engine):
         events = PromotionLog(engine).events()

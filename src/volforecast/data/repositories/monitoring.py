@@ -1,4 +1,4 @@
-"""Reads and idempotent writes of the monitoring tables.
+"""Monitoring: reads and idempotent writes of accuracy, drift checks and the retraining queue.
 
 ``ml.forecast_accuracy`` and ``ml.drift_checks`` are upserted on their natural keys, so the
 monitor can run again for a day and leave one row per key. The retraining queue keeps at
@@ -15,9 +15,9 @@ from typing import cast
 
 import pandas as pd
 from sqlalchemy import Engine, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from volforecast.data.tables import DriftCheck, ForecastAccuracy, RetrainRequest
+from volforecast.data.upsert import upsert
 
 ACCURACY = cast("Table", ForecastAccuracy.__table__)
 CHECKS = cast("Table", DriftCheck.__table__)
@@ -58,21 +58,6 @@ class CheckRow:
     detail: dict[str, float] = field(default_factory=dict)
 
 
-def _upsert(engine: Engine, table: Table, values: list[dict[str, object]],
-            key: Sequence[str]) -> int:  # fmt: skip
-    if not values:
-        return 0
-    with engine.begin() as connection:
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={c: statement.excluded[c] for c in values[0] if c not in key},
-        )
-        connection.execute(statement, values)
-    return len(values)
-
-
 def _finite(value: float) -> float:
     # JSON has no infinities or NaN; a statistic that overflowed is stored as a huge number.
     if value != value:  # noqa: PLR0124  (NaN)
@@ -89,7 +74,7 @@ class MonitoringRepository:
     def upsert_accuracy(self, rows: Sequence[AccuracyRow], *, computed_at: dt.datetime) -> int:
         """Insert or replace accuracy rows by ticker, model, horizon, proxy and date."""
         values = [{**vars(r), "computed_at": computed_at} for r in rows]
-        return _upsert(self.engine, ACCURACY, values,
+        return upsert(self.engine, ACCURACY, values,
                        ("ticker", "model_type", "horizon", "proxy", "as_of_date"))  # fmt: skip
 
     def upsert_checks(self, rows: Sequence[CheckRow], *, created_at: dt.datetime) -> int:
@@ -102,7 +87,7 @@ class MonitoringRepository:
              "created_at": created_at}
             for r in unique.values()
         ]  # fmt: skip
-        return _upsert(self.engine, CHECKS, values,
+        return upsert(self.engine, CHECKS, values,
                        ("ticker", "model_type", "detector", "observed_on"))  # fmt: skip
 
     def queue_retrain(self, ticker: str, alert_on: dt.date, reason: str,

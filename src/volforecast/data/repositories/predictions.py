@@ -1,0 +1,125 @@
+"""Forecast paths: ``ml.volatility_predictions``, one row per step of each stored forecast."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import cast
+
+import pandas as pd
+from sqlalchemy import Engine, Table, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from volforecast.data.db import as_date
+from volforecast.data.tables import VolatilityPrediction
+from volforecast.data.upsert import upsert
+
+PREDICTIONS = cast("Table", VolatilityPrediction.__table__)
+PREDICTION_KEY = ("ticker", "model_type", "origin_date", "step", "model_version")
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One step of one forecast path (a row of ``ml.volatility_predictions``)."""
+
+    ticker: str
+    model_type: str
+    origin_date: dt.date
+    step: int
+    forecast_date: dt.date
+    predicted_volatility: float
+    """Daily volatility in percent."""
+    model_version: str
+    run_id: str | None
+    prediction_timestamp: dt.datetime
+
+
+@dataclass(frozen=True)
+class PredictionPage:
+    """Stored predictions matching a query, one page of them, and how many match in all."""
+
+    rows: list[PredictionRow]
+    total: int
+
+
+class PredictionRepository:
+    """Forecast paths in ``ml.volatility_predictions``.
+
+    A row is keyed by ticker, model type, origin, step and model version: storing the same
+    forecast again replaces it, so a retried write or a re-run job never duplicates a row.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def upsert(self, rows: Sequence[PredictionRow]) -> int:
+        """Insert or replace rows by their key; returns how many were written."""
+        # The last of several rows with one key wins, as it would in one statement per row.
+        unique = {tuple(getattr(r, c) for c in PREDICTION_KEY): r for r in rows}
+        return upsert(self.engine, PREDICTIONS, [vars(r) for r in unique.values()], PREDICTION_KEY)
+
+    def find(
+        self,
+        ticker: str,
+        *,
+        model_type: str | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> PredictionPage:
+        """Stored predictions of ``ticker`` whose forecast date is in ``[start, end]``.
+
+        Newest origin first, then by model type and step.
+        """
+        where = [PREDICTIONS.c.ticker == ticker]
+        if model_type is not None:
+            where.append(PREDICTIONS.c.model_type == model_type)
+        if start is not None:
+            where.append(PREDICTIONS.c.forecast_date >= start)
+        if end is not None:
+            where.append(PREDICTIONS.c.forecast_date <= end)
+        columns = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
+        query = (
+            select(*columns)
+            .where(*where)
+            .order_by(
+                PREDICTIONS.c.origin_date.desc(),
+                PREDICTIONS.c.model_type,
+                PREDICTIONS.c.model_version.desc(),
+                PREDICTIONS.c.step,
+            )
+            .limit(limit)
+            .offset(offset)
+        )
+        count = select(func.count()).select_from(PREDICTIONS).where(*where)
+        with self.engine.connect() as connection:
+            total = int(connection.execute(count).scalar_one())
+            rows = [PredictionRow(**row._asdict()) for row in connection.execute(query)]
+        return PredictionPage(rows, total)
+
+    def frame(
+        self,
+        tickers: Sequence[str],
+        *,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        steps: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """Stored rows of ``tickers`` with a forecast date in ``[start, end]``, as a frame."""
+        where: list[ColumnElement[bool]] = [PREDICTIONS.c.ticker.in_(list(tickers))]
+        if start is not None:
+            where.append(PREDICTIONS.c.forecast_date >= start)
+        if end is not None:
+            where.append(PREDICTIONS.c.forecast_date <= end)
+        if steps is not None:
+            where.append(PREDICTIONS.c.step.in_(list(steps)))
+        columns = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
+        with self.engine.connect() as connection:
+            result = connection.execute(select(*columns).where(*where))
+            frame = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
+        if frame.empty:
+            return frame
+        frame["forecast_date"] = frame["forecast_date"].map(as_date)
+        return frame

@@ -1,0 +1,256 @@
+"""Safe promotion: a challenger reaches production only by beating it; every move is logged.
+
+:class:`Registry` moves the aliases, each move with an entry in the promotion log
+(:mod:`~volforecast.registry.promotion_log`, which tells how concurrent promoters stay safe).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from volforecast.errors import RegistryError
+from volforecast.faults import checkpoint
+from volforecast.registry.decision import Decision, compare
+from volforecast.registry.names import CHALLENGER, PRODUCTION, TAG_CONVERGED, Alias
+from volforecast.registry.promotion_log import (
+    LogConflictError,
+    PromotionAction,
+    PromotionEvent,
+    PromotionLog,
+)
+from volforecast.settings import PromotionSettings
+
+log = logging.getLogger(__name__)
+
+_Moved = TypeVar("_Moved")
+MAX_ATTEMPTS = 5
+
+
+def default_actor() -> str:
+    """``user@host``: who moved an alias, when nobody says otherwise."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, as in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"[:100]
+
+
+LossesOf = Callable[[str], pd.DataFrame]
+"""Losses of a registered version (by number) on the challenger's test window."""
+
+
+class Registry:
+    """Aliases of registered models, moved only with an entry in the promotion log."""
+
+    def __init__(
+        self,
+        client: MlflowClient,
+        log_: PromotionLog,
+        settings: PromotionSettings,
+        actor: str | None = None,
+    ) -> None:
+        self.client = client
+        self.log = log_
+        self.settings = settings
+        self.actor = actor or default_actor()
+
+    def alias_version(self, name: str, alias: Alias) -> str | None:
+        """The version ``alias`` points at, or None."""
+        try:
+            return str(self.client.get_model_version_by_alias(name, alias).version)
+        except MlflowException as exc:
+            if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+                return None
+            raise
+
+    def converged(self, name: str, version: str) -> bool:
+        """Whether the version's fit converged (its tag says so)."""
+        tags = self._version(name, version).tags or {}
+        return bool(tags.get(TAG_CONVERGED, "false").lower() == "true")
+
+    def consider(
+        self, name: str, version: str, challenger: pd.DataFrame, losses_of: LossesOf
+    ) -> Decision:
+        """Make ``version`` the challenger, then promote it if it beats production.
+
+        ``challenger`` are its losses on its test window; ``losses_of(v)`` gives the losses of
+        version ``v`` on the same window. Safe to call from two processes at once.
+        """
+        converged = self.converged(name, version)
+        self._retrying(
+            name,
+            lambda: self._move(
+                name,
+                CHALLENGER,
+                version,
+                "register",
+                "registered by a training run",
+                {},
+                candidate=version,
+            ),
+        )
+        checkpoint("promotion.after_challenger")
+        for _ in range(MAX_ATTEMPTS):
+            production = self.alias_version(name, PRODUCTION)
+            if production == version:
+                return Decision(True, "already in production")
+            losses = None if production is None else losses_of(production)
+            decision = compare(challenger, losses, converged=converged, settings=self.settings)
+            try:
+                if decision.promote:
+                    self._move(
+                        name, PRODUCTION, version, "promote", decision.reason, decision.metrics,
+                        expect=production, candidate=version,
+                    )  # fmt: skip
+                else:
+                    self._record(name, version, production, decision)
+            except LogConflictError:
+                log.info("%s: another run moved an alias meanwhile; deciding again", name)
+                continue
+            log.info(
+                "%s v%s %s: %s", name, version,
+                "promoted to production" if decision.promote else "stays challenger",
+                decision.reason,
+            )  # fmt: skip
+            return decision
+        msg = f"{name}: gave up promoting v{version} after {MAX_ATTEMPTS} concurrent moves"
+        raise RegistryError(msg)
+
+    def record_not_promoted(self, name: str, version: str, decision: Decision) -> None:
+        """Log that ``version`` stays out of production for ``decision``'s reason."""
+        self._retrying(
+            name,
+            lambda: self._record(name, version, self.alias_version(name, PRODUCTION), decision),
+        )
+
+    def promote(self, name: str, version: str, reason: str = "promoted by hand") -> PromotionEvent:
+        """Point ``production`` at ``version`` by hand; one that did not converge is refused."""
+        if not self.converged(name, version):
+            msg = f"{name} v{version} did not converge, so it cannot be promoted"
+            raise RegistryError(msg)
+        return self._retrying(
+            name, lambda: self._move(name, PRODUCTION, version, "promote", reason, {})
+        )
+
+    def rollback(self, name: str, reason: str = "rolled back by hand") -> PromotionEvent:
+        """Point ``production`` back at the version it served before the current one."""
+
+        def attempt() -> PromotionEvent:
+            current = self.alias_version(name, PRODUCTION)
+            if current is None:
+                msg = f"{name} has no production version to roll back"
+                raise RegistryError(msg)
+            target = self._before(name, current)
+            if target is None:
+                msg = f"{name}: the log has no production version before v{current}"
+                raise RegistryError(msg)
+            return self._move(name, PRODUCTION, target, "rollback", reason, {}, expect=current)
+
+        return self._retrying(name, attempt)
+
+    # ------------------------------------------------------------ internals
+
+    @staticmethod
+    def _retrying(name: str, move: Callable[[], _Moved]) -> _Moved:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return move()
+            except LogConflictError:
+                continue
+        msg = f"{name}: {MAX_ATTEMPTS} concurrent alias moves in a row; try again"
+        raise RegistryError(msg)
+
+    def _version(self, name: str, version: str) -> Any:
+        try:
+            return self.client.get_model_version(name, version)
+        except MlflowException as exc:
+            msg = f"{name} has no version {version}: {exc.message}"
+            raise RegistryError(msg) from exc
+
+    def _before(self, name: str, current: str) -> str | None:
+        # Replay the log as a stack: a promotion pushes a version, a rollback pops one, so
+        # repeated rollbacks walk further back instead of undoing each other.
+        served: list[str] = []
+        for event in self.log.events(name):
+            if event.alias != PRODUCTION or event.action == "reject" or event.version is None:
+                continue
+            if event.action == "rollback":
+                if served:
+                    served.pop()
+                if not served or served[-1] != event.version:
+                    served.append(event.version)
+            elif not served or served[-1] != event.version:
+                served.append(event.version)
+        if not served or served[-1] != current:
+            served.append(current)  # an alias moved outside volforecast: start from it
+        return served[-2] if len(served) >= 2 else None
+
+    def _move(  # noqa: PLR0917  (mirrors the log entry's fields)
+        self,
+        name: str,
+        alias: Alias,
+        version: str,
+        action: PromotionAction,
+        reason: str,
+        metrics: dict[str, float],
+        *,
+        expect: str | None = None,
+        candidate: str | None = None,
+    ) -> PromotionEvent:
+        self._version(name, version)
+        seq = self.log.next_seq(name)
+        previous = self.alias_version(name, alias)
+        if alias == PRODUCTION and expect is not None and previous != expect:
+            raise LogConflictError
+        event = PromotionEvent(
+            registered_model=name,
+            seq=seq,
+            alias=alias,
+            action=action,
+            version=version,
+            previous_version=previous,
+            reason=reason,
+            metrics=metrics,
+            actor=self.actor,
+            created_at=dt.datetime.now(dt.UTC),
+            candidate=candidate,
+        )
+        with self.log.appending(event):
+            checkpoint(f"promotion.{action}.before_alias_move")
+            self.client.set_registered_model_alias(name, alias, version)
+            checkpoint(f"promotion.{action}.after_alias_move")
+            if alias == PRODUCTION and self.alias_version(name, CHALLENGER) == version:
+                self.client.delete_registered_model_alias(name, CHALLENGER)
+        return event
+
+    def _record(
+        self, name: str, version: str, production: str | None, decision: Decision
+    ) -> PromotionEvent:
+        seq = self.log.next_seq(name)
+        if self.alias_version(name, PRODUCTION) != production:
+            raise LogConflictError  # judged against a version that no longer serves
+        event = PromotionEvent(
+            registered_model=name,
+            seq=seq,
+            alias=PRODUCTION,
+            action="reject",
+            version=production,
+            previous_version=production,
+            reason=f"v{version} not promoted: {decision.reason}",
+            metrics=decision.metrics,
+            actor=self.actor,
+            created_at=dt.datetime.now(dt.UTC),
+            candidate=version,
+        )
+        with self.log.appending(event):
+            pass
+        return event
