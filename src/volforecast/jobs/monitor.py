@@ -28,7 +28,12 @@ from volforecast.core.features import DailyData
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
 from volforecast.data.monitoring import CheckRow, MonitoringRepository
 from volforecast.data.repository import MarketRepository, PredictionRepository, PriceRepository
-from volforecast.errors import InsufficientDataError, UnknownTickerError, VolforecastError
+from volforecast.errors import (
+    ConfigurationError,
+    InsufficientDataError,
+    UnknownTickerError,
+    VolforecastError,
+)
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.models.base import VolatilityModel
@@ -298,7 +303,7 @@ def replay(
     started = time.perf_counter()
     if start >= end:
         msg = f"the replay must start before it ends, got {start} to {end}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     config = settings.monitoring
     report = ReplayReport(start, end, model)
     datasets, _ = daily_data_by_ticker(prices, settings.quality, tickers)
