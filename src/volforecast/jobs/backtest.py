@@ -13,14 +13,25 @@ import numpy as np
 import pandas as pd
 
 from volforecast.core.features import DailyData, by_ticker
+from volforecast.data.db import ensure_schema
 from volforecast.data.quality import QualityReport, run_gate
+from volforecast.data.repository import MarketRepository, PriceRepository
+from volforecast.data.sources import load_file
 from volforecast.errors import DataSourceError, UnknownTickerError
-from volforecast.evaluation.backtest import BacktestConfig, BacktestResult, walk_forward
+from volforecast.evaluation.backtest import (
+    POOLED_MODELS,
+    BacktestConfig,
+    BacktestResult,
+    blocks,
+    walk_forward,
+)
 from volforecast.evaluation.metrics import loss_table
 from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.settings import QualitySettings
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from volforecast.models.lstm import EpochCallback
 
 log = logging.getLogger(__name__)
@@ -64,6 +75,34 @@ def daily_data_by_ticker(
             log.warning("no prices for %s; going on with the others", ", ".join(missing))
     gate = run_gate(prices, quality, unreadable)
     return by_ticker(gate.accepted), gate.report
+
+
+def load_prices(
+    source: Path | Engine, tickers: Sequence[str] | None
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """The prices of a file (every ticker) or of the database, and the market series.
+
+    The market series is the stored one for the database; for a file it is None, as
+    :func:`run_backtest` computes it from every ticker of the file.
+    """
+    if isinstance(source, Path):
+        return load_file(source).frame, None
+    ensure_schema(source)
+    return PriceRepository(source).load(tickers), MarketRepository(source).load()
+
+
+def progress_total(
+    prices: pd.DataFrame, config: BacktestConfig, tickers: Sequence[str] | None
+) -> int:
+    """The steps :func:`run_backtest` reports to ``progress``.
+
+    One per ticker (the per-ticker pass visits each, even with nothing to fit), then one per
+    block of each pooled model, members of combinations included.
+    """
+    present = set(prices["ticker"].unique())
+    n_tickers = len(present & set(tickers)) if tickers else len(present)
+    pooled = [m for m in config.fitted_models if m in POOLED_MODELS]
+    return n_tickers + len(pooled) * len(blocks(config))
 
 
 def write_forecasts(frame: pd.DataFrame, path: Path) -> None:
