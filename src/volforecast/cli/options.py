@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,6 +38,11 @@ LstmPatienceOption = Annotated[
         f"(default {_LSTM.patience}).",
     ),
 ]
+
+
+def day(*names: str, help: str) -> Any:
+    """An option read as a day, YYYY-MM-DD."""
+    return typer.Option(*names, formats=["%Y-%m-%d"], help=help)
 
 
 def lstm_settings(**given: int | None) -> dict[str, int]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from volforecast.core.features import DailyData, by_ticker
@@ -80,11 +79,7 @@ def daily_data_by_ticker(
 def load_prices(
     source: Path | Engine, tickers: Sequence[str] | None
 ) -> tuple[pd.DataFrame, pd.Series | None]:
-    """The prices of a file (every ticker) or of the database, and the market series.
-
-    The market series is the stored one for the database; for a file it is None, as
-    :func:`run_backtest` computes it from every ticker of the file.
-    """
+    """The prices of a file, or the stored prices and market series (None for a file)."""
     if isinstance(source, Path):
         return load_file(source).frame, None
     ensure_schema(source)
@@ -94,10 +89,10 @@ def load_prices(
 def progress_total(
     prices: pd.DataFrame, config: BacktestConfig, tickers: Sequence[str] | None
 ) -> int:
-    """The steps :func:`run_backtest` reports to ``progress``.
+    """The steps :func:`run_backtest` reports: one per ticker, one per block of each pooled model.
 
-    One per ticker (the per-ticker pass visits each, even with nothing to fit), then one per
-    block of each pooled model, members of combinations included.
+    The per-ticker pass visits each ticker, even with nothing to fit; pooled members of
+    combinations count.
     """
     present = set(prices["ticker"].unique())
     n_tickers = len(present & set(tickers)) if tickers else len(present)
@@ -165,13 +160,3 @@ def run_backtest(
         len(config.models), len(datasets), origins, seconds, len(result.failures),
     )  # fmt: skip
     return BacktestReport(result, losses, quality_report, seconds, out_file)
-
-
-def finite_share(result: BacktestResult) -> float:
-    """Share of forecast paths that exist (fits that failed leave NaN paths)."""
-    total = filled = 0
-    for item in result.tickers.values():
-        for paths in item.sigma2.values():
-            total += paths.shape[0]
-            filled += int(np.isfinite(paths).all(axis=1).sum())
-    return filled / total if total else 0.0

@@ -1,8 +1,7 @@
 """How the model families of a training compare: the summary a training report carries.
 
-``python -m volforecast.jobs.train_summary`` reads outcomes as JSON on stdin (those of
-several training reports together) and prints their summary: the training DAG compares the
-families of its many training tasks this way, holding no logic of its own.
+``python -m volforecast.jobs.train_summary`` prints the summary of the outcomes on stdin (of
+several reports together): how the training DAG compares the families of all its tasks.
 """
 
 from __future__ import annotations
@@ -17,11 +16,8 @@ from typing import Any
 def summarize(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Per family: trained, promoted, failed and median test QLIKE; LSTM vs GARCH wins.
 
-    ``outcomes`` are in a training report's JSON form. Each family's entry holds
-    ``trained`` and ``promoted`` (counts), ``failed`` (tickers without a version, sorted)
-    and ``median_qlike_h1_range`` (over tickers, None without one);
-    ``lstm_better_than_garch`` says on how many of the tickers with both a GARCH and an
-    LSTM test QLIKE the LSTM's is lower.
+    ``outcomes`` in a report's JSON form. ``lstm_better_than_garch`` counts the tickers with
+    both test QLIKEs where the LSTM's is lower.
     """
     summary: dict[str, Any] = {}
     for family in sorted({o["model"] for o in outcomes}):

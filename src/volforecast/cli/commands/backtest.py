@@ -8,17 +8,7 @@ from typing import Annotated
 
 import typer
 
-from volforecast.cli import ExitCode, engine, err, errors, fail, interrupted, out, settings
-from volforecast.cli.options import (
-    LstmBatchOption,
-    LstmEpochsOption,
-    LstmPatienceOption,
-    LstmStrideOption,
-    TickersOption,
-    chosen_tickers,
-    lstm_settings,
-    model_names,
-)
+from volforecast.cli import ExitCode, engine, err, errors, fail, interrupted, options, out, settings
 from volforecast.cli.render import epoch_bar, print_qlike, progress
 from volforecast.models.lstm_config import BACKTEST_REFIT
 
@@ -29,12 +19,8 @@ PricesOption = Annotated[
 FromDbOption = Annotated[
     bool, typer.Option("--from-db", help="Use the prices stored in the database.")
 ]
-TrainEndOption = Annotated[
-    dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the first fit.")
-]
-TestEndOption = Annotated[
-    dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last forecast origin.")
-]
+TrainEndOption = Annotated[dt.datetime, options.day(help="Last day of the first fit.")]
+TestEndOption = Annotated[dt.datetime, options.day(help="Last forecast origin.")]
 RefitOption = Annotated[
     int, typer.Option(min=1, help="Trading days between refits; frozen in between.")
 ]
@@ -77,7 +63,7 @@ RefitEpochsOption = Annotated[
 def backtest(
     prices: PricesOption = None,
     from_db: FromDbOption = False,
-    tickers: TickersOption = None,
+    tickers: options.TickersOption = None,
     all_tickers: Annotated[bool, typer.Option("--all", help="Every ticker available.")] = False,
     train_end: TrainEndOption = dt.datetime(2014, 12, 31),
     test_end: TestEndOption = dt.datetime(2018, 12, 31),
@@ -87,10 +73,10 @@ def backtest(
     horizon: Annotated[int, typer.Option(min=1, max=30, help="Steps per path.")] = 30,
     out_file: OutOption = None,
     workers: WorkersOption = 1,
-    lstm_epochs: LstmEpochsOption = None,
-    lstm_batch_size: LstmBatchOption = None,
-    lstm_stride: LstmStrideOption = None,
-    lstm_patience: LstmPatienceOption = None,
+    lstm_epochs: options.LstmEpochsOption = None,
+    lstm_batch_size: options.LstmBatchOption = None,
+    lstm_stride: options.LstmStrideOption = None,
+    lstm_patience: options.LstmPatienceOption = None,
     lstm_refit_epochs: RefitEpochsOption = BACKTEST_REFIT.max_epochs,
 ) -> None:
     """Walk-forward backtest: forecast from every trading day of the test period.
@@ -106,13 +92,13 @@ def backtest(
 
     if (prices is None) == (not from_db):
         fail("give exactly one of --prices FILE and --from-db", ExitCode.USAGE)
-    chosen = chosen_tickers(tickers, all_tickers)
-    names = model_names(models)
+    chosen = options.chosen_tickers(tickers, all_tickers)
+    names = options.model_names(models)
     given = settings()
     with errors():
         config = BacktestConfig(
             train_end.date(), test_end.date(), names, refit_every, horizon, combine=combine,
-            lstm_refit_epochs=lstm_refit_epochs, lstm_settings=dict(lstm_settings(
+            lstm_refit_epochs=lstm_refit_epochs, lstm_settings=dict(options.lstm_settings(
                 max_epochs=lstm_epochs, batch_size=lstm_batch_size, stride=lstm_stride,
                 patience=lstm_patience)),
         )  # fmt: skip

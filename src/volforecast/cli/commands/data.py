@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from volforecast.cli import ExitCode, database_errors, engine, err, errors, fail, out, settings
-from volforecast.cli.options import JsonOption, split_tickers
+from volforecast.cli.options import JsonOption, day, split_tickers
 from volforecast.cli.render import print_quality, progress, write_json
 
 if TYPE_CHECKING:
@@ -73,18 +73,13 @@ DropDirOption = Annotated[
 ]
 AsOfOption = Annotated[
     dt.datetime | None,
-    typer.Option(
-        formats=["%Y-%m-%d"],
-        help="With --configured: the run's date, whose NYSE close the freshness line "
-        "checks (default today's once it has closed).",
+    day(
+        help="With --configured: the run's date, whose NYSE close the freshness line checks "
+        "(default today's once it has closed)."
     ),
 ]
-StartOption = Annotated[
-    dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First date for --yfinance.")
-]
-EndOption = Annotated[
-    dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date for --yfinance.")
-]
+StartOption = Annotated[dt.datetime | None, day(help="First date for --yfinance.")]
+EndOption = Annotated[dt.datetime | None, day(help="Last date for --yfinance.")]
 RejectsOption = Annotated[
     Path | None,
     typer.Option(help="Write the rejected rows to this CSV, with the check that failed."),

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from volforecast.cli import ExitCode, database_errors, engine, err, errors, out, settings
 from volforecast.cli.commands.predict import AllOption, production_models
-from volforecast.cli.options import TickersOption, chosen_tickers, split_tickers
+from volforecast.cli.options import TickersOption, chosen_tickers, day, split_tickers
 from volforecast.cli.render import counting, print_alerts, print_weekly, progress, write_json
 
 app: typer.Typer = typer.Typer(
@@ -34,10 +34,7 @@ def monitor_run(
     tickers: TickersOption = None,
     all_tickers: AllOption = False,
     as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            formats=["%Y-%m-%d"], help="The monitored day (default each ticker's latest close)."
-        ),
+        dt.datetime | None, day(help="The monitored day (default each ticker's latest close).")
     ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--report-json", help="Write the report as JSON.")
@@ -86,12 +83,8 @@ def monitor_run(
 @app.command("replay")
 def monitor_replay(
     prices: PricesOption,
-    start: Annotated[
-        dt.datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First replayed day.")
-    ],
-    end: Annotated[
-        dt.datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last replayed day.")
-    ],
+    start: Annotated[dt.datetime, day("--from", help="First replayed day.")],
+    end: Annotated[dt.datetime, day("--to", help="Last replayed day.")],
     tickers: TickersOption = None,
     model: Annotated[
         str, typer.Option(help="The model to replay (garch, gjr-garch-t, ...).")

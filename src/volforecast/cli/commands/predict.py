@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from volforecast.cli import ExitCode, engine, err, errors, fail, out, settings
-from volforecast.cli.options import TickersOption, chosen_tickers
+from volforecast.cli.options import TickersOption, chosen_tickers, day
 from volforecast.cli.render import counting, print_forecasts, progress, write_json
 
 if TYPE_CHECKING:
@@ -19,24 +19,18 @@ if TYPE_CHECKING:
 AllOption = Annotated[bool, typer.Option("--all", help="Every ticker a production model serves.")]
 AsOfOption = Annotated[
     dt.datetime | None,
-    typer.Option(
-        formats=["%Y-%m-%d"],
-        help="The run's date: forecast from the latest close on or before it, which must "
-        "be its NYSE session's. Default: today's session once it has closed (New York).",
+    day(
+        help="The run's date: forecast from the latest close on or before it, which must be "
+        "its NYSE session's. Default: today's session once it has closed (New York)."
     ),
 ]
 FromOption = Annotated[
     dt.datetime | None,
-    typer.Option(
-        "--from",
-        formats=["%Y-%m-%d"],
-        help="Backfill every NYSE session from this date (with --to), models loaded once.",
+    day(
+        "--from", help="Backfill every NYSE session from this date (with --to), models loaded once."
     ),
 ]
-ToOption = Annotated[
-    dt.datetime | None,
-    typer.Option("--to", formats=["%Y-%m-%d"], help="Last date of a --from backfill."),
-]
+ToOption = Annotated[dt.datetime | None, day("--to", help="Last date of a --from backfill.")]
 AllowStaleOption = Annotated[
     bool,
     typer.Option(

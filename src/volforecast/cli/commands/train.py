@@ -15,19 +15,10 @@ from volforecast.cli import (
     errors,
     fail,
     interrupted,
+    options,
     out,
     quiet_mlflow,
     settings,
-)
-from volforecast.cli.options import (
-    LstmBatchOption,
-    LstmEpochsOption,
-    LstmPatienceOption,
-    LstmStrideOption,
-    TickersOption,
-    chosen_tickers,
-    lstm_settings,
-    model_names,
 )
 from volforecast.cli.render import counting, epoch_bar, kept_message, progress, write_json
 
@@ -62,13 +53,13 @@ QueuedOption = Annotated[
 
 
 def train(
-    tickers: TickersOption = None,
+    tickers: options.TickersOption = None,
     all_tickers: Annotated[bool, typer.Option("--all", help="Every stored ticker.")] = False,
     models: ModelsOption = "garch,lstm",
-    lstm_epochs: LstmEpochsOption = None,
-    lstm_batch_size: LstmBatchOption = None,
-    lstm_stride: LstmStrideOption = None,
-    lstm_patience: LstmPatienceOption = None,
+    lstm_epochs: options.LstmEpochsOption = None,
+    lstm_batch_size: options.LstmBatchOption = None,
+    lstm_stride: options.LstmStrideOption = None,
+    lstm_patience: options.LstmPatienceOption = None,
     plots: Annotated[bool, typer.Option(help="Log a forecast plot (PNG) with every run.")] = True,
     workers: WorkersOption = 1,
     force: ForceOption = False,
@@ -96,7 +87,7 @@ def train(
     if queued and (tickers is not None or all_tickers):
         fail("--queued trains the queued tickers: give it without --tickers or --all",
              ExitCode.USAGE)  # fmt: skip
-    names = model_names(models)
+    names = options.model_names(models)
     given = settings()
     store = engine(given)
     chosen: list[str] | None
@@ -109,10 +100,10 @@ def train(
             return
         out.print(f"retraining {len(chosen)} queued tickers: {', '.join(chosen)}")
     else:
-        chosen = chosen_tickers(tickers, all_tickers)
-    config = TrainConfig(names, lstm_settings(max_epochs=lstm_epochs, batch_size=lstm_batch_size,
-                         stride=lstm_stride, patience=lstm_patience), plots=plots,
-                         workers=workers, force=force)  # fmt: skip
+        chosen = options.chosen_tickers(tickers, all_tickers)
+    lstm = options.lstm_settings(max_epochs=lstm_epochs, batch_size=lstm_batch_size,
+                                 stride=lstm_stride, patience=lstm_patience)  # fmt: skip
+    config = TrainConfig(names, lstm, plots=plots, workers=workers, force=force)
     with errors(), progress() as bar:
         try:
             report = run_train(store, given, config, chosen, on_epoch=epoch_bar(bar),
