@@ -11,8 +11,7 @@ Exit codes are decided here and only here:
 * 5 - stale prices: the last stored close is older than the NYSE session the run is for.
 * 130 - interrupted (Ctrl-C); the command says what it kept.
 
-The commands live in :mod:`volforecast.cli.commands`, one module per group; their options in
-:mod:`volforecast.cli.options` and their tables in :mod:`volforecast.cli.render`.
+The commands are in ``cli/commands/``, one module per group; their tables in ``cli/render``.
 """
 
 from __future__ import annotations

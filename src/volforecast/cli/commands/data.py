@@ -37,10 +37,6 @@ FileOption = Annotated[
         "split_coefficient (optional, checks splits). Others are ignored.",
     ),
 ]
-TickerOption = Annotated[
-    str | None,
-    typer.Option("--ticker", help="The ticker of a one-ticker --file without that column."),
-]
 DateFormatOption = Annotated[
     str | None,
     typer.Option(
@@ -67,22 +63,12 @@ ConfiguredOption = Annotated[
         "each moves to loaded/ or failed/) or Yahoo Finance. What the daily DAG runs.",
     ),
 ]
-DropDirOption = Annotated[
-    Path | None,
-    typer.Option("--drop-dir", help="With --configured: load the files in this folder."),
-]
 AsOfOption = Annotated[
     dt.datetime | None,
     day(
         help="With --configured: the run's date, whose NYSE close the freshness line checks "
         "(default today's once it has closed)."
     ),
-]
-StartOption = Annotated[dt.datetime | None, day(help="First date for --yfinance.")]
-EndOption = Annotated[dt.datetime | None, day(help="Last date for --yfinance.")]
-RejectsOption = Annotated[
-    Path | None,
-    typer.Option(help="Write the rejected rows to this CSV, with the check that failed."),
 ]
 ReportJsonOption = Annotated[
     Path | None, typer.Option("--report-json", help="Write the full report as JSON.")
@@ -95,15 +81,24 @@ ShowAllOption = Annotated[
 def ingest(
     sample: SampleOption = False,
     file: FileOption = None,
-    ticker: TickerOption = None,
+    ticker: Annotated[
+        str | None,
+        typer.Option("--ticker", help="The ticker of a one-ticker --file without that column."),
+    ] = None,
     date_format: DateFormatOption = None,
     yfinance: YfinanceOption = None,
     configured: ConfiguredOption = False,
-    drop_dir: DropDirOption = None,
+    drop_dir: Annotated[
+        Path | None,
+        typer.Option("--drop-dir", help="With --configured: load the files in this folder."),
+    ] = None,
     as_of: AsOfOption = None,
-    start: StartOption = None,
-    end: EndOption = None,
-    rejects: RejectsOption = None,
+    start: Annotated[dt.datetime | None, day(help="First date for --yfinance.")] = None,
+    end: Annotated[dt.datetime | None, day(help="Last date for --yfinance.")] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="Write the rejected rows to this CSV, with the check that failed."),
+    ] = None,
     report_json: ReportJsonOption = None,
     show_all: ShowAllOption = False,
 ) -> None:

@@ -19,14 +19,6 @@ app: typer.Typer = typer.Typer(
     "a past period.",
     no_args_is_help=True,
 )
-PricesOption = Annotated[
-    Path,
-    typer.Option(
-        exists=True,
-        dir_okay=False,
-        help="Prices to replay: Parquet or CSV in the ingest layout.",
-    ),
-]
 
 
 @app.command("run")
@@ -82,7 +74,14 @@ def monitor_run(
 
 @app.command("replay")
 def monitor_replay(
-    prices: PricesOption,
+    prices: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Prices to replay: Parquet or CSV in the ingest layout.",
+        ),
+    ],
     start: Annotated[dt.datetime, day("--from", help="First replayed day.")],
     end: Annotated[dt.datetime, day("--to", help="Last replayed day.")],
     tickers: TickersOption = None,

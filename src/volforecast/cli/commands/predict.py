@@ -24,13 +24,6 @@ AsOfOption = Annotated[
         "its NYSE session's. Default: today's session once it has closed (New York)."
     ),
 ]
-FromOption = Annotated[
-    dt.datetime | None,
-    day(
-        "--from", help="Backfill every NYSE session from this date (with --to), models loaded once."
-    ),
-]
-ToOption = Annotated[dt.datetime | None, day("--to", help="Last date of a --from backfill.")]
 AllowStaleOption = Annotated[
     bool,
     typer.Option(
@@ -69,8 +62,16 @@ def predict(
     ] = None,
     horizon: Annotated[int, typer.Option(min=1, max=30, help="Trading days ahead.")] = 30,
     as_of: AsOfOption = None,
-    date_from: FromOption = None,
-    date_to: ToOption = None,
+    date_from: Annotated[
+        dt.datetime | None,
+        day(
+            "--from",
+            help="Backfill every NYSE session from this date (with --to), models loaded once.",
+        ),
+    ] = None,
+    date_to: Annotated[
+        dt.datetime | None, day("--to", help="Last date of a --from backfill.")
+    ] = None,
     allow_stale: AllowStaleOption = False,
     json_out: Annotated[
         Path | None, typer.Option("--report-json", help="Write the summary as JSON.")
