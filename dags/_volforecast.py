@@ -75,6 +75,21 @@ def run(*args: str, final: frozenset[int] = frozenset()) -> dict[str, Any]:
         return payload
 
 
+def summarize(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The families of several trainings' ``outcomes`` compared, by volforecast's own job.
+
+    ``volforecast.jobs.train_summary`` runs in the project's environment, the one
+    ``volforecast_bin()`` belongs to: its summary is the one each training report carries.
+    """
+    python = Path(shutil.which(volforecast_bin()) or volforecast_bin()).with_name("python")
+    command = [str(python), "-m", "volforecast.jobs.train_summary"]
+    done = subprocess.run(  # noqa: S603  (our own interpreter and module)
+        command, input=json.dumps(outcomes), capture_output=True, text=True, check=True
+    )
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return summary
+
+
 def run_date(context: Any) -> str:
     """The date a run is for, ISO: its logical date, else that of the asset event it consumed.
 

@@ -20,10 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from statistics import median
 from typing import Any
 
-from _volforecast import chunks, run
+from _volforecast import chunks, run, summarize
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
 
 log = logging.getLogger(__name__)
@@ -130,23 +129,7 @@ def ml_train_volatility_models() -> None:
     ) -> dict[str, Any]:
         """Per family: trained, promoted, failed and median test QLIKE; LSTM vs GARCH wins."""
         outcomes = [o for chunk in garch or [] for o in chunk] + list(lstm or [])
-        summary: dict[str, Any] = {}
-        for family in sorted({o["model"] for o in outcomes}):
-            mine = [o for o in outcomes if o["model"] == family]
-            qlikes = [o["qlike"] for o in mine if o["ok"] and o["qlike"] is not None]
-            summary[family] = {
-                "trained": sum(o["ok"] for o in mine),
-                "promoted": sum(o["promoted"] for o in mine),
-                "failed": sorted(o["ticker"] for o in mine if not o["ok"]),
-                "median_qlike_h1_range": median(qlikes) if qlikes else None,
-            }
-        by_ticker: dict[str, dict[str, float]] = {}
-        for o in outcomes:
-            if o["ok"] and o["qlike"] is not None:
-                by_ticker.setdefault(o["ticker"], {})[o["model"]] = o["qlike"]
-        both = [q for q in by_ticker.values() if {"garch", "lstm"} <= set(q)]
-        wins = sum(q["lstm"] < q["garch"] for q in both)
-        summary["lstm_better_than_garch"] = f"{wins} of {len(both)} tickers"
+        summary = summarize(outcomes)
         log.info("comparison: %s", summary)
         return summary
 

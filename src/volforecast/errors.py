@@ -1,7 +1,7 @@
 """Domain exceptions.
 
 Every error a user can cause or meet is one of these. The CLI maps them to exit codes in
-one place (``cli.py``); the API maps them to HTTP status codes in one place
+one place (``cli/__init__.py``); the API maps them to HTTP status codes in one place
 (``api/errors.py``).
 """
 
@@ -10,6 +10,13 @@ from __future__ import annotations
 
 class VolforecastError(Exception):
     """Base class of every error volforecast raises on purpose."""
+
+
+class ConfigurationError(VolforecastError, ValueError):
+    """A setting or option that cannot work: an unknown model, an empty or reversed period.
+
+    A ``ValueError`` too, so that code catching bad values as such keeps catching it.
+    """
 
 
 class DataSourceError(VolforecastError):

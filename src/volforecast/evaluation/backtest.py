@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 from volforecast.core.calendar import sessions
 from volforecast.core.features import DailyData, market_log_rv
 from volforecast.core.parallel import one_blas_thread
-from volforecast.errors import VolforecastError
+from volforecast.errors import ConfigurationError, VolforecastError
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import build_model, combination_members
 from volforecast.models.ensemble import combination_weights, equal_weight
@@ -77,16 +77,16 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         if self.combine not in COMBINE_MODES:
             msg = f"combine must be one of {', '.join(COMBINE_MODES)}, got {self.combine!r}"
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         if self.test_end <= self.train_end:
             msg = "the test period must end after the training period"
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         if self.refit_every < 1:
             msg = "refit_every must be at least 1 trading day"
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         if not 1 <= self.horizon <= MAX_HORIZON:
             msg = f"horizon must be between 1 and {MAX_HORIZON}"
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         for name in self.models:
             if not combination_members(name):  # an unknown name fails here, before any work
                 build_model(name)
@@ -165,7 +165,7 @@ def blocks(config: BacktestConfig) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     ]
     if len(test) == 0:
         msg = f"no trading day between {config.train_end} and {config.test_end}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     return [
         (test[i], test[min(i + config.refit_every, len(test)) - 1])
         for i in range(0, len(test), config.refit_every)

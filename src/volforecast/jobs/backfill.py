@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.errors import ConfigurationError
 from volforecast.jobs.freshness import Freshness, check_freshness, judge, sessions_between
 from volforecast.jobs.predict import (
     PredictFailure,
@@ -98,18 +99,18 @@ def run_dates(start: dt.date, end: dt.date | None) -> list[dt.date]:
 
     Raises
     ------
-    ValueError
+    ConfigurationError
         When ``end`` is before ``start``, or the range holds no session.
     """
     if end is None:
         return [start]
     if end < start:
         msg = f"--to {end} is before --from {start}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     days = sessions_between(start, end)
     if not days:
         msg = f"no NYSE session from {start} to {end}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     return days
 
 

@@ -9,18 +9,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from volforecast.core.features import DailyData, by_ticker
+from volforecast.data.db import ensure_schema
 from volforecast.data.quality import QualityReport, run_gate
+from volforecast.data.repositories.market import MarketRepository
+from volforecast.data.repositories.prices import PriceRepository
+from volforecast.data.sources import load_file
 from volforecast.errors import DataSourceError, UnknownTickerError
-from volforecast.evaluation.backtest import BacktestConfig, BacktestResult, walk_forward
+from volforecast.evaluation.backtest import (
+    POOLED_MODELS,
+    BacktestConfig,
+    BacktestResult,
+    blocks,
+    walk_forward,
+)
 from volforecast.evaluation.metrics import loss_table
 from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.settings import QualitySettings
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from volforecast.models.lstm import EpochCallback
 
 log = logging.getLogger(__name__)
@@ -64,6 +75,30 @@ def daily_data_by_ticker(
             log.warning("no prices for %s; going on with the others", ", ".join(missing))
     gate = run_gate(prices, quality, unreadable)
     return by_ticker(gate.accepted), gate.report
+
+
+def load_prices(
+    source: Path | Engine, tickers: Sequence[str] | None
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """The prices of a file, or the stored prices and market series (None for a file)."""
+    if isinstance(source, Path):
+        return load_file(source).frame, None
+    ensure_schema(source)
+    return PriceRepository(source).load(tickers), MarketRepository(source).load()
+
+
+def progress_total(
+    prices: pd.DataFrame, config: BacktestConfig, tickers: Sequence[str] | None
+) -> int:
+    """The steps :func:`run_backtest` reports: one per ticker, one per block of each pooled model.
+
+    The per-ticker pass visits each ticker, even with nothing to fit; pooled members of
+    combinations count.
+    """
+    present = set(prices["ticker"].unique())
+    n_tickers = len(present & set(tickers)) if tickers else len(present)
+    pooled = [m for m in config.fitted_models if m in POOLED_MODELS]
+    return n_tickers + len(pooled) * len(blocks(config))
 
 
 def write_forecasts(frame: pd.DataFrame, path: Path) -> None:
@@ -126,13 +161,3 @@ def run_backtest(
         len(config.models), len(datasets), origins, seconds, len(result.failures),
     )  # fmt: skip
     return BacktestReport(result, losses, quality_report, seconds, out_file)
-
-
-def finite_share(result: BacktestResult) -> float:
-    """Share of forecast paths that exist (fits that failed leave NaN paths)."""
-    total = filled = 0
-    for item in result.tickers.values():
-        for paths in item.sigma2.values():
-            total += paths.shape[0]
-            filled += int(np.isfinite(paths).all(axis=1).sum())
-    return filled / total if total else 0.0

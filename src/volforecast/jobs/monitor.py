@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,13 +31,19 @@ from volforecast.data.repositories.market import MarketRepository
 from volforecast.data.repositories.monitoring import CheckRow, MonitoringRepository
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.repositories.prices import PriceRepository
-from volforecast.errors import InsufficientDataError, UnknownTickerError, VolforecastError
+from volforecast.errors import (
+    ConfigurationError,
+    InsufficientDataError,
+    UnknownTickerError,
+    VolforecastError,
+)
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model
 from volforecast.monitoring.accuracy import ACCURACY_HORIZONS, accuracy_rows
 from volforecast.monitoring.drift import Alert, MonitorSeries, scan
+from volforecast.registry.names import POOLED_MODEL_TYPES
 from volforecast.registry.serving import ProductionModels
 from volforecast.settings import MonitoringSettings, Settings
 
@@ -277,6 +284,18 @@ class ReplayReport:
         days = pd.Series([a.observed_on for a in self.alerts], dtype="object")
         return days.value_counts().sort_index()
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form ``monitor replay --report-json`` writes: every alert and retrain."""
+        return {
+            "start": self.start.isoformat(), "end": self.end.isoformat(), "model": self.model,
+            "tickers": self.tickers, "days": self.days,
+            "alerts": [{"ticker": a.ticker, "detector": a.detector,
+                        "observed_on": a.observed_on.isoformat(), "statistic": a.statistic,
+                        "threshold": a.threshold} for a in self.alerts],
+            "retrains": [[t, d.isoformat()] for t, d in self.retrains],
+            "failures": self.failures,
+        }  # fmt: skip
+
 
 def replay(
     prices: pd.DataFrame,
@@ -300,7 +319,7 @@ def replay(
     started = time.perf_counter()
     if start >= end:
         msg = f"the replay must start before it ends, got {start} to {end}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     config = settings.monitoring
     report = ReplayReport(start, end, model)
     datasets, _ = daily_data_by_ticker(prices, settings.quality, tickers)
@@ -371,3 +390,16 @@ def _replay_ticker(
 
 def _position(data: DailyData, day: dt.date) -> int:
     return int(data.dates.searchsorted(pd.Timestamp(day)))
+
+
+def queued_training(engine: Engine, models: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+    """The per-ticker models of ``models``, and the tickers queued for retraining, oldest first.
+
+    The pooled LSTM serves every ticker: a retrain on a few would not replace it, so it is
+    left out; asking for nothing else is a :class:`ConfigurationError`.
+    """
+    per_ticker = tuple(name for name in models if name not in POOLED_MODEL_TYPES)
+    if not per_ticker:
+        msg = "--queued retrains per-ticker models; the pooled LSTM retrains with --all"
+        raise ConfigurationError(msg)
+    return per_ticker, MonitoringRepository(engine).pending_retrains()

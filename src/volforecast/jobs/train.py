@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ from volforecast.evaluation.metrics import DEFAULT_HORIZONS, horizon_targets, lo
 from volforecast.faults import checkpoint
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import refresh_market, with_market
+from volforecast.jobs.train_summary import summarize
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model, catalog_options
 from volforecast.models.lstm import EpochCallback, EpochReport, LstmModel, LstmNetwork, save_pooled
@@ -143,8 +144,8 @@ class TrainReport:
     """Every outcome, the gate's report and the time each stage took."""
 
     outcomes: list[Outcome]
-    quality: QualityReport
-    stage_seconds: dict[str, float]
+    quality: QualityReport = field(default_factory=QualityReport)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     retrain_requests_closed: int = 0
     """Pending requests of ``volforecast monitor`` that this training answered."""
     recovered: list[Recovered] = field(default_factory=list)
@@ -159,6 +160,21 @@ class TrainReport:
     def complete(self) -> bool:
         """Every asked-for model of every ticker was registered."""
         return bool(self.outcomes) and not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form ``--report-json`` writes and the training DAG reads.
+
+        ``complete`` is true when nothing failed, so also for a queue with nothing to train.
+        """
+        outcomes = [asdict(o) for o in self.outcomes]
+        return {
+            "complete": not self.failed,
+            "outcomes": outcomes,
+            "stage_seconds": self.stage_seconds,
+            "retrain_requests_closed": self.retrain_requests_closed,
+            "recovered": [asdict(r) for r in self.recovered],
+            "summary": summarize(outcomes),
+        }
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from volforecast.errors import ConfigurationError
 from volforecast.models.base import VolatilityModel
 from volforecast.models.baselines import EwmaModel, HarModel, HistoricalModel
 from volforecast.models.garch import GarchModel
@@ -55,7 +56,7 @@ def build_model(name: str) -> VolatilityModel:
     factory = _FACTORIES.get(key)
     if factory is None:
         msg = f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     return factory()
 
 
@@ -75,14 +76,14 @@ def catalog_options(name: str) -> dict[str, Any]:
 def combination_members(name: str) -> tuple[str, ...]:
     """The models an equal-weight combination ``a+b[+c…]`` averages; ``()`` for a plain name.
 
-    Raises ``ValueError`` for an unknown member, a repeated one or a lone ``+``.
+    Raises ``ConfigurationError`` for an unknown member, a repeated one or a lone ``+``.
     """
     if "+" not in name:
         return ()
     members = tuple(part.strip().lower() for part in name.split("+"))
     if len(set(members)) != len(members) or len(members) < 2 or "" in members:
         msg = f"a combination names two or more different models, got {name!r}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     for member in members:
         build_model(member)
     return members

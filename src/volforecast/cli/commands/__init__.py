@@ -1,0 +1,1 @@
+"""The commands of the ``volforecast`` command line, one module per group."""

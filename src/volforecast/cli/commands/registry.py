@@ -1,0 +1,107 @@
+"""``volforecast models``: the MLflow registry, its production versions and promotion log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from volforecast.cli import ExitCode, database_errors, engine, errors, fail, out, settings
+from volforecast.cli.options import JsonOption
+
+if TYPE_CHECKING:
+    from volforecast.registry.aliases import Registry
+    from volforecast.settings import Settings
+
+app: typer.Typer = typer.Typer(
+    help="The MLflow registry: list models, promote or roll back production, read the log.",
+    no_args_is_help=True,
+)
+NameArgument = Annotated[str, typer.Argument(help="Registered model, e.g. garch_volatility_aapl.")]
+
+
+def _registry(given: Settings) -> Registry:
+    from volforecast.registry.aliases import Registry  # noqa: PLC0415
+    from volforecast.registry.promotion_log import PromotionLog  # noqa: PLC0415
+    from volforecast.registry.tracking import connect  # noqa: PLC0415
+
+    store = engine(given)
+    with database_errors(store):  # the schema first: the promotion log is a table of ours
+        promotions = PromotionLog(store)
+    return Registry(connect(given), promotions, given.promotion)
+
+
+@app.command("list")
+def models_list(as_json: JsonOption = False) -> None:
+    """Registered models with their production and challenger versions."""
+    from volforecast import listings  # noqa: PLC0415
+    from volforecast.registry.overview import overview  # noqa: PLC0415
+
+    given = settings()
+    with errors():
+        rows = overview(_registry(given).client)
+    listing, payload = listings.models(rows, given.mlflow_tracking_uri_safe)
+    if as_json:
+        listings.print_json(payload)
+    elif not rows:
+        out.print("no registered models yet: try `volforecast train --all`")
+    else:
+        listing.print(out)
+
+
+@app.command("promote")
+def models_promote(
+    name: NameArgument,
+    version: Annotated[str, typer.Argument(help="The version to put in production.")],
+    reason: Annotated[str, typer.Option(help="Why, for the promotion log.")] = "promoted by hand",
+) -> None:
+    """Point production at a version by hand (one whose fit converged); logged."""
+    given = settings()
+    with errors():
+        event = _registry(given).promote(name, version, reason)
+    out.print(f"{name}: production v{event.previous_version or '-'} -> v{event.version}")
+
+
+@app.command("rollback")
+def models_rollback(
+    name: NameArgument,
+    reason: Annotated[
+        str, typer.Option(help="Why, for the promotion log.")
+    ] = "rolled back by hand",
+) -> None:
+    """Point production back at the version it served before the current one; logged."""
+    given = settings()
+    with errors():
+        event = _registry(given).rollback(name, reason)
+    out.print(f"{name}: production v{event.previous_version} -> v{event.version} (rolled back)")
+
+
+@app.command("history")
+def models_history(
+    name: NameArgument,
+    at: Annotated[
+        dt.datetime | None,
+        typer.Option(help="Also say which version served at this time (UTC), e.g. 2026-11-20."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The promotion log of a model: every alias move and decision, oldest first."""
+    from volforecast import listings  # noqa: PLC0415
+    from volforecast.registry.promotion_log import PromotionLog  # noqa: PLC0415
+
+    store = engine(settings())
+    with errors(), database_errors(store):
+        promotions = PromotionLog(store)
+        events = promotions.events(name)
+        served = promotions.served_on(name, at) if at is not None else None
+    if not events:
+        fail(f"the promotion log has nothing for {name}", ExitCode.ERROR)
+    listing, payload = listings.promotion_log(name, events, at, served)
+    if as_json:
+        listings.print_json(payload)
+        return
+    listing.print(out)
+    if at is not None:
+        out.print(f"served in production at {at:%Y-%m-%d %H:%M}: v{served}" if served else
+                  f"nothing was in production at {at:%Y-%m-%d %H:%M}")  # fmt: skip
