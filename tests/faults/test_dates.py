@@ -10,7 +10,7 @@ import pytest
 from tests.factories import clean_prices
 from tests.faults.conftest import Cli
 from volforecast.cli import ExitCode
-from volforecast.data.quality import run_gate
+from volforecast.data.quality.gate import run_gate
 from volforecast.data.sources import load_file
 from volforecast.errors import DataSourceError
 from volforecast.settings import QualitySettings

@@ -18,7 +18,7 @@ from tests.factories import clean_prices, with_row
 from tests.faults.conftest import Cli
 from volforecast.cli import ExitCode
 from volforecast.data import db
-from volforecast.data.quality import run_gate
+from volforecast.data.quality.gate import run_gate
 from volforecast.data.repositories.market import MarketRepository
 from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.data.repositories.prices import PRICES, STORED_COLUMNS, PriceRepository

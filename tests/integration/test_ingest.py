@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import make_settings
 from tests.factories import clean_prices, with_row
 from volforecast.data import db
-from volforecast.data.quality import run_gate
+from volforecast.data.quality.gate import run_gate
 from volforecast.data.repositories.market import MarketRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import PriceBatch, load_sample

@@ -13,7 +13,8 @@ import pandas as pd
 
 from volforecast.core.features import DailyData, by_ticker
 from volforecast.data.db import ensure_schema
-from volforecast.data.quality import QualityReport, run_gate
+from volforecast.data.quality.gate import run_gate
+from volforecast.data.quality.report import QualityReport
 from volforecast.data.repositories.market import MarketRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_file
@@ -57,7 +58,7 @@ def daily_data_by_ticker(
     """Judge prices in the raw layout and turn each ticker's accepted rows into features.
 
     ``unreadable`` is what the source could not read (see
-    :func:`~volforecast.data.quality.run_gate`).
+    :func:`~volforecast.data.quality.gate.run_gate`).
 
     Raises
     ------

@@ -13,7 +13,8 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
-from volforecast.data.quality import QualityReport, run_gate
+from volforecast.data.quality.gate import run_gate
+from volforecast.data.quality.report import QualityReport
 from volforecast.data.repositories.prices import PriceRepository, UpsertCounts
 from volforecast.data.sources import PriceBatch
 from volforecast.errors import DatabaseUnavailableError

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData, by_ticker, market_log_rv
-from volforecast.data.quality import run_gate
+from volforecast.data.quality.gate import run_gate
 from volforecast.data.repositories.market import MarketRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import InvalidSeriesError

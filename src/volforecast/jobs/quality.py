@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
-from volforecast.data.quality import QualityReport, run_gate, stored_unreadable
+from volforecast.data.quality.gate import run_gate, stored_unreadable
+from volforecast.data.quality.report import QualityReport
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import UnknownTickerError
 from volforecast.settings import QualitySettings

@@ -46,7 +46,8 @@ from volforecast.core.losses import qlike_losses
 from volforecast.core.parallel import one_blas_thread
 from volforecast.data.db import ensure_schema
 from volforecast.data.leases import JobLease
-from volforecast.data.quality import QualityReport, stored_unreadable
+from volforecast.data.quality.gate import stored_unreadable
+from volforecast.data.quality.report import QualityReport
 from volforecast.data.repositories.market import MarketRepository
 from volforecast.data.repositories.metrics import MetricRepository, MetricRow
 from volforecast.data.repositories.monitoring import MonitoringRepository

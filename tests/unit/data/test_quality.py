@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import clean_prices, with_row
-from volforecast.data.quality import run_gate
+from volforecast.data.quality.gate import run_gate
 from volforecast.settings import QualitySettings
 
 CONFIG = QualitySettings()
