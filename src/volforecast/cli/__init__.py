@@ -104,13 +104,11 @@ def errors() -> Iterator[None]:
 @contextmanager
 def database_errors(engine: Any) -> Iterator[None]:
     """Check the schema first, and turn a database that does not answer into exit code 4."""
-    from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable  # noqa: PLC0415
+    from volforecast.data.db import ensure_schema, reachable  # noqa: PLC0415
 
-    try:
+    with reachable(engine):
         ensure_schema(engine)
         yield
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
 
 
 _level_from_flags: int | None = None

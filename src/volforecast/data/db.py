@@ -102,13 +102,19 @@ def unavailable(engine: Engine, exc: BaseException) -> DatabaseUnavailableError:
     return DatabaseUnavailableError(f"database {describe(engine)} is unavailable: {first}")
 
 
-def check_connection(engine: Engine) -> None:
-    """Open and close one connection, raising :class:`DatabaseUnavailableError` on failure."""
+@contextlib.contextmanager
+def reachable(engine: Engine) -> Iterator[None]:
+    """Raise what the driver raises for a database that is down as :func:`unavailable`'s error."""
     try:
-        with engine.connect():
-            pass
+        yield
     except UNAVAILABLE_ERRORS as exc:
         raise unavailable(engine, exc) from exc
+
+
+def check_connection(engine: Engine) -> None:
+    """Open and close one connection, raising :class:`DatabaseUnavailableError` on failure."""
+    with reachable(engine), engine.connect():
+        pass
 
 
 def _alembic_config(engine: Engine) -> Config:
@@ -130,12 +136,9 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The migration the database is at, or None when it was never migrated."""
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-            return context.get_current_revision()
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
+    with reachable(engine), engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -150,12 +153,9 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 def _run_migration(engine: Engine, direction: str, revision: str) -> None:
     config = _alembic_config(engine)
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            getattr(command, direction)(config, revision)
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
+    with reachable(engine), engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, direction)(config, revision)
 
 
 def ensure_schema(engine: Engine) -> None:

@@ -24,7 +24,7 @@ from typing import IO, Self
 
 from sqlalchemy import Connection, Engine, text
 
-from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.data.db import reachable
 
 
 def _key(token: str) -> int:
@@ -68,14 +68,12 @@ class JobLease:
 
     def __enter__(self) -> Self:
         if self.engine.dialect.name == "postgresql":
-            try:
+            with reachable(self.engine):
                 self._connection = self.engine.connect()
                 self._connection.execute(
                     text("SELECT pg_advisory_lock(:key)"), {"key": _key(self.token)}
                 )
                 self._connection.commit()
-            except UNAVAILABLE_ERRORS as exc:
-                raise unavailable(self.engine, exc) from exc
             return self
         folder = _lock_dir(self.engine)
         folder.mkdir(parents=True, exist_ok=True)
@@ -107,17 +105,12 @@ class JobLease:
 def is_alive(engine: Engine, token: str) -> bool:
     """Whether a process still holds the lease of ``token``."""
     if engine.dialect.name == "postgresql":
-        try:
-            with engine.connect() as connection:
-                free = connection.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": _key(token)}
-                ).scalar_one()
-                if free:
-                    connection.execute(
-                        text("SELECT pg_advisory_unlock(:key)"), {"key": _key(token)}
-                    )
-        except UNAVAILABLE_ERRORS as exc:
-            raise unavailable(engine, exc) from exc
+        with reachable(engine), engine.connect() as connection:
+            free = connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": _key(token)}
+            ).scalar_one()
+            if free:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _key(token)})
         return not free
     path = _lock_dir(engine) / token
     if not path.exists():

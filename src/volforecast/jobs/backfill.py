@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.data.db import reachable
 from volforecast.errors import ConfigurationError
 from volforecast.jobs.freshness import Freshness, check_freshness, judge, sessions_between
 from volforecast.jobs.predict import (
@@ -182,7 +182,5 @@ def _freshness(
         dates = prices.loc[prices["ticker"].isin(list(tickers)), "date"]
         known = dates[dates <= pd.Timestamp(day)]
         return judge(None if known.empty else known.max().date(), day)
-    try:
+    with reachable(engine):
         return check_freshness(engine, day, tickers=tickers or None)
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from volforecast.data import sources
-from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
+from volforecast.data.db import ensure_schema, reachable
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import DataSourceError
 from volforecast.jobs.freshness import Freshness, check_freshness, latest_closed_session
@@ -157,10 +157,8 @@ def ingest_drop_folder(
 
 
 def _yfinance_batch(engine: Engine, settings: Settings, as_of: dt.date) -> sources.PriceBatch:
-    try:
+    with reachable(engine):
         latest = PriceRepository(engine).latest_dates()
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
     tickers = list(settings.ingest.yfinance_tickers) or sorted(latest)
     if not tickers:
         msg = ("no ticker to download: set VOLFORECAST_INGEST__YFINANCE_TICKERS or load some "
@@ -192,10 +190,8 @@ def ingest_configured(
     day = latest_closed_session() if as_of is None else as_of
     config = settings.ingest
     source = f"drop:{config.drop_dir}" if config.source == "drop" else "yfinance"
-    try:
+    with reachable(engine):
         ensure_schema(engine)  # a first run on a fresh machine has no tables yet
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
     report = ConfiguredIngestReport(source=source, freshness=_freshness(engine, day))
     if config.source == "drop":
         assert config.drop_dir is not None  # noqa: S101  (filled in by Settings)
@@ -213,7 +209,5 @@ def ingest_configured(
 
 
 def _freshness(engine: Engine, day: dt.date) -> Freshness:
-    try:
+    with reachable(engine):
         return check_freshness(engine, day)
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc

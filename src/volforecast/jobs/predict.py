@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
-from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.data.db import reachable
 from volforecast.data.repositories.market import MarketRepository
 from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.data.repositories.prices import PriceRepository
@@ -113,10 +113,8 @@ class Forecaster:
 
     def refresh_latest(self) -> int:
         """Read the latest stored close of every ticker; returns how many tickers."""
-        try:
+        with reachable(self.engine):
             self._latest = self.prices.latest_dates()
-        except UNAVAILABLE_ERRORS as exc:
-            raise unavailable(self.engine, exc) from exc
         return len(self._latest)
 
     def latest(self, ticker: str) -> dt.date | None:
@@ -124,10 +122,8 @@ class Forecaster:
         known = None if self.settings.api.prices_refresh_s == 0 else self._latest.get(ticker)
         if known is not None:
             return known
-        try:
+        with reachable(self.engine):
             found = self.prices.latest_dates([ticker]).get(ticker)
-        except UNAVAILABLE_ERRORS as exc:
-            raise unavailable(self.engine, exc) from exc
         if found is not None:
             self._latest = {**self._latest, ticker: found}
         return found
@@ -186,11 +182,9 @@ class Forecaster:
         hit = self._paths.get(cache_key)
         if hit is not None:
             return hit
-        try:
+        with reachable(self.engine):
             prices = self.prices.load([ticker], end=latest)
             market = MarketRepository(self.engine).load(end=latest)
-        except UNAVAILABLE_ERRORS as exc:
-            raise unavailable(self.engine, exc) from exc
         datasets, _ = daily_data_by_ticker(prices, self.settings.quality)
         datasets = with_market(datasets, market)
         data = datasets.get(ticker)
@@ -352,12 +346,10 @@ class Preloaded:
         cls, engine: Engine, settings: Settings, tickers: Sequence[str], end: dt.date | None
     ) -> Preloaded:
         """Read ``tickers``' prices and the market series up to ``end`` (all by default)."""
-        try:
+        with reachable(engine):
             refresh_market(engine, settings.quality)  # a load killed before its refresh
             prices = PriceRepository(engine).load(tickers, end=end) if tickers else pd.DataFrame()
             market = MarketRepository(engine).load(end=end)
-        except UNAVAILABLE_ERRORS as exc:
-            raise unavailable(engine, exc) from exc
         return cls(prices, market)
 
     def until(
@@ -379,10 +371,8 @@ def _family(served: Served) -> str:
 
 
 def _store(repository: PredictionRepository, engine: Engine, rows: list[PredictionRow]) -> int:
-    try:
+    with reachable(engine):
         return repository.upsert(rows)
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
 
 
 def summary(report: PredictReport) -> dict[str, dict[str, float]]:

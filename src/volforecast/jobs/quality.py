@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
+from volforecast.data.db import ensure_schema, reachable
 from volforecast.data.quality.gate import run_gate, stored_unreadable
 from volforecast.data.quality.report import QualityReport
 from volforecast.data.repositories.prices import PriceRepository
@@ -32,10 +32,8 @@ def check_stored(
     """
     ensure_schema(engine)
     wanted = None if tickers is None else sorted({t.strip().upper() for t in tickers})
-    try:
+    with reachable(engine):
         prices = PriceRepository(engine).load(wanted)
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
     stored = set(prices["ticker"].unique())
     missing = [] if wanted is None else [t for t in wanted if t not in stored]
     if wanted is not None and len(missing) == len(wanted):

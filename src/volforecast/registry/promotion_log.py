@@ -28,7 +28,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import Engine, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.data.db import reachable
 from volforecast.data.tables import ModelPromotion
 from volforecast.registry.names import PRODUCTION, Alias
 
@@ -70,11 +70,8 @@ class PromotionLog:
         query = select(PROMOTIONS).order_by(PROMOTIONS.c.registered_model, PROMOTIONS.c.seq)
         if registered_model is not None:
             query = query.where(PROMOTIONS.c.registered_model == registered_model)
-        try:
-            with self.engine.connect() as connection:
-                rows = connection.execute(query).mappings().all()
-        except UNAVAILABLE_ERRORS as exc:
-            raise unavailable(self.engine, exc) from exc
+        with reachable(self.engine), self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
         return [_event(row) for row in rows]
 
     def served_on(self, registered_model: str, when: dt.datetime) -> str | None:
@@ -107,15 +104,12 @@ class PromotionLog:
             "metrics": json.dumps(_finite(event.metrics)),
             "actor": event.actor[:100],
         }
-        try:
-            with self.engine.begin() as connection:
-                try:
-                    connection.execute(insert(PROMOTIONS).values(**row))
-                except IntegrityError as exc:
-                    raise LogConflictError from exc
-                yield
-        except UNAVAILABLE_ERRORS as exc:
-            raise unavailable(self.engine, exc) from exc
+        with reachable(self.engine), self.engine.begin() as connection:
+            try:
+                connection.execute(insert(PROMOTIONS).values(**row))
+            except IntegrityError as exc:
+                raise LogConflictError from exc
+            yield
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:

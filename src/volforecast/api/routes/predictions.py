@@ -15,7 +15,7 @@ from volforecast.api.schemas import (
     PredictionRecord,
     Problem,
 )
-from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.data.db import reachable
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.jobs.predict import model_key
 
@@ -56,12 +56,10 @@ def predictions(
         raise HTTPException(422, f"start {start} is after end {end}")
     stored_type = None if model_type is None else model_key(model_type).upper()
     ticker = ticker.upper()
-    try:
+    with reachable(state.engine):
         page = PredictionRepository(state.engine).find(
             ticker, model_type=stored_type, start=start, end=end, limit=limit, offset=offset
         )
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(state.engine, exc) from exc
     return PredictionPage(
         ticker=ticker,
         total=page.total,
