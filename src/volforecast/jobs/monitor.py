@@ -26,9 +26,10 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
-from volforecast.data.db import UNAVAILABLE_ERRORS, unavailable
+from volforecast.data.db import reachable
+from volforecast.data.quality.report import QualityReport
 from volforecast.data.repositories.market import MarketRepository
-from volforecast.data.repositories.monitoring import CheckRow, MonitoringRepository
+from volforecast.data.repositories.monitoring import AccuracyRow, CheckRow, MonitoringRepository
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import (
@@ -42,9 +43,9 @@ from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model
 from volforecast.monitoring.accuracy import ACCURACY_HORIZONS, accuracy_rows
-from volforecast.monitoring.drift import Alert, MonitorSeries, scan
+from volforecast.monitoring.drift import Alert, MonitorSeries, ScanResult, scan
 from volforecast.registry.names import POOLED_MODEL_TYPES
-from volforecast.registry.serving import ProductionModels
+from volforecast.registry.serving import ProductionModels, Served
 from volforecast.settings import MonitoringSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -156,47 +157,12 @@ def monitor(
         raise UnknownTickerError(msg)
     now = dt.datetime.now(dt.UTC)
     store = MonitoringRepository(engine)
-    try:
-        prices = PriceRepository(engine).load(names, end=as_of) if names else None
-        datasets, quality = ({}, None) if prices is None or prices.empty else (
-            daily_data_by_ticker(prices, settings.quality))  # fmt: skip
-        datasets = with_market(datasets, MarketRepository(engine).load(end=as_of))
-        first_day = min((d.dates[max(len(d) - config.accuracy_window_days, 0)].date()
-                         for d in datasets.values()), default=None)  # fmt: skip
-        stored = (PredictionRepository(engine).frame(names, start=first_day, end=as_of,
-                                                     steps=ACCURACY_HORIZONS)
-                  if first_day is not None else pd.DataFrame())  # fmt: skip
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
-
+    datasets, quality, accuracy = _load(engine, settings, names, as_of)
     for ticker in sorted({t.strip().upper() for t in tickers or []} - set(names)):
         report.failures[ticker] = f"{ticker}: no production model serves it"
-    try:
+    with reachable(engine):
         fired = store.fired_days(names) if names else {}
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
-
-    checks: list[CheckRow] = []
-    if quality is not None:
-        for ticker, entry in quality.tickers.items():
-            if entry.findings:
-                report.quality_findings[ticker] = len(entry.findings)
-                day = (datasets[ticker].last_date.date() if ticker in datasets
-                       else as_of or now.date())  # fmt: skip
-                # The gate reads the whole history, so an old finding is found every day:
-                # only the first day it is found is an alert.
-                known = any(d < day for d in fired.get((ticker, "-", "data_quality"), []))
-                rejected = float(entry.received - entry.accepted)
-                checks.append(CheckRow(ticker, "-", "data_quality", day,
-                                       float(len(entry.findings)), 0.0, True, not known,
-                                       {"rows_rejected": rejected}))  # fmt: skip
-
-    accuracy = [
-        row
-        for ticker, data in datasets.items()
-        for row in accuracy_rows(stored[stored["ticker"] == ticker] if len(stored) else stored,
-                                 data, window_days=config.accuracy_window_days)
-    ]  # fmt: skip
+    checks = _quality_checks(report, quality, datasets, fired, as_of or now.date())
 
     fired_by_model: dict[tuple[str, str], dict[str, list[dt.date]]] = {}
     for (ticker, model_type, detector), days in fired.items():
@@ -207,59 +173,132 @@ def monitor(
         on_start(len(work))
     retrain: dict[str, list[Alert]] = {}
     for served, ticker in work:
+        model = f"{ticker} {served.model_type}"
         try:
-            data = datasets.get(ticker)
-            if data is None:
-                msg = f"{ticker}: no stored close passes the quality gate"
-                raise InsufficientDataError(msg)
-            with served.lock:
-                series = monitor_series(served.models[ticker], data, served.model_type, config)
-            if len(series.dates) <= series.start:
-                report.skipped.append(f"{ticker} {served.model_type}")
-                continue  # trained on the monitored close or later: nothing to judge yet
-            # A detector that fired under the previous model and never went quiet must not
-            # alert again on the new model's first day (and queue another retrain).
-            trained_until = series.dates[series.start - 1].date()
-            before = {detector: max(d for d in days if d <= trained_until)
-                      for detector, days in fired_by_model.get((ticker, served.model_type),
-                                                               {}).items()
-                      if days[0] <= trained_until}  # fmt: skip
-            result = scan(series, config, before)
+            fired_before = fired_by_model.get((ticker, served.model_type), {})
+            scanned = _scan_model(served, ticker, datasets.get(ticker), fired_before, config)
         except (VolforecastError, ValueError, ArithmeticError) as exc:
-            report.failures[f"{ticker} {served.model_type}"] = str(exc)
+            report.failures[model] = str(exc)
             log.warning("%s %s: %s", ticker, served.model_type, exc)
             continue
         finally:
             if progress is not None:
                 progress(f"{served.model_type} {ticker}")
+        if scanned is None:
+            report.skipped.append(model)
+            continue
+        series, result = scanned
         report.checked += 1
-        day = series.dates[-1].date()
-        onsets_today = {a.detector for a in result.alerts if a.observed_on == day}
-        checks += [CheckRow(a.ticker, a.model_type, a.detector, a.observed_on, a.statistic,
-                            a.threshold, True, True, a.detail) for a in result.alerts]  # fmt: skip
-        checks += [CheckRow(ticker, served.model_type, c.detector, day, c.statistic, c.threshold,
-                            c.fired, c.detector in onsets_today, c.detail)
-                   for c in result.latest]  # fmt: skip
-        report.fired_today += [f"{ticker} {served.model_type} {c.detector}"
-                               for c in result.latest if c.fired]  # fmt: skip
+        checks += _model_checks(ticker, served.model_type, series, result)
+        report.fired_today += [f"{model} {c.detector}" for c in result.latest if c.fired]
         report.alerts += result.alerts
         if result.alerts:
             retrain.setdefault(ticker, []).extend(result.alerts)
 
-    try:
+    with reachable(engine):
         report.accuracy_rows = store.upsert_accuracy(accuracy, computed_at=now)
         store.upsert_checks(checks, created_at=now)
-        for ticker, alerts in sorted(retrain.items()):
-            latest = sorted(alerts, key=lambda a: a.observed_on)[-5:]
-            reason = "; ".join(f"{a.model_type} {a.detector} on {a.observed_on}" for a in latest)
-            if store.queue_retrain(ticker, latest[-1].observed_on, reason, now=now):
-                report.queued.append(ticker)
-    except UNAVAILABLE_ERRORS as exc:
-        raise unavailable(engine, exc) from exc
+        report.queued = _queue_retrains(store, retrain, now)
     report.seconds = time.perf_counter() - started
     log.info("checked %d models in %.1f s: %d alerts, %d tickers queued for retraining",
              report.checked, report.seconds, len(report.alerts), len(report.queued))  # fmt: skip
     return report
+
+
+def _load(
+    engine: Engine, settings: Settings, names: list[str], as_of: dt.date | None
+) -> tuple[dict[str, DailyData], QualityReport | None, list[AccuracyRow]]:
+    """The tickers' data up to ``as_of``, the gate's report, the stored forecasts judged."""
+    with reachable(engine):
+        prices = PriceRepository(engine).load(names, end=as_of) if names else None
+        datasets, quality = ({}, None) if prices is None or prices.empty else (
+            daily_data_by_ticker(prices, settings.quality))  # fmt: skip
+        datasets = with_market(datasets, MarketRepository(engine).load(end=as_of))
+        days = settings.monitoring.accuracy_window_days
+        first_day = min((d.dates[max(len(d) - days, 0)].date()
+                         for d in datasets.values()), default=None)  # fmt: skip
+        stored = (PredictionRepository(engine).frame(names, start=first_day, end=as_of,
+                                                     steps=ACCURACY_HORIZONS)
+                  if first_day is not None else pd.DataFrame())  # fmt: skip
+    accuracy = [
+        row
+        for ticker, data in datasets.items()
+        for row in accuracy_rows(stored[stored["ticker"] == ticker] if len(stored) else stored,
+                                 data, window_days=days)
+    ]  # fmt: skip
+    return datasets, quality, accuracy
+
+
+def _quality_checks(
+    report: MonitorReport,
+    quality: QualityReport | None,
+    datasets: dict[str, DailyData],
+    fired: dict[tuple[str, str, str], list[dt.date]],
+    default_day: dt.date,
+) -> list[CheckRow]:
+    """A ``data_quality`` check per ticker with findings, counted in ``report``."""
+    checks: list[CheckRow] = []
+    for ticker, entry in ({} if quality is None else quality.tickers).items():
+        if entry.findings:
+            report.quality_findings[ticker] = len(entry.findings)
+            day = datasets[ticker].last_date.date() if ticker in datasets else default_day
+            # The gate reads the whole history, so an old finding is found every day:
+            # only the first day it is found is an alert.
+            known = any(d < day for d in fired.get((ticker, "-", "data_quality"), []))
+            rejected = float(entry.received - entry.accepted)
+            checks.append(CheckRow(ticker, "-", "data_quality", day,
+                                   float(len(entry.findings)), 0.0, True, not known,
+                                   {"rows_rejected": rejected}))  # fmt: skip
+    return checks
+
+
+def _scan_model(
+    served: Served,
+    ticker: str,
+    data: DailyData | None,
+    fired: dict[str, list[dt.date]],
+    config: MonitoringSettings,
+) -> tuple[MonitorSeries, ScanResult] | None:
+    """The detectors over one served model; None when it has nothing to judge yet."""
+    if data is None:
+        msg = f"{ticker}: no stored close passes the quality gate"
+        raise InsufficientDataError(msg)
+    with served.lock:
+        series = monitor_series(served.models[ticker], data, served.model_type, config)
+    if len(series.dates) <= series.start:
+        return None  # trained on the monitored close or later
+    # A detector that fired under the previous model and never went quiet must not
+    # alert again on the new model's first day (and queue another retrain).
+    trained_until = series.dates[series.start - 1].date()
+    before = {detector: max(d for d in days if d <= trained_until)
+              for detector, days in fired.items() if days[0] <= trained_until}  # fmt: skip
+    return series, scan(series, config, before)
+
+
+def _model_checks(
+    ticker: str, model_type: str, series: MonitorSeries, result: ScanResult
+) -> list[CheckRow]:
+    """Rows of ``ml.drift_checks``: every alert onset, then every check of the monitored day."""
+    day = series.dates[-1].date()
+    onsets_today = {a.detector for a in result.alerts if a.observed_on == day}
+    onsets = [CheckRow(a.ticker, a.model_type, a.detector, a.observed_on, a.statistic,
+                       a.threshold, True, True, a.detail) for a in result.alerts]  # fmt: skip
+    return onsets + [CheckRow(ticker, model_type, c.detector, day, c.statistic, c.threshold,
+                              c.fired, c.detector in onsets_today, c.detail)
+                     for c in result.latest]  # fmt: skip
+
+
+def _queue_retrains(
+    store: MonitoringRepository, retrain: dict[str, list[Alert]], now: dt.datetime
+) -> list[str]:
+    """Queue each alerted ticker, its five latest alerts the reason; the tickers newly queued."""
+    queued = []
+    for ticker, alerts in sorted(retrain.items()):
+        latest = sorted(alerts, key=lambda a: a.observed_on)[-5:]
+        reason = "; ".join(f"{a.model_type} {a.detector} on {a.observed_on}" for a in latest)
+        if store.queue_retrain(ticker, latest[-1].observed_on, reason, now=now):
+            queued.append(ticker)
+    return queued
 
 
 # ---------------------------------------------------------------------- replay
