@@ -8,6 +8,7 @@ The jobs behind the commands are the same plain functions the CLI and the API ca
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -31,6 +32,29 @@ STALE = 5
 STOCK_PRICES = Asset("volforecast://market/stock_prices")
 """``market.stock_prices``: ``ml_ingest_prices`` updates it, ``ml_predict_volatility`` waits
 on it. Each event's extra holds the run's date (``as_of``) and the last stored close."""
+
+
+def dag_args(doc: str | None, tag: str, retries: int, delay: int, max_delay: int) -> dict[str, Any]:
+    """What every volforecast DAG shares; failed tasks retry, backing off from ``delay`` minutes.
+
+    The start date is early enough to backfill any stored history; catchup is off, so nothing
+    runs for the past unless asked (a run before start_date would get no task at all).
+    """
+    default_args = {
+        "owner": "volforecast",
+        "retries": retries,
+        "retry_delay": dt.timedelta(minutes=delay),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=max_delay),
+    }
+    return {
+        "start_date": dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_args,
+        "tags": ["volforecast", tag],
+        "doc_md": doc,
+    }
 
 
 def volforecast_bin() -> str:

@@ -17,33 +17,19 @@ then says which close is the last.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
-from _volforecast import STOCK_PRICES, run
+from _volforecast import STOCK_PRICES, dag_args, run
 from airflow.sdk import dag, get_current_context, task
 
 log = logging.getLogger(__name__)
-
-DEFAULT_ARGS = {
-    "owner": "volforecast",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=5),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=30),
-}
 
 
 @dag(
     dag_id="ml_ingest_prices",
     schedule="30 22 * * 1-5",
-    start_date=dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["volforecast", "ingestion"],
-    doc_md=__doc__,
+    **dag_args(__doc__, "ingestion", retries=2, delay=5, max_delay=30),
 )
 def ml_ingest_prices() -> None:
     """Load the day's prices from the configured source; update the stock_prices asset."""

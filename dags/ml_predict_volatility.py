@@ -22,36 +22,20 @@ serves every ticker, waits for the weekly run.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
-from _volforecast import STOCK_PRICES, run, run_date
+from _volforecast import STOCK_PRICES, dag_args, run, run_date
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ARGS = {
-    "owner": "volforecast",
-    "retries": 3,
-    "retry_delay": dt.timedelta(minutes=1),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=10),
-}
-
 
 @dag(
     dag_id="ml_predict_volatility",
     schedule=[STOCK_PRICES],
-    # Early enough to backfill any stored history; catchup is off, so nothing runs for the
-    # past unless asked (a run before start_date would get no task at all).
-    start_date=dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["volforecast", "predictions"],
-    doc_md=__doc__,
+    **dag_args(__doc__, "predictions", retries=3, delay=1, max_delay=10),
     params={"horizon": Param(30, type="integer", minimum=1, maximum=30)},
     # The retraining trigger passes the queued tickers on as a list, not as its text.
     render_template_as_native_obj=True,

@@ -17,23 +17,15 @@ queued does so). Training a ticker answers its pending request in `ml.retrain_re
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from typing import Any
 
-from _volforecast import chunks, run, summarize
+from _volforecast import chunks, dag_args, run, summarize
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ARGS = {
-    "owner": "volforecast",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": dt.timedelta(minutes=20),
-}
 # Where the pooled LSTM runs: with the CeleryExecutor, a worker started with `-q gpu` on a
 # GPU machine takes VOLFORECAST_LSTM_QUEUE=gpu; a pool of one slot keeps two LSTM trainings
 # from sharing the GPU.
@@ -57,14 +49,7 @@ def _lstm_executor_config() -> dict[str, Any]:
 @dag(
     dag_id="ml_train_volatility_models",
     schedule="0 2 * * 1",
-    # Early enough to backfill any stored history; catchup is off, so nothing runs for the
-    # past unless asked (a run before start_date would get no task at all).
-    start_date=dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["volforecast", "training"],
-    doc_md=__doc__,
+    **dag_args(__doc__, "training", retries=2, delay=2, max_delay=20),
     params={
         "tickers": Param(None, type=["null", "array"], description="Tickers; all by default."),
         "chunk_size": Param(50, type="integer", minimum=1, description="Tickers per task."),
