@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from volforecast.data.quality.checks import breaks, calendar_failures, row_failures, spikes, stale
 from volforecast.data.quality.report import (
     MAX_EXAMPLES,
     CheckName,
@@ -16,8 +17,6 @@ from volforecast.data.quality.report import (
     TickerQuality,
     fmt_day,
 )
-from volforecast.data.quality.rows import calendar_failures, row_failures
-from volforecast.data.quality.series import breaks, spikes, stale
 from volforecast.data.sources import PRICE_COLUMNS, RAW_COLUMNS
 from volforecast.settings import QualitySettings
 
@@ -170,11 +169,9 @@ def _check_dates(frame: pd.DataFrame, report: QualityReport, reason: pd.Series) 
 def _check_series(
     frame: pd.DataFrame, config: QualitySettings, report: QualityReport, reason: pd.Series
 ) -> None:
-    """Series checks, on what is left, per ticker in date order.
-
-    Spikes go first: a bad print inside a forward-filled stretch would otherwise split it
-    into runs too short to see.
-    """
+    """Series checks, on what is left, per ticker in date order."""
+    # Spikes go first: a bad print inside a forward-filled stretch would otherwise split it
+    # into runs too short to see.
     alive = frame[reason.isna()].sort_values(["ticker", "date"])
     spiked = spikes(alive, config)
     _reject(reason, spiked.index, "price_spike")
