@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -14,10 +15,9 @@ from sqlalchemy import Engine
 
 from volforecast.data.db import UNAVAILABLE_ERRORS, ensure_schema, unavailable
 from volforecast.data.quality.gate import run_gate
-from volforecast.data.quality.report import QualityReport
+from volforecast.data.quality.report import GateResult, QualityReport
 from volforecast.data.repositories.prices import PriceRepository, UpsertCounts
 from volforecast.data.sources import PriceBatch
-from volforecast.errors import DatabaseUnavailableError
 from volforecast.faults import checkpoint
 from volforecast.jobs.market import refresh_market
 from volforecast.settings import Settings
@@ -63,11 +63,15 @@ class IngestReport:
         }
 
 
-def _cut_short(engine: Engine, exc: Exception, where: str) -> DatabaseUnavailableError:
+@contextlib.contextmanager
+def _cut_short(engine: Engine, where: str) -> Iterator[None]:
     """The database went away mid-job: say how far the job got and how to finish it."""
-    error = unavailable(engine, exc)
-    error.args = (f"{error.args[0]}; {where}",)
-    return error
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        error = unavailable(engine, exc)
+        error.args = (f"{error.args[0]}; {where}",)
+        raise error from exc
 
 
 def ingest(
@@ -107,45 +111,15 @@ def ingest(
     gate = run_gate(batch.frame, settings.quality, batch.unreadable)
     for ticker, reason in batch.unavailable.items():
         gate.report.add_unavailable(ticker, reason)
-    rejects_file = None
-    if rejects_path is not None and not gate.rejected.empty:
-        rejects_path.parent.mkdir(parents=True, exist_ok=True)
-        gate.rejected.to_csv(rejects_path, index=False)
-        rejects_file = str(rejects_path)
-
-    accepted = gate.accepted
-    total = len(accepted)
-    repository = PriceRepository(engine)
-    ingested_at = dt.datetime.now(dt.UTC)
-    counts = UpsertCounts()
-    chunk = settings.ingest_chunk_rows
-    for start in range(0, total, chunk):
-        try:
-            counts += repository.upsert(
-                accepted.iloc[start : start + chunk], ingested_at=ingested_at
-            )
-        except UNAVAILABLE_ERRORS as exc:
-            raise _cut_short(
-                engine,
-                exc,
-                f"{start} of {total} rows were committed before it failed, and "
-                "running the same ingest again finishes the load safely",
-            ) from exc
-        checkpoint("ingest.after_chunk")
-        if progress is not None:
-            progress(min(start + chunk, total), total)
+    rejects_file = _write_rejects(gate, rejects_path)
+    counts = _upsert_in_chunks(engine, gate, settings.ingest_chunk_rows, progress)
     # The market series is derived from every stored ticker: the days from the earliest one
     # this batch (or a load killed before it) changed are recomputed. A failure here loses no
     # price: the stale mark stays, and the next ingest of anything recomputes them.
     checkpoint("ingest.after_prices")
-    try:
+    stored = "every price was stored, the market series was not refreshed: run any ingest again"
+    with _cut_short(engine, stored):
         market_days = refresh_market(engine, settings.quality)
-    except UNAVAILABLE_ERRORS as exc:
-        raise _cut_short(
-            engine,
-            exc,
-            "every price was stored, the market series was not refreshed: run any ingest again",
-        ) from exc
 
     checkpoint("ingest.after_market")
     report = IngestReport(
@@ -170,3 +144,35 @@ def ingest(
         report.status,
     )
     return report
+
+
+def _write_rejects(gate: GateResult, path: Path | None) -> str | None:
+    """Write the rejected rows as CSV where asked to and there are some; the file written."""
+    if path is None or gate.rejected.empty:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gate.rejected.to_csv(path, index=False)
+    return str(path)
+
+
+def _upsert_in_chunks(
+    engine: Engine, gate: GateResult, chunk: int, progress: Progress | None
+) -> UpsertCounts:
+    """Upsert the accepted rows, each ``chunk`` of them in a transaction of its own."""
+    accepted = gate.accepted
+    total = len(accepted)
+    repository = PriceRepository(engine)
+    ingested_at = dt.datetime.now(dt.UTC)
+    counts = UpsertCounts()
+    for start in range(0, total, chunk):
+        rows = accepted.iloc[start : start + chunk]
+        where = (
+            f"{start} of {total} rows were committed before it failed, and "
+            "running the same ingest again finishes the load safely"
+        )
+        with _cut_short(engine, where):
+            counts += repository.upsert(rows, ingested_at=ingested_at)
+        checkpoint("ingest.after_chunk")
+        if progress is not None:
+            progress(min(start + chunk, total), total)
+    return counts
