@@ -10,7 +10,7 @@ last ``quiet_days`` days raises no new alert.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,12 +136,6 @@ def scan(
     run = cusum((log_ratio[start:] - centre) / scale, h=h, k=config.cusum_k)
 
     alerts: list[Alert] = []
-
-    def alert(check: Check, t: int) -> None:
-        alerts.append(Alert(series.ticker, series.model_type, check.detector,
-                            series.dates[t].date(), check.statistic, check.threshold,
-                            check.detail))  # fmt: skip
-
     # Positions in ``series``; a day before it counts as long ago.
     last_fired = {detector: int(series.dates.searchsorted(pd.Timestamp(day)))
                   for detector, day in (fired_before or {}).items()}  # fmt: skip
@@ -150,7 +144,9 @@ def scan(
     def onset(check: Check, t: int) -> None:
         if check.fired:
             if t - last_fired.get(check.detector, -(10**9)) > config.quiet_days:
-                alert(check, t)
+                alerts.append(Alert(series.ticker, series.model_type, check.detector,
+                                    series.dates[t].date(), check.statistic, check.threshold,
+                                    check.detail))  # fmt: skip
             last_fired[check.detector] = t
             fired.setdefault(check.detector, []).append(series.dates[t].date())
 
@@ -159,33 +155,8 @@ def scan(
         onset(Check("cusum", float(statistic), h, True, {"direction": float(direction)}),
               start + position)  # fmt: skip
 
-    returns, rv, sigma2 = series.returns_pct, series.rv_sigma2, series.sigma2
-    # PSI compares standardized returns: raw returns cluster in volatility even when the
-    # model is right, which would break its null of two samples of one distribution.
-    standardized = returns / np.sqrt(sigma2)
     latest: list[Check] = []
-    for t in range(start, n):
-        end = t + 1
-
-        def window(days: int, end: int = end) -> slice:
-            return slice(max(end - days, 0), end)
-
-        var_days = window(config.var_window_days)
-        lb_days = window(config.ljung_box_window_days)
-        checks = [
-            level.check(log_rv[window(config.recent_days)]),
-            var_exceedance(returns[var_days], sigma2[var_days], coverage=0.95,
-                           alpha=config.var_alpha),
-            var_exceedance(returns[var_days], sigma2[var_days], coverage=0.99,
-                           alpha=config.var_alpha),
-            ljung_box(returns[lb_days], sigma2[lb_days], lags=config.ljung_box_lags,
-                      alpha=config.ljung_box_alpha),
-            psi(standardized[reference], standardized[window(config.psi_window_days)],
-                alpha=config.psi_alpha),
-            rolling_rmse_check(rv[window(config.accuracy_window_days)],
-                               sigma2[window(config.accuracy_window_days)],
-                               config.rmse_threshold_vol_pct),
-        ]  # fmt: skip
+    for t, checks in _daily_checks(series, config, level, reference):
         for check in checks:
             onset(check, t)
         latest = checks
@@ -199,3 +170,36 @@ def scan(
     for days in fired.values():
         days.sort()
     return ScanResult(alerts, latest, fired)
+
+
+def _daily_checks(
+    series: MonitorSeries, config: MonitoringSettings, level: LevelReference, reference: slice
+) -> Iterator[tuple[int, list[Check]]]:
+    """Each monitored day's position and every detector but CUSUM on the data up to it."""
+    returns, rv, sigma2 = series.returns_pct, series.rv_sigma2, series.sigma2
+    log_rv = np.log(rv)
+    # PSI compares standardized returns: raw returns cluster in volatility even when the
+    # model is right, which would break its null of two samples of one distribution.
+    standardized = returns / np.sqrt(sigma2)
+    for t in range(series.start, len(series.dates)):
+        end = t + 1
+
+        def window(days: int, end: int = end) -> slice:
+            return slice(max(end - days, 0), end)
+
+        var_days = window(config.var_window_days)
+        lb_days = window(config.ljung_box_window_days)
+        yield t, [
+            level.check(log_rv[window(config.recent_days)]),
+            var_exceedance(returns[var_days], sigma2[var_days], coverage=0.95,
+                           alpha=config.var_alpha),
+            var_exceedance(returns[var_days], sigma2[var_days], coverage=0.99,
+                           alpha=config.var_alpha),
+            ljung_box(returns[lb_days], sigma2[lb_days], lags=config.ljung_box_lags,
+                      alpha=config.ljung_box_alpha),
+            psi(standardized[reference], standardized[window(config.psi_window_days)],
+                alpha=config.psi_alpha),
+            rolling_rmse_check(rv[window(config.accuracy_window_days)],
+                               sigma2[window(config.accuracy_window_days)],
+                               config.rmse_threshold_vol_pct),
+        ]  # fmt: skip
