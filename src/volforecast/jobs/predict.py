@@ -287,21 +287,8 @@ def predict_all(
         on_start(len(work))
     report = PredictReport()
     # A ticker asked for by name that no production model serves is a failure, not silence.
-    for ticker in sorted((wanted_tickers or set()) - {t for _, t in work}):
-        kinds = "" if wanted_types is None else " " + "/".join(sorted(wanted_types)).upper()
-        message = (
-            f"{ticker}: no production{kinds} model serves it; train one with "
-            f"`volforecast train --tickers {ticker}`"
-        )
-        report.failures.append(PredictFailure(ticker, "-", message))
-    # One query and one pass of the quality gate for every ticker, as training does.
-    needed = sorted({ticker for _, ticker in work})
-    if preloaded is None:
-        preloaded = Preloaded.read(engine, settings, needed, as_of)
-    prices, market = preloaded.until(as_of, needed)
-    datasets = {} if prices is None or prices.empty else with_market(
-        daily_data_by_ticker(prices, settings.quality)[0], market
-    )  # fmt: skip
+    report.failures += _unserved(wanted_tickers or set(), wanted_types, work)
+    datasets = _datasets(engine, settings, sorted({ticker for _, ticker in work}), as_of, preloaded)
     repository = PredictionRepository(engine)
     made_at = dt.datetime.now(dt.UTC)
     rows: list[PredictionRow] = []
@@ -363,6 +350,32 @@ class Preloaded:
             prices = prices[prices["date"] <= pd.Timestamp(day)]
             market = market[market.index <= pd.Timestamp(day)]
         return prices[prices["ticker"].isin(list(tickers))], market
+
+
+def _unserved(
+    wanted: set[str], types: set[str] | None, work: list[tuple[Served, str]]
+) -> list[PredictFailure]:
+    """A failure for each ticker of ``wanted`` that no production model of ``types`` serves."""
+    kinds = "" if types is None else " " + "/".join(sorted(types)).upper()
+    return [PredictFailure(ticker, "-", f"{ticker}: no production{kinds} model serves it; "
+                           f"train one with `volforecast train --tickers {ticker}`")
+            for ticker in sorted(wanted - {t for _, t in work})]  # fmt: skip
+
+
+def _datasets(
+    engine: Engine,
+    settings: Settings,
+    tickers: list[str],
+    as_of: dt.date | None,
+    preloaded: Preloaded | None,
+) -> dict[str, DailyData]:
+    """Every ticker's data up to ``as_of``: one query and one pass of the gate, as training does."""
+    if preloaded is None:
+        preloaded = Preloaded.read(engine, settings, tickers, as_of)
+    prices, market = preloaded.until(as_of, tickers)
+    return {} if prices is None or prices.empty else with_market(
+        daily_data_by_ticker(prices, settings.quality)[0], market
+    )  # fmt: skip
 
 
 def _family(served: Served) -> str:
