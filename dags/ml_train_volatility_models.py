@@ -105,8 +105,7 @@ def ml_train_volatility_models() -> None:
         # The CLI's defaults (LstmConfig's) are the DAG's: only an asked-for limit is passed.
         epochs = params["lstm_epochs"]
         limit = [] if epochs is None else ["--lstm-epochs", str(epochs)]
-        return run("train", "--tickers", ",".join(tickers), "--models", "lstm",
-                   *limit)["outcomes"]  # fmt: skip
+        return run("train", "--tickers", ",".join(tickers), "--models", "lstm", *limit)["outcomes"]
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def compare_models(

@@ -192,8 +192,7 @@ def christoffersen(exceedances: npt.ArrayLike, coverage: float) -> StatResult:
     p11 = n11 / (n10 + n11) if n10 + n11 else 0.0
     p1 = (n01 + n11) / max(n00 + n01 + n10 + n11, 1)
     restricted = _xlogy(n00 + n10, 1 - p1) + _xlogy(n01 + n11, p1)
-    unrestricted = (_xlogy(n00, 1 - p01) + _xlogy(n01, p01)
-                    + _xlogy(n10, 1 - p11) + _xlogy(n11, p11))  # fmt: skip
+    unrestricted = _xlogy(n00, 1 - p01) + _xlogy(n01, p01) + _xlogy(n10, 1 - p11) + _xlogy(n11, p11)
     independence = -2.0 * (restricted - unrestricted)
     pof = kupiec(hits, coverage)
     cc = pof.statistic + independence

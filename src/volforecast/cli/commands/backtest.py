@@ -116,8 +116,7 @@ def backtest(
                 bar.stop()
                 interrupted("the backtest stopped before its end; no forecast was written")
     if report.losses.empty:
-        fail("no forecast could be evaluated (is the test period inside the data?)",
-             ExitCode.ERROR)  # fmt: skip
+        fail("no forecast could be evaluated (is the test period inside the data?)", ExitCode.ERROR)
     baseline = "garch" if "garch" in names else names[0]
     print_qlike(relative_qlike(report.losses, baseline), baseline)
     failures = report.result.failures

@@ -181,14 +181,12 @@ class MonitoringRepository:
     def latest_checks(self) -> pd.DataFrame:
         """Each ticker's, model's and detector's latest verdict."""
         key = (CHECKS.c.ticker, CHECKS.c.model_type, CHECKS.c.detector)
-        last = (select(*key, func.max(CHECKS.c.observed_on).label("last"))
-                .group_by(*key).subquery())  # fmt: skip
+        last = select(*key, func.max(CHECKS.c.observed_on).label("last")).group_by(*key).subquery()
         query = select(CHECKS).join(last, (CHECKS.c.ticker == last.c.ticker)
                                     & (CHECKS.c.model_type == last.c.model_type)
                                     & (CHECKS.c.detector == last.c.detector)
                                     & (CHECKS.c.observed_on == last.c.last))  # fmt: skip
-        return self._frame(query.order_by(CHECKS.c.ticker, CHECKS.c.model_type,
-                                          CHECKS.c.detector))  # fmt: skip
+        return self._frame(query.order_by(CHECKS.c.ticker, CHECKS.c.model_type, CHECKS.c.detector))
 
     def fired_days(self, tickers: Sequence[str]) -> dict[tuple[str, str, str], list[dt.date]]:
         """Every stored day each ticker's model's detector fired, by (ticker, model, detector)."""

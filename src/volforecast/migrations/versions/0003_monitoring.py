@@ -85,8 +85,7 @@ def upgrade() -> None:
         schema="ml",
         comment="The monitor's retraining queue.",
     )
-    op.create_index(op.f("ix_retrain_requests_status"), "retrain_requests", ["status"],
-                    schema="ml")  # fmt: skip
+    op.create_index(op.f("ix_retrain_requests_status"), "retrain_requests", ["status"], schema="ml")
 
 
 def downgrade() -> None:
