@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,9 +53,7 @@ class IngestReport:
         return {
             "source": self.source,
             "status": self.status,
-            "inserted": self.counts.inserted,
-            "updated": self.counts.updated,
-            "unchanged": self.counts.unchanged,
+            **asdict(self.counts),
             "seconds": round(self.seconds, 3),
             "rejects_file": self.rejects_file,
             "market_days": self.market_days,

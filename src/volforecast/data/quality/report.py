@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
 import pandas as pd
@@ -110,15 +110,7 @@ class QualityReport:
                     "accepted": q.accepted,
                     "first_date": q.first_date,
                     "last_date": q.last_date,
-                    "findings": [
-                        {
-                            "check": f.check,
-                            "rows": f.rows,
-                            "detail": f.detail,
-                            "examples": list(f.examples),
-                        }
-                        for f in q.findings
-                    ],
+                    "findings": [{**asdict(f), "examples": list(f.examples)} for f in q.findings],
                 }
                 for ticker, q in sorted(self.tickers.items())
             },
