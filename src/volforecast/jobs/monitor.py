@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -102,20 +102,14 @@ class MonitorReport:
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready view, for ``--report-json`` and for Airflow."""
         return {
+            **asdict(self),
             "as_of": None if self.as_of is None else self.as_of.isoformat(),
-            "checked": self.checked,
             "alerts": [
                 {"ticker": a.ticker, "model_type": a.model_type, "detector": a.detector,
                  "observed_on": a.observed_on.isoformat(), "statistic": a.statistic,
                  "threshold": a.threshold}
                 for a in self.alerts
             ],
-            "fired_today": self.fired_today,
-            "accuracy_rows": self.accuracy_rows,
-            "quality_findings": self.quality_findings,
-            "queued": self.queued,
-            "skipped": self.skipped,
-            "failures": self.failures,
             "seconds": round(self.seconds, 2),
         }  # fmt: skip
 
