@@ -36,7 +36,7 @@ from volforecast.jobs.market import refresh_market, with_market
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import MODEL_NAMES
 from volforecast.registry.serving import ProductionModels, Served
-from volforecast.settings import Settings
+from volforecast.settings import QualitySettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,11 @@ def predict_all(
     report = PredictReport()
     # A ticker asked for by name that no production model serves is a failure, not silence.
     report.failures += _unserved(wanted_tickers or set(), wanted_types, work)
-    datasets = _datasets(engine, settings, sorted({ticker for _, ticker in work}), as_of, preloaded)
+    # One query and one pass of the quality gate for every ticker, as training does.
+    needed = sorted({ticker for _, ticker in work})
+    if preloaded is None:
+        preloaded = Preloaded.read(engine, settings, needed, as_of)
+    datasets = preloaded.datasets(as_of, needed, settings.quality)
     repository = PredictionRepository(engine)
     made_at = dt.datetime.now(dt.UTC)
     rows: list[PredictionRow] = []
@@ -339,17 +343,18 @@ class Preloaded:
             market = MarketRepository(engine).load(end=end)
         return cls(prices, market)
 
-    def until(
-        self, day: dt.date | None, tickers: Sequence[str]
-    ) -> tuple[pd.DataFrame | None, pd.Series]:
-        """The prices of ``tickers`` and the market series up to ``day`` (all when None)."""
+    def datasets(
+        self, day: dt.date | None, tickers: Sequence[str], quality: QualitySettings
+    ) -> dict[str, DailyData]:
+        """The data of ``tickers`` up to ``day`` (all when None) that passes the quality gate."""
         if self.prices.empty or not tickers:
-            return None, self.market
+            return {}
         prices, market = self.prices, self.market
         if day is not None:
             prices = prices[prices["date"] <= pd.Timestamp(day)]
             market = market[market.index <= pd.Timestamp(day)]
-        return prices[prices["ticker"].isin(list(tickers))], market
+        prices = prices[prices["ticker"].isin(list(tickers))]
+        return {} if prices.empty else with_market(daily_data_by_ticker(prices, quality)[0], market)
 
 
 def _unserved(
@@ -360,22 +365,6 @@ def _unserved(
     return [PredictFailure(ticker, "-", f"{ticker}: no production{kinds} model serves it; "
                            f"train one with `volforecast train --tickers {ticker}`")
             for ticker in sorted(wanted - {t for _, t in work})]  # fmt: skip
-
-
-def _datasets(
-    engine: Engine,
-    settings: Settings,
-    tickers: list[str],
-    as_of: dt.date | None,
-    preloaded: Preloaded | None,
-) -> dict[str, DailyData]:
-    """Every ticker's data up to ``as_of``: one query and one pass of the gate, as training does."""
-    if preloaded is None:
-        preloaded = Preloaded.read(engine, settings, tickers, as_of)
-    prices, market = preloaded.until(as_of, tickers)
-    return {} if prices is None or prices.empty else with_market(
-        daily_data_by_ticker(prices, settings.quality)[0], market
-    )  # fmt: skip
 
 
 def _family(served: Served) -> str:

@@ -179,14 +179,12 @@ def _check_series(
     _report_groups(report, spiked, "price_spike", spike_detail, _spike_example)
 
     alive = alive.drop(spiked.index)
-    repeated = stale(alive, config)
-    _reject(reason, repeated.index, "stale_price")
+    held = stale(alive, config)
+    _reject(reason, held.index, "stale_price")
     stale_detail = "same close on consecutive days"
-    _report_groups(
-        report, repeated, "stale_price", stale_detail, _stale_example, one_per="run_start"
-    )
+    _report_groups(report, held, "stale_price", stale_detail, _stale_example, one_per="run_start")
 
-    alive = alive.drop(repeated.index)
+    alive = alive.drop(held.index)
     for ticker, before, finding in breaks(alive, config):
         _reject(reason, before, finding.check)
         report.tickers[ticker].findings.append(finding)

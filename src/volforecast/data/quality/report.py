@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -27,7 +27,6 @@ CheckName = Literal[
     "unreflected_split",
     "source_unavailable",
 ]
-CHECKS: tuple[CheckName, ...] = get_args(CheckName)
 TickerStatus = Literal["ok", "partial", "rejected"]
 
 MAX_EXAMPLES = 3
