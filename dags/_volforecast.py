@@ -35,11 +35,7 @@ on it. Each event's extra holds the run's date (``as_of``) and the last stored c
 
 
 def dag_args(doc: str | None, tag: str, retries: int, delay: int, max_delay: int) -> dict[str, Any]:
-    """What every volforecast DAG shares; failed tasks retry, backing off from ``delay`` minutes.
-
-    The start date is early enough to backfill any stored history; catchup is off, so nothing
-    runs for the past unless asked (a run before start_date would get no task at all).
-    """
+    """What every volforecast DAG shares; failed tasks retry, backing off from ``delay`` minutes."""
     default_args = {
         "owner": "volforecast",
         "retries": retries,
@@ -48,6 +44,8 @@ def dag_args(doc: str | None, tag: str, retries: int, delay: int, max_delay: int
         "max_retry_delay": dt.timedelta(minutes=max_delay),
     }
     return {
+        # Early enough to backfill any stored history; catchup is off, so nothing runs for the
+        # past unless asked (a run before start_date would get no task at all).
         "start_date": dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
         "catchup": False,
         "max_active_runs": 1,
