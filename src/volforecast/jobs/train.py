@@ -326,13 +326,13 @@ def stored_faults(quality: QualityReport) -> dict[str, str]:
     return faults
 
 
-class CoverageError(Exception):
+class _CoverageError(Exception):
     """A pooled production version serves tickers the challenger does not."""
 
 
 @dataclass
 class Trainer:
-    """The per-model steps of :func:`~volforecast.jobs.train.train`, sharing its clients."""
+    """One training job's clients and what it registered: the steps both model paths share."""
 
     publisher: Publisher
     registry: Registry
@@ -410,7 +410,7 @@ class Trainer:
                     f"v{production} serves {len(missing)} tickers this run did not train "
                     f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
                 )
-                raise CoverageError(msg)
+                raise _CoverageError(msg)
             if not set(served) & set(datasets):
                 msg = f"{name} v{production} does not serve {', '.join(datasets)}"
                 raise ValueError(msg)
@@ -429,7 +429,7 @@ class Trainer:
         # its files are unreadable) is a reason not to promote, not to stop the batch.
         try:
             decision = self.registry.consider(name, version, challenger, losses_of)
-        except (*FIT_ERRORS, CoverageError, OSError) as exc:
+        except (*FIT_ERRORS, _CoverageError, OSError) as exc:
             if unanswered(exc) is not None:
                 raise  # a dead tracking server ends the training, it is no verdict on production
             if self.registry.alias_version(name, names.PRODUCTION) == version:
