@@ -131,15 +131,10 @@ def register(trainer: Trainer, prepared: Prepared, data: DailyData) -> Outcome:
     try:
         name = names.registered_model_name(prepared.model_name, data.ticker)
         run_id, version = trainer.publisher.log_and_register(
-            prepared.model_name,
-            ticker=data.ticker,
-            name=name,
-            record=prepared.record,
-            example_ticker=data.ticker,
-            model_dir=prepared.model_dir,
-            plot=prepared.plot,
+            prepared.model_name, ticker=data.ticker, name=name, record=prepared.record,
+            example_ticker=data.ticker, model_dir=prepared.model_dir, plot=prepared.plot,
             prices=trainer.rows_by_ticker[data.ticker],
-        )
+        )  # fmt: skip
         (outcome,) = trainer.decide(
             prepared.model_name, name, run_id, version, prepared.model_type,
             evaluated={data.ticker: (prepared.metrics, prepared.converged)},
