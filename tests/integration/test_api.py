@@ -44,7 +44,8 @@ from volforecast.data.repositories.predictions import (
 )
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
-from volforecast.jobs.train import FIT_FRACTION, TrainConfig, train
+from volforecast.evaluation.test_window import FIT_FRACTION
+from volforecast.jobs.train import TrainConfig, train
 from volforecast.models.catalog import build_model
 from volforecast.registry.aliases import Registry
 from volforecast.registry.promotion_log import PromotionLog

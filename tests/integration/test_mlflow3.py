@@ -30,8 +30,9 @@ from volforecast.cli import ExitCode, app
 from volforecast.data import db
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
-from volforecast.jobs.train import TrainConfig, data_hash, train
+from volforecast.jobs.train import TrainConfig, train
 from volforecast.registry.datasets import PriceStoreSource
+from volforecast.registry.fingerprint import data_hash
 from volforecast.registry.pyfunc import (
     ARTIFACT_KEY,
     MODEL_CODE,

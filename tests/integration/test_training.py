@@ -34,9 +34,10 @@ from volforecast.data.repositories.metrics import MetricRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import PriceBatch, load_sample
 from volforecast.errors import RegistryError, TrackingUnavailableError
+from volforecast.evaluation.test_window import FIT_FRACTION
 from volforecast.jobs.ingest import ingest
 from volforecast.jobs.predict import predict_all
-from volforecast.jobs.train import FIT_FRACTION, TrainConfig, train
+from volforecast.jobs.train import TrainConfig, train
 from volforecast.models.catalog import build_model
 from volforecast.registry.aliases import Registry
 from volforecast.registry.decision import losses_frame
@@ -429,7 +430,7 @@ def test_a_pooled_lstm_that_fails_after_training_ends_its_run_as_failed(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("the evaluation broke")
 
-    monkeypatch.setattr("volforecast.jobs.train.evaluate", broken)
+    monkeypatch.setattr("volforecast.jobs.train_pooled.evaluate", broken)
     quick = TrainConfig(models=("lstm",), lstm_settings=LSTM_QUICK, plots=False)
     with pytest.raises(RuntimeError, match="the evaluation broke"):
         train(engine, settings, quick, ["^GSPC", "^IXIC"])

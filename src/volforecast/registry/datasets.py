@@ -2,10 +2,10 @@
 
 MLflow computes a pandas dataset's digest from its first 10,000 rows only, so a price that
 changes further down would keep the digest; the digest logged here is the start of
-:func:`~volforecast.jobs.train.data_hash`, the SHA-256 of every row the model saw, and changes
-whenever any of them does. The source says where the rows are: the price store (its URL without
-password), the tickers and the dates, enough for :meth:`PriceStoreSource.load` to read them
-again.
+:func:`~volforecast.registry.fingerprint.data_hash`, the SHA-256 of every row the model saw,
+and changes whenever any of them does. The source says where the rows are: the price store (its
+URL without password), the tickers and the dates, enough for :meth:`PriceStoreSource.load` to
+read them again.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from volforecast.jobs.train import fingerprint
 from volforecast.models import catalog
 from volforecast.models.baselines import HarModel
 from volforecast.models.catalog import catalog_options
+from volforecast.registry.fingerprint import fingerprint
 
 
 def _prints(*names: str) -> dict[str, str]:

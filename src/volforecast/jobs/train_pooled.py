@@ -1,0 +1,167 @@
+"""The pooled LSTM: one network trained on every ticker (its epochs logged live), one model."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from volforecast.core.features import DailyData
+from volforecast.errors import InvalidSeriesError
+from volforecast.evaluation.plots import forecast_plot
+from volforecast.evaluation.test_window import FIT_FRACTION, evaluate
+from volforecast.models.lstm import EpochCallback, EpochReport, LstmModel, LstmNetwork, save_pooled
+from volforecast.models.lstm_config import WEEKLY_RETRAIN, LstmConfig
+from volforecast.registry import names
+from volforecast.registry.fingerprint import data_hash, fingerprint
+from volforecast.registry.publish import run_record
+from volforecast.registry.serving import download_models
+from volforecast.registry.tracking import RunRecord
+
+if TYPE_CHECKING:
+    from volforecast.jobs.train import Outcome, Trainer
+
+log = logging.getLogger(__name__)
+
+
+def pooled(trainer: Trainer, model_name: str, datasets: list[DailyData]) -> list[Outcome]:
+    """Train, register and judge the pooled model on every ticker with enough days."""
+    minimum = LstmModel.min_obs
+    usable = [d for d in datasets if len(d) >= minimum]
+    outcomes = [
+        trainer.refused(d.ticker, model_name,
+                        f"LSTM needs at least {minimum} observations, got {len(d)}")
+        for d in datasets
+        if len(d) < minimum
+    ]  # fmt: skip
+    if not usable:
+        trainer.progress(f"{model_name} (pooled)")
+        return outcomes
+    try:
+        trained = _pooled(trainer, model_name, usable)
+        trainer.kept += [o for o in trained if o.run_id is not None]
+        outcomes += trained
+    except (InvalidSeriesError, ValueError, ArithmeticError) as exc:
+        log.warning("pooled %s: %s", model_name, exc)
+        outcomes += [trainer.refused(d.ticker, model_name, str(exc)) for d in usable]
+    else:
+        trainer.under_way = None
+    finally:
+        trainer.progress(f"{model_name} (pooled)")
+    return outcomes
+
+
+def _pooled(trainer: Trainer, model_name: str, datasets: list[DailyData]) -> list[Outcome]:
+    name = names.registered_model_name(model_name, None)
+    rows = pd.concat([trainer.rows_by_ticker[d.ticker] for d in datasets])
+    input_hash = data_hash(rows)
+    # The settings in full, defaults included: a new default is a new model.
+    options = LstmModel(**trainer.config.lstm_settings).options
+    print_ = fingerprint(model_name, options, input_hash)
+    same = trainer.unchanged(name, print_)
+    if same is not None:
+        return [trainer.skipped(model_name, d.ticker, name, same) for d in datasets]
+    datasets, warm, lstm_settings = _warm_start(trainer, name, datasets)
+    run_id = trainer.publisher.open_run(model_name)
+    trainer.under_way = f"the pooled {model_name.upper()}, in its first epoch"
+    record = partial(run_record, settings=trainer.settings, input_hash=input_hash,
+                     fingerprint=print_, tickers=[d.ticker for d in datasets])  # fmt: skip
+    try:
+        models, result = LstmModel.fit_many(
+            datasets, warm_start=warm, on_epoch=_epoch_logger(trainer, run_id), **lstm_settings
+        )
+        trainer.under_way = f"the pooled {model_name.upper()}, trained, before it was registered"
+        return _publish(trainer, model_name, models, datasets, rows, record, run_id, result.history)
+    except BaseException as exc:
+        # Until the model is registered nothing else ends the run opened for the epochs.
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        if trainer.client.get_run(run_id).info.status == "RUNNING":
+            trainer.client.set_terminated(run_id, status)
+        raise
+
+
+def _warm_start(
+    trainer: Trainer, name: str, datasets: list[DailyData]
+) -> tuple[list[DailyData], LstmNetwork | None, dict[str, Any]]:
+    """Production's network as the starting point, when it serves exactly these tickers.
+
+    A weekly retrain then fine-tunes last week's weights on a week more data instead of
+    learning from scratch; it is still judged against production like any challenger.
+    """
+    settings = dict(trainer.config.lstm_settings)
+    production = trainer.registry.alias_version(name, names.PRODUCTION)
+    if not trainer.config.warm_start or production is None:
+        return datasets, None, settings
+    served = download_models(name, production)
+    if set(served) != {d.ticker for d in datasets}:
+        log.info("%s: production serves other tickers; training from scratch", name)
+        return datasets, None, settings
+    order = {t: m.params["ticker_index"] for t, m in served.items()}
+    first = next(iter(served.values()))
+    if not isinstance(first, LstmModel):
+        return datasets, None, settings
+    asked = LstmConfig(**settings)
+    settings["max_epochs"] = min(asked.max_epochs, WEEKLY_RETRAIN.max_epochs)
+    settings["patience"] = min(asked.patience, WEEKLY_RETRAIN.patience)
+    log.info("%s: fine-tuning production v%s (at most %d epochs)", name, production,
+             settings["max_epochs"])  # fmt: skip
+    ordered = sorted(datasets, key=lambda d: order[d.ticker])
+    return ordered, first.network, settings
+
+
+def _publish(  # noqa: PLR0917  (the pooled run's state, handed on whole)
+    trainer: Trainer, model_name: str, models: dict[str, LstmModel], datasets: list[DailyData],
+    rows: pd.DataFrame, record_of: Callable[..., RunRecord], run_id: str,
+    history: list[tuple[float, float]],
+) -> list[Outcome]:  # fmt: skip
+    """Evaluate the trained network, register it into its open run and have it judged."""
+    name, first = names.registered_model_name(model_name, None), datasets[0]
+    evaluated = {d.ticker: evaluate(models[d.ticker], d, trainer.settings) for d in datasets}
+    for data in datasets:
+        models[data.ticker].update(data)
+    per_ticker = pd.DataFrame({t: e.metrics for t, e in evaluated.items()}).T
+    means = {str(k): float(v) for k, v in per_ticker.mean().items()}
+    record = record_of(models[first.ticker], first, int(len(first) * FIT_FRACTION), means)
+    record.documents["metrics_by_ticker.csv"] = per_ticker.to_csv().encode()
+    record.documents["training_history.json"] = [
+        {"epoch": i + 1, "train_qlike": a, "validation_qlike": b}
+        for i, (a, b) in enumerate(history)
+    ]
+    plot = None
+    if trainer.config.plots:
+        plot = forecast_plot(first, evaluated[first.ticker], models[first.ticker])
+    with tempfile.TemporaryDirectory() as folder:
+        save_pooled(models, Path(folder) / "model")
+        run_id, version = trainer.publisher.log_and_register(
+            model_name, ticker=None, name=name, record=record, example_ticker=first.ticker,
+            model_dir=Path(folder) / "model", plot=plot, prices=rows, run_id=run_id,
+        )  # fmt: skip
+    return trainer.decide(
+        model_name, name, run_id, version, models[first.ticker].model_type,
+        evaluated={t: (e.metrics, models[t].fit_report.converged) for t, e in evaluated.items()},
+        challenger=pd.concat([e.decision_losses for e in evaluated.values()]),
+        datasets={d.ticker: d for d in datasets},
+    )  # fmt: skip
+
+
+def _epoch_logger(trainer: Trainer, run_id: str) -> EpochCallback:
+    """Each epoch's QLIKE on the training and validation windows, to the run (step=epoch)."""
+
+    def log_epoch(report: EpochReport) -> None:
+        for key, value in (("train_qlike", report.train_loss),
+                           ("validation_qlike", report.validation_loss)):  # fmt: skip
+            trainer.client.log_metric(run_id, key, value, step=report.epoch)
+        trainer.under_way = (
+            f"the pooled LSTM, trained for {report.epoch} epochs, before it was registered"
+            if report.last
+            else f"the pooled LSTM, in epoch {report.epoch + 1} of at most {report.max_epochs}"
+        )
+        if trainer.on_epoch is not None:
+            trainer.on_epoch(report)
+
+    return log_epoch
