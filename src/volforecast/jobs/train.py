@@ -381,7 +381,7 @@ class Trainer:
     def decide(
         self, model_name: str, name: str, run_id: str, version: str, model_type: str, *,
         evaluated: Mapping[str, tuple[dict[str, float], bool]], challenger: pd.DataFrame,
-        datasets: Mapping[str, DailyData],
+        datasets: Mapping[str, DailyData], one_network: bool = False,
     ) -> list[Outcome]:  # fmt: skip
         """Store a registered version's metrics, have it judged, say what happened per ticker.
 
@@ -389,7 +389,8 @@ class Trainer:
         """
         # Metrics first: a version that is decided always has its rows.
         self._store_metrics(model_type, {t: m for t, (m, _) in evaluated.items()}, run_id, version)
-        decision = self._consider(name, version, challenger, self._losses_of(name, datasets))
+        losses_of = self._losses_of(name, datasets, one_network)
+        decision = self._consider(name, version, challenger, losses_of)
         decided = Outcome(
             "", model_name, ok=True, message=decision.reason, run_id=run_id, registered_model=name,
             version=version, promoted=decision.promote,
@@ -399,13 +400,15 @@ class Trainer:
             for t, (metrics, ok) in evaluated.items()
         ]
 
-    def _losses_of(self, name: str, datasets: Mapping[str, DailyData]) -> LossesOf:
+    def _losses_of(
+        self, name: str, datasets: Mapping[str, DailyData], one_network: bool
+    ) -> LossesOf:
         """Production's losses on this run's test windows, for the decision to compare."""
 
         def losses_of(production: str) -> pd.DataFrame:
             served = download_models(name, production)
             missing = sorted(set(served) - set(datasets))
-            if missing:
+            if one_network and missing:
                 # Promoting a network that knows fewer tickers would stop serving the others.
                 msg = (
                     f"v{production} serves {len(missing)} tickers this run did not train "

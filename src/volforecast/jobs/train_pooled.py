@@ -145,7 +145,7 @@ def _publish(  # noqa: PLR0917  (the pooled run's state, handed on whole)
         model_name, name, run_id, version, models[first.ticker].model_type,
         evaluated={t: (e.metrics, models[t].fit_report.converged) for t, e in evaluated.items()},
         challenger=pd.concat([e.decision_losses for e in evaluated.values()]),
-        datasets={d.ticker: d for d in datasets},
+        datasets={d.ticker: d for d in datasets}, one_network=True,
     )  # fmt: skip
 
 
