@@ -103,13 +103,23 @@ def summarize(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     ``volforecast.jobs.train_summary`` runs in the project's environment, the one
     ``volforecast_bin()`` belongs to: its summary is the one each training report carries.
     """
-    python = Path(shutil.which(volforecast_bin()) or volforecast_bin()).with_name("python")
-    command = [str(python), "-m", "volforecast.jobs.train_summary"]
+    command = [_project_python(), "-m", "volforecast.jobs.train_summary"]
     done = subprocess.run(  # noqa: S603  (our own interpreter and module)
         command, input=json.dumps(outcomes), capture_output=True, text=True, check=True
     )
     summary: dict[str, Any] = json.loads(done.stdout)
     return summary
+
+
+def _project_python() -> str:
+    """The interpreter volforecast's script runs under: its ``#!`` line (venv, pipx, image)."""
+    script = Path(shutil.which(volforecast_bin()) or volforecast_bin()).resolve()
+    with script.open("rb") as head:
+        first = head.readline().decode(errors="replace").strip()
+    interpreter = first.removeprefix("#!").split()[0] if first.startswith("#!") else ""
+    if Path(interpreter).name.startswith("python") and Path(interpreter).exists():
+        return interpreter
+    return str(script.with_name("python"))  # a launcher (pip's for long paths, say)
 
 
 def run_date(context: Any) -> str:

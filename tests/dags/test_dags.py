@@ -286,3 +286,23 @@ def test_airflow_keeps_its_metadata_in_postgresql(
                               capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
         assert done.returncode == 0, (driver, (done.stdout + done.stderr)[-2000:])
         assert "Connection successful" in done.stdout + done.stderr, driver
+
+
+def test_the_training_summary_runs_under_the_interpreter_of_volforecasts_script(
+    airflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    # pipx and images put the script where no `python` stands beside it; its #! line names
+    # the environment that has volforecast.
+    script = tmp_path / "bin" / "volforecast"
+    script.parent.mkdir()
+    script.write_text(f"#!{sys.executable}\nimport sys\n")
+    script.chmod(0o755)
+    code = ("import json, _volforecast as v; print(json.dumps([v._project_python(), "
+            "v.summarize([])]))")  # fmt: skip
+    done = subprocess.run([str(AIRFLOW_BIN / "python"), "-c", code], cwd=DAGS, text=True,
+                          env=airflow_env | {"VOLFORECAST_BIN": str(script)},
+                          capture_output=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    python, summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert python == sys.executable
+    assert summary == {"lstm_better_than_garch": "0 of 0 tickers"}

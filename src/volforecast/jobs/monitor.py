@@ -425,14 +425,18 @@ def _position(data: DailyData, day: dt.date) -> int:
     return int(data.dates.searchsorted(pd.Timestamp(day)))
 
 
-def queued_training(engine: Engine, models: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
-    """The per-ticker models of ``models``, and the tickers queued for retraining, oldest first.
+def per_ticker_models(models: Sequence[str]) -> tuple[str, ...]:
+    """The per-ticker models of ``models``; none is a :class:`ConfigurationError`.
 
-    The pooled LSTM serves every ticker: a retrain on a few would not replace it, so it is
-    left out; asking for nothing else is a :class:`ConfigurationError`.
+    The pooled LSTM serves every ticker: a retrain on a few would not replace it.
     """
     per_ticker = tuple(name for name in models if name not in POOLED_MODEL_TYPES)
     if not per_ticker:
         msg = "--queued retrains per-ticker models; the pooled LSTM retrains with --all"
         raise ConfigurationError(msg)
-    return per_ticker, MonitoringRepository(engine).pending_retrains()
+    return per_ticker
+
+
+def queued_training(engine: Engine, models: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+    """The per-ticker models of ``models``, and the tickers queued for retraining, oldest first."""
+    return per_ticker_models(models), MonitoringRepository(engine).pending_retrains()

@@ -128,13 +128,10 @@ class TrainReport:
         return bool(self.outcomes) and not self.failed
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form ``--report-json`` writes and the training DAG reads.
-
-        ``complete`` is true when nothing failed, so also for a queue with nothing to train.
-        """
+        """The JSON form ``--report-json`` writes and the training DAG reads."""
         outcomes = [asdict(o) for o in self.outcomes]
         return {
-            "complete": not self.failed,
+            "complete": self.complete,
             "outcomes": outcomes,
             "stage_seconds": self.stage_seconds,
             "retrain_requests_closed": self.retrain_requests_closed,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from volforecast.core.features import DailyData
 from volforecast.errors import InvalidSeriesError
@@ -80,8 +82,9 @@ def _pooled(trainer: Trainer, model_name: str, datasets: list[DailyData]) -> lis
     except BaseException as exc:
         # Until the model is registered nothing else ends the run opened for the epochs.
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        if trainer.client.get_run(run_id).info.status == "RUNNING":
-            trainer.client.set_terminated(run_id, status)
+        with contextlib.suppress(MlflowException, OSError):  # the first error is the one to tell
+            if trainer.client.get_run(run_id).info.status == "RUNNING":
+                trainer.client.set_terminated(run_id, status)
         raise
 
 

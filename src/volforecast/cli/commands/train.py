@@ -79,7 +79,7 @@ def train(
     options is skipped (--force trains it again), so re-running a day's job is safe. Exit
     code 3 when some tickers failed; the others are registered.
     """
-    from volforecast.jobs.monitor import queued_training  # noqa: PLC0415
+    from volforecast.jobs.monitor import per_ticker_models, queued_training  # noqa: PLC0415
     from volforecast.jobs.train import TrainConfig, TrainReport  # noqa: PLC0415
     from volforecast.jobs.train import train as run_train  # noqa: PLC0415
 
@@ -92,11 +92,13 @@ def train(
     store = engine(given)
     chosen: list[str] | None
     if queued:
+        with errors():  # a usage mistake is told before the database is touched
+            per_ticker_models(names)
         with errors(), database_errors(store):
             names, chosen = queued_training(store, names)
         if not chosen:
             out.print("no ticker is queued for retraining")
-            write_json(report_json, TrainReport([]).to_dict())
+            write_json(report_json, {**TrainReport([]).to_dict(), "complete": True})
             return
         out.print(f"retraining {len(chosen)} queued tickers: {', '.join(chosen)}")
     else:
