@@ -80,6 +80,18 @@ def write_json(path: Path | None, payload: Mapping[str, Any]) -> None:
         out.print(f"report written to {path}")
 
 
+def show_listing(listing: Any, payload: dict[str, Any], *, as_json: bool, empty: str) -> None:
+    """A listing of ``volforecast.listings`` as JSON, as the hint ``empty`` if bare, or a table."""
+    from volforecast import listings  # noqa: PLC0415
+
+    if as_json:
+        listings.print_json(payload)
+    elif not listing.rows:
+        out.print(empty)
+    else:
+        listing.print(out)
+
+
 def print_quality(report: Any, *, show_all: bool) -> None:
     """The gate's findings per ticker (every ticker with ``show_all``) and its totals."""
     table = Table(title="Data quality per ticker", show_lines=False, title_justify="left")

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from volforecast.cli import ExitCode, database_errors, engine, err, errors, fail, out, settings
 from volforecast.cli.options import JsonOption, day, split_tickers
-from volforecast.cli.render import print_quality, progress, write_json
+from volforecast.cli.render import print_quality, progress, show_listing, write_json
 
 if TYPE_CHECKING:
     from volforecast.data.sources import PriceBatch
@@ -234,9 +234,5 @@ def list_tickers(as_json: JsonOption = False) -> None:
     with errors(), database_errors(store):
         rows = PriceRepository(store).summary()
     listing, payload = listings.tickers(rows, chosen.database_url_safe)
-    if as_json:
-        listings.print_json(payload)
-    elif not rows:
-        out.print("no prices stored yet: try `volforecast ingest --sample`")
-    else:
-        listing.print(out)
+    show_listing(listing, payload, as_json=as_json,
+                 empty="no prices stored yet: try `volforecast ingest --sample`")  # fmt: skip

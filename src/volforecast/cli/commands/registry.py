@@ -9,6 +9,7 @@ import typer
 
 from volforecast.cli import ExitCode, database_errors, engine, errors, fail, out, settings
 from volforecast.cli.options import JsonOption
+from volforecast.cli.render import show_listing
 
 if TYPE_CHECKING:
     from volforecast.registry.aliases import Registry
@@ -42,12 +43,8 @@ def models_list(as_json: JsonOption = False) -> None:
     with errors():
         rows = overview(_registry(given).client)
     listing, payload = listings.models(rows, given.mlflow_tracking_uri_safe)
-    if as_json:
-        listings.print_json(payload)
-    elif not rows:
-        out.print("no registered models yet: try `volforecast train --all`")
-    else:
-        listing.print(out)
+    show_listing(listing, payload, as_json=as_json,
+                 empty="no registered models yet: try `volforecast train --all`")  # fmt: skip
 
 
 @app.command("promote")
