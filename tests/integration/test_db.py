@@ -178,6 +178,7 @@ def test_a_kept_postgres_cluster_survives_stop_restart_and_a_second_start() -> N
         skip_or_fail("PostgreSQL is not installed", "VOLFORECAST_TEST_REQUIRE_POSTGRES")
     # Not under tmp_path: as root the server runs as `postgres`, which must reach the folder.
     folder = Path(tempfile.mkdtemp(prefix="volforecast-kept-pg-"))
+    (folder / "data.partial").mkdir()  # what an initdb killed half-way leaves
     server = LocalPostgres(durable=False, folder=folder).start()
     try:
         engine = create_engine(server.url_of("postgres"), isolation_level="AUTOCOMMIT")
@@ -190,6 +191,7 @@ def test_a_kept_postgres_cluster_survives_stop_restart_and_a_second_start() -> N
         server.stop()
         assert not server.healthy()
         assert (folder / "data" / "PG_VERSION").exists(), "a kept cluster is not deleted"
+        assert not (folder / "data.partial").exists()
         again = LocalPostgres(durable=False, folder=folder, port=port).start()
         with psycopg.connect(again.dsn("kept")) as connection:
             assert connection.execute("SELECT current_database()").fetchone() == ("kept",)

@@ -107,9 +107,13 @@ class LocalPostgres:
         self._dir.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
             shutil.chown(self._dir, user=self._user)
-        if not (self._dir / "data" / "PG_VERSION").exists():
-            self._run(str(bindir / "initdb"), "-D", str(self._dir / "data"), "-U", "postgres",
+        if not (self._dir / "data").exists():
+            # Into a side folder first: an initdb killed half-way leaves no cluster to trust.
+            partial = self._dir / "data.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            self._run(str(bindir / "initdb"), "-D", str(partial), "-U", "postgres",
                       "-A", "trust", "-E", "UTF8", "--no-sync")  # fmt: skip
+            partial.rename(self._dir / "data")
         self.port = self.port or free_port()
         if not self.healthy():
             self._pg_ctl("start")
