@@ -75,7 +75,7 @@ from volforecast.evaluation.stats import (
 )
 from volforecast.jobs.backtest import daily_data_by_ticker, run_backtest
 from volforecast.models.catalog import combination_members
-from volforecast.models.lstm_config import LstmConfig
+from volforecast.models.lstm.config import LstmConfig
 from volforecast.settings import QualitySettings
 
 MODELS = (

@@ -63,7 +63,8 @@ def time_lstm(
     import torch  # noqa: PLC0415
 
     from volforecast.core.features import DailyData  # noqa: PLC0415
-    from volforecast.models.lstm import LstmModel, resolve_device  # noqa: PLC0415
+    from volforecast.models.lstm.model import LstmModel  # noqa: PLC0415
+    from volforecast.models.lstm.network import resolve_device  # noqa: PLC0415
 
     with np.load(file) as arrays:
         data = [
@@ -81,7 +82,7 @@ def time_lstm(
     print(f"{len(data)} tickers; torch {torch.__version__} on {where} ({name})")
     started = time.perf_counter()
     settings = overrides or {}  # LstmConfig's defaults unless --set changes one
-    _, result = LstmModel.fit_many(data, device=device, **settings)
+    result = LstmModel.fit_panel(data, device=device, **settings).training
     seconds = time.perf_counter() - started
     print(
         f"LSTM, one network for {len(data)} tickers ({settings or 'no setting'} changed "

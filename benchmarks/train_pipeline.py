@@ -31,7 +31,7 @@ from volforecast.data.repositories.metrics import MetricRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_file
 from volforecast.jobs.train import TrainConfig, train
-from volforecast.models.lstm_config import LstmConfig
+from volforecast.models.lstm.config import LstmConfig
 from volforecast.settings import Settings
 
 

@@ -29,7 +29,8 @@ from volforecast.data.sources import load_file
 from volforecast.errors import VolforecastError
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.models.catalog import build_model
-from volforecast.models.lstm import LstmModel, resolve_device
+from volforecast.models.lstm.model import LstmModel
+from volforecast.models.lstm.network import resolve_device
 from volforecast.settings import QualitySettings
 
 PER_TICKER = ("garch", "gjr-garch-t", "egarch-t", "ewma", "historical", "har", "ensemble")
@@ -107,7 +108,7 @@ def main() -> None:
 
     if not args.no_lstm:
         t0 = time.perf_counter()
-        _, result = LstmModel.fit_many(data, device=args.device)  # LstmConfig's defaults
+        result = LstmModel.fit_panel(data, device=args.device).training  # LstmConfig's defaults
         lstm_s = time.perf_counter() - t0
         print(
             f"LSTM, one network for {len(data)} tickers ({result.config}): "

@@ -24,7 +24,7 @@ from volforecast.data.db import create_db_engine
 from volforecast.data.repositories.monitoring import MonitoringRepository
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.sources import load_sample
-from volforecast.models.lstm_config import LstmConfig
+from volforecast.models.lstm.config import LstmConfig
 from volforecast.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -30,8 +30,8 @@ from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.evaluation.backtest import BacktestConfig, blocks, walk_forward
 from volforecast.jobs.train import TrainConfig, train
-from volforecast.models.lstm import EpochReport
-from volforecast.models.lstm_config import BACKTEST_REFIT, WEEKLY_RETRAIN, LstmConfig
+from volforecast.models.lstm.config import BACKTEST_REFIT, WEEKLY_RETRAIN, LstmConfig
+from volforecast.models.lstm.training import EpochReport
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "volforecast"

@@ -15,7 +15,7 @@ from volforecast.data.sources import load_sample
 from volforecast.errors import InsufficientDataError, InvalidSeriesError, ModelNotFittedError
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
 from volforecast.models.catalog import MODEL_NAMES, build_model
-from volforecast.models.lstm import LstmModel
+from volforecast.models.lstm.model import LstmModel
 
 
 def make(name: str) -> VolatilityModel:

@@ -20,20 +20,13 @@ from volforecast.core.features import (
     seasonal_regressors,
 )
 from volforecast.errors import InvalidSeriesError
-from volforecast.models.base import STATE_FILE, VolatilityModel
-from volforecast.models.lstm import (
-    MAX_HORIZON,
-    EpochReport,
-    LstmConfig,
-    LstmModel,
-    Normalizer,
-    _Panel,
-    load_pooled,
-    resolve_device,
-    save_pooled,
-    train_lstm,
-)
-from volforecast.models.lstm_config import BACKTEST_REFIT, WEEKLY_RETRAIN
+from volforecast.models.base import MAX_HORIZON, STATE_FILE, VolatilityModel
+from volforecast.models.lstm.config import BACKTEST_REFIT, WEEKLY_RETRAIN, LstmConfig
+from volforecast.models.lstm.model import LstmModel
+from volforecast.models.lstm.network import Normalizer, resolve_device
+from volforecast.models.lstm.panel import LstmPanel
+from volforecast.models.lstm.training import EpochReport, train_lstm
+from volforecast.models.lstm.windows import Windows
 
 FAST = {"max_epochs": 4, "patience": 2, "batch_size": 64}
 
@@ -77,7 +70,7 @@ def test_an_exception_in_the_epoch_callback_stops_training(gspc: DailyData) -> N
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        LstmModel.fit_many([gspc.head(700)], on_epoch=stop_after_two, **FAST)
+        LstmModel.fit_panel([gspc.head(700)], on_epoch=stop_after_two, **FAST)
     assert heard == [1, 2]
 
 
@@ -102,7 +95,8 @@ def test_the_same_seed_gives_the_same_model_and_leaves_global_state_alone(
 
 
 def test_pooled_training_serves_every_ticker(gspc: DailyData, ixic: DailyData) -> None:
-    models, result = LstmModel.fit_many([gspc.head(700), ixic.head(700)], **FAST)
+    panel = LstmModel.fit_panel([gspc.head(700), ixic.head(700)], **FAST)
+    models, result = panel.models, panel.training
     assert set(models) == {"^GSPC", "^IXIC"}
     assert result.report.converged
     assert len(result.history) >= 1
@@ -149,7 +143,8 @@ def test_the_market_input_is_used_kept_and_required(
     gspc: DailyData, ixic: DailyData, tmp_path: Path
 ) -> None:
     pool = _with_market(gspc.head(700), ixic.head(700))
-    models, result = LstmModel.fit_many(pool, **FAST)
+    panel = LstmModel.fit_panel(pool, **FAST)
+    models, result = panel.models, panel.training
     model = models["^GSPC"]
     assert result.config.market
     assert model.config.market
@@ -160,7 +155,7 @@ def test_the_market_input_is_used_kept_and_required(
 
     model.update(pool[0])
     loaded = VolatilityModel.load(model.save(tmp_path / "one"))
-    pooled = load_pooled(save_pooled(models, tmp_path / "pool"))["^GSPC"]
+    pooled = LstmPanel.load(panel.save(tmp_path / "pool")).models["^GSPC"]
     for other in (loaded, pooled):
         assert isinstance(other, LstmModel)
         assert other.config.market
@@ -216,7 +211,7 @@ def test_training_and_forecasts_read_the_same_season_terms(
 ) -> None:
     datasets = [gspc.head(900), ixic.head(700)]
     normalizers = [Normalizer.fit(d) for d in datasets]
-    panel = _Panel(datasets, normalizers, 20, market=False, seasonal=True)
+    panel = Windows(datasets, normalizers, 20, market=False, seasonal=True)
     local = np.array([19, 300, 640])
     for i, data in enumerate(datasets):
         batch = panel.batch(panel.offsets[i] + local, None)
@@ -229,8 +224,9 @@ def test_training_and_forecasts_read_the_same_season_terms(
 def test_a_pooled_save_keeps_the_days_the_season_terms_read(
     gspc: DailyData, ixic: DailyData, tmp_path: Path
 ) -> None:
-    models, _ = LstmModel.fit_many([gspc.head(900), ixic.head(800)], **FAST)
-    pooled = load_pooled(save_pooled(models, tmp_path / "pool", keep_days=20))
+    panel = LstmModel.fit_panel([gspc.head(900), ixic.head(800)], **FAST)
+    models = panel.models
+    pooled = LstmPanel.load(panel.save(tmp_path / "pool", keep_days=20)).models
     for ticker, model in models.items():
         assert len(pooled[ticker].data) == SEASON_MEMORY
         assert_allclose(pooled[ticker].forecast(30).sigma2, model.forecast(30).sigma2, rtol=1e-6)

@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from volforecast.models.base import MAX_HORIZON
-from volforecast.models.catalog import MODEL_NAMES
+from volforecast.models.catalog import MODEL_NAMES, is_pooled
 
 if TYPE_CHECKING:  # the registry imports MLflow, which a client of these schemas never needs
     from volforecast.registry.serving import VersionInfo
@@ -149,7 +149,7 @@ class ModelInfo(Schema):
     @classmethod
     def from_version(cls, v: VersionInfo) -> ModelInfo:
         """The listing of a registered version; a pooled model serves no single ticker."""
-        pooled = v.name.endswith("_pooled")
+        pooled = is_pooled(v.model_type)
         return cls(model_name=v.name, ticker=v.tickers[0] if len(v.tickers) == 1 and not pooled
                    else None, tickers=len(v.tickers), model_type=v.model_type, version=v.version,
                    stage=v.alias if v.alias in {"production", "challenger"} else "none",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from volforecast.cli import ExitCode, fail
-from volforecast.models.lstm_config import LstmConfig
+from volforecast.models.lstm.config import LstmConfig
 
 TickersOption = Annotated[str | None, typer.Option(help="Comma-separated tickers (or --all).")]
 JsonOption = Annotated[

@@ -32,18 +32,18 @@ from threadpoolctl import threadpool_limits
 from volforecast.core.calendar import sessions
 from volforecast.core.features import DailyData, market_log_rv
 from volforecast.core.parallel import one_blas_thread
-from volforecast.errors import ConfigurationError, VolforecastError
-from volforecast.models.base import MAX_HORIZON, VolatilityModel
-from volforecast.models.catalog import build_model, combination_members
+from volforecast.errors import ConfigurationError
+from volforecast.models.base import MAX_HORIZON
+from volforecast.models.catalog import combination_members, is_pooled, spec_of
 from volforecast.models.ensemble import combination_weights, equal_weight
-from volforecast.models.lstm_config import BACKTEST_REFIT
+from volforecast.models.lstm.config import BACKTEST_REFIT
+from volforecast.models.panel import FittedPanel, fit_panel
 
 if TYPE_CHECKING:
-    from volforecast.models.lstm import EpochCallback
+    from volforecast.models.lstm.training import EpochCallback
 
 log = logging.getLogger(__name__)
 
-POOLED_MODELS = frozenset({"lstm"})
 COMBINE_MODES = ("equal", "learned")
 MIN_LEARNING_ROWS = 1000
 """Realized forecasts per step, pooled over tickers, before learned weights replace equal ones."""
@@ -69,7 +69,7 @@ class BacktestConfig:
     lstm_refit_epochs: int = BACKTEST_REFIT.max_epochs
     """Epochs of each warm-started LSTM refit after the first (full) training."""
     lstm_settings: dict[str, object] = field(default_factory=dict)
-    """Fields of :class:`~volforecast.models.lstm.LstmConfig` to override."""
+    """Fields of :class:`~volforecast.models.lstm.config.LstmConfig` to override."""
     combine: str = "equal"
     """How a combination ``a+b`` weighs its members: ``equal``, or ``learned`` weights per
     step from the forecasts realized before each block (:func:`learned_combination`)."""
@@ -89,7 +89,7 @@ class BacktestConfig:
             raise ConfigurationError(msg)
         for name in self.models:
             if not combination_members(name):  # an unknown name fails here, before any work
-                build_model(name)
+                spec_of(name)
 
     @property
     def fitted_models(self) -> tuple[str, ...]:
@@ -184,22 +184,24 @@ def backtest_ticker(data: DailyData, config: BacktestConfig) -> TickerForecasts:
     result = TickerForecasts(data.ticker, positions, data.dates[positions])
     schedule = blocks(config)
     for name in config.fitted_models:
-        if name in POOLED_MODELS:
+        if is_pooled(name):
             continue
         paths = np.full((len(positions), config.horizon), np.nan)
         # One instance per ticker and model, refitted block after block: a GARCH refit then
         # starts from its previous parameters when the default start fails.
-        model: VolatilityModel = build_model(name)
+        panel: FittedPanel | None = None
         for first, last in schedule:
             in_block = (data.dates[positions] >= first) & (data.dates[positions] <= last)
             if not in_block.any():
                 continue
             history = data.until(first - pd.Timedelta(days=1))
-            try:
-                model.fit(history)
-            except VolforecastError as exc:
-                result.failures.append(f"{data.ticker}/{name} at {first.date()}: {exc}")
+            fitted = fit_panel(spec_of(name), [history], warm_start=panel)
+            if history.ticker in fitted.failures:
+                why = fitted.failures[history.ticker]
+                result.failures.append(f"{data.ticker}/{name} at {first.date()}: {why}")
                 continue
+            panel = fitted
+            model = fitted.for_ticker(history.ticker)
             if not model.fit_report.converged:
                 result.not_converged[name] = result.not_converged.get(name, 0) + 1
             block_origins = positions[in_block]
@@ -214,33 +216,28 @@ def _backtest_pooled(
     datasets: Sequence[DailyData], config: BacktestConfig, results: dict[str, TickerForecasts],
     progress: Callable[[str], None] | None, on_epoch: EpochCallback | None = None,
 ) -> None:  # fmt: skip
-    from volforecast.models.lstm import LstmModel  # noqa: PLC0415  (torch only when asked)
-
-    for name in sorted(set(config.fitted_models) & POOLED_MODELS):
+    for name in sorted(n for n in config.fitted_models if is_pooled(n)):
         for item in results.values():
             item.sigma2[name] = np.full((len(item.origin_positions), config.horizon), np.nan)
-        network = None
+        spec, panel = spec_of(name), None
+        minimum = spec.model_kind.min_obs
         for number, (first, last) in enumerate(blocks(config)):
             histories = [d.until(first - pd.Timedelta(days=1)) for d in datasets]
-            usable = [h for h in histories if len(h) >= LstmModel.min_obs]
+            usable = [h for h in histories if len(h) >= minimum]
             for h in histories:
-                if len(h) < LstmModel.min_obs:
+                if len(h) < minimum:
                     results[h.ticker].failures.append(
-                        f"{h.ticker}/{name} at {first.date()}: fewer than "
-                        f"{LstmModel.min_obs} observations"
+                        f"{h.ticker}/{name} at {first.date()}: fewer than {minimum} observations"
                     )
             if not usable:
                 continue
             settings = dict(config.lstm_settings)
-            if network is not None:
+            if panel is not None:
                 settings["max_epochs"] = config.lstm_refit_epochs
-            models, training = LstmModel.fit_many(
-                usable, warm_start=network, on_epoch=on_epoch, **settings
-            )
-            network = training.network
+            panel = fit_panel(spec, usable, warm_start=panel, on_epoch=on_epoch, **settings)
             for data in datasets:
                 item = results[data.ticker]
-                model = models.get(data.ticker)
+                model = panel.models.get(data.ticker)
                 dates = item.origin_dates
                 in_block = (dates >= first) & (dates <= last)
                 if model is None or not in_block.any():
@@ -399,7 +396,7 @@ def walk_forward(
         market = market_log_rv(data)
         data = [d if d.market_log_rv is not None else d.with_market(market) for d in data]
     results: dict[str, TickerForecasts] = {}
-    per_ticker = [m for m in config.fitted_models if m not in POOLED_MODELS]
+    per_ticker = [m for m in config.fitted_models if not is_pooled(m)]
     n_workers = os.cpu_count() or 1 if workers == 0 else workers
     if per_ticker and n_workers > 1 and len(data) > 1:
         with ProcessPoolExecutor(max_workers=n_workers, initializer=one_blas_thread) as pool:

@@ -20,7 +20,6 @@ from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_file
 from volforecast.errors import DataSourceError, UnknownTickerError
 from volforecast.evaluation.backtest import (
-    POOLED_MODELS,
     BacktestConfig,
     BacktestResult,
     blocks,
@@ -28,12 +27,13 @@ from volforecast.evaluation.backtest import (
 )
 from volforecast.evaluation.metrics import loss_table
 from volforecast.jobs.market import market_from_prices, with_market
+from volforecast.models.catalog import is_pooled
 from volforecast.settings import QualitySettings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from volforecast.models.lstm import EpochCallback
+    from volforecast.models.lstm.training import EpochCallback
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def progress_total(
     """
     present = set(prices["ticker"].unique())
     n_tickers = len(present & set(tickers)) if tickers else len(present)
-    pooled = [m for m in config.fitted_models if m in POOLED_MODELS]
+    pooled = [m for m in config.fitted_models if is_pooled(m)]
     return n_tickers + len(pooled) * len(blocks(config))
 
 

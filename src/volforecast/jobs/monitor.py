@@ -41,10 +41,9 @@ from volforecast.errors import (
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.models.base import VolatilityModel
-from volforecast.models.catalog import build_model
+from volforecast.models.catalog import build_model, is_pooled
 from volforecast.monitoring.accuracy import ACCURACY_HORIZONS, accuracy_rows
 from volforecast.monitoring.drift import Alert, MonitorSeries, ScanResult, scan
-from volforecast.registry.names import POOLED_MODEL_TYPES
 from volforecast.registry.serving import ProductionModels, Served
 from volforecast.settings import MonitoringSettings, Settings
 
@@ -430,7 +429,7 @@ def per_ticker_models(models: Sequence[str]) -> tuple[str, ...]:
 
     The pooled LSTM serves every ticker: a retrain on a few would not replace it.
     """
-    per_ticker = tuple(name for name in models if name not in POOLED_MODEL_TYPES)
+    per_ticker = tuple(name for name in models if not is_pooled(name))
     if not per_ticker:
         msg = "--queued retrains per-ticker models; the pooled LSTM retrains with --all"
         raise ConfigurationError(msg)

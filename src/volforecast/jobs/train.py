@@ -46,8 +46,8 @@ from volforecast.jobs.market import refresh_market, with_market
 from volforecast.jobs.train_per_ticker import FIT_ERRORS, per_ticker
 from volforecast.jobs.train_pooled import pooled
 from volforecast.jobs.train_summary import summarize
-from volforecast.models.catalog import build_model
-from volforecast.models.lstm import EpochCallback
+from volforecast.models.catalog import build_model, is_pooled
+from volforecast.models.lstm.training import EpochCallback
 from volforecast.registry import names
 from volforecast.registry.aliases import LossesOf, Registry
 from volforecast.registry.deadline import unanswered
@@ -74,7 +74,7 @@ class TrainConfig:
 
     models: tuple[str, ...] = ("garch", "lstm")
     lstm_settings: dict[str, Any] = field(default_factory=dict)
-    """Fields of :class:`~volforecast.models.lstm.LstmConfig` to override; its defaults are
+    """Fields of :class:`~volforecast.models.lstm.config.LstmConfig` to override; its defaults are
     everyone's (CLI, DAG, benchmarks)."""
     plots: bool = True
     """Log a forecast plot (PNG) with each run."""
@@ -282,8 +282,8 @@ def _train_all(
 ) -> list[Outcome]:
     """Every asked-for model of every ticker: the per-ticker families, then the pooled ones."""
     config = trainer.config
-    separate = [m for m in config.models if m not in names.POOLED_MODEL_TYPES]
-    shared = [m for m in config.models if m in names.POOLED_MODEL_TYPES]
+    separate = [m for m in config.models if not is_pooled(m)]
+    shared = [m for m in config.models if is_pooled(m)]
     if on_start is not None:
         on_start(len(separate) * len(datasets) + len(shared))
     outcomes = [

@@ -20,7 +20,8 @@ from volforecast.core.parallel import one_blas_thread
 from volforecast.errors import InvalidSeriesError
 from volforecast.evaluation.plots import forecast_plot
 from volforecast.evaluation.test_window import FIT_FRACTION, evaluate
-from volforecast.models.catalog import build_model, catalog_options
+from volforecast.models.catalog import catalog_options, spec_of
+from volforecast.models.panel import fit_panel
 from volforecast.registry import names
 from volforecast.registry.fingerprint import data_hash, fingerprint
 from volforecast.registry.publish import run_record
@@ -56,9 +57,11 @@ def prepare(
 
     The CPU-bound half of a ticker's run, free of MLflow so that worker processes can do it.
     """
-    model = build_model(model_name)
     n_fit = int(len(data) * FIT_FRACTION)
-    model.fit(data.head(n_fit))
+    panel = fit_panel(spec_of(model_name), [data.head(n_fit)])
+    if data.ticker in panel.failures:
+        raise panel.failures[data.ticker]
+    model = panel.for_ticker(data.ticker)
     evaluated = evaluate(model, data, settings)
     # The registered model forecasts from the last stored day, its parameters frozen.
     model.update(data)
@@ -66,7 +69,7 @@ def prepare(
         model, data, n_fit, evaluated.metrics, settings, input_hash=input_hash,
         fingerprint=fingerprint(model_name, catalog_options(model_name), input_hash),
     )  # fmt: skip
-    model_dir = model.save(folder / f"{model_name}-{names.ticker_slug(data.ticker)}")
+    model_dir = panel.save(folder / f"{model_name}-{names.ticker_slug(data.ticker)}")
     plot = forecast_plot(data, evaluated, model) if plots else None
     return Prepared(model_name, model.model_type, record, model_dir, plot, evaluated.metrics,
                     evaluated.decision_losses, model.fit_report.converged)  # fmt: skip

@@ -17,8 +17,10 @@ from volforecast.core.features import DailyData
 from volforecast.errors import InvalidSeriesError
 from volforecast.evaluation.plots import forecast_plot
 from volforecast.evaluation.test_window import FIT_FRACTION, evaluate
-from volforecast.models.lstm import EpochCallback, EpochReport, LstmModel, LstmNetwork, save_pooled
-from volforecast.models.lstm_config import WEEKLY_RETRAIN, LstmConfig
+from volforecast.models.catalog import spec_of
+from volforecast.models.lstm.config import WEEKLY_RETRAIN, LstmConfig
+from volforecast.models.lstm.training import EpochCallback, EpochReport
+from volforecast.models.panel import FittedPanel, fit_panel
 from volforecast.registry import names
 from volforecast.registry.fingerprint import data_hash, fingerprint
 from volforecast.registry.publish import run_record
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def pooled(trainer: Trainer, model_name: str, datasets: list[DailyData]) -> list[Outcome]:
     """Train, register and judge the pooled model on every ticker with enough days."""
-    minimum = LstmModel.min_obs
+    minimum = spec_of(model_name).model_kind.min_obs
     usable = [d for d in datasets if len(d) >= minimum]
     outcomes = [
         trainer.refused(d.ticker, model_name,
@@ -63,7 +65,7 @@ def _pooled(trainer: Trainer, model_name: str, datasets: list[DailyData]) -> lis
     rows = pd.concat([trainer.rows_by_ticker[d.ticker] for d in datasets])
     input_hash = data_hash(rows)
     # The settings in full, defaults included: a new default is a new model.
-    options = LstmModel(**trainer.config.lstm_settings).options
+    options = spec_of(model_name).build(**trainer.config.lstm_settings).options
     print_ = fingerprint(model_name, options, input_hash)
     same = trainer.unchanged(name, print_)
     if same is not None:
@@ -74,11 +76,12 @@ def _pooled(trainer: Trainer, model_name: str, datasets: list[DailyData]) -> lis
     record = partial(run_record, settings=trainer.settings, input_hash=input_hash,
                      fingerprint=print_, tickers=[d.ticker for d in datasets])  # fmt: skip
     try:
-        models, result = LstmModel.fit_many(
-            datasets, warm_start=warm, on_epoch=_epoch_logger(trainer, run_id), **lstm_settings
-        )
+        panel = fit_panel(
+            spec_of(model_name), datasets, warm_start=warm,
+            on_epoch=_epoch_logger(trainer, run_id), **lstm_settings,
+        )  # fmt: skip
         trainer.under_way = f"the pooled {model_name.upper()}, trained, before it was registered"
-        return _publish(trainer, model_name, models, datasets, rows, record, run_id, result.history)
+        return _publish(trainer, model_name, panel, datasets, rows, record, run_id)
     except BaseException as exc:
         # Until the model is registered nothing else ends the run opened for the epochs.
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
@@ -90,7 +93,7 @@ def _pooled(trainer: Trainer, model_name: str, datasets: list[DailyData]) -> lis
 
 def _warm_start(
     trainer: Trainer, name: str, datasets: list[DailyData]
-) -> tuple[list[DailyData], LstmNetwork | None, dict[str, Any]]:
+) -> tuple[list[DailyData], FittedPanel | None, dict[str, Any]]:
     """Production's network as the starting point, when it serves exactly these tickers.
 
     A weekly retrain then fine-tunes last week's weights on a week more data instead of
@@ -105,25 +108,21 @@ def _warm_start(
         log.info("%s: production serves other tickers; training from scratch", name)
         return datasets, None, settings
     order = {t: m.params["ticker_index"] for t, m in served.items()}
-    first = next(iter(served.values()))
-    if not isinstance(first, LstmModel):
-        return datasets, None, settings
     asked = LstmConfig(**settings)
     settings["max_epochs"] = min(asked.max_epochs, WEEKLY_RETRAIN.max_epochs)
     settings["patience"] = min(asked.patience, WEEKLY_RETRAIN.patience)
     log.info("%s: fine-tuning production v%s (at most %d epochs)", name, production,
              settings["max_epochs"])  # fmt: skip
     ordered = sorted(datasets, key=lambda d: order[d.ticker])
-    return ordered, first.network, settings
+    return ordered, FittedPanel(served), settings
 
 
-def _publish(  # noqa: PLR0917  (the pooled run's state, handed on whole)
-    trainer: Trainer, model_name: str, models: dict[str, LstmModel], datasets: list[DailyData],
+def _publish(  # noqa: PLR0913, PLR0917  (the pooled run's state, handed on whole)
+    trainer: Trainer, model_name: str, panel: FittedPanel, datasets: list[DailyData],
     rows: pd.DataFrame, record_of: Callable[..., RunRecord], run_id: str,
-    history: list[tuple[float, float]],
 ) -> list[Outcome]:  # fmt: skip
     """Evaluate the trained network, register it into its open run and have it judged."""
-    name, first = names.registered_model_name(model_name, None), datasets[0]
+    name, first, models = names.registered_model_name(model_name, None), datasets[0], panel.models
     evaluated = {d.ticker: evaluate(models[d.ticker], d, trainer.settings) for d in datasets}
     for data in datasets:
         models[data.ticker].update(data)
@@ -133,13 +132,13 @@ def _publish(  # noqa: PLR0917  (the pooled run's state, handed on whole)
     record.documents["metrics_by_ticker.csv"] = per_ticker.to_csv().encode()
     record.documents["training_history.json"] = [
         {"epoch": i + 1, "train_qlike": a, "validation_qlike": b}
-        for i, (a, b) in enumerate(history)
+        for i, (a, b) in enumerate(panel.history)
     ]
     plot = None
     if trainer.config.plots:
         plot = forecast_plot(first, evaluated[first.ticker], models[first.ticker])
     with tempfile.TemporaryDirectory() as folder:
-        save_pooled(models, Path(folder) / "model")
+        panel.save(Path(folder) / "model")
         run_id, version = trainer.publisher.log_and_register(
             model_name, ticker=None, name=name, record=record, example_ticker=first.ticker,
             model_dir=Path(folder) / "model", plot=plot, prices=rows, run_id=run_id,

@@ -15,12 +15,12 @@ Non-convergence is not an error: it is recorded in the :class:`FitReport`.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ import pandas as pd
 from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
 from volforecast.errors import InsufficientDataError, InvalidSeriesError, ModelNotFittedError
+
+if TYPE_CHECKING:
+    from volforecast.models.panel import FittedPanel
 
 MAX_HORIZON = 30
 STATE_FILE = "model.json"
@@ -148,9 +151,6 @@ def as_daily_data(
     return DailyData.from_returns(returns, ticker or str(data.name or "series"))
 
 
-MODEL_KINDS: dict[str, type[VolatilityModel]] = {}
-
-
 @dataclass
 class _Fitted:
     data: DailyData
@@ -171,11 +171,6 @@ class VolatilityModel(ABC):
     def __init__(self) -> None:
         self.version = "0"
         self._fitted: _Fitted | None = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "kind" in cls.__dict__:
-            MODEL_KINDS[cls.kind] = cls
 
     # ---------------------------------------------------------------- public contract
 
@@ -297,13 +292,10 @@ class VolatilityModel(ABC):
     @staticmethod
     def load(path: Path) -> VolatilityModel:
         """A model written by :meth:`save`, ready to forecast."""
+        from volforecast.models.catalog import model_class_of_kind  # noqa: PLC0415  (circular)
+
         payload = json.loads((path / STATE_FILE).read_text())
-        if payload["kind"] not in MODEL_KINDS:
-            _import_model_modules()  # a fresh process (mlflow models serve) has imported none
-        cls = MODEL_KINDS.get(payload["kind"])
-        if cls is None:
-            msg = f"{path}: unknown model kind {payload['kind']!r}"
-            raise ValueError(msg)
+        cls = model_class_of_kind(payload["kind"])
         model = cls(**payload["options"])
         model.version = str(payload["version"])
         with np.load(path / DATA_FILE) as arrays:
@@ -316,6 +308,29 @@ class VolatilityModel(ABC):
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}({options})"
+
+    @classmethod
+    def fit_panel(
+        cls,
+        datasets: Sequence[DailyData],
+        *,
+        warm_start: FittedPanel | None = None,
+        on_epoch: Callable[[Any], None] | None = None,
+        **options: Any,
+    ) -> FittedPanel:
+        """One fit for every ticker of ``datasets``: only a pooled model (the LSTM) has one.
+
+        :func:`~volforecast.models.panel.fit_panel` calls it for a catalog entry with
+        ``pooled=True``; every other model fits one ticker at a time.
+        """
+        msg = f"{cls.__name__} fits one ticker at a time; it has no pooled fit"
+        raise NotImplementedError(msg)
+
+    @classmethod
+    def load_panel(cls, path: Path) -> FittedPanel:
+        """The pooled panel its :meth:`fit_panel`'s panel saved to ``path``."""
+        msg = f"{cls.__name__} saves one ticker per directory; {path} is no pooled panel"
+        raise NotImplementedError(msg)
 
     # ---------------------------------------------------------------- for subclasses
 
@@ -373,20 +388,6 @@ def _check_horizon(horizon: int) -> None:
     if not 1 <= horizon <= MAX_HORIZON:
         msg = f"horizon must be between 1 and {MAX_HORIZON} trading days, got {horizon}"
         raise ValueError(msg)
-
-
-MODEL_MODULES = (
-    "volforecast.models.garch",
-    "volforecast.models.baselines",
-    "volforecast.models.ensemble",
-    "volforecast.models.lstm",
-)
-"""Where every model kind is defined: importing them fills :data:`MODEL_KINDS`."""
-
-
-def _import_model_modules() -> None:
-    for module in MODEL_MODULES:
-        importlib.import_module(module)
 
 
 def _check_path(sigma2: np.ndarray, kind: str) -> None:

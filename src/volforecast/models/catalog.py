@@ -1,63 +1,147 @@
 """Models by name: what ``--models garch,har,…`` and the stored ``model_type`` refer to.
 
-A name is the lower-case ``model_type``: ``garch`` is GARCH(1,1) with normal errors (the
-specification's default), ``gjr-garch-t`` a GJR-GARCH with Student-t errors, and so on.
-Names joined by ``+`` (``har+lstm``) are an equal-weight combination of those models'
-forecasts (:func:`volforecast.models.ensemble.equal_weight`), which the backtest builds from
-its members' paths.
+Each model is one :class:`ModelSpec` in :data:`CATALOG`, the only place that says what the
+name means: the class and options it is built with, whether it is pooled (one fitted network
+serves every ticker, registered once) or per-ticker (one independent fit per ticker), and so
+its registered name. ``garch`` is GARCH(1,1) with normal errors (the specification's
+default), ``gjr-garch-t`` a GJR-GARCH with Student-t errors, and so on. Names joined by ``+``
+(``har+lstm``) are an equal-weight combination of those models' forecasts
+(:func:`volforecast.models.ensemble.equal_weight`), which the backtest builds from its
+members' paths. Adding a model is one module and one entry here (see the docs' "How to add a
+model").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any, Literal
 
 from volforecast.errors import ConfigurationError
 from volforecast.models.base import VolatilityModel
-from volforecast.models.baselines import EwmaModel, HarModel, HistoricalModel
-from volforecast.models.garch import GarchModel
 
-_FACTORIES: dict[str, Callable[[], VolatilityModel]] = {
-    "garch": lambda: GarchModel("GARCH", "normal"),
-    "garch-t": lambda: GarchModel("GARCH", "t"),
-    "garch-skewt": lambda: GarchModel("GARCH", "skewt"),
-    "gjr-garch": lambda: GarchModel("GJR", "normal"),
-    "gjr-garch-t": lambda: GarchModel("GJR", "t"),
-    "gjr-garch-skewt": lambda: GarchModel("GJR", "skewt"),
-    "egarch": lambda: GarchModel("EGARCH", "normal"),
-    "egarch-t": lambda: GarchModel("EGARCH", "t"),
-    "ewma": EwmaModel,
-    "historical": HistoricalModel,
-    "har": lambda: HarModel(
-        seasonal=True, market=True, split=True, seasonal_variance=True, half_life_days=1000.0
-    ),
-}
+Family = Literal["garch", "baseline", "ensemble", "lstm"]
 
 
-def _ensemble() -> VolatilityModel:
-    from volforecast.models.ensemble import EnsembleModel  # noqa: PLC0415  (it builds from here)
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one catalog name builds.
 
-    return EnsembleModel()
+    Attributes
+    ----------
+    name : str
+        The lower-case name users type and the registry is named by.
+    family : str
+        The module's family, for the docs and the experiment a run is logged to.
+    model_class : str
+        ``module:Class`` of the :class:`VolatilityModel`; imported only when built, so that
+        listing the catalog never imports torch.
+    options : Mapping
+        Keyword arguments of the class.
+    pooled : bool
+        One fit on every ticker (its class implements ``fit_panel``), registered as
+        ``<name>_volatility_pooled``; otherwise one registered model per ticker.
+    """
+
+    name: str
+    family: str
+    model_class: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    pooled: bool = False
+
+    @cached_property
+    def model_kind(self) -> type[VolatilityModel]:
+        """The class, imported on first use."""
+        module, _, attribute = self.model_class.partition(":")
+        kind = getattr(importlib.import_module(module), attribute)
+        if not (isinstance(kind, type) and issubclass(kind, VolatilityModel)):
+            msg = f"{self.name}: {self.model_class} is not a VolatilityModel"
+            raise ConfigurationError(msg)
+        return kind
+
+    def build(self, **settings: Any) -> VolatilityModel:
+        """A fresh, unfitted model; ``settings`` override the catalog's options."""
+        return self.model_kind(**{**self.options, **settings})
+
+    @property
+    def model_type(self) -> str:
+        """The ``model_type`` stored with its forecasts and metrics (``GJR-GARCH-T``)."""
+        return self.build().model_type
 
 
-def _lstm() -> VolatilityModel:
-    from volforecast.models.lstm import LstmModel  # noqa: PLC0415  (imports torch: ~1 s)
+def _spec(name: str, family: Family, model_class: str, **options: Any) -> ModelSpec:
+    pooled = bool(options.pop("pooled", False))
+    return ModelSpec(name, family, model_class, MappingProxyType(options), pooled)
 
-    return LstmModel()
+
+_GARCH = "volforecast.models.garch:GarchModel"
+_BASE = "volforecast.models.baselines:"
+CATALOG: Mapping[str, ModelSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            _spec("garch", "garch", _GARCH, vol="GARCH", dist="normal"),
+            _spec("garch-t", "garch", _GARCH, vol="GARCH", dist="t"),
+            _spec("garch-skewt", "garch", _GARCH, vol="GARCH", dist="skewt"),
+            _spec("gjr-garch", "garch", _GARCH, vol="GJR", dist="normal"),
+            _spec("gjr-garch-t", "garch", _GARCH, vol="GJR", dist="t"),
+            _spec("gjr-garch-skewt", "garch", _GARCH, vol="GJR", dist="skewt"),
+            _spec("egarch", "garch", _GARCH, vol="EGARCH", dist="normal"),
+            _spec("egarch-t", "garch", _GARCH, vol="EGARCH", dist="t"),
+            _spec("ewma", "baseline", _BASE + "EwmaModel"),
+            _spec("historical", "baseline", _BASE + "HistoricalModel"),
+            _spec(
+                "har",
+                "baseline",
+                _BASE + "HarModel",
+                seasonal=True,
+                market=True,
+                split=True,
+                seasonal_variance=True,
+                half_life_days=1000.0,
+            ),
+            _spec("ensemble", "ensemble", "volforecast.models.ensemble:EnsembleModel"),
+            _spec("lstm", "lstm", "volforecast.models.lstm.model:LstmModel", pooled=True),
+        )
+    }
+)
+MODEL_NAMES: tuple[str, ...] = tuple(CATALOG)
 
 
-_FACTORIES |= {"ensemble": _ensemble, "lstm": _lstm}
-MODEL_NAMES: tuple[str, ...] = tuple(_FACTORIES)
+def spec_of(name: str) -> ModelSpec:
+    """The catalog entry of ``name`` (case-insensitive); ``ConfigurationError`` if unknown."""
+    spec = CATALOG.get(name.strip().lower())
+    if spec is None:
+        msg = f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}"
+        raise ConfigurationError(msg)
+    return spec
 
 
 def build_model(name: str) -> VolatilityModel:
     """A fresh, unfitted model of the given name (case-insensitive)."""
-    key = name.strip().lower()
-    factory = _FACTORIES.get(key)
-    if factory is None:
-        msg = f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}"
-        raise ConfigurationError(msg)
-    return factory()
+    return spec_of(name).build()
+
+
+def is_pooled(name: str) -> bool:
+    """Whether ``name`` (a catalog name, any case) is one fit for every ticker."""
+    spec = CATALOG.get(name.strip().lower())
+    return spec is not None and spec.pooled
+
+
+def model_class_of_kind(kind: str) -> type[VolatilityModel]:
+    """The class a saved model's ``kind`` names; ``ValueError`` for a kind no entry builds.
+
+    The catalog's modules are imported in order until one defines it (the LSTM's, which
+    imports torch, comes last).
+    """
+    for spec in CATALOG.values():
+        if spec.model_kind.kind == kind:
+            return spec.model_kind
+    msg = f"unknown model kind {kind!r}: no catalog entry builds it"
+    raise ValueError(msg)
 
 
 def catalog_options(name: str) -> dict[str, Any]:
@@ -85,5 +169,5 @@ def combination_members(name: str) -> tuple[str, ...]:
         msg = f"a combination names two or more different models, got {name!r}"
         raise ConfigurationError(msg)
     for member in members:
-        build_model(member)
+        spec_of(member)
     return members

@@ -20,8 +20,6 @@ PRODUCTION: Final = "production"
 CHALLENGER: Final = "challenger"
 
 POOLED: Final = "pooled"
-POOLED_MODEL_TYPES: Final = frozenset({"lstm"})
-"""Model families trained as one network for all tickers."""
 
 HEADLINE_METRIC: Final = "qlike_h1_range"
 """The figure shown per run in reports and ``volforecast models list`` (tag ``metric.…``)."""
@@ -59,8 +57,10 @@ def ticker_slug(ticker: str) -> str:
 
 def registered_model_name(model_type: str, ticker: str | None) -> str:
     """``garch_volatility_aapl``; ``lstm_volatility_pooled`` for a pooled family."""
+    from volforecast.models.catalog import is_pooled  # noqa: PLC0415  (the catalog says)
+
     family = re.sub(r"[^a-z0-9]+", "_", model_type.strip().lower()).strip("_")
-    if family in POOLED_MODEL_TYPES or ticker is None:
+    if is_pooled(model_type) or ticker is None:
         return f"{family}_volatility_{POOLED}"
     return f"{family}_volatility_{ticker_slug(ticker)}"
 

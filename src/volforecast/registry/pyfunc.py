@@ -1,17 +1,15 @@
 """volforecast models as MLflow pyfunc models, loadable with ``mlflow.pyfunc.load_model``.
 
 A logged model (named after what it is, ``garch_aapl``) carries one artifact, ``model``: the
-directory :meth:`VolatilityModel.save` writes (one ticker) or
-:func:`~volforecast.models.lstm.save_pooled` writes (the pooled LSTM, every ticker). Its input
-is a table with a ``horizon`` (1-30 trading days) and, for a pooled model, the ``ticker``; its
-output has one row per ticker and step: ``ticker, origin_date, step, forecast_date, sigma2``
-(percent²) and ``vol_pct`` (daily volatility in percent), forecast from the last day the model
-saw, exactly as :meth:`VolatilityModel.forecast` gives it.
+directory a fitted panel saves (:mod:`volforecast.models.panel`: one ticker's model, or the
+pooled LSTM for every ticker). Its input is a table with a ``horizon`` (1-30 trading days)
+and, for a pooled model, the ``ticker``; its output has one row per ticker and step:
+``ticker, origin_date, step, forecast_date, sigma2`` (percent²) and ``vol_pct`` (daily
+volatility in percent), forecast from the last day the model saw, exactly as :meth:`VolatilityModel.forecast` gives it.
 """
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,8 @@ from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, Schema
 
 from volforecast import __version__
-from volforecast.models.base import STATE_FILE, VolatilityModel
-from volforecast.models.lstm import POOLED_FILE, load_pooled
+from volforecast.models.base import VolatilityModel
+from volforecast.models.panel import load_panel
 
 ARTIFACT_KEY = "model"
 MODEL_CODE = Path(__file__).with_name("pyfunc_code.py")
@@ -45,13 +43,7 @@ SIGNATURE = ModelSignature(
 
 def load_models(path: Path) -> dict[str, VolatilityModel]:
     """The models in a saved directory, by ticker (one, or all of a pooled network)."""
-    if (path / POOLED_FILE).exists():
-        return dict(load_pooled(path))
-    if (path / STATE_FILE).exists():
-        model = VolatilityModel.load(path)
-        return {model.data.ticker: model}
-    msg = f"{path} holds no saved volforecast model"
-    raise FileNotFoundError(errno.ENOENT, msg, str(path / STATE_FILE))
+    return load_panel(path).models
 
 
 def forecast_table(models: dict[str, VolatilityModel], requests: pd.DataFrame) -> pd.DataFrame:

@@ -14,14 +14,9 @@ from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model
-from volforecast.models.lstm import (
-    POOLED_DATA_FILE,
-    POOLED_FILE,
-    WEIGHTS_FILE,
-    LstmModel,
-    load_pooled,
-    save_pooled,
-)
+from volforecast.models.lstm.model import WEIGHTS_FILE, LstmModel
+from volforecast.models.lstm.panel import POOLED_DATA_FILE, LstmPanel
+from volforecast.models.panel import PANEL_FILE as POOLED_FILE
 from volforecast.registry.pyfunc import forecast_table, load_models
 
 OUTPUT_COLUMNS = ["ticker", "origin_date", "step", "forecast_date", "sigma2", "vol_pct"]
@@ -35,9 +30,13 @@ def garch(gspc: DailyData) -> VolatilityModel:
 
 
 @pytest.fixture(scope="module")
-def pooled(gspc: DailyData, ixic: DailyData) -> dict[str, LstmModel]:
-    models, _ = LstmModel.fit_many([gspc.head(300), ixic.head(300)], **LSTM_FAST)
-    return models
+def panel(gspc: DailyData, ixic: DailyData) -> LstmPanel:
+    return LstmModel.fit_panel([gspc.head(300), ixic.head(300)], **LSTM_FAST)
+
+
+@pytest.fixture
+def pooled(panel: LstmPanel) -> dict[str, LstmModel]:
+    return panel.models
 
 
 def test_a_saved_garch_forecasts_through_the_table_exactly_as_the_model(
@@ -117,14 +116,14 @@ def test_an_empty_directory_holds_no_model(tmp_path: Path) -> None:
 
 
 def test_a_saved_pooled_lstm_forecasts_exactly_as_before(
-    pooled: dict[str, LstmModel], tmp_path: Path
+    panel: LstmPanel, pooled: dict[str, LstmModel], tmp_path: Path
 ) -> None:
-    path = save_pooled(pooled, tmp_path / "pooled")
+    path = panel.save(tmp_path / "pooled")
     assert (path / POOLED_FILE).is_file()
     assert sorted(p.name for p in path.rglob("*")) == sorted(
         [WEIGHTS_FILE, POOLED_FILE, POOLED_DATA_FILE]
     ), "one weights file for all tickers, no per-ticker directories"
-    loaded = load_pooled(path)
+    loaded = LstmPanel.load(path).models
     assert set(loaded) == set(pooled) == {"^GSPC", "^IXIC"}
     for ticker, model in pooled.items():
         assert loaded[ticker].data.last_date == model.data.last_date
@@ -134,9 +133,9 @@ def test_a_saved_pooled_lstm_forecasts_exactly_as_before(
 
 
 def test_a_pooled_directory_loads_through_the_pyfunc(
-    pooled: dict[str, LstmModel], tmp_path: Path
+    panel: LstmPanel, pooled: dict[str, LstmModel], tmp_path: Path
 ) -> None:
-    save_pooled(pooled, tmp_path / "pooled")
+    panel.save(tmp_path / "pooled")
     models = load_models(tmp_path / "pooled")
     requests = pd.DataFrame({"ticker": ["^IXIC", "^GSPC"], "horizon": [3, 2]})
     table = forecast_table(models, requests)
@@ -147,15 +146,15 @@ def test_a_pooled_directory_loads_through_the_pyfunc(
 
 
 def test_save_pooled_refuses_models_of_different_networks(
-    pooled: dict[str, LstmModel], tmp_path: Path
+    panel: LstmPanel, pooled: dict[str, LstmModel], tmp_path: Path
 ) -> None:
     # A deep copy has its own network, even with the very same weights.
     mixed = {"^GSPC": pooled["^GSPC"], "^IXIC": copy.deepcopy(pooled["^IXIC"])}
     with pytest.raises(ValueError, match="share one network"):
-        save_pooled(mixed, tmp_path / "mixed")
+        LstmPanel(mixed, training=panel.training).save(tmp_path / "mixed")
     assert not (tmp_path / "mixed" / WEIGHTS_FILE).exists()
 
 
-def test_save_pooled_refuses_nothing(tmp_path: Path) -> None:
+def test_save_pooled_refuses_nothing(panel: LstmPanel, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no models"):
-        save_pooled({}, tmp_path / "empty")
+        LstmPanel({}, training=panel.training).save(tmp_path / "empty")

@@ -10,7 +10,7 @@ import typer
 
 from volforecast.cli import ExitCode, engine, err, errors, fail, interrupted, options, out, settings
 from volforecast.cli.render import epoch_bar, print_qlike, progress
-from volforecast.models.lstm_config import BACKTEST_REFIT
+from volforecast.models.lstm.config import BACKTEST_REFIT
 
 PricesOption = Annotated[
     Path | None,

@@ -2,7 +2,7 @@
 
 :class:`LstmConfig` is the one set of defaults that ``volforecast train``, ``volforecast
 backtest``, the training DAG and the benchmarks use; each can override a field, none carries
-its own copy. :mod:`volforecast.models.lstm` re-exports it.
+its own copy.
 """
 
 from __future__ import annotations
