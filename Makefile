@@ -98,6 +98,10 @@ docs-serve: $(STAMP) ## The documentation site on port 8001, rebuilt on every ch
 bench: $(STAMP) ## The ingest benchmark (needs ../shared/data); rewrites docs/results/ingest.md
 	$(BIN)/python benchmarks/ingest.py --markdown docs/results/ingest.md
 
+.PHONY: accuracy
+accuracy: $(STAMP) ## Every model's accuracy (over an hour; needs ../shared/data); rewrites docs/results/accuracy.md and the README's table
+	$(BIN)/python benchmarks/accuracy.py --markdown docs/results/accuracy.md --readme README.md
+
 soak: $(STAMP) $(AIRFLOW_STAMP) ## A month under Airflow's scheduler with faults, then checks (SOAK_ARGS=--help)
 	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 

@@ -1,5 +1,5 @@
-"""What the benchmarks share: the shared data file, a seeded choice of tickers, and the
-results page each writes with ``--markdown PATH``."""
+"""What the benchmarks share: the shared data file, a seeded choice of tickers, the results
+page each writes with ``--markdown PATH`` and the README section ``accuracy.py`` rewrites."""
 
 from __future__ import annotations
 
@@ -72,6 +72,35 @@ def revision() -> str:
     return (git("rev-parse", "--short", "HEAD") or "unknown") + (" (changed)" if changed else "")
 
 
+def command(argv: list[str]) -> str:
+    """The command line of a benchmark's run, as its page and the README quote it."""
+    return shlex.join(["python", f"benchmarks/{Path(argv[0]).name}", *argv[1:]])
+
+
+def split_at_markers(path: Path, name: str) -> tuple[str, str]:
+    """The text of ``path`` up to ``<!-- NAME:start -->`` and from ``<!-- NAME:end -->`` on.
+
+    Raises ``ValueError`` when the two markers are not both there, in that order. The text is
+    read as bytes, so that line endings come back as they were.
+    """
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    head, found_start, rest = path.read_bytes().decode().partition(start)
+    _, found_end, tail = rest.partition(end)
+    if not (found_start and found_end):
+        msg = (
+            f"{path} has no {start} ... {end} pair: put the two markers, each on a line of its "
+            "own, where the table goes"
+        )
+        raise ValueError(msg)
+    return head + start, end + tail
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Write ``body`` between the ``NAME`` markers of ``path``; the rest is kept byte for byte."""
+    head, tail = split_at_markers(path, name)
+    path.write_bytes(f"{head}\n\n{body.strip()}\n\n{tail}".encode())
+
+
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     """A frame as a markdown table, its index as the first columns."""
     flat = frame.reset_index()
@@ -120,9 +149,8 @@ class ResultsPage(io.TextIOBase):
 
     def markdown(self, argv: list[str]) -> str:
         self._end_text()
-        command = shlex.join(["python", f"benchmarks/{Path(argv[0]).name}", *argv[1:]])
         written = (
-            f"Written by `{command}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
+            f"Written by `{command(argv)}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
             f"commit {revision()}, on {machine()}. Run the command again to measure again: it "
             "rewrites this page whole; never edit it by hand."
         )

@@ -12,9 +12,14 @@ standardized returns, from the test period's second year on).
 
     python benchmarks/accuracy.py [--tickers 100] [--seed 0] [--workers 2] [--models ...]
                                   [--cache DIR] [--period test|validation] [--markdown PATH]
+                                  [--readme README.md]
 
 ``--markdown docs/results/accuracy.md`` also writes what it prints as that page of the docs,
 whole, with the command, the commit and the machine (the tables as markdown tables).
+``--readme README.md`` (test period only, with ``--markdown``) also rewrites the README's
+headline table, between its ``<!-- accuracy:start -->`` and ``<!-- accuracy:end -->``
+markers: GARCH(1,1), the best single model, the LSTM and the best combination on the
+range-based proxy, with the run and a link to the page (``make accuracy`` runs both).
 
 Every combination ``a+b`` is printed twice: with equal weights, and as ``a+b learned``, with
 weights learned on the forecasts realized before each block. ``--period validation`` runs the
@@ -36,6 +41,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,8 +53,13 @@ from _common import (
     SHARED_FILE,
     ResultsPage,
     add_markdown_argument,
+    command,
     draw_tickers,
+    markdown_table,
+    replace_section,
     results_page,
+    revision,
+    split_at_markers,
 )
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_file
@@ -283,14 +295,80 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--save", type=Path, help="write the loss table here (.parquet)")
     add_markdown_argument(parser)
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        metavar="PATH",
+        help="also rewrite the headline table between the accuracy markers of this README",
+    )
     args = parser.parse_args()
+    check_readme(parser, args)
+    argv = list(sys.argv)
     title = f"Accuracy: {args.period} period, {args.tickers} tickers drawn with seed {args.seed}"
     with results_page(title, args.markdown) as page:
-        report(args, page)
+        ratios, count = report(args, page)
+    if args.readme is not None:
+        replace_section(args.readme, "accuracy", readme_table(ratios, count, args, argv))
+        print(f"wrote the accuracy table of {args.readme}")
 
 
-def report(args: argparse.Namespace, page: ResultsPage) -> None:
-    """Backtest, then print the tables; the page keeps them."""
+def check_readme(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse a ``--readme`` the run could not write, before the hour it takes."""
+    if args.readme is None:
+        return
+    if args.period != "test":
+        parser.error("--readme: only the test period's run writes the README's table")
+    if args.markdown is None:
+        parser.error("--readme needs --markdown: the README's table links to the run's page")
+    try:
+        split_at_markers(args.readme, "accuracy")
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+
+
+def headline(ratios: pd.DataFrame) -> pd.DataFrame:
+    """The README's rows of the relative QLIKE table, on the range-based proxy.
+
+    GARCH(1,1), the best single model, the LSTM and the best combination (a name with ``+``),
+    best by the mean ratio over the horizons; a row whose model the run has not is left out.
+    """
+    table = ratios.loc["range", list(HORIZONS)]
+    mean = table.mean(axis=1)
+    combined = mean.index.str.contains("+", regex=False)
+    singles, combinations = mean[~combined].drop("garch", errors="ignore"), mean[combined]
+    picks = {
+        "GARCH(1,1), the yardstick": "garch",
+        "best single model": singles.idxmin() if len(singles) else None,
+        "LSTM": "lstm",
+        "best combination": combinations.idxmin() if len(combinations) else None,
+    }
+    rows = {role: model for role, model in picks.items() if model in table.index}
+    found = table.loc[list(rows.values())].rename(columns=lambda h: f"{h} d")
+    found.insert(0, "model", found.index)
+    return found.set_axis(pd.Index(list(rows), name=""))
+
+
+def readme_table(
+    ratios: pd.DataFrame, count: int, args: argparse.Namespace, argv: list[str]
+) -> str:
+    """The headline table and a line on the run that measured it, linking its page."""
+    train_end, test_end, _ = PERIODS[args.period]
+    page = Path(os.path.relpath(args.markdown.resolve(), args.readme.resolve().parent))
+    return (
+        f"{markdown_table(headline(ratios))}\n\n"
+        f"Median across {count} tickers (drawn with seed {args.seed}) of QLIKE over GARCH(1,1)'s "
+        "on the range-based proxy, at 1, 5 and 22 days (lower is better), forecasting from "
+        f"every trading day after {train_end} through {test_end}; commit {revision()}, written by "
+        f"`{command(argv)}`. All the models, tests and both proxies: "
+        f"[the accuracy page]({page.as_posix()})."
+    )
+
+
+def report(args: argparse.Namespace, page: ResultsPage) -> tuple[pd.DataFrame, int]:
+    """Backtest, then print the tables; the page keeps them.
+
+    Returns the relative QLIKE table and the number of tickers.
+    """
     models = [m.strip() for m in args.models.split(",")]
     prices, tickers = draw(args)
     train_end, test_end, _ = PERIODS[args.period]
@@ -358,6 +436,7 @@ def report(args: argparse.Namespace, page: ResultsPage) -> None:
         calib[tails].round(3),
     )
     print_targets(ratios, models)
+    return ratios, len(tickers)
 
 
 def print_targets(ratios: pd.DataFrame, models: list[str]) -> None:
