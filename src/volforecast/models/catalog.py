@@ -66,11 +66,6 @@ class ModelSpec:
         """A fresh, unfitted model; ``settings`` override the catalog's options."""
         return self.model_kind(**{**self.options, **settings})
 
-    @property
-    def model_type(self) -> str:
-        """The ``model_type`` stored with its forecasts and metrics (``GJR-GARCH-T``)."""
-        return self.build().model_type
-
 
 def _spec(name: str, family: Family, model_class: str, **options: Any) -> ModelSpec:
     pooled = bool(options.pop("pooled", False))
@@ -79,6 +74,7 @@ def _spec(name: str, family: Family, model_class: str, **options: Any) -> ModelS
 
 _GARCH = "volforecast.models.garch:GarchModel"
 _BASE = "volforecast.models.baselines:"
+_HAR = {"seasonal": True, "market": True, "split": True, "seasonal_variance": True}
 CATALOG: Mapping[str, ModelSpec] = MappingProxyType(
     {
         spec.name: spec
@@ -93,16 +89,7 @@ CATALOG: Mapping[str, ModelSpec] = MappingProxyType(
             _spec("egarch-t", "garch", _GARCH, vol="EGARCH", dist="t"),
             _spec("ewma", "baseline", _BASE + "EwmaModel"),
             _spec("historical", "baseline", _BASE + "HistoricalModel"),
-            _spec(
-                "har",
-                "baseline",
-                _BASE + "HarModel",
-                seasonal=True,
-                market=True,
-                split=True,
-                seasonal_variance=True,
-                half_life_days=1000.0,
-            ),
+            _spec("har", "baseline", _BASE + "HarModel", **_HAR, half_life_days=1000.0),
             _spec("ensemble", "ensemble", "volforecast.models.ensemble:EnsembleModel"),
             _spec("lstm", "lstm", "volforecast.models.lstm.model:LstmModel", pooled=True),
         )

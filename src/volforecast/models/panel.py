@@ -72,28 +72,13 @@ def fit_panel(
     on_epoch: EpochCallback | None = None,
     **settings: Any,
 ) -> FittedPanel:
-    """Fit ``spec``'s model on every dataset.
+    """Fit ``spec``'s model (its options updated with ``settings``) on every dataset.
 
-    Parameters
-    ----------
-    spec : ModelSpec
-        The catalog entry.
-    datasets : sequence of DailyData
-        One per ticker.
-    warm_start : FittedPanel, optional
-        An earlier fit of the same tickers: a per-ticker model refits its own instance (a
-        GARCH then starts from its previous parameters when the default start fails), a pooled
-        one continues from its weights.
-    on_epoch : callable, optional
-        Hears each epoch of a pooled network's training.
-    **settings
-        Options over the catalog's.
-
-    Returns
-    -------
-    FittedPanel
-        A per-ticker model's refused fits are in ``failures``; a pooled model's fit either
-        serves every ticker or raises.
+    ``warm_start`` is an earlier fit of the same tickers: a per-ticker model refits its own
+    instance (a GARCH then starts from its previous parameters when the default start fails),
+    a pooled one continues from its weights; ``on_epoch`` hears each epoch of a pooled
+    training. A per-ticker model's refused fits are in ``failures``, the others go on; a
+    pooled fit serves every ticker or raises.
     """
     options = {**spec.options, **settings}
     if spec.pooled:

@@ -128,17 +128,13 @@ class LstmModel(VolatilityModel):
     @property
     def normalizer(self) -> Normalizer:
         """The ticker's input statistics, from its training period."""
-        return self._normalizer_or_raise()
-
-    def _normalizer_or_raise(self) -> Normalizer:
         if self._normalizer is None:
             msg = "the LSTM has no normaliser; fit or load it first"
             raise RuntimeError(msg)
         return self._normalizer
 
     def _params(self) -> dict[str, float]:
-        normalizer = self._normalizer_or_raise()
-        return {f"normalizer.{k}": v for k, v in asdict(normalizer).items()} | {
+        return {f"normalizer.{k}": v for k, v in asdict(self.normalizer).items()} | {
             "ticker_index": float(self._ticker_index)
         }
 
@@ -151,9 +147,6 @@ class LstmModel(VolatilityModel):
     @property
     def network(self) -> LstmNetwork:
         """The (possibly shared) network; a warm start for the next training run."""
-        return self._net()
-
-    def _net(self) -> LstmNetwork:
         if self._network is None:
             msg = "the LSTM has no network; fit or load it first"
             raise RuntimeError(msg)
@@ -161,22 +154,20 @@ class LstmModel(VolatilityModel):
 
     @torch.no_grad()
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
-        assert self._normalizer is not None  # noqa: S101  (set with the network)
-        seq = self.config.seq_len
+        n, seq = self.normalizer, self.config.seq_len
         if int(origins.min()) < seq - 1:
             msg = f"the LSTM needs {seq} days of history before a forecast origin"
             raise ValueError(msg)
         history = data.head(int(origins.max()) + 1)
-        features = torch.from_numpy(self._normalizer.features(history, market=self.config.market))
+        features = torch.from_numpy(n.features(history, market=self.config.market))
         windows = features[torch.from_numpy(origins)[:, None] + torch.arange(-seq + 1, 1)]
         ids = torch.full((len(origins),), self._ticker_index, dtype=torch.long)
-        n = self._normalizer
         season = None
         if self.config.seasonal:
             targets = origins[:, None] + np.arange(1, MAX_HORIZON + 1)
             peaks = seasonal_regressors(season_peaks(history), targets) / n.log_rv_std
             season = torch.from_numpy(peaks.astype(np.float32))
-        network = self._net().eval()
+        network = self.network.eval()
         outputs = [
             network(
                 windows[i : i + 8192],
@@ -193,14 +184,14 @@ class LstmModel(VolatilityModel):
 
     def _extra_state(self) -> dict[str, Any]:
         return {
-            "n_tickers": self._net().embedding.num_embeddings,
+            "n_tickers": self.network.embedding.num_embeddings,
             "history": self._history,
             "market": self.config.market,
             "seasonal": self.config.seasonal,
         }
 
     def _save_files(self, path: Path) -> None:
-        torch.save(self._net().state_dict(), path / WEIGHTS_FILE)
+        torch.save(self.network.state_dict(), path / WEIGHTS_FILE)
 
     def _restore(self, extra: dict[str, Any], path: Path) -> None:
         # Models saved before the market input or the season terms existed had none.
@@ -218,7 +209,3 @@ class LstmModel(VolatilityModel):
             **{k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("normalizer.")}
         )
         self._history = [(float(a), float(b)) for a, b in extra.get("history", [])]
-
-    def with_settings(self, **settings: Any) -> LstmModel:
-        """An unfitted copy with some settings changed."""
-        return LstmModel(**asdict(replace(self.config, **settings)))
