@@ -3,9 +3,10 @@
 A page asks for a generated part with a marker line, ``<!-- generated: NAME -->``, where NAME
 is ``cli`` (the Typer command tree), ``settings`` (the pydantic-settings fields and their
 docstrings), ``openapi`` (the prediction service's OpenAPI schema, built without starting a
-server) or ``tables`` (the database tables and their columns). The functions that write the
-markdown are plain, so ``tests/unit/test_docs_reference.py`` checks that each page covers
-every command, setting, route and column.
+server), ``tables`` (the database tables and their columns) or ``frames`` (the pandera
+schemas of the frames that cross packages). The functions that write the markdown are plain,
+so ``tests/unit/test_docs_reference.py`` checks that each page covers every command, setting,
+route and column.
 """
 
 from __future__ import annotations
@@ -253,11 +254,34 @@ def tables_markdown() -> str:
     return "\n\n".join(parts)
 
 
+def frames_markdown() -> str:
+    """The pandera schemas of the frames that cross packages: columns, types, checks."""
+    from volforecast.core import schemas  # noqa: PLC0415
+
+    types = {"string[pyarrow]": "text", "datetime64[ns]": "datetime", "None": "any"}
+    parts = []
+    for model in (schemas.LossesSchema, schemas.PredictionsSchema, schemas.BacktestSchema):
+        schema = model.to_schema()
+        rows = [
+            [f"`{name}`", types.get(str(c.dtype), str(c.dtype)), "null" if c.nullable else "",
+             ", ".join(f"`{k.error or k.name}`" for k in c.checks), c.description or ""]
+            for name, c in schema.columns.items()
+        ]  # fmt: skip
+        doc = rst(inspect.cleandoc(model.__doc__ or ""))
+        parts += [f"### `{model.__name__}`\n\n{doc}",
+                  table(["column", "type", "null", "checks", "meaning"], rows)]  # fmt: skip
+        rules = [f"`{k.name}`" for k in schema.checks] + ["no other column"] * bool(schema.strict)
+        if rules:
+            parts.append("Checks of the whole frame: " + ", ".join(rules) + ".")
+    return "\n\n".join(parts)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "cli": cli_markdown,
     "settings": settings_markdown,
     "openapi": openapi_markdown,
     "tables": tables_markdown,
+    "frames": frames_markdown,
 }
 
 

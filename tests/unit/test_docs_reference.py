@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from tests.conftest import REPO
 from volforecast.cli import app
+from volforecast.core import schemas
 from volforecast.data.tables import Base
 from volforecast.settings import Settings
 
@@ -103,6 +104,16 @@ def test_the_data_contract_has_every_table_and_column(hooks: ModuleType) -> None
         body = section[1].split("\n## ", 1)[0]
         for column in table.columns:
             assert f"| `{column.name}` |" in body, f"{table.fullname}.{column.name} is missing"
+
+
+def test_the_data_contract_has_every_frame_schema_and_column(hooks: ModuleType) -> None:
+    page = hooks.frames_markdown()
+    for model in (schemas.LossesSchema, schemas.PredictionsSchema, schemas.BacktestSchema):
+        section = page.split(f"### `{model.__name__}`", 1)
+        assert len(section) == 2, f"{model.__name__} is missing"
+        body = section[1].split("\n### ", 1)[0]
+        for column in model.to_schema().columns:
+            assert f"| `{column}` |" in body, f"{model.__name__}.{column} is missing"
 
 
 def test_every_marker_in_the_pages_has_a_generator(hooks: ModuleType) -> None:

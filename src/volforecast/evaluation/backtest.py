@@ -124,6 +124,8 @@ class BacktestResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (ticker, model, origin_date, step): the backtest's output file."""
+        from volforecast.core.schemas import BacktestSchema  # noqa: PLC0415  (imports pandera)
+
         frames = []
         all_sessions = sessions()
         for item in self.tickers.values():
@@ -148,7 +150,7 @@ class BacktestResult:
                 )
         if not frames:
             return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
-        return pd.concat(frames, ignore_index=True).loc[:, list(OUTPUT_COLUMNS)]
+        return BacktestSchema.validate(pd.concat(frames, ignore_index=True)[list(OUTPUT_COLUMNS)])
 
     @property
     def failures(self) -> list[str]:

@@ -43,8 +43,7 @@ def accuracy_rows(
     Parameters
     ----------
     predictions : pandas.DataFrame
-        Stored rows of the ticker (``model_type``, ``step``, ``forecast_date``,
-        ``predicted_volatility`` in daily percent, ``prediction_timestamp``).
+        The ticker's stored rows, a :class:`~volforecast.core.schemas.PredictionsSchema` frame.
     realized : DailyData
         The ticker's history up to the monitored day, which is its last date.
     window_days : int

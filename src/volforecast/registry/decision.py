@@ -1,6 +1,6 @@
 r"""The promotion decision, pure: does a challenger beat production on the same test window.
 
-:func:`compare` reads both versions' QLIKE losses in the :func:`losses_frame` layout and
+:func:`compare` reads both versions' QLIKE losses (:func:`losses_frame`) and
 returns a :class:`Decision`; it touches neither MLflow nor the database
 (:mod:`volforecast.registry.aliases` acts on it).
 """
@@ -38,9 +38,8 @@ def compare(
     Parameters
     ----------
     challenger, production : pandas.DataFrame
-        One row per ticker and forecast origin: ``ticker, origin_date, loss`` (QLIKE at the
-        decision's horizon and proxy). ``production`` is None when there is no production
-        version yet.
+        :class:`~volforecast.core.schemas.LossesSchema` frames; ``production`` is None when
+        there is no production version yet.
     converged : bool
         Whether the challenger's fit converged; a version that did not is never promoted.
     settings : PromotionSettings
@@ -58,11 +57,15 @@ def compare(
     model) the losses are averaged across tickers per date first, so the Diebold–Mariano test
     runs on one time series and cross-sectional correlation cannot inflate its significance.
     """
+    from volforecast.core.schemas import LossesSchema  # noqa: PLC0415  (imports pandera)
+
+    LossesSchema.validate(challenger)
     if not converged:
         return Decision(False, "its fit did not converge, so it can never be promoted")
     if production is None:
         mean = float(challenger["loss"].mean()) if len(challenger) else math.nan
         return Decision(True, "first version: nothing in production yet", {"qlike": mean})
+    LossesSchema.validate(production)
     both = challenger.merge(
         production, on=["ticker", "origin_date"], suffixes=("_challenger", "_production")
     )
@@ -104,5 +107,5 @@ def compare(
 
 
 def losses_frame(ticker: str, dates: pd.DatetimeIndex, losses: np.ndarray) -> pd.DataFrame:
-    """The ``ticker, origin_date, loss`` layout :func:`compare` reads."""
+    """One ticker's losses as :func:`compare` reads them: a ``LossesSchema`` frame."""
     return pd.DataFrame({"ticker": ticker, "origin_date": dates, "loss": losses})

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from pandera.errors import SchemaError
 from threadpoolctl import threadpool_info
 
 from volforecast.core.calendar import trading_days_after
@@ -78,6 +79,17 @@ def test_the_output_has_one_row_per_model_origin_and_step(gspc: DailyData) -> No
     first = frame[(frame["model"] == "GARCH") & (frame["origin_date"] == dt.date(2017, 1, 3))]
     assert first["forecast_date"].tolist() == trading_days_after(dt.date(2017, 1, 3), 30)
     assert (frame["predicted_volatility"] > 0).all()
+
+
+def test_the_output_refuses_a_forecast_of_zero_volatility() -> None:
+    # Given forecasts from two origins, one step of which is a variance of zero
+    dates = pd.DatetimeIndex(trading_days_after(dt.date(2016, 12, 30), 2))
+    sigma2 = np.ones((2, CONFIG.horizon))
+    sigma2[1, 3] = 0.0
+    item = TickerForecasts("AAA", np.arange(2), dates, {"garch": sigma2})
+    # When the output file's frame is made, then the backtest schema refuses it
+    with pytest.raises(SchemaError, match=r"'predicted_volatility'.*greater_than\(0\)"):
+        backtest.BacktestResult(CONFIG, {"AAA": item}).to_frame()
 
 
 def test_a_ticker_too_short_to_fit_fails_alone(gspc: DailyData) -> None:

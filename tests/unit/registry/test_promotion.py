@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
+from pandera.errors import SchemaError
 
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.registry import tracking
@@ -191,6 +194,29 @@ def test_too_few_origins_for_a_test_leave_the_pvalue_undefined() -> None:
         challenger, production, converged=True, settings=PromotionSettings(max_pvalue=0.5)
     )
     assert strict.promote is False
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (lambda f: f.drop(columns="loss"), "column 'loss' not in dataframe"),
+        (lambda f: f.assign(loss=f["loss"].astype(str)), "'loss' to have type float64"),
+        (lambda f: f.assign(loss=np.nan), "non-nullable series 'loss' contains null values"),
+        (lambda f: f.assign(loss=np.inf), "less_than(inf)"),
+        (lambda f: pd.concat([f, f], ignore_index=True), "<Check one_row_per_ticker_and_origin>"),
+    ],
+    ids=["no loss column", "text losses", "NaN loss", "infinite loss", "an origin twice"],
+)
+def test_losses_that_break_the_losses_schema_are_refused_from_either_version(
+    broken: Callable[[pd.DataFrame], pd.DataFrame], message: str
+) -> None:
+    # Given one version's good losses and a broken copy
+    good = losses_frame("AAPL", DATES, _losses())
+    # Then the decision refuses the broken one, as the challenger's and as production's
+    with pytest.raises(SchemaError, match=re.escape(message)):
+        compare(broken(good), good, converged=True, settings=DEFAULT)
+    with pytest.raises(SchemaError, match=re.escape(message)):
+        compare(good, broken(good), converged=True, settings=DEFAULT)
 
 
 # ---------------------------------------------------------------- names

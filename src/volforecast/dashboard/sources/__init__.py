@@ -62,11 +62,7 @@ def model_order(model_type: str) -> tuple[int, str]:
 
 
 def as_paths(rows: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
-    """Stored prediction rows in the :data:`PATH_COLUMNS` layout, sorted by model, then ``order``.
-
-    ``rows`` has the columns of ``ml.volatility_predictions``; ``predicted_volatility`` becomes
-    ``vol_pct``, daily volatility in percent.
-    """
+    """``PredictionsSchema`` rows as :data:`PATH_COLUMNS`, sorted by model, then ``order``."""
     paths = pd.DataFrame({
         "model_type": rows["model_type"].astype(str).str.upper(),
         "model_version": rows["model_version"].astype(str),

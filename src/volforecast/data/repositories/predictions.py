@@ -107,7 +107,9 @@ class PredictionRepository:
         end: dt.date | None = None,
         steps: Sequence[int] | None = None,
     ) -> pd.DataFrame:
-        """Stored rows of ``tickers`` with a forecast date in ``[start, end]``, as a frame."""
+        """``PredictionsSchema`` rows of ``tickers`` with a forecast date in ``[start, end]``."""
+        from volforecast.core.schemas import PredictionsSchema  # noqa: PLC0415  (imports pandera)
+
         where: list[ColumnElement[bool]] = [PREDICTIONS.c.ticker.in_(list(tickers))]
         if start is not None:
             where.append(PREDICTIONS.c.forecast_date >= start)
@@ -122,4 +124,4 @@ class PredictionRepository:
         if frame.empty:
             return frame
         frame["forecast_date"] = frame["forecast_date"].map(as_date)
-        return frame
+        return PredictionsSchema.validate(frame)
