@@ -75,26 +75,24 @@ def _spec(name: str, family: Family, model_class: str, **options: Any) -> ModelS
 _GARCH = "volforecast.models.garch:GarchModel"
 _BASE = "volforecast.models.baselines:"
 _HAR = {"seasonal": True, "market": True, "split": True, "seasonal_variance": True}
-CATALOG: Mapping[str, ModelSpec] = MappingProxyType(
-    {
-        spec.name: spec
-        for spec in (
-            _spec("garch", "garch", _GARCH, vol="GARCH", dist="normal"),
-            _spec("garch-t", "garch", _GARCH, vol="GARCH", dist="t"),
-            _spec("garch-skewt", "garch", _GARCH, vol="GARCH", dist="skewt"),
-            _spec("gjr-garch", "garch", _GARCH, vol="GJR", dist="normal"),
-            _spec("gjr-garch-t", "garch", _GARCH, vol="GJR", dist="t"),
-            _spec("gjr-garch-skewt", "garch", _GARCH, vol="GJR", dist="skewt"),
-            _spec("egarch", "garch", _GARCH, vol="EGARCH", dist="normal"),
-            _spec("egarch-t", "garch", _GARCH, vol="EGARCH", dist="t"),
-            _spec("ewma", "baseline", _BASE + "EwmaModel"),
-            _spec("historical", "baseline", _BASE + "HistoricalModel"),
-            _spec("har", "baseline", _BASE + "HarModel", **_HAR, half_life_days=1000.0),
-            _spec("ensemble", "ensemble", "volforecast.models.ensemble:EnsembleModel"),
-            _spec("lstm", "lstm", "volforecast.models.lstm.model:LstmModel", pooled=True),
-        )
-    }
-)
+CATALOG: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec("garch", "garch", _GARCH, vol="GARCH", dist="normal"),
+        _spec("garch-t", "garch", _GARCH, vol="GARCH", dist="t"),
+        _spec("garch-skewt", "garch", _GARCH, vol="GARCH", dist="skewt"),
+        _spec("gjr-garch", "garch", _GARCH, vol="GJR", dist="normal"),
+        _spec("gjr-garch-t", "garch", _GARCH, vol="GJR", dist="t"),
+        _spec("gjr-garch-skewt", "garch", _GARCH, vol="GJR", dist="skewt"),
+        _spec("egarch", "garch", _GARCH, vol="EGARCH", dist="normal"),
+        _spec("egarch-t", "garch", _GARCH, vol="EGARCH", dist="t"),
+        _spec("ewma", "baseline", _BASE + "EwmaModel"),
+        _spec("historical", "baseline", _BASE + "HistoricalModel"),
+        _spec("har", "baseline", _BASE + "HarModel", **_HAR, half_life_days=1000.0),
+        _spec("ensemble", "ensemble", "volforecast.models.ensemble:EnsembleModel"),
+        _spec("lstm", "lstm", "volforecast.models.lstm.model:LstmModel", pooled=True),
+    )
+}
 MODEL_NAMES: tuple[str, ...] = tuple(CATALOG)
 
 

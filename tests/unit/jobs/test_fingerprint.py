@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from volforecast.models import catalog
-from volforecast.models.baselines import HarModel
-from volforecast.models.catalog import catalog_options
+from volforecast.models.catalog import ModelSpec, catalog_options
 from volforecast.registry.fingerprint import fingerprint
 
 
@@ -21,7 +20,14 @@ def test_a_model_the_catalog_builds_differently_trains_again(
     assert before == _prints("har", "ensemble", "garch")
     # HAR as it was before the seasonal log-normal correction.
     monkeypatch.setitem(
-        catalog._FACTORIES, "har", lambda: HarModel(seasonal=True, market=True, split=True)
+        catalog.CATALOG,
+        "har",
+        ModelSpec(
+            "har",
+            "baseline",
+            "volforecast.models.baselines:HarModel",
+            {"seasonal": True, "market": True, "split": True},
+        ),
     )
     after = _prints("har", "ensemble", "garch")
     assert after["har"] != before["har"]
