@@ -30,6 +30,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
+from volforecast.core.interrupt import deferred_interrupts, raise_if_interrupted
 from volforecast.data.db import ensure_schema
 from volforecast.data.leases import JobLease
 from volforecast.data.quality.gate import stored_unreadable
@@ -175,13 +176,13 @@ def train(
     UnknownTickerError
         When none of the tickers has stored prices.
     TrainingInterrupted
-        On Ctrl-C (a ``KeyboardInterrupt``): it says which versions this run registered and
-        what was cut short.
+        On Ctrl-C, at the next step boundary (:mod:`volforecast.core.interrupt`): it says
+        which versions this run registered and what was cut short.
     TrackingUnavailableError
         When the tracking server stops answering: at most ``settings.mlflow_deadline_s`` after
         the first request it did not answer, at any stage.
     """
-    with job_deadline(settings):
+    with job_deadline(settings), deferred_interrupts():
         for name in config.models:
             build_model(name)  # an unknown name fails before any work
         started = time.perf_counter()
@@ -198,6 +199,7 @@ def train(
             )  # fmt: skip
             try:
                 outcomes = _train_all(trainer, datasets, corrupt, stages, on_start)
+                raise_if_interrupted()  # a Ctrl-C pressed after the last step's check
             except KeyboardInterrupt as exc:
                 raise TrainingInterrupted(trainer.kept, trainer.under_way) from exc
         stages["total"] = time.perf_counter() - started

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from volforecast.core.features import DailyData
+from volforecast.core.interrupt import raise_if_interrupted
 from volforecast.core.parallel import one_blas_thread
 from volforecast.errors import InvalidSeriesError
 from volforecast.evaluation.plots import forecast_plot
@@ -84,6 +85,7 @@ def per_ticker(
     todo = {}
     options = catalog_options(model_name)
     for ticker, data in datasets.items():
+        raise_if_interrupted()  # each ticker's look-up asks MLflow: hundreds of requests
         name = names.registered_model_name(model_name, ticker)
         same = trainer.unchanged(name, fingerprint(model_name, options, hashes[ticker]))
         if same is None:
@@ -97,6 +99,7 @@ def per_ticker(
         fits = {t: partial(fit, d, input_hash=hashes[t]) for t, d in todo.items()}
         with closing(_as_ready(fits, workers)) as ready:
             for ticker, result in ready:
+                raise_if_interrupted()
                 try:
                     prepared = result()
                 except FIT_ERRORS as exc:

@@ -14,6 +14,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from volforecast.core.features import DailyData
+from volforecast.core.interrupt import raise_if_interrupted
 from volforecast.errors import InvalidSeriesError
 from volforecast.evaluation.plots import forecast_plot
 from volforecast.evaluation.test_window import FIT_FRACTION, evaluate
@@ -155,6 +156,7 @@ def _epoch_logger(trainer: Trainer, run_id: str) -> EpochCallback:
     """Each epoch's QLIKE on the training and validation windows, to the run (step=epoch)."""
 
     def log_epoch(report: EpochReport) -> None:
+        raise_if_interrupted()
         for key, value in (("train_qlike", report.train_loss),
                            ("validation_qlike", report.validation_loss)):  # fmt: skip
             trainer.client.log_metric(run_id, key, value, step=report.epoch)
