@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -26,25 +27,30 @@ from _common import SHARED_FILE, main_with_page
 from volforecast.core.features import market_log_rv
 from volforecast.data.sources import load_file
 from volforecast.jobs.backtest import daily_data_by_ticker
-from volforecast.models import lstm
+from volforecast.models.base import MAX_HORIZON
+from volforecast.models.lstm.config import LstmConfig
+from volforecast.models.lstm.model import LstmModel
+from volforecast.models.lstm.network import LstmNetwork
+from volforecast.models.lstm.training import Split, mean_loss
+from volforecast.models.lstm.windows import Batch
 from volforecast.settings import QualitySettings
 
 BATCH_SIZES = (256, 512, 1024, 2048)
 
 
-def step_seconds(network: lstm.LstmNetwork, batch: int, repeats: int = 20) -> float:
+def step_seconds(network: LstmNetwork, batch: int, repeats: int = 20) -> float:
     """Seconds of one optimizer step on a synthetic batch of ``batch`` windows."""
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
     inputs = network.lstm.input_size - network.embedding.embedding_dim
     windows = torch.randn(batch, 20, inputs)
     ids = torch.randint(0, network.embedding.num_embeddings, (batch,))
-    targets = torch.randn(batch, lstm.MAX_HORIZON)
-    mask = torch.ones(batch, lstm.MAX_HORIZON, dtype=torch.bool)
+    targets = torch.randn(batch, MAX_HORIZON)
+    mask = torch.ones(batch, MAX_HORIZON, dtype=torch.bool)
     stats = torch.tensor([[0.0, 1.0]]).repeat(batch, 1)
     season = None
     if network.season_weights is not None:
-        season = torch.randn(batch, lstm.MAX_HORIZON, network.season_weights.shape[1])
-    step = lstm.Batch(windows, ids, season, targets, mask, stats)
+        season = torch.randn(batch, MAX_HORIZON, network.season_weights.shape[1])
+    step = Batch(windows, ids, season, targets, mask, stats)
     for k in range(repeats + 3):
         if k == 3:  # the first steps warm up the allocator
             started = time.perf_counter()
@@ -57,35 +63,21 @@ def step_seconds(network: lstm.LstmNetwork, batch: int, repeats: int = 20) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stride", type=int, default=lstm.LstmConfig().stride)
+    parser.add_argument("--stride", type=int, default=LstmConfig().stride)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     datasets, _ = daily_data_by_ticker(load_file(SHARED_FILE).frame, QualitySettings())
     market = market_log_rv(datasets.values())
-    data = [d.with_market(market) for d in datasets.values() if len(d) >= lstm.LstmModel.min_obs]
-    config = lstm.LstmConfig(stride=args.stride)
-    cuts = [(int(len(d) * 0.8), int(len(d) * 0.9)) for d in data]
-    normalizers = [lstm.Normalizer.fit(d.head(c[0])) for d, c in zip(data, cuts, strict=True)]
-    panel = lstm._Panel(
-        data, normalizers, config.seq_len, market=config.market, seasonal=config.seasonal
-    )
-
-    def part(lo: int, hi: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-        positions, ends = [], []
-        for i, cut in enumerate(cuts):
-            start = 0 if lo < 0 else cut[lo]
-            got = panel.origins(i, start, cut[hi], stride)
-            positions.append(got)
-            ends.append(np.full(len(got), panel.offsets[i] + cut[hi]))
-        return np.concatenate(positions), np.concatenate(ends)
-
-    train_pos, train_end = part(-1, 0, args.stride)
+    data = [d.with_market(market) for d in datasets.values() if len(d) >= LstmModel.min_obs]
+    config = LstmConfig(stride=args.stride)
+    split = Split.of(data, config)
+    train_pos, train_end = split.train
     print(f"{len(data)} tickers; {len(train_pos):,} training windows (stride {args.stride}); "
           f"torch {torch.__version__}, {args.threads} threads")  # fmt: skip
 
-    network = lstm.LstmNetwork(len(data), config)
+    network = LstmNetwork(len(data), config)
     print("\nbatch   ms/step   µs/window   epoch of training windows")
     for batch in BATCH_SIZES:
         seconds = step_seconds(network, batch)
@@ -100,7 +92,7 @@ def main() -> None:
     batch_size = config.batch_size
     for k in range(steps):
         chosen = order[k * batch_size : (k + 1) * batch_size]
-        loss = panel.batch(train_pos[chosen], train_end[chosen]).loss(network)
+        loss = split.windows.batch(train_pos[chosen], train_end[chosen]).loss(network)
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
@@ -108,11 +100,11 @@ def main() -> None:
     print(f"\nreal batches of {batch_size}: {per_step * 1000:.1f} ms a step, "
           f"{per_step * len(train_pos) / batch_size:.1f} s an epoch")  # fmt: skip
 
-    device = torch.device("cpu")
     for stride in (1, args.stride):
-        val_pos, val_end = part(0, 1, stride)
+        every = split if stride == args.stride else Split.of(data, replace(config, stride=stride))
+        val_pos, val_end = every.validation
         started = time.perf_counter()
-        lstm._evaluate(network, panel, val_pos, val_end, device)
+        mean_loss(network, every.windows, val_pos, val_end)
         print(f"validation over every {stride}-th window ({len(val_pos):,}): "
               f"{time.perf_counter() - started:.1f} s")  # fmt: skip
 

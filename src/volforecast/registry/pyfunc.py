@@ -5,7 +5,8 @@ directory a fitted panel saves (:mod:`volforecast.models.panel`: one ticker's mo
 pooled LSTM for every ticker). Its input is a table with a ``horizon`` (1-30 trading days)
 and, for a pooled model, the ``ticker``; its output has one row per ticker and step:
 ``ticker, origin_date, step, forecast_date, sigma2`` (percent²) and ``vol_pct`` (daily
-volatility in percent), forecast from the last day the model saw, exactly as :meth:`VolatilityModel.forecast` gives it.
+volatility in percent), forecast from the last day the model saw, exactly as
+:meth:`VolatilityModel.forecast` gives it.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from volforecast.core.features import DailyData
+from volforecast.core.interrupt import raise_if_interrupted
 from volforecast.models.base import FitReport
 from volforecast.models.lstm.config import LstmConfig
 from volforecast.models.lstm.network import LstmNetwork, Normalizer, resolve_device
@@ -104,7 +105,7 @@ def train_lstm(
         msg = "each ticker may appear once in a pooled training run"
         raise ValueError(msg)
     config, notes = _market_if_everyone_has_it(datasets, config)
-    split = _Split.of(datasets, config)
+    split = Split.of(datasets, config)
     with _seeded(config.seed, device), _cpu_threads(config.cpu_threads, device):
         network = LstmNetwork(len(datasets), config)
         if warm_start is not None and warm_start.embedding.num_embeddings == len(datasets):
@@ -116,7 +117,7 @@ def train_lstm(
     test_loss = math.nan
     if len(split.test[0]):
         with _cpu_threads(config.cpu_threads, device):
-            test_loss = _evaluate(network, split.windows, *split.test, device)
+            test_loss = mean_loss(network, split.windows, *split.test)
     finite = math.isfinite(best.loss)
     report = FitReport(
         converged=finite,
@@ -161,7 +162,7 @@ Part = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
-class _Split:
+class Split:
     """Each ticker's days cut in order into training, validation and test origins."""
 
     windows: Windows
@@ -171,7 +172,8 @@ class _Split:
     test: Part
 
     @classmethod
-    def of(cls, datasets: Sequence[DailyData], config: LstmConfig) -> _Split:
+    def of(cls, datasets: Sequence[DailyData], config: LstmConfig) -> Split:
+        """The split of ``datasets`` by ``config``'s fractions, thinned by its ``stride``."""
         cuts = [
             (
                 int(len(d) * config.train_fraction),
@@ -214,11 +216,10 @@ class _Best:
 
 
 def _run_epochs(
-    network: LstmNetwork, split: _Split, config: LstmConfig, *,
+    network: LstmNetwork, split: Split, config: LstmConfig, *,
     on_epoch: EpochCallback | None, started: float,
 ) -> _Best:  # fmt: skip
     """Epochs until ``max_epochs`` or ``patience`` epochs without a better validation loss."""
-    device = next(network.parameters()).device
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     shuffle = np.random.default_rng(config.seed)
     best = _Best()
@@ -226,7 +227,7 @@ def _run_epochs(
         network.train()
         order = shuffle.permutation(len(split.train[0]))
         train_loss = _train_epoch(network, optimizer, split, order, config.batch_size)
-        val_loss = _evaluate(network, split.windows, *split.validation, device)
+        val_loss = mean_loss(network, split.windows, *split.validation)
         best.history.append((train_loss, val_loss))
         improved = val_loss < best.loss - 1e-6
         if improved:
@@ -251,7 +252,7 @@ def _run_epochs(
 
 
 def _train_epoch(
-    network: LstmNetwork, optimizer: torch.optim.Optimizer, split: _Split, order: np.ndarray,
+    network: LstmNetwork, optimizer: torch.optim.Optimizer, split: Split, order: np.ndarray,
     batch_size: int,
 ) -> float:  # fmt: skip
     """One pass over the training origins in ``order``; the mean training loss."""
@@ -259,6 +260,7 @@ def _train_epoch(
     device = next(network.parameters()).device
     total, count = 0.0, 0
     for start in range(0, len(order), batch_size):
+        raise_if_interrupted()  # a Ctrl-C during a training job stops between two steps
         chosen = order[start : start + batch_size]
         loss = split.windows.batch(positions[chosen], ends[chosen]).to(device).loss(network)
         optimizer.zero_grad()
@@ -271,16 +273,17 @@ def _train_epoch(
 
 
 @torch.no_grad()
-def _evaluate(
+def mean_loss(
     network: LstmNetwork,
     windows: Windows,
     positions: np.ndarray,
     ends: np.ndarray,
-    device: torch.device,
     *,
     chunk: int = 8192,
 ) -> float:
+    """Mean QLIKE over the origins at ``positions`` (targets from ``ends`` on masked)."""
     network.eval()
+    device = next(network.parameters()).device
     total, weight = 0.0, 0.0
     for start in range(0, len(positions), chunk):
         batch = windows.batch(positions[start : start + chunk], ends[start : start + chunk])
