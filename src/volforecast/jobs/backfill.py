@@ -114,7 +114,7 @@ def run_dates(start: dt.date, end: dt.date | None) -> list[dt.date]:
     return days
 
 
-def predict_sessions(
+def predict_sessions(  # noqa: PLR0913  (the job's options, each a CLI flag)
     engine: Engine,
     settings: Settings,
     models: ProductionModels,

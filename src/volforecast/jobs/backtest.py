@@ -115,7 +115,7 @@ def write_forecasts(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(path, index=False)
 
 
-def run_backtest(
+def run_backtest(  # noqa: PLR0913  (the job's options, each a CLI flag)
     prices: pd.DataFrame,
     config: BacktestConfig,
     *,

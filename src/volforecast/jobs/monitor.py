@@ -329,7 +329,7 @@ class ReplayReport:
         }  # fmt: skip
 
 
-def replay(
+def replay(  # noqa: PLR0913  (the replay's options, each a CLI flag)
     prices: pd.DataFrame,
     settings: Settings,
     *,

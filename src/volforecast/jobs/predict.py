@@ -243,7 +243,7 @@ class PredictReport:
         return not self.failures
 
 
-def predict_all(
+def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
     engine: Engine,
     settings: Settings,
     models: ProductionModels,

@@ -377,7 +377,7 @@ class Trainer:
         self.progress(f"{model_name} {data.ticker}")
         return self.refused(data.ticker, model_name, str(exc))
 
-    def decide(
+    def decide(  # noqa: PLR0913  (the decision's inputs, as both paths hand them)
         self, model_name: str, name: str, run_id: str, version: str, model_type: str, *,
         evaluated: Mapping[str, tuple[dict[str, float], bool]], challenger: pd.DataFrame,
         datasets: Mapping[str, DailyData], one_network: bool = False,

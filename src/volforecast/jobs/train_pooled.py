@@ -118,7 +118,7 @@ def _warm_start(
     return ordered, FittedPanel(served), settings
 
 
-def _publish(  # noqa: PLR0913, PLR0917  (the pooled run's state, handed on whole)
+def _publish(
     trainer: Trainer, model_name: str, panel: FittedPanel, datasets: list[DailyData],
     rows: pd.DataFrame, record_of: Callable[..., RunRecord], run_id: str,
 ) -> list[Outcome]:  # fmt: skip

@@ -194,7 +194,7 @@ class Registry:
             served.append(current)  # an alias moved outside volforecast: start from it
         return served[-2] if len(served) >= 2 else None
 
-    def _move(  # noqa: PLR0917  (mirrors the log entry's fields)
+    def _move(
         self,
         name: str,
         alias: Alias,

@@ -114,7 +114,7 @@ class Publisher:
         )
         return str(run.info.run_id)
 
-    def log_and_register(
+    def log_and_register(  # noqa: PLR0913  (what MLflow's run, logged model and version each need)
         self, model_name: str, *, ticker: str | None, name: str, record: RunRecord,
         example_ticker: str, model_dir: Path, plot: bytes | None, prices: pd.DataFrame,
         run_id: str | None = None,
