@@ -39,7 +39,6 @@ from volforecast.errors import (
 )
 from volforecast.settings import Settings, get_settings
 
-log = logging.getLogger("volforecast")
 out = Console()
 err = Console(stderr=True)
 
