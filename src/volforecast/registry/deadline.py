@@ -113,10 +113,7 @@ class TrackingDeadline:
     """The budget of one job: how long the tracking server may go without answering."""
 
     def __init__(
-        self,
-        deadline_s: float,
-        policy: RetryPolicy,
-        clock: Callable[[], float] = time.monotonic,
+        self, deadline_s: float, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.deadline_s = deadline_s
         self.policy = policy
