@@ -86,9 +86,8 @@ def ml_train_volatility_models() -> None:
     @task(max_active_tis_per_dag=CHUNKS_AT_ONCE)
     def train_garch(chunk: list[str]) -> list[dict[str, Any]]:
         """Fit, evaluate, log, register and consider for promotion one chunk's GARCH models."""
-        return run("train", "--tickers", ",".join(chunk), "--models", "garch", "--no-plots")[
-            "outcomes"
-        ]
+        report = run("train", "--tickers", ",".join(chunk), "--models", "garch", "--no-plots")
+        return report["outcomes"]
 
     @task(
         trigger_rule=TriggerRule.ALL_DONE,

@@ -76,12 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api.api_key is not None:
         refused = {"model": Problem, "description": "A valid X-API-Key header is required."}
         guarded = {"dependencies": [Depends(require_api_key)], "responses": {401: refused}}
-    app.include_router(root.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(models.router, **guarded)
-    app.include_router(predict.router, **guarded)
-    app.include_router(predictions.router, **guarded)
+    for router in (root.router, health.router, metrics.router):
+        app.include_router(router)
+    for router in (models.router, predict.router, predictions.router):
+        app.include_router(router, **guarded)
     docs.install(app)
     errors.install(app)
     if settings.api.cors_origins:

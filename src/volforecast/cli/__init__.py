@@ -39,7 +39,6 @@ from volforecast.errors import (
 )
 from volforecast.settings import Settings, get_settings
 
-log = logging.getLogger("volforecast")
 out = Console()
 err = Console(stderr=True)
 
@@ -165,8 +164,7 @@ def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
     version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
     global _level_from_flags  # noqa: PLW0603  (one process, one command line)

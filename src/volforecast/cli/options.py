@@ -20,14 +20,12 @@ LstmEpochsOption = Annotated[
     typer.Option(min=1, help=f"LSTM: most epochs from scratch (default {_LSTM.max_epochs})."),
 ]
 LstmBatchOption = Annotated[
-    int | None,
-    typer.Option(min=1, help=f"LSTM: windows per batch (default {_LSTM.batch_size})."),
+    int | None, typer.Option(min=1, help=f"LSTM: windows per batch (default {_LSTM.batch_size}).")
 ]
 LstmStrideOption = Annotated[
     int | None,
     typer.Option(
-        min=1,
-        help=f"LSTM: use every n-th training and validation window (default {_LSTM.stride}).",
+        min=1, help=f"LSTM: use every n-th training and validation window (default {_LSTM.stride})."
     ),
 ]
 LstmPatienceOption = Annotated[

@@ -129,11 +129,8 @@ def print_quality(report: Any, *, show_all: bool) -> None:
 
 def print_qlike(table: Any, baseline: str) -> None:
     """A backtest's median QLIKE relative to the baseline, per proxy, model and horizon."""
-    view = Table(
-        title=f"Median QLIKE relative to {baseline.upper()} (lower is better)", title_justify="left"
-    )
-    view.add_column("proxy")
-    view.add_column("model")
+    title = f"Median QLIKE relative to {baseline.upper()} (lower is better)"
+    view = Table("proxy", "model", title=title, title_justify="left")
     for h in table.columns:
         view.add_column(f"{h} d", justify="right")
     for (proxy_name, model_name), row in zip(table.index, table.to_numpy(), strict=True):

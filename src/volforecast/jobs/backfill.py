@@ -22,13 +22,7 @@ from sqlalchemy import Engine
 from volforecast.data.db import reachable
 from volforecast.errors import ConfigurationError
 from volforecast.jobs.freshness import Freshness, check_freshness, judge, sessions_between
-from volforecast.jobs.predict import (
-    PredictFailure,
-    PredictReport,
-    Preloaded,
-    predict_all,
-    summary,
-)
+from volforecast.jobs.predict import PredictFailure, PredictReport, Preloaded, predict_all, summary
 from volforecast.models.base import MAX_HORIZON
 from volforecast.registry.serving import ProductionModels
 from volforecast.settings import Settings

@@ -185,9 +185,7 @@ class Forecaster:
         with reachable(self.engine):
             prices = self.prices.load([ticker], end=latest)
             market = MarketRepository(self.engine).load(end=latest)
-        datasets, _ = daily_data_by_ticker(prices, self.settings.quality)
-        datasets = with_market(datasets, market)
-        data = datasets.get(ticker)
+        data = Preloaded(prices, market).datasets(None, [ticker], self.settings.quality).get(ticker)
         if data is None:
             msg = f"{ticker}: no stored price passes the quality gate"
             raise InvalidSeriesError(msg)

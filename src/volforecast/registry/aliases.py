@@ -86,18 +86,12 @@ class Registry:
         version ``v`` on the same window. Safe to call from two processes at once.
         """
         converged = self.converged(name, version)
-        self._retrying(
-            name,
-            lambda: self._move(
-                name,
-                CHALLENGER,
-                version,
-                "register",
-                "registered by a training run",
-                {},
-                candidate=version,
-            ),
-        )
+
+        def register() -> PromotionEvent:
+            reason = "registered by a training run"
+            return self._move(name, CHALLENGER, version, "register", reason, {}, candidate=version)
+
+        self._retrying(name, register)
         checkpoint("promotion.after_challenger")
         for _ in range(MAX_ATTEMPTS):
             production = self.alias_version(name, PRODUCTION)

@@ -113,10 +113,7 @@ class TrackingDeadline:
     """The budget of one job: how long the tracking server may go without answering."""
 
     def __init__(
-        self,
-        deadline_s: float,
-        policy: RetryPolicy,
-        clock: Callable[[], float] = time.monotonic,
+        self, deadline_s: float, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.deadline_s = deadline_s
         self.policy = policy
@@ -197,16 +194,10 @@ def _guarded(
     given_s = kwargs.get("timeout")
     kwargs["timeout"] = limits.timeout_s if given_s is None else min(given_s, limits.timeout_s)
     kwargs["respect_retry_after_header"] = False  # a Retry-After may ask for minutes
+    retries = min(max_retries, limits.retries)
+    backoff = (min(backoff_factor, limits.backoff_factor), min(backoff_jitter, limits.jitter_s))
     try:
-        response = original(
-            method,
-            url,
-            min(max_retries, limits.retries),
-            min(backoff_factor, limits.backoff_factor),
-            min(backoff_jitter, limits.jitter_s),
-            *args,
-            **kwargs,
-        )
+        response = original(method, url, retries, *backoff, *args, **kwargs)
     except UNANSWERED as exc:
         what = _what(exc, kwargs["timeout"])
         deadline.failed(started, f"{what} to {method} {urlsplit(url).path}")

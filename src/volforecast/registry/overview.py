@@ -36,13 +36,14 @@ def overview(client: MlflowClient) -> list[ModelSummary]:
     summaries = []
     for model in registered_models(client):
         aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
-        latest = max((int(v.version) for v in model.latest_versions or []), default=None)
-        production = aliases.get(PRODUCTION)
+        numbers = [int(v.version) for v in model.latest_versions or []]
+        latest = str(max(numbers)) if numbers else None
+        production, challenger = aliases.get(PRODUCTION), aliases.get(CHALLENGER)
         qlike = None
         serves = "?"
         model_type = model.name.split("_volatility_")[0].upper()
         if latest is not None:
-            shown = client.get_model_version(model.name, str(production or latest))
+            shown = client.get_model_version(model.name, production or latest)
             tags = shown.tags or {}
             serves = tags.get(TAG_TICKER) or f"{len(tags.get(TAG_TICKERS, '').split(','))} tickers"
             if TAG_TICKERS not in tags and TAG_TICKER not in tags:
@@ -51,14 +52,6 @@ def overview(client: MlflowClient) -> list[ModelSummary]:
             if production is not None and f"metric.{HEADLINE_METRIC}" in tags:
                 qlike = float(tags[f"metric.{HEADLINE_METRIC}"])
         summaries.append(
-            ModelSummary(
-                model.name,
-                model_type,
-                serves,
-                None if latest is None else str(latest),
-                production,
-                aliases.get(CHALLENGER),
-                qlike,
-            )
+            ModelSummary(model.name, model_type, serves, latest, production, challenger, qlike)
         )
     return sorted(summaries, key=lambda s: s.name)

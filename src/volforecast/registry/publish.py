@@ -21,7 +21,6 @@ from volforecast.models.base import VolatilityModel
 from volforecast.registry import names, pyfunc
 from volforecast.registry.datasets import TRAINING, price_dataset
 from volforecast.registry.descriptions import model_description, version_description
-from volforecast.registry.names import HEADLINE_METRIC
 from volforecast.registry.tracking import RunRecord, ensure_experiment, log_record, mlflow_key
 from volforecast.settings import Settings
 
@@ -170,8 +169,8 @@ class Publisher:
             name,
             version,
             description=version_description(
-                record.params, record.metrics, tickers=tickers,
+                record.params, record.metrics, tickers=tickers, headline=names.HEADLINE_METRIC,
                 data_end=record.tags[names.TAG_DATA_END],
-                converged=record.tags[names.TAG_CONVERGED] == "true", headline=HEADLINE_METRIC,
+                converged=record.tags[names.TAG_CONVERGED] == "true",
             ),
         )  # fmt: skip

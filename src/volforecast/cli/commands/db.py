@@ -14,9 +14,7 @@ app: typer.Typer = typer.Typer(
 
 
 @app.command("upgrade")
-def db_upgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
-) -> None:
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create or migrate the tables up to REVISION (the newest by default)."""
     from volforecast.data import db  # noqa: PLC0415
 

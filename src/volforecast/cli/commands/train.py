@@ -38,8 +38,7 @@ WorkersOption = Annotated[
 ForceOption = Annotated[
     bool,
     typer.Option(
-        "--force",
-        help="Train even a model whose latest version saw the same prices and options.",
+        "--force", help="Train even a model whose latest version saw the same prices and options."
     ),
 ]
 QueuedOption = Annotated[
