@@ -47,14 +47,7 @@ log = logging.getLogger(__name__)
 COMBINE_MODES = ("equal", "learned")
 MIN_LEARNING_ROWS = 1000
 """Realized forecasts per step, pooled over tickers, before learned weights replace equal ones."""
-OUTPUT_COLUMNS = (
-    "ticker",
-    "model",
-    "origin_date",
-    "step",
-    "forecast_date",
-    "predicted_volatility",
-)
+OUTPUT_COLUMNS = ("ticker", "model", "origin_date", "step", "forecast_date", "predicted_volatility")
 
 
 @dataclass(frozen=True)

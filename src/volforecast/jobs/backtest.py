@@ -19,12 +19,7 @@ from volforecast.data.repositories.market import MarketRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_file
 from volforecast.errors import DataSourceError, UnknownTickerError
-from volforecast.evaluation.backtest import (
-    BacktestConfig,
-    BacktestResult,
-    blocks,
-    walk_forward,
-)
+from volforecast.evaluation.backtest import BacktestConfig, BacktestResult, blocks, walk_forward
 from volforecast.evaluation.metrics import loss_table
 from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.models.catalog import is_pooled

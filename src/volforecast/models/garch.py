@@ -13,14 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from arch.univariate import (
-    EGARCH,
-    GARCH,
-    ConstantMean,
-    Normal,
-    SkewStudent,
-    StudentsT,
-)
+from arch.univariate import EGARCH, GARCH, ConstantMean, Normal, SkewStudent, StudentsT
 
 from volforecast.core.features import DailyData
 from volforecast.models.base import FitReport, VolatilityModel

@@ -137,12 +137,7 @@ class PriceRepository:
     def summary(self) -> list[TickerSummary]:
         """Rows and date range of every stored ticker, by ticker."""
         query = (
-            select(
-                PRICES.c.ticker,
-                func.count(),
-                func.min(PRICES.c.date),
-                func.max(PRICES.c.date),
-            )
+            select(PRICES.c.ticker, func.count(), func.min(PRICES.c.date), func.max(PRICES.c.date))
             .group_by(PRICES.c.ticker)
             .order_by(PRICES.c.ticker)
         )
@@ -215,8 +210,7 @@ def _bulk_insert_sqlite(connection: Connection, stage: Table, rows: pd.DataFrame
     placeholders = ", ".join("?" * len(STORED_COLUMNS))
     cursor = connection.connection.cursor()
     cursor.executemany(
-        f"INSERT INTO {stage.name} ({', '.join(STORED_COLUMNS)}) VALUES ({placeholders})",
-        values,
+        f"INSERT INTO {stage.name} ({', '.join(STORED_COLUMNS)}) VALUES ({placeholders})", values
     )
 
 

@@ -42,10 +42,7 @@ class LstmNetwork(nn.Module):
         )
 
     def forward(
-        self,
-        windows: torch.Tensor,
-        ticker_ids: torch.Tensor,
-        season: torch.Tensor | None = None,
+        self, windows: torch.Tensor, ticker_ids: torch.Tensor, season: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Standardised log variance of the next 30 days, shape ``(batch, 30)``.
 
