@@ -1,8 +1,9 @@
 """The docs' "How to add a model", followed to the letter: one file, one catalog line.
 
-A copy of the package gets ``tests/fixtures/toy_model.py`` as ``models/toy.py`` and one
-entry in its catalog; then the real command line, run from that copy, trains and promotes the
-toy, serves it, backtests it beside GARCH and monitors it, as a user's day would.
+A copy of the package gets ``tests/fixtures/toy_model.py`` (which the page shows) as
+``models/toy.py`` and the page's one entry in its catalog; then the real command line, run
+from that copy, trains and promotes the toy, serves it, backtests it beside GARCH and
+monitors it, as a user's day would.
 """
 
 from __future__ import annotations
@@ -31,17 +32,25 @@ from volforecast.settings import Settings
 
 pytestmark = pytest.mark.slow
 
+PAGE = REPO / "docs" / "models" / "add-a-model.md"
 TOY_FILE = REPO / "tests" / "fixtures" / "toy_model.py"
-CATALOG_LINE = '_spec("toy", "baseline", "volforecast.models.toy:ToyModel"),'
-"""The one line the docs add to ``CATALOG``, above the LSTM's."""
 TRAINED_UNTIL = "2018-11-30"
 """Training sees the closes up to here; monitoring judges the December after it."""
 WINDOW, DECAY = 22, 0.9
 """The toy's default options (see the fixture)."""
 
 
+def catalog_line() -> str:
+    """The one line the page adds to ``CATALOG``, once it has checked the page shows the toy."""
+    page = PAGE.read_text()
+    assert f'--8<-- "{TOY_FILE.relative_to(REPO)}"' in page, "the page shows the toy's file"
+    lines = [line.strip() for line in page.splitlines() if line.lstrip().startswith("_spec(")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def add_the_toy(src: Path) -> Path:
-    """The package copied under ``src``, with the toy added as the docs say; its folder."""
+    """The package copied under ``src``, with the toy added as the page says; its folder."""
     package = shutil.copytree(REPO / "src" / "volforecast", src / "volforecast",
                               ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     shutil.copyfile(TOY_FILE, package / "models" / "toy.py")
@@ -49,7 +58,7 @@ def add_the_toy(src: Path) -> Path:
     lines = catalog.read_text().splitlines(keepends=True)
     lstm = next(i for i, line in enumerate(lines) if line.lstrip().startswith('_spec("lstm"'))
     indent = lines[lstm][: len(lines[lstm]) - len(lines[lstm].lstrip())]
-    lines.insert(lstm, f"{indent}{CATALOG_LINE}\n")
+    lines.insert(lstm, f"{indent}{catalog_line()}\n")
     catalog.write_text("".join(lines))
     return package
 
@@ -78,7 +87,7 @@ class Home:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
-    """The toy added as the docs say, trained on the closes to TRAINED_UNTIL; then the rest."""
+    """The toy added as the page says, trained on the closes to TRAINED_UNTIL; then the rest."""
     folder = tmp_path_factory.mktemp("add-a-model")
     package = add_the_toy(folder / "src")
     env = clean_env(home=str(folder / "var")) | {"PYTHONPATH": str(folder / "src")}
