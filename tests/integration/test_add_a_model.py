@@ -101,6 +101,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
 
 
 def test_the_copy_runs_and_the_toy_honours_the_contract(home: Home) -> None:
+    # `python -m volforecast` imports what this does (and the worktree's catalog has no toy)
     code = "import volforecast; print(volforecast.__file__)"
     shown = subprocess.run([sys.executable, "-c", code], env=home.env, cwd=home.folder,
                            capture_output=True, text=True, check=True)  # fmt: skip
