@@ -35,7 +35,7 @@ class ModelSpec:
     name : str
         The lower-case name users type and the registry is named by.
     family : str
-        The module's family, for the docs and the experiment a run is logged to.
+        What kind of model it is (its page in the docs' Models section).
     model_class : str
         ``module:Class`` of the :class:`VolatilityModel`; imported only when built, so that
         listing the catalog never imports torch.
