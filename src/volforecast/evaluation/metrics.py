@@ -60,8 +60,13 @@ def horizon_targets(
     """Line up ``h``-day forecasts with what was realized after each origin.
 
     Origins too close to the end of the data for a full ``h``-day target, paths with a missing
-    forecast (a failed fit), and zero targets are dropped.
+    forecast (a failed fit), and zero targets are dropped. A horizon beyond the paths' steps is
+    a ``ValueError``: a shorter sum would be compared with ``h`` realized days.
     """
+    if horizon > sigma2_paths.shape[1]:
+        steps = sigma2_paths.shape[1]
+        msg = f"a {horizon}-day target needs paths of {horizon} steps, these have {steps}"
+        raise ValueError(msg)
     daily = daily_proxy(data, proxy)
     cumulative = np.concatenate(([0.0], np.cumsum(daily)))
     ends = origin_positions + horizon
@@ -83,14 +88,18 @@ def loss_table(
 ) -> pd.DataFrame:
     """Losses of each model at each horizon and proxy, on the origins every model covers.
 
+    Horizons beyond the paths' steps (a backtest of ``--horizon 5`` has no 22-day sum) are left
+    out.
+
     Returns
     -------
     pandas.DataFrame
         Columns ``ticker, model, horizon, proxy, n, qlike, mse, mae, rmse``.
     """
     records = []
+    steps = min((p.shape[1] for p in paths.values()), default=0)
     for proxy in proxies:
-        for h in horizons:
+        for h in (h for h in horizons if h <= steps):
             targets = {
                 m: horizon_targets(data, origin_positions, p, h, proxy) for m, p in paths.items()
             }

@@ -62,6 +62,15 @@ def test_a_perfect_forecast_has_zero_qlike_and_the_table_is_complete() -> None:
     assert best.loc[("flat", 1), "qlike"] > 0
 
 
+def test_horizons_beyond_the_paths_are_left_out_not_summed_short() -> None:
+    data = toy()
+    origins = np.array([0, 1, 2])
+    table = loss_table(data, origins, {"a": np.full((3, 2), 2.0)}, horizons=(1, 2, 5))
+    assert sorted(set(table["horizon"])) == [1, 2]
+    with pytest.raises(ValueError, match="paths of 5 steps, these have 2"):
+        horizon_targets(data, origins, np.full((3, 2), 2.0), 5, "range")
+
+
 def test_models_are_compared_on_the_same_origins() -> None:
     data = toy()
     origins = np.array([0, 1, 2, 3])
