@@ -342,6 +342,8 @@ def headline(ratios: pd.DataFrame) -> pd.DataFrame:
         "LSTM": "lstm",
         "best combination": combinations.idxmin() if len(combinations) else None,
     }
+    if picks["best single model"] == "lstm":
+        del picks["LSTM"]  # one row for it, not two
     rows = {role: model for role, model in picks.items() if model in table.index}
     found = table.loc[list(rows.values())].rename(columns=lambda h: f"{h} d")
     found.insert(0, "model", found.index)

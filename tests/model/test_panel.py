@@ -76,3 +76,11 @@ def test_only_a_pooled_class_fits_a_panel_in_one_go(gspc: DailyData) -> None:
     assert not np.isnan(
         fit_panel(spec_of("historical"), [gspc.head(300)]).for_ticker("^GSPC").forecast(1).sigma2[0]
     )
+
+
+def test_a_saved_model_of_an_unknown_kind_names_its_folder(gspc: DailyData, tmp_path: Path) -> None:
+    saved = fit_panel(spec_of("ewma"), [gspc.head(300)]).save(tmp_path / "ewma")
+    state = saved / "model.json"
+    state.write_text(state.read_text().replace('"kind": "ewma"', '"kind": "arima"'))
+    with pytest.raises(ValueError, match=r"ewma: unknown model kind 'arima'"):
+        load_panel(saved)

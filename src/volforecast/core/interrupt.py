@@ -29,17 +29,20 @@ def deferred_interrupts() -> Iterator[None]:
     """Within the block Ctrl-C is recorded (a second one raises at once); then the old handler.
 
     A no-op off the main thread (Airflow's task runners, pytest's workers), where Python
-    allows no handler. A request never taken is dropped on exit.
+    allows no handler, and inside another such block, whose request it keeps. A request still
+    untaken when the block ends came after the job's last step: the job finished, and it is
+    dropped.
     """
     global _requested  # noqa: PLW0603
-    if threading.current_thread() is not threading.main_thread():
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is _record:
         yield
         return
     previous, _requested = signal.signal(signal.SIGINT, _record), False
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
         _requested = False
 
 

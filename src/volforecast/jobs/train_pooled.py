@@ -20,6 +20,7 @@ from volforecast.evaluation.plots import forecast_plot
 from volforecast.evaluation.test_window import FIT_FRACTION, evaluate
 from volforecast.models.catalog import spec_of
 from volforecast.models.lstm.config import WEEKLY_RETRAIN, LstmConfig
+from volforecast.models.lstm.model import LstmModel
 from volforecast.models.lstm.training import EpochCallback, EpochReport
 from volforecast.models.panel import FittedPanel, fit_panel
 from volforecast.registry import names
@@ -108,6 +109,9 @@ def _warm_start(
     if set(served) != {d.ticker for d in datasets}:
         log.info("%s: production serves other tickers; training from scratch", name)
         return datasets, None, settings
+    first = next(iter(served.values()))
+    if not isinstance(first, LstmModel):
+        return datasets, None, settings
     order = {t: m.params["ticker_index"] for t, m in served.items()}
     asked = LstmConfig(**settings)
     settings["max_epochs"] = min(asked.max_epochs, WEEKLY_RETRAIN.max_epochs)
@@ -138,6 +142,7 @@ def _publish(
     plot = None
     if trainer.config.plots:
         plot = forecast_plot(first, evaluated[first.ticker], models[first.ticker])
+    raise_if_interrupted()  # before it is registered, inside the run's try: it ends KILLED
     with tempfile.TemporaryDirectory() as folder:
         panel.save(Path(folder) / "model")
         run_id, version = trainer.publisher.log_and_register(
@@ -156,7 +161,6 @@ def _epoch_logger(trainer: Trainer, run_id: str) -> EpochCallback:
     """Each epoch's QLIKE on the training and validation windows, to the run (step=epoch)."""
 
     def log_epoch(report: EpochReport) -> None:
-        raise_if_interrupted()
         for key, value in (("train_qlike", report.train_loss),
                            ("validation_qlike", report.validation_loss)):  # fmt: skip
             trainer.client.log_metric(run_id, key, value, step=report.epoch)
@@ -165,6 +169,7 @@ def _epoch_logger(trainer: Trainer, run_id: str) -> EpochCallback:
             if report.last
             else f"the pooled LSTM, in epoch {report.epoch + 1} of at most {report.max_epochs}"
         )
+        raise_if_interrupted()  # after the epoch is logged: the run shows what it got to
         if trainer.on_epoch is not None:
             trainer.on_epoch(report)
 

@@ -295,7 +295,11 @@ class VolatilityModel(ABC):
         from volforecast.models.catalog import model_class_of_kind  # noqa: PLC0415  (circular)
 
         payload = json.loads((path / STATE_FILE).read_text())
-        cls = model_class_of_kind(payload["kind"])
+        try:
+            cls = model_class_of_kind(payload["kind"])
+        except ValueError as exc:
+            msg = f"{path}: {exc}"
+            raise ValueError(msg) from exc
         model = cls(**payload["options"])
         model.version = str(payload["version"])
         with np.load(path / DATA_FILE) as arrays:

@@ -112,3 +112,15 @@ def test_the_headline_holds_garch_the_best_single_model_the_lstm_and_the_best_co
 def test_a_run_without_the_lstm_or_a_combination_shows_what_it_has() -> None:
     table = accuracy.headline(ratios_of({"garch": [1.0] * 3, "har": [0.83, 0.82, 0.86]}))
     assert list(table["model"]) == ["garch", "har"]
+
+
+def test_an_lstm_that_is_the_best_single_model_has_one_row() -> None:
+    table = accuracy.headline(
+        ratios_of({"garch": [1.0] * 3, "har": [0.9] * 3, "lstm": [0.8] * 3, "har+lstm": [0.85] * 3})
+    )
+    assert list(table["model"]) == ["garch", "lstm", "har+lstm"]
+    assert list(table.index) == [
+        "GARCH(1,1), the yardstick",
+        "best single model",
+        "best combination",
+    ]

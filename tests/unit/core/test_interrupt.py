@@ -78,3 +78,12 @@ def test_off_the_main_thread_it_is_a_no_op() -> None:
         assert failures == []
         with pytest.raises(KeyboardInterrupt):
             raise_if_interrupted()
+
+
+def test_a_nested_block_keeps_the_outer_request() -> None:
+    with deferred_interrupts():
+        signal.raise_signal(signal.SIGINT)
+        with deferred_interrupts():
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted()
