@@ -15,6 +15,7 @@ Non-convergence is not an error: it is recorded in the :class:`FitReport`.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -181,8 +182,13 @@ class VolatilityModel(ABC):
 
     @property
     def options(self) -> dict[str, Any]:
-        """Constructor arguments, enough to build an unfitted twin."""
-        return {}
+        """Constructor arguments, enough to build an unfitted twin.
+
+        As scikit-learn's ``get_params``, the attributes named after ``__init__``'s parameters,
+        in their order; a model that keeps its arguments otherwise overrides this.
+        """
+        parameters = inspect.signature(type(self)).parameters
+        return {name: getattr(self, name) for name in parameters}
 
     @property
     def is_fitted(self) -> bool:

@@ -70,11 +70,6 @@ class EwmaModel(VolatilityModel):
             raise ValueError(msg)
         self.lam = lam
 
-    @property
-    def options(self) -> dict[str, Any]:
-        """Constructor arguments."""
-        return {"lam": self.lam}
-
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
         return {"lambda": self.lam}, FitReport(converged=True, persistence=1.0, nobs=len(data))
 
@@ -109,11 +104,6 @@ class HistoricalModel(VolatilityModel):
             msg = f"window must be at least 2 days, got {window}"
             raise ValueError(msg)
         self.window = window
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """Constructor arguments."""
-        return {"window": self.window}
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
         return {"window": float(self.window)}, FitReport(converged=True, nobs=len(data))
@@ -268,20 +258,6 @@ class HarModel(VolatilityModel):
         # The optional groups the last fit had the series for: set by _fit, kept by save and
         # load. Until a fit, a group is in when asked for.
         self._fitted_with: dict[str, bool] | None = None
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """Constructor arguments."""
-        return {
-            "horizon": self.horizon,
-            "leverage": self.leverage,
-            "quarterly": self.quarterly,
-            "seasonal": self.seasonal,
-            "market": self.market,
-            "split": self.split,
-            "seasonal_variance": self.seasonal_variance,
-            "half_life_days": self.half_life_days,
-        }
 
     @property
     def terms(self) -> tuple[str, ...]:

@@ -100,11 +100,6 @@ class GarchModel(VolatilityModel):
         """``GARCH``, ``GJR-GARCH-T``, ``EGARCH-SKEWT`` and so on."""
         return _VOL_NAME[self.vol] + _DIST_SUFFIX[self.dist]
 
-    @property
-    def options(self) -> dict[str, Any]:
-        """Constructor arguments."""
-        return {"vol": self.vol, "dist": self.dist, "seed": self.seed}
-
     def arch_model(self, returns_pct: np.ndarray) -> Any:
         """The ``arch`` model of this specification on the given percent returns.
 
