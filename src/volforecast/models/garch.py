@@ -215,9 +215,7 @@ class GarchModel(VolatilityModel):
     # ---------------------------------------------------------------- forecasting
 
     def _fixed(self, data: DailyData) -> Any:
-        model = self.arch_model(data.returns_pct)
-        names = list(self.params)
-        return model.fix(np.array([self.params[n] for n in names]))
+        return self.arch_model(data.returns_pct).fix(np.array(list(self.params.values())))
 
     def _forecast_frame(self, data: DailyData, horizon: int, start: int) -> np.ndarray:
         fixed = self._fixed(data)
