@@ -25,15 +25,7 @@ class Batch(NamedTuple):
 
     def to(self, device: torch.device) -> Batch:
         """The same batch on ``device``."""
-        season = None if self.season is None else self.season.to(device)
-        return self._replace(
-            windows=self.windows.to(device),
-            ticker_ids=self.ticker_ids.to(device),
-            season=season,
-            targets=self.targets.to(device),
-            mask=self.mask.to(device),
-            stats=self.stats.to(device),
-        )
+        return Batch._make(None if tensor is None else tensor.to(device) for tensor in self)
 
     def loss(self, network: LstmNetwork) -> torch.Tensor:
         """The network's QLIKE on this batch."""
