@@ -184,10 +184,8 @@ def christoffersen(exceedances: npt.ArrayLike, coverage: float) -> StatResult:
     """
     hits = np.asarray(exceedances, dtype=bool).astype(int)
     prev, curr = hits[:-1], hits[1:]
-    n00 = int(((prev == 0) & (curr == 0)).sum())
-    n01 = int(((prev == 0) & (curr == 1)).sum())
-    n10 = int(((prev == 1) & (curr == 0)).sum())
-    n11 = int(((prev == 1) & (curr == 1)).sum())
+    # Transitions from the day before to the day: 0 -> 0, 0 -> 1, 1 -> 0, 1 -> 1.
+    n00, n01, n10, n11 = (int(n) for n in np.bincount(2 * prev + curr, minlength=4))
     p01 = n01 / (n00 + n01) if n00 + n01 else 0.0
     p11 = n11 / (n10 + n11) if n10 + n11 else 0.0
     p1 = (n01 + n11) / max(n00 + n01 + n10 + n11, 1)
