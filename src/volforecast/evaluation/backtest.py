@@ -87,12 +87,8 @@ class BacktestConfig:
     @property
     def fitted_models(self) -> tuple[str, ...]:
         """The models that are fitted: those asked for and the members of combinations."""
-        names: list[str] = []
-        for name in self.models:
-            for member in combination_members(name) or (name,):
-                if member not in names:
-                    names.append(member)
-        return tuple(names)
+        members = (m for name in self.models for m in combination_members(name) or (name,))
+        return tuple(dict.fromkeys(members))  # in order, each once
 
 
 @dataclass
