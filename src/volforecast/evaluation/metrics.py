@@ -16,6 +16,7 @@ are left out for every model alike, since QLIKE is undefined there.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -147,11 +148,7 @@ def aligned_losses(
 
 
 def _common_rows(targets: Iterable[HorizonTargets]) -> np.ndarray:
-    rows = [t.rows for t in targets]
-    common = rows[0]
-    for r in rows[1:]:
-        common = np.intersect1d(common, r)
-    return np.asarray(common)
+    return np.asarray(functools.reduce(np.intersect1d, [t.rows for t in targets]))
 
 
 def relative_qlike(losses: pd.DataFrame, baseline: str = "garch") -> pd.DataFrame:
