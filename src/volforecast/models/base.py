@@ -162,8 +162,8 @@ class _Fitted:
 class VolatilityModel(ABC):
     """Base class of every model: validation, dates, persistence; subclasses do the maths.
 
-    Subclasses set ``kind`` (the registry key), ``min_obs`` and implement :meth:`_fit`,
-    :meth:`_forecast` and, for speed, :meth:`_forecast_paths`.
+    Subclasses set ``kind`` (the registry key), ``min_obs`` and implement :meth:`_fit`, and
+    :meth:`_forecast` or, for speed, :meth:`_forecast_paths`, which then serves both.
     """
 
     kind: ClassVar[str]
@@ -236,7 +236,8 @@ class VolatilityModel(ABC):
         """The variance path of the next ``horizon`` trading days (1 to 30)."""
         _check_horizon(horizon)
         state = self._state()
-        sigma2 = np.asarray(self._forecast(state.data, horizon), dtype=np.float64)
+        last = np.array([len(state.data) - 1])
+        sigma2 = np.asarray(self._forecast_paths(state.data, last, horizon)[0], dtype=np.float64)
         _check_path(sigma2, self.kind)
         origin = state.data.last_date.date()
         return VolatilityForecast(
@@ -348,9 +349,10 @@ class VolatilityModel(ABC):
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
         """Estimate on ``data``; return the parameters and the report."""
 
-    @abstractmethod
     def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
         """The variance path from the last day of ``data`` with the fitted parameters."""
+        msg = f"{type(self).__name__} implements neither _forecast nor _forecast_paths"
+        raise NotImplementedError(msg)
 
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
         """Paths from many origins; the default loops, subclasses vectorise."""

@@ -81,9 +81,6 @@ class EwmaModel(VolatilityModel):
         filtered, _ = lfilter([1.0 - self.lam], [1.0, -self.lam], squared, zi=[self.lam * start])
         return np.asarray(filtered, dtype=np.float64)
 
-    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
-        return np.full(horizon, self._filtered(data)[-1])
-
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
         return np.repeat(self._filtered(data)[origins][:, None], horizon, axis=1)
 
@@ -114,9 +111,6 @@ class HistoricalModel(VolatilityModel):
         ends = np.arange(1, len(squared) + 1)
         starts = np.maximum(ends - self.window, 0)
         return (cumulative[ends] - cumulative[starts]) / (ends - starts)
-
-    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
-        return np.full(horizon, self._rolling(data)[-1])
 
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
         return np.repeat(self._rolling(data)[origins][:, None], horizon, axis=1)
@@ -450,9 +444,6 @@ class HarModel(VolatilityModel):
             return coef, s2, None
         gamma = np.array([[p[f"s{s}.var_{n}"] for n in self.variance_terms] for s in steps])
         return coef, s2, gamma
-
-    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
-        return np.asarray(self._forecast_paths(data, np.array([len(data) - 1]), horizon)[0])
 
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
         coef, s2, gamma = self._coefficients(horizon)

@@ -179,9 +179,6 @@ class EnsembleModel(VolatilityModel):
             )
         return self._weights
 
-    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
-        return np.asarray(self._forecast_paths(data, np.array([len(data) - 1]), horizon)[0])
-
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
         weights = self._weights_now()[:horizon]
         total = np.zeros((len(origins), horizon))

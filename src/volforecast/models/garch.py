@@ -251,9 +251,6 @@ class GarchModel(VolatilityModel):
             paths[:, k + 1] = np.exp(log_sigma2).mean(axis=1)
         return paths
 
-    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
-        return np.asarray(self._forecast_frame(data, horizon, len(data) - 1)[-1])
-
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
         if len(origins) == 0:
             return np.empty((0, horizon))

@@ -179,9 +179,6 @@ class LstmModel(VolatilityModel):
         log_sigma2 = torch.cat(outputs).double().numpy()[:, :horizon]
         return np.exp(log_sigma2 * n.log_rv_std + n.log_rv_mean)
 
-    def _forecast(self, data: DailyData, horizon: int) -> np.ndarray:
-        return np.asarray(self._forecast_paths(data, np.array([len(data) - 1]), horizon)[0])
-
     def _extra_state(self) -> dict[str, Any]:
         return {
             "n_tickers": self.network.embedding.num_embeddings,
