@@ -312,24 +312,22 @@ def learned_combination(
         target_day.append(np.where(inside, days, np.datetime64("NaT")))
         origin_day.append(item.origin_dates.to_numpy())
     all_paths = np.concatenate(paths, axis=1)
-    all_proxy = np.concatenate(proxy)
-    all_target = np.concatenate(target_day)
-    all_origin = np.concatenate(origin_day)
+    all_proxy, all_target = np.concatenate(proxy), np.concatenate(target_day)
     usable = np.isfinite(all_paths).all(axis=0) & np.isfinite(all_proxy)
     combined = np.full(all_proxy.shape, np.nan)
     first_days = starts.to_numpy()
+    # Each origin's block: the last that starts on or before it (-1 before the first).
+    block_of = np.searchsorted(first_days, np.concatenate(origin_day), side="right") - 1
     for k, start in enumerate(first_days):
         known = usable & (all_target < start)  # NaT compares False: beyond the data
         for s in range(steps):
             rows = known[:, s]
             if rows.sum() >= needed:
                 weights[k, s] = combination_weights(all_paths[:, rows, s], all_proxy[rows, s])
-        in_block = all_origin >= start
-        if k + 1 < len(first_days):
-            in_block &= all_origin < first_days[k + 1]
+        in_block = block_of == k
         combined[in_block] = np.einsum("mns,sm->ns", all_paths[:, in_block], weights[k])
-    bounds = np.cumsum([0] + [len(forecasts[t].origin_positions) for t in tickers])
-    by_ticker = {t: combined[bounds[i] : bounds[i + 1]] for i, t in enumerate(tickers)}
+    ends = np.cumsum([len(forecasts[t].origin_positions) for t in tickers])
+    by_ticker = dict(zip(tickers, np.split(combined, ends[:-1]), strict=True))
     return LearnedCombination(by_ticker, weights, starts)
 
 
