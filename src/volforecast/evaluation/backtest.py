@@ -90,6 +90,12 @@ class BacktestConfig:
         members = (m for name in self.models for m in combination_members(name) or (name,))
         return tuple(dict.fromkeys(members))  # in order, each once
 
+    def in_test(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        """Which of ``dates`` are in the test period: after ``train_end``, up to ``test_end``."""
+        return np.asarray(
+            (dates > pd.Timestamp(self.train_end)) & (dates <= pd.Timestamp(self.test_end))
+        )
+
 
 @dataclass
 class TickerForecasts:
@@ -150,10 +156,7 @@ class BacktestResult:
 def blocks(config: BacktestConfig) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """``(first, last)`` session of each refit block of the test period."""
     all_sessions = sessions()
-    test = all_sessions[
-        (all_sessions > pd.Timestamp(config.train_end))
-        & (all_sessions <= pd.Timestamp(config.test_end))
-    ]
+    test = all_sessions[config.in_test(all_sessions)]
     if len(test) == 0:
         msg = f"no trading day between {config.train_end} and {config.test_end}"
         raise ConfigurationError(msg)
@@ -163,15 +166,9 @@ def blocks(config: BacktestConfig) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     ]
 
 
-def _origins(data: DailyData, config: BacktestConfig) -> np.ndarray:
-    dates = data.dates
-    inside = (dates > pd.Timestamp(config.train_end)) & (dates <= pd.Timestamp(config.test_end))
-    return np.flatnonzero(inside)
-
-
 def backtest_ticker(data: DailyData, config: BacktestConfig) -> TickerForecasts:
     """Every per-ticker (not pooled) model of ``config`` over one ticker's test period."""
-    positions = _origins(data, config)
+    positions = np.flatnonzero(config.in_test(data.dates))
     result = TickerForecasts(data.ticker, positions, data.dates[positions])
     schedule = blocks(config)
     for name in config.fitted_models:
