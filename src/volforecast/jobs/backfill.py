@@ -123,13 +123,9 @@ def predict_sessions(  # noqa: PLR0913  (the job's options, each a CLI flag)
 ) -> SessionsReport:
     """Forecast and store every production model's paths for each of ``dates``.
 
-    Parameters
-    ----------
-    dates : sequence of datetime.date
-        Run dates in any order; each forecasts from its latest close on or before it.
-    allow_stale : bool
-        Forecast a date whose session's close is missing from the last close before it,
-        instead of refusing it.
+    ``dates`` come in any order; each forecasts from its latest close on or before it.
+    ``allow_stale`` forecasts a date whose session's close is missing from the last close
+    before it, instead of refusing it.
 
     Raises
     ------

@@ -84,20 +84,8 @@ def ingest(
 
     Each chunk is its own transaction and merges idempotently, so a run cut short by a dead
     database keeps what it committed, and running it again finishes the job without
-    duplicating or losing a row.
-
-    Parameters
-    ----------
-    batch : PriceBatch
-        Prices from one of :mod:`volforecast.data.sources`.
-    engine : sqlalchemy.Engine
-        The price store; migrated on the spot when it has no tables yet.
-    settings : Settings
-        Quality thresholds and chunk size.
-    rejects_path : pathlib.Path, optional
-        Where to write the rejected rows as CSV, with a ``check`` column saying why.
-    progress : callable, optional
-        Told the rows done after every chunk.
+    duplicating or losing a row. A store with no tables yet is migrated on the spot;
+    ``rejects_path`` receives the rejected rows as CSV, with a ``check`` column saying why.
 
     Raises
     ------

@@ -177,10 +177,8 @@ def ingest_configured(
 ) -> ConfiguredIngestReport:
     """Load from ``settings.ingest.source``, then judge freshness for ``as_of``.
 
-    Parameters
-    ----------
-    as_of : datetime.date, optional
-        The run's date (the DAG's logical date); the latest closed NYSE session by default.
+    ``as_of`` is the run's date (the DAG's logical date); the latest closed NYSE session by
+    default.
 
     Raises
     ------

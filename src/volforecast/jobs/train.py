@@ -153,23 +153,9 @@ def train(
 ) -> TrainReport:
     """Train, evaluate, log, register and consider for promotion every asked-for model.
 
-    Parameters
-    ----------
-    engine : sqlalchemy.Engine
-        The price and metrics store.
-    settings : Settings
-        MLflow location, quality gate, promotion rule.
-    config : TrainConfig
-        Models and options.
-    tickers : sequence of str, optional
-        Tickers to train; every stored ticker when None.
-    progress : callable, optional
-        Called with a label after each unit of work (a ticker's model, the pooled model).
-    on_start : callable, optional
-        Called once with the number of units of work, before the first.
-    on_epoch : callable, optional
-        Called after each epoch of a pooled LSTM's training (whose losses also go to its
-        MLflow run as they come).
+    ``tickers``: every stored ticker when None. ``progress`` hears a label after each unit of
+    work (a ticker's model, the pooled model), ``on_start`` their number before the first,
+    ``on_epoch`` each epoch of a pooled LSTM (whose losses also go to its MLflow run).
 
     Raises
     ------
