@@ -97,7 +97,11 @@ def ingest(
     gate = run_gate(batch.frame, settings.quality, batch.unreadable)
     for ticker, reason in batch.unavailable.items():
         gate.report.add_unavailable(ticker, reason)
-    rejects_file = _write_rejects(gate, rejects_path)
+    rejects_file = None
+    if rejects_path is not None and not gate.rejected.empty:
+        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+        gate.rejected.to_csv(rejects_path, index=False)
+        rejects_file = str(rejects_path)
     counts = _upsert_in_chunks(engine, gate, settings.ingest_chunk_rows, progress)
     # The market series is derived from every stored ticker: the days from the earliest one
     # this batch (or a load killed before it) changed are recomputed. A failure here loses no
@@ -130,15 +134,6 @@ def ingest(
         report.status,
     )
     return report
-
-
-def _write_rejects(gate: GateResult, path: Path | None) -> str | None:
-    """Write the rejected rows as CSV where asked to and there are some; the file written."""
-    if path is None or gate.rejected.empty:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    gate.rejected.to_csv(path, index=False)
-    return str(path)
 
 
 def _upsert_in_chunks(

@@ -373,7 +373,13 @@ class Trainer:
         ``evaluated`` holds each ticker's test metrics and whether its fit converged.
         """
         # Metrics first: a version that is decided always has its rows.
-        self._store_metrics(model_type, {t: m for t, (m, _) in evaluated.items()}, run_id, version)
+        rows = [
+            MetricRow(ticker, model_type, metric, value, run_id, version)
+            for ticker, (figures, _) in evaluated.items()
+            for metric, value in figures.items()
+            if math.isfinite(value)
+        ]
+        self.metrics_store.upsert(rows, created_at=dt.datetime.now(dt.UTC))
         losses_of = self._losses_of(name, datasets, one_network)
         decision = self._consider(name, version, challenger, losses_of)
         decided = Outcome(
@@ -431,14 +437,3 @@ class Trainer:
         outcome = names.PROMOTED if decision.promote else names.NOT_PROMOTED
         self.client.set_model_version_tag(name, version, names.TAG_DECISION, outcome)
         return decision
-
-    def _store_metrics(
-        self, model_type: str, metrics: dict[str, dict[str, float]], run_id: str, version: str
-    ) -> None:
-        rows = [
-            MetricRow(ticker, model_type, metric, value, run_id, version)
-            for ticker, figures in metrics.items()
-            for metric, value in figures.items()
-            if math.isfinite(value)
-        ]
-        self.metrics_store.upsert(rows, created_at=dt.datetime.now(dt.UTC))
