@@ -112,14 +112,8 @@ def ingest(
         market_days = refresh_market(engine, settings.quality)
 
     checkpoint("ingest.after_market")
-    report = IngestReport(
-        source=batch.source,
-        quality=gate.report,
-        counts=counts,
-        seconds=time.perf_counter() - started,
-        rejects_file=rejects_file,
-        market_days=market_days,
-    )
+    seconds = time.perf_counter() - started
+    report = IngestReport(batch.source, gate.report, counts, seconds, rejects_file, market_days)
     log.info(
         "Ingested %s: %d rows received, %d accepted (%d new, %d changed, %d unchanged), "
         "%d rejected, in %.1f s: %s",
