@@ -69,12 +69,11 @@ class SessionsReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view; ``stale`` holds the sentence of each refused date."""
-        figures = summary(PredictReport(vol_pct_by_model=self.vol_pct_by_model))
         return {
             "paths": self.paths,
             "rows": self.rows,
             "seconds": round(self.seconds, 3),
-            "summary": figures,
+            "summary": summary(PredictReport(vol_pct_by_model=self.vol_pct_by_model)),
             "failures": [vars(f) for f in self.failures],
             "stale": [d.freshness.message for d in self.stale],
             "dates": [
