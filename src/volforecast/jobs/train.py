@@ -279,16 +279,15 @@ def _train_all(
         for ticker, why in sorted(corrupt.items())
         for model_name in config.models
     ]
-    for model_name in separate:
+    for model_name in separate + shared:
         began = time.perf_counter()
-        outcomes += per_ticker(trainer, model_name, datasets, config.workers)
-        stages[f"{model_name}: fit, evaluate, log, register"] = time.perf_counter() - began
-    for model_name in shared:
-        began = time.perf_counter()
-        outcomes += pooled(trainer, model_name, list(datasets.values()))
-        stages[f"{model_name} (pooled): train, evaluate, log, register"] = (
-            time.perf_counter() - began
-        )
+        if model_name in shared:
+            outcomes += pooled(trainer, model_name, list(datasets.values()))
+            stage = f"{model_name} (pooled): train, evaluate, log, register"
+        else:
+            outcomes += per_ticker(trainer, model_name, datasets, config.workers)
+            stage = f"{model_name}: fit, evaluate, log, register"
+        stages[stage] = time.perf_counter() - began
     return outcomes
 
 
