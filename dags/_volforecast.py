@@ -36,20 +36,19 @@ on it. Each event's extra holds the run's date (``as_of``) and the last stored c
 
 def dag_args(doc: str | None, tag: str, retries: int, delay: int, max_delay: int) -> dict[str, Any]:
     """What every volforecast DAG shares; failed tasks retry, backing off from ``delay`` minutes."""
-    default_args = {
-        "owner": "volforecast",
-        "retries": retries,
-        "retry_delay": dt.timedelta(minutes=delay),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(minutes=max_delay),
-    }
     return {
         # Early enough to backfill any stored history; catchup is off, so nothing runs for the
         # past unless asked (a run before start_date would get no task at all).
         "start_date": dt.datetime(1999, 1, 1, tzinfo=dt.UTC),
         "catchup": False,
         "max_active_runs": 1,
-        "default_args": default_args,
+        "default_args": {
+            "owner": "volforecast",
+            "retries": retries,
+            "retry_delay": dt.timedelta(minutes=delay),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": dt.timedelta(minutes=max_delay),
+        },
         "tags": ["volforecast", tag],
         "doc_md": doc,
     }

@@ -69,12 +69,11 @@ class SessionsReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view; ``stale`` holds the sentence of each refused date."""
-        figures = summary(PredictReport(vol_pct_by_model=self.vol_pct_by_model))
         return {
             "paths": self.paths,
             "rows": self.rows,
             "seconds": round(self.seconds, 3),
-            "summary": figures,
+            "summary": summary(PredictReport(vol_pct_by_model=self.vol_pct_by_model)),
             "failures": [vars(f) for f in self.failures],
             "stale": [d.freshness.message for d in self.stale],
             "dates": [
@@ -123,13 +122,9 @@ def predict_sessions(  # noqa: PLR0913  (the job's options, each a CLI flag)
 ) -> SessionsReport:
     """Forecast and store every production model's paths for each of ``dates``.
 
-    Parameters
-    ----------
-    dates : sequence of datetime.date
-        Run dates in any order; each forecasts from its latest close on or before it.
-    allow_stale : bool
-        Forecast a date whose session's close is missing from the last close before it,
-        instead of refusing it.
+    ``dates`` come in any order; each forecasts from its latest close on or before it.
+    ``allow_stale`` forecasts a date whose session's close is missing from the last close
+    before it, instead of refusing it.
 
     Raises
     ------

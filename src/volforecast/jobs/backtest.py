@@ -97,19 +97,6 @@ def progress_total(
     return n_tickers + len(pooled) * len(blocks(config))
 
 
-def write_forecasts(frame: pd.DataFrame, path: Path) -> None:
-    """Write the forecasts as CSV or Parquet, by the file's suffix."""
-    suffix = path.suffix.lower()
-    if suffix not in {".csv", ".parquet"}:
-        msg = f"{path}: write forecasts to a .csv or a .parquet file"
-        raise DataSourceError(msg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
-
-
 def run_backtest(  # noqa: PLR0913  (the job's options, each a CLI flag)
     prices: pd.DataFrame,
     config: BacktestConfig,
@@ -146,14 +133,17 @@ def run_backtest(  # noqa: PLR0913  (the job's options, each a CLI flag)
         if len(item.origin_positions) and item.sigma2
     ]
     losses = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    out_file = None
-    if out is not None:
-        write_forecasts(result.to_frame(), out)
-        out_file = str(out)
+    if out is not None:  # CSV or Parquet, by the suffix checked above
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".csv":
+            result.to_frame().to_csv(out, index=False)
+        else:
+            result.to_frame().to_parquet(out, index=False)
     seconds = time.perf_counter() - started
     origins = sum(len(i.origin_positions) for i in result.tickers.values())
     log.info(
         "Backtested %d models on %d tickers (%d origins) in %.0f s; %d fits failed",
         len(config.models), len(datasets), origins, seconds, len(result.failures),
     )  # fmt: skip
+    out_file = None if out is None else str(out)
     return BacktestReport(result, losses, quality_report, seconds, out_file)

@@ -121,14 +121,9 @@ def latest_closed_session(now: dt.datetime | None = None) -> dt.date:
 
 
 def judge(last_close: dt.date | None, as_of: dt.date) -> Freshness:
-    """Judge a last stored close against the run's date ``as_of``.
+    """Judge the last stored close on or before ``as_of`` (None: none) against that date.
 
-    Parameters
-    ----------
-    last_close : datetime.date or None
-        The last stored close on or before ``as_of``; None when none is stored.
-    as_of : datetime.date
-        The run's date; a weekend or holiday asks for the session before it.
+    A weekend or holiday ``as_of`` asks for the session before it.
     """
     session = session_on_or_before(as_of)
     if last_close is None:  # stale however early the date (even before the calendar)

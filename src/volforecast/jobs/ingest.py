@@ -84,20 +84,8 @@ def ingest(
 
     Each chunk is its own transaction and merges idempotently, so a run cut short by a dead
     database keeps what it committed, and running it again finishes the job without
-    duplicating or losing a row.
-
-    Parameters
-    ----------
-    batch : PriceBatch
-        Prices from one of :mod:`volforecast.data.sources`.
-    engine : sqlalchemy.Engine
-        The price store; migrated on the spot when it has no tables yet.
-    settings : Settings
-        Quality thresholds and chunk size.
-    rejects_path : pathlib.Path, optional
-        Where to write the rejected rows as CSV, with a ``check`` column saying why.
-    progress : callable, optional
-        Told the rows done after every chunk.
+    duplicating or losing a row. A store with no tables yet is migrated on the spot;
+    ``rejects_path`` receives the rejected rows as CSV, with a ``check`` column saying why.
 
     Raises
     ------
@@ -109,7 +97,11 @@ def ingest(
     gate = run_gate(batch.frame, settings.quality, batch.unreadable)
     for ticker, reason in batch.unavailable.items():
         gate.report.add_unavailable(ticker, reason)
-    rejects_file = _write_rejects(gate, rejects_path)
+    rejects_file = None
+    if rejects_path is not None and not gate.rejected.empty:
+        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+        gate.rejected.to_csv(rejects_path, index=False)
+        rejects_file = str(rejects_path)
     counts = _upsert_in_chunks(engine, gate, settings.ingest_chunk_rows, progress)
     # The market series is derived from every stored ticker: the days from the earliest one
     # this batch (or a load killed before it) changed are recomputed. A failure here loses no
@@ -120,14 +112,8 @@ def ingest(
         market_days = refresh_market(engine, settings.quality)
 
     checkpoint("ingest.after_market")
-    report = IngestReport(
-        source=batch.source,
-        quality=gate.report,
-        counts=counts,
-        seconds=time.perf_counter() - started,
-        rejects_file=rejects_file,
-        market_days=market_days,
-    )
+    seconds = time.perf_counter() - started
+    report = IngestReport(batch.source, gate.report, counts, seconds, rejects_file, market_days)
     log.info(
         "Ingested %s: %d rows received, %d accepted (%d new, %d changed, %d unchanged), "
         "%d rejected, in %.1f s: %s",
@@ -142,15 +128,6 @@ def ingest(
         report.status,
     )
     return report
-
-
-def _write_rejects(gate: GateResult, path: Path | None) -> str | None:
-    """Write the rejected rows as CSV where asked to and there are some; the file written."""
-    if path is None or gate.rejected.empty:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    gate.rejected.to_csv(path, index=False)
-    return str(path)
 
 
 def _upsert_in_chunks(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from volforecast.data import sources
 from volforecast.data.db import ensure_schema, reachable
-from volforecast.data.repositories.prices import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository, UpsertCounts
 from volforecast.errors import DataSourceError
 from volforecast.jobs.freshness import Freshness, check_freshness, latest_closed_session
 from volforecast.jobs.ingest import IngestReport, ingest
@@ -78,9 +78,7 @@ class ConfiguredIngestReport:
         return {
             "source": self.source,
             "status": self.status,
-            "inserted": sum(r.counts.inserted for r in self.loads),
-            "updated": sum(r.counts.updated for r in self.loads),
-            "unchanged": sum(r.counts.unchanged for r in self.loads),
+            **asdict(sum((r.counts for r in self.loads), UpsertCounts())),
             "files": [vars(f) for f in self.files],
             "failures": self.failures,
             "freshness": {
@@ -139,7 +137,6 @@ def ingest_drop_folder(
             log.error("%s not loaded, moved to %s: %s", path.name, moved, exc)
             continue
         report.loads.append(loaded)
-        counts = loaded.counts
         if loaded.status == "failed":
             message = f"no row passed the quality gate ({loaded.quality.rows_received} read)"
             moved = _move(path, folder / FAILED, stamp)
@@ -151,8 +148,8 @@ def ingest_drop_folder(
             status = "loaded" if loaded.status == "complete" else "partial"
             message = (f"{loaded.quality.rows_accepted} rows accepted of "
                        f"{loaded.quality.rows_received}")  # fmt: skip
-        report.files.append(FileOutcome(path.name, status, message, str(moved), counts.inserted,
-                                        counts.updated, counts.unchanged))  # fmt: skip
+        report.files.append(FileOutcome(path.name, status, message, str(moved),
+                                        **asdict(loaded.counts)))  # fmt: skip
         log.info("%s: %s; moved to %s", path.name, message, moved)
 
 
@@ -177,10 +174,8 @@ def ingest_configured(
 ) -> ConfiguredIngestReport:
     """Load from ``settings.ingest.source``, then judge freshness for ``as_of``.
 
-    Parameters
-    ----------
-    as_of : datetime.date, optional
-        The run's date (the DAG's logical date); the latest closed NYSE session by default.
+    ``as_of`` is the run's date (the DAG's logical date); the latest closed NYSE session by
+    default.
 
     Raises
     ------

@@ -262,10 +262,7 @@ def _scan_model(
         return None  # trained on the monitored close or later
     # A detector that fired under the previous model and never went quiet must not
     # alert again on the new model's first day (and queue another retrain).
-    trained_until = series.dates[series.start - 1].date()
-    before = {detector: max(d for d in days if d <= trained_until)
-              for detector, days in fired.items() if days[0] <= trained_until}  # fmt: skip
-    return series, scan(series, config, before)
+    return series, scan(series, config, _last_fired(fired, series.dates[series.start - 1].date()))
 
 
 def _model_checks(
@@ -411,17 +408,22 @@ def _replay_ticker(
         until = _position(data, day) + 1
         if until >= len(data):
             return alerts, [data.dates[p].date() for p in retrains]
-        fired_before = {
-            detector: max(d for d in days if d <= day)
-            for detector, days in result.fired.items()
-            if days[0] <= day
-        }
+        fired_before = _last_fired(result.fired, day)
         fitted = build_model(model_name).fit(data.head(until), data.ticker)
         retrains.append(until - 1)
 
 
 def _position(data: DailyData, day: dt.date) -> int:
     return int(data.dates.searchsorted(pd.Timestamp(day)))
+
+
+def _last_fired(fired: dict[str, list[dt.date]], day: dt.date) -> dict[str, dt.date]:
+    # Each detector's last firing day up to ``day``, of those that had fired by then.
+    return {
+        detector: max(d for d in days if d <= day)
+        for detector, days in fired.items()
+        if days[0] <= day
+    }
 
 
 def per_ticker_models(models: Sequence[str]) -> tuple[str, ...]:

@@ -90,14 +90,7 @@ def model_key(model_type: str) -> str:
 class Forecaster:
     """Forecasts of the production models from the latest stored closes.
 
-    Parameters
-    ----------
-    engine : sqlalchemy.Engine
-        The price store.
-    settings : Settings
-        Quality gate; ``api.prices_refresh_s`` (0: read the latest close on every call).
-    models : ProductionModels
-        What serves.
+    ``settings.api.prices_refresh_s`` 0 reads the latest close on every call.
     """
 
     def __init__(self, engine: Engine, settings: Settings, models: ProductionModels) -> None:

@@ -153,23 +153,9 @@ def train(
 ) -> TrainReport:
     """Train, evaluate, log, register and consider for promotion every asked-for model.
 
-    Parameters
-    ----------
-    engine : sqlalchemy.Engine
-        The price and metrics store.
-    settings : Settings
-        MLflow location, quality gate, promotion rule.
-    config : TrainConfig
-        Models and options.
-    tickers : sequence of str, optional
-        Tickers to train; every stored ticker when None.
-    progress : callable, optional
-        Called with a label after each unit of work (a ticker's model, the pooled model).
-    on_start : callable, optional
-        Called once with the number of units of work, before the first.
-    on_epoch : callable, optional
-        Called after each epoch of a pooled LSTM's training (whose losses also go to its
-        MLflow run as they come).
+    ``tickers``: every stored ticker when None. ``progress`` hears a label after each unit of
+    work (a ticker's model, the pooled model), ``on_start`` their number before the first,
+    ``on_epoch`` each epoch of a pooled LSTM (whose losses also go to its MLflow run).
 
     Raises
     ------
@@ -293,16 +279,15 @@ def _train_all(
         for ticker, why in sorted(corrupt.items())
         for model_name in config.models
     ]
-    for model_name in separate:
+    for model_name in separate + shared:
         began = time.perf_counter()
-        outcomes += per_ticker(trainer, model_name, datasets, config.workers)
-        stages[f"{model_name}: fit, evaluate, log, register"] = time.perf_counter() - began
-    for model_name in shared:
-        began = time.perf_counter()
-        outcomes += pooled(trainer, model_name, list(datasets.values()))
-        stages[f"{model_name} (pooled): train, evaluate, log, register"] = (
-            time.perf_counter() - began
-        )
+        if model_name in shared:
+            outcomes += pooled(trainer, model_name, list(datasets.values()))
+            stage = f"{model_name} (pooled): train, evaluate, log, register"
+        else:
+            outcomes += per_ticker(trainer, model_name, datasets, config.workers)
+            stage = f"{model_name}: fit, evaluate, log, register"
+        stages[stage] = time.perf_counter() - began
     return outcomes
 
 
@@ -387,7 +372,13 @@ class Trainer:
         ``evaluated`` holds each ticker's test metrics and whether its fit converged.
         """
         # Metrics first: a version that is decided always has its rows.
-        self._store_metrics(model_type, {t: m for t, (m, _) in evaluated.items()}, run_id, version)
+        rows = [
+            MetricRow(ticker, model_type, metric, value, run_id, version)
+            for ticker, (figures, _) in evaluated.items()
+            for metric, value in figures.items()
+            if math.isfinite(value)
+        ]
+        self.metrics_store.upsert(rows, created_at=dt.datetime.now(dt.UTC))
         losses_of = self._losses_of(name, datasets, one_network)
         decision = self._consider(name, version, challenger, losses_of)
         decided = Outcome(
@@ -445,14 +436,3 @@ class Trainer:
         outcome = names.PROMOTED if decision.promote else names.NOT_PROMOTED
         self.client.set_model_version_tag(name, version, names.TAG_DECISION, outcome)
         return decision
-
-    def _store_metrics(
-        self, model_type: str, metrics: dict[str, dict[str, float]], run_id: str, version: str
-    ) -> None:
-        rows = [
-            MetricRow(ticker, model_type, metric, value, run_id, version)
-            for ticker, figures in metrics.items()
-            for metric, value in figures.items()
-            if math.isfinite(value)
-        ]
-        self.metrics_store.upsert(rows, created_at=dt.datetime.now(dt.UTC))

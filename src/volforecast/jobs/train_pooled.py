@@ -45,10 +45,9 @@ def pooled(trainer: Trainer, model_name: str, datasets: list[DailyData]) -> list
         for d in datasets
         if len(d) < minimum
     ]  # fmt: skip
-    if not usable:
-        trainer.progress(f"{model_name} (pooled)")
-        return outcomes
     try:
+        if not usable:
+            return outcomes  # progress is still told, below
         trained = _pooled(trainer, model_name, usable)
         trainer.kept += [o for o in trained if o.run_id is not None]
         outcomes += trained
@@ -109,8 +108,7 @@ def _warm_start(
     if set(served) != {d.ticker for d in datasets}:
         log.info("%s: production serves other tickers; training from scratch", name)
         return datasets, None, settings
-    first = next(iter(served.values()))
-    if not isinstance(first, LstmModel):
+    if not isinstance(next(iter(served.values())), LstmModel):
         return datasets, None, settings
     order = {t: m.params["ticker_index"] for t, m in served.items()}
     asked = LstmConfig(**settings)
