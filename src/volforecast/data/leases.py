@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 from sqlalchemy import Connection, Engine, text
@@ -83,12 +82,7 @@ class JobLease:
             raise RuntimeError(msg)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         if self._connection is not None:
             # Closing would only return the session to the pool, lock and all: the session
             # is ended instead, which releases the lock whether or not the server answers.
