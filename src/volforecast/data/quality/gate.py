@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -140,13 +141,7 @@ def _check_rows(
         if len(hit) == 0:
             continue
         _reject(reason, pd.Index(hit), check)  # type: ignore[arg-type]
-        for ticker, rows in frame.loc[hit].groupby("ticker"):
-            examples = tuple(
-                _row_example(check, row) for _, row in rows.head(MAX_EXAMPLES).iterrows()
-            )
-            report.tickers[str(ticker)].findings.append(
-                Finding(check, len(rows), detail, examples)  # type: ignore[arg-type]
-            )
+        _report_groups(report, frame.loc[hit], check, detail, partial(_row_example, check))  # type: ignore[arg-type]
 
 
 def _check_dates(frame: pd.DataFrame, report: QualityReport, reason: pd.Series) -> None:
