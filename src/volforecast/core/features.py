@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,14 +112,9 @@ class DailyData:
         return np.asarray(np.maximum(self.rv_sigma2 - self.overnight_sigma2, floor))
 
     def _slice(self, days: slice) -> DailyData:
-        return replace(
-            self,
-            dates=self.dates[days],
-            returns_pct=self.returns_pct[days],
-            rv_sigma2=self.rv_sigma2[days],
-            market_log_rv=None if self.market_log_rv is None else self.market_log_rv[days],
-            overnight_sigma2=None if self.overnight_sigma2 is None else self.overnight_sigma2[days],
-        )
+        # A series the data lacks stays None.
+        sliced: dict[str, Any] = {name: array[days] for name, array in self._series().items()}
+        return replace(self, dates=self.dates[days], **sliced)
 
     def with_market(self, market: pd.Series) -> DailyData:
         """The same days with the market's log range variance of each (see :func:`market_log_rv`).
