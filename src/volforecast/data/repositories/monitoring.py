@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import pandas as pd
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Table, func, select, update
 
+from volforecast.data.db import Repository
 from volforecast.data.tables import DriftCheck, ForecastAccuracy, RetrainRequest
 from volforecast.data.upsert import upsert
 
@@ -65,11 +66,8 @@ def _finite(value: float) -> float:
     return max(min(value, 1e300), -1e300)
 
 
-class MonitoringRepository:
+class MonitoringRepository(Repository):
     """Accuracy, drift checks and the retraining queue."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
     def upsert_accuracy(self, rows: Sequence[AccuracyRow], *, computed_at: dt.datetime) -> int:
         """Insert or replace accuracy rows by ticker, model, horizon, proxy and date."""
@@ -149,11 +147,6 @@ class MonitoringRepository:
             return int(connection.execute(statement).rowcount)
 
     # ------------------------------------------------------------------ reads, for the dashboard
-
-    def _frame(self, query: object) -> pd.DataFrame:
-        with self.engine.connect() as connection:
-            result = connection.execute(query)  # type: ignore[call-overload]
-            return pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
 
     def accuracy(self, *, ticker: str | None = None, horizon: int | None = None,
                  proxy: str | None = None) -> pd.DataFrame:  # fmt: skip

@@ -8,10 +8,10 @@ from dataclasses import dataclass, fields
 from typing import cast
 
 import pandas as pd
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from volforecast.data.db import as_date
+from volforecast.data.db import Repository, as_date
 from volforecast.data.tables import VolatilityPrediction
 from volforecast.data.upsert import upsert
 
@@ -43,15 +43,12 @@ class PredictionPage:
     total: int
 
 
-class PredictionRepository:
+class PredictionRepository(Repository):
     """Forecast paths in ``ml.volatility_predictions``.
 
     A row is keyed by ticker, model type, origin, step and model version: storing the same
     forecast again replaces it, so a retried write or a re-run job never duplicates a row.
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
     def upsert(self, rows: Sequence[PredictionRow]) -> int:
         """Insert or replace rows by their key; returns how many were written."""
@@ -118,9 +115,7 @@ class PredictionRepository:
         if steps is not None:
             where.append(PREDICTIONS.c.step.in_(list(steps)))
         columns = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
-        with self.engine.connect() as connection:
-            result = connection.execute(select(*columns).where(*where))
-            frame = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
+        frame = self._frame(select(*columns).where(*where))
         if frame.empty:
             return frame
         frame["forecast_date"] = frame["forecast_date"].map(as_date)

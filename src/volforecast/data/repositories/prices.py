@@ -25,7 +25,6 @@ import pyarrow.csv as pa_csv
 from sqlalchemy import (
     Column,
     Connection,
-    Engine,
     MetaData,
     String,
     Table,
@@ -40,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Insert
 
-from volforecast.data.db import as_date, writing
+from volforecast.data.db import Repository, as_date, writing
 from volforecast.data.repositories.market import mark_market_stale
 from volforecast.data.sources import RAW_COLUMNS
 from volforecast.data.tables import StockPrice
@@ -88,11 +87,8 @@ def _stage_table() -> Table:
     )
 
 
-class PriceRepository:
+class PriceRepository(Repository):
     """Prices in and out of ``market.stock_prices``."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
     def upsert(self, frame: pd.DataFrame, *, ingested_at: dt.datetime) -> UpsertCounts:
         """Merge validated rows in one transaction.
@@ -177,11 +173,7 @@ class PriceRepository:
             query = query.where(PRICES.c.date >= start)
         if end is not None:
             query = query.where(PRICES.c.date <= end)
-        with self.engine.connect() as connection:
-            result = connection.execute(query)
-            keys = list(result.keys())
-            # Plain tuples: pandas probes SQLAlchemy rows attribute by attribute, slowly.
-            frame = pd.DataFrame.from_records([tuple(row) for row in result], columns=keys)
+        frame = self._frame(query)
         frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
         for column in ("open", "high", "low", "close", "adj_close", "volume"):
             frame[column] = pd.to_numeric(frame[column]).astype("float64")
