@@ -11,11 +11,10 @@ import pandas as pd
 from sqlalchemy import Table, select
 
 from volforecast.data.db import Repository
-from volforecast.data.tables import ModelMetric
+from volforecast.data.tables import METRIC_KEY, ModelMetric
 from volforecast.data.upsert import upsert
 
 METRICS = cast("Table", ModelMetric.__table__)
-METRIC_KEY = ("run_id", "ticker", "model_type", "metric_name")
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from typing import cast
 import pandas as pd
 from sqlalchemy import Table, func, select, update
 
+from volforecast.data import tables
 from volforecast.data.db import Repository
-from volforecast.data.tables import DriftCheck, ForecastAccuracy, RetrainRequest
 from volforecast.data.upsert import upsert
 
-ACCURACY = cast("Table", ForecastAccuracy.__table__)
-CHECKS = cast("Table", DriftCheck.__table__)
-RETRAIN = cast("Table", RetrainRequest.__table__)
+ACCURACY = cast("Table", tables.ForecastAccuracy.__table__)
+CHECKS = cast("Table", tables.DriftCheck.__table__)
+RETRAIN = cast("Table", tables.RetrainRequest.__table__)
 
 PENDING = "pending"
 DONE = "done"
@@ -72,8 +72,7 @@ class MonitoringRepository(Repository):
     def upsert_accuracy(self, rows: Sequence[AccuracyRow], *, computed_at: dt.datetime) -> int:
         """Insert or replace accuracy rows by ticker, model, horizon, proxy and date."""
         values = [{**vars(r), "computed_at": computed_at} for r in rows]
-        return upsert(self.engine, ACCURACY, values,
-                       ("ticker", "model_type", "horizon", "proxy", "as_of_date"))  # fmt: skip
+        return upsert(self.engine, ACCURACY, values, tables.ACCURACY_KEY)
 
     def upsert_checks(self, rows: Sequence[CheckRow], *, created_at: dt.datetime) -> int:
         """Insert or replace detector verdicts by ticker, model, detector and day."""
@@ -85,8 +84,7 @@ class MonitoringRepository(Repository):
              "created_at": created_at}
             for r in unique.values()
         ]  # fmt: skip
-        return upsert(self.engine, CHECKS, values,
-                       ("ticker", "model_type", "detector", "observed_on"))  # fmt: skip
+        return upsert(self.engine, CHECKS, values, tables.CHECK_KEY)
 
     def queue_retrain(self, ticker: str, alert_on: dt.date, reason: str,
                       *, now: dt.datetime) -> bool:  # fmt: skip

@@ -12,11 +12,10 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from volforecast.data.db import Repository, as_date
-from volforecast.data.tables import VolatilityPrediction
+from volforecast.data.tables import PREDICTION_KEY, VolatilityPrediction
 from volforecast.data.upsert import upsert
 
 PREDICTIONS = cast("Table", VolatilityPrediction.__table__)
-PREDICTION_KEY = ("ticker", "model_type", "origin_date", "step", "model_version")
 
 
 @dataclass(frozen=True)
