@@ -197,7 +197,7 @@ _SOURCE_DETAIL: dict[str, str] = {
 def _report_rows(
     frame: pd.DataFrame,
     report: QualityReport,
-    check: str,
+    check: CheckName,
     what: pd.Series,
     labels: pd.Index | None = None,
 ) -> None:
@@ -207,11 +207,11 @@ def _report_rows(
     17th data row of a file.
     """
     flagged = pd.DataFrame({"ticker": frame.loc[what.index, "ticker"], "what": what})
-    for ticker, group in flagged.groupby("ticker"):
-        shown = group["what"].head(MAX_EXAMPLES).items()
-        examples = tuple(f"{_place(frame, int(at), labels)}: {text}" for at, text in shown)  # type: ignore[call-overload]
-        finding = Finding(check, len(group), _SOURCE_DETAIL[check], examples)  # type: ignore[arg-type]
-        report.tickers[str(ticker)].findings.append(finding)
+
+    def example(row: pd.Series) -> str:
+        return f"{_place(frame, int(row.name), labels)}: {row['what']}"  # type: ignore[call-overload]
+
+    _report_groups(report, flagged, check, _SOURCE_DETAIL[check], example)
 
 
 def _place(frame: pd.DataFrame, at: int, labels: pd.Index | None) -> str:
