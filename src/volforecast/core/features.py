@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from volforecast.core.realized import garman_klass_yang_zhang
+from volforecast.core.realized import garman_klass_yang_zhang, overnight
 from volforecast.core.returns import adjusted_ohlc
 from volforecast.errors import InvalidSeriesError
 
@@ -155,11 +155,9 @@ class DailyData:
         rv = garman_klass_yang_zhang(
             adjusted["open"], adjusted["high"], adjusted["low"], adjusted["close"]
         )[1:]
-        log_open = np.log(adjusted["open"].to_numpy(dtype="float64"))
-        log_close = np.log(adjusted["close"].to_numpy(dtype="float64"))
-        overnight = 1e4 * (log_open[1:] - log_close[:-1]) ** 2
+        overnight_sigma2 = 1e4 * overnight(adjusted["open"], adjusted["close"])[1:] ** 2
         dates = pd.DatetimeIndex(frame["date"].to_numpy()[1:])
-        return cls(name, dates, returns, _floor(rv), overnight_sigma2=overnight)
+        return cls(name, dates, returns, _floor(rv), overnight_sigma2=overnight_sigma2)
 
     @classmethod
     def from_returns(cls, returns_pct: pd.Series, ticker: str = "series") -> DailyData:
