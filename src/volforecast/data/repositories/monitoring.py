@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import pandas as pd
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, and_, func, select, update
 
 from volforecast.data import tables
 from volforecast.data.db import Repository
@@ -173,11 +173,8 @@ class MonitoringRepository(Repository):
         """Each ticker's, model's and detector's latest verdict."""
         key = (CHECKS.c.ticker, CHECKS.c.model_type, CHECKS.c.detector)
         last = select(*key, func.max(CHECKS.c.observed_on).label("last")).group_by(*key).subquery()
-        query = select(CHECKS).join(last, (CHECKS.c.ticker == last.c.ticker)
-                                    & (CHECKS.c.model_type == last.c.model_type)
-                                    & (CHECKS.c.detector == last.c.detector)
-                                    & (CHECKS.c.observed_on == last.c.last))  # fmt: skip
-        return self._frame(query.order_by(CHECKS.c.ticker, CHECKS.c.model_type, CHECKS.c.detector))
+        same = and_(*(c == last.c[c.name] for c in key), CHECKS.c.observed_on == last.c.last)
+        return self._frame(select(CHECKS).join(last, same).order_by(*key))
 
     def fired_days(self, tickers: Sequence[str]) -> dict[tuple[str, str, str], list[dt.date]]:
         """Every stored day each ticker's model's detector fired, by (ticker, model, detector)."""
