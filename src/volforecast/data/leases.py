@@ -51,12 +51,8 @@ def _try_flock(path: Path) -> IO[str] | None:
 class JobLease:
     """The lease of one job: taken on entry, released on exit or when the process dies.
 
-    Parameters
-    ----------
-    engine : sqlalchemy.Engine
-        The store whose kind decides how the lease is held.
-    token : str, optional
-        The job's token; a new one by default.
+    The kind of store ``engine`` is decides how the lease is held; ``token`` is the job's
+    token, a new one by default.
     """
 
     def __init__(self, engine: Engine, token: str | None = None) -> None:

@@ -82,8 +82,6 @@ def run_gate(
     ----------
     raw : pandas.DataFrame
         Rows in the layout of :data:`volforecast.data.sources.RAW_COLUMNS`, any order.
-    config : QualitySettings
-        Thresholds.
     unreadable : pandas.DataFrame, optional
         What the source could not read (:attr:`~volforecast.data.sources.PriceBatch.unreadable`),
         by the index labels of ``raw``; rows no longer in ``raw`` are ignored.

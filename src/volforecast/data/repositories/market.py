@@ -83,8 +83,6 @@ class MarketRepository(Repository):
             (:func:`~volforecast.core.features.market_log_rv`).
         tickers : pandas.Series
             Tickers averaged on each of those dates.
-        computed_at : datetime.datetime
-            Stamp of the rows.
         clears : StaleMark, optional
             The refresh mark this computation answers: deleted in the same transaction, unless
             a price changed since it was read (then the mark stays for the next refresh).
