@@ -41,17 +41,8 @@ def is_trading_day(day: dt.date) -> bool:
 def trading_days_after(origin: dt.date, n: int) -> list[dt.date]:
     """The ``n`` NYSE sessions strictly after ``origin``: the dates of an ``n``-step forecast.
 
-    Parameters
-    ----------
-    origin : datetime.date
-        The forecast origin, usually the date of the last close used; it need not be a session.
-    n : int
-        Number of trading days, at least 1.
-
-    Returns
-    -------
-    list of datetime.date
-        Weekends, holidays and one-off closures skipped.
+    ``origin`` is usually the date of the last close used and need not be a session; ``n`` is
+    at least 1. Weekends, holidays and one-off closures are skipped.
     """
     if n < 1:
         msg = "a forecast needs at least one trading day"
@@ -70,16 +61,8 @@ def trading_days_after(origin: dt.date, n: int) -> list[dt.date]:
 def missing_sessions_between(dates: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """NYSE sessions missing between consecutive dates of a sorted series.
 
-    Parameters
-    ----------
-    dates : array_like of datetime64
-        Dates in ascending order.
-
-    Returns
-    -------
-    numpy.ndarray of int
-        For each date, the number of sessions strictly between it and the previous date
-        (0 for the first). Dates before the calendar starts count weekdays instead.
+    For each of ``dates`` (datetime64, ascending), the number of sessions strictly between it
+    and the previous date (0 for the first). Dates before the calendar starts count weekdays.
     """
     days = pd.DatetimeIndex(pd.to_datetime(np.asarray(dates))).normalize()
     if len(days) == 0:
