@@ -41,12 +41,12 @@ from sqlalchemy.sql.dml import Insert
 
 from volforecast.data.db import Repository, as_date, writing
 from volforecast.data.repositories.market import mark_market_stale
-from volforecast.data.sources import RAW_COLUMNS
+from volforecast.data.sources import PRICE_COLUMNS, RAW_COLUMNS
 from volforecast.data.tables import StockPrice
 from volforecast.data.upsert import upsert_statement
 
 PRICES = cast("Table", StockPrice.__table__)
-_VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume", "source")
+_VALUE_COLUMNS = (*PRICE_COLUMNS, "volume", "source")
 STORED_COLUMNS = ("ticker", "date", *_VALUE_COLUMNS, "ingested_at")
 
 
@@ -175,7 +175,7 @@ class PriceRepository(Repository):
             query = query.where(PRICES.c.date <= end)
         frame = self._frame(query)
         frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
-        for column in ("open", "high", "low", "close", "adj_close", "volume"):
+        for column in (*PRICE_COLUMNS, "volume"):
             frame[column] = pd.to_numeric(frame[column]).astype("float64")
         frame["ticker"] = frame["ticker"].astype("string")
         return frame.assign(split_coefficient=1.0).loc[:, list(RAW_COLUMNS)]
@@ -191,8 +191,7 @@ def _bulk_insert_sqlite(connection: Connection, stage: Table, rows: pd.DataFrame
         zip(
             rows["ticker"].astype(str).tolist(),
             [day.isoformat() for day in rows["date"]],
-            *(rows[c].astype("float64").tolist() for c in ("open", "high", "low", "close")),
-            rows["adj_close"].astype("float64").tolist(),
+            *(rows[c].astype("float64").tolist() for c in PRICE_COLUMNS),
             [None if v is None else int(v) for v in volume],
             rows["source"].astype(str).tolist(),
             [stamp.strftime("%Y-%m-%d %H:%M:%S.%f")] * len(rows),
@@ -233,8 +232,7 @@ def _merge_returning(
     inserted, written, first = connection.execute(
         select(func.count().filter(merged.c.new), func.count(), func.min(merged.c.date))
     ).one()
-    counts = UpsertCounts(inserted, written - inserted, staged - written)
-    return counts, first
+    return UpsertCounts(inserted, written - inserted, staged - written), first
 
 
 def _count_and_merge(
