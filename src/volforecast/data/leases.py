@@ -31,6 +31,10 @@ def _key(token: str) -> int:
     return int.from_bytes(hashlib.sha256(token.encode()).digest()[:8], "big", signed=True)
 
 
+def _advisory(connection: Connection, function: str, token: str) -> object:
+    return connection.execute(text(f"SELECT {function}(:key)"), {"key": _key(token)}).scalar_one()
+
+
 def _lock_dir(engine: Engine) -> Path:
     database = engine.url.database
     base = Path(database).parent if database and database != ":memory:" else Path.cwd()
@@ -65,9 +69,7 @@ class JobLease:
         if self.engine.dialect.name == "postgresql":
             with reachable(self.engine):
                 self._connection = self.engine.connect()
-                self._connection.execute(
-                    text("SELECT pg_advisory_lock(:key)"), {"key": _key(self.token)}
-                )
+                _advisory(self._connection, "pg_advisory_lock", self.token)
                 self._connection.commit()
             return self
         folder = _lock_dir(self.engine)
@@ -96,11 +98,9 @@ def is_alive(engine: Engine, token: str) -> bool:
     """Whether a process still holds the lease of ``token``."""
     if engine.dialect.name == "postgresql":
         with reachable(engine), engine.connect() as connection:
-            free = connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": _key(token)}
-            ).scalar_one()
+            free = _advisory(connection, "pg_try_advisory_lock", token)
             if free:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _key(token)})
+                _advisory(connection, "pg_advisory_unlock", token)
         return not free
     path = _lock_dir(engine) / token
     if not path.exists():
