@@ -45,19 +45,8 @@ import pandas as pd
 
 from volforecast.errors import DataSourceError
 
-RAW_COLUMNS = (
-    "ticker",
-    "date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "adj_close",
-    "volume",
-    "split_coefficient",
-    "source",
-)
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
+RAW_COLUMNS = ("ticker", "date", *PRICE_COLUMNS, "volume", "split_coefficient", "source")
 SAMPLE_TICKERS = ("^GSPC", "^IXIC")
 
 _ALIASES = {
