@@ -9,9 +9,8 @@ import sqlite3
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -23,6 +22,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from volforecast.data.tables import SCHEMAS, Base
 from volforecast.errors import DatabaseUnavailableError
 from volforecast.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ class Repository:
         self.engine = engine
 
     def _frame(self, query: Executable) -> pd.DataFrame:
+        import pandas as pd  # noqa: PLC0415  (the `db` commands and migrations need no pandas)
+
         with self.engine.connect() as connection:
             result = connection.execute(query)
             # Plain tuples: pandas probes SQLAlchemy rows attribute by attribute, slowly.
