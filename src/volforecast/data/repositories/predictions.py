@@ -34,6 +34,9 @@ class PredictionRow:
     prediction_timestamp: dt.datetime
 
 
+_COLUMNS = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
+
+
 @dataclass(frozen=True)
 class PredictionPage:
     """Stored predictions matching a query, one page of them, and how many match in all."""
@@ -76,9 +79,8 @@ class PredictionRepository(Repository):
             where.append(PREDICTIONS.c.forecast_date >= start)
         if end is not None:
             where.append(PREDICTIONS.c.forecast_date <= end)
-        columns = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
         query = (
-            select(*columns)
+            select(*_COLUMNS)
             .where(*where)
             .order_by(
                 PREDICTIONS.c.origin_date.desc(),
@@ -113,8 +115,7 @@ class PredictionRepository(Repository):
             where.append(PREDICTIONS.c.forecast_date <= end)
         if steps is not None:
             where.append(PREDICTIONS.c.step.in_(list(steps)))
-        columns = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
-        frame = self._frame(select(*columns).where(*where))
+        frame = self._frame(select(*_COLUMNS).where(*where))
         if frame.empty:
             return frame
         frame["forecast_date"] = frame["forecast_date"].map(as_date)
