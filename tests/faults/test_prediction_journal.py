@@ -37,7 +37,8 @@ from tests.integration.test_api import _trained_home
 from volforecast.api.app import create_app
 from volforecast.api.client import ApiClient
 from volforecast.data import db
-from volforecast.data.repositories.predictions import PREDICTION_KEY, PREDICTIONS
+from volforecast.data.repositories.predictions import PREDICTIONS
+from volforecast.data.tables import PREDICTION_KEY
 from volforecast.settings import Settings
 
 pytestmark = pytest.mark.slow

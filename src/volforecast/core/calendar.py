@@ -19,7 +19,8 @@ _YEARS_AHEAD = 3
 
 
 @lru_cache(maxsize=1)
-def _sessions() -> pd.DatetimeIndex:
+def sessions() -> pd.DatetimeIndex:
+    """Every NYSE session the calendar knows, as midnight timestamps."""
     import exchange_calendars as xc  # noqa: PLC0415  (import costs ~0.5 s; only when asked)
 
     end = dt.date.today().replace(month=12, day=31) + pd.DateOffset(years=_YEARS_AHEAD)
@@ -27,74 +28,52 @@ def _sessions() -> pd.DatetimeIndex:
     return pd.DatetimeIndex(calendar.sessions.tz_localize(None).normalize())
 
 
-def sessions() -> pd.DatetimeIndex:
-    """Every NYSE session the calendar knows, as midnight timestamps."""
-    return _sessions()
-
-
 def calendar_end() -> dt.date:
     """The last session the calendar knows."""
-    return _sessions()[-1].date()
+    return sessions()[-1].date()
 
 
 def is_trading_day(day: dt.date) -> bool:
     """Whether the NYSE is open on ``day``."""
-    return pd.Timestamp(day) in _sessions()
+    return pd.Timestamp(day) in sessions()
 
 
 def trading_days_after(origin: dt.date, n: int) -> list[dt.date]:
     """The ``n`` NYSE sessions strictly after ``origin``: the dates of an ``n``-step forecast.
 
-    Parameters
-    ----------
-    origin : datetime.date
-        The forecast origin, usually the date of the last close used; it need not be a session.
-    n : int
-        Number of trading days, at least 1.
-
-    Returns
-    -------
-    list of datetime.date
-        Weekends, holidays and one-off closures skipped.
+    ``origin`` is usually the date of the last close used and need not be a session; ``n`` is
+    at least 1. Weekends, holidays and one-off closures are skipped.
     """
     if n < 1:
         msg = "a forecast needs at least one trading day"
         raise ValueError(msg)
-    sessions = _sessions()
-    if pd.Timestamp(origin) < sessions[0]:
+    known = sessions()
+    if pd.Timestamp(origin) < known[0]:
         msg = f"{origin} is before the calendar starts ({CALENDAR_START})"
         raise ValueError(msg)
-    start = int(sessions.searchsorted(pd.Timestamp(origin), side="right"))
-    if start + n > len(sessions):
+    start = int(known.searchsorted(pd.Timestamp(origin), side="right"))
+    if start + n > len(known):
         msg = f"{n} trading days after {origin} run past the calendar's end ({calendar_end()})"
         raise ValueError(msg)
-    return [ts.date() for ts in sessions[start : start + n]]
+    return [ts.date() for ts in known[start : start + n]]
 
 
 def missing_sessions_between(dates: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """NYSE sessions missing between consecutive dates of a sorted series.
 
-    Parameters
-    ----------
-    dates : array_like of datetime64
-        Dates in ascending order.
-
-    Returns
-    -------
-    numpy.ndarray of int
-        For each date, the number of sessions strictly between it and the previous date
-        (0 for the first). Dates before the calendar starts count weekdays instead.
+    For each of ``dates`` (datetime64, ascending), the number of sessions strictly between it
+    and the previous date (0 for the first). Dates before the calendar starts count weekdays.
     """
     days = pd.DatetimeIndex(pd.to_datetime(np.asarray(dates))).normalize()
     if len(days) == 0:
         return np.zeros(0, dtype=np.int64)
-    sessions = _sessions()
+    known = sessions()
     # Position of each date among sessions; a non-session date sits where it would be inserted.
-    left = sessions.searchsorted(days, side="left")
-    right = sessions.searchsorted(days, side="right")
+    left = known.searchsorted(days, side="left")
+    right = known.searchsorted(days, side="right")
     gaps = np.zeros(len(days), dtype=np.int64)
     gaps[1:] = np.maximum(left[1:] - right[:-1], 0)
-    early = days < sessions[0]
+    early = days < known[0]
     if early.any():
         d = days.to_numpy().astype("datetime64[D]")
         weekday_gaps = np.zeros(len(days), dtype=np.int64)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from volforecast.core.realized import garman_klass_yang_zhang
+from volforecast.core.realized import garman_klass_yang_zhang, overnight
 from volforecast.core.returns import adjusted_ohlc
 from volforecast.errors import InvalidSeriesError
 
@@ -111,14 +112,9 @@ class DailyData:
         return np.asarray(np.maximum(self.rv_sigma2 - self.overnight_sigma2, floor))
 
     def _slice(self, days: slice) -> DailyData:
-        return replace(
-            self,
-            dates=self.dates[days],
-            returns_pct=self.returns_pct[days],
-            rv_sigma2=self.rv_sigma2[days],
-            market_log_rv=None if self.market_log_rv is None else self.market_log_rv[days],
-            overnight_sigma2=None if self.overnight_sigma2 is None else self.overnight_sigma2[days],
-        )
+        # A series the data lacks stays None.
+        sliced: dict[str, Any] = {name: array[days] for name, array in self._series().items()}
+        return replace(self, dates=self.dates[days], **sliced)
 
     def with_market(self, market: pd.Series) -> DailyData:
         """The same days with the market's log range variance of each (see :func:`market_log_rv`).
@@ -159,11 +155,9 @@ class DailyData:
         rv = garman_klass_yang_zhang(
             adjusted["open"], adjusted["high"], adjusted["low"], adjusted["close"]
         )[1:]
-        log_open = np.log(adjusted["open"].to_numpy(dtype="float64"))
-        log_close = np.log(adjusted["close"].to_numpy(dtype="float64"))
-        overnight = 1e4 * (log_open[1:] - log_close[:-1]) ** 2
+        overnight_sigma2 = 1e4 * overnight(adjusted["open"], adjusted["close"])[1:] ** 2
         dates = pd.DatetimeIndex(frame["date"].to_numpy()[1:])
-        return cls(name, dates, returns, _floor(rv), overnight_sigma2=overnight)
+        return cls(name, dates, returns, _floor(rv), overnight_sigma2=overnight_sigma2)
 
     @classmethod
     def from_returns(cls, returns_pct: pd.Series, ticker: str = "series") -> DailyData:

@@ -49,6 +49,14 @@ def _log(prices: npt.ArrayLike) -> FloatArray:
     return np.log(values)
 
 
+def overnight(open_: npt.ArrayLike, close: npt.ArrayLike) -> FloatArray:
+    r"""Overnight log returns :math:`o_t = \ln O_t - \ln C_{t-1}` (not percent); first NaN."""
+    log_o, log_c = _log(open_), _log(close)
+    out = np.full(log_o.shape, np.nan)
+    out[1:] = log_o[1:] - log_c[:-1]
+    return out
+
+
 def close_to_close(close: npt.ArrayLike) -> FloatArray:
     r"""Squared close-to-close log return.
 
@@ -203,11 +211,7 @@ def garman_klass_yang_zhang(
     .. [1] Yang, D., & Zhang, Q. (2000). Drift-independent volatility estimation based on
        high, low, open, and close prices. *Journal of Business*, 73(3), 477–491.
     """
-    log_o = _log(open_)
-    log_c = _log(close)
-    overnight = np.full(log_o.shape, np.nan)
-    overnight[1:] = log_o[1:] - log_c[:-1]
-    return _PCT2 * overnight**2 + garman_klass(open_, high, low, close)
+    return _PCT2 * overnight(open_, close) ** 2 + garman_klass(open_, high, low, close)
 
 
 def yang_zhang_k(window: int) -> float:
@@ -261,13 +265,9 @@ def yang_zhang(
        high, low, open, and close prices. *Journal of Business*, 73(3), 477–491.
     """
     k = yang_zhang_k(window)
-    log_o = _log(open_)
-    log_c = _log(close)
-    overnight = np.full(log_o.shape, np.nan)
-    overnight[1:] = log_o[1:] - log_c[:-1]
-    open_to_close = log_c - log_o
+    open_to_close = _log(close) - _log(open_)
     rs = rogers_satchell(open_, high, low, close) / _PCT2
-    frame = pd.DataFrame({"o": overnight, "c": open_to_close, "rs": rs})
+    frame = pd.DataFrame({"o": overnight(open_, close), "c": open_to_close, "rs": rs})
     rolling = frame.rolling(window, min_periods=window)
     var_o = rolling["o"].var(ddof=1).to_numpy()
     var_c = rolling["c"].var(ddof=1).to_numpy()

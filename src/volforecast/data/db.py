@@ -9,19 +9,22 @@ import sqlite3
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from volforecast.data.tables import SCHEMAS, Base
 from volforecast.errors import DatabaseUnavailableError
 from volforecast.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,21 @@ def writing(engine: Engine) -> Iterator[Connection]:
             connection.rollback()
             raise
         connection.commit()
+
+
+class Repository:
+    """What every repository holds: the engine, and the one way its reads become frames."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _frame(self, query: Executable) -> pd.DataFrame:
+        import pandas as pd  # noqa: PLC0415  (the `db` commands and migrations need no pandas)
+
+        with self.engine.connect() as connection:
+            result = connection.execute(query)
+            # Plain tuples: pandas probes SQLAlchemy rows attribute by attribute, slowly.
+            return pd.DataFrame([tuple(row) for row in result], columns=list(result.keys()))
 
 
 def create_db_engine(settings: Settings) -> Engine:

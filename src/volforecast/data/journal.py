@@ -59,10 +59,7 @@ class JournalFile:
 class PredictionJournal:
     """Prediction rows kept on local disk until the database takes them.
 
-    Parameters
-    ----------
-    directory : Path
-        Where the files live (``<home>/journal``); created on the first append.
+    ``directory`` is where the files live (``<home>/journal``); created on the first append.
     """
 
     def __init__(self, directory: Path) -> None:

@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 from sqlalchemy import Connection, Engine, text
@@ -30,6 +29,10 @@ from volforecast.data.db import reachable
 def _key(token: str) -> int:
     """The advisory-lock key of a token: 64 bits of its hash, as PostgreSQL's signed bigint."""
     return int.from_bytes(hashlib.sha256(token.encode()).digest()[:8], "big", signed=True)
+
+
+def _advisory(connection: Connection, function: str, token: str) -> object:
+    return connection.execute(text(f"SELECT {function}(:key)"), {"key": _key(token)}).scalar_one()
 
 
 def _lock_dir(engine: Engine) -> Path:
@@ -52,12 +55,8 @@ def _try_flock(path: Path) -> IO[str] | None:
 class JobLease:
     """The lease of one job: taken on entry, released on exit or when the process dies.
 
-    Parameters
-    ----------
-    engine : sqlalchemy.Engine
-        The store whose kind decides how the lease is held.
-    token : str, optional
-        The job's token; a new one by default.
+    The kind of store ``engine`` is decides how the lease is held; ``token`` is the job's
+    token, a new one by default.
     """
 
     def __init__(self, engine: Engine, token: str | None = None) -> None:
@@ -70,9 +69,7 @@ class JobLease:
         if self.engine.dialect.name == "postgresql":
             with reachable(self.engine):
                 self._connection = self.engine.connect()
-                self._connection.execute(
-                    text("SELECT pg_advisory_lock(:key)"), {"key": _key(self.token)}
-                )
+                _advisory(self._connection, "pg_advisory_lock", self.token)
                 self._connection.commit()
             return self
         folder = _lock_dir(self.engine)
@@ -83,12 +80,7 @@ class JobLease:
             raise RuntimeError(msg)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         if self._connection is not None:
             # Closing would only return the session to the pool, lock and all: the session
             # is ended instead, which releases the lock whether or not the server answers.
@@ -106,11 +98,9 @@ def is_alive(engine: Engine, token: str) -> bool:
     """Whether a process still holds the lease of ``token``."""
     if engine.dialect.name == "postgresql":
         with reachable(engine), engine.connect() as connection:
-            free = connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": _key(token)}
-            ).scalar_one()
+            free = _advisory(connection, "pg_try_advisory_lock", token)
             if free:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _key(token)})
+                _advisory(connection, "pg_advisory_unlock", token)
         return not free
     path = _lock_dir(engine) / token
     if not path.exists():

@@ -16,7 +16,6 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import psycopg
@@ -52,16 +51,10 @@ def free_port() -> int:
 class LocalPostgres:
     """A PostgreSQL server in a temporary directory, for as long as the context lasts.
 
-    Parameters
-    ----------
-    durable : bool, default True
-        Keep PostgreSQL's default crash safety. Tests pass False to turn off ``fsync``, which
-        makes them several times faster; benchmarks keep the default so figures are honest.
-    folder : pathlib.Path, optional
-        Keep the cluster in ``folder/data`` (created on first start, never deleted) instead
-        of a temporary directory; a server already running there is reused.
-    port : int, optional
-        The port to listen on; a free one by default.
+    ``durable=False`` turns ``fsync`` off, which makes tests several times faster; benchmarks
+    keep PostgreSQL's crash safety so figures are honest. With ``folder`` the cluster lives in
+    ``folder/data`` (created on first start, never deleted), and a server already running
+    there is reused. ``port`` is a free one by default.
     """
 
     def __init__(
@@ -162,10 +155,5 @@ class LocalPostgres:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self.stop()

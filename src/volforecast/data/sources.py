@@ -38,26 +38,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from volforecast.errors import DataSourceError
 
-RAW_COLUMNS = (
-    "ticker",
-    "date",
-    "open",
-    "high",
-    "low",
-    "close",
-    "adj_close",
-    "volume",
-    "split_coefficient",
-    "source",
-)
 PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
+RAW_COLUMNS = ("ticker", "date", *PRICE_COLUMNS, "volume", "split_coefficient", "source")
 SAMPLE_TICKERS = ("^GSPC", "^IXIC")
 
 _ALIASES = {
@@ -198,8 +187,6 @@ def _dates(
                 column = column.dt.tz_localize(None)  # the exchange's own day, not UTC's
             column = column.astype(column.dtype.numpy_dtype)  # type: ignore[union-attr]
         dates = pd.to_datetime(column)
-        if isinstance(dates.dtype, pd.DatetimeTZDtype):
-            dates = dates.dt.tz_localize(None)  # the exchange's own day, not UTC's
         bad = pd.Series(False, index=column.index)
     else:
         # A time zone offset would make pandas refuse a column that crosses a change of
@@ -214,9 +201,9 @@ def _dates(
                 f"(e.g. {text.dropna().iloc[0]!r}); check --date-format"
             )
             raise DataSourceError(msg)
-        if isinstance(dates.dtype, pd.DatetimeTZDtype):
-            dates = dates.dt.tz_localize(None)
         bad = text.notna() & dates.isna()
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_localize(None)  # the exchange's own day, not UTC's
     outside = dates.notna() & ((dates < _FIRST_DAY) | (dates > _LAST_DAY))
     dates = dates.mask(outside).dt.normalize().astype("datetime64[ns]")
     return dates, bad.astype(bool), outside.astype(bool)
@@ -270,12 +257,10 @@ def read_frame(
             + ("; give --ticker for a one-ticker file" if "ticker" in missing else "")
         )
         raise DataSourceError(msg)
-    if "adj_close" not in out.columns:
-        out["adj_close"] = out["close"]
-    if "volume" not in out.columns:
-        out["volume"] = np.nan
-    if "split_coefficient" not in out.columns:
-        out["split_coefficient"] = 1.0
+    absent: dict[str, Any] = {"adj_close": out["close"], "volume": np.nan, "split_coefficient": 1.0}
+    for column, value in absent.items():
+        if column not in out.columns:
+            out[column] = value
 
     out["ticker"] = out["ticker"].astype("string").str.strip().str.upper().fillna("")
     check = pd.Series(pd.NA, index=out.index, dtype="string")

@@ -33,6 +33,12 @@ SCHEMAS = (MARKET_SCHEMA, ML_SCHEMA)
 
 TICKER_LENGTH = 16
 
+# Natural keys: each table's unique constraint, and the key its repository upserts on.
+PREDICTION_KEY = ("ticker", "model_type", "origin_date", "step", "model_version")
+METRIC_KEY = ("run_id", "ticker", "model_type", "metric_name")
+ACCURACY_KEY = ("ticker", "model_type", "horizon", "proxy", "as_of_date")
+CHECK_KEY = ("ticker", "model_type", "detector", "observed_on")
+
 # Named constraints let Alembic alter and drop them the same way on both databases.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -131,14 +137,7 @@ class VolatilityPrediction(Base):
 
     __tablename__ = "volatility_predictions"
     __table_args__ = (
-        UniqueConstraint(
-            "ticker",
-            "model_type",
-            "origin_date",
-            "step",
-            "model_version",
-            name="uq_volatility_predictions_key",
-        ),
+        UniqueConstraint(*PREDICTION_KEY, name="uq_volatility_predictions_key"),
         CheckConstraint("step >= 1", name="step_positive"),
         CheckConstraint("predicted_volatility > 0", name="volatility_positive"),
         Index(None, "ticker", "forecast_date"),
@@ -162,9 +161,7 @@ class ModelMetric(Base):
 
     __tablename__ = "model_metrics"
     __table_args__ = (
-        UniqueConstraint(
-            "run_id", "ticker", "model_type", "metric_name", name="uq_model_metrics_key"
-        ),
+        UniqueConstraint(*METRIC_KEY, name="uq_model_metrics_key"),
         Index(None, "ticker", "model_type"),
         {"schema": ML_SCHEMA, "comment": "Evaluation metrics; one row per run and metric."},
     )
@@ -218,13 +215,10 @@ class ForecastAccuracy(Base):
 
     __tablename__ = "forecast_accuracy"
     __table_args__ = (
-        UniqueConstraint(
-            "ticker", "model_type", "horizon", "proxy", "as_of_date",
-            name="uq_forecast_accuracy_key",
-        ),
+        UniqueConstraint(*ACCURACY_KEY, name="uq_forecast_accuracy_key"),
         Index(None, "as_of_date"),
         {"schema": ML_SCHEMA, "comment": "Stored forecasts against realized volatility."},
-    )  # fmt: skip
+    )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
     ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH))
@@ -250,9 +244,7 @@ class DriftCheck(Base):
 
     __tablename__ = "drift_checks"
     __table_args__ = (
-        UniqueConstraint(
-            "ticker", "model_type", "detector", "observed_on", name="uq_drift_checks_key"
-        ),
+        UniqueConstraint(*CHECK_KEY, name="uq_drift_checks_key"),
         Index(None, "observed_on"),
         {"schema": ML_SCHEMA, "comment": "Drift detector statistics and alerts."},
     )

@@ -89,9 +89,7 @@ class LevelReference:
         gamma0 = float(e @ e) / n
         raw = float(e[1:] @ e[:-1]) / float(e @ e) if gamma0 > 0 else 0.0
         phi = min(max(raw + (1.0 + 3.0 * raw) / n, -0.99), 0.99)  # Kendall's bias correction
-        variance = _ar1_block_mean_variance(gamma0, phi, m) + _ar1_block_mean_variance(
-            gamma0, phi, n
-        )
+        variance = sum(_ar1_block_mean_variance(gamma0, phi, size) for size in (m, n))
         effective_n = n * (1.0 - phi) / (1.0 + phi)
         threshold = float(stats.t.ppf(1.0 - alpha / 2.0, max(effective_n - 1.0, 2.0)))
         return cls(float(reference.mean()), variance, m, threshold, phi)
@@ -326,18 +324,19 @@ def ljung_box(
     return Check("ljung_box", q, threshold, q > threshold, {"lags": float(lags)})
 
 
-def _psi_value(q: np.ndarray, p: np.ndarray, n_ref: int, n_recent: int) -> np.ndarray:
-    # Half an observation in an empty bin keeps the log finite.
-    q = np.maximum(q, 0.5 / n_ref)
-    p = np.maximum(p, 0.5 / n_recent)
-    return np.asarray(((p - q) * np.log(p / q)).sum(axis=-1))
-
-
 def _bin_shares(values: np.ndarray, edges: np.ndarray, bins: int) -> np.ndarray:
     """Share of each row of ``values`` in each bin cut by the matching row of ``edges``."""
     index = (values[..., None] > edges[..., None, :]).sum(axis=-1)
     counts = (index[..., None] == np.arange(bins)).sum(axis=-2)
     return np.asarray(counts / values.shape[-1])
+
+
+def _psi_value(ref: np.ndarray, new: np.ndarray, edges: np.ndarray, bins: int) -> np.ndarray:
+    """PSI of each row of ``new`` against the matching row of ``ref``, binned by ``edges``."""
+    # Half an observation in an empty bin keeps the log finite.
+    q = np.maximum(_bin_shares(ref, edges, bins), 0.5 / ref.shape[-1])
+    p = np.maximum(_bin_shares(new, edges, bins), 0.5 / new.shape[-1])
+    return np.asarray(((p - q) * np.log(p / q)).sum(axis=-1))
 
 
 @functools.lru_cache(maxsize=32)
@@ -357,8 +356,7 @@ def psi_null_quantile(bins: int, n_ref: int, n_recent: int, q: float) -> float:
         ref = rng.random((1_000, n_ref))
         new = rng.random((1_000, n_recent))
         edges = np.quantile(ref, levels, axis=1).T
-        values.append(_psi_value(_bin_shares(ref, edges, bins), _bin_shares(new, edges, bins),
-                                 n_ref, n_recent))  # fmt: skip
+        values.append(_psi_value(ref, new, edges, bins))
     return float(np.quantile(np.concatenate(values), q))
 
 
@@ -382,8 +380,7 @@ def psi(
     ref = _float_array(reference)
     new = _float_array(recent)
     edges = np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1])
-    value = float(_psi_value(_bin_shares(ref, edges, bins), _bin_shares(new, edges, bins),
-                             len(ref), len(new)))  # fmt: skip
+    value = float(_psi_value(ref, new, edges, bins))
     threshold = psi_null_quantile(bins, len(ref), len(new), 1.0 - alpha)
     if value <= threshold:
         return Check("psi", value, threshold, False)

@@ -191,10 +191,8 @@ def _daily_checks(
         lb_days = window(config.ljung_box_window_days)
         yield t, [
             level.check(log_rv[window(config.recent_days)]),
-            var_exceedance(returns[var_days], sigma2[var_days], coverage=0.95,
-                           alpha=config.var_alpha),
-            var_exceedance(returns[var_days], sigma2[var_days], coverage=0.99,
-                           alpha=config.var_alpha),
+            *(var_exceedance(returns[var_days], sigma2[var_days], coverage=coverage,
+                             alpha=config.var_alpha) for coverage in (0.95, 0.99)),
             ljung_box(returns[lb_days], sigma2[lb_days], lags=config.ljung_box_lags,
                       alpha=config.ljung_box_alpha),
             psi(standardized[reference], standardized[window(config.psi_window_days)],

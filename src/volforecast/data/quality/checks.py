@@ -36,20 +36,16 @@ def _row_schema(config: QualitySettings) -> Any:
 
     # Custom checks, not pa.Check.gt & co.: failure cases report a custom check by its name.
     positive = pa.Check(lambda s: s > 0, name="non_positive_price")
+    not_negative = pa.Check(lambda s: s.isna() | (s >= 0), name="non_positive_price")
     finite = pa.Check(lambda s: s.isna() | np.isfinite(s), name="non_finite_value")
+    symbol = pa.Check(lambda s: s.str.fullmatch(TICKER_PATTERN), name="bad_ticker")
     price = {c: pa.Column(float, [finite, positive]) for c in PRICE_COLUMNS}
     return pa.DataFrameSchema(
         {
-            "ticker": pa.Column(
-                str, pa.Check(lambda s: s.str.fullmatch(TICKER_PATTERN), name="bad_ticker")
-            ),
+            "ticker": pa.Column(str, symbol),
             "date": pa.Column("datetime64[ns]"),
             **price,
-            "volume": pa.Column(
-                float,
-                [finite, pa.Check(lambda s: s.isna() | (s >= 0), name="non_positive_price")],
-                nullable=True,
-            ),
+            "volume": pa.Column(float, [finite, not_negative], nullable=True),
             "split_coefficient": pa.Column(float, finite),
         },
         checks=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -81,8 +82,6 @@ def run_gate(
     ----------
     raw : pandas.DataFrame
         Rows in the layout of :data:`volforecast.data.sources.RAW_COLUMNS`, any order.
-    config : QualitySettings
-        Thresholds.
     unreadable : pandas.DataFrame, optional
         What the source could not read (:attr:`~volforecast.data.sources.PriceBatch.unreadable`),
         by the index labels of ``raw``; rows no longer in ``raw`` are ignored.
@@ -140,13 +139,7 @@ def _check_rows(
         if len(hit) == 0:
             continue
         _reject(reason, pd.Index(hit), check)  # type: ignore[arg-type]
-        for ticker, rows in frame.loc[hit].groupby("ticker"):
-            examples = tuple(
-                _row_example(check, row) for _, row in rows.head(MAX_EXAMPLES).iterrows()
-            )
-            report.tickers[str(ticker)].findings.append(
-                Finding(check, len(rows), detail, examples)  # type: ignore[arg-type]
-            )
+        _report_groups(report, frame.loc[hit], check, detail, partial(_row_example, check))  # type: ignore[arg-type]
 
 
 def _check_dates(frame: pd.DataFrame, report: QualityReport, reason: pd.Series) -> None:
@@ -202,7 +195,7 @@ _SOURCE_DETAIL: dict[str, str] = {
 def _report_rows(
     frame: pd.DataFrame,
     report: QualityReport,
-    check: str,
+    check: CheckName,
     what: pd.Series,
     labels: pd.Index | None = None,
 ) -> None:
@@ -212,11 +205,11 @@ def _report_rows(
     17th data row of a file.
     """
     flagged = pd.DataFrame({"ticker": frame.loc[what.index, "ticker"], "what": what})
-    for ticker, group in flagged.groupby("ticker"):
-        shown = group["what"].head(MAX_EXAMPLES).items()
-        examples = tuple(f"{_place(frame, int(at), labels)}: {text}" for at, text in shown)  # type: ignore[call-overload]
-        finding = Finding(check, len(group), _SOURCE_DETAIL[check], examples)  # type: ignore[arg-type]
-        report.tickers[str(ticker)].findings.append(finding)
+
+    def example(row: pd.Series) -> str:
+        return f"{_place(frame, int(row.name), labels)}: {row['what']}"  # type: ignore[call-overload]
+
+    _report_groups(report, flagged, check, _SOURCE_DETAIL[check], example)
 
 
 def _place(frame: pd.DataFrame, at: int, labels: pd.Index | None) -> str:

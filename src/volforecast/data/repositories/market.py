@@ -14,7 +14,6 @@ from typing import cast
 import pandas as pd
 from sqlalchemy import (
     Connection,
-    Engine,
     String,
     Table,
     case,
@@ -28,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from volforecast.data.db import as_date, writing
+from volforecast.data.db import Repository, as_date, writing
 from volforecast.data.tables import MarketRefresh, MarketVariance
 from volforecast.data.upsert import dialect_insert
 
@@ -64,11 +63,8 @@ def mark_market_stale(connection: Connection, since: dt.date, *, now: dt.datetim
     )
 
 
-class MarketRepository:
+class MarketRepository(Repository):
     """The market series in ``market.market_variance`` (see :class:`MarketVariance`)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
     def replace(
         self,
@@ -87,8 +83,6 @@ class MarketRepository:
             (:func:`~volforecast.core.features.market_log_rv`).
         tickers : pandas.Series
             Tickers averaged on each of those dates.
-        computed_at : datetime.datetime
-            Stamp of the rows.
         clears : StaleMark, optional
             The refresh mark this computation answers: deleted in the same transaction, unless
             a price changed since it was read (then the mark stays for the next refresh).

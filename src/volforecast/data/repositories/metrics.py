@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import cast
 
 import pandas as pd
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Table, select
 
-from volforecast.data.tables import ModelMetric
+from volforecast.data.db import Repository
+from volforecast.data.tables import METRIC_KEY, ModelMetric
 from volforecast.data.upsert import upsert
 
 METRICS = cast("Table", ModelMetric.__table__)
-METRIC_KEY = ("run_id", "ticker", "model_type", "metric_name")
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,8 @@ class MetricRow:
     model_version: str | None
 
 
-class MetricRepository:
+class MetricRepository(Repository):
     """Evaluation metrics in ``ml.model_metrics``; writing a run's metrics again replaces them."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
     def upsert(self, rows: Sequence[MetricRow], *, created_at: dt.datetime) -> int:
         """Insert or replace rows by run, ticker, model type and metric; returns the count."""
@@ -52,6 +49,4 @@ class MetricRepository:
             query = query.where(METRICS.c.ticker.in_(list(tickers)))
         if run_id is not None:
             query = query.where(METRICS.c.run_id == run_id)
-        with self.engine.connect() as connection:
-            result = connection.execute(query)
-            return pd.DataFrame(result.all(), columns=list(result.keys()))
+        return self._frame(query)

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import pandas as pd
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Table, and_, func, select, update
 
-from volforecast.data.tables import DriftCheck, ForecastAccuracy, RetrainRequest
+from volforecast.data import tables
+from volforecast.data.db import Repository
 from volforecast.data.upsert import upsert
 
-ACCURACY = cast("Table", ForecastAccuracy.__table__)
-CHECKS = cast("Table", DriftCheck.__table__)
-RETRAIN = cast("Table", RetrainRequest.__table__)
+ACCURACY = cast("Table", tables.ForecastAccuracy.__table__)
+CHECKS = cast("Table", tables.DriftCheck.__table__)
+RETRAIN = cast("Table", tables.RetrainRequest.__table__)
 
 PENDING = "pending"
 DONE = "done"
@@ -65,17 +66,13 @@ def _finite(value: float) -> float:
     return max(min(value, 1e300), -1e300)
 
 
-class MonitoringRepository:
+class MonitoringRepository(Repository):
     """Accuracy, drift checks and the retraining queue."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
     def upsert_accuracy(self, rows: Sequence[AccuracyRow], *, computed_at: dt.datetime) -> int:
         """Insert or replace accuracy rows by ticker, model, horizon, proxy and date."""
         values = [{**vars(r), "computed_at": computed_at} for r in rows]
-        return upsert(self.engine, ACCURACY, values,
-                       ("ticker", "model_type", "horizon", "proxy", "as_of_date"))  # fmt: skip
+        return upsert(self.engine, ACCURACY, values, tables.ACCURACY_KEY)
 
     def upsert_checks(self, rows: Sequence[CheckRow], *, created_at: dt.datetime) -> int:
         """Insert or replace detector verdicts by ticker, model, detector and day."""
@@ -87,8 +84,7 @@ class MonitoringRepository:
              "created_at": created_at}
             for r in unique.values()
         ]  # fmt: skip
-        return upsert(self.engine, CHECKS, values,
-                       ("ticker", "model_type", "detector", "observed_on"))  # fmt: skip
+        return upsert(self.engine, CHECKS, values, tables.CHECK_KEY)
 
     def queue_retrain(self, ticker: str, alert_on: dt.date, reason: str,
                       *, now: dt.datetime) -> bool:  # fmt: skip
@@ -150,11 +146,6 @@ class MonitoringRepository:
 
     # ------------------------------------------------------------------ reads, for the dashboard
 
-    def _frame(self, query: object) -> pd.DataFrame:
-        with self.engine.connect() as connection:
-            result = connection.execute(query)  # type: ignore[call-overload]
-            return pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
-
     def accuracy(self, *, ticker: str | None = None, horizon: int | None = None,
                  proxy: str | None = None) -> pd.DataFrame:  # fmt: skip
         """Stored accuracy rows, oldest date first."""
@@ -182,11 +173,8 @@ class MonitoringRepository:
         """Each ticker's, model's and detector's latest verdict."""
         key = (CHECKS.c.ticker, CHECKS.c.model_type, CHECKS.c.detector)
         last = select(*key, func.max(CHECKS.c.observed_on).label("last")).group_by(*key).subquery()
-        query = select(CHECKS).join(last, (CHECKS.c.ticker == last.c.ticker)
-                                    & (CHECKS.c.model_type == last.c.model_type)
-                                    & (CHECKS.c.detector == last.c.detector)
-                                    & (CHECKS.c.observed_on == last.c.last))  # fmt: skip
-        return self._frame(query.order_by(CHECKS.c.ticker, CHECKS.c.model_type, CHECKS.c.detector))
+        same = and_(*(c == last.c[c.name] for c in key), CHECKS.c.observed_on == last.c.last)
+        return self._frame(select(CHECKS).join(last, same).order_by(*key))
 
     def fired_days(self, tickers: Sequence[str]) -> dict[tuple[str, str, str], list[dt.date]]:
         """Every stored day each ticker's model's detector fired, by (ticker, model, detector)."""

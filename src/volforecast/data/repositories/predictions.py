@@ -8,15 +8,14 @@ from dataclasses import dataclass, fields
 from typing import cast
 
 import pandas as pd
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from volforecast.data.db import as_date
-from volforecast.data.tables import VolatilityPrediction
+from volforecast.data.db import Repository, as_date
+from volforecast.data.tables import PREDICTION_KEY, VolatilityPrediction
 from volforecast.data.upsert import upsert
 
 PREDICTIONS = cast("Table", VolatilityPrediction.__table__)
-PREDICTION_KEY = ("ticker", "model_type", "origin_date", "step", "model_version")
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,9 @@ class PredictionRow:
     prediction_timestamp: dt.datetime
 
 
+_COLUMNS = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
+
+
 @dataclass(frozen=True)
 class PredictionPage:
     """Stored predictions matching a query, one page of them, and how many match in all."""
@@ -43,15 +45,12 @@ class PredictionPage:
     total: int
 
 
-class PredictionRepository:
+class PredictionRepository(Repository):
     """Forecast paths in ``ml.volatility_predictions``.
 
     A row is keyed by ticker, model type, origin, step and model version: storing the same
     forecast again replaces it, so a retried write or a re-run job never duplicates a row.
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
     def upsert(self, rows: Sequence[PredictionRow]) -> int:
         """Insert or replace rows by their key; returns how many were written."""
@@ -80,9 +79,8 @@ class PredictionRepository:
             where.append(PREDICTIONS.c.forecast_date >= start)
         if end is not None:
             where.append(PREDICTIONS.c.forecast_date <= end)
-        columns = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
         query = (
-            select(*columns)
+            select(*_COLUMNS)
             .where(*where)
             .order_by(
                 PREDICTIONS.c.origin_date.desc(),
@@ -117,10 +115,7 @@ class PredictionRepository:
             where.append(PREDICTIONS.c.forecast_date <= end)
         if steps is not None:
             where.append(PREDICTIONS.c.step.in_(list(steps)))
-        columns = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
-        with self.engine.connect() as connection:
-            result = connection.execute(select(*columns).where(*where))
-            frame = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
+        frame = self._frame(select(*_COLUMNS).where(*where))
         if frame.empty:
             return frame
         frame["forecast_date"] = frame["forecast_date"].map(as_date)

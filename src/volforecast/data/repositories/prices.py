@@ -25,7 +25,6 @@ import pyarrow.csv as pa_csv
 from sqlalchemy import (
     Column,
     Connection,
-    Engine,
     MetaData,
     String,
     Table,
@@ -40,14 +39,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import Insert
 
-from volforecast.data.db import as_date, writing
+from volforecast.data.db import Repository, as_date, writing
 from volforecast.data.repositories.market import mark_market_stale
-from volforecast.data.sources import RAW_COLUMNS
+from volforecast.data.sources import PRICE_COLUMNS, RAW_COLUMNS
 from volforecast.data.tables import StockPrice
 from volforecast.data.upsert import upsert_statement
 
 PRICES = cast("Table", StockPrice.__table__)
-_VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume", "source")
+_VALUE_COLUMNS = (*PRICE_COLUMNS, "volume", "source")
 STORED_COLUMNS = ("ticker", "date", *_VALUE_COLUMNS, "ingested_at")
 
 
@@ -88,11 +87,8 @@ def _stage_table() -> Table:
     )
 
 
-class PriceRepository:
+class PriceRepository(Repository):
     """Prices in and out of ``market.stock_prices``."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
     def upsert(self, frame: pd.DataFrame, *, ingested_at: dt.datetime) -> UpsertCounts:
         """Merge validated rows in one transaction.
@@ -177,13 +173,9 @@ class PriceRepository:
             query = query.where(PRICES.c.date >= start)
         if end is not None:
             query = query.where(PRICES.c.date <= end)
-        with self.engine.connect() as connection:
-            result = connection.execute(query)
-            keys = list(result.keys())
-            # Plain tuples: pandas probes SQLAlchemy rows attribute by attribute, slowly.
-            frame = pd.DataFrame.from_records([tuple(row) for row in result], columns=keys)
+        frame = self._frame(query)
         frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
-        for column in ("open", "high", "low", "close", "adj_close", "volume"):
+        for column in (*PRICE_COLUMNS, "volume"):
             frame[column] = pd.to_numeric(frame[column]).astype("float64")
         frame["ticker"] = frame["ticker"].astype("string")
         return frame.assign(split_coefficient=1.0).loc[:, list(RAW_COLUMNS)]
@@ -199,8 +191,7 @@ def _bulk_insert_sqlite(connection: Connection, stage: Table, rows: pd.DataFrame
         zip(
             rows["ticker"].astype(str).tolist(),
             [day.isoformat() for day in rows["date"]],
-            *(rows[c].astype("float64").tolist() for c in ("open", "high", "low", "close")),
-            rows["adj_close"].astype("float64").tolist(),
+            *(rows[c].astype("float64").tolist() for c in PRICE_COLUMNS),
             [None if v is None else int(v) for v in volume],
             rows["source"].astype(str).tolist(),
             [stamp.strftime("%Y-%m-%d %H:%M:%S.%f")] * len(rows),
@@ -241,8 +232,7 @@ def _merge_returning(
     inserted, written, first = connection.execute(
         select(func.count().filter(merged.c.new), func.count(), func.min(merged.c.date))
     ).one()
-    counts = UpsertCounts(inserted, written - inserted, staged - written)
-    return counts, first
+    return UpsertCounts(inserted, written - inserted, staged - written), first
 
 
 def _count_and_merge(
