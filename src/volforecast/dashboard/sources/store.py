@@ -7,8 +7,9 @@ Any failure to read means, to the user, that the database is not ready: it is ra
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -117,11 +118,7 @@ def promotion_log(engine: Engine) -> pd.DataFrame:
         events = PromotionLog(engine).events()
     columns = ["created_at", "registered_model", "seq", "alias", "action", "version",
                "previous_version", "reason", "actor", "metrics"]  # fmt: skip
-    rows = [
-        {**{c: getattr(e, c) for c in columns if c != "metrics"},
-         "metrics": ", ".join(f"{k}={v:.4g}" for k, v in sorted(e.metrics.items()))}
-        for e in events
-    ]  # fmt: skip
+    rows = [asdict(e) | {"metrics": _pairs(e.metrics)} for e in events]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values(["created_at", "seq"], ascending=False).reset_index(drop=True)
 
@@ -140,15 +137,17 @@ def accuracy(engine: Engine, ticker: str, *, proxy: str | None = None) -> pd.Dat
     return frame
 
 
+def _pairs(values: Mapping[str, object]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(values.items()))  # fmt: skip
+
+
 def _detail_text(detail: object) -> str:
     try:
         values = json.loads(str(detail)) if detail else {}
     except ValueError:
         return str(detail)
-    if not isinstance(values, dict):
-        return str(values)
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in sorted(values.items()))  # fmt: skip
+    return _pairs(values) if isinstance(values, dict) else str(values)
 
 
 def _checks_frame(frame: pd.DataFrame) -> pd.DataFrame:
