@@ -152,10 +152,10 @@ def _add_path(figure: go.Figure, path: pd.DataFrame, model_type: str,
     ))  # fmt: skip
 
 
-def _date_axis(dates: pd.Series) -> dict[str, object]:
-    """A date x axis; a lone day gets a week either side, not Plotly's milliseconds."""
+def _date_axis(*dates: pd.Series) -> dict[str, object]:
+    """A date x axis over ``dates``; a lone day gets a week either side, not Plotly's ms."""
     axis: dict[str, object] = {"type": "date"}
-    days = pd.to_datetime(dates).dropna()
+    days = pd.to_datetime(pd.concat(dates)).dropna()
     if not days.empty and (days == days.iloc[0]).all():
         day = days.iloc[0]
         axis |= {"range": [day - pd.Timedelta(days=7), day + pd.Timedelta(days=7)],
@@ -237,8 +237,7 @@ def record_figure(
         figure.update_yaxes(title_text=unit, rangemode="tozero", row=row, col=1)
     # One scale for both steps: a week-ahead forecast reads against the next-day one.
     figure.update_yaxes(matches="y")
-    dates = pd.concat([record["forecast_date"], realized["date"]])
-    figure.update_xaxes(**_date_axis(dates))
+    figure.update_xaxes(**_date_axis(record["forecast_date"], realized["date"]))
     figure.update_layout(
         template=TEMPLATE, height=height, hovermode="x unified",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.04, "x": 0},
@@ -269,8 +268,7 @@ def ab_figure(
             marker={"size": 4}, hovertemplate=f"%{{y:.2f}} %<extra>{model_type}</extra>",
         ), row=1, col=col)  # fmt: skip
     figure.update_yaxes(title_text=unit, rangemode="tozero", col=1)
-    dates = pd.concat([record["forecast_date"], realized["date"]])
-    figure.update_xaxes(**_date_axis(dates))
+    figure.update_xaxes(**_date_axis(record["forecast_date"], realized["date"]))
     figure.update_layout(template=TEMPLATE, height=380, hovermode="x unified",
                          legend={"orientation": "h", "y": -0.15, "x": 0})  # fmt: skip
     return figure
