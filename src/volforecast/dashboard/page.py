@@ -200,28 +200,24 @@ def load_forecasts(ctx: Context, ticker: str) -> Forecasts:
     warnings: list[str] = []
     infos: list[str] = []
     models: list[ModelInfo] = []
-    if ctx.api.up:
-        try:
-            models = _api_models(ctx.config)
-            types = tuple(api.production_model_types(models, ticker))
-            if types:
-                result = _api_forecasts(ctx.config, ticker, types)
-                infos.extend(f"No forecast from {note}" for note in result.notes)
-                if not result.paths.empty:
-                    return Forecasts(result.paths, "the prediction API", (), tuple(infos),
-                                     tuple(models))  # fmt: skip
-            else:
-                infos.append(
-                    f"No production model serves {ticker}: train one with "
-                    f"`volforecast train --tickers {ticker}`."
-                )
-        except DashboardError as exc:
-            warnings.append(f"{exc} Showing the forecasts stored in the database instead.")
-    else:
-        warnings.append(
-            f"{api.api_down_message(ctx.config.api_url)} Showing the forecasts stored in the "
-            "database instead."
-        )
+    try:
+        if not ctx.api.up:
+            raise sources.ApiUnavailableError(api.api_down_message(ctx.config.api_url))
+        models = _api_models(ctx.config)
+        types = tuple(api.production_model_types(models, ticker))
+        if types:
+            result = _api_forecasts(ctx.config, ticker, types)
+            infos.extend(f"No forecast from {note}" for note in result.notes)
+            if not result.paths.empty:
+                return Forecasts(result.paths, "the prediction API", (), tuple(infos),
+                                 tuple(models))  # fmt: skip
+        else:
+            infos.append(
+                f"No production model serves {ticker}: train one with "
+                f"`volforecast train --tickers {ticker}`."
+            )
+    except DashboardError as exc:
+        warnings.append(f"{exc} Showing the forecasts stored in the database instead.")
     # Not attempt(): this runs before the tabs exist, so its messages travel with the result.
     try:
         paths = _stored_forecasts(ctx.url, ctx.engine, ticker).paths
