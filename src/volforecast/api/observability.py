@@ -7,6 +7,7 @@ process, as in the tests, do not share counters.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -25,49 +26,43 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        registry = self.registry
-        self.requests = Counter(
+        counter = partial(Counter, registry=self.registry)
+        gauge = partial(Gauge, registry=self.registry)
+        self.requests = counter(
             "volforecast_http_requests_total", "HTTP requests answered.",
-            ["method", "route", "status"], registry=registry,
+            ["method", "route", "status"],
         )  # fmt: skip
         self.latency = Histogram(
             "volforecast_http_request_duration_seconds", "Time to answer a request.",
-            ["method", "route"], buckets=LATENCY_BUCKETS_S, registry=registry,
+            ["method", "route"], buckets=LATENCY_BUCKETS_S, registry=self.registry,
         )  # fmt: skip
-        self.predictions = Counter(
-            "volforecast_predictions_total", "Forecasts answered.", ["model_type"],
-            registry=registry,
-        )  # fmt: skip
-        self.prediction_errors = Counter(
+        self.predictions = counter(
+            "volforecast_predictions_total", "Forecasts answered.", ["model_type"]
+        )
+        self.prediction_errors = counter(
             "volforecast_prediction_errors_total", "Forecast requests that failed, by reason.",
-            ["reason"], registry=registry,
+            ["reason"],
         )  # fmt: skip
-        self.model_loads = Counter(
-            "volforecast_model_loads_total", "Production versions loaded from the registry.",
-            registry=registry,
-        )  # fmt: skip
-        self.model_load_errors = Counter(
+        self.model_loads = counter(
+            "volforecast_model_loads_total", "Production versions loaded from the registry."
+        )
+        self.model_load_errors = counter(
             "volforecast_model_load_errors_total",
             "Production versions or registry listings that could not be loaded.",
-            registry=registry,
         )
-        self.models_served = Gauge(
-            "volforecast_models_served", "Registered models whose production version is loaded.",
-            registry=registry,
-        )  # fmt: skip
-        self.predictions_stored = Counter(
-            "volforecast_predictions_stored_total", "Prediction rows written to the database.",
-            registry=registry,
-        )  # fmt: skip
-        self.predictions_pending = Gauge(
+        self.models_served = gauge(
+            "volforecast_models_served", "Registered models whose production version is loaded."
+        )
+        self.predictions_stored = counter(
+            "volforecast_predictions_stored_total", "Prediction rows written to the database."
+        )
+        self.predictions_pending = gauge(
             "volforecast_predictions_pending",
             "Prediction rows waiting to be written, in memory or in the journal.",
-            registry=registry,
         )
-        self.predictions_journaled = Gauge(
+        self.predictions_journaled = gauge(
             "volforecast_predictions_journaled",
             "Prediction rows waiting in the journal under the service's home.",
-            registry=registry,
         )
 
     def observe_writer(self, stats: WriterStats) -> None:
