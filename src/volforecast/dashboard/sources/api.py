@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 import requests
 from pydantic import TypeAdapter
@@ -133,15 +132,14 @@ def production_model_types(models: Sequence[ModelInfo], ticker: str) -> list[str
     return sorted(types, key=sources.model_order)
 
 
-def _path_from_answer(answer: PredictResponse) -> pd.DataFrame:
-    steps = len(answer.forecasts)
+def _rows_of(answer: PredictResponse) -> pd.DataFrame:
     return pd.DataFrame({
-        "model_type": answer.model_type.upper(),
+        "model_type": answer.model_type,
         "model_version": answer.model_version,
-        "origin_date": pd.Timestamp(answer.origin_date),
-        "step": np.arange(1, steps + 1, dtype="int64"),
-        "forecast_date": pd.to_datetime(answer.forecast_dates),
-        "vol_pct": np.asarray(answer.forecasts, dtype="float64"),
+        "origin_date": answer.origin_date,
+        "step": range(1, len(answer.forecasts) + 1),
+        "forecast_date": answer.forecast_dates,
+        "predicted_volatility": answer.forecasts,
     })  # fmt: skip
 
 
@@ -168,6 +166,6 @@ def api_forecasts(
             continue
         except requests.RequestException as exc:
             raise sources.ApiUnavailableError(api_down_message(client.url)) from exc
-        frames.append(_path_from_answer(answer))
-    paths = pd.concat(frames, ignore_index=True) if frames else sources.empty_paths()
+        frames.append(_rows_of(answer))
+    paths = sources.as_paths(pd.concat(frames), ["step"]) if frames else sources.empty_paths()
     return sources.ForecastSet(paths, "api", tuple(notes))
