@@ -40,11 +40,7 @@ METRICS_TTL_S = 10
 T = TypeVar("T")
 
 
-def _dispose(engine: Engine) -> None:
-    engine.dispose()
-
-
-@st.cache_resource(show_spinner=False, on_release=_dispose)
+@st.cache_resource(show_spinner=False, on_release=Engine.dispose)
 def _engine(database_url: str, _settings: Settings) -> Engine:
     return db.create_db_engine(_settings)
 
