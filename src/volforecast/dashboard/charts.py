@@ -32,10 +32,8 @@ TEMPLATE = "plotly_white"
 
 def model_color(model_type: str) -> str:
     """The colour of ``model_type`` in every figure."""
-    known = MODEL_COLORS.get(model_type.upper())
-    if known is not None:
-        return known
-    return _SPARE_COLORS[sum(map(ord, model_type.upper())) % len(_SPARE_COLORS)]
+    name = model_type.upper()
+    return MODEL_COLORS.get(name, _SPARE_COLORS[sum(map(ord, name)) % len(_SPARE_COLORS)])
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
