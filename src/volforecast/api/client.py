@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import requests
 
@@ -41,8 +41,7 @@ class ApiClient:
             try:
                 answer = self.session.get(f"{self.url}/health", timeout=self.timeout_s)
                 if answer.status_code == 200:
-                    health: dict[str, Any] = answer.json()
-                    return health
+                    return cast("dict[str, Any]", answer.json())
                 last = answer.text
             except requests.RequestException as exc:
                 last = type(exc).__name__
@@ -60,15 +59,13 @@ class ApiClient:
         if answer.status_code >= 400:
             msg = f"{answer.status_code}: {answer.json().get('detail', answer.text)}"
             raise requests.HTTPError(msg, response=answer)
-        result: dict[str, Any] = answer.json()
-        return result
+        return cast("dict[str, Any]", answer.json())
 
     def models(self) -> list[dict[str, Any]]:
         """``GET /models``."""
         answer = self.session.get(f"{self.url}/models", timeout=self.timeout_s)
         answer.raise_for_status()
-        listing: list[dict[str, Any]] = answer.json()
-        return listing
+        return cast("list[dict[str, Any]]", answer.json())
 
 
 def main() -> None:
