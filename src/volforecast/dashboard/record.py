@@ -79,10 +79,8 @@ def annualised(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     the variance of 252 independent days is 252 times a day's, so volatility scales by its root.
     """
     renamed = {c: c.removesuffix("_pct") + "_ann_pct" for c in columns}
-    out = frame.copy()
-    for column in columns:
-        out[column] = out[column].astype("float64") * ANNUALISE
-    return out.rename(columns=renamed)
+    scaled = {c: frame[c].astype("float64") * ANNUALISE for c in columns}
+    return frame.assign(**scaled).rename(columns=renamed)
 
 
 def date_bounds(record: pd.DataFrame) -> tuple[dt.date, dt.date] | None:

@@ -75,10 +75,7 @@ def with_var(paths: pd.DataFrame, levels: Sequence[float] = VAR_LEVELS) -> pd.Da
 
     See :func:`~volforecast.core.risk.normal_var_pct`.
     """
-    out = paths.copy()
-    for level in levels:
-        out[var_column(level)] = normal_var_pct(out["vol_pct"], level)
-    return out
+    return paths.assign(**{var_column(q): normal_var_pct(paths["vol_pct"], q) for q in levels})
 
 
 def forecast_table(paths: pd.DataFrame, levels: Sequence[float] = VAR_LEVELS) -> pd.DataFrame:
