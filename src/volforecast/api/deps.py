@@ -1,15 +1,14 @@
-"""Named dependencies the routes declare: the service state, its parts, the API key."""
+"""Named dependencies the routes declare: the service state and the API key check."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from volforecast.api.state import ServiceState
-from volforecast.settings import Settings
 
 # Async on purpose: FastAPI runs a plain `def` dependency on a worker thread, and these
 # only read attributes.
@@ -17,28 +16,19 @@ from volforecast.settings import Settings
 
 async def get_state(request: Request) -> ServiceState:
     """The running service's state."""
-    state: ServiceState = request.app.state.service
-    return state
+    return cast("ServiceState", request.app.state.service)
 
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
-
-
-async def get_settings(state: StateDep) -> Settings:
-    """The settings the service was started with."""
-    return state.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 async def require_api_key(
-    settings: SettingsDep, given: Annotated[str | None, Security(_api_key_header)]
+    state: StateDep, given: Annotated[str | None, Security(_api_key_header)]
 ) -> None:
     """Refuses a request without the right ``X-API-Key`` when a key is configured."""
-    expected = settings.api.api_key
+    expected = state.settings.api.api_key
     if expected is None:
         return
     # Bytes, not text: compare_digest refuses non-ASCII str, and a header may hold any byte.
