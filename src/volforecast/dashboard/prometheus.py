@@ -92,8 +92,7 @@ def latency_quantiles(
     names = [f"p{round(q * 100)}_ms" for q in quantiles]
     rows = []
     for (method, route), pairs in sorted(buckets.items(), key=lambda kv: kv[0][::-1]):
-        pairs.sort()
-        bounds, counts = [b for b, _ in pairs], [c for _, c in pairs]
+        bounds, counts = zip(*sorted(pairs), strict=True)
         total = counts[-1]
         row: dict[str, Any] = {
             "method": method, "route": route, "requests": int(total),
