@@ -44,6 +44,7 @@ from volforecast.registry.names import (
     Alias,
 )
 from volforecast.registry.promotion_log import LogConflictError, PromotionEvent, PromotionLog
+from volforecast.registry.tracking import paged
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,9 @@ def recover(client: MlflowClient, promotions: PromotionLog, actor: str) -> list[
     """Settle every version whose training run died before deciding it; returns what was done."""
     engine = promotions.engine
     settled = []
-    for version in _pending(client):
+    pending = f"tags.`{TAG_DECISION}` = '{PENDING}'"
+    # Listed in full before any is settled: settling changes the tag the search is by.
+    for version in list(paged(client.search_model_versions, pending)):
         token = (version.tags or {}).get(TAG_JOB)
         if token and is_alive(engine, token):
             continue
@@ -76,18 +79,6 @@ def recover(client: MlflowClient, promotions: PromotionLog, actor: str) -> list[
                     settled[-1].reason)  # fmt: skip
     _end_dead_runs(client, engine)
     return settled
-
-
-def _pending(client: MlflowClient) -> list[Any]:
-    found, token = [], None
-    while True:
-        page = client.search_model_versions(
-            f"tags.`{TAG_DECISION}` = '{PENDING}'", max_results=1000, page_token=token
-        )
-        found += list(page)
-        token = page.token
-        if not token:
-            return found
 
 
 def _alias(client: MlflowClient, name: str, alias: Alias) -> str | None:
