@@ -177,12 +177,9 @@ class Registry:
         for event in self.log.events(name):
             if event.alias != PRODUCTION or event.action == "reject" or event.version is None:
                 continue
-            if event.action == "rollback":
-                if served:
-                    served.pop()
-                if not served or served[-1] != event.version:
-                    served.append(event.version)
-            elif not served or served[-1] != event.version:
+            if event.action == "rollback" and served:
+                served.pop()
+            if not served or served[-1] != event.version:
                 served.append(event.version)
         if not served or served[-1] != current:
             served.append(current)  # an alias moved outside volforecast: start from it
