@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import logging
 import socket
@@ -212,7 +211,6 @@ class Registry:
             reason=reason,
             metrics=metrics,
             actor=self.actor,
-            created_at=dt.datetime.now(dt.UTC),
             candidate=candidate,
         )
         with self.log.appending(event):
@@ -239,7 +237,6 @@ class Registry:
             reason=f"v{version} not promoted: {decision.reason}",
             metrics=decision.metrics,
             actor=self.actor,
-            created_at=dt.datetime.now(dt.UTC),
             candidate=version,
         )
         with self.log.appending(event):

@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, func, insert, select
@@ -50,7 +50,7 @@ class PromotionEvent:
     reason: str
     metrics: dict[str, float]
     actor: str
-    created_at: dt.datetime
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     candidate: str | None = None
     """The version a training run judged (``None`` for a move by hand)."""
 

@@ -21,7 +21,6 @@ marked killed as well. Versions of a job that is still alive are left alone.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -129,19 +128,18 @@ def _entry(
 ) -> PromotionEvent:
     """The log entry that settles an undecided version, from where the aliases stand."""
     seq = max((e.seq for e in events), default=0) + 1
-    now = dt.datetime.now(dt.UTC)
     if _alias(client, name, PRODUCTION) == number:
         served = [e.version for e in events if e.alias == PRODUCTION and e.version is not None]
         return PromotionEvent(
             name, seq, PRODUCTION, "promote", number, served[-1] if served else None,
             f"recovered: a training run moved production to v{number} and was stopped "
-            "before logging it", {}, actor, now, candidate=number,
+            "before logging it", {}, actor, candidate=number,
         )  # fmt: skip
     challenger = _alias(client, name, CHALLENGER)
     return PromotionEvent(
         name, seq, CHALLENGER, "abandon", None if challenger == number else challenger,
         challenger, f"abandoned: v{number}'s training run was stopped before deciding it; "
-        "the next training judges a new version", {}, actor, now, candidate=number,
+        "the next training judges a new version", {}, actor, candidate=number,
     )  # fmt: skip
 
 
