@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from volforecast.cli import err, out
+from volforecast.registry.descriptions import listed
 
 
 def progress() -> Progress:
@@ -181,9 +182,7 @@ def kept_message(stop: KeyboardInterrupt) -> str:
          for o in kept}
     )  # fmt: skip
     if versions:
-        more = f" and {len(versions) - 10} more" if len(versions) > 10 else ""
-        said = f"kept the {len(versions)} versions this run registered: "
-        said += ", ".join(versions[:10]) + more
+        said = f"kept the {len(versions)} versions this run registered: {listed(versions, 10)}"
     else:
         said = "this run registered no version"
     cut_short = getattr(stop, "cut_short", None)

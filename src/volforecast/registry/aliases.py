@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import logging
 import socket
@@ -177,12 +176,9 @@ class Registry:
         for event in self.log.events(name):
             if event.alias != PRODUCTION or event.action == "reject" or event.version is None:
                 continue
-            if event.action == "rollback":
-                if served:
-                    served.pop()
-                if not served or served[-1] != event.version:
-                    served.append(event.version)
-            elif not served or served[-1] != event.version:
+            if event.action == "rollback" and served:
+                served.pop()
+            if not served or served[-1] != event.version:
                 served.append(event.version)
         if not served or served[-1] != current:
             served.append(current)  # an alias moved outside volforecast: start from it
@@ -215,7 +211,6 @@ class Registry:
             reason=reason,
             metrics=metrics,
             actor=self.actor,
-            created_at=dt.datetime.now(dt.UTC),
             candidate=candidate,
         )
         with self.log.appending(event):
@@ -242,7 +237,6 @@ class Registry:
             reason=f"v{version} not promoted: {decision.reason}",
             metrics=decision.metrics,
             actor=self.actor,
-            created_at=dt.datetime.now(dt.UTC),
             candidate=version,
         )
         with self.log.appending(event):

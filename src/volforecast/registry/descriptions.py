@@ -14,17 +14,17 @@ MAX_LISTED = 10
 """Tickers named in a description; the tag ``volforecast.tickers`` lists them all."""
 
 
-def _listed(tickers: Sequence[str]) -> str:
-    shown = ", ".join(tickers[:MAX_LISTED])
-    more = len(tickers) - MAX_LISTED
-    return shown + (f" and {more} more" if more > 0 else "")
+def listed(items: Sequence[str], most: int = MAX_LISTED) -> str:
+    """The first ``most`` items, comma-separated, and how many more there are."""
+    more = len(items) - most
+    return ", ".join(items[:most]) + (f" and {more} more" if more > 0 else "")
 
 
 def model_description(model_type: str, tickers: Sequence[str], *, pooled: bool) -> str:
     """What a registered model is: its family and the ticker(s) it serves."""
     what = (
         f"{model_type} volatility model pooled over {len(tickers)} tickers, one network for "
-        f"all ({_listed(tickers)}; each version's tag volforecast.tickers lists its own)"
+        f"all ({listed(tickers)}; each version's tag volforecast.tickers lists its own)"
         if pooled
         else f"{model_type} volatility model of {tickers[0]}"
     )
@@ -68,7 +68,7 @@ def version_description(
         score = f"QLIKE {horizon}-day ({proxy} proxy) {figure}"
     else:
         trained = (
-            f"Fit on {len(tickers)} tickers ({_listed(tickers)}) up to {data_end}; test window "
+            f"Fit on {len(tickers)} tickers ({listed(tickers)}) up to {data_end}; test window "
             "the last 10 % of each ticker's days"
         )
         score = f"mean QLIKE {horizon}-day ({proxy} proxy) over the tickers {figure}"

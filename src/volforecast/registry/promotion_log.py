@@ -22,13 +22,13 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
 
-from sqlalchemy import Engine, Table, func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from volforecast.data.db import reachable
+from volforecast.data.db import Repository, reachable
 from volforecast.data.tables import ModelPromotion
 from volforecast.registry.names import PRODUCTION, Alias
 
@@ -50,7 +50,7 @@ class PromotionEvent:
     reason: str
     metrics: dict[str, float]
     actor: str
-    created_at: dt.datetime
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     candidate: str | None = None
     """The version a training run judged (``None`` for a move by hand)."""
 
@@ -59,11 +59,8 @@ class LogConflictError(Exception):
     """Another promoter appended the entry this one meant to."""
 
 
-class PromotionLog:
+class PromotionLog(Repository):
     """The append-only log in ``ml.model_promotions``."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
     def events(self, registered_model: str | None = None) -> list[PromotionEvent]:
         """Every entry, oldest first, for one registered model or all."""

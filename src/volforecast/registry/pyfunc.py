@@ -22,6 +22,7 @@ from mlflow.types import ColSpec, Schema
 from volforecast import __version__
 from volforecast.models.base import VolatilityModel
 from volforecast.models.panel import load_panel
+from volforecast.registry.descriptions import listed
 
 ARTIFACT_KEY = "model"
 MODEL_CODE = Path(__file__).with_name("pyfunc_code.py")
@@ -69,11 +70,7 @@ def forecast_table(models: dict[str, VolatilityModel], requests: pd.DataFrame) -
     for ticker, horizon in zip(tickers, horizons.astype(int), strict=True):
         model = models.get(ticker)
         if model is None:
-            served = sorted(models)
-            listed = ", ".join(served[:5]) + (
-                f" and {len(served) - 5} more" if len(served) > 5 else ""
-            )
-            msg = f"this model does not serve {ticker!r}; it serves {listed}"
+            msg = f"this model does not serve {ticker!r}; it serves {listed(sorted(models), 5)}"
             raise ValueError(msg)
         forecast = model.forecast(int(horizon))
         frame = forecast.to_frame()

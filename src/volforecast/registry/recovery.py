@@ -21,7 +21,6 @@ marked killed as well. Versions of a job that is still alive are left alone.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,6 +43,7 @@ from volforecast.registry.names import (
     Alias,
 )
 from volforecast.registry.promotion_log import LogConflictError, PromotionEvent, PromotionLog
+from volforecast.registry.tracking import paged
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ def recover(client: MlflowClient, promotions: PromotionLog, actor: str) -> list[
     """Settle every version whose training run died before deciding it; returns what was done."""
     engine = promotions.engine
     settled = []
-    for version in _pending(client):
+    pending = f"tags.`{TAG_DECISION}` = '{PENDING}'"
+    # Listed in full before any is settled: settling changes the tag the search is by.
+    for version in list(paged(client.search_model_versions, pending)):
         token = (version.tags or {}).get(TAG_JOB)
         if token and is_alive(engine, token):
             continue
@@ -76,18 +78,6 @@ def recover(client: MlflowClient, promotions: PromotionLog, actor: str) -> list[
                     settled[-1].reason)  # fmt: skip
     _end_dead_runs(client, engine)
     return settled
-
-
-def _pending(client: MlflowClient) -> list[Any]:
-    found, token = [], None
-    while True:
-        page = client.search_model_versions(
-            f"tags.`{TAG_DECISION}` = '{PENDING}'", max_results=1000, page_token=token
-        )
-        found += list(page)
-        token = page.token
-        if not token:
-            return found
 
 
 def _alias(client: MlflowClient, name: str, alias: Alias) -> str | None:
@@ -138,19 +128,18 @@ def _entry(
 ) -> PromotionEvent:
     """The log entry that settles an undecided version, from where the aliases stand."""
     seq = max((e.seq for e in events), default=0) + 1
-    now = dt.datetime.now(dt.UTC)
     if _alias(client, name, PRODUCTION) == number:
         served = [e.version for e in events if e.alias == PRODUCTION and e.version is not None]
         return PromotionEvent(
             name, seq, PRODUCTION, "promote", number, served[-1] if served else None,
             f"recovered: a training run moved production to v{number} and was stopped "
-            "before logging it", {}, actor, now, candidate=number,
+            "before logging it", {}, actor, candidate=number,
         )  # fmt: skip
     challenger = _alias(client, name, CHALLENGER)
     return PromotionEvent(
         name, seq, CHALLENGER, "abandon", None if challenger == number else challenger,
         challenger, f"abandoned: v{number}'s training run was stopped before deciding it; "
-        "the next training judges a new version", {}, actor, now, candidate=number,
+        "the next training judges a new version", {}, actor, candidate=number,
     )  # fmt: skip
 
 

@@ -34,6 +34,7 @@ from volforecast.registry.names import (
 )
 from volforecast.registry.pyfunc import ARTIFACT_KEY, load_models
 from volforecast.registry.relocate import local_path
+from volforecast.registry.tracking import paged
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +88,8 @@ def _missing(name: str, version: str, missing: Path, where: Path) -> str:
 
 
 def registered_models(client: MlflowClient) -> Iterator[RegisteredModel]:
-    """Every volforecast registered model, page after page (MLflow pages by 100)."""
-    token = None
-    while True:
-        page = client.search_registered_models(
-            filter_string=MODEL_NAME_FILTER, max_results=1000, page_token=token
-        )
-        yield from page
-        token = page.token
-        if not token:
-            return
+    """Every volforecast registered model."""
+    return paged(client.search_registered_models, filter_string=MODEL_NAME_FILTER)
 
 
 @dataclass(frozen=True)

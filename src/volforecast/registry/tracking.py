@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +138,17 @@ def connect(settings: Settings, *, check: bool = True) -> MlflowClient:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def paged(search: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """Every result of an MLflow ``search_…`` call, page after page (MLflow pages by 100)."""
+    token = None
+    while True:
+        page = search(*args, max_results=1000, page_token=token, **kwargs)
+        yield from page
+        token = page.token
+        if not token:
+            return
 
 
 def ensure_experiment(client: MlflowClient, settings: Settings, model_type: str) -> str:

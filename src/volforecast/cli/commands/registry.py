@@ -20,6 +20,7 @@ app: typer.Typer = typer.Typer(
     no_args_is_help=True,
 )
 NameArgument = Annotated[str, typer.Argument(help="Registered model, e.g. garch_volatility_aapl.")]
+ReasonOption = Annotated[str, typer.Option(help="Why, for the promotion log.")]
 
 
 def _registry(given: Settings) -> Registry:
@@ -51,7 +52,7 @@ def models_list(as_json: JsonOption = False) -> None:
 def models_promote(
     name: NameArgument,
     version: Annotated[str, typer.Argument(help="The version to put in production.")],
-    reason: Annotated[str, typer.Option(help="Why, for the promotion log.")] = "promoted by hand",
+    reason: ReasonOption = "promoted by hand",
 ) -> None:
     """Point production at a version by hand (one whose fit converged); logged."""
     given = settings()
@@ -61,12 +62,7 @@ def models_promote(
 
 
 @app.command("rollback")
-def models_rollback(
-    name: NameArgument,
-    reason: Annotated[
-        str, typer.Option(help="Why, for the promotion log.")
-    ] = "rolled back by hand",
-) -> None:
+def models_rollback(name: NameArgument, reason: ReasonOption = "rolled back by hand") -> None:
     """Point production back at the version it served before the current one; logged."""
     given = settings()
     with errors():
