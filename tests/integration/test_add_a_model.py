@@ -121,7 +121,9 @@ def test_train_registers_each_tickers_toy_in_production(home: Home) -> None:
         ("^GSPC", "1", True),
         ("^IXIC", "1", True),
     }, outcomes
-    registry = MlflowClient(tracking_uri=home.settings.mlflow_tracking_uri)
+    uri = home.settings.mlflow_tracking_uri
+    # The registry's too: an earlier test in this process may have set MLflow's global one.
+    registry = MlflowClient(tracking_uri=uri, registry_uri=uri)
     for name in ("toy_volatility_gspc", "toy_volatility_ixic"):
         assert str(registry.get_model_version_by_alias(name, "production").version) == "1"
 
