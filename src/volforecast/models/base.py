@@ -40,30 +40,19 @@ DATA_FILE = "data.npz"
 
 @dataclass(frozen=True)
 class VolatilityForecast:
-    """A forecast path of daily variances.
-
-    Attributes
-    ----------
-    model : str
-        Model type (``GARCH``, ``LSTM``, ...).
-    version : str
-        Model version (the registry's; ``"0"`` for an unregistered model).
-    ticker : str
-        What the forecast is for.
-    origin_date : datetime.date
-        Date of the last close the forecast uses.
-    forecast_dates : tuple of datetime.date
-        The next trading days, one per step.
-    sigma2 : numpy.ndarray
-        Variance of each day's return in percent², one per step (not cumulative).
-    """
+    """A forecast path of daily variances."""
 
     model: str
+    """Model type (``GARCH``, ``LSTM``, ...)."""
     version: str
+    """Model version (the registry's; ``"0"`` for an unregistered model)."""
     ticker: str
     origin_date: dt.date
+    """Date of the last close the forecast uses."""
     forecast_dates: tuple[dt.date, ...]
+    """The next trading days, one per step."""
     sigma2: np.ndarray
+    """Variance of each day's return in percent², one per step (not cumulative)."""
 
     def __post_init__(self) -> None:
         if len(self.forecast_dates) != len(self.sigma2):
@@ -95,37 +84,25 @@ class VolatilityForecast:
 
 @dataclass(frozen=True)
 class FitReport:
-    """How a fit went.
-
-    Attributes
-    ----------
-    converged : bool
-        The optimiser reported success and the parameters are usable (finite, stationary).
-        A model whose fit did not converge is never promoted.
-    optimizer_code : int or None
-        The optimiser's own exit code (SciPy's for ``arch``), None when there is no optimiser.
-    message : str
-        The optimiser's message, or what went wrong.
-    params_on_bounds : tuple of str
-        Parameters sitting on a bound of their space: a sign of a poor specification.
-    persistence : float or None
-        How slowly a variance shock decays (``alpha + beta`` for GARCH(1,1)); 1 is a unit root.
-    warnings : tuple of str
-        Warnings raised during the fit, kept rather than printed.
-    attempts : int
-        Fits tried before this one was kept (retries from other starting points or scales).
-    nobs : int
-        Observations the model was fitted on.
-    """
+    """How a fit went."""
 
     converged: bool
+    """The optimiser reported success and the parameters are usable (finite, stationary).
+    A model whose fit did not converge is never promoted."""
     optimizer_code: int | None = None
+    """The optimiser's own exit code (SciPy's for ``arch``), None when there is no optimiser."""
     message: str = ""
+    """The optimiser's message, or what went wrong."""
     params_on_bounds: tuple[str, ...] = ()
+    """Parameters sitting on a bound of their space: a sign of a poor specification."""
     persistence: float | None = None
+    """How slowly a variance shock decays (``alpha + beta`` for GARCH(1,1)); 1 is a unit root."""
     warnings: tuple[str, ...] = ()
+    """Warnings raised during the fit, kept rather than printed."""
     attempts: int = 1
+    """Fits tried before this one was kept (retries from other starting points or scales)."""
     nobs: int = 0
+    """Observations the model was fitted on."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
