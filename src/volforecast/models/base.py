@@ -211,16 +211,14 @@ class VolatilityModel(ABC):
 
     def forecast(self, horizon: int = 1) -> VolatilityForecast:
         """The variance path of the next ``horizon`` trading days (1 to 30)."""
-        _check_horizon(horizon)
-        state = self._state()
-        last = np.array([len(state.data) - 1])
-        sigma2 = np.asarray(self._forecast_paths(state.data, last, horizon)[0], dtype=np.float64)
-        _check_path(sigma2, self.kind)
-        origin = state.data.last_date.date()
+        _check_horizon(horizon)  # before the fitted check, as forecast_paths orders them
+        data = self.data
+        sigma2 = self.forecast_paths(data, np.array([len(data) - 1]), horizon)[0]
+        origin = data.last_date.date()
         return VolatilityForecast(
             model=self.model_type,
             version=self.version,
-            ticker=state.data.ticker,
+            ticker=data.ticker,
             origin_date=origin,
             forecast_dates=tuple(trading_days_after(origin, horizon)),
             sigma2=sigma2,
