@@ -250,7 +250,9 @@ class VolatilityModel(ABC):
             msg = "origins must be positions inside the data, after its first day"
             raise ValueError(msg)
         paths = np.asarray(self._forecast_paths(data, positions, horizon), dtype=np.float64)
-        _check_path(paths, self.kind)
+        if not (np.isfinite(paths).all() and (paths > 0).all()):
+            msg = f"{self.kind} produced a variance that is not a positive number"
+            raise ArithmeticError(msg)
         return paths
 
     def save(self, path: Path) -> Path:
@@ -375,12 +377,6 @@ def _check_horizon(horizon: int) -> None:
     if not 1 <= horizon <= MAX_HORIZON:
         msg = f"horizon must be between 1 and {MAX_HORIZON} trading days, got {horizon}"
         raise ValueError(msg)
-
-
-def _check_path(sigma2: np.ndarray, kind: str) -> None:
-    if not (np.isfinite(sigma2).all() and (sigma2 > 0).all()):
-        msg = f"{kind} produced a variance that is not a positive number"
-        raise ArithmeticError(msg)
 
 
 def _json_default(value: object) -> object:
