@@ -212,11 +212,8 @@ class GarchModel(VolatilityModel):
 
     # ---------------------------------------------------------------- forecasting
 
-    def _fixed(self, data: DailyData) -> Any:
-        return self.arch_model(data.returns_pct).fix(np.array(list(self.params.values())))
-
     def _forecast_frame(self, data: DailyData, horizon: int, start: int) -> np.ndarray:
-        fixed = self._fixed(data)
+        fixed = self.arch_model(data.returns_pct).fix(np.array(list(self.params.values())))
         analytic = 1 if self.vol == "EGARCH" else horizon
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=FutureWarning)
