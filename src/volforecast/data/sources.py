@@ -103,17 +103,13 @@ def _key(name: object) -> str:
     return re.sub(r"[\s_\-]", "", str(name)).lower()
 
 
-def _is_text(column: pd.Series) -> bool:
-    return bool(pd.api.types.is_string_dtype(column.dtype) or column.dtype == object)
-
-
 def _numbers(column: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """float64 values, and masks of values written as non-finite and of text that is no number.
 
     An empty cell (NaN in a float column, null in Parquet) is missing, not unreadable; ``nan``
     written out (text, or a NaN float beside Parquet's nulls) is non-finite, like ``inf``.
     """
-    if _is_text(column):
+    if pd.api.types.is_string_dtype(column.dtype) or column.dtype == object:
         text = column.astype("string").str.strip()
         missing = text.isna() | text.str.lower().isin(_MISSING_TEXT)
         values = pd.to_numeric(text.mask(missing), errors="coerce").astype("float64")
