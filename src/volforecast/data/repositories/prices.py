@@ -72,17 +72,6 @@ class TickerSummary:
     last_date: dt.date
 
 
-def _stage_table() -> Table:
-    columns = [Column(c.name, c.type) for c in PRICES.columns if c.name in STORED_COLUMNS]
-    return Table(
-        "volforecast_stage_prices",
-        MetaData(),
-        *columns,
-        prefixes=["TEMPORARY"],
-        postgresql_on_commit="DROP",
-    )
-
-
 class PriceRepository(Repository):
     """Prices in and out of ``market.stock_prices``."""
 
@@ -103,7 +92,13 @@ class PriceRepository(Repository):
             volume=frame["volume"].round().astype("Int64"),
             ingested_at=ingested_at,
         ).loc[:, list(STORED_COLUMNS)]
-        stage = _stage_table()
+        stage = Table(
+            "volforecast_stage_prices",
+            MetaData(),
+            *(Column(c.name, c.type) for c in PRICES.columns if c.name in STORED_COLUMNS),
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DROP",
+        )
         first_changed: dt.date | str | None
         with writing(self.engine) as connection:
             stage.create(connection)
