@@ -337,8 +337,6 @@ def load_file(
         else:
             msg = f"{path}: unknown file type; use .csv or .parquet"
             raise DataSourceError(msg)
-    except DataSourceError:
-        raise
     except (OSError, ValueError) as exc:
         msg = f"cannot read {path}: {exc}"
         raise DataSourceError(msg) from exc
