@@ -131,8 +131,6 @@ class Forecasts:
     source: str
     warnings: tuple[str, ...] = ()
     infos: tuple[str, ...] = ()
-    models: tuple[ModelInfo, ...] = ()
-    """The API's model listing, when it answered."""
 
 
 def attempt(read: Callable[[], T]) -> T | None:
@@ -195,18 +193,15 @@ def load_forecasts(ctx: Context, ticker: str) -> Forecasts:
     """The API's forecasts of ``ticker``; the stored ones when it is down or has none."""
     warnings: list[str] = []
     infos: list[str] = []
-    models: list[ModelInfo] = []
     try:
         if not ctx.api.up:
             raise sources.ApiUnavailableError(api.api_down_message(ctx.config.api_url))
-        models = _api_models(ctx.config)
-        types = tuple(api.production_model_types(models, ticker))
+        types = tuple(api.production_model_types(_api_models(ctx.config), ticker))
         if types:
             result = _api_forecasts(ctx.config, ticker, types)
             infos.extend(f"No forecast from {note}" for note in result.notes)
             if not result.paths.empty:
-                return Forecasts(result.paths, "the prediction API", (), tuple(infos),
-                                 tuple(models))  # fmt: skip
+                return Forecasts(result.paths, "the prediction API", (), tuple(infos))
         else:
             infos.append(
                 f"No production model serves {ticker}: train one with "
@@ -225,14 +220,11 @@ def load_forecasts(ctx: Context, ticker: str) -> Forecasts:
             f"No forecasts stored for {ticker} yet: run `volforecast train` and then "
             "`volforecast predict --all`."
         )
-    return Forecasts(paths, "the database (stored paths)", tuple(warnings), tuple(infos),
-                     tuple(models))  # fmt: skip
+    return Forecasts(paths, "the database (stored paths)", tuple(warnings), tuple(infos))
 
 
-def models_listing(ctx: Context, known: tuple[ModelInfo, ...] = ()) -> tuple[list[ModelInfo], str]:
-    """The registry's versions through the API, else read directly; and where from."""
-    if known:
-        return list(known), "the prediction API (GET /models)"
+def models_listing(ctx: Context) -> tuple[list[ModelInfo], str]:
+    """The registry's versions through the API (cached), else read directly; and where from."""
     if ctx.api.up:
         listing = attempt(lambda: _api_models(ctx.config))
         if listing is not None:

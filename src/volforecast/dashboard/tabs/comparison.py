@@ -60,7 +60,7 @@ def comparison_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
         st.plotly_chart(charts.accuracy_figure(chosen, metric, title=METRICS[metric]),
                         key="accuracy_chart")  # fmt: skip
 
-    models, source = page.models_listing(ctx, forecasts.models)
+    models, source = page.models_listing(ctx)
     metrics = _own_metrics(ctx, models, ticker)
     st.subheader("Test-window metrics of the production versions")
     if metrics.empty:

@@ -15,9 +15,9 @@ def _promotion_log(database_url: str, _engine: Engine) -> pd.DataFrame:
     return store.promotion_log(_engine)
 
 
-def registry_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
+def registry_tab(ctx: page.Context) -> None:
     """Registered versions with their aliases, and the promotion log."""
-    models, source = page.models_listing(ctx, forecasts.models if forecasts else ())
+    models, source = page.models_listing(ctx)
     st.subheader("Registered versions")
     if not ctx.api.up:
         st.warning(
