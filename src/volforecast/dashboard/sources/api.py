@@ -61,7 +61,6 @@ def api_down_message(url: str) -> str:
 class ApiStatus:
     """Whether the API answers, and what its ``/health`` says."""
 
-    url: str
     up: bool
     detail: str
     degraded: bool = False
@@ -72,15 +71,15 @@ def api_status(client: ApiClient, timeout_s: float = 3.0) -> ApiStatus:
     try:
         answer = client.session.get(f"{client.url}/health", timeout=timeout_s)
     except requests.RequestException as exc:
-        return ApiStatus(client.url, up=False, detail=type(exc).__name__)
+        return ApiStatus(up=False, detail=type(exc).__name__)
     try:
         health = Health.model_validate(answer.json())
     except ValueError:  # not JSON, or not the API's health answer
-        return ApiStatus(client.url, up=False, detail=f"HTTP {answer.status_code}, not the API")
+        return ApiStatus(up=False, detail=f"HTTP {answer.status_code}, not the API")
     failing = [f"{name}: {check.detail}" for name, check in health.checks.items() if not check.ok]
     if failing:
-        return ApiStatus(client.url, up=True, detail="; ".join(failing), degraded=True)
-    return ApiStatus(client.url, up=True, detail=f"ok, {health.models_served} served")
+        return ApiStatus(up=True, detail="; ".join(failing), degraded=True)
+    return ApiStatus(up=True, detail=f"ok, {health.models_served} served")
 
 
 def _get(client: ApiClient, path: str, **params: Any) -> requests.Response:
