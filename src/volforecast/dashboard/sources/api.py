@@ -23,7 +23,6 @@ from volforecast.settings import Settings
 
 API_URL_ENV = "VOLFORECAST_DASHBOARD__API_URL"
 API_KEY_ENV = "VOLFORECAST_API__API_KEY"
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 MAX_HORIZON_DAYS = 30
 
 _LISTING = TypeAdapter(list[ModelInfo])
@@ -33,7 +32,7 @@ _LISTING = TypeAdapter(list[ModelInfo])
 class DashboardConfig:
     """Where the dashboard finds the prediction API (``settings.dashboard.api_url``)."""
 
-    api_url: str = DEFAULT_API_URL
+    api_url: str
     api_key: str | None = None
     timeout_s: float = 10.0
 
