@@ -151,26 +151,20 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, unexpected)
-    _declare_problems(app)
-
-
-def _internal(request: Request) -> str:
-    return f"internal error; see the service log under request id {request_id(request.scope)}"
-
-
-def _declare_problems(app: FastAPI) -> None:
     # FastAPI documents an error's model under the route's own media type and its 422 as
     # HTTPValidationError; the handlers above send neither, so the schema is said again.
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        fresh = app.openapi_schema is None
-        schema = build()
-        if fresh:
-            _as_problems(schema)
-        return schema
+        if app.openapi_schema is None:
+            _as_problems(build())  # built once, then kept in app.openapi_schema
+        return build()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _internal(request: Request) -> str:
+    return f"internal error; see the service log under request id {request_id(request.scope)}"
 
 
 def _as_problems(schema: dict[str, Any]) -> None:
