@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -12,10 +12,6 @@ from rich.markup import escape
 from volforecast.cli import ExitCode, database_errors, engine, err, errors, fail, out, settings
 from volforecast.cli.options import JsonOption, day, split_tickers
 from volforecast.cli.render import print_quality, progress, show_listing, write_json
-
-if TYPE_CHECKING:
-    from volforecast.jobs.ingest import IngestReport
-    from volforecast.settings import Settings
 
 SampleOption = Annotated[
     bool,
@@ -140,13 +136,6 @@ def ingest(
                 batch, engine=store, settings=chosen, rejects_path=rejects,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )  # fmt: skip
-    _print_ingest(report, chosen, show_all=show_all)
-    write_json(report_json, report.to_dict())
-    if report.status != "complete":
-        raise typer.Exit(int(ExitCode.ERROR if report.status == "failed" else ExitCode.PARTIAL))
-
-
-def _print_ingest(report: IngestReport, chosen: Settings, *, show_all: bool) -> None:
     print_quality(report.quality, show_all=show_all)
     counts = report.counts
     out.print(
@@ -157,6 +146,9 @@ def _print_ingest(report: IngestReport, chosen: Settings, *, show_all: bool) -> 
     )
     if report.rejects_file:
         out.print(f"rejected rows written to {report.rejects_file}")
+    write_json(report_json, report.to_dict())
+    if report.status != "complete":
+        raise typer.Exit(int(ExitCode.ERROR if report.status == "failed" else ExitCode.PARTIAL))
 
 
 def _ingest_configured(
