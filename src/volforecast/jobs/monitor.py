@@ -113,12 +113,6 @@ class MonitorReport:
         }  # fmt: skip
 
 
-def _served_tickers(models: ProductionModels, tickers: Sequence[str] | None) -> list[str]:
-    wanted = None if tickers is None else {t.strip().upper() for t in tickers}
-    return sorted({t for served in models.served() for t in served.models
-                   if wanted is None or t in wanted})  # fmt: skip
-
-
 def monitor(
     engine: Engine,
     settings: Settings,
@@ -144,14 +138,16 @@ def monitor(
     started = time.perf_counter()
     config = settings.monitoring
     report = MonitorReport(as_of=as_of)
-    names = _served_tickers(models, tickers)
+    wanted = None if tickers is None else {t.strip().upper() for t in tickers}
+    names = sorted({t for served in models.served() for t in served.models
+                    if wanted is None or t in wanted})  # fmt: skip
     if tickers is not None and not names:
         msg = f"no production model serves {', '.join(tickers)}"
         raise UnknownTickerError(msg)
     now = dt.datetime.now(dt.UTC)
     store = MonitoringRepository(engine)
     datasets, quality, accuracy = _load(engine, settings, names, as_of)
-    for ticker in sorted({t.strip().upper() for t in tickers or []} - set(names)):
+    for ticker in sorted((wanted or set()) - set(names)):
         report.failures[ticker] = f"{ticker}: no production model serves it"
     with reachable(engine):
         fired = store.fired_days(names) if names else {}
