@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -78,6 +79,15 @@ class Freshness:
             return f"fresh: last close {self.last_close}, NYSE session {self.session}"
         last = "none stored" if self.last_close is None else str(self.last_close)
         return f"stale since {self.stale_since}: last close {last}, NYSE session {self.session}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dates, ISO, and whether the prices are fresh: the reports' JSON form."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "session": self.session.isoformat(),
+            "last_close": None if self.last_close is None else self.last_close.isoformat(),
+            "fresh": self.fresh,
+        }
 
     def raise_if_stale(self) -> None:
         """Raise :class:`~volforecast.errors.StalePricesError` with :attr:`message` if stale."""
