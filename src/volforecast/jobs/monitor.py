@@ -336,10 +336,8 @@ def replay(  # noqa: PLR0913  (the replay's options, each a CLI flag)
 ) -> ReplayReport:
     """Replay ``start``..``end`` as if live; see the module docstring.
 
-    Each ticker's model is fitted on everything before ``start``; from then on, the 1-day
-    forecast of each day is made at the close before it with frozen parameters, the day is
-    observed, and the detectors judge. With ``retrain``, the first alert of a day refits the
-    model on the data up to that day, which also resets the detectors' reference window.
+    Each ticker's model is first fitted on everything before ``start``, and forecasts with its
+    parameters frozen; a retrain also resets the detectors' reference window.
     """
     started = time.perf_counter()
     if start >= end:
