@@ -103,14 +103,15 @@ class MonitorReport:
         return {
             **asdict(self),
             "as_of": None if self.as_of is None else self.as_of.isoformat(),
-            "alerts": [
-                {"ticker": a.ticker, "model_type": a.model_type, "detector": a.detector,
-                 "observed_on": a.observed_on.isoformat(), "statistic": a.statistic,
-                 "threshold": a.threshold}
-                for a in self.alerts
-            ],
+            "alerts": [_alert_json(a) for a in self.alerts],
             "seconds": round(self.seconds, 2),
         }  # fmt: skip
+
+
+def _alert_json(alert: Alert, *left_out: str) -> dict[str, Any]:
+    """An alert as the reports' JSON holds it: without its detail, nor ``left_out``."""
+    kept = {k: v for k, v in asdict(alert).items() if k not in {"detail", *left_out}}
+    return kept | {"observed_on": alert.observed_on.isoformat()}
 
 
 def monitor(
@@ -314,9 +315,7 @@ class ReplayReport:
         return {
             "start": self.start.isoformat(), "end": self.end.isoformat(), "model": self.model,
             "tickers": self.tickers, "days": self.days,
-            "alerts": [{"ticker": a.ticker, "detector": a.detector,
-                        "observed_on": a.observed_on.isoformat(), "statistic": a.statistic,
-                        "threshold": a.threshold} for a in self.alerts],
+            "alerts": [_alert_json(a, "model_type") for a in self.alerts],
             "retrains": [[t, d.isoformat()] for t, d in self.retrains],
             "failures": self.failures,
         }  # fmt: skip
