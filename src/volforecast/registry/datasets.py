@@ -98,16 +98,10 @@ class PriceDataset(PandasDataset):
 def price_dataset(
     prices: pd.DataFrame, *, name: str, input_hash: str, database_url: str
 ) -> PriceDataset:
-    """The stored price rows of one training run as an MLflow dataset named ``name``.
+    """The stored price rows (raw layout) of one training run as an MLflow dataset ``name``.
 
-    Parameters
-    ----------
-    prices : pandas.DataFrame
-        The rows in the raw price layout (``ticker``, ``date``, prices, volume).
-    input_hash : str
-        The SHA-256 of the rows; its first :data:`DIGEST_CHARS` characters are the digest.
-    database_url : str
-        Where the rows are stored; its password is masked.
+    Its digest is the start of ``input_hash``, the rows' SHA-256; its source names the
+    ``database_url`` with the password masked.
     """
     dates = pd.to_datetime(prices["date"])
     source = PriceStoreSource(
