@@ -174,6 +174,19 @@ def training_runs(outcomes: Sequence[Any]) -> Listing:
     return Listing("Training runs", columns, rows)
 
 
+def champions(report: Any) -> tuple[Listing, dict[str, Any]]:
+    """``volforecast models champion`` and ``train``: each ticker's champion and why."""
+    columns = (Column("ticker"), Column("champion"), Column("why", free_text=True))
+    rows: list[tuple[str, ...]] = [
+        (c.ticker, (c.champion or "-").upper() + (" (new)" if c.changed else ""), c.reason)
+        for c in report.choices
+    ]
+    rows += [(ticker, "-", f"undecided: {why}") for ticker, why in report.undecided.items()]
+    wins = ", ".join(f"{name.upper()} {count}" for name, count in sorted(report.wins.items()))
+    note = f"Champions: {wins or 'none'}. A request naming no model is answered by its ticker's."
+    return Listing("Champions", columns, rows, note), report.to_dict()
+
+
 def promotion_log(
     name: str, events: Sequence[Any], at: dt.datetime | None, served: str | None
 ) -> tuple[Listing, dict[str, Any]]:
