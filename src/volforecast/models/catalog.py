@@ -100,6 +100,8 @@ CATALOG: dict[str, ModelSpec] = {
     )
 }
 MODEL_NAMES: tuple[str, ...] = tuple(CATALOG)
+DEFAULT_MODEL = "garch"
+"""The specification's model: what answers a ticker that has no champion yet."""
 CANDIDATES: tuple[str, ...] = tuple(name for name, spec in CATALOG.items() if spec.candidate)
 """The families trained by default and judged for each ticker's champion, in catalog order."""
 
