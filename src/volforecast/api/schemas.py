@@ -152,6 +152,8 @@ class ModelInfo(Schema):
     """Whether the fit converged; null when the version does not record it."""
     created_at: UtcDatetime | None
     """When the version was registered, UTC."""
+    champion_of: list[str] = []
+    """Tickers this production version answers when a request names no model."""
 
     @classmethod
     def from_version(cls, v: VersionInfo) -> ModelInfo:

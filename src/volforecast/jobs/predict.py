@@ -110,7 +110,7 @@ class Forecaster:
         """Read the latest stored close and the champion of every ticker; how many tickers."""
         with reachable(self.engine):
             self._latest = self.prices.latest_dates()
-        self._champions = {t: c.model for t, c in ChampionBook(self.engine).all().items()}
+        self.champions()
         return len(self._latest)
 
     def cached_champion(self, ticker: str) -> tuple[str, bool] | None:
@@ -128,9 +128,13 @@ class Forecaster:
         found = self.cached_champion(ticker)
         if found is not None:
             return found
-        self._champions = {t: c.model for t, c in ChampionBook(self.engine).all().items()}
-        champion = self._champions.get(ticker)
+        champion = self.champions().get(ticker)
         return (DEFAULT_MODEL, False) if champion is None else (champion, True)
+
+    def champions(self) -> dict[str, str]:
+        """Every ticker's champion family, read now (the service also reads it on a timer)."""
+        self._champions = {t: c.model for t, c in ChampionBook(self.engine).all().items()}
+        return self._champions
 
     def latest(self, ticker: str) -> dt.date | None:
         """The date of ``ticker``'s latest stored close; None when none is stored."""
