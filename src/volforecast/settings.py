@@ -242,20 +242,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
-        self.home = self.home.expanduser().resolve()
-        if not self.database_url:
-            self.database_url = f"sqlite:///{self.home / 'volforecast.db'}"
-        if not self.mlflow_backend_store_uri:
-            self.mlflow_backend_store_uri = f"sqlite:///{self.home / 'mlflow.db'}"
-        if not self.mlflow_tracking_uri:
-            # Embedded: the client writes to the same store a server would read.
-            self.mlflow_tracking_uri = self.mlflow_backend_store_uri
-        if not self.mlflow_artifact_location:
-            self.mlflow_artifact_location = str(self.home / "mlartifacts")
-        if self.data_dir is None:
-            self.data_dir = self.home / "data"
-        if self.ingest.drop_dir is None:
-            self.ingest.drop_dir = self.home / "incoming"
+        home = self.home = self.home.expanduser().resolve()
+        self.database_url = self.database_url or f"sqlite:///{home / 'volforecast.db'}"
+        self.mlflow_backend_store_uri = (
+            self.mlflow_backend_store_uri or f"sqlite:///{home / 'mlflow.db'}"
+        )
+        # Embedded: the client writes to the same store a server would read.
+        self.mlflow_tracking_uri = self.mlflow_tracking_uri or self.mlflow_backend_store_uri
+        self.mlflow_artifact_location = self.mlflow_artifact_location or str(home / "mlartifacts")
+        self.data_dir = self.data_dir or home / "data"
+        self.ingest.drop_dir = self.ingest.drop_dir or home / "incoming"
         return self
 
     @property

@@ -45,9 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.service = state
         # Ready to answer before the first look at the registry ends: a registry that is
         # down must not keep the service from starting; /health says what is missing.
-        await anyio.to_thread.run_sync(state.prepare_database)
-        await anyio.to_thread.run_sync(state.refresh_prices)
-        await anyio.to_thread.run_sync(state.refresh_models)
+        for step in (state.prepare_database, state.refresh_prices, state.refresh_models):
+            await anyio.to_thread.run_sync(step)
         log.info("serving %d registered models from %s", len(state.models),
                  settings.mlflow_tracking_uri)  # fmt: skip
         # Everything loaded so far (MLflow, torch, the models) lives as long as the service:

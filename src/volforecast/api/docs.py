@@ -17,28 +17,20 @@ from fastapi.staticfiles import StaticFiles
 
 ASSETS_URL = "/docs-assets"
 """Where the Swagger UI and ReDoc files are served."""
-DOCS_URL = "/docs"
-REDOC_URL = "/redoc"
-
-# Swagger UI would send the schema to validator.swagger.io for a badge: never, offline or not.
-SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
-
-
-def assets_dir() -> Path:
-    """The folder of ``swagger-ui-bundle.js``, ``swagger-ui.css``, ``redoc.standalone.js``."""
-    return Path(str(files("fastapi_offline") / "static"))
 
 
 def install(app: FastAPI) -> None:
     """Serve the assets and the two documentation pages; ``app`` has ``docs_url=None``."""
-    app.mount(ASSETS_URL, StaticFiles(directory=assets_dir()), name="docs-assets")
+    # The folder of swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js and a favicon.
+    assets = StaticFiles(directory=Path(str(files("fastapi_offline") / "static")))
+    app.mount(ASSETS_URL, assets, name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 
     def _prefix(request: Request) -> str:
         # Behind a proxy that strips a path prefix, every URL the page loads must carry it.
         return str(request.scope.get("root_path", "")).rstrip("/")
 
-    @app.get(DOCS_URL, include_in_schema=False)
+    @app.get("/docs", include_in_schema=False)
     def swagger_ui(request: Request) -> HTMLResponse:
         """Swagger UI over the service's own schema."""
         root = _prefix(request)
@@ -48,10 +40,11 @@ def install(app: FastAPI) -> None:
             swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-            swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+            # Swagger UI would send the schema to validator.swagger.io for a badge: never.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
-    @app.get(REDOC_URL, include_in_schema=False)
+    @app.get("/redoc", include_in_schema=False)
     def redoc(request: Request) -> HTMLResponse:
         """ReDoc over the service's own schema, without Google Fonts."""
         root = _prefix(request)

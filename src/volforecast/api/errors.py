@@ -37,22 +37,18 @@ log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
-STATUS_FOR: list[tuple[type[Exception], int]] = [
-    (UnknownTickerError, 404),
-    (ModelNotFoundError, 404),
-    (UnknownModelTypeError, 422),
-    (InvalidSeriesError, 422),
-    (DatabaseUnavailableError, 503),
-    (TrackingUnavailableError, 503),
-    (VolforecastError, 400),
-]
-
 DATABASE_DOWN = "the database is not answering; try again shortly"
-SAID_FOR: list[tuple[type[Exception], str]] = [
-    (DatabaseUnavailableError, DATABASE_DOWN),
-    (TrackingUnavailableError, "the model registry is not answering; try again shortly"),
+STATUS_FOR: list[tuple[type[Exception], int, str | None]] = [
+    (UnknownTickerError, 404, None),
+    (ModelNotFoundError, 404, None),
+    (UnknownModelTypeError, 422, None),
+    (InvalidSeriesError, 422, None),
+    (DatabaseUnavailableError, 503, DATABASE_DOWN),
+    (TrackingUnavailableError, 503, "the model registry is not answering; try again shortly"),
+    (VolforecastError, 400, None),
 ]
-"""What a server-side error says to the caller in place of its own message."""
+"""Each domain error's HTTP status, the first that matches, and what a server-side one says to
+the caller in place of its own message."""
 
 RETRY_AFTER_S = 5
 
@@ -63,11 +59,6 @@ class ProblemResponse(JSONResponse):
     """A JSON answer with the problem-details media type."""
 
     media_type = PROBLEM_MEDIA_TYPE
-
-
-def status_for(exc: Exception) -> int:
-    """The HTTP status of a domain error."""
-    return next((code for kind, code in STATUS_FOR if isinstance(exc, kind)), 500)
 
 
 def problem(
@@ -127,9 +118,8 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem-details answer."""
 
     async def domain(request: Request, exc: Exception) -> ProblemResponse:
-        code = status_for(exc)
+        code, said = next((c, s) for kind, c, s in STATUS_FOR if isinstance(exc, kind))
         if code >= 500:
-            said = next((s for kind, s in SAID_FOR if isinstance(exc, kind)), None)
             return _server_side(request, code, said or _internal(request), exc)
         return problem(request, code, str(exc))
 
@@ -161,26 +151,20 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, unexpected)
-    _declare_problems(app)
-
-
-def _internal(request: Request) -> str:
-    return f"internal error; see the service log under request id {request_id(request.scope)}"
-
-
-def _declare_problems(app: FastAPI) -> None:
     # FastAPI documents an error's model under the route's own media type and its 422 as
     # HTTPValidationError; the handlers above send neither, so the schema is said again.
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        fresh = app.openapi_schema is None
-        schema = build()
-        if fresh:
-            _as_problems(schema)
-        return schema
+        if app.openapi_schema is None:
+            _as_problems(build())  # built once, then kept in app.openapi_schema
+        return build()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _internal(request: Request) -> str:
+    return f"internal error; see the service log under request id {request_id(request.scope)}"
 
 
 def _as_problems(schema: dict[str, Any]) -> None:

@@ -20,11 +20,7 @@ _SANE = re.compile(r"[!-~]{1,128}")
 
 def request_id(scope: Scope) -> str:
     """The id of the request ``scope`` belongs to, made now when the middleware has not run."""
-    state = scope.setdefault("state", {})
-    found = state.get("request_id")
-    if not isinstance(found, str):
-        found = state["request_id"] = uuid.uuid4().hex
-    return found
+    return str(scope.setdefault("state", {}).setdefault("request_id", uuid.uuid4().hex))
 
 
 class RequestIdMiddleware:

@@ -33,36 +33,26 @@ the next day's lag of four quarters reaches furthest back."""
 
 @dataclass(frozen=True)
 class DailyData:
-    """Aligned daily series of one ticker, oldest first.
-
-    Attributes
-    ----------
-    ticker : str
-        The ticker, or a label for data that came without one.
-    dates : pandas.DatetimeIndex
-        Trading days, strictly increasing.
-    returns_pct : numpy.ndarray
-        Percent log returns of the adjusted close, one per date (the day before the first date
-        is the first price, which has no return of its own).
-    rv_sigma2 : numpy.ndarray
-        Range-based realized variance of the whole day in percent² (Garman–Klass with the
-        overnight return), floored above zero; equals ``returns_pct**2`` when the data came
-        without OHLC prices.
-    market_log_rv : numpy.ndarray or None
-        The market's log range variance on each date (:func:`market_log_rv`), attached by
-        :meth:`with_market`; None when the data came alone.
-    overnight_sigma2 : numpy.ndarray or None
-        The squared overnight return (the open over the previous close, both adjusted) in
-        percent²: the part of ``rv_sigma2`` from before the session opened. None when the data
-        came without OHLC prices.
-    """
+    """Aligned daily series of one ticker, oldest first."""
 
     ticker: str
+    """The ticker, or a label for data that came without one."""
     dates: pd.DatetimeIndex
+    """Trading days, strictly increasing."""
     returns_pct: np.ndarray
+    """Percent log returns of the adjusted close, one per date (the day before the first date
+    is the first price, which has no return of its own)."""
     rv_sigma2: np.ndarray
+    """Range-based realized variance of the whole day in percent² (Garman–Klass with the
+    overnight return), floored above zero; equals ``returns_pct**2`` when the data came
+    without OHLC prices."""
     market_log_rv: np.ndarray | None = None
+    """The market's log range variance on each date (:func:`market_log_rv`), attached by
+    :meth:`with_market`; None when the data came alone."""
     overnight_sigma2: np.ndarray | None = None
+    """The squared overnight return (the open over the previous close, both adjusted) in
+    percent²: the part of ``rv_sigma2`` from before the session opened. None when the data
+    came without OHLC prices."""
 
     def __post_init__(self) -> None:
         n = len(self.dates)

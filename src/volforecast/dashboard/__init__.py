@@ -16,10 +16,8 @@ from types import FrameType
 APP_PATH = Path(__file__).resolve().parent / "app.py"
 """The Streamlit script."""
 
-DEFAULT_PORT = 8501
 
-
-def streamlit_command(port: int = DEFAULT_PORT, address: str = "127.0.0.1") -> list[str]:
+def streamlit_command(port: int, address: str) -> list[str]:
     """The argv that serves the dashboard on ``address:port``, headless, without telemetry."""
     return [
         sys.executable, "-m", "streamlit", "run", str(APP_PATH),

@@ -62,7 +62,7 @@ def main() -> None:
     with tabs[1], _guarded(TABS[1]):
         comparison.comparison_tab(ctx, forecasts)
     with tabs[2], _guarded(TABS[2]):
-        registry.registry_tab(ctx, forecasts)
+        registry.registry_tab(ctx)
     with tabs[3], _guarded(TABS[3]):
         monitoring.monitoring_tab(ctx)
     st.caption(f"Updated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FunctionType
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -40,6 +41,10 @@ METRICS_TTL_S = 10
 T = TypeVar("T")
 
 
+def _name(function: FunctionType) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
 @st.cache_resource(show_spinner=False, on_release=Engine.dispose)
 def _engine(database_url: str, _settings: Settings) -> Engine:
     return db.create_db_engine(_settings)
@@ -54,9 +59,11 @@ def _database_problem(database_url: str, _engine: Engine) -> str | None:
     return None
 
 
-@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
-def _tickers(database_url: str, _engine: Engine) -> list[str]:
-    return store.stored_tickers(_engine)
+# A read is told apart by its name: Streamlit hashes no function by itself.
+@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False, hash_funcs={FunctionType: _name})
+def stored(database_url: str, _engine: Engine, read: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """``read(engine, *args, **kw)``, one of :mod:`.sources.store`'s reads, kept a minute."""
+    return read(_engine, *args, **kw)
 
 
 @st.cache_data(ttl=STATUS_TTL_S, show_spinner=False)
@@ -72,11 +79,6 @@ def _api_models(config: DashboardConfig) -> list[ModelInfo]:
 @st.cache_data(ttl=LISTING_TTL_S, show_spinner="Asking the API for forecasts…")
 def _api_forecasts(config: DashboardConfig, ticker: str, types: tuple[str, ...]) -> ForecastSet:
     return api.api_forecasts(config.client(), ticker, types)
-
-
-@st.cache_data(ttl=LISTING_TTL_S, show_spinner=False)
-def _stored_forecasts(database_url: str, _engine: Engine, ticker: str) -> ForecastSet:
-    return store.stored_forecasts(_engine, ticker)
 
 
 @st.cache_data(ttl=LISTING_TTL_S, show_spinner="Reading the model registry…")
@@ -117,6 +119,10 @@ class Context:
         """The database URL, the key of every cached database read."""
         return self.settings.database_url
 
+    def read(self, read: Callable[..., T], *args: Any, **kw: Any) -> T | None:
+        """:func:`stored` of ``read`` in this database, or None after a warning when it fails."""
+        return attempt(lambda: stored(self.url, self.engine, read, *args, **kw))
+
     @property
     def database_ok(self) -> bool:
         """Whether the database is up and migrated."""
@@ -131,8 +137,6 @@ class Forecasts:
     source: str
     warnings: tuple[str, ...] = ()
     infos: tuple[str, ...] = ()
-    models: tuple[ModelInfo, ...] = ()
-    """The API's model listing, when it answered."""
 
 
 def attempt(read: Callable[[], T]) -> T | None:
@@ -163,7 +167,7 @@ def sidebar(settings: Settings, config: DashboardConfig) -> Context:
     tickers: list[str] = []
     if problem is None:
         try:
-            tickers = _tickers(settings.database_url, engine)
+            tickers = stored(settings.database_url, engine, store.stored_tickers)
         except DashboardError as exc:
             problem = str(exc)
     # Bound to ?ticker=<symbol>: a link opens the dashboard on that ticker.
@@ -195,18 +199,15 @@ def load_forecasts(ctx: Context, ticker: str) -> Forecasts:
     """The API's forecasts of ``ticker``; the stored ones when it is down or has none."""
     warnings: list[str] = []
     infos: list[str] = []
-    models: list[ModelInfo] = []
     try:
         if not ctx.api.up:
             raise sources.ApiUnavailableError(api.api_down_message(ctx.config.api_url))
-        models = _api_models(ctx.config)
-        types = tuple(api.production_model_types(models, ticker))
+        types = tuple(api.production_model_types(_api_models(ctx.config), ticker))
         if types:
             result = _api_forecasts(ctx.config, ticker, types)
             infos.extend(f"No forecast from {note}" for note in result.notes)
             if not result.paths.empty:
-                return Forecasts(result.paths, "the prediction API", (), tuple(infos),
-                                 tuple(models))  # fmt: skip
+                return Forecasts(result.paths, "the prediction API", (), tuple(infos))
         else:
             infos.append(
                 f"No production model serves {ticker}: train one with "
@@ -216,7 +217,7 @@ def load_forecasts(ctx: Context, ticker: str) -> Forecasts:
         warnings.append(f"{exc} Showing the forecasts stored in the database instead.")
     # Not attempt(): this runs before the tabs exist, so its messages travel with the result.
     try:
-        paths = _stored_forecasts(ctx.url, ctx.engine, ticker).paths
+        paths = stored(ctx.url, ctx.engine, store.stored_forecasts, ticker).paths
     except DashboardError as exc:
         warnings.append(str(exc))
         paths = sources.empty_paths()
@@ -225,14 +226,11 @@ def load_forecasts(ctx: Context, ticker: str) -> Forecasts:
             f"No forecasts stored for {ticker} yet: run `volforecast train` and then "
             "`volforecast predict --all`."
         )
-    return Forecasts(paths, "the database (stored paths)", tuple(warnings), tuple(infos),
-                     tuple(models))  # fmt: skip
+    return Forecasts(paths, "the database (stored paths)", tuple(warnings), tuple(infos))
 
 
-def models_listing(ctx: Context, known: tuple[ModelInfo, ...] = ()) -> tuple[list[ModelInfo], str]:
-    """The registry's versions through the API, else read directly; and where from."""
-    if known:
-        return list(known), "the prediction API (GET /models)"
+def models_listing(ctx: Context) -> tuple[list[ModelInfo], str]:
+    """The registry's versions through the API (cached), else read directly; and where from."""
     if ctx.api.up:
         listing = attempt(lambda: _api_models(ctx.config))
         if listing is not None:

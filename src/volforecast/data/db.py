@@ -135,13 +135,6 @@ def check_connection(engine: Engine) -> None:
         pass
 
 
-def _alembic_config(engine: Engine) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(files("volforecast") / "migrations"))
-    config.set_main_option("sqlalchemy.url", describe(engine).replace("%", "%%"))
-    return config
-
-
 def head_revision() -> str:
     """The newest migration this version of volforecast ships."""
     script = ScriptDirectory(str(files("volforecast") / "migrations"))
@@ -170,7 +163,9 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def _run_migration(engine: Engine, direction: str, revision: str) -> None:
-    config = _alembic_config(engine)
+    config = Config()
+    config.set_main_option("script_location", str(files("volforecast") / "migrations"))
+    config.set_main_option("sqlalchemy.url", describe(engine).replace("%", "%%"))
     with reachable(engine), engine.begin() as connection:
         config.attributes["connection"] = connection
         getattr(command, direction)(config, revision)

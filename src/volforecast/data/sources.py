@@ -50,18 +50,12 @@ RAW_COLUMNS = ("ticker", "date", *PRICE_COLUMNS, "volume", "split_coefficient", 
 SAMPLE_TICKERS = ("^GSPC", "^IXIC")
 
 _ALIASES = {
-    "ticker": "ticker",
+    **{name: name for name in ("ticker", "date", "open", "high", "low", "close", "volume")},
     "symbol": "ticker",
-    "date": "date",
     "datetime": "date",
     "timestamp": "date",
-    "open": "open",
-    "high": "high",
-    "low": "low",
-    "close": "close",
     "adjclose": "adj_close",
     "adjustedclose": "adj_close",
-    "volume": "volume",
     "splitcoefficient": "split_coefficient",
     "splitfactor": "split_coefficient",
     "stocksplits": "split_coefficient",
@@ -109,17 +103,13 @@ def _key(name: object) -> str:
     return re.sub(r"[\s_\-]", "", str(name)).lower()
 
 
-def _is_text(column: pd.Series) -> bool:
-    return bool(pd.api.types.is_string_dtype(column.dtype) or column.dtype == object)
-
-
 def _numbers(column: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """float64 values, and masks of values written as non-finite and of text that is no number.
 
     An empty cell (NaN in a float column, null in Parquet) is missing, not unreadable; ``nan``
     written out (text, or a NaN float beside Parquet's nulls) is non-finite, like ``inf``.
     """
-    if _is_text(column):
+    if pd.api.types.is_string_dtype(column.dtype) or column.dtype == object:
         text = column.astype("string").str.strip()
         missing = text.isna() | text.str.lower().isin(_MISSING_TEXT)
         values = pd.to_numeric(text.mask(missing), errors="coerce").astype("float64")
@@ -347,8 +337,6 @@ def load_file(
         else:
             msg = f"{path}: unknown file type; use .csv or .parquet"
             raise DataSourceError(msg)
-    except DataSourceError:
-        raise
     except (OSError, ValueError) as exc:
         msg = f"cannot read {path}: {exc}"
         raise DataSourceError(msg) from exc

@@ -129,20 +129,19 @@ class BacktestResult:
             start = all_sessions.searchsorted(item.origin_dates, side="right")
             steps = np.arange(1, self.config.horizon + 1)
             forecast_dates = np.asarray(all_sessions.to_numpy())[start[:, None] + steps - 1]
-            for model, sigma2 in item.sigma2.items():
-                n = len(item.origin_dates)
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "ticker": item.ticker,
-                            "model": model.upper(),
-                            "origin_date": np.repeat(item.origin_dates.date, len(steps)),
-                            "step": np.tile(steps, n),
-                            "forecast_date": pd.DatetimeIndex(forecast_dates.reshape(-1)).date,
-                            "predicted_volatility": np.sqrt(sigma2.reshape(-1)),
-                        }
-                    )
-                )
+            # Every model of a ticker has the same origins, steps and dates.
+            days = pd.DataFrame(
+                {
+                    "ticker": item.ticker,
+                    "origin_date": np.repeat(item.origin_dates.date, len(steps)),
+                    "step": np.tile(steps, len(item.origin_dates)),
+                    "forecast_date": pd.DatetimeIndex(forecast_dates.reshape(-1)).date,
+                }
+            )
+            frames += [
+                days.assign(model=model.upper(), predicted_volatility=np.sqrt(sigma2.reshape(-1)))
+                for model, sigma2 in item.sigma2.items()
+            ]
         if not frames:
             return pd.DataFrame(columns=list(OUTPUT_COLUMNS))
         return BacktestSchema.validate(pd.concat(frames, ignore_index=True)[list(OUTPUT_COLUMNS)])

@@ -17,7 +17,7 @@ are left out for every model alike, since QLIKE is undefined there.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -104,7 +104,7 @@ def loss_table(
             targets = {
                 m: horizon_targets(data, origin_positions, p, h, proxy) for m, p in paths.items()
             }
-            common = _common_rows(targets.values())
+            common = functools.reduce(np.intersect1d, [t.rows for t in targets.values()])
             for model, t in targets.items():
                 keep = np.isin(t.rows, common)
                 realized, forecast = t.realized[keep], t.forecast[keep]
@@ -145,10 +145,6 @@ def aligned_losses(
         qlike_losses(a.realized[pick_a], a.forecast[pick_a]),
         qlike_losses(b.realized[pick_b], b.forecast[pick_b]),
     )
-
-
-def _common_rows(targets: Iterable[HorizonTargets]) -> np.ndarray:
-    return np.asarray(functools.reduce(np.intersect1d, [t.rows for t in targets]))
 
 
 def relative_qlike(losses: pd.DataFrame, baseline: str = "garch") -> pd.DataFrame:

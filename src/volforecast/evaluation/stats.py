@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from volforecast.core.risk import normal_quantile
+
 
 @dataclass(frozen=True)
 class StatResult:
@@ -212,7 +214,7 @@ def var_exceedances(
     """Days whose return fell below the normal VaR ``-z_c * sigma`` (zero mean)."""
     r = np.asarray(returns_pct, dtype=np.float64)
     sigma = np.sqrt(np.asarray(sigma2, dtype=np.float64))
-    return np.asarray(r < -stats.norm.ppf(coverage) * sigma)
+    return np.asarray(r < -normal_quantile(coverage) * sigma)
 
 
 def filtered_var_exceedances(

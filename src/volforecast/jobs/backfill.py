@@ -77,11 +77,8 @@ class SessionsReport:
             "failures": [vars(f) for f in self.failures],
             "stale": [d.freshness.message for d in self.stale],
             "dates": [
-                {"as_of": d.as_of.isoformat(), "session": d.freshness.session.isoformat(),
-                 "last_close": None if d.freshness.last_close is None
-                 else d.freshness.last_close.isoformat(),
-                 "fresh": d.freshness.fresh, "skipped": d.skipped, "paths": d.paths,
-                 "rows": d.rows, "failures": d.failures}
+                {**d.freshness.to_dict(), "skipped": d.skipped, "paths": d.paths, "rows": d.rows,
+                 "failures": d.failures}
                 for d in self.dates
             ],
         }  # fmt: skip

@@ -27,11 +27,11 @@ from volforecast.models.catalog import CANDIDATES, is_pooled
 from volforecast.registry.aliases import MAX_ATTEMPTS, alias_version, default_actor
 from volforecast.registry.champion import ChampionChoice, choose_champion
 from volforecast.registry.champion_book import ChampionBook
-from volforecast.registry.deadline import unanswered
+from volforecast.registry.deadline import tracking_deadline, unanswered
 from volforecast.registry.names import PRODUCTION, registered_model_name
 from volforecast.registry.promotion_log import LogConflictError
 from volforecast.registry.serving import download_models
-from volforecast.registry.tracking import connect, job_deadline
+from volforecast.registry.tracking import connect, retry_policy
 from volforecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def decide_champions(
     """Load the tickers' stored prices (all by default) and decide their champions."""
     from volforecast.jobs.train import load_datasets  # noqa: PLC0415  (train imports this module)
 
-    with job_deadline(settings):
+    with tracking_deadline(settings.mlflow_deadline_s, retry_policy(settings)):
         datasets = load_datasets(engine, settings, tickers)[0]
         return choose_champions(engine, settings, connect(settings), datasets)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -79,6 +80,15 @@ class Freshness:
         last = "none stored" if self.last_close is None else str(self.last_close)
         return f"stale since {self.stale_since}: last close {last}, NYSE session {self.session}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The dates, ISO, and whether the prices are fresh: the reports' JSON form."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "session": self.session.isoformat(),
+            "last_close": None if self.last_close is None else self.last_close.isoformat(),
+            "fresh": self.fresh,
+        }
+
     def raise_if_stale(self) -> None:
         """Raise :class:`~volforecast.errors.StalePricesError` with :attr:`message` if stale."""
         if not self.fresh:
@@ -135,21 +145,6 @@ def judge(last_close: dt.date | None, as_of: dt.date) -> Freshness:
     return Freshness(as_of=as_of, session=session, last_close=last_close, sessions_behind=behind)
 
 
-def last_stored_close(
-    engine: Engine, as_of: dt.date, tickers: Sequence[str] | None = None
-) -> dt.date | None:
-    """The latest stored close on or before ``as_of``, of ``tickers`` (every ticker by default)."""
-    query = select(func.max(PRICES.c.date)).where(PRICES.c.date <= as_of)
-    if tickers is not None:
-        query = query.where(PRICES.c.ticker.in_(list(tickers)))
-    with engine.connect() as connection:
-        found = connection.execute(query).scalar_one_or_none()
-    if found is None:
-        return None
-    # SQLite hands back aggregates of DATE columns as text.
-    return found if isinstance(found, dt.date) else dt.date.fromisoformat(str(found))
-
-
 def check_freshness(
     engine: Engine,
     as_of: dt.date | None = None,
@@ -169,4 +164,11 @@ def check_freshness(
         When the database cannot be read (callers map it to their own unavailable error).
     """
     day = latest_closed_session(now) if as_of is None else as_of
-    return judge(last_stored_close(engine, day, tickers), day)
+    query = select(func.max(PRICES.c.date)).where(PRICES.c.date <= day)
+    if tickers is not None:
+        query = query.where(PRICES.c.ticker.in_(list(tickers)))
+    with engine.connect() as connection:
+        last = connection.execute(query).scalar_one_or_none()
+    if last is not None and not isinstance(last, dt.date):
+        last = dt.date.fromisoformat(str(last))  # SQLite hands back aggregates of DATEs as text
+    return judge(last, day)

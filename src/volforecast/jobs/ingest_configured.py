@@ -74,20 +74,13 @@ class ConfiguredIngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
-        fresh = self.freshness
         return {
             "source": self.source,
             "status": self.status,
             **asdict(sum((r.counts for r in self.loads), UpsertCounts())),
             "files": [vars(f) for f in self.files],
             "failures": self.failures,
-            "freshness": {
-                "as_of": fresh.as_of.isoformat(),
-                "session": fresh.session.isoformat(),
-                "last_close": None if fresh.last_close is None else fresh.last_close.isoformat(),
-                "fresh": fresh.fresh,
-                "message": fresh.message,
-            },
+            "freshness": {**self.freshness.to_dict(), "message": self.freshness.message},
         }
 
 

@@ -103,20 +103,15 @@ class MonitorReport:
         return {
             **asdict(self),
             "as_of": None if self.as_of is None else self.as_of.isoformat(),
-            "alerts": [
-                {"ticker": a.ticker, "model_type": a.model_type, "detector": a.detector,
-                 "observed_on": a.observed_on.isoformat(), "statistic": a.statistic,
-                 "threshold": a.threshold}
-                for a in self.alerts
-            ],
+            "alerts": [_alert_json(a) for a in self.alerts],
             "seconds": round(self.seconds, 2),
         }  # fmt: skip
 
 
-def _served_tickers(models: ProductionModels, tickers: Sequence[str] | None) -> list[str]:
-    wanted = None if tickers is None else {t.strip().upper() for t in tickers}
-    return sorted({t for served in models.served() for t in served.models
-                   if wanted is None or t in wanted})  # fmt: skip
+def _alert_json(alert: Alert, *left_out: str) -> dict[str, Any]:
+    """An alert as the reports' JSON holds it: without its detail, nor ``left_out``."""
+    kept = {k: v for k, v in asdict(alert).items() if k not in {"detail", *left_out}}
+    return kept | {"observed_on": alert.observed_on.isoformat()}
 
 
 def monitor(
@@ -144,14 +139,16 @@ def monitor(
     started = time.perf_counter()
     config = settings.monitoring
     report = MonitorReport(as_of=as_of)
-    names = _served_tickers(models, tickers)
+    wanted = None if tickers is None else {t.strip().upper() for t in tickers}
+    names = sorted({t for served in models.served() for t in served.models
+                    if wanted is None or t in wanted})  # fmt: skip
     if tickers is not None and not names:
         msg = f"no production model serves {', '.join(tickers)}"
         raise UnknownTickerError(msg)
     now = dt.datetime.now(dt.UTC)
     store = MonitoringRepository(engine)
     datasets, quality, accuracy = _load(engine, settings, names, as_of)
-    for ticker in sorted({t.strip().upper() for t in tickers or []} - set(names)):
+    for ticker in sorted((wanted or set()) - set(names)):
         report.failures[ticker] = f"{ticker}: no production model serves it"
     with reachable(engine):
         fired = store.fired_days(names) if names else {}
@@ -318,9 +315,7 @@ class ReplayReport:
         return {
             "start": self.start.isoformat(), "end": self.end.isoformat(), "model": self.model,
             "tickers": self.tickers, "days": self.days,
-            "alerts": [{"ticker": a.ticker, "detector": a.detector,
-                        "observed_on": a.observed_on.isoformat(), "statistic": a.statistic,
-                        "threshold": a.threshold} for a in self.alerts],
+            "alerts": [_alert_json(a, "model_type") for a in self.alerts],
             "retrains": [[t, d.isoformat()] for t, d in self.retrains],
             "failures": self.failures,
         }  # fmt: skip
@@ -340,10 +335,8 @@ def replay(  # noqa: PLR0913  (the replay's options, each a CLI flag)
 ) -> ReplayReport:
     """Replay ``start``..``end`` as if live; see the module docstring.
 
-    Each ticker's model is fitted on everything before ``start``; from then on, the 1-day
-    forecast of each day is made at the close before it with frozen parameters, the day is
-    observed, and the detectors judge. With ``retrain``, the first alert of a day refits the
-    model on the data up to that day, which also resets the detectors' reference window.
+    Each ticker's model is first fitted on everything before ``start``, and forecasts with its
+    parameters frozen; a retrain also resets the detectors' reference window.
     """
     started = time.perf_counter()
     if start >= end:

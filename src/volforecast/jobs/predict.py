@@ -148,11 +148,7 @@ class Forecaster:
         return found
 
     def last_close(self) -> dt.date | None:
-        """The latest stored close of any ticker, from the last :meth:`refresh_latest`.
-
-        Read now when nothing was read yet, or when ``api.prices_refresh_s`` is 0 (read on
-        every call); None when no price is stored.
-        """
+        """The latest stored close of any ticker (None: none), as :meth:`refresh_latest` read it."""
         if not self._latest or self.settings.api.prices_refresh_s == 0:
             self.refresh_latest()
         return max(self._latest.values(), default=None)

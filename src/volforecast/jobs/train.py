@@ -52,14 +52,14 @@ from volforecast.models.catalog import CANDIDATES, build_model, is_pooled
 from volforecast.models.lstm.training import EpochCallback
 from volforecast.registry import names
 from volforecast.registry.aliases import LossesOf, Registry
-from volforecast.registry.deadline import unanswered
+from volforecast.registry.deadline import tracking_deadline, unanswered
 from volforecast.registry.decision import Decision
 from volforecast.registry.fingerprint import latest_with_fingerprint
 from volforecast.registry.promotion_log import PromotionLog
 from volforecast.registry.publish import Publisher
 from volforecast.registry.recovery import Recovered, recover
 from volforecast.registry.serving import download_models
-from volforecast.registry.tracking import connect, job_deadline
+from volforecast.registry.tracking import connect, retry_policy
 from volforecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,8 @@ def train(
         When the tracking server stops answering: at most ``settings.mlflow_deadline_s`` after
         the first request it did not answer, at any stage.
     """
-    with job_deadline(settings), deferred_interrupts():
+    deadline_s = settings.mlflow_deadline_s  # from the first unanswered request, at any stage
+    with tracking_deadline(deadline_s, retry_policy(settings)), deferred_interrupts():
         for name in config.models:
             build_model(name)  # an unknown name fails before any work
         started = time.perf_counter()

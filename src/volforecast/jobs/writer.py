@@ -137,32 +137,29 @@ class PredictionWriter:
         Raises when the database fails; what was being written is queued again then.
         """
         with self._flushing:  # one flush at a time: it owns the write under way
-            return self._flush()
-
-    def _flush(self) -> int:
-        written = self._replay()
-        while True:
-            with self._lock:
-                size = min(self.batch, len(self._pending))
-                chunk = [self._pending.popleft() for _ in range(size)]
-                self._taken_total += size
-                self._in_flight, self._in_flight_journaled = chunk, False
-            if not chunk:
-                return written
-            try:
-                self._upsert(chunk)
-            except Exception:
+            written = self._replay()
+            while True:
                 with self._lock:
-                    # Back in front, in order; unless the keeper journaled them meanwhile.
-                    if not self._in_flight_journaled:
-                        self._pending.extendleft(reversed(chunk))
-                        self._taken_total -= len(chunk)
-                raise
-            finally:
-                with self._lock:
-                    self._in_flight = []
-                    self.stats.pending = self._in_memory()
-            written += len(chunk)
+                    size = min(self.batch, len(self._pending))
+                    chunk = [self._pending.popleft() for _ in range(size)]
+                    self._taken_total += size
+                    self._in_flight, self._in_flight_journaled = chunk, False
+                if not chunk:
+                    return written
+                try:
+                    self._upsert(chunk)
+                except Exception:
+                    with self._lock:
+                        # Back in front, in order; unless the keeper journaled them meanwhile.
+                        if not self._in_flight_journaled:
+                            self._pending.extendleft(reversed(chunk))
+                            self._taken_total -= len(chunk)
+                    raise
+                finally:
+                    with self._lock:
+                        self._in_flight = []
+                        self.stats.pending = self._in_memory()
+                written += len(chunk)
 
     def _replay(self) -> int:
         written = 0

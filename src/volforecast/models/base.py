@@ -40,30 +40,19 @@ DATA_FILE = "data.npz"
 
 @dataclass(frozen=True)
 class VolatilityForecast:
-    """A forecast path of daily variances.
-
-    Attributes
-    ----------
-    model : str
-        Model type (``GARCH``, ``LSTM``, ...).
-    version : str
-        Model version (the registry's; ``"0"`` for an unregistered model).
-    ticker : str
-        What the forecast is for.
-    origin_date : datetime.date
-        Date of the last close the forecast uses.
-    forecast_dates : tuple of datetime.date
-        The next trading days, one per step.
-    sigma2 : numpy.ndarray
-        Variance of each day's return in percent², one per step (not cumulative).
-    """
+    """A forecast path of daily variances."""
 
     model: str
+    """Model type (``GARCH``, ``LSTM``, ...)."""
     version: str
+    """Model version (the registry's; ``"0"`` for an unregistered model)."""
     ticker: str
     origin_date: dt.date
+    """Date of the last close the forecast uses."""
     forecast_dates: tuple[dt.date, ...]
+    """The next trading days, one per step."""
     sigma2: np.ndarray
+    """Variance of each day's return in percent², one per step (not cumulative)."""
 
     def __post_init__(self) -> None:
         if len(self.forecast_dates) != len(self.sigma2):
@@ -95,37 +84,25 @@ class VolatilityForecast:
 
 @dataclass(frozen=True)
 class FitReport:
-    """How a fit went.
-
-    Attributes
-    ----------
-    converged : bool
-        The optimiser reported success and the parameters are usable (finite, stationary).
-        A model whose fit did not converge is never promoted.
-    optimizer_code : int or None
-        The optimiser's own exit code (SciPy's for ``arch``), None when there is no optimiser.
-    message : str
-        The optimiser's message, or what went wrong.
-    params_on_bounds : tuple of str
-        Parameters sitting on a bound of their space: a sign of a poor specification.
-    persistence : float or None
-        How slowly a variance shock decays (``alpha + beta`` for GARCH(1,1)); 1 is a unit root.
-    warnings : tuple of str
-        Warnings raised during the fit, kept rather than printed.
-    attempts : int
-        Fits tried before this one was kept (retries from other starting points or scales).
-    nobs : int
-        Observations the model was fitted on.
-    """
+    """How a fit went."""
 
     converged: bool
+    """The optimiser reported success and the parameters are usable (finite, stationary).
+    A model whose fit did not converge is never promoted."""
     optimizer_code: int | None = None
+    """The optimiser's own exit code (SciPy's for ``arch``), None when there is no optimiser."""
     message: str = ""
+    """The optimiser's message, or what went wrong."""
     params_on_bounds: tuple[str, ...] = ()
+    """Parameters sitting on a bound of their space: a sign of a poor specification."""
     persistence: float | None = None
+    """How slowly a variance shock decays (``alpha + beta`` for GARCH(1,1)); 1 is a unit root."""
     warnings: tuple[str, ...] = ()
+    """Warnings raised during the fit, kept rather than printed."""
     attempts: int = 1
+    """Fits tried before this one was kept (retries from other starting points or scales)."""
     nobs: int = 0
+    """Observations the model was fitted on."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -234,16 +211,14 @@ class VolatilityModel(ABC):
 
     def forecast(self, horizon: int = 1) -> VolatilityForecast:
         """The variance path of the next ``horizon`` trading days (1 to 30)."""
-        _check_horizon(horizon)
-        state = self._state()
-        last = np.array([len(state.data) - 1])
-        sigma2 = np.asarray(self._forecast_paths(state.data, last, horizon)[0], dtype=np.float64)
-        _check_path(sigma2, self.kind)
-        origin = state.data.last_date.date()
+        _check_horizon(horizon)  # before the fitted check, as forecast_paths orders them
+        data = self.data
+        sigma2 = self.forecast_paths(data, np.array([len(data) - 1]), horizon)[0]
+        origin = data.last_date.date()
         return VolatilityForecast(
             model=self.model_type,
             version=self.version,
-            ticker=state.data.ticker,
+            ticker=data.ticker,
             origin_date=origin,
             forecast_dates=tuple(trading_days_after(origin, horizon)),
             sigma2=sigma2,
@@ -275,7 +250,9 @@ class VolatilityModel(ABC):
             msg = "origins must be positions inside the data, after its first day"
             raise ValueError(msg)
         paths = np.asarray(self._forecast_paths(data, positions, horizon), dtype=np.float64)
-        _check_path(paths, self.kind)
+        if not (np.isfinite(paths).all() and (paths > 0).all()):
+            msg = f"{self.kind} produced a variance that is not a positive number"
+            raise ArithmeticError(msg)
         return paths
 
     def save(self, path: Path) -> Path:
@@ -400,12 +377,6 @@ def _check_horizon(horizon: int) -> None:
     if not 1 <= horizon <= MAX_HORIZON:
         msg = f"horizon must be between 1 and {MAX_HORIZON} trading days, got {horizon}"
         raise ValueError(msg)
-
-
-def _check_path(sigma2: np.ndarray, kind: str) -> None:
-    if not (np.isfinite(sigma2).all() and (sigma2 > 0).all()):
-        msg = f"{kind} produced a variance that is not a positive number"
-        raise ArithmeticError(msg)
 
 
 def _json_default(value: object) -> object:

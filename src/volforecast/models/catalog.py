@@ -28,33 +28,23 @@ Family = Literal["garch", "baseline", "ensemble", "lstm"]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What one catalog name builds.
-
-    Attributes
-    ----------
-    name : str
-        The lower-case name users type and the registry is named by.
-    family : str
-        What kind of model it is (its page in the docs' Models section).
-    model_class : str
-        ``module:Class`` of the :class:`VolatilityModel`; imported only when built, so that
-        listing the catalog never imports torch.
-    options : Mapping
-        Keyword arguments of the class.
-    pooled : bool
-        One fit on every ticker (its class implements ``fit_panel``), registered as
-        ``<name>_volatility_pooled``; otherwise one registered model per ticker.
-    candidate : bool
-        Trained by default and in the running for each ticker's champion, the family that
-        serves a request naming no model (:mod:`volforecast.registry.champion`).
-    """
+    """What one catalog name builds."""
 
     name: str
+    """The lower-case name users type and the registry is named by."""
     family: str
+    """What kind of model it is (its page in the docs' Models section)."""
     model_class: str
+    """``module:Class`` of the :class:`VolatilityModel`; imported only when built, so that
+    listing the catalog never imports torch."""
     options: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the class."""
     pooled: bool = False
+    """One fit on every ticker (its class implements ``fit_panel``), registered as
+    ``<name>_volatility_pooled``; otherwise one registered model per ticker."""
     candidate: bool = False
+    """Trained by default and in the running for each ticker's champion, the family that
+    serves a request naming no model (:mod:`volforecast.registry.champion`)."""
 
     @cached_property
     def model_kind(self) -> type[VolatilityModel]:

@@ -85,12 +85,10 @@ class GarchModel(VolatilityModel):
 
     def __init__(self, vol: GarchVol = "GARCH", dist: GarchDist = "normal", seed: int = 0) -> None:
         super().__init__()
-        if vol not in _VOL_NAME:
-            msg = f"vol must be one of {', '.join(_VOL_NAME)}, got {vol!r}"
-            raise ValueError(msg)
-        if dist not in _DIST_SUFFIX:
-            msg = f"dist must be one of {', '.join(_DIST_SUFFIX)}, got {dist!r}"
-            raise ValueError(msg)
+        for name, value, allowed in (("vol", vol, _VOL_NAME), ("dist", dist, _DIST_SUFFIX)):
+            if value not in allowed:
+                msg = f"{name} must be one of {', '.join(allowed)}, got {value!r}"
+                raise ValueError(msg)
         self.vol: GarchVol = vol
         self.dist: GarchDist = dist
         self.seed = seed
@@ -214,11 +212,8 @@ class GarchModel(VolatilityModel):
 
     # ---------------------------------------------------------------- forecasting
 
-    def _fixed(self, data: DailyData) -> Any:
-        return self.arch_model(data.returns_pct).fix(np.array(list(self.params.values())))
-
     def _forecast_frame(self, data: DailyData, horizon: int, start: int) -> np.ndarray:
-        fixed = self._fixed(data)
+        fixed = self.arch_model(data.returns_pct).fix(np.array(list(self.params.values())))
         analytic = 1 if self.vol == "EGARCH" else horizon
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=FutureWarning)

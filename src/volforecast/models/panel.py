@@ -28,21 +28,14 @@ PANEL_FILE = "pooled.json"
 
 @dataclass
 class FittedPanel:
-    """The fitted models of one :func:`fit_panel`, by ticker, and the tickers that failed.
-
-    Attributes
-    ----------
-    models : dict of str to VolatilityModel
-        The per-ticker forecasters (a pooled panel's share one fit).
-    failures : dict of str to VolforecastError
-        Tickers whose fit was refused (too short, constant, ...), with the reason.
-    history : list of (float, float)
-        A pooled training's (train, validation) loss per epoch; empty for independent fits.
-    """
+    """The fitted models of one :func:`fit_panel`, by ticker, and the tickers that failed."""
 
     models: dict[str, VolatilityModel]
+    """The per-ticker forecasters (a pooled panel's share one fit)."""
     failures: dict[str, VolforecastError] = field(default_factory=dict)
+    """Tickers whose fit was refused (too short, constant, ...), with the reason."""
     history: list[tuple[float, float]] = field(default_factory=list)
+    """A pooled training's (train, validation) loss per epoch; empty for independent fits."""
 
     def for_ticker(self, ticker: str) -> VolatilityModel:
         """The forecaster of ``ticker``; ``KeyError`` saying why when there is none."""

@@ -20,8 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, stats
 
-from volforecast.core.risk import normal_quantile
-from volforecast.evaluation.stats import kupiec
+from volforecast.evaluation.stats import kupiec, var_exceedances
 
 Detector = Literal[
     "level_shift", "cusum", "kupiec_95", "kupiec_99", "ljung_box", "psi", "rmse", "data_quality"
@@ -273,9 +272,7 @@ def var_exceedance(
     large, so the false-alarm rate is at most ``alpha`` (less where the counts are too coarse
     to reach it exactly); ``threshold`` is the smallest statistic that fires.
     """
-    r = _float_array(returns_pct)
-    sigma = np.sqrt(_float_array(sigma2))
-    hits = r < -normal_quantile(coverage) * sigma
+    hits = var_exceedances(returns_pct, sigma2, coverage)
     result = kupiec(hits, coverage)
     lr, pmf = _kupiec_null(len(hits), coverage)
     pvalue = float(pmf[lr >= result.statistic - 1e-9].sum())

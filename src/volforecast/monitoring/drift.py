@@ -52,30 +52,21 @@ class Alert:
 
 @dataclass(frozen=True)
 class MonitorSeries:
-    """What the detectors read for one ticker and model, oldest day first.
-
-    Attributes
-    ----------
-    dates : pandas.DatetimeIndex
-        Trading days.
-    returns_pct : numpy.ndarray
-        Percent log returns.
-    rv_sigma2 : numpy.ndarray
-        Range-based realized variance, percent².
-    sigma2 : numpy.ndarray
-        The model's 1-day variance forecast for each day, made at the previous close.
-    start : int
-        The first monitored day; the ``reference_days`` before it (the end of the model's
-        training window) stand for normal.
-    """
+    """What the detectors read for one ticker and model, oldest day first."""
 
     ticker: str
     model_type: str
     dates: pd.DatetimeIndex
+    """Trading days."""
     returns_pct: np.ndarray
+    """Percent log returns."""
     rv_sigma2: np.ndarray
+    """Range-based realized variance, percent²."""
     sigma2: np.ndarray
+    """The model's 1-day variance forecast for each day, made at the previous close."""
     start: int
+    """The first monitored day; the ``reference_days`` before it (the end of the model's
+    training window) stand for normal."""
 
 
 @dataclass(frozen=True)

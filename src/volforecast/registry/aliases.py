@@ -193,7 +193,7 @@ class Registry:
         self,
         name: str,
         alias: Alias,
-        version: str,
+        version: str | None,
         action: PromotionAction,
         reason: str,
         metrics: dict[str, float],
@@ -201,11 +201,14 @@ class Registry:
         expect: str | None = None,
         candidate: str | None = None,
     ) -> PromotionEvent:
-        self._version(name, version)
+        # A reject moves nothing: it logs that production (``version``, maybe None) stays.
+        moves = action != "reject"
+        if moves:
+            self._version(name, str(version))
         seq = self.log.next_seq(name)
         previous = self.alias_version(name, alias)
-        if alias == PRODUCTION and expect is not None and previous != expect:
-            raise LogConflictError
+        if alias == PRODUCTION and (expect is not None or not moves) and previous != expect:
+            raise LogConflictError  # judged against a version that no longer serves
         event = PromotionEvent(
             registered_model=name,
             seq=seq,
@@ -219,31 +222,19 @@ class Registry:
             candidate=candidate,
         )
         with self.log.appending(event):
-            checkpoint(f"promotion.{action}.before_alias_move")
-            self.client.set_registered_model_alias(name, alias, version)
-            checkpoint(f"promotion.{action}.after_alias_move")
-            if alias == PRODUCTION and self.alias_version(name, CHALLENGER) == version:
-                self.client.delete_registered_model_alias(name, CHALLENGER)
+            if moves:
+                checkpoint(f"promotion.{action}.before_alias_move")
+                self.client.set_registered_model_alias(name, alias, str(version))
+                checkpoint(f"promotion.{action}.after_alias_move")
+                if alias == PRODUCTION and self.alias_version(name, CHALLENGER) == version:
+                    self.client.delete_registered_model_alias(name, CHALLENGER)
         return event
 
     def _record(
         self, name: str, version: str, production: str | None, decision: Decision
     ) -> PromotionEvent:
-        seq = self.log.next_seq(name)
-        if self.alias_version(name, PRODUCTION) != production:
-            raise LogConflictError  # judged against a version that no longer serves
-        event = PromotionEvent(
-            registered_model=name,
-            seq=seq,
-            alias=PRODUCTION,
-            action="reject",
-            version=production,
-            previous_version=production,
-            reason=f"v{version} not promoted: {decision.reason}",
-            metrics=decision.metrics,
-            actor=self.actor,
-            candidate=version,
-        )
-        with self.log.appending(event):
-            pass
-        return event
+        reason = f"v{version} not promoted: {decision.reason}"
+        return self._move(
+            name, PRODUCTION, production, "reject", reason, decision.metrics,
+            expect=production, candidate=version,
+        )  # fmt: skip

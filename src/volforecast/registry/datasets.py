@@ -11,6 +11,7 @@ read them again.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any, Self
 
@@ -33,14 +34,14 @@ TRAINING: str = "training"
 """The context of the training data in MLflow's inputs."""
 
 
+@dataclass(eq=False)  # compared by identity, as MLflow's own sources are
 class PriceStoreSource(DatasetSource):
     """Rows of volforecast's price table: which database, tickers and dates."""
 
-    def __init__(self, database: str, tickers: list[str], start: str, end: str) -> None:
-        self.database = database
-        self.tickers = tickers
-        self.start = start
-        self.end = end
+    database: str
+    tickers: list[str]
+    start: str
+    end: str
 
     @staticmethod
     def _get_source_type() -> str:
@@ -67,18 +68,12 @@ class PriceStoreSource(DatasetSource):
 
     def to_dict(self) -> dict[str, Any]:
         """The source as MLflow stores it (JSON)."""
-        return {"database": self.database, "tickers": self.tickers, "start": self.start,
-                "end": self.end}  # fmt: skip
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, source_dict: dict[Any, Any]) -> Self:
         """The source back from what :meth:`to_dict` stored."""
-        return cls(
-            str(source_dict["database"]),
-            [str(t) for t in source_dict["tickers"]],
-            str(source_dict["start"]),
-            str(source_dict["end"]),
-        )
+        return cls(**source_dict)
 
 
 # MLflow registers source classes (its own annotation says an instance).
@@ -98,16 +93,10 @@ class PriceDataset(PandasDataset):
 def price_dataset(
     prices: pd.DataFrame, *, name: str, input_hash: str, database_url: str
 ) -> PriceDataset:
-    """The stored price rows of one training run as an MLflow dataset named ``name``.
+    """The stored price rows (raw layout) of one training run as an MLflow dataset ``name``.
 
-    Parameters
-    ----------
-    prices : pandas.DataFrame
-        The rows in the raw price layout (``ticker``, ``date``, prices, volume).
-    input_hash : str
-        The SHA-256 of the rows; its first :data:`DIGEST_CHARS` characters are the digest.
-    database_url : str
-        Where the rows are stored; its password is masked.
+    Its digest is the start of ``input_hash``, the rows' SHA-256; its source names the
+    ``database_url`` with the password masked.
     """
     dates = pd.to_datetime(prices["date"])
     source = PriceStoreSource(

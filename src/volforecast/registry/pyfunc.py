@@ -87,11 +87,6 @@ class VolatilityPyfunc(PythonModel):
     def __init__(self) -> None:
         self._models: dict[str, VolatilityModel] = {}
 
-    @property
-    def models(self) -> dict[str, VolatilityModel]:
-        """The loaded models by ticker."""
-        return dict(self._models)
-
     def load_context(self, context: Any) -> None:
         """Read the model directory MLflow unpacked."""
         self._models = load_models(Path(context.artifacts[ARTIFACT_KEY]))

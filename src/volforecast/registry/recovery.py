@@ -51,6 +51,7 @@ Settlement = Literal["decided", "promoted", "abandoned", "undecided"]
 DECIDED = {"promote": PROMOTED, "reject": NOT_PROMOTED, "abandon": ABANDONED}
 """The decision tag that each kind of log entry naming a candidate stands for."""
 MAX_ATTEMPTS = 5
+RUNNING, KILLED = RunStatus.to_string(RunStatus.RUNNING), RunStatus.to_string(RunStatus.KILLED)
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ def _settle(client: MlflowClient, promotions: PromotionLog, version: Any, actor:
         )
         return Recovered(name, number, "undecided", reason)
     client.set_model_version_tag(name, number, TAG_DECISION, tag)
-    if version.run_id:
-        _end_run(client, version.run_id)
+    if version.run_id and client.get_run(version.run_id).info.status == RUNNING:
+        client.set_terminated(version.run_id, KILLED)
     return Recovered(name, number, settlement, reason)
 
 
@@ -143,12 +144,6 @@ def _entry(
     )  # fmt: skip
 
 
-def _end_run(client: MlflowClient, run_id: str) -> None:
-    run = client.get_run(run_id)
-    if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
-        client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
-
-
 def _end_dead_runs(client: MlflowClient, engine: Engine) -> None:
     """Mark killed the runs still ``RUNNING`` whose job is dead (killed before registering)."""
     experiments = [
@@ -163,5 +158,5 @@ def _end_dead_runs(client: MlflowClient, engine: Engine) -> None:
     for run in running:
         token = run.data.tags.get(TAG_JOB)
         if token and not is_alive(engine, token):
-            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            client.set_terminated(run.info.run_id, KILLED)
             log.warning("run %s of a stopped training job marked killed", run.info.run_id)

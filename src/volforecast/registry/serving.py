@@ -116,13 +116,7 @@ class RefreshReport:
 
 
 class ProductionModels:
-    """Every registered model's ``production`` version, in memory.
-
-    Parameters
-    ----------
-    client : MlflowClient
-        The registry to read.
-    """
+    """Every registered model's ``production`` version, in memory, from ``client``'s registry."""
 
     def __init__(self, client: MlflowClient) -> None:
         self.client = client

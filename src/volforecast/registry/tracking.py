@@ -5,8 +5,8 @@ The embedded default is a SQLite store under ``./var`` that the client writes di
 ``mlflow server``. A server that does not answer is retried a few times with a growing pause
 and then reported in one sentence (:class:`~volforecast.errors.TrackingUnavailableError`),
 never waited on forever: MLflow's own client would retry for minutes by default. The retries
-and timeouts fit inside ``VOLFORECAST_MLFLOW_DEADLINE_S``, and within :func:`job_deadline`
-that deadline bounds a whole job, not each request (:mod:`volforecast.registry.deadline`).
+and timeouts fit inside ``VOLFORECAST_MLFLOW_DEADLINE_S``, which bounds a whole job, not each
+request, within :func:`~volforecast.registry.deadline.tracking_deadline`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from volforecast.errors import TrackingUnavailableError
-from volforecast.registry.deadline import RetryPolicy, TrackingDeadline, tracking_deadline
+from volforecast.registry.deadline import RetryPolicy
 from volforecast.registry.names import experiment_name
 from volforecast.registry.relocate import relocate_store
 from volforecast.settings import Settings, masked_uri
@@ -57,17 +56,6 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         retries=settings.mlflow_retries,
         timeout_s=settings.mlflow_timeout_s,
     )
-
-
-@contextmanager
-def job_deadline(settings: Settings) -> Iterator[TrackingDeadline]:
-    """Within the block, ``mlflow_deadline_s`` bounds how long the job waits for the server.
-
-    From the first request the server does not answer to the error, whatever the stage and
-    however many requests MLflow makes meanwhile (:mod:`volforecast.registry.deadline`).
-    """
-    with tracking_deadline(settings.mlflow_deadline_s, retry_policy(settings)) as deadline:
-        yield deadline
 
 
 def check_server(uri: str, *, retries: int, timeout_s: float) -> None:

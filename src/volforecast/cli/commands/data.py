@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -13,11 +12,6 @@ from rich.markup import escape
 from volforecast.cli import ExitCode, database_errors, engine, err, errors, fail, out, settings
 from volforecast.cli.options import JsonOption, day, split_tickers
 from volforecast.cli.render import print_quality, progress, show_listing, write_json
-
-if TYPE_CHECKING:
-    from volforecast.data.sources import PriceBatch
-    from volforecast.jobs.ingest import IngestReport
-    from volforecast.settings import Settings
 
 SampleOption = Annotated[
     bool,
@@ -108,6 +102,7 @@ def ingest(
     nothing and a load cut short can simply be run again. Bad rows are rejected and reported
     per ticker; good tickers load. Exit code 3 means partial: something was rejected.
     """
+    from volforecast.data import sources  # noqa: PLC0415
     from volforecast.jobs.ingest import ingest as run_ingest  # noqa: PLC0415
 
     given = {"--sample": sample, "--file": file is not None, "--yfinance": yfinance is not None,
@@ -124,43 +119,23 @@ def ingest(
         fail("--yfinance needs --start YYYY-MM-DD", ExitCode.USAGE)
     if (ticker is not None or date_format is not None) and file is None:
         fail("--ticker and --date-format go with --file", ExitCode.USAGE)
-    loader = _loader(file, ticker, date_format, split_tickers(yfinance), start, end)
+    yahoo = split_tickers(yfinance)
     chosen = settings()
     store = engine(chosen)
     with errors():
         with err.status("Reading prices..."):
-            batch = loader()
+            if file is not None:
+                batch = sources.load_file(file, ticker=ticker, date_format=date_format)
+            elif yahoo is not None and start is not None:
+                batch = sources.load_yfinance(yahoo, start.date(), end.date() if end else None)
+            else:
+                batch = sources.load_sample()
         with progress() as bar:
             task = bar.add_task(f"Upserting {batch.source}", total=None)
             report = run_ingest(
                 batch, engine=store, settings=chosen, rejects_path=rejects,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )  # fmt: skip
-    _print_ingest(report, chosen, show_all=show_all)
-    write_json(report_json, report.to_dict())
-    if report.status != "complete":
-        raise typer.Exit(int(ExitCode.ERROR if report.status == "failed" else ExitCode.PARTIAL))
-
-
-def _loader(
-    file: Path | None,
-    ticker: str | None,
-    date_format: str | None,
-    yfinance: list[str] | None,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
-) -> Callable[[], PriceBatch]:
-    """How to read the source asked for: the sample, a file or Yahoo Finance."""
-    from volforecast.data import sources  # noqa: PLC0415
-
-    if file is not None:
-        return lambda: sources.load_file(file, ticker=ticker, date_format=date_format)
-    if yfinance is not None and start is not None:
-        return lambda: sources.load_yfinance(yfinance, start.date(), end.date() if end else None)
-    return sources.load_sample
-
-
-def _print_ingest(report: IngestReport, chosen: Settings, *, show_all: bool) -> None:
     print_quality(report.quality, show_all=show_all)
     counts = report.counts
     out.print(
@@ -171,6 +146,9 @@ def _print_ingest(report: IngestReport, chosen: Settings, *, show_all: bool) -> 
     )
     if report.rejects_file:
         out.print(f"rejected rows written to {report.rejects_file}")
+    write_json(report_json, report.to_dict())
+    if report.status != "complete":
+        raise typer.Exit(int(ExitCode.ERROR if report.status == "failed" else ExitCode.PARTIAL))
 
 
 def _ingest_configured(

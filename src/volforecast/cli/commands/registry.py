@@ -92,18 +92,16 @@ def models_promote(
     reason: ReasonOption = "promoted by hand",
 ) -> None:
     """Point production at a version by hand (one whose fit converged); logged."""
-    given = settings()
     with errors():
-        event = _registry(given).promote(name, version, reason)
+        event = _registry(settings()).promote(name, version, reason)
     out.print(f"{name}: production v{event.previous_version or '-'} -> v{event.version}")
 
 
 @app.command("rollback")
 def models_rollback(name: NameArgument, reason: ReasonOption = "rolled back by hand") -> None:
     """Point production back at the version it served before the current one; logged."""
-    given = settings()
     with errors():
-        event = _registry(given).rollback(name, reason)
+        event = _registry(settings()).rollback(name, reason)
     out.print(f"{name}: production v{event.previous_version} -> v{event.version} (rolled back)")
 
 

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from volforecast.cli import out, settings
-from volforecast.settings import Settings
 
 
 def mlflow_server(
@@ -31,25 +30,20 @@ def mlflow_server(
     from volforecast.registry.relocate import relocate_store  # noqa: PLC0415
 
     given = settings()
-    command = server_command(given, host, port or given.mlflow_port, workers)
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", given.mlflow_backend_store_uri,
+        "--artifacts-destination", given.mlflow_artifact_location,
+        "--host", host,
+        "--port", str(port or given.mlflow_port),
+        "--workers", str(workers),
+    ]  # fmt: skip
     given.home.mkdir(parents=True, exist_ok=True)
     # Experiments the embedded store created record file paths: a moved home finds them again.
     relocate_store(given.mlflow_backend_store_uri, Path(given.mlflow_artifact_location))
     out.print(f"starting: {' '.join(command)}")
     executable = shutil.which(command[0]) or sys.executable
     os.execv(executable, command)  # noqa: S606  (replaces this process: signals reach mlflow)
-
-
-def server_command(given: Settings, host: str, port: int, workers: int = 2) -> list[str]:
-    """The `mlflow server` command line for these settings."""
-    return [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", given.mlflow_backend_store_uri,
-        "--artifacts-destination", given.mlflow_artifact_location,
-        "--host", host,
-        "--port", str(port),
-        "--workers", str(workers),
-    ]  # fmt: skip
 
 
 def serve(

@@ -23,7 +23,6 @@ from volforecast.settings import Settings
 
 API_URL_ENV = "VOLFORECAST_DASHBOARD__API_URL"
 API_KEY_ENV = "VOLFORECAST_API__API_KEY"
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 MAX_HORIZON_DAYS = 30
 
 _LISTING = TypeAdapter(list[ModelInfo])
@@ -33,7 +32,7 @@ _LISTING = TypeAdapter(list[ModelInfo])
 class DashboardConfig:
     """Where the dashboard finds the prediction API (``settings.dashboard.api_url``)."""
 
-    api_url: str = DEFAULT_API_URL
+    api_url: str
     api_key: str | None = None
     timeout_s: float = 10.0
 
@@ -61,7 +60,6 @@ def api_down_message(url: str) -> str:
 class ApiStatus:
     """Whether the API answers, and what its ``/health`` says."""
 
-    url: str
     up: bool
     detail: str
     degraded: bool = False
@@ -72,15 +70,15 @@ def api_status(client: ApiClient, timeout_s: float = 3.0) -> ApiStatus:
     try:
         answer = client.session.get(f"{client.url}/health", timeout=timeout_s)
     except requests.RequestException as exc:
-        return ApiStatus(client.url, up=False, detail=type(exc).__name__)
+        return ApiStatus(up=False, detail=type(exc).__name__)
     try:
         health = Health.model_validate(answer.json())
     except ValueError:  # not JSON, or not the API's health answer
-        return ApiStatus(client.url, up=False, detail=f"HTTP {answer.status_code}, not the API")
+        return ApiStatus(up=False, detail=f"HTTP {answer.status_code}, not the API")
     failing = [f"{name}: {check.detail}" for name, check in health.checks.items() if not check.ok]
     if failing:
-        return ApiStatus(client.url, up=True, detail="; ".join(failing), degraded=True)
-    return ApiStatus(client.url, up=True, detail=f"ok, {health.models_served} served")
+        return ApiStatus(up=True, detail="; ".join(failing), degraded=True)
+    return ApiStatus(up=True, detail=f"ok, {health.models_served} served")
 
 
 def _get(client: ApiClient, path: str, **params: Any) -> requests.Response:

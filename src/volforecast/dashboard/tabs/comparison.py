@@ -6,7 +6,6 @@ from functools import partial
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine
 
 from volforecast.api.schemas import ModelInfo
 from volforecast.dashboard import charts, page, record, tables
@@ -17,11 +16,6 @@ AB_ACCURACY_COLUMNS = ["horizon", "proxy", "as_of_date", "n_forecasts", "rmse_vo
                        "mae_vol_pct", "qlike"]  # fmt: skip
 METRICS = {"rmse_vol_pct": "RMSE (daily vol %)", "mae_vol_pct": "MAE (daily vol %)",
            "qlike": "QLIKE"}  # fmt: skip
-
-
-@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
-def _accuracy(database_url: str, _engine: Engine, ticker: str) -> pd.DataFrame:
-    return store.accuracy(_engine, ticker)
 
 
 @st.cache_data(
@@ -38,7 +32,7 @@ def comparison_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
     if chosen is None:
         return
     ticker, forecasts = chosen
-    accuracy = page.attempt(lambda: _accuracy(ctx.url, ctx.engine, ticker))
+    accuracy = ctx.read(store.accuracy, ticker)
     accuracy = pd.DataFrame() if accuracy is None else accuracy
 
     st.subheader(f"Accuracy of the stored forecasts of {ticker}, over time")
@@ -60,7 +54,7 @@ def comparison_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
         st.plotly_chart(charts.accuracy_figure(chosen, metric, title=METRICS[metric]),
                         key="accuracy_chart")  # fmt: skip
 
-    models, source = page.models_listing(ctx, forecasts.models)
+    models, source = page.models_listing(ctx)
     metrics = _own_metrics(ctx, models, ticker)
     st.subheader("Test-window metrics of the production versions")
     if metrics.empty:

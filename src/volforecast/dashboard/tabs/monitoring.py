@@ -4,25 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine
 
 from volforecast.dashboard import charts, page, prometheus, tables
 from volforecast.dashboard.sources import api, store
-
-
-@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
-def _alerts(database_url: str, _engine: Engine, ticker: str | None) -> pd.DataFrame:
-    return store.alerts(_engine, ticker=ticker)
-
-
-@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
-def _latest_checks(database_url: str, _engine: Engine) -> pd.DataFrame:
-    return store.latest_checks(_engine)
-
-
-@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
-def _retrain_queue(database_url: str, _engine: Engine) -> pd.DataFrame:
-    return store.retrain_queue(_engine)
 
 
 @st.cache_data(ttl=page.METRICS_TTL_S, show_spinner=False)
@@ -42,7 +26,7 @@ def monitoring_tab(ctx: page.Context) -> None:
 def _alerts_section(ctx: page.Context) -> None:
     st.subheader("Alerts")
     only = ctx.ticker is not None and st.checkbox(f"Only {ctx.ticker}", key="alerts_only")
-    alerts = page.attempt(lambda: _alerts(ctx.url, ctx.engine, ctx.ticker if only else None))
+    alerts = ctx.read(store.alerts, ticker=ctx.ticker if only else None)
     quality_alerts = pd.DataFrame()
     if alerts is not None:
         drift_alerts, quality_alerts = tables.split_quality(alerts)
@@ -53,7 +37,7 @@ def _alerts_section(ctx: page.Context) -> None:
                          column_config=page.number_columns(drift_alerts, "%.4g"))  # fmt: skip
 
     st.subheader("Drift statistics (latest checks)")
-    checks = page.attempt(lambda: _latest_checks(ctx.url, ctx.engine))
+    checks = ctx.read(store.latest_checks)
     quality_checks = pd.DataFrame()
     if checks is not None:
         drift, quality_checks = tables.split_quality(checks)
@@ -83,7 +67,7 @@ def _alerts_section(ctx: page.Context) -> None:
     )
 
     st.subheader("Retraining queue")
-    queue = page.attempt(lambda: _retrain_queue(ctx.url, ctx.engine))
+    queue = ctx.read(store.retrain_queue)
     if queue is not None:
         if queue.empty:
             st.info("Nothing queued for retraining.")

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine
 
 from volforecast.dashboard import page, record, tables
 from volforecast.dashboard.sources import api, store
 
 
-@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner=False)
-def _promotion_log(database_url: str, _engine: Engine) -> pd.DataFrame:
-    return store.promotion_log(_engine)
-
-
-def registry_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
+def registry_tab(ctx: page.Context) -> None:
     """Registered versions with their aliases, and the promotion log."""
-    models, source = page.models_listing(ctx, forecasts.models if forecasts else ())
+    models, source = page.models_listing(ctx)
     st.subheader("Registered versions")
     if not ctx.api.up:
         st.warning(
@@ -41,7 +34,7 @@ def registry_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
     if not ctx.database_ok:
         st.warning(str(ctx.database_problem))
         return
-    log = page.attempt(lambda: _promotion_log(ctx.url, ctx.engine))
+    log = ctx.read(store.promotion_log)
     if log is None:
         return
     if log.empty:

@@ -207,16 +207,12 @@ def _report_rows(
     flagged = pd.DataFrame({"ticker": frame.loc[what.index, "ticker"], "what": what})
 
     def example(row: pd.Series) -> str:
-        return f"{_place(frame, int(row.name), labels)}: {row['what']}"  # type: ignore[call-overload]
+        at = int(row.name)  # type: ignore[call-overload]
+        day = frame["date"].iloc[at]
+        parts = [] if labels is None else [f"row {labels[at] + 1}"]
+        return ", ".join([*parts, fmt_day(day)] if pd.notna(day) else parts) + f": {row['what']}"
 
     _report_groups(report, flagged, check, _SOURCE_DETAIL[check], example)
-
-
-def _place(frame: pd.DataFrame, at: int, labels: pd.Index | None) -> str:
-    """``row 17, 2018-01-05``: where an example sits (its row only when it came from a source)."""
-    day = frame["date"].iloc[at]
-    parts = [] if labels is None else [f"row {labels[at] + 1}"]
-    return ", ".join([*parts, fmt_day(day)] if pd.notna(day) else parts)
 
 
 def _unreadable(

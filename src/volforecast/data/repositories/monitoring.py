@@ -149,14 +149,10 @@ class MonitoringRepository(Repository):
     def accuracy(self, *, ticker: str | None = None, horizon: int | None = None,
                  proxy: str | None = None) -> pd.DataFrame:  # fmt: skip
         """Stored accuracy rows, oldest date first."""
-        query = select(ACCURACY).order_by(ACCURACY.c.as_of_date, ACCURACY.c.ticker)
-        if ticker is not None:
-            query = query.where(ACCURACY.c.ticker == ticker)
-        if horizon is not None:
-            query = query.where(ACCURACY.c.horizon == horizon)
-        if proxy is not None:
-            query = query.where(ACCURACY.c.proxy == proxy)
-        return self._frame(query)
+        asked = {"ticker": ticker, "horizon": horizon, "proxy": proxy}
+        equal = [ACCURACY.c[name] == value for name, value in asked.items() if value is not None]
+        query = select(ACCURACY).where(*equal)
+        return self._frame(query.order_by(ACCURACY.c.as_of_date, ACCURACY.c.ticker))
 
     def alerts(self, *, ticker: str | None = None, since: dt.date | None = None,
                limit: int = 1_000) -> pd.DataFrame:  # fmt: skip

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import cast
 
 import pandas as pd
@@ -59,11 +59,7 @@ class UpsertCounts:
     unchanged: int = 0
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
-        return UpsertCounts(
-            self.inserted + other.inserted,
-            self.updated + other.updated,
-            self.unchanged + other.unchanged,
-        )
+        return UpsertCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -74,17 +70,6 @@ class TickerSummary:
     rows: int
     first_date: dt.date
     last_date: dt.date
-
-
-def _stage_table() -> Table:
-    columns = [Column(c.name, c.type) for c in PRICES.columns if c.name in STORED_COLUMNS]
-    return Table(
-        "volforecast_stage_prices",
-        MetaData(),
-        *columns,
-        prefixes=["TEMPORARY"],
-        postgresql_on_commit="DROP",
-    )
 
 
 class PriceRepository(Repository):
@@ -107,7 +92,13 @@ class PriceRepository(Repository):
             volume=frame["volume"].round().astype("Int64"),
             ingested_at=ingested_at,
         ).loc[:, list(STORED_COLUMNS)]
-        stage = _stage_table()
+        stage = Table(
+            "volforecast_stage_prices",
+            MetaData(),
+            *(Column(c.name, c.type) for c in PRICES.columns if c.name in STORED_COLUMNS),
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DROP",
+        )
         first_changed: dt.date | str | None
         with writing(self.engine) as connection:
             stage.create(connection)

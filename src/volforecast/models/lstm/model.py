@@ -168,14 +168,11 @@ class LstmModel(VolatilityModel):
             peaks = seasonal_regressors(season_peaks(history), targets) / n.log_rv_std
             season = torch.from_numpy(peaks.astype(np.float32))
         network = self.network.eval()
-        outputs = [
-            network(
-                windows[i : i + 8192],
-                ids[i : i + 8192],
-                None if season is None else season[i : i + 8192],
-            )
-            for i in range(0, len(origins), 8192)
-        ]
+        outputs = []
+        for i in range(0, len(origins), 8192):
+            part = slice(i, i + 8192)
+            season_part = None if season is None else season[part]
+            outputs.append(network(windows[part], ids[part], season_part))
         log_sigma2 = torch.cat(outputs).double().numpy()[:, :horizon]
         return np.exp(log_sigma2 * n.log_rv_std + n.log_rv_mean)
 

@@ -24,15 +24,10 @@ POOLED_DATA_FILE = "pooled_data.npz"
 
 @dataclass
 class LstmPanel(FittedPanel):
-    """What :meth:`LstmModel.fit_panel` trained: every ticker's forecaster shares ``training``.
-
-    Attributes
-    ----------
-    training : TrainingResult
-        The network, its settings, the per-ticker normalisers and the loss history.
-    """
+    """What :meth:`LstmModel.fit_panel` trained: every ticker's forecaster shares ``training``."""
 
     training: TrainingResult = field(kw_only=True)
+    """The network, its settings, the per-ticker normalisers and the loss history."""
 
     @classmethod
     def of_training(cls, result: TrainingResult, datasets: Sequence[DailyData]) -> LstmPanel:
