@@ -225,6 +225,9 @@ def test_predict_without_a_model_type_answers_with_the_tickers_champion(tmp_path
         assert (body["model_type"], body["champion"]) == (choice.champion.upper(), True)
         assert body["model_name"] == f"{choice.champion}_volatility_gspc"
         assert body["model_version"] == "1"
+        listed = {m["model_name"]: m["champion_of"] for m in client.get("/models").json()}
+        assert listed[body["model_name"]] == ["^GSPC"]
+        assert sum(map(len, listed.values())) == 1
         # Named, a family answers whether or not it is the champion.
         other = "HAR" if choice.champion == "garch" else "GARCH"
         named = client.post("/predict", json={"ticker": "^GSPC", "model_type": other})

@@ -48,12 +48,15 @@ def _registry(given: Settings) -> Registry:
 def models_list(as_json: JsonOption = False) -> None:
     """Registered models with their production and challenger versions."""
     from volforecast import listings  # noqa: PLC0415
+    from volforecast.registry.champion_book import ChampionBook  # noqa: PLC0415
     from volforecast.registry.overview import overview  # noqa: PLC0415
 
     given = settings()
     with errors():
-        rows = overview(_registry(given).client)
-    listing, payload = listings.models(rows, given.mlflow_tracking_uri_safe)
+        registry = _registry(given)
+        rows = overview(registry.client)
+        champions = {t: c.model for t, c in ChampionBook(registry.log.engine).all().items()}
+    listing, payload = listings.models(rows, given.mlflow_tracking_uri_safe, champions)
     show_listing(listing, payload, as_json=as_json,
                  empty="no registered models yet: try `volforecast train --all`")  # fmt: skip
 
