@@ -106,13 +106,18 @@ def decide_champions(
     engine: Engine, settings: Settings, tickers: Sequence[str] | None = None
 ) -> ChampionReport:
     """Load the tickers' stored prices (all by default) and decide their champions."""
-    from volforecast.jobs.train import load_datasets  # noqa: PLC0415  (train imports this module)
+    from volforecast.jobs.train import given_up_on, load_datasets  # noqa: PLC0415  (a cycle)
 
     with tracking_deadline(settings.mlflow_deadline_s, retry_policy(settings)):
         datasets = load_datasets(engine, settings, tickers)[0]
-        return choose_champions(engine, settings, connect(settings), datasets)
+        with given_up_on(settings, "the champions' decision", _DECIDE_AGAIN):
+            return choose_champions(engine, settings, connect(settings), datasets)
 
 
+_DECIDE_AGAIN = (
+    "every champion stays as it was; start the server again (`volforecast mlflow`) and run "
+    "`volforecast models champion` again"
+)
 _NO_LOSSES = pd.DataFrame({"ticker": [], "origin_date": pd.DatetimeIndex([]), "loss": []})
 
 

@@ -184,7 +184,7 @@ def train(
         stages = {"load and quality gate": time.perf_counter() - started}
         client = connect(settings)
         registry = Registry(client, PromotionLog(engine), settings.promotion, config.actor)
-        with _given_up_on(settings), JobLease(engine) as lease:
+        with given_up_on(settings, "training"), JobLease(engine) as lease:
             # Before anything new is registered: what a killed run left undecided is settled.
             recovered = recover(client, registry.log, registry.actor)
             trainer = Trainer(
@@ -255,9 +255,18 @@ def load_datasets(
     return datasets, quality, corrupt, rows_by_ticker
 
 
+_RETRAIN = (
+    "the models registered before are kept; start the server again (`volforecast mlflow`) "
+    "and re-run the training, which settles what this run left undecided"
+)
+
+
 @contextmanager
-def _given_up_on(settings: Settings) -> Iterator[None]:
-    """A tracking server given up on within the deadline: one sentence and exit code 4."""
+def given_up_on(settings: Settings, during: str, then: str = _RETRAIN) -> Iterator[None]:
+    """A tracking server given up on within the deadline: one sentence and exit code 4.
+
+    ``during`` names the job, ``then`` what to do once the server is back.
+    """
     try:
         yield
     except (MlflowException, RegistryError, OSError) as exc:
@@ -267,10 +276,8 @@ def _given_up_on(settings: Settings) -> Iterator[None]:
             raise
         msg = (
             f"the MLflow tracking server at {settings.mlflow_tracking_uri_safe} stopped answering "
-            f"during training ({request}) and was given up on within "
-            f"VOLFORECAST_MLFLOW_DEADLINE_S={settings.mlflow_deadline_s:g} s: the models "
-            "registered before are kept; start the server again (`volforecast mlflow`) and "
-            "re-run the training, which settles what this run left undecided"
+            f"during {during} ({request}) and was given up on within "
+            f"VOLFORECAST_MLFLOW_DEADLINE_S={settings.mlflow_deadline_s:g} s: {then}"
         )
         raise TrackingUnavailableError(msg) from exc
 
