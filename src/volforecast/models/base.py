@@ -47,6 +47,7 @@ class VolatilityForecast:
     version: str
     """Model version (the registry's; ``"0"`` for an unregistered model)."""
     ticker: str
+    """What the forecast is for."""
     origin_date: dt.date
     """Date of the last close the forecast uses."""
     forecast_dates: tuple[dt.date, ...]

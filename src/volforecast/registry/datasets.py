@@ -11,7 +11,6 @@ read them again.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any, Self
 
@@ -34,14 +33,14 @@ TRAINING: str = "training"
 """The context of the training data in MLflow's inputs."""
 
 
-@dataclass(eq=False)  # compared by identity, as MLflow's own sources are
 class PriceStoreSource(DatasetSource):
     """Rows of volforecast's price table: which database, tickers and dates."""
 
-    database: str
-    tickers: list[str]
-    start: str
-    end: str
+    def __init__(self, database: str, tickers: list[str], start: str, end: str) -> None:
+        self.database = database
+        self.tickers = tickers
+        self.start = start
+        self.end = end
 
     @staticmethod
     def _get_source_type() -> str:
@@ -68,12 +67,18 @@ class PriceStoreSource(DatasetSource):
 
     def to_dict(self) -> dict[str, Any]:
         """The source as MLflow stores it (JSON)."""
-        return asdict(self)
+        return {"database": self.database, "tickers": self.tickers, "start": self.start,
+                "end": self.end}  # fmt: skip
 
     @classmethod
     def from_dict(cls, source_dict: dict[Any, Any]) -> Self:
         """The source back from what :meth:`to_dict` stored."""
-        return cls(**source_dict)
+        return cls(
+            str(source_dict["database"]),
+            [str(t) for t in source_dict["tickers"]],
+            str(source_dict["start"]),
+            str(source_dict["end"]),
+        )
 
 
 # MLflow registers source classes (its own annotation says an instance).
