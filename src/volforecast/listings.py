@@ -198,7 +198,7 @@ def champions(report: Any) -> tuple[Listing, dict[str, Any]]:
     ]
     rows += [(ticker, "-", f"undecided: {why}") for ticker, why in report.undecided.items()]
     wins = ", ".join(f"{name.upper()} {count}" for name, count in sorted(report.wins.items()))
-    note = f"Champions: {wins or 'none'}. A request naming no model is answered by its ticker's."
+    note = f"Champions: {wins or 'none'}. A request that names no model gets its ticker's champion."
     return Listing("Champions", columns, rows, note), report.to_dict()
 
 
