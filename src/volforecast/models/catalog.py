@@ -68,6 +68,7 @@ def _spec(name: str, family: Family, model_class: str, **options: Any) -> ModelS
 
 _GARCH = "volforecast.models.garch:GarchModel"
 _BASE = "volforecast.models.baselines:"
+_LSTM = "volforecast.models.lstm.model:LstmModel"
 _HAR = {"seasonal": True, "market": True, "split": True, "seasonal_variance": True}
 CATALOG: dict[str, ModelSpec] = {
     spec.name: spec
@@ -84,9 +85,7 @@ CATALOG: dict[str, ModelSpec] = {
         _spec("historical", "baseline", _BASE + "HistoricalModel"),
         _spec("har", "baseline", _BASE + "HarModel", **_HAR, half_life_days=1000.0, candidate=True),
         _spec("ensemble", "ensemble", "volforecast.models.ensemble:EnsembleModel"),
-        _spec(
-            "lstm", "lstm", "volforecast.models.lstm.model:LstmModel", pooled=True, candidate=True
-        ),
+        _spec("lstm", "lstm", _LSTM, pooled=True, candidate=True),
     )
 }
 MODEL_NAMES: tuple[str, ...] = tuple(CATALOG)
