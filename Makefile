@@ -53,13 +53,13 @@ run: $(STAMP) ## The main job on the embedded default: ingest the sample, train,
 	$(BIN)/volforecast ingest --sample
 	$(BIN)/volforecast quality
 	$(BIN)/volforecast tickers
-	$(BIN)/volforecast train --all --models garch,lstm
+	$(BIN)/volforecast train --all
 	$(BIN)/volforecast models list
 	$(BIN)/volforecast predict --all --as-of $(SAMPLE_LAST_SESSION)
 	@echo "Serving on port $(DEMO_PORT) for one request (make serve keeps it running):"
 	@$(BIN)/volforecast serve --port $(DEMO_PORT) & server=$$!; \
 	$(BIN)/python -m volforecast.api.client --url http://127.0.0.1:$(DEMO_PORT) --wait 120 \
-		--ticker ^GSPC --model-type GARCH --horizon 5; status=$$?; \
+		--ticker ^GSPC --horizon 5; status=$$?; \
 	kill -TERM $$server; wait $$server; exit $$status
 
 serve: $(STAMP) ## The prediction API on port 8000 (docs at /docs; Ctrl-C stops it)

@@ -268,7 +268,7 @@ class Soak:
         if self.fault_due("mlflow", index) and self.running_tasks(PREDICT):
             self.strike("mlflow", day)
         if self.fault_due("train", index) and any(
-            t.startswith("train_garch") for _, t in self.running_tasks(TRAIN)
+            t.startswith("train_per_ticker") for _, t in self.running_tasks(TRAIN)
         ):
             time.sleep(2)  # let it get into its fit
             self.strike("train", day)

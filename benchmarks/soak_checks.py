@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from volforecast.registry.names import CHALLENGER, PRODUCTION, ticker_slug
+from volforecast.registry.names import CHALLENGER, CHAMPION, PRODUCTION, ticker_slug
 
 HORIZON = 30
 Result = tuple[bool, list[str]]
@@ -126,7 +126,8 @@ def check_aliases(conn: psycopg.Connection[Any], tracking_uri: str) -> Result:
 
     rows = conn.execute(
         "SELECT registered_model, seq, alias, action, version, previous_version"
-        " FROM ml.model_promotions ORDER BY registered_model, seq"
+        " FROM ml.model_promotions WHERE alias <> %s ORDER BY registered_model, seq",
+        (CHAMPION,),  # a champion is volforecast's own, not an MLflow alias
     ).fetchall()
     logged, broken = replay(rows)
     registry: dict[tuple[str, str], str | None] = {}

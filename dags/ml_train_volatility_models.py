@@ -1,15 +1,16 @@
 """Weekly training of every volatility model: `ml_train_volatility_models`.
 
-Every Monday at 02:00 UTC: check the stored prices, fit GARCH(1,1) for every ticker (mapped
-over chunks of tickers, one task per chunk), train the pooled LSTM on every ticker, then
-compare the families. Each training task is `volforecast train`: it evaluates every model
+Every Monday at 02:00 UTC: check the stored prices, fit the per-ticker candidate families
+(GARCH(1,1) and HAR) for every ticker (mapped over chunks of tickers, one task per chunk),
+train the pooled LSTM on every ticker, decide each ticker's champion among them, then compare
+the families. Each training task is `volforecast train`: it evaluates every model
 on its test window, logs the run to MLflow, registers the version, stores its metrics in
 `ml.model_metrics` and promotes it only if it beats production. So a chunk that fails loses
 nothing the others did, and a rerun of the same week trains nothing whose prices did not
 change.
 
 Params: `tickers` (default: every stored ticker that passes the quality gate),
-`chunk_size` (tickers per GARCH task), `lstm_epochs` (most epochs of the pooled LSTM; by
+`chunk_size` (tickers per per-ticker task), `lstm_epochs` (most epochs of the pooled LSTM; by
 default `volforecast train`'s, like every other LSTM setting),
 `lstm` (false skips the pooled LSTM: the daily DAG's retraining of the tickers the monitor
 queued does so). Training a ticker answers its pending request in `ml.retrain_requests`.
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 LSTM_QUEUE = os.environ.get("VOLFORECAST_LSTM_QUEUE", "default")
 LSTM_POOL = os.environ.get("VOLFORECAST_LSTM_POOL", "default_pool")
 # GARCH chunks at once: two suit one 2-core machine; raise it with the workers.
+PER_TICKER = "garch,har"  # the per-ticker candidate families (volforecast.models.catalog)
 CHUNKS_AT_ONCE = int(os.environ.get("VOLFORECAST_CHUNKS_AT_ONCE", "2"))
 
 
@@ -63,7 +65,7 @@ def _lstm_executor_config() -> dict[str, Any]:
     },
 )
 def ml_train_volatility_models() -> None:
-    """Check data quality, train GARCH in chunks, train the pooled LSTM, compare."""
+    """Check data quality, train per ticker in chunks, train the pooled LSTM, pick champions."""
 
     @task
     def check_data_quality() -> list[str]:
@@ -84,9 +86,10 @@ def ml_train_volatility_models() -> None:
         return chunks(tickers, get_current_context()["params"]["chunk_size"])
 
     @task(max_active_tis_per_dag=CHUNKS_AT_ONCE)
-    def train_garch(chunk: list[str]) -> list[dict[str, Any]]:
-        """Fit, evaluate, log, register and consider for promotion one chunk's GARCH models."""
-        report = run("train", "--tickers", ",".join(chunk), "--models", "garch", "--no-plots")
+    def train_per_ticker(chunk: list[str]) -> list[dict[str, Any]]:
+        """Fit, evaluate, log, register and consider for promotion one chunk's models."""
+        report = run("train", "--tickers", ",".join(chunk), "--models", PER_TICKER,
+                     "--no-plots", "--no-champions")  # fmt: skip
         return report["outcomes"]
 
     @task(
@@ -104,23 +107,36 @@ def ml_train_volatility_models() -> None:
         # The CLI's defaults (LstmConfig's) are the DAG's: only an asked-for limit is passed.
         epochs = params["lstm_epochs"]
         limit = [] if epochs is None else ["--lstm-epochs", str(epochs)]
-        return run("train", "--tickers", ",".join(tickers), "--models", "lstm", *limit)["outcomes"]
+        report = run("train", "--tickers", ",".join(tickers), "--models", "lstm",
+                     "--no-champions", *limit)  # fmt: skip
+        return report["outcomes"]
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def choose_champions(tickers: list[str]) -> dict[str, Any]:
+        """Decide each ticker's champion among the candidate families' production versions."""
+        report = run("models", "champion", "--tickers", ",".join(tickers))
+        log.info("champions: %s", report.get("wins"))
+        return report
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def compare_models(
-        garch: list[list[dict[str, Any]]], lstm: list[dict[str, Any]] | None
+        per_ticker: list[list[dict[str, Any]]],
+        lstm: list[dict[str, Any]] | None,
+        champions: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        """Per family: trained, promoted, failed and median test QLIKE; LSTM vs GARCH wins."""
-        outcomes = [o for chunk in garch or [] for o in chunk] + list(lstm or [])
-        summary = summarize(outcomes)
+        """Per family: trained, promoted, failed, median test QLIKE, champion of how many."""
+        outcomes = [o for chunk in per_ticker or [] for o in chunk] + list(lstm or [])
+        summary = summarize(outcomes) | {"champions": (champions or {}).get("wins", {})}
         log.info("comparison: %s", summary)
         return summary
 
     tickers = check_data_quality()
-    garch = train_garch.expand(chunk=chunk_tickers(tickers))
+    per_ticker = train_per_ticker.expand(chunk=chunk_tickers(tickers))
     lstm = train_lstm(tickers)
-    garch >> lstm  # the specification's order; the LSTM waits for GARCH, even a failed chunk
-    compare_models(garch, lstm)
+    per_ticker >> lstm  # the specification's order: GARCH first, then the LSTM, even on failure
+    champions = choose_champions(tickers)
+    lstm >> champions
+    compare_models(per_ticker, lstm, champions)
 
 
 ml_train_volatility_models()

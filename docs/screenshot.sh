@@ -34,7 +34,7 @@ frame[frame['date'] <= '2018-06-29'].to_parquet('$VF_HOME/until-june.parquet')
 "
     "$BIN/volforecast" db upgrade
     "$BIN/volforecast" ingest --file "$VF_HOME/until-june.parquet"
-    "$BIN/volforecast" train --all --models garch,lstm
+    "$BIN/volforecast" train --all
     "$BIN/volforecast" ingest --sample
     # Each evening of December's last 20 trading days, as the daily job would have run
     # (`volforecast predict --all --as-of DAY`, with the models loaded once).

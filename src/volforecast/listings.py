@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -131,8 +131,10 @@ def tickers(rows: Sequence[Any], database: str) -> tuple[Listing, dict[str, Any]
     return listing, {"database": database, "tickers": list(rows)}
 
 
-def models(rows: Sequence[Any], tracking_uri: str) -> tuple[Listing, dict[str, Any]]:
-    """``volforecast models list``: registered models and the versions their aliases hold."""
+def models(
+    rows: Sequence[Any], tracking_uri: str, champions: Mapping[str, str] | None = None
+) -> tuple[Listing, dict[str, Any]]:
+    """``volforecast models list``: registered models, their aliases, the tickers they win."""
     columns = (
         Column("name"),
         Column("type", drop=0),  # the name starts with it
@@ -141,18 +143,31 @@ def models(rows: Sequence[Any], tracking_uri: str) -> tuple[Listing, dict[str, A
         Column("prod", "right"),
         Column("chall", "right"),
         Column("QLIKE", "right"),
+        Column("wins", "right", drop=2),
     )
+    won = {r.name: _champion_of(r, champions or {}) for r in rows}
     listing = Listing(
         f"Registered models in {tracking_uri}",
         columns,
         [
             (r.name, r.model_type, r.serves, r.latest or "-", r.production or "-",
-             r.challenger or "-", _number(r.production_qlike))
+             r.challenger or "-", _number(r.production_qlike), str(len(won[r.name]) or "-"))
             for r in rows
         ],
-        "QLIKE: the production version's 1-day loss on its test window; lower is better.",
+        "QLIKE: the production version's 1-day loss on its test window; lower is better. "
+        "wins: the tickers it is the champion of, answering requests that name no model.",
     )  # fmt: skip
-    return listing, {"tracking_uri": tracking_uri, "models": list(rows)}
+    payload = [dataclasses.asdict(r) | {"champion_of": won[r.name]} for r in rows]
+    return listing, {"tracking_uri": tracking_uri, "models": payload}
+
+
+def _champion_of(row: Any, champions: Mapping[str, str]) -> list[str]:
+    """The tickers whose champion is ``row``'s family (its production version serves them)."""
+    if row.production is None:
+        return []
+    family = row.model_type.lower()
+    pooled = row.serves.endswith(" tickers")
+    return sorted(t for t, c in champions.items() if c == family and (pooled or t == row.serves))
 
 
 def training_runs(outcomes: Sequence[Any]) -> Listing:
@@ -172,6 +187,19 @@ def training_runs(outcomes: Sequence[Any]) -> Listing:
         for o in outcomes
     ]  # fmt: skip
     return Listing("Training runs", columns, rows)
+
+
+def champions(report: Any) -> tuple[Listing, dict[str, Any]]:
+    """``volforecast models champion`` and ``train``: each ticker's champion and why."""
+    columns = (Column("ticker"), Column("champion"), Column("why", free_text=True))
+    rows: list[tuple[str, ...]] = [
+        (c.ticker, (c.champion or "-").upper() + (" (new)" if c.changed else ""), c.reason)
+        for c in report.choices
+    ]
+    rows += [(ticker, "-", f"undecided: {why}") for ticker, why in report.undecided.items()]
+    wins = ", ".join(f"{name.upper()} {count}" for name, count in sorted(report.wins.items()))
+    note = f"Champions: {wins or 'none'}. A request that names no model gets its ticker's champion."
+    return Listing("Champions", columns, rows, note), report.to_dict()
 
 
 def promotion_log(

@@ -62,6 +62,18 @@ class PromotionSettings(BaseModel):
     """Largest one-sided Diebold–Mariano p-value accepted; 1 does not require significance."""
 
 
+class ChampionSettings(BaseModel):
+    """Which family serves a ticker by default (``VOLFORECAST_CHAMPION__<NAME>``).
+
+    Among the catalog's candidate families, the lowest mean QLIKE on the ticker's test window
+    wins; it replaces the sitting champion only with a one-sided Diebold–Mariano p-value at
+    most ``max_pvalue``.
+    """
+
+    max_pvalue: Annotated[float, Field(gt=0, le=1)] = 0.05
+    """Largest p-value at which a better family replaces the champion; 1 needs no test."""
+
+
 class ApiSettings(BaseModel):
     """The prediction service (``volforecast serve``); env ``VOLFORECAST_API__*``."""
 
@@ -204,6 +216,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     quality: QualitySettings = QualitySettings()
     promotion: PromotionSettings = PromotionSettings()
+    champion: ChampionSettings = ChampionSettings()
     api: ApiSettings = ApiSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     dashboard: DashboardSettings = DashboardSettings()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,9 @@ from volforecast.data.db import create_db_engine
 from volforecast.data.repositories.monitoring import MonitoringRepository
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.sources import load_sample
+from volforecast.models.catalog import CANDIDATES, is_pooled
 from volforecast.models.lstm.config import LstmConfig
+from volforecast.registry.champion_book import ChampionBook
 from volforecast.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -95,10 +98,16 @@ def test_the_dags_parse_with_their_schedules_order_retries_and_mapping(
     tasks = train["tasks"]
     assert tasks["check_data_quality"]["upstream"] == []
     assert tasks["chunk_tickers"]["upstream"] == ["check_data_quality"]
-    assert tasks["train_garch"]["upstream"] == ["chunk_tickers"]
-    assert tasks["train_garch"]["mapped"] is True, "GARCH is mapped over chunks of tickers"
-    assert tasks["train_lstm"]["upstream"] == ["check_data_quality", "train_garch"]
-    assert tasks["compare_models"]["upstream"] == ["train_garch", "train_lstm"]
+    assert tasks["train_per_ticker"]["upstream"] == ["chunk_tickers"]
+    assert tasks["train_per_ticker"]["mapped"] is True, "mapped over chunks of tickers"
+    assert tasks["train_lstm"]["upstream"] == ["check_data_quality", "train_per_ticker"]
+    assert tasks["choose_champions"]["upstream"] == ["check_data_quality", "train_lstm"]
+    assert tasks["compare_models"]["upstream"] == [
+        "choose_champions",
+        "train_lstm",
+        "train_per_ticker",
+    ]
+    assert "ALL_DONE" in tasks["choose_champions"]["trigger_rule"]
     assert all(t["retries"] >= 2 and t["exponential_backoff"] for t in tasks.values())
     assert "ALL_DONE" in tasks["compare_models"]["trigger_rule"]
 
@@ -128,16 +137,24 @@ def test_the_training_dag_registers_models_and_a_failing_chunk_costs_only_itself
     result = _airflow(env, "test", str(DAGS), "ml_train_volatility_models",
                       "--conf", json.dumps(conf), "--retry-delay-s", "0.5")  # fmt: skip
     states = {(t["task_id"], t["map_index"]): t for t in result["tasks"]}
-    assert states[("train_garch", 0)]["state"] == "success"
-    assert states[("train_garch", 1)]["state"] == "success"
-    assert states[("train_garch", 2)]["state"] == "failed"
-    assert states[("train_garch", 2)]["try_number"] == 3, "tried once and retried twice"
+    assert states[("train_per_ticker", 0)]["state"] == "success"
+    assert states[("train_per_ticker", 1)]["state"] == "success"
+    assert states[("train_per_ticker", 2)]["state"] == "failed"
+    assert states[("train_per_ticker", 2)]["try_number"] == 3, "tried once and retried twice"
     assert states[("train_lstm", -1)]["state"] == "success"
+    assert states[("choose_champions", -1)]["state"] == "success"
     assert states[("compare_models", -1)]["state"] == "success"
 
     client = MlflowClient(Settings(home=tmp_path / "var").mlflow_tracking_uri)
-    for name in ("garch_volatility_gspc", "garch_volatility_ixic", "lstm_volatility_pooled"):
+    names = ("garch_volatility_gspc", "garch_volatility_ixic", "har_volatility_gspc",
+             "har_volatility_ixic", "lstm_volatility_pooled")  # fmt: skip
+    for name in names:
         assert "production" in client.get_registered_model(name).aliases, name
+    engine = create_db_engine(Settings(home=tmp_path / "var"))
+    champions = ChampionBook(engine).all()
+    engine.dispose()
+    assert set(champions) == {"^GSPC", "^IXIC"}
+    assert {c.model for c in champions.values()} <= {"garch", "har", "lstm"}
     # The DAG trains the LSTM with `volforecast train`'s defaults; only the run's own epoch
     # limit (lstm_epochs) is passed.
     pooled = client.get_model_version_by_alias("lstm_volatility_pooled", "production")
@@ -306,3 +323,13 @@ def test_the_training_summary_runs_under_the_interpreter_of_volforecasts_script(
     python, summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert python == sys.executable
     assert summary == {"lstm_better_than_garch": "0 of 0 tickers"}
+
+
+def test_the_training_dag_trains_every_per_ticker_candidate_of_the_catalog() -> None:
+    # The DAG runs in Airflow's environment, which cannot import the catalog: its list is
+    # written out, and must say what the catalog says.
+    text = (DAGS / "ml_train_volatility_models.py").read_text()
+    listed = re.search(r'^PER_TICKER = "([^"]+)"', text, re.MULTILINE)
+    assert listed is not None
+    assert tuple(listed.group(1).split(",")) == tuple(c for c in CANDIDATES if not is_pooled(c))
+    assert [c for c in CANDIDATES if is_pooled(c)] == ["lstm"], "train_lstm trains the pooled one"

@@ -209,6 +209,36 @@ def test_predict_answers_with_production_from_the_latest_stored_close(
     assert dt.date(2019, 1, 1) not in dates
 
 
+def test_predict_without_a_model_type_answers_with_the_tickers_champion(tmp_path: Path) -> None:
+    settings = make_settings(home=tmp_path / "var", api=QUICK)
+    _store(settings, _sample())
+    engine = db.create_db_engine(settings)
+    report = train(engine, settings, TrainConfig(models=("garch", "har"), plots=False), ["^GSPC"])
+    engine.dispose()
+    assert report.champions is not None
+    (choice,) = report.champions.choices
+    assert choice.champion in {"garch", "har"}
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/predict", json={"ticker": "^GSPC", "horizon": 3})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["model_type"], body["champion"]) == (choice.champion.upper(), True)
+        assert body["model_name"] == f"{choice.champion}_volatility_gspc"
+        assert body["model_version"] == "1"
+        listed = {m["model_name"]: m["champion_of"] for m in client.get("/models").json()}
+        assert listed[body["model_name"]] == ["^GSPC"]
+        assert sum(map(len, listed.values())) == 1
+        # Named, a family answers whether or not it is the champion.
+        other = "HAR" if choice.champion == "garch" else "GARCH"
+        named = client.post("/predict", json={"ticker": "^GSPC", "model_type": other})
+        assert (named.json()["model_type"], named.json()["champion"]) == (other, False)
+        # A ticker with no champion is answered by GARCH, as before champions: here it has
+        # no model at all, and the 404 says what to train.
+        none = client.post("/predict", json={"ticker": "^IXIC"})
+        assert none.status_code == 404
+        assert "no production GARCH model for ^IXIC" in none.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [

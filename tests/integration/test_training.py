@@ -35,16 +35,19 @@ from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import PriceBatch, load_sample
 from volforecast.errors import RegistryError, TrackingUnavailableError
 from volforecast.evaluation.test_window import FIT_FRACTION
+from volforecast.jobs.champion import decide_champions
 from volforecast.jobs.ingest import ingest
 from volforecast.jobs.predict import predict_all
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.models.catalog import build_model
 from volforecast.registry.aliases import Registry
+from volforecast.registry.champion import ChampionChoice
+from volforecast.registry.champion_book import ChampionBook, log_name
 from volforecast.registry.decision import losses_frame
 from volforecast.registry.promotion_log import PromotionLog
 from volforecast.registry.serving import ProductionModels
 from volforecast.registry.tracking import check_server, connect
-from volforecast.settings import PromotionSettings, Settings
+from volforecast.settings import ChampionSettings, PromotionSettings, Settings
 
 pytestmark = pytest.mark.slow
 
@@ -440,3 +443,66 @@ def test_a_pooled_lstm_that_fails_after_training_ends_its_run_as_failed(
     assert [r.data.metrics.get("validation_qlike") is not None for r in runs] == [True]
     assert client.search_registered_models("name = 'lstm_volatility_pooled'") == []
     engine.dispose()
+
+
+def test_training_decides_each_tickers_champion_and_logs_only_the_changes(
+    tracked: Settings, engine: Engine
+) -> None:
+    tag = f"C{uuid.uuid4().hex[:6].upper()}"
+    frame = _unique_tickers(tag)
+    tickers = sorted(frame["ticker"].unique())
+    _ingest(engine, frame)
+
+    report = train(engine, tracked, TrainConfig(models=("garch", "har")), tickers)
+
+    assert report.complete, [o.message for o in report.failed]
+    assert report.champions is not None
+    assert [c.ticker for c in report.champions.choices] == tickers
+    log_ = PromotionLog(engine)
+    for choice in report.champions.choices:
+        qlike = {o.model: o.qlike for o in report.outcomes if o.ticker == choice.ticker}
+        # The first decision needs no test: the family with the lower test-window QLIKE wins,
+        # and its figures are the training's own.
+        assert choice.incumbent is None
+        assert choice.changed
+        assert choice.champion == min(qlike, key=lambda m: qlike[m])
+        for model, value in qlike.items():
+            assert choice.metrics[f"qlike_{model}"] == pytest.approx(value, rel=1e-9)
+        (entry,) = log_.events(log_name(choice.ticker))
+        assert (entry.alias, entry.action, entry.version) == (
+            "champion",
+            "promote",
+            choice.champion.upper(),
+        )
+    stored = ChampionBook(engine).all()
+    assert {t: c.model for t, c in stored.items() if t in tickers} == {
+        c.ticker: c.champion for c in report.champions.choices
+    }
+    assert report.to_dict()["champions"]["wins"] == report.champions.wins
+
+    # The same prices again: nothing is retrained, the champions are decided again and kept,
+    # and the log gains nothing.
+    again = train(engine, tracked, TrainConfig(models=("garch", "har")), tickers)
+    assert again.champions is not None
+    assert not any(c.changed for c in again.champions.choices)
+    assert all(len(log_.events(log_name(t))) == 1 for t in tickers)
+    assert all(ChampionBook(engine).all()[t].decided_at > stored[t].since for t in tickers)
+
+    # A champion set to the loser is handed back at once when no significance is asked for.
+    ticker = tickers[0]
+    winner = stored[ticker].model
+    loser = "har" if winner == "garch" else "garch"
+    ChampionBook(engine).record(
+        ChampionChoice(ticker, loser, winner, "set by the test"), actor="test",
+        now=pd.Timestamp.now(tz="UTC").to_pydatetime(),
+    )  # fmt: skip
+    settled = decide_champions(
+        engine, tracked.model_copy(update={"champion": ChampionSettings(max_pvalue=1.0)}), [ticker]
+    )
+    (choice,) = settled.choices
+    assert (choice.incumbent, choice.champion) == (loser, winner)
+    assert [e.version for e in log_.events(log_name(ticker))] == [
+        winner.upper(),
+        loser.upper(),
+        winner.upper(),
+    ]

@@ -56,14 +56,26 @@ def test_models_fit_the_terminal_and_keep_every_name_whole(width: int) -> None:
     assert "0.3126" in output
 
 
-def test_a_narrow_terminal_leaves_out_the_type_first_then_serves() -> None:
+def test_a_narrow_terminal_leaves_out_the_type_first_then_serves_then_wins() -> None:
     listing, _ = listings.models(MODELS, "sqlite:///mlflow.db")
     assert _headers(_printed(listing, 160)) == [
-        "name", "type", "serves", "latest", "prod", "chall", "QLIKE"
+        "name", "type", "serves", "latest", "prod", "chall", "QLIKE", "wins"
     ]  # fmt: skip
-    narrower = ["name", "serves", "latest", "prod", "chall", "QLIKE"]
+    narrower = ["name", "serves", "latest", "prod", "chall", "QLIKE", "wins"]
+    assert _headers(_printed(listing, 110)) == narrower
+    narrower.remove("serves")
     assert _headers(_printed(listing, 100)) == narrower
-    assert _headers(_printed(listing, 80)) == [h for h in narrower if h != "serves"]
+    assert _headers(_printed(listing, 80)) == [h for h in narrower if h != "wins"]
+
+
+def test_models_count_the_tickers_each_production_version_is_champion_of() -> None:
+    champions = {"AAPL": "lstm", "MSFT": "lstm", "IBM": "garch"}
+    _, payload = listings.models(MODELS, "sqlite:///mlflow.db", champions)
+    won = {m["name"]: m["champion_of"] for m in payload["models"]}
+    assert won["lstm_volatility_pooled"] == ["AAPL", "MSFT"]
+    assert won[NAME] == []
+    _, payload = listings.models(MODELS, "x", {"BRKB.XNYS-CLASS": "gjr-garch-skewt"})
+    assert payload["models"][0]["champion_of"] == ["BRKB.XNYS-CLASS"]
 
 
 def test_what_cannot_fit_is_cut_visibly() -> None:

@@ -49,11 +49,17 @@ class ApiClient:
         msg = f"{self.url} is not healthy after {timeout_s:.0f} s: {last}"
         raise TimeoutError(msg)
 
-    def predict(self, ticker: str, model_type: str = "GARCH", horizon: int = 5) -> dict[str, Any]:
-        """``POST /predict``; raises ``requests.HTTPError`` carrying the service's message."""
+    def predict(
+        self, ticker: str, model_type: str | None = None, horizon: int = 5
+    ) -> dict[str, Any]:
+        """``POST /predict``; raises ``requests.HTTPError`` carrying the service's message.
+
+        Without ``model_type`` the ticker's champion answers.
+        """
+        named = {} if model_type is None else {"model_type": model_type}
         answer = self.session.post(
             f"{self.url}/predict",
-            json={"ticker": ticker, "model_type": model_type, "horizon": horizon},
+            json={"ticker": ticker, **named, "horizon": horizon},
             timeout=self.timeout_s,
         )
         if answer.status_code >= 400:
@@ -75,7 +81,9 @@ def main() -> None:
     )
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--ticker", default="^GSPC")
-    parser.add_argument("--model-type", default="GARCH")
+    parser.add_argument(
+        "--model-type", help="a model volforecast ships; the ticker's champion if left out"
+    )
     parser.add_argument("--horizon", type=int, default=5)
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for /health")
     parser.add_argument("--api-key")

@@ -88,12 +88,17 @@ class PredictRequest(Schema):
 
     ticker: Ticker
     """Symbol of the stock or index, e.g. ``AAPL`` or ``^GSPC``; read in upper case."""
-    model_type: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
-        Field(json_schema_extra={"enum": list(MODEL_TYPES)}),
-    ] = "GARCH"
-    """``GARCH``, ``LSTM`` or any model volforecast ships (``HAR``, ``GJR-GARCH-T``, ...)."""
+    model_type: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+            Field(json_schema_extra={"enum": list(MODEL_TYPES)}),
+        ]
+        | None
+    ) = None
+    """``GARCH``, ``LSTM`` or any model volforecast ships (``HAR``, ``GJR-GARCH-T``, ...).
+    Left out, the ticker's champion answers: the family with the best test-window record
+    (``GARCH`` for a ticker that has none yet)."""
     horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON, strict=True), BeforeValidator(_whole)] = 5
     """Trading days (NYSE sessions) ahead to forecast, 1 to 30."""
 
@@ -119,6 +124,8 @@ class PredictResponse(Schema):
     """Version of that registered model."""
     origin_date: dt.date
     """NYSE session of the latest close the forecast uses, ``YYYY-MM-DD``."""
+    champion: bool = False
+    """Whether the model answered as the ticker's champion, the request naming none."""
 
 
 class ModelInfo(Schema):
@@ -145,6 +152,8 @@ class ModelInfo(Schema):
     """Whether the fit converged; null when the version does not record it."""
     created_at: UtcDatetime | None
     """When the version was registered, UTC."""
+    champion_of: list[str] = []
+    """Tickers this production version answers when a request names no model."""
 
     @classmethod
     def from_version(cls, v: VersionInfo) -> ModelInfo:

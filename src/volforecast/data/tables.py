@@ -210,6 +210,28 @@ class ModelPromotion(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ModelChampion(Base):
+    """The family that serves one ticker when a request names no model, and why.
+
+    Each change of champion is also appended to ``ml.model_promotions`` (alias ``champion``);
+    this row holds the latest decision's figures, whether or not it changed anything.
+    """
+
+    __tablename__ = "model_champions"
+    __table_args__ = ({"schema": ML_SCHEMA, "comment": "Each ticker's champion family."},)
+
+    ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH), primary_key=True)
+    model_type: Mapped[str] = mapped_column(String(20), comment="the champion, e.g. HAR")
+    since: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), comment="when it became the champion"
+    )
+    decided_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), comment="the latest decision, changed or not"
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[str] = mapped_column(Text, comment="JSON: the figures the decision used")
+
+
 class ForecastAccuracy(Base):
     """Rolling accuracy of one model's stored forecasts of one ticker, at one horizon."""
 

@@ -34,7 +34,8 @@ from volforecast.errors import (
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import refresh_market, with_market
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
-from volforecast.models.catalog import MODEL_NAMES
+from volforecast.models.catalog import DEFAULT_MODEL, MODEL_NAMES
+from volforecast.registry.champion_book import ChampionBook
 from volforecast.registry.serving import ProductionModels, Served
 from volforecast.settings import QualitySettings, Settings
 
@@ -100,15 +101,40 @@ class Forecaster:
         self.prices = PriceRepository(engine)
         self._latest: dict[str, dt.date] = {}
         self._paths: dict[tuple[str, str, str, dt.date], Prediction] = {}
+        self._champions: dict[str, str] | None = None
 
     # The latest close of every ticker is read in one query by refresh_latest (the service
     # does it on a timer); a ticker it does not know yet is looked up alone.
 
     def refresh_latest(self) -> int:
-        """Read the latest stored close of every ticker; returns how many tickers."""
+        """Read the latest stored close and the champion of every ticker; how many tickers."""
         with reachable(self.engine):
             self._latest = self.prices.latest_dates()
+        self.champions()
         return len(self._latest)
+
+    def cached_champion(self, ticker: str) -> tuple[str, bool] | None:
+        """:meth:`champion` from memory; None when it must be read (no I/O here)."""
+        if self._champions is None or self.settings.api.prices_refresh_s == 0:
+            return None
+        champion = self._champions.get(ticker)
+        return (DEFAULT_MODEL, False) if champion is None else (champion, True)
+
+    def champion(self, ticker: str) -> tuple[str, bool]:
+        """The family answering ``ticker`` when a request names none, and if it is the champion.
+
+        A ticker without a champion is answered by GARCH, the specification's model.
+        """
+        found = self.cached_champion(ticker)
+        if found is not None:
+            return found
+        champion = self.champions().get(ticker)
+        return (DEFAULT_MODEL, False) if champion is None else (champion, True)
+
+    def champions(self) -> dict[str, str]:
+        """Every ticker's champion family, read now (the service also reads it on a timer)."""
+        self._champions = {t: c.model for t, c in ChampionBook(self.engine).all().items()}
+        return self._champions
 
     def latest(self, ticker: str) -> dt.date | None:
         """The date of ``ticker``'s latest stored close; None when none is stored."""

@@ -43,11 +43,12 @@ from volforecast.errors import RegistryError, TrackingUnavailableError, UnknownT
 from volforecast.evaluation.test_window import evaluate
 from volforecast.faults import checkpoint
 from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.jobs.champion import ChampionReport, choose_champions
 from volforecast.jobs.market import refresh_market, with_market
 from volforecast.jobs.train_per_ticker import FIT_ERRORS, per_ticker
 from volforecast.jobs.train_pooled import pooled
 from volforecast.jobs.train_summary import summarize
-from volforecast.models.catalog import build_model, is_pooled
+from volforecast.models.catalog import CANDIDATES, build_model, is_pooled
 from volforecast.models.lstm.training import EpochCallback
 from volforecast.registry import names
 from volforecast.registry.aliases import LossesOf, Registry
@@ -73,7 +74,8 @@ STORED_FAULTS = frozenset({"non_finite_value"})
 class TrainConfig:
     """What to train and how."""
 
-    models: tuple[str, ...] = ("garch", "lstm")
+    models: tuple[str, ...] = CANDIDATES
+    """Catalog names; by default every family in the running for a ticker's champion."""
     lstm_settings: dict[str, Any] = field(default_factory=dict)
     """Fields of :class:`~volforecast.models.lstm.config.LstmConfig` to override; its defaults are
     everyone's (CLI, DAG, benchmarks)."""
@@ -88,6 +90,8 @@ class TrainConfig:
     force: bool = False
     """Train even when the latest version was trained on the same prices with the same options
     (by default such a model is skipped, so re-running a day's job registers nothing new)."""
+    champions: bool = True
+    """Decide each trained ticker's champion afterwards (:mod:`volforecast.jobs.champion`)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ class TrainReport:
     """Pending requests of ``volforecast monitor`` that this training answered."""
     recovered: list[Recovered] = field(default_factory=list)
     """Versions an earlier, killed run left undecided, settled before this one trained."""
+    champions: ChampionReport | None = None
+    """Each ticker's champion after the training; None when it was not decided."""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -138,6 +144,7 @@ class TrainReport:
             "retrain_requests_closed": self.retrain_requests_closed,
             "recovered": [asdict(r) for r in self.recovered],
             "summary": summarize(outcomes),
+            "champions": None if self.champions is None else self.champions.to_dict(),
         }
 
 
@@ -173,11 +180,11 @@ def train(
         for name in config.models:
             build_model(name)  # an unknown name fails before any work
         started = time.perf_counter()
-        datasets, quality, corrupt, rows_by_ticker = _load(engine, settings, tickers)
+        datasets, quality, corrupt, rows_by_ticker = load_datasets(engine, settings, tickers)
         stages = {"load and quality gate": time.perf_counter() - started}
         client = connect(settings)
         registry = Registry(client, PromotionLog(engine), settings.promotion, config.actor)
-        with _given_up_on(settings), JobLease(engine) as lease:
+        with given_up_on(settings, "training"), JobLease(engine) as lease:
             # Before anything new is registered: what a killed run left undecided is settled.
             recovered = recover(client, registry.log, registry.actor)
             trainer = Trainer(
@@ -189,6 +196,12 @@ def train(
                 raise_if_interrupted()  # a Ctrl-C pressed after the last step's check
             except KeyboardInterrupt as exc:
                 raise TrainingInterrupted(trainer.kept, trainer.under_way) from exc
+            champions = None
+            if config.champions:
+                began = time.perf_counter()
+                champions = choose_champions(engine, settings, client, datasets,
+                                             actor=registry.actor)  # fmt: skip
+                stages["champions"] = time.perf_counter() - began
         stages["total"] = time.perf_counter() - started
         # A ticker retrained for any reason (the weekly run, a triggered one, --queued)
         # answers the monitor's pending request for it; one with a failed model keeps it, and
@@ -198,7 +211,7 @@ def train(
         closed = MonitoringRepository(engine).mark_retrained(
             sorted(trained - failed), now=dt.datetime.now(dt.UTC)
         )
-        report = TrainReport(outcomes, quality, stages, closed, recovered)
+        report = TrainReport(outcomes, quality, stages, closed, recovered, champions)
         log.info(
             "Trained %d of %d models in %.0f s; %d failed",
             len(outcomes) - len(report.failed), len(outcomes), stages["total"], len(report.failed),
@@ -217,7 +230,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         """What was under way, e.g. ``the pooled LSTM, in epoch 3 of at most 20``."""
 
 
-def _load(
+def load_datasets(
     engine: Engine, settings: Settings, tickers: Sequence[str] | None
 ) -> tuple[dict[str, DailyData], QualityReport, dict[str, str], dict[str, pd.DataFrame]]:
     """The tickers' days that pass the gate, its report, the refused tickers, their rows."""
@@ -242,9 +255,18 @@ def _load(
     return datasets, quality, corrupt, rows_by_ticker
 
 
+_RETRAIN = (
+    "the models registered before are kept; start the server again (`volforecast mlflow`) "
+    "and re-run the training, which settles what this run left undecided"
+)
+
+
 @contextmanager
-def _given_up_on(settings: Settings) -> Iterator[None]:
-    """A tracking server given up on within the deadline: one sentence and exit code 4."""
+def given_up_on(settings: Settings, during: str, then: str = _RETRAIN) -> Iterator[None]:
+    """A tracking server given up on within the deadline: one sentence and exit code 4.
+
+    ``during`` names the job, ``then`` what to do once the server is back.
+    """
     try:
         yield
     except (MlflowException, RegistryError, OSError) as exc:
@@ -254,10 +276,8 @@ def _given_up_on(settings: Settings) -> Iterator[None]:
             raise
         msg = (
             f"the MLflow tracking server at {settings.mlflow_tracking_uri_safe} stopped answering "
-            f"during training ({request}) and was given up on within "
-            f"VOLFORECAST_MLFLOW_DEADLINE_S={settings.mlflow_deadline_s:g} s: the models "
-            "registered before are kept; start the server again (`volforecast mlflow`) and "
-            "re-run the training, which settles what this run left undecided"
+            f"during {during} ({request}) and was given up on within "
+            f"VOLFORECAST_MLFLOW_DEADLINE_S={settings.mlflow_deadline_s:g} s: {then}"
         )
         raise TrackingUnavailableError(msg) from exc
 

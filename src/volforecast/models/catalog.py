@@ -42,6 +42,9 @@ class ModelSpec:
     pooled: bool = False
     """One fit on every ticker (its class implements ``fit_panel``), registered as
     ``<name>_volatility_pooled``; otherwise one registered model per ticker."""
+    candidate: bool = False
+    """Trained by default and in the running for each ticker's champion, the family that
+    serves a request naming no model (:mod:`volforecast.registry.champion`)."""
 
     @cached_property
     def model_kind(self) -> type[VolatilityModel]:
@@ -59,17 +62,18 @@ class ModelSpec:
 
 
 def _spec(name: str, family: Family, model_class: str, **options: Any) -> ModelSpec:
-    pooled = bool(options.pop("pooled", False))
-    return ModelSpec(name, family, model_class, MappingProxyType(options), pooled)
+    pooled, candidate = bool(options.pop("pooled", False)), bool(options.pop("candidate", False))
+    return ModelSpec(name, family, model_class, MappingProxyType(options), pooled, candidate)
 
 
 _GARCH = "volforecast.models.garch:GarchModel"
 _BASE = "volforecast.models.baselines:"
+_LSTM = "volforecast.models.lstm.model:LstmModel"
 _HAR = {"seasonal": True, "market": True, "split": True, "seasonal_variance": True}
 CATALOG: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        _spec("garch", "garch", _GARCH, vol="GARCH", dist="normal"),
+        _spec("garch", "garch", _GARCH, vol="GARCH", dist="normal", candidate=True),
         _spec("garch-t", "garch", _GARCH, vol="GARCH", dist="t"),
         _spec("garch-skewt", "garch", _GARCH, vol="GARCH", dist="skewt"),
         _spec("gjr-garch", "garch", _GARCH, vol="GJR", dist="normal"),
@@ -79,12 +83,16 @@ CATALOG: dict[str, ModelSpec] = {
         _spec("egarch-t", "garch", _GARCH, vol="EGARCH", dist="t"),
         _spec("ewma", "baseline", _BASE + "EwmaModel"),
         _spec("historical", "baseline", _BASE + "HistoricalModel"),
-        _spec("har", "baseline", _BASE + "HarModel", **_HAR, half_life_days=1000.0),
+        _spec("har", "baseline", _BASE + "HarModel", **_HAR, half_life_days=1000.0, candidate=True),
         _spec("ensemble", "ensemble", "volforecast.models.ensemble:EnsembleModel"),
-        _spec("lstm", "lstm", "volforecast.models.lstm.model:LstmModel", pooled=True),
+        _spec("lstm", "lstm", _LSTM, pooled=True, candidate=True),
     )
 }
 MODEL_NAMES: tuple[str, ...] = tuple(CATALOG)
+DEFAULT_MODEL = "garch"
+"""The specification's model: what answers a ticker that has no champion yet."""
+CANDIDATES: tuple[str, ...] = tuple(name for name, spec in CATALOG.items() if spec.candidate)
+"""The families trained by default and judged for each ticker's champion, in catalog order."""
 
 
 def spec_of(name: str) -> ModelSpec:

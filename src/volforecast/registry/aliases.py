@@ -43,6 +43,16 @@ def default_actor() -> str:
     return f"{user}@{socket.gethostname()}"[:100]
 
 
+def alias_version(client: MlflowClient, name: str, alias: Alias) -> str | None:
+    """The version ``alias`` of registered model ``name`` points at; None if none."""
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
+
+
 LossesOf = Callable[[str], pd.DataFrame]
 """Losses of a registered version (by number) on the challenger's test window."""
 
@@ -64,12 +74,7 @@ class Registry:
 
     def alias_version(self, name: str, alias: Alias) -> str | None:
         """The version ``alias`` points at, or None."""
-        try:
-            return str(self.client.get_model_version_by_alias(name, alias).version)
-        except MlflowException as exc:
-            if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
-                return None
-            raise
+        return alias_version(self.client, name, alias)
 
     def converged(self, name: str, version: str) -> bool:
         """Whether the version's fit converged (its tag says so)."""

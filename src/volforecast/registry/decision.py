@@ -79,15 +79,7 @@ def compare(
         "n_origins": float(len(both)),
     }
     by_date = both.groupby("origin_date")[["loss_challenger", "loss_production"]].mean()
-    if len(by_date) >= 10:
-        test = diebold_mariano(
-            by_date["loss_challenger"].to_numpy(), by_date["loss_production"].to_numpy()
-        )
-        # One-sided: evidence that the challenger's loss is smaller (a negative statistic).
-        one_sided = test.pvalue / 2 if test.statistic < 0 else 1 - test.pvalue / 2
-        metrics |= {"dm_statistic": test.statistic, "dm_pvalue": float(one_sided)}
-    else:
-        metrics["dm_pvalue"] = math.nan
+    metrics |= one_sided_dm(by_date["loss_challenger"], by_date["loss_production"])
     threshold = metrics["qlike_production"] * (1.0 - settings.margin)
     better = metrics["qlike_challenger"] < threshold
     figures = (
@@ -104,6 +96,19 @@ def compare(
             False, f"better, but not significantly (p > {settings.max_pvalue}): {figures}", metrics
         )
     return Decision(True, f"beats production: {figures}", metrics)
+
+
+def one_sided_dm(challenger: pd.Series, incumbent: pd.Series) -> dict[str, float]:
+    """The Diebold–Mariano statistic and its one-sided p-value that ``challenger`` is better.
+
+    Both are loss series in date order; ``dm_pvalue`` is NaN under 10 dates, too few to test.
+    """
+    if len(challenger) < 10:
+        return {"dm_pvalue": math.nan}
+    test = diebold_mariano(challenger.to_numpy(), incumbent.to_numpy())
+    # One-sided: evidence that the challenger's loss is smaller (a negative statistic).
+    one_sided = test.pvalue / 2 if test.statistic < 0 else 1 - test.pvalue / 2
+    return {"dm_statistic": test.statistic, "dm_pvalue": float(one_sided)}
 
 
 def losses_frame(ticker: str, dates: pd.DatetimeIndex, losses: np.ndarray) -> pd.DataFrame:

@@ -18,6 +18,10 @@ Alias = Literal["production", "challenger"]
 """The registry aliases volforecast moves (MLflow's aliases of a registered model)."""
 PRODUCTION: Final = "production"
 CHALLENGER: Final = "challenger"
+CHAMPION: Final = "champion"
+"""Not an MLflow alias: the promotion log's name for a ticker's champion family changing."""
+LoggedAlias = Literal["production", "challenger", "champion"]
+"""What an entry of the promotion log moved."""
 
 POOLED: Final = "pooled"
 

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from volforecast.data.db import Repository, reachable
 from volforecast.data.tables import ModelPromotion
-from volforecast.registry.names import PRODUCTION, Alias
+from volforecast.registry.names import PRODUCTION, LoggedAlias
 
 PROMOTIONS = cast("Table", ModelPromotion.__table__)
 PromotionAction = Literal["register", "promote", "reject", "rollback", "abandon"]
@@ -43,7 +43,7 @@ class PromotionEvent:
 
     registered_model: str
     seq: int
-    alias: Alias
+    alias: LoggedAlias
     action: PromotionAction
     version: str | None
     previous_version: str | None
@@ -98,7 +98,7 @@ class PromotionLog(Repository):
         """
         row = vars(event) | {
             "reason": event.reason[:2000],
-            "metrics": json.dumps(_finite(event.metrics)),
+            "metrics": json.dumps(finite(event.metrics)),
             "actor": event.actor[:100],
         }
         with reachable(self.engine), self.engine.begin() as connection:
@@ -109,7 +109,8 @@ class PromotionLog(Repository):
             yield
 
 
-def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
+def finite(metrics: dict[str, float]) -> dict[str, float | None]:
+    """The figures as JSON can hold them: NaN and infinities become None."""
     return {k: (float(v) if math.isfinite(v) else None) for k, v in metrics.items()}
 
 

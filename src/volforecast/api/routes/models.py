@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from fastapi import APIRouter
@@ -9,9 +10,10 @@ from mlflow.exceptions import MlflowException
 
 from volforecast.api.deps import StateDep
 from volforecast.api.schemas import ModelInfo, Problem
-from volforecast.errors import TrackingUnavailableError
+from volforecast.errors import TrackingUnavailableError, VolforecastError
 from volforecast.registry.serving import list_versions
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["models"])
 
 
@@ -31,6 +33,23 @@ def models(state: StateDep) -> list[ModelInfo]:
     except (MlflowException, OSError) as exc:
         msg = f"the model registry is not answering: {str(exc).splitlines()[0][:200]}"
         raise TrackingUnavailableError(msg) from exc
-    listing = [ModelInfo.from_version(v) for v in versions]
+    try:
+        champions = state.forecaster.champions()
+    except VolforecastError as exc:  # the listing is the registry's: it goes on without them
+        log.warning("champions not read: %s", exc)
+        champions = {}
+    listing = [
+        info.model_copy(update={"champion_of": champions_of(champions, info)})
+        for info in (ModelInfo.from_version(v) for v in versions)
+    ]
     state.models_listing = (time.monotonic(), listing)
     return listing
+
+
+def champions_of(champions: dict[str, str], info: ModelInfo) -> list[str]:
+    """The tickers whose champion ``info`` is: its family's, if it is the production version."""
+    if info.stage != "production":
+        return []
+    family = info.model_type.lower()
+    owners = [info.ticker] if info.ticker is not None else list(champions)
+    return sorted(t for t in owners if champions.get(t) == family)

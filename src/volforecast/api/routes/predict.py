@@ -34,9 +34,19 @@ STORED = {
     },
 )
 async def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
-    """Daily volatility (%) for the next ``horizon`` trading days; stored in the background."""
+    """Daily volatility (%) for the next ``horizon`` trading days; stored in the background.
+
+    Without ``model_type``, the ticker's champion answers (``volforecast models champion``).
+    """
     try:
-        key = model_key(body.model_type)
+        champion = False
+        if body.model_type is not None:
+            key = model_key(body.model_type)
+        else:  # the ticker's champion, read on a thread only when it is not in memory
+            found = state.forecaster.cached_champion(body.ticker)
+            if found is None:
+                found = await run_in_threadpool(state.forecaster.champion, body.ticker)
+            key, champion = found
         # A path computed before for this version and close is answered without a thread hop.
         prediction = state.forecaster.cached(body.ticker, key)
         if prediction is None:
@@ -57,4 +67,5 @@ async def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
         model_name=prediction.registered_model,
         model_version=prediction.model_version,
         origin_date=prediction.origin_date,
+        champion=champion,
     )

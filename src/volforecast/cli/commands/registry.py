@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from volforecast.cli import ExitCode, database_errors, engine, errors, fail, out, settings
-from volforecast.cli.options import JsonOption
-from volforecast.cli.render import show_listing
+from volforecast.cli import (
+    ExitCode,
+    database_errors,
+    engine,
+    errors,
+    fail,
+    options,
+    out,
+    settings,
+)
+from volforecast.cli.options import JsonOption, TickersOption
+from volforecast.cli.render import show_listing, write_json
 
 if TYPE_CHECKING:
     from volforecast.registry.aliases import Registry
@@ -38,14 +48,44 @@ def _registry(given: Settings) -> Registry:
 def models_list(as_json: JsonOption = False) -> None:
     """Registered models with their production and challenger versions."""
     from volforecast import listings  # noqa: PLC0415
+    from volforecast.registry.champion_book import ChampionBook  # noqa: PLC0415
     from volforecast.registry.overview import overview  # noqa: PLC0415
 
     given = settings()
     with errors():
-        rows = overview(_registry(given).client)
-    listing, payload = listings.models(rows, given.mlflow_tracking_uri_safe)
+        registry = _registry(given)
+        rows = overview(registry.client)
+        champions = {t: c.model for t, c in ChampionBook(registry.log.engine).all().items()}
+    listing, payload = listings.models(rows, given.mlflow_tracking_uri_safe, champions)
     show_listing(listing, payload, as_json=as_json,
                  empty="no registered models yet: try `volforecast train --all`")  # fmt: skip
+
+
+@app.command("champion")
+def models_champion(
+    tickers: TickersOption = None,
+    as_json: JsonOption = False,
+    report_json: Annotated[
+        Path | None, typer.Option("--report-json", help="Write every decision as JSON.")
+    ] = None,
+) -> None:
+    """Decide each ticker's champion now: the family that answers requests naming no model.
+
+    Every candidate family's production version forecasts the ticker's test window; the
+    lowest QLIKE wins, and replaces the sitting champion only when a one-sided
+    Diebold-Mariano test gives p at most VOLFORECAST_CHAMPION__MAX_PVALUE. Changes are
+    logged (`volforecast models history champion/<TICKER>`).
+    """
+    from volforecast import listings  # noqa: PLC0415
+    from volforecast.jobs.champion import decide_champions  # noqa: PLC0415
+
+    given = settings()
+    store = engine(given)
+    with errors(), database_errors(store):
+        report = decide_champions(store, given, options.split_tickers(tickers))
+    listing, payload = listings.champions(report)
+    write_json(report_json, payload)
+    show_listing(listing, payload, as_json=as_json, empty="no ticker has a production model yet")
 
 
 @app.command("promote")

@@ -21,6 +21,9 @@ from volforecast.cli import (
     settings,
 )
 from volforecast.cli.render import counting, epoch_bar, kept_message, progress, write_json
+from volforecast.models.catalog import CANDIDATES
+
+DEFAULT_MODELS = ",".join(CANDIDATES)
 
 if TYPE_CHECKING:
     from volforecast.jobs.train import TrainReport
@@ -29,7 +32,8 @@ ModelsOption = Annotated[
     str,
     typer.Option(
         help="Comma-separated models: garch, lstm, gjr-garch-t, har, ewma, ... "
-        "(see the README). lstm is one pooled network for all the tickers."
+        "(see the docs). lstm is one pooled network for all the tickers. By default every "
+        "family in the running for a ticker's champion."
     ),
 ]
 WorkersOption = Annotated[
@@ -54,7 +58,7 @@ QueuedOption = Annotated[
 def train(
     tickers: options.TickersOption = None,
     all_tickers: Annotated[bool, typer.Option("--all", help="Every stored ticker.")] = False,
-    models: ModelsOption = "garch,lstm",
+    models: ModelsOption = DEFAULT_MODELS,
     lstm_epochs: options.LstmEpochsOption = None,
     lstm_batch_size: options.LstmBatchOption = None,
     lstm_stride: options.LstmStrideOption = None,
@@ -66,6 +70,9 @@ def train(
         Path | None, typer.Option("--report-json", help="Write every outcome as JSON.")
     ] = None,
     queued: QueuedOption = False,
+    champions: Annotated[
+        bool, typer.Option(help="Decide each trained ticker's champion afterwards.")
+    ] = True,
 ) -> None:
     """Train, evaluate, track in MLflow, register, and promote what beats production.
 
@@ -74,8 +81,10 @@ def train(
     and 22 days). Every run is logged to MLflow with its model, registered as
     `garch_volatility_<ticker>` (the LSTM as `lstm_volatility_pooled`), made `challenger`,
     and promoted to `production` only if it converged and beats production on the same test
-    window. A model whose latest version was trained on the same prices with the same
-    options is skipped (--force trains it again), so re-running a day's job is safe. Exit
+    window. Then each ticker's champion, the family that answers a request naming no model,
+    is decided among the candidate families (`volforecast models champion`). A model whose
+    latest version was trained on the same prices with the same options is skipped (--force
+    trains it again), so re-running a day's job is safe. Exit
     code 3 when some tickers failed; the others are registered.
     """
     from volforecast.jobs.monitor import per_ticker_models, queued_training  # noqa: PLC0415
@@ -104,7 +113,9 @@ def train(
         chosen = options.chosen_tickers(tickers, all_tickers)
     lstm = options.lstm_settings(max_epochs=lstm_epochs, batch_size=lstm_batch_size,
                                  stride=lstm_stride, patience=lstm_patience)  # fmt: skip
-    config = TrainConfig(names, lstm, plots=plots, workers=workers, force=force)
+    config = TrainConfig(
+        names, lstm, plots=plots, workers=workers, force=force, champions=champions
+    )
     with errors(), progress() as bar:
         try:
             report = run_train(store, given, config, chosen, on_epoch=epoch_bar(bar),
@@ -132,6 +143,8 @@ def _print_trained(report: TrainReport) -> None:
             f"{escape(settled.reason)}"
         )
     listings.training_runs(report.outcomes).print(out)
+    if report.champions is not None and report.champions.choices:
+        listings.champions(report.champions)[0].print(out)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in report.stage_seconds.items())
     out.print(
         f"{len(report.outcomes) - len(report.failed)} of {len(report.outcomes)} done; {stages}"
