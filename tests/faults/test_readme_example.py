@@ -30,7 +30,7 @@ SECTION = "## The prediction service"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
 REQUEST = re.compile(r"curl [^`]*?/predict\b.*?-d '(\{.*?\})'", re.DOTALL)
 
-# `make run` trains garch,lstm on both sample tickers. ^GSPC's GARCH answer depends on its
+# `make run` trains garch, har and lstm on both sample tickers. ^GSPC's GARCH answer depends on its
 # own fit alone: the full `make run` steps gave the same answer to every digit as these.
 STEPS = (
     ["db", "upgrade"],

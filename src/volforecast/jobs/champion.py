@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -135,15 +136,23 @@ def _candidate_losses(
             if version is None:
                 continue  # the family serves no production version here: no candidate
             tickers = [owner] if owner is not None else list(datasets)
-            try:
+            with _unless_broken(undecided, tickers, f"{name} v{version} could not be loaded"):
                 served = download_models(name, version)
-                for ticker in set(tickers) & set(served):
-                    evaluated = evaluate(served[ticker], datasets[ticker], settings)
-                    losses[family][ticker] = evaluated.decision_losses
-            except (*FIT_ERRORS, OSError) as exc:
-                if unanswered(exc) is not None:
-                    raise  # a dead tracking server ends the job; it is no verdict on a family
-                why = f"{name} v{version} could not be evaluated: {exc}"
-                log.warning(why)
-                undecided |= {t: why for t in tickers if t not in undecided}
+                for ticker in sorted(set(tickers) & set(served)):
+                    with _unless_broken(undecided, [ticker], f"{name} v{version} on {ticker}"):
+                        evaluated = evaluate(served[ticker], datasets[ticker], settings)
+                        losses[family][ticker] = evaluated.decision_losses
     return losses, undecided
+
+
+@contextmanager
+def _unless_broken(undecided: dict[str, str], tickers: list[str], what: str) -> Iterator[None]:
+    """A version that cannot be read or forecast leaves ``tickers`` undecided, with why."""
+    try:
+        yield
+    except (*FIT_ERRORS, TypeError, OSError) as exc:
+        if unanswered(exc) is not None:
+            raise  # a dead tracking server ends the job; it is no verdict on a family
+        why = f"{what}: {exc}"
+        log.warning("champions: %s", why)
+        undecided |= {t: why for t in tickers if t not in undecided}

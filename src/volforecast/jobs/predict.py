@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
+from sqlalchemy.exc import ProgrammingError
 
 from volforecast.core.features import DailyData
 from volforecast.data.db import reachable
@@ -25,6 +26,7 @@ from volforecast.data.repositories.market import MarketRepository
 from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import (
+    DatabaseUnavailableError,
     InvalidSeriesError,
     ModelNotFoundError,
     UnknownModelTypeError,
@@ -35,7 +37,7 @@ from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import refresh_market, with_market
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import DEFAULT_MODEL, MODEL_NAMES
-from volforecast.registry.champion_book import ChampionBook
+from volforecast.registry.champion_book import CHAMPIONS, ChampionBook
 from volforecast.registry.serving import ProductionModels, Served
 from volforecast.settings import QualitySettings, Settings
 
@@ -117,23 +119,42 @@ class Forecaster:
         """:meth:`champion` from memory; None when it must be read (no I/O here)."""
         if self._champions is None or self.settings.api.prices_refresh_s == 0:
             return None
-        champion = self._champions.get(ticker)
-        return (DEFAULT_MODEL, False) if champion is None else (champion, True)
+        return self._served(ticker, self._champions.get(ticker))
 
     def champion(self, ticker: str) -> tuple[str, bool]:
         """The family answering ``ticker`` when a request names none, and if it is the champion.
 
-        A ticker without a champion is answered by GARCH, the specification's model.
+        A ticker without a champion, or whose champion this service has not loaded yet, is
+        answered by GARCH, the specification's model.
         """
         found = self.cached_champion(ticker)
-        if found is not None:
-            return found
-        champion = self.champions().get(ticker)
-        return (DEFAULT_MODEL, False) if champion is None else (champion, True)
+        return found if found is not None else self._served(ticker, self.champions().get(ticker))
+
+    def _served(self, ticker: str, champion: str | None) -> tuple[str, bool]:
+        if champion is None or self.models.find(champion, ticker) is None:
+            return DEFAULT_MODEL, False
+        return champion, True
+
+    def champion_map(self) -> dict[str, str]:
+        """Every ticker's champion as :meth:`champion` sees it: from memory when it is kept."""
+        if self._champions is not None and self.settings.api.prices_refresh_s > 0:
+            return self._champions
+        return self.champions()
 
     def champions(self) -> dict[str, str]:
-        """Every ticker's champion family, read now (the service also reads it on a timer)."""
-        self._champions = {t: c.model for t, c in ChampionBook(self.engine).all().items()}
+        """Every ticker's champion family, read now (the service also reads it on a timer).
+
+        None on a database from before champions (not yet upgraded): it still serves.
+        """
+        try:
+            stored = ChampionBook(self.engine).all()
+        except (DatabaseUnavailableError, ProgrammingError) as exc:
+            if CHAMPIONS.name not in str(exc):
+                raise
+            if self._champions is None:  # once, not on every refresh
+                log.warning("no champions: the database predates them (`volforecast db upgrade`)")
+            stored = {}
+        self._champions = {t: c.model for t, c in stored.items()}
         return self._champions
 
     def latest(self, ticker: str) -> dt.date | None:

@@ -199,8 +199,7 @@ def train(
             champions = None
             if config.champions:
                 began = time.perf_counter()
-                champions = choose_champions(engine, settings, client, datasets,
-                                             actor=registry.actor)  # fmt: skip
+                champions = _champions(engine, settings, client, datasets, registry.actor)
                 stages["champions"] = time.perf_counter() - began
         stages["total"] = time.perf_counter() - started
         # A ticker retrained for any reason (the weekly run, a triggered one, --queued)
@@ -228,6 +227,24 @@ class TrainingInterrupted(KeyboardInterrupt):
         """Outcomes of the versions registered and decided before the interrupt."""
         self.cut_short = cut_short
         """What was under way, e.g. ``the pooled LSTM, in epoch 3 of at most 20``."""
+
+
+def _champions(
+    engine: Engine,
+    settings: Settings,
+    client: MlflowClient,
+    datasets: dict[str, DailyData],
+    actor: str,
+) -> ChampionReport:
+    """The champions after training; a failure leaves them as they were, not the training."""
+    try:
+        return choose_champions(engine, settings, client, datasets, actor=actor)
+    except Exception as exc:  # the versions stand; the report says why
+        if unanswered(exc) is not None:
+            raise  # a dead tracking server: one sentence, as at any stage
+        why = f"champions not decided, kept as they were: {exc}"
+        log.warning(why)
+        return ChampionReport([], dict.fromkeys(sorted(datasets), why))
 
 
 def load_datasets(

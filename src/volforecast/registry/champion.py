@@ -4,11 +4,13 @@ Every candidate family's production version forecasts the same test window of th
 :func:`choose_champion` picks the one with the lowest mean QLIKE, but lets it replace the
 sitting champion only when a one-sided Diebold–Mariano test says it is better (p at most
 ``max_pvalue``). A family that does not forecast the ticker (a pooled network trained
-without it) is no candidate there. Training, the backtest and the API all decide by it.
+without it) is no candidate there. Every decision is this function's
+(:mod:`volforecast.jobs.champion` calls it for training, the DAG and the command line).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -100,8 +102,10 @@ def choose_champion(
     if max_pvalue >= 1.0 or pvalue <= max_pvalue:
         reason = f"{best} beats {incumbent}: QLIKE {figures}, DM p = {pvalue:.3g}"
         return ChampionChoice(ticker, best, incumbent, reason, metrics)
-    reason = (
-        f"{best} has the lower QLIKE but not significantly (p = {pvalue:.3g} > {max_pvalue}): "
-        f"{incumbent} stays ({figures})"
+    why = (
+        f"too few common origins ({len(wide)}) to test"
+        if math.isnan(pvalue)
+        else f"not significantly (p = {pvalue:.3g} > {max_pvalue})"
     )
+    reason = f"{best} has the lower QLIKE, but {why}: {incumbent} stays ({figures})"
     return ChampionChoice(ticker, incumbent, incumbent, reason, metrics)

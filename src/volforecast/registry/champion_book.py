@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from volforecast.data.db import Repository, reachable
+from volforecast.data.db import Repository, reachable, writing
 from volforecast.data.tables import ModelChampion
 from volforecast.registry.champion import ChampionChoice
 from volforecast.registry.names import CHAMPION
@@ -61,27 +61,31 @@ class ChampionBook(Repository):
         if choice.champion is None:
             return
         figures = json.dumps(finite(choice.metrics))
-        with reachable(self.engine), self.engine.begin() as connection:
+        this = CHAMPIONS.c.ticker == choice.ticker
+        # The write lock from the first statement (SQLite) or the row's lock (PostgreSQL): a
+        # second decider waits here, then finds the champion changed and decides again.
+        with reachable(self.engine), writing(self.engine) as connection:
             stored = connection.execute(
-                select(CHAMPIONS.c.model_type).where(CHAMPIONS.c.ticker == choice.ticker)
+                select(CHAMPIONS.c.model_type).where(this).with_for_update()
             ).scalar()
             if (stored.lower() if stored else None) != choice.incumbent:
                 raise LogConflictError
             if not choice.changed:
                 connection.execute(
-                    update(CHAMPIONS).where(CHAMPIONS.c.ticker == choice.ticker)
+                    update(CHAMPIONS).where(this)
                     .values(decided_at=now, reason=choice.reason, metrics=figures)
                 )  # fmt: skip
                 return
-            _append_change(connection, choice, figures, actor, now)
             row = {"model_type": choice.champion.upper(), "since": now, "decided_at": now,
                    "reason": choice.reason, "metrics": figures}  # fmt: skip
-            if stored is None:
-                connection.execute(insert(CHAMPIONS).values(ticker=choice.ticker, **row))
-            else:
-                connection.execute(
-                    update(CHAMPIONS).where(CHAMPIONS.c.ticker == choice.ticker).values(**row)
-                )
+            try:  # a first champion inserted meanwhile by another decider: decide again
+                if stored is None:
+                    connection.execute(insert(CHAMPIONS).values(ticker=choice.ticker, **row))
+                else:
+                    connection.execute(update(CHAMPIONS).where(this).values(**row))
+                _append_change(connection, choice, figures, actor, now)
+            except IntegrityError as exc:
+                raise LogConflictError from exc
 
 
 def _append_change(
@@ -98,10 +102,7 @@ def _append_change(
         "candidate": new, "reason": choice.reason[:2000], "metrics": figures,
         "actor": actor[:100], "created_at": now,
     }  # fmt: skip
-    try:
-        connection.execute(insert(PROMOTIONS).values(**entry))
-    except IntegrityError as exc:
-        raise LogConflictError from exc
+    connection.execute(insert(PROMOTIONS).values(**entry))
 
 
 def _champion(row: Any) -> Champion:

@@ -71,13 +71,15 @@ class PromotionLog(Repository):
             rows = connection.execute(query).mappings().all()
         return [_event(row) for row in rows]
 
-    def served_on(self, registered_model: str, when: dt.datetime) -> str | None:
-        """The version ``production`` pointed at, at ``when`` (None before the first)."""
+    def served_on(
+        self, registered_model: str, when: dt.datetime, alias: LoggedAlias = PRODUCTION
+    ) -> str | None:
+        """The version ``alias`` pointed at, at ``when`` (None before the first)."""
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
         served = None
         for event in self.events(registered_model):
-            if event.alias == PRODUCTION and event.created_at <= when:
+            if event.alias == alias and event.created_at <= when:
                 served = event.version if event.action != "reject" else served
         return served
 

@@ -104,3 +104,4 @@ def test_too_few_common_origins_to_test_leave_the_incumbent(count):
     )
     assert choice.champion == "garch"
     assert np.isnan(choice.metrics["dm_pvalue"])
+    assert f"too few common origins ({count}) to test: garch stays" in choice.reason

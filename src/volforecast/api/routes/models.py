@@ -27,23 +27,22 @@ def models(state: StateDep) -> list[ModelInfo]:
     # Listing asks the registry once per version; a dashboard polling it must not.
     cached = state.models_listing
     if cached is not None and time.monotonic() - cached[0] < state.settings.api.model_refresh_s:
-        return list(cached[1])
+        listing = list(cached[1])
+    else:
+        try:
+            versions = list_versions(state.client)
+        except (MlflowException, OSError) as exc:
+            msg = f"the model registry is not answering: {str(exc).splitlines()[0][:200]}"
+            raise TrackingUnavailableError(msg) from exc
+        listing = [ModelInfo.from_version(v) for v in versions]
+        state.models_listing = (time.monotonic(), listing)
+    # Champions as /predict sees them now, not as they were when the registry was asked.
     try:
-        versions = list_versions(state.client)
-    except (MlflowException, OSError) as exc:
-        msg = f"the model registry is not answering: {str(exc).splitlines()[0][:200]}"
-        raise TrackingUnavailableError(msg) from exc
-    try:
-        champions = state.forecaster.champions()
+        champions = state.forecaster.champion_map()
     except VolforecastError as exc:  # the listing is the registry's: it goes on without them
         log.warning("champions not read: %s", exc)
         champions = {}
-    listing = [
-        info.model_copy(update={"champion_of": champions_of(champions, info)})
-        for info in (ModelInfo.from_version(v) for v in versions)
-    ]
-    state.models_listing = (time.monotonic(), listing)
-    return listing
+    return [i.model_copy(update={"champion_of": champions_of(champions, i)}) for i in listing]
 
 
 def champions_of(champions: dict[str, str], info: ModelInfo) -> list[str]:

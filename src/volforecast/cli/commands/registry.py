@@ -74,7 +74,8 @@ def models_champion(
     Every candidate family's production version forecasts the ticker's test window; the
     lowest QLIKE wins, and replaces the sitting champion only when a one-sided
     Diebold-Mariano test gives p at most VOLFORECAST_CHAMPION__MAX_PVALUE. Changes are
-    logged (`volforecast models history champion/<TICKER>`).
+    logged (`volforecast models history champion/<TICKER>`). A ticker where a candidate
+    cannot be evaluated keeps its champion; exit code 3 says some did.
     """
     from volforecast import listings  # noqa: PLC0415
     from volforecast.jobs.champion import decide_champions  # noqa: PLC0415
@@ -86,6 +87,8 @@ def models_champion(
     listing, payload = listings.champions(report)
     write_json(report_json, payload)
     show_listing(listing, payload, as_json=as_json, empty="no ticker has a production model yet")
+    if report.undecided:  # the others are decided and stored; exit 3 as a partial training
+        raise typer.Exit(int(ExitCode.PARTIAL))
 
 
 @app.command("promote")
@@ -119,13 +122,15 @@ def models_history(
 ) -> None:
     """The promotion log of a model: every alias move and decision, oldest first."""
     from volforecast import listings  # noqa: PLC0415
+    from volforecast.registry.names import CHAMPION, PRODUCTION, LoggedAlias  # noqa: PLC0415
     from volforecast.registry.promotion_log import PromotionLog  # noqa: PLC0415
 
     store = engine(settings())
     with errors(), database_errors(store):
         promotions = PromotionLog(store)
         events = promotions.events(name)
-        served = promotions.served_on(name, at) if at is not None else None
+        alias: LoggedAlias = CHAMPION if name.startswith(f"{CHAMPION}/") else PRODUCTION
+        served = promotions.served_on(name, at, alias) if at is not None else None
     if not events:
         fail(f"the promotion log has nothing for {name}", ExitCode.ERROR)
     listing, payload = listings.promotion_log(name, events, at, served)
@@ -134,5 +139,9 @@ def models_history(
         return
     listing.print(out)
     if at is not None:
-        out.print(f"served in production at {at:%Y-%m-%d %H:%M}: v{served}" if served else
-                  f"nothing was in production at {at:%Y-%m-%d %H:%M}")  # fmt: skip
+        when = f"{at:%Y-%m-%d %H:%M}"
+        if alias == CHAMPION:
+            out.print(f"champion at {when}: {served}" if served else f"no champion at {when}")
+        else:
+            out.print(f"served in production at {when}: v{served}" if served else
+                      f"nothing was in production at {when}")  # fmt: skip
