@@ -30,7 +30,7 @@ from volforecast.registry.champion import ChampionChoice, choose_champion
 from volforecast.registry.champion_book import ChampionBook
 from volforecast.registry.deadline import tracking_deadline, unanswered
 from volforecast.registry.names import PRODUCTION, registered_model_name
-from volforecast.registry.promotion_log import LogConflictError
+from volforecast.registry.promotion_log import LogConflictError, finite
 from volforecast.registry.serving import download_models
 from volforecast.registry.tracking import connect, retry_policy
 from volforecast.settings import Settings
@@ -58,7 +58,10 @@ class ChampionReport:
         return {
             "wins": self.wins,
             "changed": sum(c.changed for c in self.choices),
-            "choices": [asdict(c) | {"changed": c.changed} for c in self.choices],
+            "choices": [
+                asdict(c) | {"metrics": finite(c.metrics), "changed": c.changed}
+                for c in self.choices
+            ],
             "undecided": self.undecided,
         }
 
@@ -81,9 +84,10 @@ def choose_champions(
     book = ChampionBook(engine)
     now = dt.datetime.now(dt.UTC)
     choices = []
+    champions = book.all()
     for ticker in sorted(set(datasets) - set(undecided)):
         for _ in range(MAX_ATTEMPTS):
-            stored = book.all().get(ticker)
+            stored = champions.get(ticker)
             choice = choose_champion(
                 ticker,
                 {family: losses[family].get(ticker, _NO_LOSSES) for family in CANDIDATES},
@@ -92,8 +96,9 @@ def choose_champions(
             )
             try:
                 book.record(choice, actor=actor or default_actor(), now=now)
-            except LogConflictError:
-                continue  # another decider changed this ticker's champion: decide again
+            except LogConflictError:  # another decider changed it meanwhile: decide again
+                champions = book.all()
+                continue
             choices.append(choice)
             if choice.changed:
                 log.info("%s: champion %s (%s)", ticker, choice.champion, choice.reason)

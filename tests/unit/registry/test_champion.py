@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from volforecast.jobs.champion import ChampionReport
 from volforecast.registry.champion import choose_champion
 from volforecast.registry.decision import losses_frame
 
@@ -105,3 +108,17 @@ def test_too_few_common_origins_to_test_leave_the_incumbent(count):
     assert choice.champion == "garch"
     assert np.isnan(choice.metrics["dm_pvalue"])
     assert f"too few common origins ({count}) to test: garch stays" in choice.reason
+
+
+def test_the_report_is_strict_json_even_without_a_test() -> None:
+    short = DATES[:5]
+    choice = choose_champion(
+        "AAPL",
+        {"garch": losses(1.2, dates=short), "har": losses(1.0, seed=1, dates=short)},
+        "garch",
+        max_pvalue=0.05,
+    )
+    payload = ChampionReport([choice], {"MSFT": "why"}).to_dict()
+    text = json.dumps(payload, allow_nan=False)  # a NaN p-value would raise here
+    assert json.loads(text)["choices"][0]["metrics"]["dm_pvalue"] is None
+    assert payload["wins"] == {"garch": 1}
