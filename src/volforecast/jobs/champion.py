@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
 from volforecast.evaluation.test_window import evaluate
+from volforecast.faults import checkpoint
 from volforecast.jobs.train_per_ticker import FIT_ERRORS
 from volforecast.models.catalog import CANDIDATES, is_pooled
 from volforecast.registry.aliases import MAX_ATTEMPTS, alias_version, default_actor
@@ -99,6 +100,7 @@ def choose_champions(
             except LogConflictError:  # another decider changed it meanwhile: decide again
                 champions = book.all()
                 continue
+            checkpoint("champion.after_record")
             choices.append(choice)
             if choice.changed:
                 log.info("%s: champion %s (%s)", ticker, choice.champion, choice.reason)

@@ -198,6 +198,7 @@ def train(
                 raise TrainingInterrupted(trainer.kept, trainer.under_way) from exc
             champions = None
             if config.champions:
+                checkpoint("train.before_champions")
                 began = time.perf_counter()
                 champions = _champions(engine, settings, client, datasets, registry.actor)
                 stages["champions"] = time.perf_counter() - began
