@@ -433,6 +433,7 @@ def report(soak: Soak, days: list[str], tickers: list[str], elapsed_s: float) ->
                 airflow, soak.state.get("startup_runs", [])),
             "every alias move explained by ml.model_promotions": soak_checks.check_aliases(
                 conn, f"http://127.0.0.1:{soak.stack.ports.mlflow}"),
+            "every champion explained by ml.model_promotions": soak_checks.check_champions(conn),
             "no retraining request pending without a reason": soak_checks.check_requests(conn),
             "the API's answer for the last day equals the stored rows": soak_checks.check_api(
                 conn, f"http://127.0.0.1:{soak.stack.ports.api}", days[-1], tickers),

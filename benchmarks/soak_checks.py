@@ -146,6 +146,35 @@ def check_aliases(conn: psycopg.Connection[Any], tracking_uri: str) -> Result:
     return ok, lines
 
 
+def check_champions(conn: psycopg.Connection[Any]) -> Result:
+    """Every ticker's champion in ``ml.model_champions`` is where its logged changes put it."""
+    rows = conn.execute(
+        "SELECT registered_model, seq, alias, action, version, previous_version"
+        " FROM ml.model_promotions WHERE alias = %s ORDER BY registered_model, seq",
+        (CHAMPION,),
+    ).fetchall()
+    stored = conn.execute("SELECT ticker, model_type FROM ml.model_champions").fetchall()
+    return champions_explained(rows, dict(stored))
+
+
+def champions_explained(rows: list[tuple[Any, ...]], stored: dict[str, str]) -> Result:
+    """Whether replaying the champion changes ``rows`` gives the ``stored`` champion by ticker."""
+    logged, broken = replay(rows)
+    table = {(f"{CHAMPION}/{ticker}", CHAMPION): model for ticker, model in stored.items()}
+    lines = [f"BROKEN CHAIN: {line}" for line in broken]
+    lines += [
+        f"UNEXPLAINED: {key[0]} is {table.get(key)} in the table, {logged.get(key)} by the log"
+        for key in sorted(set(logged) | set(table))
+        if logged.get(key) != table.get(key)
+    ]
+    ok = not lines and bool(table)
+    if ok:
+        lines.append(f"{len(table)} champions, {len(rows)} logged changes, every one explained")
+    elif not table:
+        lines.append("no champion was decided")
+    return ok, lines
+
+
 def check_requests(conn: psycopg.Connection[Any]) -> Result:
     """No retraining request left pending without a reason."""
     rows = conn.execute(

@@ -65,6 +65,22 @@ def test_the_replay_keeps_a_challenger_that_was_not_the_promoted_version() -> No
     assert state[("x", "challenger")] == "2"
 
 
+def test_each_champion_must_be_where_its_logged_changes_put_it() -> None:
+    rows = [
+        ("champion/AAPL", 1, "champion", "promote", "GARCH", None),
+        ("champion/AAPL", 2, "champion", "promote", "HAR", "GARCH"),
+        ("champion/MSFT", 1, "champion", "promote", "HAR", None),
+    ]
+    ok, lines = soak_checks.champions_explained(rows, {"AAPL": "HAR", "MSFT": "HAR"})
+    assert ok, lines
+    ok, lines = soak_checks.champions_explained(rows, {"AAPL": "GARCH", "MSFT": "HAR"})
+    assert not ok
+    assert lines == ["UNEXPLAINED: champion/AAPL is GARCH in the table, HAR by the log"]
+    ok, lines = soak_checks.champions_explained(rows[:1] + rows[2:], {"MSFT": "HAR"})
+    assert not ok, "a champion the table lost"
+    assert not soak_checks.champions_explained([], {})[0], "no champion decided at all"
+
+
 @pytest.mark.parametrize("text", ["postgres:3,bogus:4", "train:x", "scheduler"])
 def test_a_bad_fault_list_stops_the_soak_with_its_grammar(text: str) -> None:
     with pytest.raises(SystemExit, match="KIND:DAY"):
