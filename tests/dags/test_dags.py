@@ -27,7 +27,8 @@ from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.sources import load_sample
 from volforecast.models.catalog import CANDIDATES, is_pooled
 from volforecast.models.lstm.config import LstmConfig
-from volforecast.registry.champion_book import ChampionBook
+from volforecast.registry.champion_book import ChampionBook, log_name
+from volforecast.registry.promotion_log import PromotionLog
 from volforecast.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -152,9 +153,15 @@ def test_the_training_dag_registers_models_and_a_failing_chunk_costs_only_itself
         assert "production" in client.get_registered_model(name).aliases, name
     engine = create_db_engine(Settings(home=tmp_path / "var"))
     champions = ChampionBook(engine).all()
-    engine.dispose()
     assert set(champions) == {"^GSPC", "^IXIC"}
-    assert {c.model for c in champions.values()} <= {"garch", "har", "lstm"}
+    for ticker, champion in champions.items():
+        # A first champion: the candidate with the lowest QLIKE on the ticker's test window,
+        # every candidate trained by the DAG judged.
+        (change,) = PromotionLog(engine).events(log_name(ticker))
+        qlikes = {k.removeprefix("qlike_"): v for k, v in change.metrics.items() if "qlike" in k}
+        assert set(qlikes) == set(CANDIDATES), change.metrics
+        assert champion.model == min(qlikes, key=qlikes.__getitem__), change.metrics
+    engine.dispose()
     # The DAG trains the LSTM with `volforecast train`'s defaults; only the run's own epoch
     # limit (lstm_epochs) is passed.
     pooled = client.get_model_version_by_alias("lstm_volatility_pooled", "production")
