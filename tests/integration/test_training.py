@@ -485,6 +485,10 @@ def test_training_decides_each_tickers_champion_and_logs_only_the_changes(
     again = train(engine, tracked, TrainConfig(models=("garch", "har")), tickers)
     assert again.champions is not None
     assert not any(c.changed for c in again.champions.choices)
+    # The first run judged its own versions on the losses it had just computed; this run
+    # loads and forecasts them: the figures must agree.
+    for first, second in zip(report.champions.choices, again.champions.choices, strict=True):
+        assert second.metrics == pytest.approx(first.metrics, rel=1e-9, nan_ok=True)
     assert all(len(log_.events(log_name(t))) == 1 for t in tickers)
     assert all(ChampionBook(engine).all()[t].decided_at > stored[t].since for t in tickers)
 

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 Losses = dict[str, dict[str, pd.DataFrame]]
 """Family -> ticker -> its production version's losses on the ticker's test window."""
+Judged = dict[tuple[str, str], pd.DataFrame]
+"""(registered model, version) -> the losses training just judged it on, every ticker's."""
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,18 @@ def choose_champions(
     datasets: Mapping[str, DailyData],
     *,
     actor: str | None = None,
+    judged: Judged | None = None,
 ) -> ChampionReport:
     """Decide and store the champion of every ticker in ``datasets``.
+
+    ``judged`` holds the losses training already computed for the versions it decided on
+    these same windows; a production version found there is not loaded and forecast again.
 
     A ticker where a candidate's production version cannot be evaluated (its files are
     missing, its forecast raises) stays undecided: its champion is kept as it was, so that a
     broken family never hands the ticker to another by default.
     """
-    losses, undecided = _candidate_losses(client, datasets, settings)
+    losses, undecided = _candidate_losses(client, datasets, settings, judged or {})
     book = ChampionBook(engine)
     now = dt.datetime.now(dt.UTC)
     choices = []
@@ -130,7 +136,7 @@ _NO_LOSSES = pd.DataFrame({"ticker": [], "origin_date": pd.DatetimeIndex([]), "l
 
 
 def _candidate_losses(
-    client: MlflowClient, datasets: Mapping[str, DailyData], settings: Settings
+    client: MlflowClient, datasets: Mapping[str, DailyData], settings: Settings, judged: Judged
 ) -> tuple[Losses, dict[str, str]]:
     """Every candidate's production losses per ticker, and the tickers that cannot be judged."""
     losses: Losses = {family: {} for family in CANDIDATES}
@@ -143,6 +149,12 @@ def _candidate_losses(
             if version is None:
                 continue  # the family serves no production version here: no candidate
             tickers = [owner] if owner is not None else list(datasets)
+            known = judged.get((name, str(version)))
+            if known is not None and set(tickers) <= set(known["ticker"]):
+                for ticker, frame in known.groupby("ticker"):
+                    if ticker in tickers:
+                        losses[family][str(ticker)] = frame.reset_index(drop=True)
+                continue
             with _unless_broken(undecided, tickers, f"{name} v{version} could not be loaded"):
                 served = download_models(name, version)
                 for ticker in sorted(set(tickers) & set(served)):

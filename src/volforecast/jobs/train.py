@@ -43,7 +43,7 @@ from volforecast.errors import RegistryError, TrackingUnavailableError, UnknownT
 from volforecast.evaluation.test_window import evaluate
 from volforecast.faults import checkpoint
 from volforecast.jobs.backtest import daily_data_by_ticker
-from volforecast.jobs.champion import ChampionReport, choose_champions
+from volforecast.jobs.champion import ChampionReport, Judged, choose_champions
 from volforecast.jobs.market import refresh_market, with_market
 from volforecast.jobs.train_per_ticker import FIT_ERRORS, per_ticker
 from volforecast.jobs.train_pooled import pooled
@@ -200,7 +200,8 @@ def train(
             if config.champions:
                 checkpoint("train.before_champions")
                 began = time.perf_counter()
-                champions = _champions(engine, settings, client, datasets, registry.actor)
+                champions = _champions(engine, settings, client, datasets, registry.actor,
+                                       trainer.judged)  # fmt: skip
                 stages["champions"] = time.perf_counter() - began
         stages["total"] = time.perf_counter() - started
         # A ticker retrained for any reason (the weekly run, a triggered one, --queued)
@@ -236,10 +237,11 @@ def _champions(
     client: MlflowClient,
     datasets: dict[str, DailyData],
     actor: str,
+    judged: Judged,
 ) -> ChampionReport:
     """The champions after training; a failure leaves them as they were, not the training."""
     try:
-        return choose_champions(engine, settings, client, datasets, actor=actor)
+        return choose_champions(engine, settings, client, datasets, actor=actor, judged=judged)
     except Exception as exc:  # the versions stand; the report says why
         if unanswered(exc) is not None:
             raise  # a dead tracking server: one sentence, as at any stage
@@ -369,6 +371,9 @@ class Trainer:
     """Versions this run registered and decided, for the report of an interrupted run."""
     under_way: str | None = None
     """What is being trained now, for the same report."""
+    judged: Judged = field(default_factory=dict)
+    """Each decided version's losses on this run's test windows: the champions' decision
+    reads a production version from here instead of loading and forecasting it again."""
 
     def __post_init__(self) -> None:
         self.client: MlflowClient = self.publisher.client
@@ -420,6 +425,7 @@ class Trainer:
         self.metrics_store.upsert(rows, created_at=dt.datetime.now(dt.UTC))
         losses_of = self._losses_of(name, datasets, one_network)
         decision = self._consider(name, version, challenger, losses_of)
+        self.judged[(name, version)] = challenger
         decided = Outcome(
             "", model_name, ok=True, message=decision.reason, run_id=run_id, registered_model=name,
             version=version, promoted=decision.promote,
