@@ -20,6 +20,7 @@ service serves a ticker without a champion.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -57,6 +58,8 @@ class ServedTicker:
     choices: list[ChampionChoice] = field(default_factory=list)
     served: list[str] = field(default_factory=list)
     """The family served in each block."""
+    origins: Counter[str] = field(default_factory=Counter)
+    """How many origins each family served."""
 
     @property
     def champion(self) -> str | None:
@@ -153,6 +156,7 @@ def served_walk_forward(
         block = np.asarray(origin_dates >= refit)
         if end is not None:
             block &= np.asarray(origin_dates < end)
+        served.origins[family] += int(block.sum())
         if family in paths:
             served.sigma2[block] = paths[family][block]
     return served

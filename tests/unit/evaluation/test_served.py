@@ -56,6 +56,7 @@ def test_the_first_block_is_served_the_default_and_a_clear_winner_takes_over() -
     assert (takeover.incumbent, takeover.champion) == ("garch", "har"), takeover.reason
     assert takeover.metrics["dm_pvalue"] <= 0.05
     assert served.served[3:] == ["har", "har"]
+    assert served.origins == {"garch": 60, "har": 39}
     assert served.champion == "har"
     block4 = (ORIGINS >= 360) & (ORIGINS < 380)
     np.testing.assert_array_equal(served.sigma2[block4], families["har"][block4])

@@ -1,0 +1,81 @@
+"""The accuracy benchmark's ``served`` row: the champion rule walk-forward over the candidates.
+
+The backtest's paths of every candidate family are judged at each refit by
+:func:`~volforecast.evaluation.served.served_walk_forward`, with the settings training and
+the service read (``ChampionSettings().max_pvalue``, the promotion's horizon and proxy), and
+the chosen family's paths become the ``served`` model of each ticker. The fingerprint of each
+candidate's catalog options is printed, so that the benchmarked forecast and the served one
+can be seen to be built alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping
+
+import pandas as pd
+
+from volforecast.core.features import DailyData
+from volforecast.evaluation.backtest import TickerForecasts
+from volforecast.evaluation.served import ServedRule, served_walk_forward
+from volforecast.models.catalog import CANDIDATES, catalog_options
+from volforecast.settings import ChampionSettings, PromotionSettings
+
+SERVED = "served"
+
+
+def fingerprint(name: str) -> str:
+    """A short sha256 of ``catalog_options(name)`` as sorted JSON."""
+    text = json.dumps(catalog_options(name), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def missing_candidates(models: list[str]) -> list[str]:
+    """The candidate families the run must also backtest for the ``served`` row."""
+    return [name for name in CANDIDATES if name not in models]
+
+
+def add_served(
+    forecasts: Mapping[str, TickerForecasts],
+    datasets: Mapping[str, DailyData],
+    refits: list[pd.Timestamp],
+) -> Counter[str]:
+    """Add the ``served`` paths to every ticker; print the rule, fingerprints and wins.
+
+    Returns how many tickers each family is champion of after the last refit.
+    """
+    promotion = PromotionSettings()
+    rule = ServedRule(ChampionSettings().max_pvalue, promotion.horizon, promotion.proxy)
+    print(
+        f"\n{SERVED}: the champion rule at each of {len(refits)} refits among "
+        f"{', '.join(CANDIDATES)} (max p-value {rule.max_pvalue}, QLIKE of the "
+        f"{rule.horizon}-day sum on the {rule.proxy} proxy, each ticker's test window up to "
+        f"the refit; {rule.default} until a first champion)"
+    )
+    for name in CANDIDATES:
+        print(f"  catalog_options({name}) sha256 {fingerprint(name)}")
+    wins: Counter[str] = Counter()
+    origins: Counter[str] = Counter()
+    switches = 0
+    for ticker, item in forecasts.items():
+        if not len(item.origin_positions):
+            continue
+        paths = {name: item.sigma2[name] for name in CANDIDATES}
+        served = served_walk_forward(datasets[ticker], item.origin_positions, paths, refits, rule)
+        item.sigma2[SERVED] = served.sigma2
+        switches += sum(c.changed and c.incumbent is not None for c in served.choices)
+        wins[served.champion or "none"] += 1
+        origins.update(served.origins)
+    total = max(sum(origins.values()), 1)
+    print(
+        "  origins served: "
+        + ", ".join(f"{name} {100 * n / total:.0f} %" for name, n in origins.most_common())
+    )
+    print(
+        "  champions after the last refit: "
+        + ", ".join(f"{name} {wins[name]}" for name in (*CANDIDATES, "none") if wins[name])
+        + f"; {switches} changes of champion after the first"
+    )
+    return wins
