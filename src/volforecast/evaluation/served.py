@@ -96,6 +96,8 @@ def window_losses(
         of the test window up to the day before ``refit`` whose ``horizon``-day target was
         realized by then.
     """
+    # Training's window (not the previous block alone): the champion is decided on the same
+    # days training would decide it on at this date, so the backtest judges the rule served.
     history = data.until(refit - pd.Timedelta(days=1))
     window = window_origins(history)
     # A target ending at or after the refit's day is not known yet.
@@ -150,7 +152,7 @@ def served_walk_forward(
         }
         choice = choose_champion(data.ticker, losses, incumbent, max_pvalue=rule.max_pvalue)
         incumbent = choice.champion or incumbent  # no forecast at all keeps the champion
-        family = choice.champion or rule.default
+        family = incumbent or rule.default
         served.choices.append(choice)
         served.served.append(family)
         block = np.asarray(origin_dates >= refit)

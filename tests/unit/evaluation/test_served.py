@@ -119,3 +119,14 @@ def test_a_family_that_does_not_forecast_the_ticker_is_no_candidate() -> None:
     assert "lstm" not in served.served
     assert all("qlike_lstm" not in c.metrics for c in served.choices)
     assert served.champion == "har"
+
+
+def test_a_refit_where_no_family_forecast_the_window_keeps_the_champion() -> None:
+    data, families = takeover_case()
+    # Every fit failed for the blocks from day 340 on: the last refit's window has no loss.
+    failed = ORIGINS >= 340
+    gaps = {name: np.where(failed[:, None], np.nan, p) for name, p in families.items()}
+    served = served_walk_forward(data, ORIGINS, gaps, refits(data), RULE)
+    assert served.choices[-1].champion is None
+    assert served.served[-1] == served.served[-2]
+    assert served.served[-1] == served.choices[-2].champion
