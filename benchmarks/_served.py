@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import Counter
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from volforecast.core.features import DailyData
-from volforecast.evaluation.backtest import TickerForecasts
+from volforecast.evaluation.backtest import BacktestConfig, TickerForecasts
 from volforecast.evaluation.served import ServedRule, served_walk_forward
+from volforecast.evaluation.served_window import WindowPaths, first_window_paths
+from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.models.catalog import CANDIDATES, catalog_options
-from volforecast.settings import ChampionSettings, PromotionSettings
+from volforecast.settings import ChampionSettings, PromotionSettings, QualitySettings
 
 SERVED = "served"
 
@@ -37,12 +41,38 @@ def missing_candidates(models: list[str]) -> list[str]:
     return [name for name in CANDIDATES if name not in models]
 
 
+def first_windows(
+    prices: pd.DataFrame, datasets: Mapping[str, DailyData], config: BacktestConfig
+) -> dict[str, WindowPaths]:
+    """Each candidate's forecasts of every ticker's test window through ``train_end``.
+
+    The market series is the one the backtest attaches (every ticker of ``prices``).
+    """
+    started = time.perf_counter()
+    market = market_from_prices(prices, QualitySettings())["log_rv"]
+    windows = first_window_paths(
+        with_market(dict(datasets), market), CANDIDATES, config.train_end,
+        steps=config.horizon, lstm_settings=config.lstm_settings,
+    )  # fmt: skip
+    print(
+        f"{SERVED}: the candidates fitted as training fits them on the days through "
+        f"{config.train_end}, to forecast the test window the first refit judges: "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    return windows
+
+
 def add_served(
     forecasts: Mapping[str, TickerForecasts],
     datasets: Mapping[str, DailyData],
     refits: list[pd.Timestamp],
+    before: Mapping[str, WindowPaths],
 ) -> Counter[str]:
     """Add the ``served`` paths to every ticker; print the rule, fingerprints and wins.
+
+    ``before`` holds each ticker's forecasts of its test window through the training period
+    (:func:`first_windows`): the rule judges them with the backtest's own, so that its first
+    choice is made on a full window, as the first training's is.
 
     Returns how many tickers each family is champion of after the last refit.
     """
@@ -52,7 +82,7 @@ def add_served(
         f"\n{SERVED}: the champion rule at each of {len(refits)} refits among "
         f"{', '.join(CANDIDATES)} (max p-value {rule.max_pvalue}, QLIKE of the "
         f"{rule.horizon}-day sum on the {rule.proxy} proxy, each ticker's test window up to "
-        f"the refit; {rule.default} until a first champion)"
+        f"the refit; {rule.default} where no candidate forecasts it)"
     )
     for name in CANDIDATES:
         print(f"  catalog_options({name}) sha256 {fingerprint(name)}")
@@ -62,9 +92,14 @@ def add_served(
     for ticker, item in forecasts.items():
         if not len(item.origin_positions):
             continue
-        paths = {name: item.sigma2[name] for name in CANDIDATES}
-        served = served_walk_forward(datasets[ticker], item.origin_positions, paths, refits, rule)
-        item.sigma2[SERVED] = served.sigma2
+        window = before.get(ticker)
+        n_before = 0 if window is None else len(window.origin_positions)
+        positions, paths = item.origin_positions, {n: item.sigma2[n] for n in CANDIDATES}
+        if window is not None:
+            positions = np.concatenate([window.origin_positions, positions])
+            paths = {n: np.concatenate([window.sigma2[n], p]) for n, p in paths.items()}
+        served = served_walk_forward(datasets[ticker], positions, paths, refits, rule)
+        item.sigma2[SERVED] = served.sigma2[n_before:]
         switches += sum(c.changed and c.incumbent is not None for c in served.choices)
         wins[served.champion or "none"] += 1
         origins.update(served.origins)

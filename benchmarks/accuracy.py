@@ -24,9 +24,11 @@ range-based proxy, with the run and a link to the page (``make accuracy`` runs b
 The row ``served`` is what a request naming no model is served: at each refit, each
 ticker's champion among the catalog's candidate families, chosen by the rule training uses
 (``registry/champion.choose_champion``) on the losses the rule could see at that date
-(``evaluation/served.py``); the candidates are backtested even when ``--models`` leaves them
-out. The run prints a fingerprint of each candidate's catalog options and how many tickers
-each family is champion of after the last refit.
+(``evaluation/served.py``); the window's days before the first forecast are forecast by the
+candidates fitted as training fits them on the last training day
+(``evaluation/served_window.py``; one more LSTM training). The candidates are backtested
+even when ``--models`` leaves them out. The run prints a fingerprint of each candidate's
+catalog options and how many tickers each family is champion of after the last refit.
 
 Every combination ``a+b`` is printed twice: with equal weights, and as ``a+b learned``, with
 weights learned on the forecasts realized before each block. ``--period validation`` runs the
@@ -68,7 +70,7 @@ from _common import (
     revision,
     split_at_markers,
 )
-from _served import SERVED, add_served, missing_candidates
+from _served import SERVED, add_served, first_windows, missing_candidates
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_file
 from volforecast.evaluation.backtest import (
@@ -404,7 +406,8 @@ def report(args: argparse.Namespace, page: ResultsPage) -> tuple[pd.DataFrame, i
         prices, datasets, tickers, config, args.cache, workers=args.workers
     )
     print(f"backtest: {seconds:.0f} s, {failures} failed fits")
-    add_served(forecasts, datasets, [first for first, _ in blocks(config)])
+    before = first_windows(prices, datasets, config)
+    add_served(forecasts, datasets, [first for first, _ in blocks(config)], before)
     models.append(SERVED)
     models += [m + LEARNED for m in models if combination_members(m)]
     losses = pd.concat(

@@ -11,10 +11,12 @@ the day before the refit), with the decision's loss (QLIKE of the
 ``settings.promotion.horizon``-day sum on ``settings.promotion.proxy``). Training forecasts
 that window out of sample, with parameters fitted before it; the backtest's own paths for
 those origins are out of sample too, each made by the fit of its block, so they are used
-as they are, and the window's origins before the backtest's first one have none (no extra
-fits). Only origins whose target was realized before the refit enter, so nothing after the
-refit date is used. Until a family has forecast any origin of the window (the first
-block), the ticker is served :data:`~volforecast.models.catalog.DEFAULT_MODEL`, as the
+as they are. The window's origins before the backtest's first one have no backtest path:
+:func:`~volforecast.evaluation.served_window.first_window_paths` forecasts them as training
+would have on the last training day, and the caller passes them with the backtest's. Only
+origins whose target was realized before the refit enter, so nothing after the refit date is
+used. Where no family has forecast any origin of the window, the ticker keeps its champion,
+or before its first is served :data:`~volforecast.models.catalog.DEFAULT_MODEL`, as the
 service serves a ticker without a champion.
 """
 
