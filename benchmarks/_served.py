@@ -15,6 +15,8 @@ import json
 import time
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,9 @@ from volforecast.models.catalog import CANDIDATES, catalog_options
 from volforecast.settings import ChampionSettings, PromotionSettings, QualitySettings
 
 SERVED = "served"
+FIRST_WINDOW_FILE = "first-window.npz"
+"""In ``--cache``: the candidates' forecasts of each ticker's first test window."""
+POSITIONS = "origin_positions"
 
 
 def fingerprint(name: str) -> str:
@@ -42,12 +47,26 @@ def missing_candidates(models: list[str]) -> list[str]:
 
 
 def first_windows(
-    prices: pd.DataFrame, datasets: Mapping[str, DailyData], config: BacktestConfig
+    prices: pd.DataFrame,
+    datasets: Mapping[str, DailyData],
+    config: BacktestConfig,
+    *,
+    cache: Path | None = None,
+    key: str = "",
 ) -> dict[str, WindowPaths]:
     """Each candidate's forecasts of every ticker's test window through ``train_end``.
 
-    The market series is the one the backtest attaches (every ticker of ``prices``).
+    The market series is the one the backtest attaches (every ticker of ``prices``). With a
+    ``cache`` folder they are kept in ``first-window.npz`` and read back by a run with the same
+    ``key`` (tickers and periods) and the same catalog options; otherwise made again.
     """
+    file = None if cache is None else cache / FIRST_WINDOW_FILE
+    key = key + "|" + ",".join(f"{name}:{fingerprint(name)}" for name in CANDIDATES)
+    if file is not None and file.exists():
+        with np.load(file) as stored:
+            if str(stored["key"]) == key:
+                print(f"{SERVED}: the first window's forecasts from {file}")
+                return _unpacked(stored, datasets)
     started = time.perf_counter()
     market = market_from_prices(prices, QualitySettings())["log_rv"]
     windows = first_window_paths(
@@ -59,7 +78,22 @@ def first_windows(
         f"{config.train_end}, to forecast the test window the first refit judges: "
         f"{time.perf_counter() - started:.0f} s"
     )
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{t}|{POSITIONS}": w.origin_positions for t, w in windows.items()}
+        arrays |= {f"{t}|{n}": p for t, w in windows.items() for n, p in w.sigma2.items()}
+        np.savez(file, key=np.array(key), **arrays)
     return windows
+
+
+def _unpacked(stored: Any, datasets: Mapping[str, DailyData]) -> dict[str, WindowPaths]:
+    return {
+        ticker: WindowPaths(
+            stored[f"{ticker}|{POSITIONS}"],
+            {name: stored[f"{ticker}|{name}"] for name in CANDIDATES},
+        )
+        for ticker in datasets
+    }
 
 
 def add_served(

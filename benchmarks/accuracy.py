@@ -39,7 +39,9 @@ On two cores the LSTM's backtest takes about 8 minutes; GJR, EGARCH and the ense
 34 minutes together with other work sharing the machine, most of a full run. With
 ``--cache DIR`` each fitted model's forecast paths are kept in ``DIR/<model>.npz`` and a later
 run with the same tickers and periods reads them instead of backtesting that model again:
-change one model, delete its file, and only that model is rerun. A cache written for other
+change one model, delete its file, and only that model is rerun (the ``served`` row's
+first-window forecasts, in ``DIR/first-window.npz``, are made again when a candidate's
+catalog options changed). A cache written for other
 tickers or periods is refused.
 
 Targets (issue 3): the best model <= 0.85 at every horizon on the range-based proxy and
@@ -406,7 +408,9 @@ def report(args: argparse.Namespace, page: ResultsPage) -> tuple[pd.DataFrame, i
         prices, datasets, tickers, config, args.cache, workers=args.workers
     )
     print(f"backtest: {seconds:.0f} s, {failures} failed fits")
-    before = first_windows(prices, datasets, config)
+    before = first_windows(
+        prices, datasets, config, cache=args.cache, key=_cache_key(tickers, config)
+    )
     add_served(forecasts, datasets, [first for first, _ in blocks(config)], before)
     models.append(SERVED)
     models += [m + LEARNED for m in models if combination_members(m)]
