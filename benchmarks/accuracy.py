@@ -41,8 +41,7 @@ On two cores the LSTM's backtest takes about 8 minutes; GJR, EGARCH and the ense
 run with the same tickers and periods reads them instead of backtesting that model again:
 change one model, delete its file, and only that model is rerun (the ``served`` row's
 first-window forecasts, in ``DIR/first-window.npz``, are made again when a candidate's
-catalog options changed). A cache written for other
-tickers or periods is refused.
+catalog options changed). A cache written for other tickers or periods is refused.
 
 Targets (issue 3): the best model <= 0.85 at every horizon on the range-based proxy and
 <= 0.90 on the squared-return proxy; the LSTM <= 0.95 at 5 and 22 days.
