@@ -21,6 +21,15 @@ headline table, between its ``<!-- accuracy:start -->`` and ``<!-- accuracy:end 
 markers: GARCH(1,1), the best single model, the LSTM and the best combination on the
 range-based proxy, with the run and a link to the page (``make accuracy`` runs both).
 
+The row ``served`` is what a request naming no model is served: at each refit, each
+ticker's champion among the catalog's candidate families, chosen by the rule training uses
+(``registry/champion.choose_champion``) on the losses the rule could see at that date
+(``evaluation/served.py``); the window's days before the first forecast are forecast by the
+candidates fitted as training fits them on the last training day
+(``evaluation/served_window.py``; one more LSTM training). The candidates are backtested
+even when ``--models`` leaves them out. The run prints a fingerprint of each candidate's
+catalog options and how many tickers each family is champion of after the last refit.
+
 Every combination ``a+b`` is printed twice: with equal weights, and as ``a+b learned``, with
 weights learned on the forecasts realized before each block. ``--period validation`` runs the
 same on 2011-2014 (tickers with prices before 2008), to try a method out before it is run on
@@ -30,8 +39,9 @@ On two cores the LSTM's backtest takes about 8 minutes; GJR, EGARCH and the ense
 34 minutes together with other work sharing the machine, most of a full run. With
 ``--cache DIR`` each fitted model's forecast paths are kept in ``DIR/<model>.npz`` and a later
 run with the same tickers and periods reads them instead of backtesting that model again:
-change one model, delete its file, and only that model is rerun. A cache written for other
-tickers or periods is refused.
+change one model, delete its file, and only that model is rerun (the ``served`` row's
+first-window forecasts, in ``DIR/first-window.npz``, are made again when a candidate's
+catalog options changed). A cache written for other tickers or periods is refused.
 
 Targets (issue 3): the best model <= 0.85 at every horizon on the range-based proxy and
 <= 0.90 on the squared-return proxy; the LSTM <= 0.95 at 5 and 22 days.
@@ -61,6 +71,7 @@ from _common import (
     revision,
     split_at_markers,
 )
+from _served import SERVED, add_served, first_windows, missing_candidates
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_file
 from volforecast.evaluation.backtest import (
@@ -329,11 +340,12 @@ def check_readme(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 def headline(ratios: pd.DataFrame) -> pd.DataFrame:
     """The README's rows of the relative QLIKE table, on the range-based proxy.
 
-    GARCH(1,1), the best single model, the LSTM and the best combination (a name with ``+``),
-    best by the mean ratio over the horizons; a row whose model the run has not is left out.
+    GARCH(1,1), the best single model, the LSTM, the best combination (a name with ``+``),
+    best by the mean ratio over the horizons, and what a request naming no model is served
+    (the champion rule, ``served``); a row whose model the run has not is left out.
     """
     table = ratios.loc["range", list(HORIZONS)]
-    mean = table.mean(axis=1)
+    mean = table.mean(axis=1).drop(SERVED, errors="ignore")
     combined = mean.index.str.contains("+", regex=False)
     singles, combinations = mean[~combined].drop("garch", errors="ignore"), mean[combined]
     picks = {
@@ -341,6 +353,7 @@ def headline(ratios: pd.DataFrame) -> pd.DataFrame:
         "best single model": singles.idxmin() if len(singles) else None,
         "LSTM": "lstm",
         "best combination": combinations.idxmin() if len(combinations) else None,
+        "served by default (each ticker's champion)": SERVED,
     }
     if picks["best single model"] == "lstm":
         del picks["LSTM"]  # one row for it, not two
@@ -372,6 +385,9 @@ def report(args: argparse.Namespace, page: ResultsPage) -> tuple[pd.DataFrame, i
     Returns the relative QLIKE table and the number of tickers.
     """
     models = [m.strip() for m in args.models.split(",")]
+    if missing_candidates(models):
+        print(f"also backtested for the {SERVED} row: {', '.join(missing_candidates(models))}")
+        models += missing_candidates(models)
     prices, tickers = draw(args)
     train_end, test_end, _ = PERIODS[args.period]
     config = BacktestConfig(
@@ -391,6 +407,11 @@ def report(args: argparse.Namespace, page: ResultsPage) -> tuple[pd.DataFrame, i
         prices, datasets, tickers, config, args.cache, workers=args.workers
     )
     print(f"backtest: {seconds:.0f} s, {failures} failed fits")
+    before = first_windows(
+        prices, datasets, config, cache=args.cache, key=_cache_key(tickers, config)
+    )
+    add_served(forecasts, datasets, [first for first, _ in blocks(config)], before)
+    models.append(SERVED)
     models += [m + LEARNED for m in models if combination_members(m)]
     losses = pd.concat(
         [
@@ -442,8 +463,9 @@ def report(args: argparse.Namespace, page: ResultsPage) -> tuple[pd.DataFrame, i
 
 
 def print_targets(ratios: pd.DataFrame, models: list[str]) -> None:
-    range_best = ratios.loc["range"].drop(index="garch").min()
-    squared_best = ratios.loc["squared"].drop(index="garch").min()
+    # The served row is a choice among the models, not a model of its own.
+    range_best = ratios.loc["range"].drop(index=["garch", SERVED], errors="ignore").min()
+    squared_best = ratios.loc["squared"].drop(index=["garch", SERVED], errors="ignore").min()
     print("\nTargets")
     for h in HORIZONS:
         rb, sb = range_best[h], squared_best[h]

@@ -1,9 +1,11 @@
-"""The weekly retrain end to end: every shared ticker, GARCH and the pooled LSTM, with MLflow.
+"""The weekly retrain end to end: every shared ticker, every candidate family, with MLflow.
 
 Loads the shared S&P 500 file into a fresh SQLite database under a temporary home, then runs
-the training job exactly as ``volforecast train --all --models garch,lstm`` does: quality
-gate, fit before each ticker's test window, evaluation on it, MLflow runs with their metrics,
-fit reports, plots and pyfunc models, registration, promotion decisions and metric rows.
+the training job exactly as ``volforecast train --all`` does, with its defaults (every
+candidate family of the catalog): quality gate, fit before each ticker's test window,
+evaluation on it, MLflow runs with their metrics, fit reports, plots and pyfunc models,
+registration, promotion decisions and metric rows, then each ticker's champion. The champion
+stage's seconds are printed apart, with how many tickers each family won.
 The first pass starts from an empty registry; ``--passes 2`` runs the job again, as next
 week's retrain (forced, since the prices here do not change): it then also compares every
 challenger with production, and fine-tunes the LSTM from production's weights.
@@ -60,8 +62,9 @@ def main() -> None:
     print(f"MLflow: {settings.mlflow_tracking_uri}; workers {args.workers}; LSTM {LstmConfig()}")
 
     # Forced: the prices do not change between passes here, as they would from week to week.
-    # The LSTM with LstmConfig's defaults, as `volforecast train --all` trains it.
-    config = TrainConfig(models=("garch", "lstm"), workers=args.workers, force=True)
+    # The models and the LSTM with their defaults, as `volforecast train --all` trains them.
+    config = TrainConfig(workers=args.workers, force=True)
+    print(f"models: {', '.join(config.models)} (the catalog's candidates)")
     for number in range(1, args.passes + 1):
         began = time.perf_counter()
         report = train(engine, settings, config)
@@ -73,7 +76,14 @@ def main() -> None:
         print(f"\npass {number}: {seconds:.0f} s ({seconds / 60:.1f} min) for "
               f"{len(report.outcomes)} models")  # fmt: skip
         for stage, stage_seconds in report.stage_seconds.items():
-            print(f"  {stage:<48} {stage_seconds:7.1f} s")
+            if stage not in {"champions", "total"}:
+                print(f"  {stage:<48} {stage_seconds:7.1f} s")
+        champions = report.champions
+        if champions is not None:
+            wins = ", ".join(f"{name} {n}" for name, n in sorted(champions.wins.items()))
+            print(f"  {'champions':<48} {report.stage_seconds.get('champions', 0.0):7.1f} s"
+                  f"  ({wins or 'none'}; {len(champions.undecided)} undecided)")  # fmt: skip
+        print(f"  {'total':<48} {report.stage_seconds['total']:7.1f} s")
         print(
             f"  versions registered {len(versions)}, promoted {promoted}, "
             f"failed {len(report.failed)}; metric rows stored so far {metric_rows:,}"

@@ -124,3 +124,10 @@ def test_an_lstm_that_is_the_best_single_model_has_one_row() -> None:
         "best single model",
         "best combination",
     ]
+
+
+def test_the_served_row_is_its_own_and_never_the_best_single_model() -> None:
+    ratios = ratios_of({"garch": [1.0] * 3, "har": [0.9] * 3, "served": [0.8] * 3})
+    table = accuracy.headline(ratios)
+    assert list(table["model"]) == ["garch", "har", "served"]
+    assert table.index[-1] == "served by default (each ticker's champion)"

@@ -123,6 +123,26 @@ def promotion_log(engine: Engine) -> pd.DataFrame:
     return frame.sort_values(["created_at", "seq"], ascending=False).reset_index(drop=True)
 
 
+def champions(engine: Engine) -> pd.DataFrame:
+    """Each ticker's champion (``ml.model_champions``): the family a request naming none gets.
+
+    Columns ``ticker, champion`` (the model type, upper case, as the other tables show it),
+    ``since, decided_at, reason``; sorted by ticker.
+    """
+    # Imported here: the registry package imports MLflow, which takes seconds.
+    from volforecast.registry.champion_book import ChampionBook  # noqa: PLC0415
+
+    with reading(engine):
+        stored = ChampionBook(engine).all()
+    rows = [
+        {"ticker": c.ticker, "champion": c.model.upper(), "since": c.since,
+         "decided_at": c.decided_at, "reason": c.reason}
+        for c in stored.values()
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["ticker", "champion", "since", "decided_at", "reason"])
+    return frame.sort_values("ticker").reset_index(drop=True)
+
+
 def accuracy(engine: Engine, ticker: str, *, proxy: str | None = None) -> pd.DataFrame:
     """Rolling accuracy rows of ``ticker`` (``ml.forecast_accuracy``), oldest first.
 

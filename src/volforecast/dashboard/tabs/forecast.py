@@ -1,4 +1,8 @@
-"""The forecast tab: realized volatility, each production model's path and VaR band, the record."""
+"""The forecast tab: realized volatility, each production model's path and VaR band, the record.
+
+The ticker's champion (the family a request naming no model gets) is marked, and it is the
+model shown at first; the others are a choice away.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from volforecast.dashboard import charts, page, record, tables
-from volforecast.dashboard.sources import api
+from volforecast.dashboard.sources import api, store
 
 RECORD_DEFAULT_DAYS = 365
 """Calendar days of the record shown at first."""
@@ -31,20 +35,23 @@ def forecast_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
     if history is None:
         return
     shown = history if ctx.history_days == 0 else history.tail(ctx.history_days)
-    paths = forecasts.paths[forecasts.paths["step"] <= ctx.horizon]
+    every = forecasts.paths[forecasts.paths["step"] <= ctx.horizon]
+    champion = champion_of(ctx, ticker)
 
     st.subheader(f"{ticker}: daily volatility, realized and forecast")
-    cells = st.columns(2 + max(paths["model_type"].nunique(), 1))
+    cells = st.columns(2 + max(every["model_type"].nunique(), 1))
     if not history.empty:
         last = history.iloc[-1]
         cells[0].metric("Last close", f"{pd.Timestamp(last['date']):%Y-%m-%d}")
         cells[1].metric("Realized vol (smoothed)", f"{last['rv_vol_smooth_pct']:.2f} %")
-    next_day = tables.with_var(paths[paths["step"] == 1])
+    next_day = tables.with_var(every[every["step"] == 1])
+    next_day = next_day.sort_values("model_type", key=lambda m: m != champion, kind="stable")
     for cell, (_, row) in zip(cells[2:], next_day.iterrows(), strict=False):
         cell.metric(
-            f"{row['model_type']} next day", f"{row['vol_pct']:.2f} %",
+            f"{model_label(row['model_type'], champion)} next day", f"{row['vol_pct']:.2f} %",
             help=f"VaR 99 %: {row['var99_pct']:.2f} %, model v{row['model_version']}",
         )  # fmt: skip
+    paths = _chosen_paths(every, ticker, champion)
     figure = charts.volatility_figure(shown, paths, smoothing_days=ctx.smoothing_days)
     st.plotly_chart(figure, key="forecast_chart")
     st.caption(
@@ -67,6 +74,34 @@ def forecast_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
             stored = page.attempt(lambda: _api_predictions(ctx.config, ticker))
             if stored is not None:
                 st.dataframe(stored, hide_index=True)
+
+
+def champion_of(ctx: page.Context, ticker: str) -> str | None:
+    """The ticker's champion as a model type (``HAR``); None before one is decided."""
+    champions = ctx.read(store.champions)
+    if champions is None:
+        return None
+    found = champions.loc[champions["ticker"] == ticker, "champion"]
+    return None if found.empty else str(found.iloc[0])
+
+
+def model_label(model_type: str, champion: str | None) -> str:
+    """``HAR (champion)`` for the champion, the model type for the others."""
+    return f"{model_type} (champion)" if model_type == champion else model_type
+
+
+def _chosen_paths(paths: pd.DataFrame, ticker: str, champion: str | None) -> pd.DataFrame:
+    """The paths of the models the user chose; the champion alone at first (all without one)."""
+    available = list(dict.fromkeys(paths["model_type"]))
+    if not available:
+        return paths
+    default = [champion] if champion in available else available
+    chosen = st.multiselect(
+        "Models shown", available, default=default, key=f"models_{ticker}",
+        format_func=lambda model: model_label(model, champion),
+        help="The champion is the model a request naming none is served.",
+    )  # fmt: skip
+    return paths[paths["model_type"].isin(chosen)]
 
 
 def _record_range(stored: pd.DataFrame) -> tuple[dt.date, dt.date] | None:

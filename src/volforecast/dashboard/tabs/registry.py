@@ -1,4 +1,4 @@
-"""The registry tab: registered versions with their aliases, and the promotion log."""
+"""The registry tab: each ticker's champion, registered versions with their aliases, the log."""
 
 from __future__ import annotations
 
@@ -30,10 +30,12 @@ def registry_tab(ctx: page.Context) -> None:
         st.caption(f"From {source}. `alias`: production serves; challenger waits to beat it.")
     else:
         st.info("No registered model yet: run `volforecast train`.")
-    st.subheader("Promotion log")
     if not ctx.database_ok:
+        st.subheader("Promotion log")
         st.warning(str(ctx.database_problem))
         return
+    _champions_section(ctx)
+    st.subheader("Promotion log")
     log = ctx.read(store.promotion_log)
     if log is None:
         return
@@ -44,3 +46,23 @@ def registry_tab(ctx: page.Context) -> None:
     name = st.selectbox("Registered model", names, key="log_model")
     shown = log if name == "all" else log[log["registered_model"] == name]
     st.dataframe(shown, hide_index=True)
+
+
+def _champions_section(ctx: page.Context) -> None:
+    """Each ticker's champion family, the one a request naming no model is served."""
+    st.subheader("Champions")
+    champions = ctx.read(store.champions)
+    if champions is None:
+        return
+    if champions.empty:
+        st.info("No champion decided yet: `volforecast train` decides them after training "
+                "(`volforecast models champion` on its own).")  # fmt: skip
+        return
+    wins = champions["champion"].value_counts()
+    st.dataframe(champions, hide_index=True, key="champions_table")
+    st.caption(
+        "The family that answers a request naming no model; it changes only when another "
+        "family is significantly better on the ticker's test window. Wins: "
+        + ", ".join(f"{family} {count}" for family, count in wins.items())
+        + "."
+    )
