@@ -87,6 +87,12 @@ def test_a_combination_is_registered_loaded_served_and_not_registered_twice(
     assert tags["volforecast.ticker"] == "^GSPC"
     assert "production" in client.get_registered_model(name).aliases  # its first version
 
+    # It is judged for each ticker's champion with the other candidates, on its own figures.
+    assert report.champions is not None
+    for choice in report.champions.choices:
+        figure = _outcome(report, "har+lstm", choice.ticker).qlike  # type: ignore[attr-defined]
+        assert choice.metrics["qlike_har+lstm"] == pytest.approx(figure, rel=1e-9)
+
     # Loaded back from the registry, it forecasts the mean of its members' registered paths.
     combination = download_models(name, "1")["^GSPC"]
     assert isinstance(combination, CombinationModel)
