@@ -430,7 +430,10 @@ def per_ticker_models(models: Sequence[str]) -> tuple[str, ...]:
         if not is_pooled(name) and not any(is_pooled(m) for m in registered_members(name))
     )  # fmt: skip
     if not per_ticker:
-        msg = "--queued retrains per-ticker models; the pooled LSTM retrains with --all"
+        msg = (
+            "--queued retrains per-ticker models; the pooled LSTM retrains with --all, "
+            "and so do the combinations that pin it (har+lstm)"
+        )
         raise ConfigurationError(msg)
     return per_ticker
 
