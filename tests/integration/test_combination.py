@@ -131,6 +131,20 @@ def test_a_combination_is_registered_loaded_served_and_not_registered_twice(
         assert outcome.run_id is None, outcome  # type: ignore[attr-defined]
         assert "unchanged since v1" in outcome.message  # type: ignore[attr-defined]
     assert [str(v.version) for v in client.search_model_versions(f"name = '{name}'")] == ["1"]
+
+    # Alone, with --force, it is built again from the registered members (the pooled LSTM's
+    # prices are those of both tickers): a new version pinning the same ones.
+    alone = _train(engine, settings, ("har+lstm",), TICKERS, force=True)
+    assert alone.complete, [o.message for o in alone.failed]
+    for ticker in TICKERS:
+        built = _outcome(alone, "har+lstm", ticker)
+        assert built.version == "2"  # type: ignore[attr-defined]
+        assert built.qlike == pytest.approx(  # type: ignore[attr-defined]
+            _outcome(report, "har+lstm", ticker).qlike,
+            rel=1e-9,  # type: ignore[attr-defined]
+        )
+    tags = client.get_model_version(name, "2").tags
+    assert (tags["volforecast.member.har"], tags["volforecast.member.lstm"]) == ("1", "1")
     engine.dispose()
 
 
