@@ -2,7 +2,8 @@
 
 Every Monday at 02:00 UTC: check the stored prices, fit the per-ticker candidate families
 (GARCH(1,1) and HAR) for every ticker (mapped over chunks of tickers, one task per chunk),
-train the pooled LSTM on every ticker, decide each ticker's champion among them, then compare
+train the pooled LSTM on every ticker, build each ticker's HAR+LSTM combination from the
+versions just trained (chunks again), decide each ticker's champion among them, then compare
 the families. Each training task is `volforecast train`: it evaluates every model
 on its test window, logs the run to MLflow, registers the version, stores its metrics in
 `ml.model_metrics` and promotes it only if it beats production. So a chunk that fails loses
@@ -12,8 +13,9 @@ change.
 Params: `tickers` (default: every stored ticker that passes the quality gate),
 `chunk_size` (tickers per per-ticker task), `lstm_epochs` (most epochs of the pooled LSTM; by
 default `volforecast train`'s, like every other LSTM setting),
-`lstm` (false skips the pooled LSTM: the daily DAG's retraining of the tickers the monitor
-queued does so). Training a ticker answers its pending request in `ml.retrain_requests`.
+`lstm` (false skips the pooled LSTM, and so the combinations that pin it: the daily DAG's
+retraining of the tickers the monitor queued does so). Training a ticker answers its
+pending request in `ml.retrain_requests`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ LSTM_QUEUE = os.environ.get("VOLFORECAST_LSTM_QUEUE", "default")
 LSTM_POOL = os.environ.get("VOLFORECAST_LSTM_POOL", "default_pool")
 # GARCH chunks at once: two suit one 2-core machine; raise it with the workers.
 PER_TICKER = "garch,har"  # the per-ticker candidate families (volforecast.models.catalog)
+COMBINATIONS = "har+lstm"  # the candidate combinations, built from their members' versions
 CHUNKS_AT_ONCE = int(os.environ.get("VOLFORECAST_CHUNKS_AT_ONCE", "2"))
 
 
@@ -111,6 +114,16 @@ def ml_train_volatility_models() -> None:
                      "--no-champions", *limit)  # fmt: skip
         return report["outcomes"]
 
+    @task(trigger_rule=TriggerRule.ALL_DONE, max_active_tis_per_dag=CHUNKS_AT_ONCE)
+    def train_combinations(chunk: list[str]) -> list[dict[str, Any]]:
+        """Build, register and judge one chunk's combinations from its members' new versions."""
+        if not get_current_context()["params"]["lstm"]:
+            log.info("no combination either: the LSTM it pins was not retrained (lstm=false)")
+            return []
+        report = run("train", "--tickers", ",".join(chunk), "--models", COMBINATIONS,
+                     "--no-plots", "--no-champions")  # fmt: skip
+        return report["outcomes"]
+
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def choose_champions(tickers: list[str]) -> dict[str, Any]:
         """Decide each ticker's champion among the candidate families' production versions."""
@@ -122,21 +135,26 @@ def ml_train_volatility_models() -> None:
     def compare_models(
         per_ticker: list[list[dict[str, Any]]],
         lstm: list[dict[str, Any]] | None,
+        combined: list[list[dict[str, Any]]],
         champions: dict[str, Any] | None,
     ) -> dict[str, Any]:
         """Per family: trained, promoted, failed, median test QLIKE, champion of how many."""
         outcomes = [o for chunk in per_ticker or [] for o in chunk] + list(lstm or [])
+        outcomes += [o for chunk in combined or [] for o in chunk]
         summary = summarize(outcomes) | {"champions": (champions or {}).get("wins", {})}
         log.info("comparison: %s", summary)
         return summary
 
     tickers = check_data_quality()
-    per_ticker = train_per_ticker.expand(chunk=chunk_tickers(tickers))
+    chunked = chunk_tickers(tickers)
+    per_ticker = train_per_ticker.expand(chunk=chunked)
     lstm = train_lstm(tickers)
     per_ticker >> lstm  # the specification's order: GARCH first, then the LSTM, even on failure
+    combined = train_combinations.expand(chunk=chunked)
+    lstm >> combined  # a combination pins the members trained before it
     champions = choose_champions(tickers)
-    lstm >> champions
-    compare_models(per_ticker, lstm, champions)
+    combined >> champions
+    compare_models(per_ticker, lstm, combined, champions)
 
 
 ml_train_volatility_models()

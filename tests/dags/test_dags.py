@@ -25,7 +25,7 @@ from volforecast.data.db import create_db_engine
 from volforecast.data.repositories.monitoring import MonitoringRepository
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.sources import load_sample
-from volforecast.models.catalog import CANDIDATES, is_pooled
+from volforecast.models.catalog import CANDIDATES, is_pooled, registered_members
 from volforecast.models.lstm.config import LstmConfig
 from volforecast.registry.champion_book import ChampionBook, log_name
 from volforecast.registry.promotion_log import PromotionLog
@@ -102,9 +102,13 @@ def test_the_dags_parse_with_their_schedules_order_retries_and_mapping(
     assert tasks["train_per_ticker"]["upstream"] == ["chunk_tickers"]
     assert tasks["train_per_ticker"]["mapped"] is True, "mapped over chunks of tickers"
     assert tasks["train_lstm"]["upstream"] == ["check_data_quality", "train_per_ticker"]
-    assert tasks["choose_champions"]["upstream"] == ["check_data_quality", "train_lstm"]
+    assert tasks["train_combinations"]["upstream"] == ["chunk_tickers", "train_lstm"]
+    assert tasks["train_combinations"]["mapped"] is True, "mapped over chunks of tickers"
+    assert "ALL_DONE" in tasks["train_combinations"]["trigger_rule"]
+    assert tasks["choose_champions"]["upstream"] == ["check_data_quality", "train_combinations"]
     assert tasks["compare_models"]["upstream"] == [
         "choose_champions",
+        "train_combinations",
         "train_lstm",
         "train_per_ticker",
     ]
@@ -143,12 +147,15 @@ def test_the_training_dag_registers_models_and_a_failing_chunk_costs_only_itself
     assert states[("train_per_ticker", 2)]["state"] == "failed"
     assert states[("train_per_ticker", 2)]["try_number"] == 3, "tried once and retried twice"
     assert states[("train_lstm", -1)]["state"] == "success"
+    assert states[("train_combinations", 0)]["state"] == "success"
+    assert states[("train_combinations", 1)]["state"] == "success"
     assert states[("choose_champions", -1)]["state"] == "success"
     assert states[("compare_models", -1)]["state"] == "success"
 
     client = MlflowClient(Settings(home=tmp_path / "var").mlflow_tracking_uri)
     names = ("garch_volatility_gspc", "garch_volatility_ixic", "har_volatility_gspc",
-             "har_volatility_ixic", "lstm_volatility_pooled")  # fmt: skip
+             "har_volatility_ixic", "lstm_volatility_pooled", "har_lstm_volatility_gspc",
+             "har_lstm_volatility_ixic")  # fmt: skip
     for name in names:
         assert "production" in client.get_registered_model(name).aliases, name
     engine = create_db_engine(Settings(home=tmp_path / "var"))
@@ -337,6 +344,13 @@ def test_the_training_dag_trains_every_per_ticker_candidate_of_the_catalog() -> 
     # written out, and must say what the catalog says.
     text = (DAGS / "ml_train_volatility_models.py").read_text()
     listed = re.search(r'^PER_TICKER = "([^"]+)"', text, re.MULTILINE)
+    combined = re.search(r'^COMBINATIONS = "([^"]+)"', text, re.MULTILINE)
     assert listed is not None
-    assert tuple(listed.group(1).split(",")) == tuple(c for c in CANDIDATES if not is_pooled(c))
+    assert combined is not None
+    assert tuple(listed.group(1).split(",")) == tuple(
+        c for c in CANDIDATES if not is_pooled(c) and not registered_members(c)
+    )
+    assert tuple(combined.group(1).split(",")) == tuple(
+        c for c in CANDIDATES if registered_members(c)
+    )
     assert [c for c in CANDIDATES if is_pooled(c)] == ["lstm"], "train_lstm trains the pooled one"

@@ -24,13 +24,15 @@ def _invoke(monkeypatch: pytest.MonkeyPatch, args: list[str], **settings: str) -
         get_settings.cache_clear()
 
 
+@pytest.mark.parametrize("models", ["lstm", "har+lstm", "lstm,har+lstm"])
 def test_queued_with_only_the_pooled_lstm_is_a_usage_error_before_the_database(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, models: str
 ) -> None:
-    # The database cannot open (its folder is a file): the mistake is told all the same.
+    # The database cannot open (its folder is a file): the mistake is told all the same. A
+    # combination that pins the pooled LSTM cannot be retrained on a few tickers either.
     folder = tmp_path / "not-a-folder"
     folder.write_text("")
-    result = _invoke(monkeypatch, ["train", "--queued", "--models", "lstm"], home=str(tmp_path),
+    result = _invoke(monkeypatch, ["train", "--queued", "--models", models], home=str(tmp_path),
                      database_url=f"sqlite:///{folder / 'volforecast.db'}")  # fmt: skip
     assert result.exit_code == ExitCode.USAGE, result.output
     assert "the pooled LSTM retrains with --all" in " ".join(result.output.split())

@@ -12,10 +12,19 @@ from numpy.testing import assert_allclose
 from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_sample
-from volforecast.errors import InsufficientDataError, InvalidSeriesError, ModelNotFittedError
+from volforecast.errors import (
+    ConfigurationError,
+    InsufficientDataError,
+    InvalidSeriesError,
+    ModelNotFittedError,
+)
 from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
-from volforecast.models.catalog import MODEL_NAMES, build_model
+from volforecast.models.catalog import MODEL_NAMES, build_model, registered_members
+from volforecast.models.combination import CombinationModel
 from volforecast.models.lstm.model import LstmModel
+
+FITTED = tuple(name for name in MODEL_NAMES if not registered_members(name))
+"""The models that fit themselves; a combination is built from fitted members instead."""
 
 
 def make(name: str) -> VolatilityModel:
@@ -24,10 +33,17 @@ def make(name: str) -> VolatilityModel:
     return build_model(name)
 
 
+def make_fitted(name: str, data: DailyData) -> VolatilityModel:
+    members = registered_members(name)
+    if members:
+        return CombinationModel.of_members({m: make(m).fit(data) for m in members})
+    return make(name).fit(data)
+
+
 @pytest.fixture(scope="module", params=MODEL_NAMES)
 def fitted(request: pytest.FixtureRequest, gspc: DailyData) -> tuple[VolatilityModel, DailyData]:
     data = gspc.head(900)
-    return make(request.param).fit(data), data
+    return make_fitted(request.param, data), data
 
 
 def test_fit_gives_a_report_and_parameters(fitted: tuple[VolatilityModel, DailyData]) -> None:
@@ -35,7 +51,8 @@ def test_fit_gives_a_report_and_parameters(fitted: tuple[VolatilityModel, DailyD
     assert model.is_fitted
     assert isinstance(model.fit_report, FitReport)
     assert model.fit_report.converged, model.fit_report
-    assert model.fit_report.nobs >= len(data) or model.kind == "lstm"
+    # An LSTM fits on its training share; a combination with one reports that share too.
+    assert model.fit_report.nobs >= len(data) or model.kind in {"lstm", "combination"}
     assert model.params
     assert all(isinstance(v, float) and np.isfinite(v) for v in model.params.values())
 
@@ -113,12 +130,12 @@ def test_save_and_load_give_the_same_forecast(
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_a_fit_is_reproducible(name: str, gspc: DailyData) -> None:
     data = gspc.head(700)
-    first = make(name).fit(data).forecast(MAX_HORIZON).sigma2
-    second = make(name).fit(data).forecast(MAX_HORIZON).sigma2
+    first = make_fitted(name, data).forecast(MAX_HORIZON).sigma2
+    second = make_fitted(name, data).forecast(MAX_HORIZON).sigma2
     assert_allclose(first, second, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", FITTED)
 def test_bad_inputs_raise_the_documented_errors(name: str, gspc: DailyData) -> None:
     model = make(name)
     with pytest.raises(ModelNotFittedError):
@@ -133,6 +150,13 @@ def test_bad_inputs_raise_the_documented_errors(name: str, gspc: DailyData) -> N
         returns.iloc[500] = bad
         with pytest.raises(InvalidSeriesError, match="finite"):
             model.fit(returns)
+
+
+def test_a_combination_is_built_from_fitted_members_and_refuses_a_fit(gspc: DailyData) -> None:
+    model = build_model("har+lstm")
+    with pytest.raises(ConfigurationError, match="built from trained members"):
+        model.fit(gspc.head(900))
+    assert not model.is_fitted
 
 
 @pytest.mark.parametrize("name", ["garch", "ewma", "har"])

@@ -23,6 +23,7 @@ MODEL_COLORS = {
     "EWMA": "#9467bd",
     "GJR-GARCH-T": "#ff7f0e",
     "ENSEMBLE": "#8c564b",
+    "HAR+LSTM": "#bcbd22",
 }
 _SPARE_COLORS = ("#17becf", "#bcbd22", "#e377c2", "#7f7f7f")
 RETURN_COLOR = "rgba(120, 120, 120, 0.35)"

@@ -40,9 +40,24 @@ def window_origins(data: DailyData) -> np.ndarray:
 def evaluate(model: VolatilityModel, data: DailyData, settings: Settings) -> Evaluated:
     """Losses of ``model`` forecasting from every origin of ``data``'s test window."""
     origins = window_origins(data)
-    steps = max(*DEFAULT_HORIZONS, settings.promotion.horizon)
-    paths = model.forecast_paths(data, origins, steps)
-    table = loss_table(data, origins, {model.kind: paths})
+    paths = model.forecast_paths(data, origins, window_steps(settings))
+    return evaluate_paths(model.kind, data, origins, paths, settings)
+
+
+def window_steps(settings: Settings) -> int:
+    """Steps forecast from each origin: the longest horizon reported or decided on."""
+    return max(*DEFAULT_HORIZONS, settings.promotion.horizon)
+
+
+def evaluate_paths(
+    kind: str, data: DailyData, origins: np.ndarray, paths: np.ndarray, settings: Settings
+) -> Evaluated:
+    """The figures of variance ``paths`` forecast from ``origins`` (:func:`window_origins`).
+
+    What :func:`evaluate` computes once it holds the paths: a combination averages its
+    members' paths instead of forecasting the window again.
+    """
+    table = loss_table(data, origins, {kind: paths})
     metrics = {
         f"{metric}_h{row.horizon}_{row.proxy}": float(getattr(row, metric))
         for row in table.itertuples()

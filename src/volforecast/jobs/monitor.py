@@ -41,7 +41,7 @@ from volforecast.errors import (
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.models.base import VolatilityModel
-from volforecast.models.catalog import build_model, is_pooled
+from volforecast.models.catalog import build_model, is_pooled, registered_members
 from volforecast.monitoring.accuracy import ACCURACY_HORIZONS, accuracy_rows
 from volforecast.monitoring.drift import Alert, MonitorSeries, ScanResult, scan
 from volforecast.registry.serving import ProductionModels, Served
@@ -422,11 +422,18 @@ def _last_fired(fired: dict[str, list[dt.date]], day: dt.date) -> dict[str, dt.d
 def per_ticker_models(models: Sequence[str]) -> tuple[str, ...]:
     """The per-ticker models of ``models``; none is a :class:`ConfigurationError`.
 
-    The pooled LSTM serves every ticker: a retrain on a few would not replace it.
+    The pooled LSTM serves every ticker: a retrain on a few would not replace it, and a
+    combination with it as a member (``har+lstm``) has no LSTM on the new prices to pin.
     """
-    per_ticker = tuple(name for name in models if not is_pooled(name))
+    per_ticker = tuple(
+        name for name in models
+        if not is_pooled(name) and not any(is_pooled(m) for m in registered_members(name))
+    )  # fmt: skip
     if not per_ticker:
-        msg = "--queued retrains per-ticker models; the pooled LSTM retrains with --all"
+        msg = (
+            "--queued retrains per-ticker models; the pooled LSTM retrains with --all, "
+            "and so do the combinations that pin it (har+lstm)"
+        )
         raise ConfigurationError(msg)
     return per_ticker
 

@@ -44,11 +44,13 @@ from volforecast.evaluation.test_window import evaluate
 from volforecast.faults import checkpoint
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.champion import ChampionReport, Judged, choose_champions
+from volforecast.jobs.combination_members import Member
 from volforecast.jobs.market import refresh_market, with_market
+from volforecast.jobs.train_combination import combinations
 from volforecast.jobs.train_per_ticker import FIT_ERRORS, per_ticker
 from volforecast.jobs.train_pooled import pooled
 from volforecast.jobs.train_summary import summarize
-from volforecast.models.catalog import CANDIDATES, build_model, is_pooled
+from volforecast.models.catalog import CANDIDATES, build_model, is_pooled, registered_members
 from volforecast.models.lstm.training import EpochCallback
 from volforecast.registry import names
 from volforecast.registry.aliases import LossesOf, Registry
@@ -309,20 +311,24 @@ def _train_all(
     stages: dict[str, float],
     on_start: Callable[[int], None] | None,
 ) -> list[Outcome]:
-    """Every asked-for model of every ticker: the per-ticker families, then the pooled ones."""
+    """Every asked-for model of every ticker: per-ticker, pooled, then combinations of them."""
     config = trainer.config
-    separate = [m for m in config.models if not is_pooled(m)]
+    combined = [m for m in config.models if registered_members(m)]
+    separate = [m for m in config.models if not is_pooled(m) and m not in combined]
     shared = [m for m in config.models if is_pooled(m)]
     if on_start is not None:
-        on_start(len(separate) * len(datasets) + len(shared))
+        on_start((len(separate) + len(combined)) * len(datasets) + len(shared))
     outcomes = [
         Outcome(ticker, model_name, ok=False, message=why)
         for ticker, why in sorted(corrupt.items())
         for model_name in config.models
     ]
-    for model_name in separate + shared:
+    for model_name in separate + shared + combined:
         began = time.perf_counter()
-        if model_name in shared:
+        if model_name in combined:
+            outcomes += combinations(trainer, model_name, datasets)
+            stage = f"{model_name}: combine members, evaluate, log, register"
+        elif model_name in shared:
             outcomes += pooled(trainer, model_name, list(datasets.values()))
             stage = f"{model_name} (pooled): train, evaluate, log, register"
         else:
@@ -374,6 +380,8 @@ class Trainer:
     judged: Judged = field(default_factory=dict)
     """Each decided version's losses on this run's test windows: the champions' decision
     reads a production version from here instead of loading and forecasting it again."""
+    fresh: dict[tuple[str, str], Member] = field(default_factory=dict)
+    """Members this run trained, by (model, ticker), for the combinations trained after them."""
 
     def __post_init__(self) -> None:
         self.client: MlflowClient = self.publisher.client

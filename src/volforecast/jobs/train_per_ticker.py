@@ -21,6 +21,8 @@ from volforecast.core.parallel import one_blas_thread
 from volforecast.errors import InvalidSeriesError
 from volforecast.evaluation.plots import forecast_plot
 from volforecast.evaluation.test_window import FIT_FRACTION, evaluate
+from volforecast.jobs.combination_members import Member, remember, wanted
+from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import catalog_options, spec_of
 from volforecast.models.panel import fit_panel
 from volforecast.registry import names
@@ -48,6 +50,8 @@ class Prepared:
     metrics: dict[str, float]
     decision_losses: pd.DataFrame
     converged: bool
+    paths: np.ndarray | None = None
+    """Its test-window variance paths, for a combination trained after it."""
 
 
 def prepare(
@@ -73,7 +77,8 @@ def prepare(
     model_dir = panel.save(folder / f"{model_name}-{names.ticker_slug(data.ticker)}")
     plot = forecast_plot(data, evaluated, model) if plots else None
     return Prepared(model_name, model.model_type, record, model_dir, plot, evaluated.metrics,
-                    evaluated.decision_losses, model.fit_report.converged)  # fmt: skip
+                    evaluated.decision_losses, model.fit_report.converged,
+                    evaluated.paths)  # fmt: skip
 
 
 def per_ticker(
@@ -147,6 +152,11 @@ def register(trainer: Trainer, prepared: Prepared, data: DailyData) -> Outcome:
             challenger=prepared.decision_losses, datasets={data.ticker: data},
         )  # fmt: skip
         trainer.kept.append(outcome)
+        if prepared.converged and wanted(trainer.config.models, prepared.model_name):
+            remember(trainer, data.ticker, Member(
+                prepared.model_name, name, version, prepared.record.tags[names.TAG_FINGERPRINT],
+                VolatilityModel.load(prepared.model_dir), prepared.paths,
+            ))  # fmt: skip
         return outcome
     finally:
         trainer.progress(f"{prepared.model_name} {data.ticker}")

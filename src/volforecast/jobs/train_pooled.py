@@ -18,6 +18,7 @@ from volforecast.core.interrupt import raise_if_interrupted
 from volforecast.errors import InvalidSeriesError
 from volforecast.evaluation.plots import forecast_plot
 from volforecast.evaluation.test_window import FIT_FRACTION, evaluate
+from volforecast.jobs.combination_members import Member, remember
 from volforecast.models.catalog import spec_of
 from volforecast.models.lstm.config import WEEKLY_RETRAIN, LstmConfig
 from volforecast.models.lstm.model import LstmModel
@@ -147,12 +148,18 @@ def _publish(
             model_name, ticker=None, name=name, record=record, example_ticker=first.ticker,
             model_dir=Path(folder) / "model", plot=plot, prices=rows, run_id=run_id,
         )  # fmt: skip
-    return trainer.decide(
+    decided = trainer.decide(
         model_name, name, run_id, version, models[first.ticker].model_type,
         evaluated={t: (e.metrics, models[t].fit_report.converged) for t, e in evaluated.items()},
         challenger=pd.concat([e.decision_losses for e in evaluated.values()]),
         datasets={d.ticker: d for d in datasets}, one_network=True,
     )  # fmt: skip
+    print_ = record.tags[names.TAG_FINGERPRINT]
+    for ticker, e in evaluated.items():
+        if models[ticker].fit_report.converged:  # the combinations after it need no download
+            remember(trainer, ticker, Member(model_name, name, version, print_, models[ticker],
+                                             e.paths))  # fmt: skip
+    return decided
 
 
 def _epoch_logger(trainer: Trainer, run_id: str) -> EpochCallback:

@@ -7,8 +7,10 @@ its registered name. ``garch`` is GARCH(1,1) with normal errors (the specificati
 default), ``gjr-garch-t`` a GJR-GARCH with Student-t errors, and so on. Names joined by ``+``
 (``har+lstm``) are an equal-weight combination of those models' forecasts
 (:func:`volforecast.models.ensemble.equal_weight`), which the backtest builds from its
-members' paths. Adding a model is one module and one entry here (see the docs' "How to add a
-model").
+members' paths; a combination the catalog names (``har+lstm``) is also a registered model,
+built by training from its members' registered versions
+(:class:`~volforecast.models.combination.CombinationModel`). Adding a model is one module
+and one entry here (see the docs' "How to add a model").
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def _spec(name: str, family: Family, model_class: str, **options: Any) -> ModelS
 _GARCH = "volforecast.models.garch:GarchModel"
 _BASE = "volforecast.models.baselines:"
 _LSTM = "volforecast.models.lstm.model:LstmModel"
+_COMBINATION = "volforecast.models.combination:CombinationModel"
 _HAR = {"seasonal": True, "market": True, "split": True, "seasonal_variance": True}
 CATALOG: dict[str, ModelSpec] = {
     spec.name: spec
@@ -86,6 +89,7 @@ CATALOG: dict[str, ModelSpec] = {
         _spec("har", "baseline", _BASE + "HarModel", **_HAR, half_life_days=1000.0, candidate=True),
         _spec("ensemble", "ensemble", "volforecast.models.ensemble:EnsembleModel"),
         _spec("lstm", "lstm", _LSTM, pooled=True, candidate=True),
+        _spec("har+lstm", "ensemble", _COMBINATION, members=("har", "lstm"), candidate=True),
     )
 }
 MODEL_NAMES: tuple[str, ...] = tuple(CATALOG)
@@ -139,6 +143,14 @@ def catalog_options(name: str) -> dict[str, Any]:
     if not members:
         return options
     return options | {"member_options": {m: catalog_options(m) for m in members}}
+
+
+def registered_members(name: str) -> tuple[str, ...]:
+    """The members of a catalog combination trained from registered members; ``()`` otherwise."""
+    spec = CATALOG.get(name.strip().lower())
+    if spec is None or spec.model_class != _COMBINATION:
+        return ()
+    return tuple(spec.options["members"])
 
 
 def combination_members(name: str) -> tuple[str, ...]:

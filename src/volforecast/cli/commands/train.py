@@ -32,7 +32,8 @@ ModelsOption = Annotated[
     str,
     typer.Option(
         help="Comma-separated models: garch, lstm, gjr-garch-t, har, ewma, ... "
-        "(see the docs). lstm is one pooled network for all the tickers. By default every "
+        "(see the docs). lstm is one pooled network for all the tickers; har+lstm is built "
+        "from the har and lstm versions trained on the same prices. By default every "
         "family in the running for a ticker's champion."
     ),
 ]

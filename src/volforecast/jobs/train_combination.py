@@ -1,0 +1,118 @@
+"""Combinations (``har+lstm``): built per ticker from member versions, registered like the rest.
+
+Nothing is fitted here. For each ticker the combination pins its members' versions trained
+on the run's prices (:mod:`~volforecast.jobs.combination_members`), averages their test-window
+paths (those this run evaluated are not forecast again), and is then logged, registered and
+judged against its production version by the per-ticker path's own code
+(:func:`~volforecast.jobs.train_per_ticker.register`). Its fingerprint is its members'
+versions and fingerprints, so a second run on the same prices registers nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from volforecast.core.features import DailyData
+from volforecast.core.interrupt import raise_if_interrupted
+from volforecast.evaluation.plots import forecast_plot
+from volforecast.evaluation.test_window import (
+    FIT_FRACTION,
+    evaluate_paths,
+    window_origins,
+    window_steps,
+)
+from volforecast.jobs.combination_members import Member, MemberFinder
+from volforecast.jobs.train_per_ticker import FIT_ERRORS, Prepared, register
+from volforecast.models.catalog import registered_members
+from volforecast.models.combination import CombinationModel
+from volforecast.models.ensemble import equal_weight
+from volforecast.registry import names
+from volforecast.registry.deadline import unanswered
+from volforecast.registry.fingerprint import data_hash, fingerprint
+from volforecast.registry.publish import run_record
+
+if TYPE_CHECKING:
+    from volforecast.jobs.train import Outcome, Trainer
+
+log = logging.getLogger(__name__)
+
+MEMBER_TAG = "volforecast.member."
+"""``volforecast.member.<member>`` = the member's registered version the combination pins."""
+
+
+def combinations(
+    trainer: Trainer, model_name: str, datasets: dict[str, DailyData]
+) -> list[Outcome]:
+    """Build, register and judge ``model_name``'s combination of every ticker."""
+    finder = MemberFinder(trainer)
+    outcomes = []
+    for data in datasets.values():
+        raise_if_interrupted()
+        try:
+            outcomes.append(_one(trainer, finder, model_name, data))
+        except (*FIT_ERRORS, KeyError, OSError) as exc:
+            if unanswered(exc) is not None:
+                raise  # a dead tracking server ends the training, as at any stage
+            outcomes.append(trainer.failed(model_name, data, exc))
+    return outcomes
+
+
+def _one(trainer: Trainer, finder: MemberFinder, model_name: str, data: DailyData) -> Outcome:
+    ticker = data.ticker
+    members: dict[str, Member] = {}
+    for member_name in registered_members(model_name):
+        found = finder.find(member_name, ticker)
+        if found is None:
+            why = (
+                f"{member_name} has no converged version trained on these prices; "
+                f"train {member_name} first"
+            )
+            log.warning("%s %s: %s", model_name, ticker, why)
+            trainer.progress(f"{model_name} {ticker}")
+            return trainer.refused(ticker, model_name, why)
+        members[member_name] = found
+    input_hash = data_hash(trainer.rows_by_ticker[ticker])
+    pinned = {m: [found.version, found.fingerprint] for m, found in members.items()}
+    print_ = fingerprint(model_name, {"members": pinned}, input_hash)
+    name = names.registered_model_name(model_name, ticker)
+    same = trainer.unchanged(name, print_)
+    if same is not None:
+        trainer.progress(f"{model_name} {ticker}")
+        return trainer.skipped(model_name, ticker, name, same)
+    with tempfile.TemporaryDirectory() as folder:
+        prepared = _prepare(trainer, finder, model_name, members, data, input_hash=input_hash,
+                            fingerprint_=print_, folder=Path(folder))  # fmt: skip
+        return register(trainer, prepared, data)
+
+
+def _prepare(
+    trainer: Trainer, finder: MemberFinder, model_name: str, members: dict[str, Member],
+    data: DailyData, *, input_hash: str, fingerprint_: str, folder: Path,
+) -> Prepared:  # fmt: skip
+    """The combination at the end of ``data``, evaluated on its test window and saved."""
+    models = {m: finder.model(found, data.ticker) for m, found in members.items()}
+    combination = CombinationModel.of_members(
+        models, {m: found.version for m, found in members.items()}, data
+    )
+    origins, steps = window_origins(data), window_steps(trainer.settings)
+    paths = [
+        found.paths
+        if found.paths is not None and found.paths.shape == (len(origins), steps)
+        else models[m].forecast_paths(data, origins, steps)
+        for m, found in members.items()
+    ]
+    evaluated = evaluate_paths(combination.kind, data, origins, equal_weight(paths),
+                               trainer.settings)  # fmt: skip
+    record = run_record(
+        combination, data, int(len(data) * FIT_FRACTION), evaluated.metrics, trainer.settings,
+        input_hash=input_hash, fingerprint=fingerprint_,
+    )  # fmt: skip
+    record.tags.update({MEMBER_TAG + m: found.version for m, found in members.items()})
+    model_dir = combination.save(folder / f"{model_name}-{names.ticker_slug(data.ticker)}")
+    plot = forecast_plot(data, evaluated, combination) if trainer.config.plots else None
+    return Prepared(model_name, combination.model_type, record, model_dir, plot,
+                    evaluated.metrics, evaluated.decision_losses,
+                    combination.fit_report.converged)  # fmt: skip

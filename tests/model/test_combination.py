@@ -1,0 +1,67 @@
+"""An equal-weight combination of fitted members: its paths, its files, what it refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from volforecast.core.features import DailyData
+from volforecast.errors import ConfigurationError
+from volforecast.models.base import MAX_HORIZON, STATE_FILE, VolatilityModel
+from volforecast.models.catalog import build_model
+from volforecast.models.combination import CombinationModel
+
+
+@pytest.fixture(scope="module")
+def members(gspc: DailyData) -> dict[str, VolatilityModel]:
+    data = gspc.head(1200)
+    return {"har": build_model("har").fit(data), "garch": build_model("garch").fit(data)}
+
+
+def test_its_paths_are_the_mean_of_its_members_paths(
+    members: dict[str, VolatilityModel], gspc: DailyData
+) -> None:
+    longer = gspc.head(1300)
+    combination = CombinationModel.of_members(members, {"har": "3", "garch": "5"}, longer)
+    origins = np.array([1199, 1250, 1299])
+    expected = np.mean(
+        [m.forecast_paths(longer, origins, MAX_HORIZON) for m in members.values()], axis=0
+    )
+    assert_allclose(combination.forecast_paths(longer, origins, MAX_HORIZON), expected, rtol=1e-12)
+    forecast = combination.forecast(MAX_HORIZON)
+    assert forecast.origin_date == longer.last_date.date()
+    assert_allclose(forecast.sigma2, expected[-1], rtol=1e-12)
+    assert forecast.model == "HAR+GARCH"
+    assert combination.member_versions == {"har": "3", "garch": "5"}
+    assert combination.fit_report.message == "equal-weight mean of har v3, garch v5"
+
+
+def test_its_folder_holds_copies_of_its_members(
+    members: dict[str, VolatilityModel], tmp_path: Path
+) -> None:
+    combination = CombinationModel.of_members(members, {"har": "3", "garch": "5"})
+    folder = combination.save(tmp_path / "combination")
+    assert sorted(p.name for p in (folder / "members").iterdir()) == ["garch", "har"]
+    state = json.loads((folder / STATE_FILE).read_text())
+    assert state["extra"] == {"member_versions": {"har": "3", "garch": "5"}}
+
+    loaded = VolatilityModel.load(folder)
+    assert isinstance(loaded, CombinationModel)
+    assert loaded.member_versions == {"har": "3", "garch": "5"}
+    assert_allclose(loaded.forecast(10).sigma2, combination.forecast(10).sigma2, rtol=1e-12)
+
+
+def test_members_of_other_tickers_or_unfitted_ones_are_refused(
+    members: dict[str, VolatilityModel], ixic: DailyData
+) -> None:
+    other = build_model("har").fit(ixic.head(1200))
+    with pytest.raises(ConfigurationError, match="one ticker"):
+        CombinationModel.of_members({"har": other, "garch": members["garch"]})
+    with pytest.raises(ConfigurationError, match="fitted members"):
+        CombinationModel.of_members({"har": build_model("har"), "garch": members["garch"]})
+    with pytest.raises(ConfigurationError, match="two or more different"):
+        CombinationModel(["har"])
