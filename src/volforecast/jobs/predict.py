@@ -289,8 +289,13 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
     progress: Callable[[str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     preloaded: Preloaded | None = None,
+    challengers: ProductionModels | None = None,
 ) -> PredictReport:
     """Forecast every production model for every ticker it serves and store the paths.
+
+    ``challengers`` (``ProductionModels(client, alias="challenger")``) are the challengers
+    waiting for live evidence: each also forecasts every ticker it serves, stored beside
+    production's under its own version (:mod:`volforecast.jobs.live_ab` judges both).
 
     Each path starts at the ticker's latest stored close, or its latest close on or before
     ``as_of`` (a backfill: the forecast that would have been made that evening, with today's
@@ -310,18 +315,15 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
         raise ValueError(msg)
     wanted_types = None if model_types is None else {model_key(m) for m in model_types}
     wanted_tickers = None if tickers is None else {t.strip().upper() for t in tickers}
-    work = [
-        (served, ticker)
-        for served in models.served()
-        if wanted_types is None or _family(served) in wanted_types
-        for ticker in sorted(served.models)
-        if wanted_tickers is None or ticker in wanted_tickers
-    ]
+    work = _work(models, wanted_types, wanted_tickers)
+    live = [] if challengers is None else _work(challengers, wanted_types, wanted_tickers)
     if on_start is not None:
-        on_start(len(work))
+        on_start(len(work) + len(live))
     report = PredictReport()
     # A ticker asked for by name that no production model serves is a failure, not silence.
     report.failures += _unserved(wanted_tickers or set(), wanted_types, work)
+    work += live
+    waiting = {id(served) for served, _ in live}
     # One query and one pass of the quality gate for every ticker, as training does.
     needed = sorted({ticker for _, ticker in work})
     if preloaded is None:
@@ -332,6 +334,7 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
     rows: list[PredictionRow] = []
     for served, ticker in work:
         data = datasets.get(ticker)
+        label = served.model_type + (" (challenger)" if id(served) in waiting else "")
         try:
             if data is None:
                 when = "" if as_of is None else f" on or before {as_of}"
@@ -340,7 +343,7 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
             prediction = path_from(served, served.models[ticker], data)
         except (VolforecastError, ValueError, ArithmeticError) as exc:
             # One ticker's bad series must not cost the others their forecast.
-            report.failures.append(PredictFailure(ticker, served.model_type, str(exc)))
+            report.failures.append(PredictFailure(ticker, label, str(exc)))
             log.warning("%s %s: %s", ticker, served.model_type, exc)
             continue
         finally:
@@ -348,7 +351,7 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
                 progress(f"{served.model_type} {ticker}")
         rows += prediction.rows(horizon, made_at)
         report.paths += 1
-        report.vol_pct_by_model.setdefault(served.model_type, []).append(prediction.vol_pct[0])
+        report.vol_pct_by_model.setdefault(label, []).append(prediction.vol_pct[0])
         if len(rows) >= settings.api.write_batch:
             report.rows += _store(repository, engine, rows)
             rows = []
@@ -389,6 +392,19 @@ class Preloaded:
             market = market[market.index <= pd.Timestamp(day)]
         prices = prices[prices["ticker"].isin(list(tickers))]
         return {} if prices.empty else with_market(daily_data_by_ticker(prices, quality)[0], market)
+
+
+def _work(
+    models: ProductionModels, types: set[str] | None, tickers: set[str] | None
+) -> list[tuple[Served, str]]:
+    """Each loaded version with each ticker it serves, of the wanted types and tickers."""
+    return [
+        (served, ticker)
+        for served in models.served()
+        if types is None or _family(served) in types
+        for ticker in sorted(served.models)
+        if tickers is None or ticker in tickers
+    ]
 
 
 def _unserved(

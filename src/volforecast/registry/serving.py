@@ -25,11 +25,15 @@ from mlflow.entities.model_registry import RegisteredModel
 from volforecast.errors import ModelFilesMissingError
 from volforecast.models.base import VolatilityModel
 from volforecast.registry.names import (
+    CHALLENGER,
+    LIVE,
     PRODUCTION,
     TAG_CONVERGED,
+    TAG_DECISION,
     TAG_MODEL_TYPE,
     TAG_TICKER,
     TAG_TICKERS,
+    Alias,
     registered_model_name,
 )
 from volforecast.registry.pyfunc import ARTIFACT_KEY, load_models
@@ -116,10 +120,15 @@ class RefreshReport:
 
 
 class ProductionModels:
-    """Every registered model's ``production`` version, in memory, from ``client``'s registry."""
+    """Every registered model's ``production`` version, in memory, from ``client``'s registry.
 
-    def __init__(self, client: MlflowClient) -> None:
+    With ``alias="challenger"``: every challenger that waits for live evidence (tagged
+    ``volforecast.decision = live``), the versions the daily job forecasts beside production.
+    """
+
+    def __init__(self, client: MlflowClient, alias: Alias = PRODUCTION) -> None:
         self.client = client
+        self.alias = alias
         self._by_name: dict[str, Served] = {}
         self._refreshing = threading.Lock()
         self.last_refresh: dt.datetime | None = None
@@ -158,8 +167,8 @@ class ProductionModels:
             table: dict[str, Served] = {}
             todo: dict[str, str] = {}
             for model in listed:
-                version = (model.aliases or {}).get(PRODUCTION)
-                if version is None:
+                version = (model.aliases or {}).get(self.alias)
+                if version is None or not self._wanted(model.name, str(version)):
                     continue
                 held = self._by_name.get(model.name)
                 if held is not None and held.version == str(version):
@@ -183,8 +192,14 @@ class ProductionModels:
             self.last_error = None
             self.last_refresh = dt.datetime.now(dt.UTC)
         if loaded:
-            log.info("loaded %d production versions: %s", len(loaded), ", ".join(loaded[:10]))
+            log.info("loaded %d %s versions: %s", len(loaded), self.alias, ", ".join(loaded[:10]))
         return RefreshReport(len(table), loaded, failed)
+
+    def _wanted(self, name: str, version: str) -> bool:
+        if self.alias != CHALLENGER:
+            return True
+        tags = self.client.get_model_version(name, version).tags or {}
+        return tags.get(TAG_DECISION) == LIVE
 
     def _load(self, name: str, version: str) -> Served:
         details: Any = self.client.get_model_version(name, version)
