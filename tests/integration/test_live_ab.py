@@ -21,9 +21,10 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from tests.conftest import make_settings
+from tests.factories import live_forecasts
 from volforecast.cli import ExitCode, app
 from volforecast.data import db
-from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
+from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.jobs.backtest import daily_data_by_ticker
@@ -87,21 +88,10 @@ def _store_forecasts(settings: Settings, engine: Engine) -> list[dt.date]:
     """
     prices = PriceRepository(engine).load(["^GSPC", "^IXIC"])
     datasets, _ = daily_data_by_ticker(prices, settings.quality)
-    made_at = dt.datetime.now(dt.UTC)
-    rows = []
-    for ticker, factors in (("^GSPC", {"1": 2.5, "2": 1.05}), ("^IXIC", {"1": 1.05, "2": 2.5})):
-        data = datasets[ticker]
-        first = data.dates.get_loc(pd.Timestamp(TRAINED_UNTIL))
-        for i in range(first, first + 12):
-            realized_vol_pct = float(np.sqrt(data.rv_sigma2[i + 1]))
-            rows += [
-                PredictionRow(ticker, "GARCH", data.dates[i].date(), 1, data.dates[i + 1].date(),
-                              realized_vol_pct * factor, version, None, made_at)
-                for version, factor in factors.items()
-            ]  # fmt: skip
+    factors = {"^GSPC": {"1": 2.5, "2": 1.05}, "^IXIC": {"1": 1.05, "2": 2.5}}
+    rows = live_forecasts(datasets, TRAINED_UNTIL, factors, days=12)
     PredictionRepository(engine).upsert(rows)
-    origins = sorted({r.origin_date for r in rows})
-    return origins
+    return sorted({r.origin_date for r in rows})
 
 
 def _invoke(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str]:
