@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from tests.conftest import make_settings
 from tests.factories import live_forecasts
+from volforecast.api.app import create_app
 from volforecast.cli import ExitCode, app
 from volforecast.data import db
 from volforecast.data.repositories.predictions import PredictionRepository
@@ -52,6 +55,7 @@ def live(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Settings, Engine, Ml
     settings = make_settings(
         home=tmp_path / "var", database_url=sqlite_url,
         promotion=PromotionSettings(min_live_days=MIN_DAYS),
+        api={"model_refresh_s": 0.2, "prices_refresh_s": 0.0, "write_interval_s": 0.1},
     )  # fmt: skip
     engine = db.create_db_engine(settings)
     db.ensure_schema(engine)
@@ -220,3 +224,31 @@ def test_with_no_live_days_asked_a_winner_is_promoted_at_training_as_before(
     code, output = _invoke(settings, monkeypatch, "models", "compare", GSPC)
     assert code != ExitCode.OK
     assert "no challenger waiting for live evidence" in output
+
+
+def test_the_api_serves_production_and_the_waiting_challenger_only_when_asked(
+    live: tuple[Settings, Engine, MlflowClient],
+) -> None:
+    settings, engine, client = live
+    body = {"ticker": "^GSPC", "model_type": "GARCH", "horizon": 2}
+    with TestClient(create_app(settings)) as api:
+        refused = api.post("/predict", json=body | {"alias": "challenger"})
+        assert refused.status_code == 404, refused.text
+        assert "no GARCH challenger of ^GSPC waits for live evidence" in refused.text
+        _win(Registry(client, PromotionLog(engine), settings.promotion, actor="tests"), GSPC)
+
+        def asked(alias: str) -> dict[str, object]:
+            answer = api.post("/predict", json=body | {"alias": alias})
+            assert answer.status_code in {200, 404}, answer.text
+            return dict(answer.json())
+
+        deadline = time.monotonic() + 10
+        while asked("challenger").get("model_version") != "2":
+            assert time.monotonic() < deadline, "the waiting challenger was never loaded"
+            time.sleep(0.1)
+        served = asked("production")
+        assert (served["model_version"], served["alias"]) == ("1", "production")
+        assert api.post("/predict", json=body).json()["model_version"] == "1"
+        challenger = asked("challenger")
+        assert (challenger["model_version"], challenger["alias"]) == ("2", "challenger")
+        assert api.post("/predict", json=body | {"alias": "staging"}).status_code == 422

@@ -38,6 +38,7 @@ from volforecast.jobs.market import refresh_market, with_market
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import DEFAULT_MODEL, MODEL_NAMES
 from volforecast.registry.champion_book import CHAMPIONS, ChampionBook
+from volforecast.registry.names import CHALLENGER, PRODUCTION, Alias
 from volforecast.registry.serving import ProductionModels, Served
 from volforecast.settings import QualitySettings, Settings
 
@@ -96,10 +97,18 @@ class Forecaster:
     ``settings.api.prices_refresh_s`` 0 reads the latest close on every call.
     """
 
-    def __init__(self, engine: Engine, settings: Settings, models: ProductionModels) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        models: ProductionModels,
+        challengers: ProductionModels | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.models = models
+        self.challengers = challengers
+        """The challengers waiting for live evidence, answering only when asked for."""
         self.prices = PriceRepository(engine)
         self._latest: dict[str, dt.date] = {}
         self._paths: dict[tuple[str, str, str, dt.date], Prediction] = {}
@@ -174,19 +183,25 @@ class Forecaster:
             self.refresh_latest()
         return max(self._latest.values(), default=None)
 
-    def cached(self, ticker: str, model_type: str) -> Prediction | None:
+    def _held(self, alias: Alias) -> ProductionModels | None:
+        return self.models if alias == PRODUCTION else self.challengers
+
+    def cached(self, ticker: str, model_type: str, alias: Alias = PRODUCTION) -> Prediction | None:
         """The path :meth:`predict` would give, when it is in memory already; no I/O."""
-        if self.settings.api.prices_refresh_s == 0:
+        held = self._held(alias)
+        if self.settings.api.prices_refresh_s == 0 or held is None:
             return None
         latest = self._latest.get(ticker)
-        found = self.models.find(model_type, ticker)
+        found = held.find(model_type, ticker)
         if latest is None or found is None:
             return None
         served, _ = found
         return self._paths.get((served.name, served.version, ticker, latest))
 
-    def predict(self, ticker: str, model_type: str) -> Prediction:
+    def predict(self, ticker: str, model_type: str, alias: Alias = PRODUCTION) -> Prediction:
         """The production ``model_type``'s 30-day path for ``ticker``.
+
+        ``alias="challenger"``: its challenger's, when one waits for live evidence.
 
         Raises
         ------
@@ -206,7 +221,15 @@ class Forecaster:
         if latest is None:
             msg = f"no prices are stored for {ticker!r}: ingest them first"
             raise UnknownTickerError(msg)
-        found = self.models.find(key, ticker)
+        held = self._held(alias)
+        found = None if held is None else held.find(key, ticker)
+        if found is None and alias == CHALLENGER:
+            msg = (
+                f"no {key.upper()} challenger of {ticker} waits for live evidence (one does "
+                "only after it beat production at training with "
+                "VOLFORECAST_PROMOTION__MIN_LIVE_DAYS above 0): ask for production"
+            )
+            raise ModelNotFoundError(msg)
         if found is None:
             msg = (
                 f"no production {key.upper()} model for {ticker} yet: train one with "
