@@ -32,7 +32,7 @@ from volforecast.registry import names
 from volforecast.registry.aliases import Registry, alias_version
 from volforecast.registry.decision import Decision
 from volforecast.registry.promotion_log import PromotionLog
-from volforecast.registry.serving import registered_models
+from volforecast.registry.serving import live_versions
 from volforecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,13 +70,14 @@ def is_waiting(client: MlflowClient, name: str, version: str) -> bool:
 
 def waiting_challengers(client: MlflowClient) -> list[Waiting]:
     """Every registered model's challenger that waits for live evidence, by name."""
+    live = live_versions(client)  # one search; usually empty
     found = []
-    for model in registered_models(client):
-        aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
+    for name in sorted({name for name, _ in live}):
+        aliases = {a: str(v) for a, v in (client.get_registered_model(name).aliases or {}).items()}
         version = aliases.get(names.CHALLENGER)
-        if version is not None and is_waiting(client, model.name, version):
-            found.append(_waiting(client, model.name, version, aliases.get(names.PRODUCTION)))
-    return sorted(found, key=lambda w: w.registered_model)
+        if version is not None and (name, version) in live:
+            found.append(_waiting(client, name, version, aliases.get(names.PRODUCTION)))
+    return found
 
 
 def record_for(

@@ -96,6 +96,12 @@ def registered_models(client: MlflowClient) -> Iterator[RegisteredModel]:
     return paged(client.search_registered_models, filter_string=MODEL_NAME_FILTER)
 
 
+def live_versions(client: MlflowClient) -> set[tuple[str, str]]:
+    """(name, version) of every version tagged as waiting for live evidence, in one search."""
+    found = paged(client.search_model_versions, f"tags.`{TAG_DECISION}` = '{LIVE}'")
+    return {(str(v.name), str(v.version)) for v in found}
+
+
 @dataclass(frozen=True)
 class Served:
     """One registered model's production version, loaded."""
@@ -166,9 +172,11 @@ class ProductionModels:
                 raise
             table: dict[str, Served] = {}
             todo: dict[str, str] = {}
+            # Of the challengers, only those waiting for live evidence: one query for all.
+            live = live_versions(self.client) if self.alias == CHALLENGER else None
             for model in listed:
                 version = (model.aliases or {}).get(self.alias)
-                if version is None or not self._wanted(model.name, str(version)):
+                if version is None or (live is not None and (model.name, str(version)) not in live):
                     continue
                 held = self._by_name.get(model.name)
                 if held is not None and held.version == str(version):
@@ -194,12 +202,6 @@ class ProductionModels:
         if loaded:
             log.info("loaded %d %s versions: %s", len(loaded), self.alias, ", ".join(loaded[:10]))
         return RefreshReport(len(table), loaded, failed)
-
-    def _wanted(self, name: str, version: str) -> bool:
-        if self.alias != CHALLENGER:
-            return True
-        tags = self.client.get_model_version(name, version).tags or {}
-        return tags.get(TAG_DECISION) == LIVE
 
     def _load(self, name: str, version: str) -> Served:
         details: Any = self.client.get_model_version(name, version)
