@@ -287,7 +287,6 @@ class Registry:
         # would be judged on days it was fitted to.
         since = tags.get(TAG_DATA_END) or dt.datetime.now(dt.UTC).date().isoformat()
         self.client.set_model_version_tag(name, version, TAG_LIVE_SINCE, since)
-        self.client.set_model_version_tag(name, version, TAG_DECISION, LIVE)
         waiting = Decision(
             False, f"waiting for {days} live days beside production (since {since}); "
             f"{won.reason}", won.metrics, live=True,
@@ -296,4 +295,7 @@ class Registry:
             name, PRODUCTION, production, "wait", f"v{version} {waiting.reason}", won.metrics,
             expect=production, candidate=version,
         )  # fmt: skip
+        # After its log entry: a run killed in between leaves it pending, and the next
+        # training settles it from the entry (volforecast.registry.recovery).
+        self.client.set_model_version_tag(name, version, TAG_DECISION, LIVE)
         return waiting
