@@ -316,9 +316,7 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
 ) -> PredictReport:
     """Forecast every production model for every ticker it serves and store the paths.
 
-    ``challengers`` (``ProductionModels(client, alias="challenger")``) are the challengers
-    waiting for live evidence: each also forecasts every ticker it serves, stored beside
-    production's under its own version (:mod:`volforecast.jobs.live_ab` judges both).
+    ``challengers``: those waiting for live evidence forecast too (:mod:`.live_ab`).
 
     Each path starts at the ticker's latest stored close, or its latest close on or before
     ``as_of`` (a backfill: the forecast that would have been made that evening, with today's
@@ -345,8 +343,7 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
     report = PredictReport()
     # A ticker asked for by name that no production model serves is a failure, not silence.
     report.failures += _unserved(wanted_tickers or set(), wanted_types, work)
-    work += live
-    waiting = {id(served) for served, _ in live}
+    work, waiting = work + live, {id(served) for served, _ in live}
     # One query and one pass of the quality gate for every ticker, as training does.
     needed = sorted({ticker for _, ticker in work})
     if preloaded is None:
