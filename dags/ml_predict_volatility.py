@@ -13,6 +13,12 @@ statistics. A backfill produces the forecasts that would have been made on those
 today's production parameters (`volforecast predict --from DATE --to DATE` does many days
 in one process).
 
+A challenger waiting for live evidence (`VOLFORECAST_PROMOTION__MIN_LIVE_DAYS` above 0)
+forecasts beside production, stored under its own version. `volforecast models live` then
+judges both versions' stored forecasts on the same days and promotes the challenger once it
+beat production, by the training rule, over at least that many live days (logged like every
+move; a rerun of the date promotes nothing twice).
+
 Then monitor: `volforecast monitor run` judges the stored forecasts against realized
 volatility and runs the drift detectors on every production model. Tickers it queues for
 retraining (a drift alert, or an RMSE above the threshold) start a run of
@@ -83,6 +89,16 @@ def ml_predict_volatility() -> None:
                 "alerts": len(report["alerts"]), "firing": len(report["fired_today"]),
                 "queued": report["queued"], "failures": len(report["failures"])}  # fmt: skip
 
+    @task
+    def promote_live_challengers(predictions: dict[str, Any]) -> dict[str, Any]:
+        """Promote each waiting challenger that beat production over its live days."""
+        report = run("models", "live", "--as-of", predictions["as_of"])
+        for outcome in report["outcomes"]:
+            log.info("%s v%s: %s", outcome["registered_model"], outcome["version"],
+                     outcome["record"]["reason"])  # fmt: skip
+        return {"as_of": predictions["as_of"], "waiting": report["waiting"],
+                "promoted": report["promoted"]}  # fmt: skip
+
     @task.short_circuit
     def tickers_to_retrain(report: dict[str, Any]) -> list[str]:
         """The tickers queued by this run; with none, the trigger is skipped."""
@@ -90,6 +106,7 @@ def ml_predict_volatility() -> None:
 
     predictions = generate_and_store_predictions()
     log_prediction_statistics(predictions)
+    promote_live_challengers(predictions)
     retrain = tickers_to_retrain(monitor_models(predictions))
     retrain >> TriggerDagRunOperator(
         task_id="trigger_retraining",

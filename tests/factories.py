@@ -9,6 +9,7 @@ import pandas as pd
 
 from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
+from volforecast.data.repositories.predictions import PredictionRow
 from volforecast.data.sources import RAW_COLUMNS
 
 
@@ -65,3 +66,26 @@ def quarterly_reports(n: int, first: int, seed: int = 3) -> DailyData:
     rv = np.exp(log_sigma2 + 0.3 * rng.standard_normal(n))
     returns = np.sqrt(np.exp(log_sigma2)) * rng.standard_normal(n)
     return DailyData("SIM", pd.bdate_range("2001-01-02", periods=n), returns, rv)
+
+
+def live_forecasts(
+    datasets: dict[str, DailyData], since: str, factors: dict[str, dict[str, float]], days: int
+) -> list[PredictionRow]:
+    """Hand-made 1-day forecasts of versions, from the close ``since`` on, for ``days`` origins.
+
+    ``factors[ticker][version]`` times the next day's realized volatility (percent) is what
+    that version forecasts, so which version wins each day is known.
+    """
+    made_at = dt.datetime.now(dt.UTC)
+    rows = []
+    for ticker, by_version in factors.items():
+        data = datasets[ticker]
+        first = int(data.dates.get_loc(pd.Timestamp(since)))
+        for i in range(first, first + days):
+            realized_vol_pct = float(np.sqrt(data.rv_sigma2[i + 1]))
+            rows += [
+                PredictionRow(ticker, "GARCH", data.dates[i].date(), 1, data.dates[i + 1].date(),
+                              realized_vol_pct * factor, version, None, made_at)
+                for version, factor in by_version.items()
+            ]  # fmt: skip
+    return rows

@@ -229,3 +229,39 @@ def promotion_log(
     if at is not None:
         payload["served_at"] = {"at": at, "version": served}
     return listing, payload
+
+
+def live_record(record: Any) -> tuple[Listing, dict[str, Any]]:
+    """``volforecast models compare``: a live A/B day by day, and where it stands."""
+    columns = (
+        Column("forecast origin"),
+        Column("ticker", drop=0),
+        Column("QLIKE production", "right"),
+        Column("QLIKE challenger", "right"),
+    )
+    rows: list[tuple[str, ...]] = [
+        (str(day.origin_date.date()), str(day.ticker), _number(day.qlike_production),
+         _number(day.qlike_challenger))
+        for day in record.days.itertuples()
+    ]  # fmt: skip
+    summary = record.summary()
+    status = str(summary["status"])
+    if status in {"waiting", "not beating production"}:
+        status = f"{status}, {record.live_days}/{record.min_days} live days"
+    rows.append(("mean", f"{record.live_days} days", _number(summary["qlike_production"]),
+                 _number(summary["qlike_challenger"])))  # fmt: skip
+    pvalue = summary["dm_pvalue"]
+    note = (
+        f"{status}. One-sided Diebold-Mariano p (challenger better) = "
+        f"{'-' if pvalue is None else f'{pvalue:.3g}'}. {record.why}"
+    )
+    title = (
+        f"Live A/B of {record.registered_model}: challenger v{record.challenger} against "
+        f"production v{record.production or '-'}, live since {record.since}"
+    )
+    days = [
+        {"ticker": d.ticker, "origin_date": d.origin_date.date(),
+         "qlike_production": d.qlike_production, "qlike_challenger": d.qlike_challenger}
+        for d in record.days.itertuples()
+    ]  # fmt: skip
+    return Listing(title, columns, rows, note), summary | {"days": days}

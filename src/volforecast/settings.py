@@ -60,6 +60,9 @@ class PromotionSettings(BaseModel):
     """Relative QLIKE improvement required: 0.01 asks for 1 % lower loss."""
     max_pvalue: Annotated[float, Field(gt=0, le=1)] = 1.0
     """Largest one-sided Diebold–Mariano p-value accepted; 1 does not require significance."""
+    min_live_days: Annotated[int, Field(ge=0)] = 0
+    """Live days a winning challenger forecasts beside production before the daily job may
+    promote it (by the same rule, on its stored forecasts); 0 promotes it at training."""
 
 
 class ChampionSettings(BaseModel):

@@ -16,20 +16,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import REPO, skip_or_fail
+from tests.factories import live_forecasts
 from tests.integration.servers import clean_env
 from volforecast.data.db import create_db_engine
 from volforecast.data.repositories.monitoring import MonitoringRepository
 from volforecast.data.repositories.predictions import PredictionRepository
+from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
+from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.models.catalog import CANDIDATES, is_pooled, registered_members
 from volforecast.models.lstm.config import LstmConfig
+from volforecast.registry.aliases import Registry
 from volforecast.registry.champion_book import ChampionBook, log_name
+from volforecast.registry.decision import losses_frame
 from volforecast.registry.promotion_log import PromotionLog
-from volforecast.settings import Settings
+from volforecast.settings import PromotionSettings, Settings
 
 pytestmark = pytest.mark.slow
 
@@ -130,6 +137,7 @@ def test_the_dags_parse_with_their_schedules_order_retries_and_mapping(
     assert tasks["monitor_models"]["upstream"] == ["generate_and_store_predictions"]
     assert tasks["tickers_to_retrain"]["upstream"] == ["monitor_models"]
     assert tasks["trigger_retraining"]["upstream"] == ["tickers_to_retrain"]
+    assert tasks["promote_live_challengers"]["upstream"] == ["generate_and_store_predictions"]
     assert all(t["retries"] >= 2 for t in tasks.values())
 
 
@@ -354,3 +362,63 @@ def test_the_training_dag_trains_every_per_ticker_candidate_of_the_catalog() -> 
         c for c in CANDIDATES if registered_members(c)
     )
     assert [c for c in CANDIDATES if is_pooled(c)] == ["lstm"], "train_lstm trains the pooled one"
+
+
+def test_the_prediction_dag_promotes_a_waiting_challenger_after_n_live_days_and_not_before(
+    airflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    # GARCH v1 serves; v2 won at training with VOLFORECAST_PROMOTION__MIN_LIVE_DAYS=3, so it
+    # waits. Its live days are hand-made stored forecasts, better than production's.
+    home = tmp_path / "var"
+    env = airflow_env | {"VOLFORECAST_HOME": str(home),
+                         "VOLFORECAST_PROMOTION__MIN_LIVE_DAYS": "3"}  # fmt: skip
+    early = tmp_path / "until-june.parquet"
+    sample = load_sample().frame
+    sample[sample["date"] <= "2018-06-01"].to_parquet(early)
+    _volforecast(env, "ingest", "--file", str(early))
+    _volforecast(env, "train", "--tickers", "^GSPC", "--models", "garch", "--no-plots")
+    _volforecast(env, "train", "--tickers", "^GSPC", "--models", "garch", "--no-plots", "--force")
+    _volforecast(env, "ingest", "--sample")
+    settings = Settings(home=home, promotion=PromotionSettings(min_live_days=3))
+    engine = create_db_engine(settings)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    promotions = PromotionLog(engine)
+    dates = pd.bdate_range("2017-01-02", periods=60)
+    losses = 0.2 + np.random.default_rng(1).exponential(0.5, len(dates))
+    registry = Registry(client, promotions, settings.promotion, actor="tests")
+    assert registry.consider("garch_volatility_gspc", "2", losses_frame("X", dates, losses),
+                             lambda _v: losses_frame("X", dates, 2 * losses)).live  # fmt: skip
+    datasets, _ = daily_data_by_ticker(PriceRepository(engine).load(["^GSPC"]), settings.quality)
+    rows = live_forecasts(datasets, "2018-06-01", {"^GSPC": {"1": 2.5, "2": 1.05}}, days=3)
+    PredictionRepository(engine).upsert(rows)
+    origins = sorted({r.origin_date for r in rows})
+    logged = len(promotions.events())
+
+    def run_day(day: dt.date) -> None:
+        result = _airflow(env, "test", str(DAGS), "ml_predict_volatility",
+                          "--logical-date", f"{day.isoformat()}T17:00:00+00:00")  # fmt: skip
+        states = {t["task_id"]: t["state"] for t in result["tasks"]}
+        assert states["promote_live_challengers"] == "success", result
+
+    # Two live days on the third session: it keeps waiting, and nothing is logged.
+    run_day(origins[2])
+    assert registry.alias_version("garch_volatility_gspc", "production") == "1"
+    assert registry.alias_version("garch_volatility_gspc", "challenger") == "2"
+    assert len(promotions.events()) == logged
+    # That run forecast with both versions, stored side by side.
+    next_day = dt.date(2018, 6, 6)  # the session after origins[2], 2018-06-05
+    stored = PredictionRepository(engine).frame(["^GSPC"], start=next_day, end=next_day)
+    assert set(stored[stored["origin_date"] == origins[2]]["model_version"]) == {"1", "2"}
+
+    # Three live days: promoted, logged once; the same day again moves nothing.
+    assert origins[2] == dt.date(2018, 6, 5)
+    run_day(next_day)
+    assert registry.alias_version("garch_volatility_gspc", "production") == "2"
+    assert registry.alias_version("garch_volatility_gspc", "challenger") is None
+    events = promotions.events("garch_volatility_gspc")
+    assert (events[-1].action, events[-1].version, events[-1].previous_version) == (
+        "promote", "2", "1")  # fmt: skip
+    assert "after 3 live days" in events[-1].reason
+    run_day(next_day)
+    assert len(promotions.events()) == logged + 1
+    engine.dispose()

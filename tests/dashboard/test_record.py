@@ -64,6 +64,23 @@ def test_the_record_keeps_steps_1_and_5_and_the_latest_stored_forecast_of_a_day(
     assert record.date_bounds(record.forecast_record(engine, "MSFT")) is None
 
 
+def test_a_waiting_challengers_forecast_stored_with_productions_does_not_replace_it(
+    engine: Engine,
+) -> None:
+    # Given production v1 and a challenger v2 waiting for live evidence, forecasting in the
+    # same daily run (the same stored moment), and v10 so that versions compare as numbers
+    day = dt.date(2024, 1, 8)
+    PredictionRepository(engine).upsert([
+        _row("garch", day, 1, 3.0, version="2"), _row("garch", day, 1, 1.0, version="1"),
+        _row("har", day, 1, 4.0, version="10"), _row("har", day, 1, 2.0, version="9"),
+    ])  # fmt: skip
+    # When the dashboard reads the record, then production's (the older version's) counts
+    stored = record.forecast_record(engine, "AAPL")
+    assert stored[["model_type", "vol_pct", "model_version"]].to_numpy().tolist() == [
+        ["GARCH", 1.0, "1"], ["HAR", 2.0, "9"],
+    ]  # fmt: skip
+
+
 def test_realized_volatility_is_the_proxy_the_monitor_scores_against() -> None:
     prices = load_sample().frame
     prices = prices[prices["ticker"] == "^GSPC"].tail(60)

@@ -101,6 +101,9 @@ class PredictRequest(Schema):
     (``GARCH`` for a ticker that has none yet)."""
     horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON, strict=True), BeforeValidator(_whole)] = 5
     """Trading days (NYSE sessions) ahead to forecast, 1 to 30."""
+    alias: Literal["production", "challenger"] = "production"
+    """``challenger``: the forecast of the challenger waiting for live evidence (404 when
+    none waits); production answers otherwise."""
 
 
 class PredictResponse(Schema):
@@ -126,6 +129,8 @@ class PredictResponse(Schema):
     """NYSE session of the latest close the forecast uses, ``YYYY-MM-DD``."""
     champion: bool = False
     """Whether the model answered as the ticker's champion, the request naming none."""
+    alias: Literal["production", "challenger"] = "production"
+    """The registry alias of the version that answered."""
 
 
 class ModelInfo(Schema):

@@ -20,6 +20,7 @@ from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.errors import VolforecastError
 from volforecast.jobs.predict import Forecaster
 from volforecast.jobs.writer import PredictionWriter
+from volforecast.registry.names import CHALLENGER
 from volforecast.registry.serving import ProductionModels
 from volforecast.registry.tracking import connect
 from volforecast.settings import Settings
@@ -35,6 +36,8 @@ class ServiceState:
     engine: Engine
     client: MlflowClient
     models: ProductionModels
+    challengers: ProductionModels
+    """Challengers waiting for live evidence: they answer a request that asks for them."""
     forecaster: Forecaster
     writer: PredictionWriter
     metrics: ServiceMetrics
@@ -48,6 +51,7 @@ class ServiceState:
         engine = create_db_engine(settings)
         client = connect(settings, check=False)
         models = ProductionModels(client)
+        challengers = ProductionModels(client, alias=CHALLENGER)
         writer = PredictionWriter(
             PredictionRepository(engine),
             PredictionJournal(settings.home / "journal"),
@@ -56,8 +60,8 @@ class ServiceState:
             max_pending=settings.api.max_pending,
             on_write=metrics.predictions_stored.inc,
         )
-        return cls(settings, engine, client, models, Forecaster(engine, settings, models),
-                   writer, metrics)  # fmt: skip
+        forecaster = Forecaster(engine, settings, models, challengers)
+        return cls(settings, engine, client, models, challengers, forecaster, writer, metrics)
 
     def prepare_database(self) -> None:
         """Create or migrate the tables (the embedded default starts from nothing)."""
@@ -77,6 +81,10 @@ class ServiceState:
         self.metrics.model_loads.inc(len(report.loaded))
         self.metrics.model_load_errors.inc(len(report.failed))
         self.metrics.models_served.set(report.served)
+        try:
+            self.challengers.refresh()
+        except Exception as exc:  # noqa: BLE001  (production serves; challengers wait)
+            log.warning("waiting challengers not refreshed: %s", exc)
 
     def refresh_prices(self) -> None:
         """Read every ticker's latest close once; failures are logged, never raised."""

@@ -49,14 +49,19 @@ def forecast_record(
 
     One row per model type, step and forecast date, oldest first: when a day's forecast was
     stored more than once (a new version, a re-run), the latest stored counts, as it does for
-    the monitor. ``vol_pct`` is daily volatility in percent.
+    the monitor. Of rows stored at the same moment, the older version's counts: a challenger
+    waiting for live evidence, always registered after production, forecasts in the same run
+    as production (:mod:`volforecast.jobs.live_ab`). ``vol_pct`` is daily volatility in percent.
     """
     with reading(engine):
         rows = PredictionRepository(engine).frame([ticker], start=start, end=end, steps=steps)
     if rows.empty:
         return empty_paths()
-    rows = (rows.sort_values("prediction_timestamp")
-            .drop_duplicates(["model_type", "step", "forecast_date"], keep="last"))  # fmt: skip
+    newer = pd.to_numeric(rows["model_version"], errors="coerce").fillna(0)
+    rows = (rows.assign(_version=-newer)
+            .sort_values(["prediction_timestamp", "_version"], kind="stable")
+            .drop_duplicates(["model_type", "step", "forecast_date"], keep="last")
+            .drop(columns="_version"))  # fmt: skip
     return as_paths(rows, ["step", "forecast_date"])
 
 

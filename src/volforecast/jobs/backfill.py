@@ -116,8 +116,12 @@ def predict_sessions(  # noqa: PLR0913  (the job's options, each a CLI flag)
     horizon: int = MAX_HORIZON,
     progress: Callable[[str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    challengers: ProductionModels | None = None,
 ) -> SessionsReport:
     """Forecast and store every production model's paths for each of ``dates``.
+
+    ``challengers``: the challengers waiting for live evidence, forecasting beside production
+    (see :func:`~volforecast.jobs.predict.predict_all`).
 
     ``dates`` come in any order; each forecasts from its latest close on or before it.
     ``allow_stale`` forecasts a date whose session's close is missing from the last close
@@ -130,7 +134,8 @@ def predict_sessions(  # noqa: PLR0913  (the job's options, each a CLI flag)
     """
     started = time.perf_counter()
     report = SessionsReport()
-    served = sorted({t for m in models.served() for t in m.models})
+    loaded = models.served() + ([] if challengers is None else challengers.served())
+    served = sorted({t for m in loaded for t in m.models})
     needed = served if tickers is None else sorted({t.strip().upper() for t in tickers})
     preloaded = Preloaded.read(engine, settings, needed, max(dates)) if len(dates) > 1 else None
     # Each date's work is the same; the bar's total is known when the first date starts.
@@ -147,7 +152,8 @@ def predict_sessions(  # noqa: PLR0913  (the job's options, each a CLI flag)
             continue
         done = predict_all(engine, settings, models, model_types=model_types, tickers=tickers,
                            horizon=horizon, as_of=day, progress=progress,
-                           on_start=total, preloaded=preloaded)  # fmt: skip
+                           on_start=total, preloaded=preloaded,
+                           challengers=challengers)  # fmt: skip
         outcome.paths, outcome.rows, outcome.failures = done.paths, done.rows, len(done.failures)
         total = None  # once
         report.failures += done.failures

@@ -38,6 +38,7 @@ from volforecast.jobs.market import refresh_market, with_market
 from volforecast.models.base import MAX_HORIZON, VolatilityModel
 from volforecast.models.catalog import DEFAULT_MODEL, MODEL_NAMES
 from volforecast.registry.champion_book import CHAMPIONS, ChampionBook
+from volforecast.registry.names import CHALLENGER, PRODUCTION, Alias
 from volforecast.registry.serving import ProductionModels, Served
 from volforecast.settings import QualitySettings, Settings
 
@@ -96,10 +97,18 @@ class Forecaster:
     ``settings.api.prices_refresh_s`` 0 reads the latest close on every call.
     """
 
-    def __init__(self, engine: Engine, settings: Settings, models: ProductionModels) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        models: ProductionModels,
+        challengers: ProductionModels | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.models = models
+        self.challengers = challengers
+        """The challengers waiting for live evidence, answering only when asked for."""
         self.prices = PriceRepository(engine)
         self._latest: dict[str, dt.date] = {}
         self._paths: dict[tuple[str, str, str, dt.date], Prediction] = {}
@@ -174,19 +183,25 @@ class Forecaster:
             self.refresh_latest()
         return max(self._latest.values(), default=None)
 
-    def cached(self, ticker: str, model_type: str) -> Prediction | None:
+    def _held(self, alias: Alias) -> ProductionModels | None:
+        return self.models if alias == PRODUCTION else self.challengers
+
+    def cached(self, ticker: str, model_type: str, alias: Alias = PRODUCTION) -> Prediction | None:
         """The path :meth:`predict` would give, when it is in memory already; no I/O."""
-        if self.settings.api.prices_refresh_s == 0:
+        held = self._held(alias)
+        if self.settings.api.prices_refresh_s == 0 or held is None:
             return None
         latest = self._latest.get(ticker)
-        found = self.models.find(model_type, ticker)
+        found = held.find(model_type, ticker)
         if latest is None or found is None:
             return None
         served, _ = found
         return self._paths.get((served.name, served.version, ticker, latest))
 
-    def predict(self, ticker: str, model_type: str) -> Prediction:
+    def predict(self, ticker: str, model_type: str, alias: Alias = PRODUCTION) -> Prediction:
         """The production ``model_type``'s 30-day path for ``ticker``.
+
+        ``alias="challenger"``: its challenger's, when one waits for live evidence.
 
         Raises
         ------
@@ -206,7 +221,15 @@ class Forecaster:
         if latest is None:
             msg = f"no prices are stored for {ticker!r}: ingest them first"
             raise UnknownTickerError(msg)
-        found = self.models.find(key, ticker)
+        held = self._held(alias)
+        found = None if held is None else held.find(key, ticker)
+        if found is None and alias == CHALLENGER:
+            msg = (
+                f"no {key.upper()} challenger of {ticker} waits for live evidence (one does "
+                "only after it beat production at training with "
+                "VOLFORECAST_PROMOTION__MIN_LIVE_DAYS above 0): ask for production"
+            )
+            raise ModelNotFoundError(msg)
         if found is None:
             msg = (
                 f"no production {key.upper()} model for {ticker} yet: train one with "
@@ -289,8 +312,11 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
     progress: Callable[[str], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     preloaded: Preloaded | None = None,
+    challengers: ProductionModels | None = None,
 ) -> PredictReport:
     """Forecast every production model for every ticker it serves and store the paths.
+
+    ``challengers``: those waiting for live evidence forecast too (:mod:`.live_ab`).
 
     Each path starts at the ticker's latest stored close, or its latest close on or before
     ``as_of`` (a backfill: the forecast that would have been made that evening, with today's
@@ -310,18 +336,14 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
         raise ValueError(msg)
     wanted_types = None if model_types is None else {model_key(m) for m in model_types}
     wanted_tickers = None if tickers is None else {t.strip().upper() for t in tickers}
-    work = [
-        (served, ticker)
-        for served in models.served()
-        if wanted_types is None or _family(served) in wanted_types
-        for ticker in sorted(served.models)
-        if wanted_tickers is None or ticker in wanted_tickers
-    ]
+    work = _work(models, wanted_types, wanted_tickers)
+    live = [] if challengers is None else _work(challengers, wanted_types, wanted_tickers)
     if on_start is not None:
-        on_start(len(work))
+        on_start(len(work) + len(live))
     report = PredictReport()
     # A ticker asked for by name that no production model serves is a failure, not silence.
     report.failures += _unserved(wanted_tickers or set(), wanted_types, work)
+    work, waiting = work + live, {id(served) for served, _ in live}
     # One query and one pass of the quality gate for every ticker, as training does.
     needed = sorted({ticker for _, ticker in work})
     if preloaded is None:
@@ -332,6 +354,7 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
     rows: list[PredictionRow] = []
     for served, ticker in work:
         data = datasets.get(ticker)
+        label = served.model_type + (" (challenger)" if id(served) in waiting else "")
         try:
             if data is None:
                 when = "" if as_of is None else f" on or before {as_of}"
@@ -340,7 +363,7 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
             prediction = path_from(served, served.models[ticker], data)
         except (VolforecastError, ValueError, ArithmeticError) as exc:
             # One ticker's bad series must not cost the others their forecast.
-            report.failures.append(PredictFailure(ticker, served.model_type, str(exc)))
+            report.failures.append(PredictFailure(ticker, label, str(exc)))
             log.warning("%s %s: %s", ticker, served.model_type, exc)
             continue
         finally:
@@ -348,7 +371,7 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
                 progress(f"{served.model_type} {ticker}")
         rows += prediction.rows(horizon, made_at)
         report.paths += 1
-        report.vol_pct_by_model.setdefault(served.model_type, []).append(prediction.vol_pct[0])
+        report.vol_pct_by_model.setdefault(label, []).append(prediction.vol_pct[0])
         if len(rows) >= settings.api.write_batch:
             report.rows += _store(repository, engine, rows)
             rows = []
@@ -389,6 +412,19 @@ class Preloaded:
             market = market[market.index <= pd.Timestamp(day)]
         prices = prices[prices["ticker"].isin(list(tickers))]
         return {} if prices.empty else with_market(daily_data_by_ticker(prices, quality)[0], market)
+
+
+def _work(
+    models: ProductionModels, types: set[str] | None, tickers: set[str] | None
+) -> list[tuple[Served, str]]:
+    """Each loaded version with each ticker it serves, of the wanted types and tickers."""
+    return [
+        (served, ticker)
+        for served in models.served()
+        if types is None or _family(served) in types
+        for ticker in sorted(served.models)
+        if tickers is None or ticker in tickers
+    ]
 
 
 def _unserved(

@@ -486,6 +486,7 @@ class Trainer:
                 self.registry.record_not_promoted(name, version, decision)
                 log.warning("%s v%s %s", name, version, decision.reason)
         checkpoint("train.after_decision")
-        outcome = names.PROMOTED if decision.promote else names.NOT_PROMOTED
+        outcome = (names.PROMOTED if decision.promote
+                   else names.LIVE if decision.live else names.NOT_PROMOTED)  # fmt: skip
         self.client.set_model_version_tag(name, version, names.TAG_DECISION, outcome)
         return decision

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import logging
 import socket
@@ -19,8 +20,18 @@ from mlflow.exceptions import MlflowException
 from volforecast.errors import RegistryError
 from volforecast.faults import checkpoint
 from volforecast.registry.decision import Decision, compare
-from volforecast.registry.names import CHALLENGER, PRODUCTION, TAG_CONVERGED, Alias
+from volforecast.registry.names import (
+    CHALLENGER,
+    LIVE,
+    PRODUCTION,
+    TAG_CONVERGED,
+    TAG_DATA_END,
+    TAG_DECISION,
+    TAG_LIVE_SINCE,
+    Alias,
+)
 from volforecast.registry.promotion_log import (
+    STAYS,
     LogConflictError,
     PromotionAction,
     PromotionEvent,
@@ -87,7 +98,10 @@ class Registry:
         """Make ``version`` the challenger, then promote it if it beats production.
 
         ``challenger`` are its losses on its test window; ``losses_of(v)`` gives the losses of
-        version ``v`` on the same window. Safe to call from two processes at once.
+        version ``v`` on the same window. With ``settings.min_live_days`` above 0, a version
+        that beats production stays challenger, waiting for live evidence (``Decision.live``;
+        the daily job promotes it, :mod:`volforecast.jobs.live_ab`). Safe to call from two
+        processes at once.
         """
         converged = self.converged(name, version)
 
@@ -104,7 +118,9 @@ class Registry:
             losses = None if production is None else losses_of(production)
             decision = compare(challenger, losses, converged=converged, settings=self.settings)
             try:
-                if decision.promote:
+                if decision.promote and production is not None and self.settings.min_live_days:
+                    decision = self._wait(name, version, production, decision)
+                elif decision.promote:
                     self._move(
                         name, PRODUCTION, version, "promote", decision.reason, decision.metrics,
                         expect=production, candidate=version,
@@ -120,6 +136,30 @@ class Registry:
                 decision.reason,
             )  # fmt: skip
             return decision
+        msg = f"{name}: gave up promoting v{version} after {MAX_ATTEMPTS} concurrent moves"
+        raise RegistryError(msg)
+
+    def promote_live(
+        self, name: str, version: str, production: str | None, decision: Decision
+    ) -> PromotionEvent | None:
+        """Promote waiting challenger ``version`` that beat ``production`` on its live days.
+
+        None, and nothing moved, when ``version`` is no longer challenger (a later training
+        replaced it, or it was promoted already) or production is no longer ``production``:
+        the daily job decides again on its next run.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            if self.alias_version(name, CHALLENGER) != version:
+                return None
+            if self.alias_version(name, PRODUCTION) != production:
+                return None
+            try:
+                return self._move(
+                    name, PRODUCTION, version, "promote", decision.reason, decision.metrics,
+                    expect=production, candidate=version,
+                )  # fmt: skip
+            except LogConflictError:
+                continue
         msg = f"{name}: gave up promoting v{version} after {MAX_ATTEMPTS} concurrent moves"
         raise RegistryError(msg)
 
@@ -179,7 +219,7 @@ class Registry:
         # repeated rollbacks walk further back instead of undoing each other.
         served: list[str] = []
         for event in self.log.events(name):
-            if event.alias != PRODUCTION or event.action == "reject" or event.version is None:
+            if event.alias != PRODUCTION or event.action in STAYS or event.version is None:
                 continue
             if event.action == "rollback" and served:
                 served.pop()
@@ -202,7 +242,7 @@ class Registry:
         candidate: str | None = None,
     ) -> PromotionEvent:
         # A reject moves nothing: it logs that production (``version``, maybe None) stays.
-        moves = action != "reject"
+        moves = action not in STAYS
         if moves:
             self._version(name, str(version))
         seq = self.log.next_seq(name)
@@ -238,3 +278,24 @@ class Registry:
             name, PRODUCTION, production, "reject", reason, decision.metrics,
             expect=production, candidate=version,
         )  # fmt: skip
+
+    def _wait(self, name: str, version: str, production: str, won: Decision) -> Decision:
+        """Log that winning ``version`` stays challenger until it has beaten production live."""
+        days = self.settings.min_live_days
+        tags = self._version(name, version).tags or {}
+        # Its live days start at the last close it was trained on: forecasts from before
+        # would be judged on days it was fitted to.
+        since = tags.get(TAG_DATA_END) or dt.datetime.now(dt.UTC).date().isoformat()
+        self.client.set_model_version_tag(name, version, TAG_LIVE_SINCE, since)
+        waiting = Decision(
+            False, f"waiting for {days} live days beside production (since {since}); "
+            f"{won.reason}", won.metrics, live=True,
+        )  # fmt: skip
+        self._move(
+            name, PRODUCTION, production, "wait", f"v{version} {waiting.reason}", won.metrics,
+            expect=production, candidate=version,
+        )  # fmt: skip
+        # After its log entry: a run killed in between leaves it pending, and the next
+        # training settles it from the entry (volforecast.registry.recovery).
+        self.client.set_model_version_tag(name, version, TAG_DECISION, LIVE)
+        return waiting

@@ -24,6 +24,9 @@ class Decision:
     promote: bool
     reason: str
     metrics: dict[str, float] = field(default_factory=dict)
+    live: bool = False
+    """It won, and stays challenger to forecast beside production for
+    ``PromotionSettings.min_live_days`` before the daily job may promote it."""
 
 
 def compare(

@@ -43,8 +43,13 @@ TAG_JOB: Final = "volforecast.job"
 """The token of the training job that logged a run or registered a version (its lease)."""
 TAG_DECISION: Final = "volforecast.decision"
 """Where a version stands: ``pending`` from its registration until the promotion decision,
-then ``promoted``, ``not_promoted`` or ``abandoned`` (its run was killed before deciding)."""
+then ``promoted``, ``not_promoted``, ``live`` (it won and waits for live evidence, see
+``PromotionSettings.min_live_days``) or ``abandoned`` (its run was killed before deciding)."""
+TAG_LIVE_SINCE: Final = "volforecast.live_since"
+"""The last close a waiting challenger was trained on: its live days are the forecast origins
+from that close on (ISO date)."""
 PENDING: Final = "pending"
+LIVE: Final = "live"
 PROMOTED: Final = "promoted"
 NOT_PROMOTED: Final = "not_promoted"
 ABANDONED: Final = "abandoned"

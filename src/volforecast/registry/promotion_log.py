@@ -33,8 +33,11 @@ from volforecast.data.tables import ModelPromotion
 from volforecast.registry.names import PRODUCTION, LoggedAlias
 
 PROMOTIONS = cast("Table", ModelPromotion.__table__)
-PromotionAction = Literal["register", "promote", "reject", "rollback", "abandon"]
-"""What an entry did: ``abandon`` settles a version whose training run was killed."""
+PromotionAction = Literal["register", "promote", "reject", "wait", "rollback", "abandon"]
+"""What an entry did: ``abandon`` settles a version whose training run was killed; ``wait``,
+like ``reject``, moves nothing: a winning challenger waits for live days beside production."""
+STAYS: frozenset[str] = frozenset({"reject", "wait"})
+"""Entries that move no alias: their ``version`` is where production stays."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class PromotionLog(Repository):
         served = None
         for event in self.events(registered_model):
             if event.alias == alias and event.created_at <= when:
-                served = event.version if event.action != "reject" else served
+                served = event.version if event.action not in STAYS else served
         return served
 
     def next_seq(self, registered_model: str) -> int:

@@ -34,6 +34,7 @@ from volforecast.registry.names import (
     ABANDONED,
     CHALLENGER,
     EXPERIMENT_PREFIX,
+    LIVE,
     NOT_PROMOTED,
     PENDING,
     PRODUCTION,
@@ -48,7 +49,7 @@ from volforecast.registry.tracking import paged
 log = logging.getLogger(__name__)
 
 Settlement = Literal["decided", "promoted", "abandoned", "undecided"]
-DECIDED = {"promote": PROMOTED, "reject": NOT_PROMOTED, "abandon": ABANDONED}
+DECIDED = {"promote": PROMOTED, "reject": NOT_PROMOTED, "wait": LIVE, "abandon": ABANDONED}
 """The decision tag that each kind of log entry naming a candidate stands for."""
 MAX_ATTEMPTS = 5
 RUNNING, KILLED = RunStatus.to_string(RunStatus.RUNNING), RunStatus.to_string(RunStatus.KILLED)

@@ -25,11 +25,15 @@ from mlflow.entities.model_registry import RegisteredModel
 from volforecast.errors import ModelFilesMissingError
 from volforecast.models.base import VolatilityModel
 from volforecast.registry.names import (
+    CHALLENGER,
+    LIVE,
     PRODUCTION,
     TAG_CONVERGED,
+    TAG_DECISION,
     TAG_MODEL_TYPE,
     TAG_TICKER,
     TAG_TICKERS,
+    Alias,
     registered_model_name,
 )
 from volforecast.registry.pyfunc import ARTIFACT_KEY, load_models
@@ -92,6 +96,12 @@ def registered_models(client: MlflowClient) -> Iterator[RegisteredModel]:
     return paged(client.search_registered_models, filter_string=MODEL_NAME_FILTER)
 
 
+def live_versions(client: MlflowClient) -> set[tuple[str, str]]:
+    """(name, version) of every version tagged as waiting for live evidence, in one search."""
+    found = paged(client.search_model_versions, f"tags.`{TAG_DECISION}` = '{LIVE}'")
+    return {(str(v.name), str(v.version)) for v in found}
+
+
 @dataclass(frozen=True)
 class Served:
     """One registered model's production version, loaded."""
@@ -116,10 +126,15 @@ class RefreshReport:
 
 
 class ProductionModels:
-    """Every registered model's ``production`` version, in memory, from ``client``'s registry."""
+    """Every registered model's ``production`` version, in memory, from ``client``'s registry.
 
-    def __init__(self, client: MlflowClient) -> None:
+    With ``alias="challenger"``: every challenger that waits for live evidence (tagged
+    ``volforecast.decision = live``), the versions the daily job forecasts beside production.
+    """
+
+    def __init__(self, client: MlflowClient, alias: Alias = PRODUCTION) -> None:
         self.client = client
+        self.alias = alias
         self._by_name: dict[str, Served] = {}
         self._refreshing = threading.Lock()
         self.last_refresh: dt.datetime | None = None
@@ -157,9 +172,11 @@ class ProductionModels:
                 raise
             table: dict[str, Served] = {}
             todo: dict[str, str] = {}
+            # Of the challengers, only those waiting for live evidence: one query for all.
+            live = live_versions(self.client) if self.alias == CHALLENGER else None
             for model in listed:
-                version = (model.aliases or {}).get(PRODUCTION)
-                if version is None:
+                version = (model.aliases or {}).get(self.alias)
+                if version is None or (live is not None and (model.name, str(version)) not in live):
                     continue
                 held = self._by_name.get(model.name)
                 if held is not None and held.version == str(version):
@@ -183,7 +200,7 @@ class ProductionModels:
             self.last_error = None
             self.last_refresh = dt.datetime.now(dt.UTC)
         if loaded:
-            log.info("loaded %d production versions: %s", len(loaded), ", ".join(loaded[:10]))
+            log.info("loaded %d %s versions: %s", len(loaded), self.alias, ", ".join(loaded[:10]))
         return RefreshReport(len(table), loaded, failed)
 
     def _load(self, name: str, version: str) -> Served:

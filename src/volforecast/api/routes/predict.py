@@ -27,7 +27,11 @@ STORED = {
     summary="Generate predictions",
     responses={
         200: {"links": {"stored_predictions": STORED}},
-        404: {"model": Problem, "description": "Unknown ticker, or no production model yet."},
+        404: {
+            "model": Problem,
+            "description": "Unknown ticker, no production model yet, or "
+            "no waiting challenger (alias challenger).",
+        },
         413: {"model": Problem, "description": "The body is larger than the service accepts."},
         422: {"model": Problem, "description": "Malformed body, unknown model type, bad horizon."},
         503: {"model": Problem, "description": "The database is not answering."},
@@ -36,7 +40,8 @@ STORED = {
 async def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
     """Daily volatility (%) for the next ``horizon`` trading days; stored in the background.
 
-    Without ``model_type``, the ticker's champion answers (``volforecast models champion``).
+    Without ``model_type``, the ticker's champion answers (``volforecast models champion``);
+    ``alias: challenger`` asks for the challenger waiting for live evidence instead.
     """
     try:
         champion = False
@@ -48,9 +53,11 @@ async def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
                 found = await run_in_threadpool(state.forecaster.champion, body.ticker)
             key, champion = found
         # A path computed before for this version and close is answered without a thread hop.
-        prediction = state.forecaster.cached(body.ticker, key)
+        prediction = state.forecaster.cached(body.ticker, key, body.alias)
         if prediction is None:
-            prediction = await run_in_threadpool(state.forecaster.predict, body.ticker, key)
+            prediction = await run_in_threadpool(
+                state.forecaster.predict, body.ticker, key, body.alias
+            )
     except VolforecastError as exc:
         state.metrics.prediction_errors.labels(type(exc).__name__).inc()
         raise
@@ -68,4 +75,5 @@ async def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
         model_version=prediction.model_version,
         origin_date=prediction.origin_date,
         champion=champion,
+        alias=body.alias,
     )

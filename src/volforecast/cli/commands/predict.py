@@ -53,6 +53,19 @@ def production_models(given: Settings) -> ProductionModels:
     return models_held
 
 
+def challenger_models(given: Settings) -> ProductionModels:
+    """The challengers waiting for live evidence, loaded; one that cannot be is left out."""
+    from volforecast.registry.names import CHALLENGER  # noqa: PLC0415
+    from volforecast.registry.serving import ProductionModels  # noqa: PLC0415
+    from volforecast.registry.tracking import connect  # noqa: PLC0415
+
+    waiting = ProductionModels(connect(given), alias=CHALLENGER)
+    waiting.refresh()  # the registry answered production's refresh a moment ago
+    for name, why in waiting.load_errors.items():
+        err.print(f"[yellow]challenger of {name} not loaded:[/] {why}")
+    return waiting
+
+
 def predict(
     tickers: TickersOption = None,
     all_tickers: AllOption = False,
@@ -79,6 +92,9 @@ def predict(
 ) -> None:
     """Forecast every production model for every ticker it serves, and store the paths.
 
+    A challenger waiting for live evidence (VOLFORECAST_PROMOTION__MIN_LIVE_DAYS) forecasts
+    too, stored beside production's under its own version.
+
     Each path starts at the ticker's latest close on or before the run's date (--as-of, or
     each session of --from/--to) and goes into ml.volatility_predictions, keyed by ticker,
     model, origin, step and version: running it again for the same day rewrites the same
@@ -104,11 +120,13 @@ def predict(
     store = engine(given)
     with errors():
         models_held = production_models(given)
+        waiting = challenger_models(given)
         with progress() as bar:
             report = predict_sessions(
                 store, given, models_held, dates, allow_stale=allow_stale,
                 model_types=None if models is None else [m for m in models.split(",") if m.strip()],
-                tickers=chosen, horizon=horizon, **counting(bar, "Predicting"),
+                tickers=chosen, horizon=horizon, challengers=waiting,
+                **counting(bar, "Predicting"),
             )  # fmt: skip
     payload = report.to_dict()
     if report.paths:

@@ -91,6 +91,77 @@ def models_champion(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
+@app.command("compare")
+def models_compare(
+    name: NameArgument,
+    ticker: Annotated[
+        str | None, typer.Option(help="One ticker of a pooled model (default every one).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The live A/B of a waiting challenger: QLIKE of both versions on the same days.
+
+    With VOLFORECAST_PROMOTION__MIN_LIVE_DAYS=N above 0, a challenger that wins at training
+    stays challenger and forecasts beside production every day; the daily job promotes it
+    once it beat production, by the training rule, over at least N live days. Shows each
+    judged day, the means, the one-sided Diebold-Mariano p and the status (waiting k/N days,
+    would promote, promoted).
+    """
+    from volforecast import listings  # noqa: PLC0415
+    from volforecast.jobs.live_ab import live_record_of  # noqa: PLC0415
+    from volforecast.registry.tracking import connect  # noqa: PLC0415
+
+    given = settings()
+    store = engine(given)
+    with errors(), database_errors(store):
+        chosen = None if ticker is None else [ticker.strip().upper()]
+        record = live_record_of(store, given, connect(given), name, tickers=chosen)
+    listing, payload = listings.live_record(record)
+    if as_json:
+        listings.print_json(payload)
+        return
+    listing.print(out)
+
+
+@app.command("live")
+def models_live(
+    as_of: Annotated[
+        dt.datetime | None,
+        options.day("--as-of", help="The judged day: prices after it are not read (default all)."),
+    ] = None,
+    report_json: Annotated[
+        Path | None, typer.Option("--report-json", help="Write every outcome as JSON.")
+    ] = None,
+) -> None:
+    """Promote each waiting challenger that beat production over its live days (daily job).
+
+    A challenger waiting for live evidence is promoted, and the move logged, once it has at
+    least VOLFORECAST_PROMOTION__MIN_LIVE_DAYS live days on which it beat production by the
+    training rule; otherwise it keeps waiting and the output says why. Running it again for
+    the same day promotes nothing twice.
+    """
+    from volforecast.jobs.live_ab import promote_live  # noqa: PLC0415
+    from volforecast.registry.tracking import connect  # noqa: PLC0415
+
+    given = settings()
+    store = engine(given)
+    with errors(), database_errors(store):
+        report = promote_live(
+            store, given, connect(given), as_of=None if as_of is None else as_of.date()
+        )
+    for outcome in report.outcomes:
+        word = "[green]promoted[/]" if outcome.promoted else "waiting"
+        out.print(f"{outcome.registered_model} v{outcome.version}: {word}: "
+                  f"{outcome.record['reason']}", highlight=False)  # fmt: skip
+    for name, why in report.failures.items():
+        out.print(f"[yellow]{name}:[/] {why}")
+    if not report.outcomes and not report.failures:
+        out.print("no challenger waits for live evidence")
+    write_json(report_json, report.to_dict())
+    if report.failures:
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
 @app.command("promote")
 def models_promote(
     name: NameArgument,

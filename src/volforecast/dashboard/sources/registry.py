@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import Engine
 
 from volforecast.api.schemas import ModelInfo
 from volforecast.dashboard.sources import DashboardError, first_line
@@ -73,3 +74,31 @@ def pooled_ticker_metrics(
         return None
     row = table.loc[ticker].astype("float64")
     return {str(k): float(v) for k, v in row.dropna().to_dict().items()}
+
+
+def live_records(
+    settings: Settings, engine: Engine, ticker: str
+) -> list[tuple[dict[str, object], pd.DataFrame]]:
+    """The live A/B of each challenger waiting for live evidence that forecasts ``ticker``.
+
+    Each is its summary (:meth:`~volforecast.monitoring.live_ab.LiveRecord.summary`) and its
+    judged days for ``ticker`` alone. Empty when none waits, or when the registry has not
+    been created yet (nothing could wait in it).
+    """
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    from volforecast.jobs.live_ab import record_for, waiting_challengers  # noqa: PLC0415
+    from volforecast.registry.tracking import connect, is_server  # noqa: PLC0415
+
+    uri = settings.mlflow_tracking_uri
+    local = not is_server(uri) and uri.startswith("sqlite:///")
+    if local and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return []
+    try:
+        waiting = [w for w in waiting_challengers(connect(settings, check=False))
+                   if ticker in w.tickers]  # fmt: skip
+        records = [record_for(engine, settings, w, tickers=[ticker]) for w in waiting]
+    except (MlflowException, OSError, VolforecastError, ValueError) as exc:
+        msg = f"The live A/B of {ticker} could not be read: {first_line(exc)}"
+        raise DashboardError(msg) from exc
+    return [(r.summary(), r.days) for r in records]

@@ -6,6 +6,7 @@ from functools import partial
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy import Engine
 
 from volforecast.api.schemas import ModelInfo
 from volforecast.dashboard import charts, page, record, tables
@@ -64,6 +65,7 @@ def comparison_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
         st.caption(f"From {source}, as logged at training; a pooled model's figures for "
                    f"{ticker} alone from its run's `{registry.METRICS_BY_TICKER}`.")  # fmt: skip
 
+    _live_ab(ctx, ticker)
     st.subheader("A/B: two model types side by side")
     available = sorted(
         set(forecasts.paths["model_type"])
@@ -94,6 +96,40 @@ def comparison_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
         summary = pd.concat(rows, ignore_index=True)
         st.dataframe(summary, hide_index=True, column_config=page.number_columns(summary, "%.4f"))
         st.caption("`b vs a %`: B's latest error relative to A's; negative means B is better.")
+
+
+@st.cache_data(ttl=page.LISTING_TTL_S, show_spinner="Reading the live A/B…")
+def _live_records(
+    tracking_uri: str, database_url: str, _settings: Settings, _engine: Engine, ticker: str
+) -> list[tuple[dict[str, object], pd.DataFrame]]:
+    return registry.live_records(_settings, _engine, ticker)
+
+
+def _live_ab(ctx: page.Context, ticker: str) -> None:
+    """Each waiting challenger's live record for ``ticker``, with the Diebold–Mariano p-value."""
+    settings = ctx.settings
+    records = page.attempt(partial(_live_records, settings.mlflow_tracking_uri, ctx.url,
+                                   settings, ctx.engine, ticker))  # fmt: skip
+    if not records:
+        return
+    st.subheader("Live A/B: a challenger waiting for live evidence")
+    for summary, days in records:
+        name = summary["registered_model"]
+        pvalue, mean_a, mean_b = (summary["dm_pvalue"], summary["qlike_production"],
+                                  summary["qlike_challenger"])  # fmt: skip
+        cells = st.columns(4)
+        cells[0].metric("Live days", f"{summary['live_days']} of {summary['min_live_days']}")
+        cells[1].metric(f"Mean QLIKE, production v{summary['production']}",
+                        "-" if mean_a is None else f"{mean_a:.4f}")  # fmt: skip
+        cells[2].metric(f"Mean QLIKE, challenger v{summary['challenger']}",
+                        "-" if mean_b is None else f"{mean_b:.4f}")  # fmt: skip
+        shown_p = "-" if pvalue is None else f"{pvalue:.3g}"
+        cells[3].metric("Diebold–Mariano p-value", shown_p,
+                        help="One-sided: small when the challenger's loss is smaller.")  # fmt: skip
+        shown = days.assign(origin_date=days["origin_date"].dt.date)
+        st.dataframe(shown, hide_index=True, column_config=page.number_columns(shown, "%.4f"))
+        st.caption(f"{name}: {summary['status']}. {summary['reason']} "
+                   f"(`volforecast models compare {name}`).")  # fmt: skip
 
 
 def _ab_record(ctx: page.Context, ticker: str, a: str, b: str, step: int) -> None:

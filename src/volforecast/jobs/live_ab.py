@@ -1,0 +1,244 @@
+"""The live A/B of waiting challengers: their record, and their promotion after N live days.
+
+A challenger that beat production at training waits, with ``min_live_days`` above 0, as
+``challenger`` tagged ``volforecast.decision = live`` (:meth:`Registry.consider
+<volforecast.registry.aliases.Registry.consider>`). The daily job forecasts with it beside
+production (:func:`volforecast.jobs.predict.predict_all`), then :func:`promote_live` judges
+both versions' stored forecasts on the same days (:mod:`volforecast.monitoring.live_ab`) and
+promotes the challenger once it has at least ``min_live_days`` live days on which it beat
+production by the training rule, through the same logged alias move. Re-running a day is
+safe: a promoted version is no longer challenger, so it is neither promoted nor logged again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+from mlflow import MlflowClient
+from sqlalchemy import Engine
+
+from volforecast.data.db import reachable
+from volforecast.data.repositories.predictions import PredictionRepository
+from volforecast.data.repositories.prices import PriceRepository
+from volforecast.errors import RegistryError
+from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.monitoring.live_ab import LiveRecord, live_losses, live_record
+from volforecast.registry import names
+from volforecast.registry.aliases import Registry, alias_version
+from volforecast.registry.decision import Decision
+from volforecast.registry.promotion_log import PromotionLog
+from volforecast.registry.serving import live_versions
+from volforecast.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A challenger waiting for live evidence, and the production version it must beat."""
+
+    registered_model: str
+    version: str
+    production: str | None
+    model_type: str
+    tickers: tuple[str, ...]
+    since: dt.date
+
+
+def _waiting(client: MlflowClient, name: str, version: str, production: str | None) -> Waiting:
+    tags = client.get_model_version(name, version).tags or {}
+    tickers = (tags.get(names.TAG_TICKERS) or tags.get(names.TAG_TICKER) or "").split(",")
+    since = tags.get(names.TAG_LIVE_SINCE) or tags.get(names.TAG_DATA_END)
+    return Waiting(
+        name, version, production,
+        str(tags.get(names.TAG_MODEL_TYPE) or name.split("_volatility_", maxsplit=1)[0].upper()),
+        tuple(t for t in tickers if t),
+        dt.date.fromisoformat(since) if since else dt.datetime.now(dt.UTC).date(),
+    )  # fmt: skip
+
+
+def is_waiting(client: MlflowClient, name: str, version: str) -> bool:
+    """Whether ``version`` of ``name`` is a challenger waiting for live evidence."""
+    tags = client.get_model_version(name, version).tags or {}
+    return tags.get(names.TAG_DECISION) == names.LIVE
+
+
+def waiting_challengers(client: MlflowClient) -> list[Waiting]:
+    """Every registered model's challenger that waits for live evidence, by name."""
+    live = live_versions(client)  # one search; usually empty
+    found = []
+    for name in sorted({name for name, _ in live}):
+        aliases = {a: str(v) for a, v in (client.get_registered_model(name).aliases or {}).items()}
+        version = aliases.get(names.CHALLENGER)
+        if version is not None and (name, version) in live:
+            found.append(_waiting(client, name, version, aliases.get(names.PRODUCTION)))
+    return found
+
+
+def record_for(
+    engine: Engine,
+    settings: Settings,
+    waiting: Waiting,
+    *,
+    tickers: Sequence[str] | None = None,
+    as_of: dt.date | None = None,
+    promoted: bool = False,
+) -> LiveRecord:
+    """The live record of ``waiting`` from the stored forecasts and prices up to ``as_of``.
+
+    ``tickers`` narrows a pooled model's record (and its decision) to those tickers.
+    """
+    chosen = [t for t in waiting.tickers if tickers is None or t in set(tickers)]
+    promotion = settings.promotion
+    frames: tuple[list[pd.DataFrame], list[pd.DataFrame]] = ([], [])
+    if chosen and waiting.production is not None:
+        with reachable(engine):
+            stored = PredictionRepository(engine).frame(
+                chosen, start=waiting.since, end=None, steps=range(1, promotion.horizon + 1)
+            )
+            prices = PriceRepository(engine).load(chosen, end=as_of)
+        if len(stored) and not prices.empty:
+            stored = stored[stored["model_type"] == waiting.model_type]
+            datasets, _ = daily_data_by_ticker(prices, settings.quality)
+            for ticker, data in sorted(datasets.items()):
+                mine = stored[stored["ticker"] == ticker]
+                for side, version in enumerate((waiting.version, waiting.production)):
+                    frames[side].append(
+                        live_losses(mine, data, version, since=waiting.since, settings=promotion)
+                    )
+    challenger, production = (pd.concat(f) if f else _no_losses() for f in frames)
+    return live_record(
+        waiting.registered_model, waiting.production, waiting.version, waiting.since,
+        (challenger, production), promotion, promoted=promoted,
+    )  # fmt: skip
+
+
+def _no_losses() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"ticker": pd.Series(dtype=str), "origin_date": pd.Series(dtype="datetime64[ns]"),
+         "loss": pd.Series(dtype=float)}
+    )  # fmt: skip
+
+
+def live_record_of(
+    engine: Engine,
+    settings: Settings,
+    client: MlflowClient,
+    name: str,
+    *,
+    tickers: Sequence[str] | None = None,
+    as_of: dt.date | None = None,
+) -> LiveRecord:
+    """The live record of registered model ``name``: its waiting challenger's, else its own.
+
+    Without a waiting challenger, the record on which the current production version was
+    promoted from live evidence, if it was.
+
+    Raises
+    ------
+    RegistryError
+        When ``name`` has neither a waiting challenger nor a production version promoted
+        after a live A/B.
+    """
+    challenger = alias_version(client, name, names.CHALLENGER)
+    production = alias_version(client, name, names.PRODUCTION)
+    if challenger is not None and is_waiting(client, name, challenger):
+        waiting = _waiting(client, name, challenger, production)
+        return record_for(engine, settings, waiting, tickers=tickers, as_of=as_of)
+    promoted = _promoted_live(engine, client, name, production)
+    if promoted is None:
+        msg = (
+            f"{name} has no challenger waiting for live evidence "
+            f"(VOLFORECAST_PROMOTION__MIN_LIVE_DAYS={settings.promotion.min_live_days}; a "
+            "challenger waits only when it wins at training with a value above 0)"
+        )
+        raise RegistryError(msg)
+    return record_for(engine, settings, promoted, tickers=tickers, as_of=as_of, promoted=True)
+
+
+def _promoted_live(
+    engine: Engine, client: MlflowClient, name: str, production: str | None
+) -> Waiting | None:
+    """Production, when the daily job promoted it from the live A/B: against what it beat."""
+    if production is None:
+        return None
+    tags = client.get_model_version(name, production).tags or {}
+    if names.TAG_LIVE_SINCE not in tags:
+        return None
+    for event in reversed(PromotionLog(engine).events(name)):
+        if event.alias == names.PRODUCTION and event.action == "promote":
+            if event.version != production:
+                return None
+            return _waiting(client, name, production, event.previous_version)
+    return None
+
+
+@dataclass(frozen=True)
+class LiveOutcome:
+    """What the daily job did with one waiting challenger."""
+
+    registered_model: str
+    version: str
+    production: str | None
+    promoted: bool
+    record: dict[str, Any]
+
+
+@dataclass
+class LiveReport:
+    """Every waiting challenger the daily job judged."""
+
+    outcomes: list[LiveOutcome] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form ``volforecast models live --report-json`` writes and the DAG reads."""
+        return {
+            "waiting": len(self.outcomes),
+            "promoted": [f"{o.registered_model} v{o.version}" for o in self.outcomes if o.promoted],
+            "outcomes": [vars(o) for o in self.outcomes],
+            "failures": self.failures,
+        }
+
+
+def promote_live(
+    engine: Engine,
+    settings: Settings,
+    client: MlflowClient,
+    *,
+    as_of: dt.date | None = None,
+    actor: str | None = None,
+) -> LiveReport:
+    """Promote every waiting challenger that beat production on at least N live days.
+
+    ``as_of``: the judged day (prices after it are not read). One that has fewer live days,
+    or does not beat production on them, stays waiting; the report says why.
+    """
+    registry = Registry(client, PromotionLog(engine), settings.promotion, actor)
+    report = LiveReport()
+    for waiting in waiting_challengers(client):
+        name, version = waiting.registered_model, waiting.version
+        try:
+            record = record_for(engine, settings, waiting, as_of=as_of)
+            promoted = False
+            if record.ready and record.decision is not None:
+                reason = f"promoted after {record.live_days} live days: {record.decision.reason}"
+                won = Decision(True, reason, record.decision.metrics)
+                promoted = registry.promote_live(name, version, waiting.production, won) is not None
+                if promoted:
+                    client.set_model_version_tag(name, version, names.TAG_DECISION, names.PROMOTED)
+                    record = replace(record, promoted=True)
+        except (RegistryError, ValueError, OSError) as exc:
+            report.failures[name] = str(exc)
+            log.warning("%s v%s: live A/B not judged: %s", name, version, exc)
+            continue
+        log.info("%s v%s: %s", name, version, record.why)
+        report.outcomes.append(
+            LiveOutcome(name, version, waiting.production, promoted, record.summary())
+        )
+    return report

@@ -1,0 +1,254 @@
+"""The live A/B of a waiting challenger, on a real MLflow registry (SQLite) and database.
+
+GARCH versions are trained on the bundled sample up to June 2018; the stored forecasts the
+live record judges are hand-made from what was realized afterwards, so which version wins
+each day is known: on ^GSPC the challenger forecasts close to the realized variance and
+production far above it, on ^IXIC the other way round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from mlflow import MlflowClient
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from tests.conftest import make_settings
+from tests.factories import live_forecasts
+from volforecast.api.app import create_app
+from volforecast.cli import ExitCode, app
+from volforecast.data import db
+from volforecast.data.repositories.predictions import PredictionRepository
+from volforecast.data.repositories.prices import PriceRepository
+from volforecast.data.sources import load_sample
+from volforecast.jobs.backtest import daily_data_by_ticker
+from volforecast.jobs.live_ab import live_record_of, promote_live, waiting_challengers
+from volforecast.jobs.predict import predict_all
+from volforecast.jobs.train import TrainConfig, train
+from volforecast.registry import names
+from volforecast.registry.aliases import Registry
+from volforecast.registry.decision import losses_frame
+from volforecast.registry.promotion_log import PromotionLog
+from volforecast.registry.serving import ProductionModels
+from volforecast.registry.tracking import connect
+from volforecast.settings import PromotionSettings, Settings, get_settings
+
+pytestmark = pytest.mark.slow
+
+TRAINED_UNTIL = "2018-06-01"
+MIN_DAYS = 5
+GSPC, IXIC = "garch_volatility_gspc", "garch_volatility_ixic"
+
+
+@pytest.fixture
+def live(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Settings, Engine, MlflowClient]]:
+    """v1 in production and v2 challenger of GARCH for ^GSPC and ^IXIC; the whole sample."""
+    settings = make_settings(
+        home=tmp_path / "var", database_url=sqlite_url,
+        promotion=PromotionSettings(min_live_days=MIN_DAYS),
+        api={"model_refresh_s": 0.2, "prices_refresh_s": 0.0, "write_interval_s": 0.1},
+    )  # fmt: skip
+    engine = db.create_db_engine(settings)
+    db.ensure_schema(engine)
+    sample = load_sample().frame
+    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    PriceRepository(engine).upsert(sample[sample["date"] <= TRAINED_UNTIL], ingested_at=now)
+    config = TrainConfig(models=("garch",), plots=False, champions=False)
+    train(engine, settings, config, ["^GSPC", "^IXIC"])
+    # The same prices again: v2 equals v1, so the training leaves it challenger, not promoted.
+    train(engine, settings, TrainConfig(models=("garch",), plots=False, champions=False,
+                                        force=True), ["^GSPC", "^IXIC"])  # fmt: skip
+    PriceRepository(engine).upsert(sample, ingested_at=now)
+    yield settings, engine, connect(settings)
+    engine.dispose()
+
+
+def _win(registry: Registry, name: str) -> None:
+    """Have the training's decision judge v2 on losses where it clearly beats v1."""
+    dates = pd.bdate_range("2017-01-02", periods=60)
+    losses = 0.2 + np.random.default_rng(1).exponential(0.5, len(dates))
+    decision = registry.consider(
+        name, "2", losses_frame("X", dates, losses), lambda _v: losses_frame("X", dates, losses * 2)
+    )
+    assert decision.live, decision
+    assert not decision.promote
+    assert f"waiting for {MIN_DAYS} live days" in decision.reason
+
+
+def _store_forecasts(settings: Settings, engine: Engine) -> list[dt.date]:
+    """Hand-made 1-day forecasts of v1 and v2 from the last trained close on; their origins.
+
+    On ^GSPC v2 forecasts 1.05 times the next day's realized volatility and v1 2.5 times
+    it; on ^IXIC the factors are swapped.
+    """
+    prices = PriceRepository(engine).load(["^GSPC", "^IXIC"])
+    datasets, _ = daily_data_by_ticker(prices, settings.quality)
+    factors = {"^GSPC": {"1": 2.5, "2": 1.05}, "^IXIC": {"1": 1.05, "2": 2.5}}
+    rows = live_forecasts(datasets, TRAINED_UNTIL, factors, days=12)
+    PredictionRepository(engine).upsert(rows)
+    return sorted({r.origin_date for r in rows})
+
+
+def _invoke(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str]:
+    monkeypatch.setenv("VOLFORECAST_HOME", str(settings.home))
+    monkeypatch.setenv("VOLFORECAST_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("VOLFORECAST_PROMOTION__MIN_LIVE_DAYS", str(MIN_DAYS))
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+    return result.exit_code, result.output
+
+
+def _wait_both(registry: Registry) -> None:
+    """Both v2 win at training: each waits, tagged and logged."""
+    client, promotions = registry.client, registry.log
+    for name in (GSPC, IXIC):
+        _win(registry, name)
+        assert registry.alias_version(name, names.PRODUCTION) == "1"
+        assert registry.alias_version(name, names.CHALLENGER) == "2"
+        tags = client.get_model_version(name, "2").tags
+        assert tags[names.TAG_DECISION] == names.LIVE
+        assert tags[names.TAG_LIVE_SINCE] == TRAINED_UNTIL
+        wait = promotions.events(name)[-1]
+        assert (wait.action, wait.version, wait.candidate) == ("wait", "1", "2")
+        assert wait.metrics["qlike_ratio"] == pytest.approx(0.5)
+    assert [w.registered_model for w in waiting_challengers(client)] == [GSPC, IXIC]
+
+
+def _forecast_beside_production(settings: Settings, engine: Engine, client: MlflowClient) -> None:
+    """The daily forecasts: each waiting challenger forecasts beside production."""
+    waiting = ProductionModels(client, alias=names.CHALLENGER)
+    waiting.refresh()
+    production = ProductionModels(client)
+    production.refresh()
+    done = predict_all(engine, settings, production, horizon=1, as_of=dt.date(2018, 12, 31),
+                       challengers=waiting)  # fmt: skip
+    assert done.paths == 4, done.failures
+    assert set(done.vol_pct_by_model) == {"GARCH", "GARCH (challenger)"}
+    stored = PredictionRepository(engine).frame(["^GSPC"], start=dt.date(2019, 1, 1))
+    assert sorted(stored["model_version"]) == ["1", "2"]
+
+
+def test_a_winning_challenger_waits_and_is_promoted_after_n_live_days_and_not_before(
+    live: tuple[Settings, Engine, MlflowClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, engine, client = live
+    promotions = PromotionLog(engine)
+    registry = Registry(client, promotions, settings.promotion, actor="tests")
+    _wait_both(registry)
+    _forecast_beside_production(settings, engine, client)
+
+    origins = _store_forecasts(settings, engine)
+    before = len(promotions.events())
+    # Judged on the day after origin k, the record holds k + 1 live days.
+    early = promote_live(engine, settings, client, as_of=origins[MIN_DAYS - 1])
+    assert [o.promoted for o in early.outcomes] == [False, False]
+    assert [o.record["live_days"] for o in early.outcomes] == [MIN_DAYS - 1] * 2
+    assert [o.record["status"] for o in early.outcomes] == ["waiting", "waiting"]
+    assert len(promotions.events()) == before, "a waiting challenger is not logged every day"
+
+    due = promote_live(engine, settings, client, as_of=origins[MIN_DAYS], actor="daily")
+    outcome = {o.registered_model: o for o in due.outcomes}
+    assert outcome[GSPC].promoted
+    assert outcome[GSPC].record["live_days"] == MIN_DAYS
+    assert not outcome[IXIC].promoted, "it loses live: it keeps waiting"
+    assert outcome[IXIC].record["status"] == "not beating production"
+    assert registry.alias_version(GSPC, names.PRODUCTION) == "2"
+    assert registry.alias_version(GSPC, names.CHALLENGER) is None
+    assert registry.alias_version(IXIC, names.PRODUCTION) == "1"
+    promoted = promotions.events(GSPC)[-1]
+    assert (promoted.action, promoted.version, promoted.previous_version) == ("promote", "2", "1")
+    assert promoted.actor == "daily"
+    assert f"after {MIN_DAYS} live days" in promoted.reason
+    assert promoted.metrics["qlike_challenger"] < promoted.metrics["qlike_production"]
+    assert client.get_model_version(GSPC, "2").tags[names.TAG_DECISION] == names.PROMOTED
+    logged = len(promotions.events())
+    assert logged == before + 1
+
+    # Re-running the day, through the command the daily DAG runs: nothing moves twice.
+    code, output = _invoke(settings, monkeypatch, "models", "live", "--as-of",
+                           origins[MIN_DAYS].isoformat())  # fmt: skip
+    assert code == ExitCode.OK, output
+    assert f"{IXIC} v2: waiting" in output
+    assert GSPC not in output
+    assert len(promotions.events()) == logged
+    assert registry.alias_version(GSPC, names.PRODUCTION) == "2"
+
+    # The record stays readable after the promotion; the loser's says why it waits.
+    record = live_record_of(engine, settings, client, GSPC, as_of=origins[MIN_DAYS])
+    assert record.status == "promoted"
+    assert record.live_days == MIN_DAYS
+    code, output = _invoke(settings, monkeypatch, "models", "compare", IXIC, "--json")
+    assert code == ExitCode.OK, output
+    payload = json.loads(output)
+    assert payload["status"] == "not beating production"
+    assert payload["live_days"] == len(origins)
+    assert payload["qlike_challenger"] > payload["qlike_production"]
+    assert payload["dm_pvalue"] > 0.5
+    assert len(payload["days"]) == payload["live_days"]
+    code, output = _invoke(settings, monkeypatch, "models", "compare", IXIC)
+    assert code == ExitCode.OK, output
+    assert "Live A/B of garch_volatility_ixic" in output
+    assert f"not beating production, 12/{MIN_DAYS} live days" in output
+
+
+def test_with_no_live_days_asked_a_winner_is_promoted_at_training_as_before(
+    live: tuple[Settings, Engine, MlflowClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, engine, client = live
+    promotions = PromotionLog(engine)
+    registry = Registry(client, promotions, PromotionSettings(), actor="tests")
+    dates = pd.bdate_range("2017-01-02", periods=60)
+    losses = 0.2 + np.random.default_rng(1).exponential(0.5, len(dates))
+    decision = registry.consider(
+        GSPC, "2", losses_frame("X", dates, losses), lambda _v: losses_frame("X", dates, losses * 2)
+    )
+    assert decision.promote
+    assert not decision.live
+    assert registry.alias_version(GSPC, names.PRODUCTION) == "2"
+    assert "wait" not in {e.action for e in promotions.events()}
+    assert names.TAG_LIVE_SINCE not in client.get_model_version(GSPC, "2").tags
+    assert waiting_challengers(client) == []
+    code, output = _invoke(settings, monkeypatch, "models", "compare", GSPC)
+    assert code != ExitCode.OK
+    assert "no challenger waiting for live evidence" in output
+
+
+def test_the_api_serves_production_and_the_waiting_challenger_only_when_asked(
+    live: tuple[Settings, Engine, MlflowClient],
+) -> None:
+    settings, engine, client = live
+    body = {"ticker": "^GSPC", "model_type": "GARCH", "horizon": 2}
+    with TestClient(create_app(settings)) as api:
+        refused = api.post("/predict", json=body | {"alias": "challenger"})
+        assert refused.status_code == 404, refused.text
+        assert "no GARCH challenger of ^GSPC waits for live evidence" in refused.text
+        _win(Registry(client, PromotionLog(engine), settings.promotion, actor="tests"), GSPC)
+
+        def asked(alias: str) -> dict[str, object]:
+            answer = api.post("/predict", json=body | {"alias": alias})
+            assert answer.status_code in {200, 404}, answer.text
+            return dict(answer.json())
+
+        deadline = time.monotonic() + 10
+        while asked("challenger").get("model_version") != "2":
+            assert time.monotonic() < deadline, "the waiting challenger was never loaded"
+            time.sleep(0.1)
+        served = asked("production")
+        assert (served["model_version"], served["alias"]) == ("1", "production")
+        assert api.post("/predict", json=body).json()["model_version"] == "1"
+        challenger = asked("challenger")
+        assert (challenger["model_version"], challenger["alias"]) == ("2", "challenger")
+        assert api.post("/predict", json=body | {"alias": "staging"}).status_code == 422
