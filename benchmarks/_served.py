@@ -116,7 +116,10 @@ def add_served(
         f"\n{SERVED}: the champion rule at each of {len(refits)} refits among "
         f"{', '.join(CANDIDATES)} (max p-value {rule.max_pvalue}, QLIKE of the "
         f"{rule.horizon}-day sum on the {rule.proxy} proxy, each ticker's test window up to "
-        f"the refit; {rule.default} where no candidate forecasts it)"
+        f"the refit; {rule.default} where no candidate forecasts it). Each family is fitted "
+        "as the backtest fits every model (at each refit, on every day before it); the "
+        "service's versions are fitted weekly on the first 90 % of each ticker's days and pass "
+        "their own promotion gate first, which this row does not model"
     )
     for name in CANDIDATES:
         print(f"  catalog_options({name}) sha256 {fingerprint(name)}")

@@ -28,7 +28,10 @@ ticker's champion among the catalog's candidate families, chosen by the rule tra
 candidates fitted as training fits them on the last training day
 (``evaluation/served_window.py``; one more LSTM training). The candidates are backtested
 even when ``--models`` leaves them out. The run prints a fingerprint of each candidate's
-catalog options and how many tickers each family is champion of after the last refit.
+catalog options and how many tickers each family is champion of after the last refit. The
+families are the backtest's, refitted at each refit on every day before it; the service's
+versions are fitted weekly on the first 90 % of each ticker's days and pass their family's
+promotion gate first, which the row does not model.
 
 Every combination ``a+b`` is printed twice: with equal weights, and as ``a+b learned``, with
 weights learned on the forecasts realized before each block. ``--period validation`` runs the
