@@ -364,6 +364,7 @@ def test_without_live_days_neither_predict_nor_the_service_looks_for_challengers
         asked = api.post("/predict", json={"ticker": "^GSPC", "model_type": "GARCH",
                                            "horizon": 1, "alias": "challenger"})  # fmt: skip
         assert asked.status_code == 404, asked.text
+        time.sleep(1.0)  # several of the service's refreshes (every 0.2 s here)
         service = api.app.state.service  # type: ignore[attr-defined]
         assert service.models.last_refresh is not None
         assert service.challengers.last_refresh is None, "the registry was not asked for them"

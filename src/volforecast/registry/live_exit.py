@@ -22,7 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
+from volforecast.registry.deadline import unanswered
 from volforecast.registry.names import (
     CHALLENGER,
     NOT_PROMOTED,
@@ -67,7 +69,13 @@ def tagged_live(client: MlflowClient) -> Iterator[LiveVersion]:
     for name, version in sorted(live_versions(client)):
         by_name.setdefault(name, []).append(version)
     for name, versions in by_name.items():
-        aliases = {a: str(v) for a, v in (client.get_registered_model(name).aliases or {}).items()}
+        try:
+            model = client.get_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                continue  # deleted since the search
+            raise
+        aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
         for version in versions:
             yield LiveVersion(name, version, aliases.get(PRODUCTION), aliases.get(CHALLENGER))
 
@@ -78,19 +86,30 @@ def settle_live(client: MlflowClient, promotions: PromotionLog, actor: str) -> l
     for live in list(tagged_live(client)):
         if live.waiting:
             continue
-        if live.production == live.version:
-            done = _settle_promotion(client, promotions, live, actor)
-        else:
-            client.set_model_version_tag(live.name, live.version, TAG_DECISION, NOT_PROMOTED)
-            now = f"v{live.challenger}" if live.challenger else "no version"
-            done = Recovered(
-                live.name, live.version, "decided",
-                f"no longer waits for live evidence: the challenger alias points at {now}; "
-                f"tagged {NOT_PROMOTED}",
-            )  # fmt: skip
+        try:
+            done = _settle(client, promotions, live, actor)
+        except (MlflowException, OSError) as exc:
+            if unanswered(exc) is not None:
+                raise  # a dead tracking server ends the job
+            done = Recovered(live.name, live.version, "undecided",
+                             f"not settled ({exc}); the next run retries")  # fmt: skip
         log.warning("%s v%s: %s", done.registered_model, done.version, done.reason)
         settled.append(done)
     return settled
+
+
+def _settle(
+    client: MlflowClient, promotions: PromotionLog, live: LiveVersion, actor: str
+) -> Recovered:
+    if live.production == live.version:
+        return _settle_promotion(client, promotions, live, actor)
+    client.set_model_version_tag(live.name, live.version, TAG_DECISION, NOT_PROMOTED)
+    now = f"v{live.challenger}" if live.challenger else "no version"
+    return Recovered(
+        live.name, live.version, "decided",
+        f"no longer waits for live evidence: the challenger alias points at {now}; "
+        f"tagged {NOT_PROMOTED}",
+    )  # fmt: skip
 
 
 def _settle_promotion(
