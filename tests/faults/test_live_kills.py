@@ -68,7 +68,7 @@ def test_a_daily_job_killed_after_moving_production_is_repaired(
     killed = cli("models", "live", VOLFORECAST_FAULT_AT="promotion.promote.after_alias_move",
                  **LIVE)  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-    aliases = client.get_registered_model(NAME).aliases
+    aliases = {a: str(v) for a, v in client.get_registered_model(NAME).aliases.items()}
     assert (aliases.get(names.PRODUCTION), aliases.get(names.CHALLENGER)) == ("2", "2")
     assert len(PromotionLog(engine).events(NAME)) == logged, "killed before the log's commit"
     assert client.get_model_version(NAME, "2").tags[names.TAG_DECISION] == names.LIVE
@@ -76,7 +76,7 @@ def test_a_daily_job_killed_after_moving_production_is_repaired(
     done = cli("models", "live", **LIVE) if repair == "daily job" else cli(*TRAIN, **LIVE)
     assert done.returncode == ExitCode.OK, done.stdout + done.stderr
     assert "recovered" in done.stdout
-    aliases = client.get_registered_model(NAME).aliases
+    aliases = {a: str(v) for a, v in client.get_registered_model(NAME).aliases.items()}
     assert aliases.get(names.PRODUCTION) == "2"
     assert aliases.get(names.CHALLENGER) != "2", "a promoted version is no challenger"
     assert client.get_model_version(NAME, "2").tags[names.TAG_DECISION] == names.PROMOTED
