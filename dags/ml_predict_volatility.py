@@ -15,9 +15,9 @@ in one process).
 
 A challenger waiting for live evidence (`VOLFORECAST_PROMOTION__MIN_LIVE_DAYS` above 0)
 forecasts beside production, stored under its own version. `volforecast models live` then
-judges both versions' stored forecasts on the same days and promotes the challenger once it
-beat production, by the training rule, over at least that many live days (logged like every
-move; a rerun of the date promotes nothing twice).
+judges both versions' stored forecasts on the same days and, once it has that many live
+days, promotes the challenger if it beat production by the training rule and rejects it
+otherwise (logged like every move; a rerun of the date decides nothing twice).
 
 Then monitor: `volforecast monitor run` judges the stored forecasts against realized
 volatility and runs the drift detectors on every production model. Tickers it queues for
@@ -91,13 +91,13 @@ def ml_predict_volatility() -> None:
 
     @task
     def promote_live_challengers(predictions: dict[str, Any]) -> dict[str, Any]:
-        """Promote each waiting challenger that beat production over its live days."""
+        """Promote or reject each waiting challenger whose live days are up."""
         report = run("models", "live", "--as-of", predictions["as_of"])
         for outcome in report["outcomes"]:
             log.info("%s v%s: %s", outcome["registered_model"], outcome["version"],
                      outcome["record"]["reason"])  # fmt: skip
         return {"as_of": predictions["as_of"], "waiting": report["waiting"],
-                "promoted": report["promoted"]}  # fmt: skip
+                "promoted": report["promoted"], "rejected": report["rejected"]}  # fmt: skip
 
     @task.short_circuit
     def tickers_to_retrain(report: dict[str, Any]) -> list[str]:

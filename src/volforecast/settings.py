@@ -61,8 +61,10 @@ class PromotionSettings(BaseModel):
     max_pvalue: Annotated[float, Field(gt=0, le=1)] = 1.0
     """Largest one-sided Diebold–Mariano p-value accepted; 1 does not require significance."""
     min_live_days: Annotated[int, Field(ge=0)] = 0
-    """Live days a winning challenger forecasts beside production before the daily job may
-    promote it (by the same rule, on its stored forecasts); 0 promotes it at training."""
+    """Live days a winning challenger forecasts beside production before the daily job
+    promotes or rejects it (by the same rule, on its stored forecasts; at least 10 when
+    ``max_pvalue`` is below 1, which the Diebold–Mariano test needs); 0 promotes it at
+    training."""
 
 
 class ChampionSettings(BaseModel):

@@ -98,10 +98,12 @@ def _store_forecasts(settings: Settings, engine: Engine) -> list[dt.date]:
     return sorted({r.origin_date for r in rows})
 
 
-def _invoke(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str]:
+def _invoke(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str, min_days: int = MIN_DAYS
+) -> tuple[int, str]:
     monkeypatch.setenv("VOLFORECAST_HOME", str(settings.home))
     monkeypatch.setenv("VOLFORECAST_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("VOLFORECAST_PROMOTION__MIN_LIVE_DAYS", str(MIN_DAYS))
+    monkeypatch.setenv("VOLFORECAST_PROMOTION__MIN_LIVE_DAYS", str(min_days))
     monkeypatch.setenv("COLUMNS", "200")
     get_settings.cache_clear()
     try:
@@ -141,6 +143,35 @@ def _forecast_beside_production(settings: Settings, engine: Engine, client: Mlfl
     assert sorted(stored["model_version"]) == ["1", "2"]
 
 
+def _compare_the_loser(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, origins: list[dt.date]
+) -> None:
+    """``models compare`` on ^IXIC's waiting v2, which loses every live day."""
+    code, output = _invoke(settings, monkeypatch, "models", "compare", IXIC, "--json")
+    assert code == ExitCode.OK, output
+    payload = json.loads(output)
+    assert payload["status"] == "not beating production"
+    assert payload["live_days"] == len(origins)
+    assert payload["qlike_challenger"] > payload["qlike_production"]
+    assert payload["dm_pvalue"] > 0.5
+    assert len(payload["days"]) == payload["live_days"]
+    code, output = _invoke(settings, monkeypatch, "models", "compare", IXIC)
+    assert code == ExitCode.OK, output
+    assert "Live A/B of garch_volatility_ixic" in output
+    assert f"not beating production, 12/{MIN_DAYS} live days" in output
+
+
+def _assert_rejected(registry: Registry, name: str) -> None:
+    """v2 of ``name`` was rejected after its live days: logged, no challenger, retagged."""
+    assert registry.alias_version(name, names.PRODUCTION) == "1"
+    assert registry.alias_version(name, names.CHALLENGER) is None
+    tags = registry.client.get_model_version(name, "2").tags
+    assert tags[names.TAG_DECISION] == names.NOT_PROMOTED
+    rejected = registry.log.events(name)[-1]
+    assert (rejected.action, rejected.version, rejected.candidate) == ("reject", "1", "2")
+    assert f"rejected after {MIN_DAYS} live days" in rejected.reason
+
+
 def test_a_winning_challenger_waits_and_is_promoted_after_n_live_days_and_not_before(
     live: tuple[Settings, Engine, MlflowClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,15 +190,20 @@ def test_a_winning_challenger_waits_and_is_promoted_after_n_live_days_and_not_be
     assert [o.record["status"] for o in early.outcomes] == ["waiting", "waiting"]
     assert len(promotions.events()) == before, "a waiting challenger is not logged every day"
 
+    # Before the daily job decides: the loser's record says why it will not be promoted.
+    _compare_the_loser(settings, monkeypatch, origins)
     due = promote_live(engine, settings, client, as_of=origins[MIN_DAYS], actor="daily")
     outcome = {o.registered_model: o for o in due.outcomes}
     assert outcome[GSPC].promoted
     assert outcome[GSPC].record["live_days"] == MIN_DAYS
-    assert not outcome[IXIC].promoted, "it loses live: it keeps waiting"
-    assert outcome[IXIC].record["status"] == "not beating production"
+    assert not outcome[IXIC].promoted, "it loses live"
+    assert outcome[IXIC].rejected, "its N live days are up: it is rejected, the A/B is over"
+    assert outcome[IXIC].record["status"] == "rejected"
+    assert due.to_dict()["rejected"] == [f"{IXIC} v2"]
     assert registry.alias_version(GSPC, names.PRODUCTION) == "2"
     assert registry.alias_version(GSPC, names.CHALLENGER) is None
     assert registry.alias_version(IXIC, names.PRODUCTION) == "1"
+    _assert_rejected(registry, IXIC)
     promoted = promotions.events(GSPC)[-1]
     assert (promoted.action, promoted.version, promoted.previous_version) == ("promote", "2", "1")
     assert promoted.actor == "daily"
@@ -175,36 +211,25 @@ def test_a_winning_challenger_waits_and_is_promoted_after_n_live_days_and_not_be
     assert promoted.metrics["qlike_challenger"] < promoted.metrics["qlike_production"]
     assert client.get_model_version(GSPC, "2").tags[names.TAG_DECISION] == names.PROMOTED
     logged = len(promotions.events())
-    assert logged == before + 1
+    assert logged == before + 2, "one promotion, one rejection"
 
     # Re-running the day, through the command the daily DAG runs: nothing moves twice.
     code, output = _invoke(settings, monkeypatch, "models", "live", "--as-of",
                            origins[MIN_DAYS].isoformat())  # fmt: skip
     assert code == ExitCode.OK, output
-    assert f"{IXIC} v2: waiting" in output
+    assert "no challenger waits for live evidence" in output
     assert GSPC not in output
+    assert IXIC not in output
     assert len(promotions.events()) == logged
     assert registry.alias_version(GSPC, names.PRODUCTION) == "2"
 
-    # The record stays readable after the promotion; the loser's says why it waits.
+    # The record stays readable after the promotion.
     record = live_record_of(engine, settings, client, GSPC, as_of=origins[MIN_DAYS])
     assert record.status == "promoted"
     assert record.live_days == MIN_DAYS
-    code, output = _invoke(settings, monkeypatch, "models", "compare", IXIC, "--json")
-    assert code == ExitCode.OK, output
-    payload = json.loads(output)
-    assert payload["status"] == "not beating production"
-    assert payload["live_days"] == len(origins)
-    assert payload["qlike_challenger"] > payload["qlike_production"]
-    assert payload["dm_pvalue"] > 0.5
-    assert len(payload["days"]) == payload["live_days"]
-    code, output = _invoke(settings, monkeypatch, "models", "compare", IXIC)
-    assert code == ExitCode.OK, output
-    assert "Live A/B of garch_volatility_ixic" in output
-    assert f"not beating production, 12/{MIN_DAYS} live days" in output
 
 
-def test_with_no_live_days_asked_a_winner_is_promoted_at_training_as_before(
+def test_with_no_live_days_asked_the_decision_promotes_a_winner_at_once(
     live: tuple[Settings, Engine, MlflowClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, engine, client = live
@@ -252,3 +277,94 @@ def test_the_api_serves_production_and_the_waiting_challenger_only_when_asked(
         challenger = asked("challenger")
         assert (challenger["model_version"], challenger["alias"]) == ("2", "challenger")
         assert api.post("/predict", json=body | {"alias": "staging"}).status_code == 422
+
+
+def test_a_training_while_a_challenger_waits_leaves_it_waiting(
+    live: tuple[Settings, Engine, MlflowClient],
+) -> None:
+    settings, engine, client = live
+    promotions = PromotionLog(engine)
+    registry = Registry(client, promotions, settings.promotion, actor="tests")
+    _win(registry, GSPC)
+
+    # The weekly retrain: v3 is judged against production, never put beside the waiting v2.
+    config = TrainConfig(models=("garch",), plots=False, champions=False, force=True)
+    report = train(engine, settings, config, ["^GSPC"])
+    (outcome,) = report.outcomes
+    assert (outcome.version, outcome.promoted) == ("3", False), outcome
+    assert registry.alias_version(GSPC, names.CHALLENGER) == "2", "v2 keeps its live days"
+    assert registry.alias_version(GSPC, names.PRODUCTION) == "1"
+    tags = {v: client.get_model_version(GSPC, v).tags[names.TAG_DECISION] for v in ("2", "3")}
+    assert tags == {"2": names.LIVE, "3": names.NOT_PROMOTED}
+    judged = [e for e in promotions.events(GSPC) if e.candidate == "3"]
+    assert [e.action for e in judged] == ["reject"], "v3 is judged, never registered challenger"
+    assert [w.version for w in waiting_challengers(client)] == ["2"]
+
+    # A v4 that wins is not made challenger either; the reason names the waiting version.
+    train(engine, settings, config, ["^GSPC"])
+    dates = pd.bdate_range("2017-01-02", periods=60)
+    losses = 0.2 + np.random.default_rng(2).exponential(0.5, len(dates))
+    decision = registry.consider(
+        GSPC, "4", losses_frame("X", dates, losses),
+        lambda _v: losses_frame("X", dates, losses * 2), lambda _v: 3,
+    )  # fmt: skip
+    assert not decision.promote
+    assert not decision.live
+    assert decision.reason.startswith(
+        f"v2 is waiting for live evidence (3 of {MIN_DAYS} days); this version was not put "
+        "beside it (beats production"
+    ), decision.reason
+    assert promotions.events(GSPC)[-1].reason == f"v4 not promoted: {decision.reason}"
+    assert registry.alias_version(GSPC, names.CHALLENGER) == "2"
+
+
+def test_the_daily_job_retags_a_challenger_whose_alias_was_moved_by_hand(
+    live: tuple[Settings, Engine, MlflowClient],
+) -> None:
+    settings, engine, client = live
+    registry = Registry(client, PromotionLog(engine), settings.promotion, actor="tests")
+    _win(registry, GSPC)
+    _win(registry, IXIC)
+    client.set_registered_model_alias(GSPC, names.CHALLENGER, "1")  # by hand, in MLflow's UI
+
+    assert [w.registered_model for w in waiting_challengers(client)] == [IXIC]
+    report = promote_live(engine, settings, client)
+    assert [(s.registered_model, s.version, s.settlement) for s in report.settled] == [
+        (GSPC, "2", "decided")
+    ]
+    assert client.get_model_version(GSPC, "2").tags[names.TAG_DECISION] == names.NOT_PROMOTED
+    assert client.get_model_version(IXIC, "2").tags[names.TAG_DECISION] == names.LIVE
+    assert [o.registered_model for o in report.outcomes] == [IXIC]
+    assert promote_live(engine, settings, client).settled == [], "retagged once"
+
+
+def test_compare_names_an_unknown_model_as_unknown(
+    live: tuple[Settings, Engine, MlflowClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _, _ = live
+    code, output = _invoke(settings, monkeypatch, "models", "compare", "garch_volatility_nope")
+    assert code == ExitCode.ERROR, output
+    assert "garch_volatility_nope is not a registered model" in output
+    assert "no challenger waiting" not in output
+
+
+def test_without_live_days_neither_predict_nor_the_service_looks_for_challengers(
+    live: tuple[Settings, Engine, MlflowClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, engine, client = live
+    _win(Registry(client, PromotionLog(engine), settings.promotion, actor="tests"), GSPC)
+    code, output = _invoke(settings, monkeypatch, "predict", "--tickers", "^GSPC", "--as-of",
+                           "2018-12-31", "--horizon", "1", min_days=0)  # fmt: skip
+    assert code == ExitCode.OK, output
+    stored = PredictionRepository(engine).frame(["^GSPC"], start=dt.date(2018, 12, 31))
+    assert sorted(set(stored["model_version"])) == ["1"], "no challenger forecasts with N = 0"
+
+    without = settings.model_copy(update={"promotion": PromotionSettings()})
+    with TestClient(create_app(without)) as api:
+        asked = api.post("/predict", json={"ticker": "^GSPC", "model_type": "GARCH",
+                                           "horizon": 1, "alias": "challenger"})  # fmt: skip
+        assert asked.status_code == 404, asked.text
+        time.sleep(1.0)  # several of the service's refreshes (every 0.2 s here)
+        service = api.app.state.service  # type: ignore[attr-defined]
+        assert service.models.last_refresh is not None
+        assert service.challengers.last_refresh is None, "the registry was not asked for them"

@@ -81,6 +81,8 @@ class ServiceState:
         self.metrics.model_loads.inc(len(report.loaded))
         self.metrics.model_load_errors.inc(len(report.failed))
         self.metrics.models_served.set(report.served)
+        if not self.settings.promotion.min_live_days:
+            return  # no live A/B asked: no challenger is looked for
         try:
             self.challengers.refresh()
         except Exception as exc:  # noqa: BLE001  (production serves; challengers wait)

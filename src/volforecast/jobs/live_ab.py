@@ -5,9 +5,11 @@ A challenger that beat production at training waits, with ``min_live_days`` abov
 <volforecast.registry.aliases.Registry.consider>`). The daily job forecasts with it beside
 production (:func:`volforecast.jobs.predict.predict_all`), then :func:`promote_live` judges
 both versions' stored forecasts on the same days (:mod:`volforecast.monitoring.live_ab`) and
-promotes the challenger once it has at least ``min_live_days`` live days on which it beat
-production by the training rule, through the same logged alias move. Re-running a day is
-safe: a promoted version is no longer challenger, so it is neither promoted nor logged again.
+decides once the challenger has ``min_live_days`` live days: it is promoted if it beat
+production on them by the training rule, through the same logged alias move, and rejected
+otherwise (logged, no longer challenger). An A/B is therefore N live days long, then decided,
+and the next training may start another. Re-running a day is safe: a decided version is no
+longer challenger, so it is neither decided nor logged again.
 """
 
 from __future__ import annotations
@@ -15,25 +17,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from sqlalchemy import Engine
 
 from volforecast.data.db import reachable
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.repositories.prices import PriceRepository
-from volforecast.errors import RegistryError
+from volforecast.errors import ModelNotFoundError, RegistryError
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.monitoring.live_ab import LiveRecord, live_losses, live_record
 from volforecast.registry import names
 from volforecast.registry.aliases import Registry, alias_version
-from volforecast.registry.decision import Decision
+from volforecast.registry.deadline import unanswered
+from volforecast.registry.decision import DM_MIN_DATES, Decision
+from volforecast.registry.live_exit import settle_live, tagged_live
 from volforecast.registry.promotion_log import PromotionLog
-from volforecast.registry.serving import live_versions
-from volforecast.settings import Settings
+from volforecast.registry.recovery import Recovered
+from volforecast.settings import PromotionSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +74,24 @@ def is_waiting(client: MlflowClient, name: str, version: str) -> bool:
 
 
 def waiting_challengers(client: MlflowClient) -> list[Waiting]:
-    """Every registered model's challenger that waits for live evidence, by name."""
-    live = live_versions(client)  # one search; usually empty
-    found = []
-    for name in sorted({name for name, _ in live}):
-        aliases = {a: str(v) for a, v in (client.get_registered_model(name).aliases or {}).items()}
-        version = aliases.get(names.CHALLENGER)
-        if version is not None and (name, version) in live:
-            found.append(_waiting(client, name, version, aliases.get(names.PRODUCTION)))
-    return found
+    """Every registered model's challenger that waits for live evidence, by name.
+
+    A version still tagged ``live`` that is no longer challenger is left out (the daily job
+    retags it, :func:`~volforecast.registry.live_exit.settle_live`).
+    """
+    return [
+        _waiting(client, live.name, live.version, live.production)
+        for live in tagged_live(client)
+        if live.waiting
+    ]
+
+
+def live_days(
+    engine: Engine, settings: Settings, client: MlflowClient, name: str, version: str
+) -> int:
+    """Live days waiting challenger ``version`` of ``name`` has been judged on so far."""
+    production = alias_version(client, name, names.PRODUCTION)
+    return record_for(engine, settings, _waiting(client, name, version, production)).live_days
 
 
 def record_for(
@@ -141,10 +155,19 @@ def live_record_of(
 
     Raises
     ------
+    ModelNotFoundError
+        When ``name`` is not a registered model.
     RegistryError
         When ``name`` has neither a waiting challenger nor a production version promoted
         after a live A/B.
     """
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        msg = f"{name} is not a registered model (`volforecast models list` shows them)"
+        raise ModelNotFoundError(msg) from exc
     challenger = alias_version(client, name, names.CHALLENGER)
     production = alias_version(client, name, names.PRODUCTION)
     if challenger is not None and is_waiting(client, name, challenger):
@@ -187,23 +210,43 @@ class LiveOutcome:
     production: str | None
     promoted: bool
     record: dict[str, Any]
+    rejected: bool = False
+    """Its live days were up and it did not beat production: no longer challenger."""
 
 
 @dataclass
 class LiveReport:
-    """Every waiting challenger the daily job judged."""
+    """Every waiting challenger the daily job judged, and the stale states it repaired."""
 
     outcomes: list[LiveOutcome] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    settled: list[Recovered] = field(default_factory=list)
+    """Versions tagged ``live`` that no longer waited (:mod:`volforecast.registry.live_exit`)."""
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form ``volforecast models live --report-json`` writes and the DAG reads."""
         return {
             "waiting": len(self.outcomes),
             "promoted": [f"{o.registered_model} v{o.version}" for o in self.outcomes if o.promoted],
+            "rejected": [f"{o.registered_model} v{o.version}" for o in self.outcomes if o.rejected],
             "outcomes": [vars(o) for o in self.outcomes],
             "failures": self.failures,
+            "settled": [asdict(s) for s in self.settled],
+            "warnings": self.warnings,
         }
+
+
+def dm_warning(settings: PromotionSettings) -> str | None:
+    """Why N live days below 10 cannot pass a Diebold–Mariano test asked for; None if fine."""
+    days = settings.min_live_days
+    if 0 < days < DM_MIN_DATES and settings.max_pvalue < 1:
+        return (
+            f"VOLFORECAST_PROMOTION__MIN_LIVE_DAYS={days} with MAX_PVALUE={settings.max_pvalue}: "
+            f"the Diebold-Mariano test needs at least {DM_MIN_DATES} live days, so a challenger "
+            f"judged on fewer is rejected; ask for {DM_MIN_DATES} or more"
+        )
+    return None
 
 
 def promote_live(
@@ -214,31 +257,67 @@ def promote_live(
     as_of: dt.date | None = None,
     actor: str | None = None,
 ) -> LiveReport:
-    """Promote every waiting challenger that beat production on at least N live days.
+    """Decide every waiting challenger that has N live days: promote it, or reject it.
 
-    ``as_of``: the judged day (prices after it are not read). One that has fewer live days,
-    or does not beat production on them, stays waiting; the report says why.
+    ``as_of``: the judged day (prices after it are not read). Once a challenger has at least
+    ``min_live_days`` live days it is promoted if it beat production on them by the training
+    rule, and rejected otherwise (logged, no longer challenger), so the next training can
+    start a new A/B; with fewer days it keeps waiting, and the report says why. Versions
+    left tagged ``live`` by a killed run or a hand-moved alias are settled first.
+
+    Raises
+    ------
+    mlflow.exceptions.MlflowException
+        When the tracking server does not answer (one model's other errors are reported).
     """
     registry = Registry(client, PromotionLog(engine), settings.promotion, actor)
-    report = LiveReport()
+    report = LiveReport(settled=settle_live(client, registry.log, registry.actor))
+    warning = dm_warning(settings.promotion)
+    if warning is not None:
+        report.warnings.append(warning)
+        log.warning("%s", warning)
     for waiting in waiting_challengers(client):
         name, version = waiting.registered_model, waiting.version
         try:
-            record = record_for(engine, settings, waiting, as_of=as_of)
-            promoted = False
-            if record.ready and record.decision is not None:
-                reason = f"promoted after {record.live_days} live days: {record.decision.reason}"
-                won = Decision(True, reason, record.decision.metrics)
-                promoted = registry.promote_live(name, version, waiting.production, won) is not None
-                if promoted:
-                    client.set_model_version_tag(name, version, names.TAG_DECISION, names.PROMOTED)
-                    record = replace(record, promoted=True)
-        except (RegistryError, ValueError, OSError) as exc:
+            outcome = _judge(engine, settings, registry, waiting, as_of)
+        except (RegistryError, ValueError, OSError, MlflowException) as exc:
+            if unanswered(exc) is not None:
+                raise  # a dead tracking server ends the job; it is no verdict on one model
             report.failures[name] = str(exc)
             log.warning("%s v%s: live A/B not judged: %s", name, version, exc)
             continue
-        log.info("%s v%s: %s", name, version, record.why)
-        report.outcomes.append(
-            LiveOutcome(name, version, waiting.production, promoted, record.summary())
-        )
+        log.info("%s v%s: %s", name, version, outcome.record["reason"])
+        report.outcomes.append(outcome)
     return report
+
+
+def _judge(
+    engine: Engine,
+    settings: Settings,
+    registry: Registry,
+    waiting: Waiting,
+    as_of: dt.date | None,
+) -> LiveOutcome:
+    """Promote or reject one waiting challenger whose live days are up; or leave it waiting."""
+    name, version = waiting.registered_model, waiting.version
+    record = record_for(engine, settings, waiting, as_of=as_of)
+    promoted = rejected = False
+    if record.ready and record.decision is not None:
+        reason = f"promoted after {record.live_days} live days: {record.decision.reason}"
+        won = Decision(True, reason, record.decision.metrics)
+        promoted = registry.promote_live(name, version, waiting.production, won) is not None
+        if promoted:
+            registry.client.set_model_version_tag(name, version, names.TAG_DECISION,
+                                                  names.PROMOTED)  # fmt: skip
+            record = replace(record, promoted=True)
+    elif record.status == "not beating production" and record.decision is not None:
+        lost = Decision(
+            False, f"rejected after {record.live_days} live days: {record.decision.reason}",
+            record.decision.metrics,
+        )  # fmt: skip
+        rejected = registry.reject_live(name, version, waiting.production, lost) is not None
+        if rejected:
+            record = replace(record, rejected=True)
+    return LiveOutcome(
+        name, version, waiting.production, promoted, record.summary(), rejected=rejected
+    )

@@ -45,6 +45,7 @@ from volforecast.faults import checkpoint
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.champion import ChampionReport, Judged, choose_champions
 from volforecast.jobs.combination_members import Member
+from volforecast.jobs.live_ab import live_days
 from volforecast.jobs.market import refresh_market, with_market
 from volforecast.jobs.train_combination import combinations
 from volforecast.jobs.train_per_ticker import FIT_ERRORS, per_ticker
@@ -53,10 +54,11 @@ from volforecast.jobs.train_summary import summarize
 from volforecast.models.catalog import CANDIDATES, build_model, is_pooled, registered_members
 from volforecast.models.lstm.training import EpochCallback
 from volforecast.registry import names
-from volforecast.registry.aliases import LossesOf, Registry
+from volforecast.registry.aliases import LiveDaysOf, LossesOf, Registry
 from volforecast.registry.deadline import tracking_deadline, unanswered
 from volforecast.registry.decision import Decision
 from volforecast.registry.fingerprint import latest_with_fingerprint
+from volforecast.registry.live_exit import settle_live
 from volforecast.registry.promotion_log import PromotionLog
 from volforecast.registry.publish import Publisher
 from volforecast.registry.recovery import Recovered, recover
@@ -189,6 +191,7 @@ def train(
         with given_up_on(settings, "training"), JobLease(engine) as lease:
             # Before anything new is registered: what a killed run left undecided is settled.
             recovered = recover(client, registry.log, registry.actor)
+            recovered += settle_live(client, registry.log, registry.actor)
             trainer = Trainer(
                 Publisher(client, settings, lease.token), registry, MetricRepository(engine),
                 config, rows_by_ticker, progress or (lambda _label: None), on_epoch,
@@ -475,7 +478,9 @@ class Trainer:
         # A production version that cannot forecast this window (it serves other tickers, or
         # its files are unreadable) is a reason not to promote, not to stop the batch.
         try:
-            decision = self.registry.consider(name, version, challenger, losses_of)
+            engine = self.metrics_store.engine
+            days_of: LiveDaysOf = lambda v: live_days(engine, self.settings, self.client, name, v)  # noqa: E731
+            decision = self.registry.consider(name, version, challenger, losses_of, days_of)
         except (*FIT_ERRORS, _CoverageError, OSError) as exc:
             if unanswered(exc) is not None:
                 raise  # a dead tracking server ends the training, it is no verdict on production

@@ -27,9 +27,12 @@ from volforecast.evaluation.metrics import horizon_targets
 from volforecast.registry.decision import Decision, compare, losses_frame
 from volforecast.settings import PromotionSettings
 
-LiveStatus = Literal["waiting", "would promote", "not beating production", "promoted", "none"]
+LiveStatus = Literal[
+    "waiting", "would promote", "not beating production", "promoted", "rejected", "none"
+]
 """Where a live A/B stands: ``waiting`` for days, ready (``would promote``), losing after its
-days (``not beating production``: it keeps waiting), ``promoted``, or ``none`` waiting."""
+days (``not beating production``: the daily job rejects it), ``promoted``, ``rejected``, or
+``none`` waiting."""
 
 DAY_COLUMNS = ["ticker", "origin_date", "qlike_production", "qlike_challenger"]
 
@@ -118,6 +121,8 @@ class LiveRecord:
     """:func:`~volforecast.registry.decision.compare` over those days; None without any."""
     promoted: bool = False
     """The challenger was promoted on this record (now or on an earlier day)."""
+    rejected: bool = False
+    """The daily job rejected the challenger on this record."""
 
     @property
     def live_days(self) -> int:
@@ -136,6 +141,8 @@ class LiveRecord:
         """Where the A/B stands (see :data:`LiveStatus`)."""
         if self.promoted:
             return "promoted"
+        if self.rejected:
+            return "rejected"
         if self.challenger is None:
             return "none"
         if self.live_days < self.min_days:
@@ -152,7 +159,9 @@ class LiveRecord:
             case "waiting":
                 return f"waiting: {self.live_days} of {self.min_days} live days{figures}"
             case "not beating production":
-                return f"stays waiting after {self.live_days} live days{figures}"
+                return f"not beating production after {self.live_days} live days{figures}"
+            case "rejected":
+                return f"rejected after {self.live_days} live days{figures}"
             case "would promote":
                 return f"beat production over {self.live_days} live days{figures}"
         return f"promoted after {self.live_days} live days{figures}"

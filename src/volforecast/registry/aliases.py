@@ -23,6 +23,7 @@ from volforecast.registry.decision import Decision, compare
 from volforecast.registry.names import (
     CHALLENGER,
     LIVE,
+    NOT_PROMOTED,
     PRODUCTION,
     TAG_CONVERGED,
     TAG_DATA_END,
@@ -66,6 +67,8 @@ def alias_version(client: MlflowClient, name: str, alias: Alias) -> str | None:
 
 LossesOf = Callable[[str], pd.DataFrame]
 """Losses of a registered version (by number) on the challenger's test window."""
+LiveDaysOf = Callable[[str], int]
+"""Live days a waiting challenger (by number) has been judged on so far."""
 
 
 class Registry:
@@ -93,23 +96,28 @@ class Registry:
         return bool(tags.get(TAG_CONVERGED, "false").lower() == "true")
 
     def consider(
-        self, name: str, version: str, challenger: pd.DataFrame, losses_of: LossesOf
+        self,
+        name: str,
+        version: str,
+        challenger: pd.DataFrame,
+        losses_of: LossesOf,
+        live_days_of: LiveDaysOf | None = None,
     ) -> Decision:
         """Make ``version`` the challenger, then promote it if it beats production.
 
         ``challenger`` are its losses on its test window; ``losses_of(v)`` gives the losses of
         version ``v`` on the same window. With ``settings.min_live_days`` above 0, a version
         that beats production stays challenger, waiting for live evidence (``Decision.live``;
-        the daily job promotes it, :mod:`volforecast.jobs.live_ab`). Safe to call from two
-        processes at once.
+        the daily job promotes or rejects it, :mod:`volforecast.jobs.live_ab`). While another
+        version waits so, ``version`` is judged against production but never made challenger:
+        replacing the waiting one would restart its live days at every training, and no A/B
+        would ever end. ``live_days_of(v)`` counts the waiting version's live days for the
+        reason. Safe to call from two processes at once.
         """
         converged = self.converged(name, version)
-
-        def register() -> PromotionEvent:
-            reason = "registered by a training run"
-            return self._move(name, CHALLENGER, version, "register", reason, {}, candidate=version)
-
-        self._retrying(name, register)
+        waiting = self._waiting_version(name, version)
+        if waiting is None:
+            self._retrying(name, lambda: self._register(name, version))
         checkpoint("promotion.after_challenger")
         for _ in range(MAX_ATTEMPTS):
             production = self.alias_version(name, PRODUCTION)
@@ -117,6 +125,8 @@ class Registry:
                 return Decision(True, "already in production")
             losses = None if production is None else losses_of(production)
             decision = compare(challenger, losses, converged=converged, settings=self.settings)
+            if waiting is not None and decision.promote:
+                decision = self._beside(waiting, decision, live_days_of)
             try:
                 if decision.promote and production is not None and self.settings.min_live_days:
                     decision = self._wait(name, version, production, decision)
@@ -163,6 +173,34 @@ class Registry:
         msg = f"{name}: gave up promoting v{version} after {MAX_ATTEMPTS} concurrent moves"
         raise RegistryError(msg)
 
+    def reject_live(
+        self, name: str, version: str, production: str | None, decision: Decision
+    ) -> PromotionEvent | None:
+        """Reject waiting challenger ``version`` after its live days: logged, alias removed.
+
+        None, and nothing logged, when ``version`` is no longer challenger or production is
+        no longer ``production`` (as :meth:`promote_live`).
+        """
+        for _ in range(MAX_ATTEMPTS):
+            if self.alias_version(name, CHALLENGER) != version:
+                return None
+            if self.alias_version(name, PRODUCTION) != production:
+                return None
+            event = PromotionEvent(
+                name, self.log.next_seq(name), PRODUCTION, "reject", production, production,
+                f"v{version} {decision.reason}", decision.metrics, self.actor, candidate=version,
+            )  # fmt: skip
+            try:
+                with self.log.appending(event):
+                    # It stops being challenger with its log entry, or not at all.
+                    self.client.delete_registered_model_alias(name, CHALLENGER)
+            except LogConflictError:
+                continue
+            self.client.set_model_version_tag(name, version, TAG_DECISION, NOT_PROMOTED)
+            return event
+        msg = f"{name}: gave up rejecting v{version} after {MAX_ATTEMPTS} concurrent moves"
+        raise RegistryError(msg)
+
     def record_not_promoted(self, name: str, version: str, decision: Decision) -> None:
         """Log that ``version`` stays out of production for ``decision``'s reason."""
         self._retrying(
@@ -196,6 +234,44 @@ class Registry:
         return self._retrying(name, attempt)
 
     # ------------------------------------------------------------ internals
+
+    def _register(self, name: str, version: str) -> PromotionEvent:
+        """Point ``challenger`` at ``version``; a ``live`` version it replaces is retagged."""
+        replaced = self.alias_version(name, CHALLENGER)
+        event = self._move(
+            name, CHALLENGER, version, "register", "registered by a training run", {},
+            candidate=version,
+        )  # fmt: skip
+        if replaced is not None and replaced != version and self._is_live(name, replaced):
+            # Only without live days asked (a waiting challenger is never replaced otherwise).
+            self.client.set_model_version_tag(name, replaced, TAG_DECISION, NOT_PROMOTED)
+        return event
+
+    def _is_live(self, name: str, version: str) -> bool:
+        return (self._version(name, version).tags or {}).get(TAG_DECISION) == LIVE
+
+    def _waiting_version(self, name: str, version: str) -> str | None:
+        """The other version that waits for live evidence as challenger, if live days are asked."""
+        if not self.settings.min_live_days:
+            return None
+        current = self.alias_version(name, CHALLENGER)
+        if current is None or current == version or not self._is_live(name, current):
+            return None
+        return current
+
+    def _beside(self, waiting: str, won: Decision, live_days_of: LiveDaysOf | None) -> Decision:
+        """A winner that is not made challenger, because ``waiting`` waits for live evidence."""
+        days = "?"
+        if live_days_of is not None:
+            try:
+                days = str(live_days_of(waiting))
+            except Exception as exc:  # noqa: BLE001  (a count for the reason, not a verdict)
+                log.warning("live days of v%s not counted: %s", waiting, exc)
+        return Decision(
+            False, f"v{waiting} is waiting for live evidence ({days} of "
+            f"{self.settings.min_live_days} days); this version was not put beside it "
+            f"({won.reason})", won.metrics,
+        )  # fmt: skip
 
     @staticmethod
     def _retrying(name: str, move: Callable[[], _Moved]) -> _Moved:

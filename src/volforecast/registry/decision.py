@@ -16,6 +16,9 @@ import pandas as pd
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.settings import PromotionSettings
 
+DM_MIN_DATES = 10
+"""Fewest dates on which :func:`one_sided_dm` gives a p-value."""
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -104,9 +107,10 @@ def compare(
 def one_sided_dm(challenger: pd.Series, incumbent: pd.Series) -> dict[str, float]:
     """The Diebold–Mariano statistic and its one-sided p-value that ``challenger`` is better.
 
-    Both are loss series in date order; ``dm_pvalue`` is NaN under 10 dates, too few to test.
+    Both are loss series in date order; ``dm_pvalue`` is NaN under :data:`DM_MIN_DATES`
+    dates, too few to test (so a ``max_pvalue`` below 1 is never met on them).
     """
-    if len(challenger) < 10:
+    if len(challenger) < DM_MIN_DATES:
         return {"dm_pvalue": math.nan}
     test = diebold_mariano(challenger.to_numpy(), incumbent.to_numpy())
     # One-sided: evidence that the challenger's loss is smaller (a negative statistic).

@@ -53,14 +53,29 @@ def production_models(given: Settings) -> ProductionModels:
     return models_held
 
 
-def challenger_models(given: Settings) -> ProductionModels:
-    """The challengers waiting for live evidence, loaded; one that cannot be is left out."""
+def challenger_models(given: Settings) -> ProductionModels | None:
+    """The challengers waiting for live evidence, loaded; one that cannot be is left out.
+
+    None without live days asked (none is looked for), or when they cannot be listed: the
+    day goes on with production alone, said on stderr. A tracking server that does not
+    answer still ends the run (exit code 4).
+    """
+    from volforecast.registry.deadline import unanswered  # noqa: PLC0415
     from volforecast.registry.names import CHALLENGER  # noqa: PLC0415
     from volforecast.registry.serving import ProductionModels  # noqa: PLC0415
     from volforecast.registry.tracking import connect  # noqa: PLC0415
 
+    if not given.promotion.min_live_days:
+        return None
     waiting = ProductionModels(connect(given), alias=CHALLENGER)
-    waiting.refresh()  # the registry answered production's refresh a moment ago
+    try:
+        waiting.refresh()
+    except Exception as exc:  # noqa: BLE001  (MLflow raises many kinds)
+        if unanswered(exc) is not None:
+            fail(f"cannot read the model registry: {exc}", ExitCode.UNAVAILABLE)
+        err.print(f"[yellow]waiting challengers not looked for, production alone forecasts:[/] "
+                  f"{type(exc).__name__}: {exc}")  # fmt: skip
+        return None
     for name, why in waiting.load_errors.items():
         err.print(f"[yellow]challenger of {name} not loaded:[/] {why}")
     return waiting

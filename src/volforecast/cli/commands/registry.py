@@ -133,12 +133,15 @@ def models_live(
         Path | None, typer.Option("--report-json", help="Write every outcome as JSON.")
     ] = None,
 ) -> None:
-    """Promote each waiting challenger that beat production over its live days (daily job).
+    """Decide each waiting challenger whose live days are up: promote or reject (daily job).
 
-    A challenger waiting for live evidence is promoted, and the move logged, once it has at
-    least VOLFORECAST_PROMOTION__MIN_LIVE_DAYS live days on which it beat production by the
-    training rule; otherwise it keeps waiting and the output says why. Running it again for
-    the same day promotes nothing twice.
+    A challenger waiting for live evidence is decided once it has
+    VOLFORECAST_PROMOTION__MIN_LIVE_DAYS live days: promoted if it beat production on them by
+    the training rule, rejected otherwise (no longer challenger, so the next training can
+    start a new A/B); each verdict is logged. Before that it keeps waiting and the output
+    says why. A promotion a killed run left unlogged, and `live` tags left on versions that
+    no longer wait, are repaired first. Running it again for the same day decides nothing
+    twice.
     """
     from volforecast.jobs.live_ab import promote_live  # noqa: PLC0415
     from volforecast.registry.tracking import connect  # noqa: PLC0415
@@ -149,8 +152,14 @@ def models_live(
         report = promote_live(
             store, given, connect(given), as_of=None if as_of is None else as_of.date()
         )
+    for warning in report.warnings:
+        out.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for settled in report.settled:
+        out.print(f"{settled.registered_model} v{settled.version}: recovered: {settled.reason}",
+                  highlight=False)  # fmt: skip
     for outcome in report.outcomes:
-        word = "[green]promoted[/]" if outcome.promoted else "waiting"
+        word = ("[green]promoted[/]" if outcome.promoted else
+                "[red]rejected[/]" if outcome.rejected else "waiting")  # fmt: skip
         out.print(f"{outcome.registered_model} v{outcome.version}: {word}: "
                   f"{outcome.record['reason']}", highlight=False)  # fmt: skip
     for name, why in report.failures.items():
