@@ -51,6 +51,19 @@ def _lstm_executor_config() -> dict[str, Any]:
     return {"pod_override": k8s.V1Pod(spec=k8s.V1PodSpec(containers=[container]))}
 
 
+def _tickers_to_train() -> list[str]:
+    """The run's tickers, or every one with accepted prices; the asked-for ones kept anyway."""
+    report = run("quality")
+    accepted = sorted(t for t, q in report["tickers"].items() if q["accepted"] > 0)
+    wanted = get_current_context()["params"]["tickers"]
+    if not wanted:
+        return accepted
+    missing = sorted(set(wanted) - set(accepted))
+    if missing:
+        log.warning("asked for but without accepted prices: %s", ", ".join(missing))
+    return list(wanted)
+
+
 @dag(
     dag_id="ml_train_volatility_models",
     schedule="0 2 * * 1",
@@ -73,15 +86,7 @@ def ml_train_volatility_models() -> None:
     @task
     def check_data_quality() -> list[str]:
         """Run the quality gate over stored prices; return the tickers to train."""
-        report = run("quality")
-        accepted = sorted(t for t, q in report["tickers"].items() if q["accepted"] > 0)
-        wanted = get_current_context()["params"]["tickers"]
-        if not wanted:
-            return accepted
-        missing = sorted(set(wanted) - set(accepted))
-        if missing:
-            log.warning("asked for but without accepted prices: %s", ", ".join(missing))
-        return list(wanted)
+        return _tickers_to_train()
 
     @task
     def chunk_tickers(tickers: list[str]) -> list[list[str]]:
