@@ -52,7 +52,7 @@ def check_paths(
         rows = conn.execute(
             "SELECT ticker, model_type, model_version, count(*), min(step), max(step),"
             " count(DISTINCT step) FROM ml.volatility_predictions WHERE origin_date = %s"
-            " GROUP BY 1, 2, 3",
+            " AND served_as = 'production' GROUP BY 1, 2, 3",
             (day,),
         ).fetchall()
         stored = {(t, m, v) for t, m, v, *_ in rows}

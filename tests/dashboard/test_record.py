@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from tests.conftest import make_settings
 from volforecast.core.features import DailyData
 from volforecast.dashboard import record, sources, tables
-from volforecast.dashboard.sources import registry
-from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
+from volforecast.dashboard.sources import registry, store
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow, ServedAs
 from volforecast.data.sources import load_sample
 from volforecast.evaluation.stats import diebold_mariano
 from volforecast.settings import Settings
@@ -25,10 +25,11 @@ LATE = EARLY + dt.timedelta(hours=1)
 
 
 def _row(model: str, origin: dt.date, step: int, vol_pct: float, *, version: str = "1",
-         stored: dt.datetime = EARLY) -> PredictionRow:  # fmt: skip
+         stored: dt.datetime = EARLY,
+         served_as: ServedAs = "production") -> PredictionRow:  # fmt: skip
     forecast_date = (pd.Timestamp(origin) + pd.offsets.BDay(step)).date()
     return PredictionRow("AAPL", model, origin, step, forecast_date, vol_pct, version, None,
-                         stored)  # fmt: skip
+                         stored, served_as)  # fmt: skip
 
 
 def test_the_record_keeps_steps_1_and_5_and_the_latest_stored_forecast_of_a_day(
@@ -64,20 +65,47 @@ def test_the_record_keeps_steps_1_and_5_and_the_latest_stored_forecast_of_a_day(
     assert record.date_bounds(record.forecast_record(engine, "MSFT")) is None
 
 
-def test_a_waiting_challengers_forecast_stored_with_productions_does_not_replace_it(
+def test_a_challengers_forecasts_never_show_as_the_models_before_or_after_its_promotion(
     engine: Engine,
 ) -> None:
     # Given production v1 and a challenger v2 waiting for live evidence, forecasting in the
-    # same daily run (the same stored moment), and v10 so that versions compare as numbers
+    # same daily run (the same stored moment), and v2's path asked of the API later on
+    day, next_day = dt.date(2024, 1, 8), dt.date(2024, 1, 9)
+    repository = PredictionRepository(engine)
+    repository.upsert([
+        _row("garch", day, 1, 1.0, version="1"), _row("garch", day, 5, 1.5, version="1"),
+        _row("garch", day, 1, 3.0, version="2", served_as="challenger"),
+        _row("garch", day, 5, 3.5, version="2", stored=LATE, served_as="challenger"),
+    ])  # fmt: skip
+    # When the dashboard reads the record and the newest path, then production's count
+    stored = record.forecast_record(engine, "AAPL")
+    assert stored[["step", "vol_pct", "model_version"]].to_numpy().tolist() == [
+        [1, 1.0, "1"], [5, 1.5, "1"],
+    ]  # fmt: skip
+    newest = store.stored_forecasts(engine, "AAPL").paths
+    assert newest[["step", "vol_pct", "model_version"]].to_numpy().tolist() == [
+        [1, 1.0, "1"], [5, 1.5, "1"],
+    ]  # fmt: skip
+    # and once v2 is promoted and forecasts as production, only its production days count
+    repository.upsert([_row("garch", next_day, 1, 2.0, version="2", stored=LATE)])
+    stored = record.forecast_record(engine, "AAPL")
+    assert stored[["forecast_date", "vol_pct", "model_version"]].to_numpy().tolist() == [
+        [pd.Timestamp("2024-01-09"), 1.0, "1"], [pd.Timestamp("2024-01-10"), 2.0, "2"],
+        [pd.Timestamp("2024-01-15"), 1.5, "1"],
+    ]  # fmt: skip
+    assert store.stored_forecasts(engine, "AAPL").paths["vol_pct"].tolist() == [2.0]
+
+
+def test_of_forecasts_stored_at_the_same_moment_the_higher_version_counts(engine: Engine) -> None:
+    # Given two production versions' forecasts of one day stored at one moment (v10 and v9,
+    # so that versions compare as numbers), the monitor's rule decides
     day = dt.date(2024, 1, 8)
     PredictionRepository(engine).upsert([
-        _row("garch", day, 1, 3.0, version="2"), _row("garch", day, 1, 1.0, version="1"),
         _row("har", day, 1, 4.0, version="10"), _row("har", day, 1, 2.0, version="9"),
     ])  # fmt: skip
-    # When the dashboard reads the record, then production's (the older version's) counts
     stored = record.forecast_record(engine, "AAPL")
     assert stored[["model_type", "vol_pct", "model_version"]].to_numpy().tolist() == [
-        ["GARCH", 1.0, "1"], ["HAR", 2.0, "9"],
+        ["HAR", 4.0, "10"],
     ]  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from tests.conftest import make_settings, skip_or_fail
 from volforecast.data import db
 from volforecast.data.local_postgres import LocalPostgres, find_postgres_bin
+from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.tables import Base, ModelMetric, StockPrice, VolatilityPrediction
 from volforecast.errors import DatabaseUnavailableError
 
@@ -114,6 +116,36 @@ def test_a_prediction_step_is_unique_per_model_version(engine: Engine) -> None:
         connection.execute(insert(VolatilityPrediction), [row, {**row, "model_version": "2"}])
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.execute(insert(VolatilityPrediction), [{**row, "predicted_volatility": 2.0}])
+
+
+def test_forecasts_stored_before_served_as_are_productions_after_the_upgrade(
+    engine: Engine,
+) -> None:
+    # Given a database at revision 0008 holding a stored forecast step
+    db.downgrade(engine, "0008")
+    table = (
+        "volatility_predictions" if engine.dialect.name == "sqlite" else "ml.volatility_predictions"
+    )
+    columns = ("ticker, model_type, origin_date, step, forecast_date, predicted_volatility,"
+               " model_version, run_id, prediction_timestamp")  # fmt: skip
+    values = ":" + ", :".join(c.strip() for c in columns.split(","))
+    old = {"ticker": "AAA", "model_type": "GARCH", "origin_date": dt.date(2024, 1, 2), "step": 1,
+           "forecast_date": dt.date(2024, 1, 3), "predicted_volatility": 1.3,
+           "model_version": "1", "run_id": None, "prediction_timestamp": NOW}  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), old)
+    # When it is upgraded
+    db.upgrade(engine)
+    # Then the row is production's, as the model's readers see it
+    repository = PredictionRepository(engine)
+    (row,) = repository.find("AAA").rows
+    assert (row.model_version, row.served_as, row.predicted_volatility) == ("1", "production", 1.3)
+    # and a waiting challenger's step of version 2 is stored beside it, read only when asked
+    repository.upsert([dataclasses.replace(row, model_version="2", served_as="challenger")])
+    assert [r.model_version for r in repository.find("AAA").rows] == ["1"]
+    assert [r.model_version for r in repository.find("AAA", served_as="challenger").rows] == ["2"]
+    assert repository.find("AAA", served_as=None).total == 2
+    assert set(repository.frame(["AAA"])["served_as"]) == {"production"}
 
 
 def test_a_metric_is_unique_per_run(engine: Engine) -> None:

@@ -139,8 +139,11 @@ def _forecast_beside_production(settings: Settings, engine: Engine, client: Mlfl
                        challengers=waiting)  # fmt: skip
     assert done.paths == 4, done.failures
     assert set(done.vol_pct_by_model) == {"GARCH", "GARCH (challenger)"}
-    stored = PredictionRepository(engine).frame(["^GSPC"], start=dt.date(2019, 1, 1))
-    assert sorted(stored["model_version"]) == ["1", "2"]
+    stored = PredictionRepository(engine).frame(["^GSPC"], start=dt.date(2019, 1, 1),
+                                                served_as=None)  # fmt: skip
+    assert sorted(zip(stored["model_version"], stored["served_as"], strict=True)) == [
+        ("1", "production"), ("2", "challenger"),
+    ]  # fmt: skip
 
 
 def _compare_the_loser(

@@ -128,7 +128,8 @@ class PredictResponse(Schema):
     origin_date: dt.date
     """NYSE session of the latest close the forecast uses, ``YYYY-MM-DD``."""
     champion: bool = False
-    """Whether the model answered as the ticker's champion, the request naming none."""
+    """Whether the model answered as the ticker's champion, the request naming none (never
+    for ``alias: challenger``: a challenger is not the champion)."""
     alias: Literal["production", "challenger"] = "production"
     """The registry alias of the version that answered."""
 
@@ -189,6 +190,8 @@ class PredictionRecord(Schema):
     """Version of the registered model that made it."""
     prediction_timestamp: UtcDatetime
     """When the forecast was made, UTC, ISO 8601 with its offset."""
+    served_as: Literal["production", "challenger"] = "production"
+    """``challenger``: a waiting challenger's forecast for its live A/B, not the model's."""
 
 
 class PredictionPage(Schema):

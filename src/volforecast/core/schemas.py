@@ -36,6 +36,9 @@ class PredictionsSchema(pa.DataFrameModel):
     model_version: Series[str]
     run_id: Series[str] = pa.Field(nullable=True)
     prediction_timestamp: Series[Any] = pa.Field(description="when it was stored (UTC)")
+    served_as: Series[str] = pa.Field(
+        isin=["production", "challenger"], description="challenger: a live A/B's, not the model's"
+    )
 
 
 class BacktestSchema(pa.DataFrameModel):

@@ -26,6 +26,7 @@ from volforecast.dashboard.sources import PATH_COLUMNS, as_paths, empty_paths
 from volforecast.dashboard.sources.store import reading
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.evaluation.stats import diebold_mariano
+from volforecast.monitoring.accuracy import latest_stored
 from volforecast.settings import Settings
 
 RECORD_STEPS = (1, 5)
@@ -49,20 +50,15 @@ def forecast_record(
 
     One row per model type, step and forecast date, oldest first: when a day's forecast was
     stored more than once (a new version, a re-run), the latest stored counts, as it does for
-    the monitor. Of rows stored at the same moment, the older version's counts: a challenger
-    waiting for live evidence, always registered after production, forecasts in the same run
-    as production (:mod:`volforecast.jobs.live_ab`). ``vol_pct`` is daily volatility in percent.
+    the monitor (:func:`~volforecast.monitoring.accuracy.latest_stored`). Only production's
+    forecasts: a waiting challenger's, stored beside them for its live A/B, are not the
+    model's (``served_as``). ``vol_pct`` is daily volatility in percent.
     """
     with reading(engine):
         rows = PredictionRepository(engine).frame([ticker], start=start, end=end, steps=steps)
     if rows.empty:
         return empty_paths()
-    newer = pd.to_numeric(rows["model_version"], errors="coerce").fillna(0)
-    rows = (rows.assign(_version=-newer)
-            .sort_values(["prediction_timestamp", "_version"], kind="stable")
-            .drop_duplicates(["model_type", "step", "forecast_date"], keep="last")
-            .drop(columns="_version"))  # fmt: skip
-    return as_paths(rows, ["step", "forecast_date"])
+    return as_paths(latest_stored(rows), ["step", "forecast_date"])
 
 
 def realized_record(history: pd.DataFrame) -> pd.DataFrame:

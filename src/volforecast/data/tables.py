@@ -35,6 +35,10 @@ TICKER_LENGTH = 16
 
 # Natural keys: each table's unique constraint, and the key its repository upserts on.
 PREDICTION_KEY = ("ticker", "model_type", "origin_date", "step", "model_version")
+# Not in PREDICTION_KEY: a version holds one alias at a time, so one version's forecast of
+# one origin is either production's or a waiting challenger's, never both.
+SERVED_AS = ("production", "challenger")
+"""What a stored forecast was served as: ``ml.volatility_predictions.served_as``."""
 METRIC_KEY = ("run_id", "ticker", "model_type", "metric_name")
 ACCURACY_KEY = ("ticker", "model_type", "horizon", "proxy", "as_of_date")
 CHECK_KEY = ("ticker", "model_type", "detector", "observed_on")
@@ -154,6 +158,11 @@ class VolatilityPrediction(Base):
     model_version: Mapped[str] = mapped_column(String(20))
     run_id: Mapped[str | None] = mapped_column(String(100))
     prediction_timestamp: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    served_as: Mapped[str] = mapped_column(
+        String(20),
+        server_default=SERVED_AS[0],
+        comment="production, or challenger: a waiting challenger's live A/B forecast",
+    )
 
 
 class ModelMetric(Base):

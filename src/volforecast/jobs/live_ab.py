@@ -112,8 +112,8 @@ def record_for(
     frames: tuple[list[pd.DataFrame], list[pd.DataFrame]] = ([], [])
     if chosen and waiting.production is not None:
         with reachable(engine):
-            stored = PredictionRepository(engine).frame(
-                chosen, start=waiting.since, end=None, steps=range(1, promotion.horizon + 1)
+            stored = PredictionRepository(engine).frame(  # both sides: served_as=None
+                chosen, start=waiting.since, steps=range(1, promotion.horizon + 1), served_as=None
             )
             prices = PriceRepository(engine).load(chosen, end=as_of)
         if len(stored) and not prices.empty:

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
@@ -40,7 +39,6 @@ from volforecast.errors import (
     VolforecastError,
 )
 from volforecast.jobs.backtest import daily_data_by_ticker
-from volforecast.jobs.live_ab import waiting_challengers
 from volforecast.jobs.market import market_from_prices, with_market
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import build_model, is_pooled, registered_members
@@ -149,7 +147,7 @@ def monitor(
         raise UnknownTickerError(msg)
     now = dt.datetime.now(dt.UTC)
     store = MonitoringRepository(engine)
-    datasets, quality, accuracy = _load(engine, settings, names, as_of, models.client)
+    datasets, quality, accuracy = _load(engine, settings, names, as_of)
     for ticker in sorted((wanted or set()) - set(names)):
         report.failures[ticker] = f"{ticker}: no production model serves it"
     with reachable(engine):
@@ -202,15 +200,13 @@ def _load(
     settings: Settings,
     names: list[str],
     as_of: dt.date | None,
-    client: MlflowClient,
 ) -> tuple[dict[str, DailyData], QualityReport | None, list[AccuracyRow]]:
     """The tickers' data up to ``as_of``, the gate's report, the stored forecasts judged.
 
-    A waiting challenger's forecasts are stored beside production's: they are left out, as
-    the accuracy judged here is production's (the live A/B judges both,
-    :mod:`volforecast.jobs.live_ab`).
+    Only the forecasts served as production's are judged: a waiting challenger's, stored
+    beside them, say ``served_as = 'challenger'`` and stay out, before and after it is
+    promoted (the live A/B judges both, :mod:`volforecast.jobs.live_ab`).
     """
-    waiting = {(w.model_type, w.version) for w in waiting_challengers(client)}
     with reachable(engine):
         prices = PriceRepository(engine).load(names, end=as_of) if names else None
         datasets, quality = ({}, None) if prices is None or prices.empty else (
@@ -222,9 +218,6 @@ def _load(
         stored = (PredictionRepository(engine).frame(names, start=first_day, end=as_of,
                                                      steps=ACCURACY_HORIZONS)
                   if first_day is not None else pd.DataFrame())  # fmt: skip
-    if waiting and len(stored):
-        keys = pd.MultiIndex.from_frame(stored[["model_type", "model_version"]].astype(str))
-        stored = stored[~keys.isin(list(waiting))]
     accuracy = [
         row
         for ticker, data in datasets.items()

@@ -23,7 +23,11 @@ from sqlalchemy.exc import ProgrammingError
 from volforecast.core.features import DailyData
 from volforecast.data.db import reachable
 from volforecast.data.repositories.market import MarketRepository
-from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
+from volforecast.data.repositories.predictions import (
+    PredictionRepository,
+    PredictionRow,
+    ServedAs,
+)
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import (
     DatabaseUnavailableError,
@@ -63,6 +67,8 @@ class Prediction:
     origin_date: dt.date
     forecast_dates: tuple[dt.date, ...]
     vol_pct: tuple[float, ...]
+    served_as: ServedAs = PRODUCTION
+    """``challenger``: a waiting challenger's path, stored apart from the model's forecasts."""
 
     def rows(self, horizon: int, made_at: dt.datetime, first_step: int = 1) -> list[PredictionRow]:
         """Steps ``first_step`` to ``horizon`` as rows of ``ml.volatility_predictions``."""
@@ -77,6 +83,7 @@ class Prediction:
                 model_version=self.model_version,
                 run_id=self.run_id,
                 prediction_timestamp=made_at,
+                served_as=self.served_as,
             )
             for step in range(first_step, horizon + 1)
         ]
@@ -111,7 +118,8 @@ class Forecaster:
         """The challengers waiting for live evidence, answering only when asked for."""
         self.prices = PriceRepository(engine)
         self._latest: dict[str, dt.date] = {}
-        self._paths: dict[tuple[str, str, str, dt.date], Prediction] = {}
+        # Keyed by alias too: a promoted challenger's version then serves as production.
+        self._paths: dict[tuple[Alias, str, str, str, dt.date], Prediction] = {}
         self._champions: dict[str, str] | None = None
 
     # The latest close of every ticker is read in one query by refresh_latest (the service
@@ -196,7 +204,7 @@ class Forecaster:
         if latest is None or found is None:
             return None
         served, _ = found
-        return self._paths.get((served.name, served.version, ticker, latest))
+        return self._paths.get((alias, served.name, served.version, ticker, latest))
 
     def predict(self, ticker: str, model_type: str, alias: Alias = PRODUCTION) -> Prediction:
         """The production ``model_type``'s 30-day path for ``ticker``.
@@ -237,7 +245,7 @@ class Forecaster:
             )
             raise ModelNotFoundError(msg)
         served, model = found
-        cache_key = (served.name, served.version, ticker, latest)
+        cache_key = (alias, served.name, served.version, ticker, latest)
         hit = self._paths.get(cache_key)
         if hit is not None:
             return hit
@@ -248,14 +256,16 @@ class Forecaster:
         if data is None:
             msg = f"{ticker}: no stored price passes the quality gate"
             raise InvalidSeriesError(msg)
-        prediction = path_from(served, model, data)
+        prediction = path_from(served, model, data, served_as=alias)
         if len(self._paths) >= CACHE_LIMIT:
             self._paths = {}
         self._paths[cache_key] = prediction
         return prediction
 
 
-def path_from(served: Served, model: VolatilityModel, data: DailyData) -> Prediction:
+def path_from(
+    served: Served, model: VolatilityModel, data: DailyData, served_as: ServedAs = PRODUCTION
+) -> Prediction:
     """``model``'s 30-day path from the last day of ``data``, parameters frozen."""
     with served.lock:  # update() moves this shared model's origin
         forecast = model.update(data).forecast(MAX_HORIZON)
@@ -268,6 +278,7 @@ def path_from(served: Served, model: VolatilityModel, data: DailyData) -> Predic
         origin_date=forecast.origin_date,
         forecast_dates=forecast.forecast_dates,
         vol_pct=tuple(float(v) for v in forecast.vol_pct),
+        served_as=served_as,
     )
 
 
@@ -344,8 +355,7 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
     # A ticker asked for by name that no production model serves is a failure, not silence.
     report.failures += _unserved(wanted_tickers or set(), wanted_types, work)
     work, waiting = work + live, {id(served) for served, _ in live}
-    # One query and one pass of the quality gate for every ticker, as training does.
-    needed = sorted({ticker for _, ticker in work})
+    needed = sorted({ticker for _, ticker in work})  # one query and gate pass, as training
     if preloaded is None:
         preloaded = Preloaded.read(engine, settings, needed, as_of)
     datasets = preloaded.datasets(as_of, needed, settings.quality)
@@ -354,13 +364,14 @@ def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
     rows: list[PredictionRow] = []
     for served, ticker in work:
         data = datasets.get(ticker)
-        label = served.model_type + (" (challenger)" if id(served) in waiting else "")
+        served_as: ServedAs = CHALLENGER if id(served) in waiting else PRODUCTION
+        label = served.model_type + ("" if served_as == PRODUCTION else f" ({served_as})")
         try:
             if data is None:
                 when = "" if as_of is None else f" on or before {as_of}"
                 msg = f"{ticker}: no stored close{when} passes the quality gate"
                 raise InvalidSeriesError(msg)
-            prediction = path_from(served, served.models[ticker], data)
+            prediction = path_from(served, served.models[ticker], data, served_as)
         except (VolforecastError, ValueError, ArithmeticError) as exc:
             # One ticker's bad series must not cost the others their forecast.
             report.failures.append(PredictFailure(ticker, label, str(exc)))

@@ -31,6 +31,20 @@ def _figures(
     return float(np.sqrt(np.mean(error**2))), float(np.mean(np.abs(error))), loss
 
 
+def latest_stored(predictions: pd.DataFrame) -> pd.DataFrame:
+    """One row per model type, step and forecast date of ``predictions``: the latest stored.
+
+    Of rows stored at the same moment, the higher model version's (compared as numbers,
+    then as text): the choice never depends on the order the database returned them in.
+    """
+    version = pd.to_numeric(predictions["model_version"], errors="coerce").fillna(-1)
+    keys = ["prediction_timestamp", "_version", "model_version", "origin_date"]
+    return (predictions.assign(_version=version)
+            .sort_values(keys, kind="stable")
+            .drop_duplicates(["model_type", "step", "forecast_date"], keep="last")
+            .drop(columns="_version"))  # fmt: skip
+
+
 def accuracy_rows(
     predictions: pd.DataFrame,
     realized: DailyData,
@@ -54,7 +68,7 @@ def accuracy_rows(
     list of AccuracyRow
         One per model type, horizon and proxy that has a judged forecast. When a forecast
         for one day and step was stored more than once (a new version, a re-run), the latest
-        counts.
+        counts (:func:`latest_stored`).
     """
     if predictions.empty or len(realized) == 0:
         return []
@@ -65,9 +79,7 @@ def accuracy_rows(
     )
     frame = predictions[predictions["step"].isin(horizons)
                         & predictions["forecast_date"].isin(truth.index)]  # fmt: skip
-    frame = (frame.sort_values("prediction_timestamp")
-             .drop_duplicates(["model_type", "step", "forecast_date"], keep="last")
-             .join(truth, on="forecast_date"))  # fmt: skip
+    frame = latest_stored(frame).join(truth, on="forecast_date")
     as_of: dt.date = days.last_date.date()
     rows = []
     for (model_type, step), group in frame.groupby(["model_type", "step"], sort=True):

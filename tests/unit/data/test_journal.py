@@ -55,6 +55,21 @@ def test_every_field_reads_back_exactly(tmp_path: Path) -> None:
     assert type(back[0].origin_date) is dt.date
 
 
+def test_a_challengers_rows_keep_what_they_were_served_as_and_older_files_are_productions(
+    tmp_path: Path,
+) -> None:
+    journal = PredictionJournal(tmp_path / "journal")
+    challenger = [dataclasses.replace(r, served_as="challenger") for r in _rows()]
+    assert [r.served_as for r in journal.read(journal.append(challenger).path)] == [
+        "challenger"
+    ] * 3
+    # A file journaled before rows said what they were served as reads as production's
+    written = journal.append(_rows(steps=1))
+    written.path.write_text(written.path.read_text().replace(',"served_as":"production"', ""))
+    assert "served_as" not in written.path.read_text()
+    assert [r.served_as for r in journal.read(written.path)] == ["production"]
+
+
 def test_files_are_listed_oldest_first_and_a_half_written_one_is_not_listed(
     tmp_path: Path,
 ) -> None:

@@ -20,9 +20,10 @@ def realized() -> DailyData:
     return DailyData("AAA", DATES, returns, rv)
 
 
-def stored(rows: list[tuple[str, int, dt.date, float, int]]) -> pd.DataFrame:
+def stored(rows: list[tuple[str, int, dt.date, float, int]], version: str = "1") -> pd.DataFrame:
     return pd.DataFrame(
-        [{"model_type": m, "step": s, "forecast_date": d, "predicted_volatility": v,
+        [{"model_type": m, "origin_date": d - dt.timedelta(days=s), "step": s,
+          "forecast_date": d, "predicted_volatility": v, "model_version": version,
           "prediction_timestamp": pd.Timestamp(t, unit="s", tz="UTC")}
          for m, s, d, v, t in rows]
     )  # fmt: skip
@@ -58,6 +59,23 @@ def test_only_the_window_counts_and_the_latest_of_a_repeated_forecast_wins() -> 
     by_proxy = {r.proxy: r for r in rows}
     assert by_proxy["range"].n_forecasts == 1
     assert by_proxy["range"].rmse_vol_pct == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 1, 0], [1, 2, 0]], ids=str)
+def test_of_forecasts_stored_at_the_same_moment_the_higher_version_counts_in_any_order(
+    order: list[int],
+) -> None:
+    # Given one day's step-1 forecast stored at one moment by versions 2, 10 and 9 (ten
+    # above nine as numbers, below as text), in the order the database happens to return
+    day = DATES[5].date()
+    versions = [stored([("GARCH", 1, day, v, 5)], version=n)
+                for v, n in ((9.0, "2"), (1.0, "10"), (7.0, "9"))]  # fmt: skip
+    frame = pd.concat([versions[i] for i in order], ignore_index=True)
+    # When the monitor judges them
+    rows = {r.proxy: r for r in accuracy_rows(frame, realized(), window_days=1)}
+    # Then version 10's alone counts (realized range vol 1: error 0), whatever the order
+    assert rows["range"].n_forecasts == 1
+    assert rows["range"].rmse_vol_pct == pytest.approx(0.0)
 
 
 def test_a_zero_return_is_kept_for_rmse_and_skipped_by_qlike() -> None:

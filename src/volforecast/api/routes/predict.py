@@ -11,6 +11,7 @@ from volforecast.api.deps import StateDep
 from volforecast.api.schemas import PredictRequest, PredictResponse, Problem
 from volforecast.errors import VolforecastError
 from volforecast.jobs.predict import model_key
+from volforecast.registry.names import PRODUCTION
 
 router = APIRouter(tags=["predictions"])
 
@@ -52,6 +53,8 @@ async def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
             if found is None:
                 found = await run_in_threadpool(state.forecaster.champion, body.ticker)
             key, champion = found
+            # The challenger of the champion's family is not the champion.
+            champion = champion and body.alias == PRODUCTION
         # A path computed before for this version and close is answered without a thread hop.
         prediction = state.forecaster.cached(body.ticker, key, body.alias)
         if prediction is None:

@@ -51,15 +51,19 @@ def predictions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> PredictionPage:
-    """Stored forecast steps of a ticker, newest origin first; ``total`` counts every match."""
+    """Stored forecast steps of a ticker, newest origin first; ``total`` counts every match.
+
+    A waiting challenger's forecasts are listed too, marked ``served_as: challenger``.
+    """
     if start is not None and end is not None and start > end:
         raise HTTPException(422, f"start {start} is after end {end}")
     stored_type = None if model_type is None else model_key(model_type).upper()
     ticker = ticker.upper()
     with reachable(state.engine):
         page = PredictionRepository(state.engine).find(
-            ticker, model_type=stored_type, start=start, end=end, limit=limit, offset=offset
-        )
+            ticker, model_type=stored_type, start=start, end=end, limit=limit, offset=offset,
+            served_as=None,
+        )  # fmt: skip
     return PredictionPage(
         ticker=ticker,
         total=page.total,

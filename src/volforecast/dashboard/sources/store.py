@@ -92,7 +92,8 @@ def load_prices(engine: Engine, ticker: str) -> pd.DataFrame:
 def stored_forecasts(engine: Engine, ticker: str, *, limit: int = 1_000) -> sources.ForecastSet:
     """The newest stored path of each model type for ``ticker`` (``ml.volatility_predictions``).
 
-    Newest means the latest origin and, for that origin, the highest model version.
+    Newest means the latest origin and, for that origin, the highest model version. Only
+    production's paths: a waiting challenger's (``served_as``) is not the model's forecast.
     """
     with reading(engine):
         page = PredictionRepository(engine).find(ticker, limit=limit)

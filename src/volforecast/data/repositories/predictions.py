@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import cast
+from typing import Literal, cast
 
 import pandas as pd
 from sqlalchemy import Table, func, select
@@ -16,6 +16,10 @@ from volforecast.data.tables import PREDICTION_KEY, VolatilityPrediction
 from volforecast.data.upsert import upsert
 
 PREDICTIONS = cast("Table", VolatilityPrediction.__table__)
+
+ServedAs = Literal["production", "challenger"]
+"""What a stored forecast was served as (``data.tables.SERVED_AS``)."""
+PRODUCTION_ROWS: ServedAs = "production"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class PredictionRow:
     model_version: str
     run_id: str | None
     prediction_timestamp: dt.datetime
+    served_as: ServedAs = PRODUCTION_ROWS
+    """``challenger``: a waiting challenger's forecast for its live A/B, not the model's."""
 
 
 _COLUMNS = [PREDICTIONS.c[f.name] for f in fields(PredictionRow)]
@@ -67,12 +73,14 @@ class PredictionRepository(Repository):
         end: dt.date | None = None,
         limit: int = 100,
         offset: int = 0,
+        served_as: ServedAs | None = PRODUCTION_ROWS,
     ) -> PredictionPage:
         """Stored predictions of ``ticker`` whose forecast date is in ``[start, end]``.
 
-        Newest origin first, then by model type and step.
+        Newest origin first, then by model type and step. Only the rows served as
+        ``served_as``: production's unless asked (None: every row).
         """
-        where = [PREDICTIONS.c.ticker == ticker]
+        where = [PREDICTIONS.c.ticker == ticker, *_served(served_as)]
         if model_type is not None:
             where.append(PREDICTIONS.c.model_type == model_type)
         if start is not None:
@@ -104,11 +112,16 @@ class PredictionRepository(Repository):
         start: dt.date | None = None,
         end: dt.date | None = None,
         steps: Sequence[int] | None = None,
+        served_as: ServedAs | None = PRODUCTION_ROWS,
     ) -> pd.DataFrame:
-        """``PredictionsSchema`` rows of ``tickers`` with a forecast date in ``[start, end]``."""
+        """``PredictionsSchema`` rows of ``tickers`` with a forecast date in ``[start, end]``.
+
+        Only the rows served as ``served_as``: production's, the model's forecasts, unless
+        asked (None: every row, as the live A/B reads both sides).
+        """
         from volforecast.core.schemas import PredictionsSchema  # noqa: PLC0415  (imports pandera)
 
-        where: list[ColumnElement[bool]] = [PREDICTIONS.c.ticker.in_(list(tickers))]
+        where = [PREDICTIONS.c.ticker.in_(list(tickers)), *_served(served_as)]
         if start is not None:
             where.append(PREDICTIONS.c.forecast_date >= start)
         if end is not None:
@@ -120,3 +133,7 @@ class PredictionRepository(Repository):
             return frame
         frame["forecast_date"] = frame["forecast_date"].map(as_date)
         return PredictionsSchema.validate(frame)
+
+
+def _served(served_as: ServedAs | None) -> list[ColumnElement[bool]]:
+    return [] if served_as is None else [PREDICTIONS.c.served_as == served_as]
