@@ -407,8 +407,14 @@ def test_the_prediction_dag_promotes_a_waiting_challenger_after_n_live_days_and_
     assert len(promotions.events()) == logged
     # That run forecast with both versions, stored side by side.
     next_day = dt.date(2018, 6, 6)  # the session after origins[2], 2018-06-05
-    stored = PredictionRepository(engine).frame(["^GSPC"], start=next_day, end=next_day)
-    assert set(stored[stored["origin_date"] == origins[2]]["model_version"]) == {"1", "2"}
+    stored = PredictionRepository(engine).frame(
+        ["^GSPC"], start=next_day, end=next_day, served_as=None
+    )
+    day = stored[stored["origin_date"] == origins[2]]
+    assert dict(zip(day["model_version"], day["served_as"], strict=True)) == {
+        "1": "production",
+        "2": "challenger",
+    }
 
     # Three live days: promoted, logged once; the same day again moves nothing.
     assert origins[2] == dt.date(2018, 6, 5)
