@@ -171,7 +171,9 @@ def _assert_rejected(registry: Registry, name: str) -> None:
     tags = registry.client.get_model_version(name, "2").tags
     assert tags[names.TAG_DECISION] == names.NOT_PROMOTED
     rejected = registry.log.events(name)[-1]
-    assert (rejected.action, rejected.version, rejected.candidate) == ("reject", "1", "2")
+    # Logged as the challenger alias's removal: a replay of the log gives where it stands.
+    assert (rejected.alias, rejected.action, rejected.version, rejected.previous_version,
+            rejected.candidate) == ("challenger", "reject", None, "2", "2")  # fmt: skip
     assert f"rejected after {MIN_DAYS} live days" in rejected.reason
 
 
@@ -289,6 +291,8 @@ def test_a_training_while_a_challenger_waits_leaves_it_waiting(
     promotions = PromotionLog(engine)
     registry = Registry(client, promotions, settings.promotion, actor="tests")
     _win(registry, GSPC)
+    # It began waiting a week before the retrain's last close: its A/B is within its time.
+    client.set_model_version_tag(GSPC, "2", names.TAG_LIVE_SINCE, "2018-12-20")
 
     # The weekly retrain: v3 is judged against production, never put beside the waiting v2.
     config = TrainConfig(models=("garch",), plots=False, champions=False, force=True)
@@ -305,6 +309,10 @@ def test_a_training_while_a_challenger_waits_leaves_it_waiting(
 
     # A v4 that wins is not made challenger either; the reason names the waiting version.
     train(engine, settings, config, ["^GSPC"])
+    # Past its time (2 N + 10 weekdays), the waiting v2 would be replaced instead.
+    client.set_model_version_tag(GSPC, "2", names.TAG_LIVE_SINCE, "2018-06-01")
+    assert registry._waiting_version(GSPC, "4") is None
+    client.set_model_version_tag(GSPC, "2", names.TAG_LIVE_SINCE, "2018-12-20")
     dates = pd.bdate_range("2017-01-02", periods=60)
     losses = 0.2 + np.random.default_rng(2).exponential(0.5, len(dates))
     decision = registry.consider(
@@ -331,14 +339,15 @@ def test_the_daily_job_retags_a_challenger_whose_alias_was_moved_by_hand(
     client.set_registered_model_alias(GSPC, names.CHALLENGER, "1")  # by hand, in MLflow's UI
 
     assert [w.registered_model for w in waiting_challengers(client)] == [IXIC]
-    report = promote_live(engine, settings, client)
+    day = dt.date(2018, 6, 15)  # within IXIC's A/B time
+    report = promote_live(engine, settings, client, as_of=day)
     assert [(s.registered_model, s.version, s.settlement) for s in report.settled] == [
         (GSPC, "2", "decided")
     ]
     assert client.get_model_version(GSPC, "2").tags[names.TAG_DECISION] == names.NOT_PROMOTED
     assert client.get_model_version(IXIC, "2").tags[names.TAG_DECISION] == names.LIVE
     assert [o.registered_model for o in report.outcomes] == [IXIC]
-    assert promote_live(engine, settings, client).settled == [], "retagged once"
+    assert promote_live(engine, settings, client, as_of=day).settled == [], "retagged once"
 
 
 def test_compare_names_an_unknown_model_as_unknown(
@@ -359,8 +368,11 @@ def test_without_live_days_neither_predict_nor_the_service_looks_for_challengers
     code, output = _invoke(settings, monkeypatch, "predict", "--tickers", "^GSPC", "--as-of",
                            "2018-12-31", "--horizon", "1", min_days=0)  # fmt: skip
     assert code == ExitCode.OK, output
-    stored = PredictionRepository(engine).frame(["^GSPC"], start=dt.date(2018, 12, 31))
+    stored = PredictionRepository(engine).frame(
+        ["^GSPC"], start=dt.date(2018, 12, 31), served_as=None
+    )
     assert sorted(set(stored["model_version"])) == ["1"], "no challenger forecasts with N = 0"
+    assert set(stored["served_as"]) == {"production"}
 
     without = settings.model_copy(update={"promotion": PromotionSettings()})
     with TestClient(create_app(without)) as api:
@@ -371,3 +383,47 @@ def test_without_live_days_neither_predict_nor_the_service_looks_for_challengers
         service = api.app.state.service  # type: ignore[attr-defined]
         assert service.models.last_refresh is not None
         assert service.challengers.last_refresh is None, "the registry was not asked for them"
+
+
+def test_an_ab_that_never_gets_live_days_ends_and_blocks_no_later_version(
+    live: tuple[Settings, Engine, MlflowClient],
+) -> None:
+    settings, engine, client = live
+    registry = Registry(client, PromotionLog(engine), settings.promotion, actor="tests")
+    _win(registry, GSPC)
+    # No forecast of v2 is ever stored (its files unreadable, say): within its time it waits.
+    in_time = promote_live(engine, settings, client, as_of=dt.date(2018, 6, 15))
+    assert [o.rejected for o in in_time.outcomes] == [False]
+    assert registry.alias_version(GSPC, names.CHALLENGER) == "2"
+    # Past 2 N + 10 weekdays from its first live day it is rejected, and says why.
+    late = promote_live(engine, settings, client, as_of=dt.date(2018, 7, 31))
+    assert [o.rejected for o in late.outcomes] == [True]
+    assert "past the A/B's time" in registry.log.events(GSPC)[-1].reason
+    assert registry.alias_version(GSPC, names.CHALLENGER) is None
+    assert client.get_model_version(GSPC, "2").tags[names.TAG_DECISION] == names.NOT_PROMOTED
+
+
+def test_a_waiting_challenger_does_not_hold_back_a_model_without_production(
+    live: tuple[Settings, Engine, MlflowClient],
+) -> None:
+    settings, engine, client = live
+    registry = Registry(client, PromotionLog(engine), settings.promotion, actor="tests")
+    _win(registry, GSPC)
+    client.delete_model_version(GSPC, "1")  # production deleted by hand, its alias with it
+    train(engine, settings, TrainConfig(models=("garch",), plots=False, champions=False,
+                                        force=True), ["^GSPC"])  # fmt: skip
+    # Nothing to be judged beside: the new version serves at once, as before live A/Bs.
+    assert registry.alias_version(GSPC, names.PRODUCTION) == "3"
+
+
+def test_a_waiting_challenger_promoted_but_not_yet_settled_is_not_served_as_challenger(
+    live: tuple[Settings, Engine, MlflowClient],
+) -> None:
+    settings, engine, client = live
+    registry = Registry(client, PromotionLog(engine), settings.promotion, actor="tests")
+    _win(registry, GSPC)
+    # A promotion killed after the alias move: production and challenger on v2, still `live`.
+    client.set_registered_model_alias(GSPC, names.PRODUCTION, "2")
+    waiting = ProductionModels(client, alias=names.CHALLENGER)
+    waiting.refresh()
+    assert waiting.find("garch", "^GSPC") is None, "its forecasts are production's"

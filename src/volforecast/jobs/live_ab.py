@@ -34,7 +34,7 @@ from volforecast.monitoring.live_ab import LiveRecord, live_losses, live_record
 from volforecast.registry import names
 from volforecast.registry.aliases import Registry, alias_version
 from volforecast.registry.deadline import unanswered
-from volforecast.registry.decision import DM_MIN_DATES, Decision
+from volforecast.registry.decision import DM_MIN_DATES, Decision, live_overdue
 from volforecast.registry.live_exit import settle_live, tagged_live
 from volforecast.registry.promotion_log import PromotionLog
 from volforecast.registry.recovery import Recovered
@@ -291,6 +291,11 @@ def promote_live(
     return report
 
 
+def _overdue(waiting: Waiting, as_of: dt.date | None, min_live_days: int) -> bool:
+    day = as_of or dt.datetime.now(dt.UTC).date()
+    return live_overdue(waiting.since.isoformat(), day.isoformat(), min_live_days)
+
+
 def _judge(
     engine: Engine,
     settings: Settings,
@@ -316,6 +321,15 @@ def _judge(
             record.decision.metrics,
         )  # fmt: skip
         rejected = registry.reject_live(name, version, waiting.production, lost) is not None
+        if rejected:
+            record = replace(record, rejected=True)
+    elif _overdue(waiting, as_of, settings.promotion.min_live_days):
+        # It cannot reach N live days (its forecasts are not stored beside production's):
+        # it ends, so that it blocks no later version.
+        late = Decision(False, f"rejected: {record.live_days} of "
+                        f"{settings.promotion.min_live_days} live days since {waiting.since}, "
+                        "past the A/B's time")  # fmt: skip
+        rejected = registry.reject_live(name, version, waiting.production, late) is not None
         if rejected:
             record = replace(record, rejected=True)
     return LiveOutcome(

@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from volforecast.errors import RegistryError
 from volforecast.faults import checkpoint
-from volforecast.registry.decision import Decision, compare
+from volforecast.registry.decision import Decision, compare, live_overdue
 from volforecast.registry.names import (
     CHALLENGER,
     LIVE,
@@ -186,8 +186,10 @@ class Registry:
                 return None
             if self.alias_version(name, PRODUCTION) != production:
                 return None
+            # Logged as the challenger alias's removal, as an abandoned version's is, so that
+            # replaying the log gives where each alias stands.
             event = PromotionEvent(
-                name, self.log.next_seq(name), PRODUCTION, "reject", production, production,
+                name, self.log.next_seq(name), CHALLENGER, "reject", None, version,
                 f"v{version} {decision.reason}", decision.metrics, self.actor, candidate=version,
             )  # fmt: skip
             try:
@@ -252,10 +254,17 @@ class Registry:
 
     def _waiting_version(self, name: str, version: str) -> str | None:
         """The other version that waits for live evidence as challenger, if live days are asked."""
-        if not self.settings.min_live_days:
-            return None
+        days = self.settings.min_live_days
+        if not days or self.alias_version(name, PRODUCTION) is None:
+            return None  # nothing to be judged beside: the new version goes on as before
         current = self.alias_version(name, CHALLENGER)
         if current is None or current == version or not self._is_live(name, current):
+            return None
+        since = (self._version(name, current).tags or {}).get(TAG_LIVE_SINCE)
+        end = (self._version(name, version).tags or {}).get(TAG_DATA_END)
+        if since and end and live_overdue(since, end, days):
+            log.warning("%s v%s: its A/B ran past its time; v%s replaces it", name, current,
+                        version)  # fmt: skip
             return None
         return current
 

@@ -19,6 +19,20 @@ from volforecast.settings import PromotionSettings
 DM_MIN_DATES = 10
 """Fewest dates on which :func:`one_sided_dm` gives a p-value."""
 
+LIVE_GRACE_DAYS = 10
+"""Weekdays beyond twice N after which an A/B that has not reached its N live days ends."""
+
+
+def live_overdue(since: str, day: str, min_live_days: int) -> bool:
+    """Whether an A/B that began on ``since`` ran past its time by ``day`` (ISO dates).
+
+    A challenger whose forecasts cannot be stored beside production's (its files are gone,
+    production was deleted) never reaches N live days; after ``2 N + LIVE_GRACE_DAYS``
+    weekdays it is rejected and may be replaced, so that it blocks no later version.
+    """
+    weekdays = int(np.busday_count(since[:10], day[:10]))
+    return weekdays > 2 * min_live_days + LIVE_GRACE_DAYS
+
 
 @dataclass(frozen=True)
 class Decision:

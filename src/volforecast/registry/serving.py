@@ -175,9 +175,12 @@ class ProductionModels:
             # Of the challengers, only those waiting for live evidence: one query for all.
             live = live_versions(self.client) if self.alias == CHALLENGER else None
             for model in listed:
-                version = (model.aliases or {}).get(self.alias)
+                aliases = model.aliases or {}
+                version = aliases.get(self.alias)
                 if version is None or (live is not None and (model.name, str(version)) not in live):
                     continue
+                if live is not None and aliases.get(PRODUCTION) == version:
+                    continue  # production already (a promotion the daily job has yet to settle)
                 held = self._by_name.get(model.name)
                 if held is not None and held.version == str(version):
                     table[model.name] = held

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -102,10 +104,10 @@ def models_compare(
     """The live A/B of a waiting challenger: QLIKE of both versions on the same days.
 
     With VOLFORECAST_PROMOTION__MIN_LIVE_DAYS=N above 0, a challenger that wins at training
-    stays challenger and forecasts beside production every day; the daily job promotes it
-    once it beat production, by the training rule, over at least N live days. Shows each
-    judged day, the means, the one-sided Diebold-Mariano p and the status (waiting k/N days,
-    would promote, promoted).
+    stays challenger and forecasts beside production every day; after N live days the daily
+    job promotes it if it beat production by the training rule, and rejects it otherwise.
+    Shows each judged day, the means, the one-sided Diebold-Mariano p and the status
+    (waiting k/N days, would promote, not beating production, promoted).
     """
     from volforecast import listings  # noqa: PLC0415
     from volforecast.jobs.live_ab import live_record_of  # noqa: PLC0415
@@ -113,7 +115,7 @@ def models_compare(
 
     given = settings()
     store = engine(given)
-    with errors(), database_errors(store):
+    with errors(), database_errors(store), _tracking(given, "the live record"):
         chosen = None if ticker is None else [ticker.strip().upper()]
         record = live_record_of(store, given, connect(given), name, tickers=chosen)
     listing, payload = listings.live_record(record)
@@ -148,7 +150,7 @@ def models_live(
 
     given = settings()
     store = engine(given)
-    with errors(), database_errors(store):
+    with errors(), database_errors(store), _tracking(given, "the live A/B's verdicts"):
         report = promote_live(
             store, given, connect(given), as_of=None if as_of is None else as_of.date()
         )
@@ -169,6 +171,20 @@ def models_live(
     write_json(report_json, report.to_dict())
     if report.failures:
         raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+@contextmanager
+def _tracking(given: Settings, during: str) -> Iterator[None]:
+    """A tracking server that stops answering: one sentence and exit code 4, as training's."""
+    from volforecast.jobs.train import given_up_on  # noqa: PLC0415
+    from volforecast.registry.deadline import tracking_deadline  # noqa: PLC0415
+    from volforecast.registry.tracking import retry_policy  # noqa: PLC0415
+
+    with (
+        tracking_deadline(given.mlflow_deadline_s, retry_policy(given)),
+        given_up_on(given, during, "nothing was decided; run it again once the server answers"),
+    ):
+        yield
 
 
 @app.command("promote")
