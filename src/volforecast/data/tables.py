@@ -35,8 +35,8 @@ TICKER_LENGTH = 16
 
 # Natural keys: each table's unique constraint, and the key its repository upserts on.
 PREDICTION_KEY = ("ticker", "model_type", "origin_date", "step", "model_version")
-# Not in PREDICTION_KEY: a version holds one alias at a time, so one version's forecast of
-# one origin is either production's or a waiting challenger's, never both.
+# served_as is not in PREDICTION_KEY: a version's forecast of one origin is stored once, and
+# keeps what it was first served as (PredictionRepository.upsert).
 SERVED_AS = ("production", "challenger")
 """What a stored forecast was served as: ``ml.volatility_predictions.served_as``."""
 METRIC_KEY = ("run_id", "ticker", "model_type", "metric_name")

@@ -43,12 +43,20 @@ def upsert_statement(
 
 
 def upsert(
-    engine: Engine, table: Table, rows: Sequence[Mapping[str, object]], key: Sequence[str]
+    engine: Engine,
+    table: Table,
+    rows: Sequence[Mapping[str, object]],
+    key: Sequence[str],
+    *,
+    keep: Sequence[str] = (),
 ) -> int:
-    """Write ``rows`` in one transaction, replacing every column outside ``key``; the count."""
+    """Write ``rows`` in one transaction, replacing every column outside ``key``; the count.
+
+    ``keep``: columns a stored row keeps as they were first written.
+    """
     if not rows:
         return 0
     with engine.begin() as connection:
-        columns = [c for c in rows[0] if c not in key]
+        columns = [c for c in rows[0] if c not in key and c not in keep]
         connection.execute(upsert_statement(connection, table, key, columns), rows)
     return len(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -65,3 +66,20 @@ def test_a_nan_an_older_version_stored_is_read_not_refused(stored: pd.DataFrame)
     # Before migration 0005, PostgreSQL let NaN pass `predicted_volatility > 0`
     old = stored.assign(predicted_volatility=[np.nan, 1.2])
     assert PredictionsSchema.validate(old)["predicted_volatility"].isna().sum() == 1
+
+
+def test_a_stored_row_keeps_what_it_was_first_served_as(tmp_path: Path) -> None:
+    engine = db.create_db_engine(make_settings(database_url=f"sqlite:///{tmp_path}/v.db"))
+    db.upgrade(engine)
+    origin, day = dt.date(2024, 1, 8), dt.date(2024, 1, 9)
+    repository = PredictionRepository(engine)
+    repository.upsert([PredictionRow("AAPL", "GARCH", origin, 1, day, 1.1, "2", None, STORED,
+                                     served_as="challenger")])  # fmt: skip
+    # v2 was promoted that evening; the day's forecast asked again is no production row.
+    later = STORED + dt.timedelta(hours=1)
+    repository.upsert([PredictionRow("AAPL", "GARCH", origin, 1, day, 1.1, "2", None, later)])
+    rows = repository.frame(["AAPL"], served_as=None)
+    engine.dispose()
+    assert rows["served_as"].tolist() == ["challenger"]
+    # SQLite reads the time back without its zone; it was written in UTC.
+    assert pd.to_datetime(rows["prediction_timestamp"], utc=True).tolist() == [later]

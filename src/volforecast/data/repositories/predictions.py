@@ -59,10 +59,15 @@ class PredictionRepository(Repository):
     """
 
     def upsert(self, rows: Sequence[PredictionRow]) -> int:
-        """Insert or replace rows by their key; returns how many were written."""
+        """Insert or replace rows by their key; returns how many were written.
+
+        A stored row keeps what it was first served as: a challenger's forecast of a day stays
+        the challenger's when the same version, promoted since, forecasts that day again.
+        """
         # The last of several rows with one key wins, as it would in one statement per row.
         unique = {tuple(getattr(r, c) for c in PREDICTION_KEY): r for r in rows}
-        return upsert(self.engine, PREDICTIONS, [vars(r) for r in unique.values()], PREDICTION_KEY)
+        return upsert(self.engine, PREDICTIONS, [vars(r) for r in unique.values()],
+                      PREDICTION_KEY, keep=("served_as",))  # fmt: skip
 
     def find(
         self,
