@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from volforecast.models.catalog import MODEL_NAMES
 from volforecast.registry.names import CHALLENGER, CHAMPION, PRODUCTION, ticker_slug
 
 HORIZON = 30
@@ -33,11 +35,14 @@ def production_at(conn: psycopg.Connection[Any], when: dt.datetime) -> dict[str,
 def expected_paths(serving: dict[str, str], tickers: list[str]) -> set[tuple[str, str, str]]:
     """(ticker, MODEL_TYPE, version) that a day's predictions must hold."""
     by_slug = {ticker_slug(t): t for t in tickers}
+    # A registered name spells the family without its punctuation (har+lstm is har_lstm).
+    types = {re.sub(r"[^a-z0-9]+", "_", name): name.upper() for name in MODEL_NAMES}
     wanted = set()
     for name, version in serving.items():
         family, _, slug = name.partition("_volatility_")
         owners = tickers if slug == "pooled" else [by_slug[slug]] if slug in by_slug else []
-        wanted |= {(ticker, family.upper(), version) for ticker in owners}
+        model_type = types.get(family, family.upper())
+        wanted |= {(ticker, model_type, version) for ticker in owners}
     return wanted
 
 

@@ -22,13 +22,15 @@ from soak_checks import Day, expected_paths, replay
 
 def test_a_day_needs_one_path_per_ticker_from_each_serving_version() -> None:
     serving = {"garch_volatility_aapl": "3", "garch_volatility_gspc": "1",
-               "lstm_volatility_pooled": "7", "har_volatility_gone": "2"}  # fmt: skip
+               "lstm_volatility_pooled": "7", "har_volatility_gone": "2",
+               "har_lstm_volatility_aapl": "4"}  # fmt: skip
     wanted = expected_paths(serving, ["AAPL", "^GSPC"])
     assert wanted == {
         ("AAPL", "GARCH", "3"),
         ("^GSPC", "GARCH", "1"),
         ("AAPL", "LSTM", "7"),
         ("^GSPC", "LSTM", "7"),
+        ("AAPL", "HAR+LSTM", "4"),  # stored under its catalog name, registered as har_lstm
     }  # fmt: skip (a model of a ticker outside the soak asks for nothing)
 
 
