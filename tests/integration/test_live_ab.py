@@ -84,6 +84,14 @@ def _win(registry: Registry, name: str) -> None:
     assert f"waiting for {MIN_DAYS} live days" in decision.reason
 
 
+def _gspc_waits(live: tuple[Settings, Engine, MlflowClient]) -> Registry:
+    """The registry, after ^GSPC's v2 won at training and waits for live evidence."""
+    settings, engine, client = live
+    registry = Registry(client, PromotionLog(engine), settings.promotion, actor="tests")
+    _win(registry, GSPC)
+    return registry
+
+
 def _store_forecasts(settings: Settings, engine: Engine) -> list[dt.date]:
     """Hand-made 1-day forecasts of v1 and v2 from the last trained close on; their origins.
 
@@ -333,8 +341,7 @@ def test_the_daily_job_retags_a_challenger_whose_alias_was_moved_by_hand(
     live: tuple[Settings, Engine, MlflowClient],
 ) -> None:
     settings, engine, client = live
-    registry = Registry(client, PromotionLog(engine), settings.promotion, actor="tests")
-    _win(registry, GSPC)
+    registry = _gspc_waits(live)
     _win(registry, IXIC)
     client.set_registered_model_alias(GSPC, names.CHALLENGER, "1")  # by hand, in MLflow's UI
 
@@ -389,8 +396,7 @@ def test_an_ab_that_never_gets_live_days_ends_and_blocks_no_later_version(
     live: tuple[Settings, Engine, MlflowClient],
 ) -> None:
     settings, engine, client = live
-    registry = Registry(client, PromotionLog(engine), settings.promotion, actor="tests")
-    _win(registry, GSPC)
+    registry = _gspc_waits(live)
     # No forecast of v2 is ever stored (its files unreadable, say): within its time it waits.
     in_time = promote_live(engine, settings, client, as_of=dt.date(2018, 6, 15))
     assert [o.rejected for o in in_time.outcomes] == [False]
@@ -407,8 +413,7 @@ def test_a_waiting_challenger_does_not_hold_back_a_model_without_production(
     live: tuple[Settings, Engine, MlflowClient],
 ) -> None:
     settings, engine, client = live
-    registry = Registry(client, PromotionLog(engine), settings.promotion, actor="tests")
-    _win(registry, GSPC)
+    registry = _gspc_waits(live)
     client.delete_model_version(GSPC, "1")  # production deleted by hand, its alias with it
     train(engine, settings, TrainConfig(models=("garch",), plots=False, champions=False,
                                         force=True), ["^GSPC"])  # fmt: skip
@@ -419,9 +424,8 @@ def test_a_waiting_challenger_does_not_hold_back_a_model_without_production(
 def test_a_waiting_challenger_promoted_but_not_yet_settled_is_not_served_as_challenger(
     live: tuple[Settings, Engine, MlflowClient],
 ) -> None:
-    settings, engine, client = live
-    registry = Registry(client, PromotionLog(engine), settings.promotion, actor="tests")
-    _win(registry, GSPC)
+    client = live[2]
+    _gspc_waits(live)
     # A promotion killed after the alias move: production and challenger on v2, still `live`.
     client.set_registered_model_alias(GSPC, names.PRODUCTION, "2")
     waiting = ProductionModels(client, alias=names.CHALLENGER)
