@@ -69,12 +69,17 @@ def quarterly_reports(n: int, first: int, seed: int = 3) -> DailyData:
 
 
 def live_forecasts(
-    datasets: dict[str, DailyData], since: str, factors: dict[str, dict[str, float]], days: int
+    datasets: dict[str, DailyData],
+    since: str,
+    factors: dict[str, dict[str, float]],
+    days: int,
+    challenger: str | None = None,
 ) -> list[PredictionRow]:
     """Hand-made 1-day forecasts of versions, from the close ``since`` on, for ``days`` origins.
 
     ``factors[ticker][version]`` times the next day's realized volatility (percent) is what
-    that version forecasts, so which version wins each day is known.
+    that version forecasts, so which version wins each day is known. The ``challenger``
+    version's rows are stored as served to the live A/B, as the daily job stores them.
     """
     made_at = dt.datetime.now(dt.UTC)
     rows = []
@@ -85,7 +90,8 @@ def live_forecasts(
             realized_vol_pct = float(np.sqrt(data.rv_sigma2[i + 1]))
             rows += [
                 PredictionRow(ticker, "GARCH", data.dates[i].date(), 1, data.dates[i + 1].date(),
-                              realized_vol_pct * factor, version, None, made_at)
+                              realized_vol_pct * factor, version, None, made_at,
+                              "challenger" if version == challenger else "production")
                 for version, factor in by_version.items()
             ]  # fmt: skip
     return rows

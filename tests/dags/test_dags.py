@@ -389,7 +389,8 @@ def test_the_prediction_dag_promotes_a_waiting_challenger_after_n_live_days_and_
     assert registry.consider("garch_volatility_gspc", "2", losses_frame("X", dates, losses),
                              lambda _v: losses_frame("X", dates, 2 * losses)).live  # fmt: skip
     datasets, _ = daily_data_by_ticker(PriceRepository(engine).load(["^GSPC"]), settings.quality)
-    rows = live_forecasts(datasets, "2018-06-01", {"^GSPC": {"1": 2.5, "2": 1.05}}, days=3)
+    rows = live_forecasts(datasets, "2018-06-01", {"^GSPC": {"1": 2.5, "2": 1.05}}, days=3,
+                          challenger="2")  # fmt: skip
     PredictionRepository(engine).upsert(rows)
     origins = sorted({r.origin_date for r in rows})
     logged = len(promotions.events())
@@ -405,12 +406,16 @@ def test_the_prediction_dag_promotes_a_waiting_challenger_after_n_live_days_and_
     assert registry.alias_version("garch_volatility_gspc", "production") == "1"
     assert registry.alias_version("garch_volatility_gspc", "challenger") == "2"
     assert len(promotions.events()) == logged
-    # That run forecast with both versions, stored side by side.
+    # That run forecast with both versions, stored side by side: it rewrote the day's
+    # hand-made rows, each still what it was served as.
     next_day = dt.date(2018, 6, 6)  # the session after origins[2], 2018-06-05
     stored = PredictionRepository(engine).frame(
         ["^GSPC"], start=next_day, end=next_day, served_as=None
     )
     day = stored[stored["origin_date"] == origins[2]]
+    assert (
+        pd.to_datetime(day["prediction_timestamp"], utc=True) > rows[0].prediction_timestamp
+    ).all()
     assert dict(zip(day["model_version"], day["served_as"], strict=True)) == {
         "1": "production",
         "2": "challenger",
