@@ -192,9 +192,12 @@ def backtest_ticker(data: DailyData, config: BacktestConfig) -> TickerForecasts:
             if not model.fit_report.converged:
                 result.not_converged[name] = result.not_converged.get(name, 0) + 1
             block_origins = positions[in_block]
-            paths[in_block] = model.forecast_paths(
-                data.head(int(block_origins.max()) + 1), block_origins, config.horizon
-            )
+            try:
+                paths[in_block] = model.forecast_paths(
+                    data.head(int(block_origins.max()) + 1), block_origins, config.horizon
+                )
+            except ArithmeticError as error:  # an explosive fit: this block only, as a failed fit
+                result.failures.append(f"{data.ticker}/{name} at {first.date()}: {error}")
         result.sigma2[name] = paths
     return result
 

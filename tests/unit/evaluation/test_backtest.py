@@ -105,6 +105,34 @@ def test_a_ticker_too_short_to_fit_fails_alone(gspc: DailyData) -> None:
     assert np.isfinite(young_item.sigma2["garch"][last_block]).all(), "later, a fit once it can"
 
 
+def test_a_block_whose_forecast_is_not_a_positive_number_fails_alone(
+    gspc: DailyData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An explosive EGARCH fit in 2008 overflowed its simulated paths; the run must go on.
+    from volforecast.models.garch import GarchModel  # noqa: PLC0415
+
+    second, second_last = blocks(CONFIG)[1]
+    real = GarchModel._forecast_paths
+
+    def explodes_in_the_second_block(
+        self: GarchModel, data: DailyData, origins: np.ndarray, horizon: int
+    ) -> np.ndarray:
+        paths = real(self, data, origins, horizon)
+        explodes = second <= data.dates[origins[0]] <= second_last
+        return paths * np.inf if explodes else paths
+
+    monkeypatch.setattr(GarchModel, "_forecast_paths", explodes_in_the_second_block)
+    result = walk_forward([gspc.until(pd.Timestamp("2017-06-30"))], CONFIG)
+    assert result.failures == [
+        f"^GSPC/garch at {second.date()}: garch produced a variance that is not a positive number"
+    ]
+    item = result.tickers["^GSPC"]
+    in_second = (item.origin_dates >= second) & (item.origin_dates <= second_last)
+    assert np.isnan(item.sigma2["garch"][in_second]).all()
+    assert np.isfinite(item.sigma2["garch"][~in_second]).all(), "the other blocks are kept"
+    assert np.isfinite(item.sigma2["har"]).all()
+
+
 def test_a_combination_is_the_average_of_its_members_origin_by_origin(gspc: DailyData) -> None:
     data = gspc.until(pd.Timestamp("2017-06-30"))
     config = BacktestConfig(CONFIG.train_end, CONFIG.test_end, ("garch", "har+ewma"))
