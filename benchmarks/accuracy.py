@@ -114,7 +114,7 @@ from volforecast.evaluation.stats import (
     var_exceedances,
 )
 from volforecast.jobs.backtest import daily_data_by_ticker, run_backtest
-from volforecast.models.catalog import combination_members
+from volforecast.models.catalog import combination_members, is_pooled
 from volforecast.models.lstm.config import LstmConfig
 from volforecast.settings import QualitySettings
 
@@ -168,6 +168,7 @@ def backtest_with_cache(
     cache: Path | None,
     *,
     workers: int,
+    pool_all: bool = False,
 ) -> tuple[Forecasts, float, int]:
     """Every model's paths per ticker: cached ones read, the others backtested (and cached).
 
@@ -178,10 +179,14 @@ def backtest_with_cache(
     Returns the forecasts, the seconds spent backtesting and the number of failed fits.
     """
     key = _cache_key(tickers, config)
+
+    def model_key(model: str) -> str:
+        return key + ("|pooled on every ticker" if pool_all and is_pooled(model) else "")
+
     cached = {}
     if cache is not None:
         for model in config.fitted_models:
-            paths = load_cached(cache, model, key)
+            paths = load_cached(cache, model, model_key(model))
             if paths is not None:
                 cached[model] = paths
     missing = tuple(m for m in config.fitted_models if m not in cached)
@@ -193,11 +198,12 @@ def backtest_with_cache(
         quality=QualitySettings(),
         tickers=tickers,
         workers=workers,
+        pool_all=pool_all,
     )
     forecasts = report.result.tickers
     if cache is not None:
         for model in missing:
-            save_cached(cache, model, key, forecasts)
+            save_cached(cache, model, model_key(model), forecasts)
     for model, paths in cached.items():
         for ticker, item in forecasts.items():
             item.sigma2[model] = paths[ticker]
@@ -226,6 +232,12 @@ def add_draw_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", type=Path, help="keep and reuse each model's paths here")
+    parser.add_argument(
+        "--pool-all",
+        action="store_true",
+        help="train the pooled LSTM on every ticker of the file, as the service trains it on "
+        "every stored ticker, and forecast the drawn ones",
+    )
     parser.add_argument(
         "--period",
         choices=sorted(PERIODS),
@@ -408,8 +420,9 @@ def report(args: argparse.Namespace, page: ResultsPage) -> tuple[pd.DataFrame, i
     )
     datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
     forecasts, seconds, failures = backtest_with_cache(
-        prices, datasets, tickers, config, args.cache, workers=args.workers
-    )
+        prices, datasets, tickers, config, args.cache, workers=args.workers,
+        pool_all=args.pool_all,
+    )  # fmt: skip
     print(f"backtest: {seconds:.0f} s, {failures} failed fits")
     before = first_windows(
         prices, datasets, config, cache=args.cache, key=_cache_key(tickers, config)

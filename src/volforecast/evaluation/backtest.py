@@ -205,6 +205,7 @@ def backtest_ticker(data: DailyData, config: BacktestConfig) -> TickerForecasts:
 def _backtest_pooled(
     datasets: Sequence[DailyData], config: BacktestConfig, results: dict[str, TickerForecasts],
     progress: Callable[[str], None] | None, on_epoch: EpochCallback | None = None,
+    pool_with: Sequence[DailyData] = (),
 ) -> None:  # fmt: skip
     for name in sorted(n for n in config.fitted_models if is_pooled(n)):
         for item in results.values():
@@ -213,7 +214,8 @@ def _backtest_pooled(
         minimum = spec.model_kind.min_obs
         for number, (first, last) in enumerate(blocks(config)):
             histories = [d.until(first - pd.Timedelta(days=1)) for d in datasets]
-            usable = [h for h in histories if len(h) >= minimum]
+            others = [d.until(first - pd.Timedelta(days=1)) for d in pool_with]
+            usable = [h for h in histories + others if len(h) >= minimum]
             for h in histories:
                 if len(h) < minimum:
                     results[h.ticker].failures.append(
@@ -360,6 +362,7 @@ def walk_forward(
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
     on_epoch: EpochCallback | None = None,
+    pool_with: Iterable[DailyData] = (),
 ) -> BacktestResult:
     """Backtest every model of ``config`` on every ticker.
 
@@ -378,6 +381,9 @@ def walk_forward(
         Told the name of each ticker or pooled block when it is done.
     on_epoch : callable, optional
         Told each epoch of every pooled LSTM training (the first block's runs longest).
+    pool_with : iterable of DailyData, optional
+        More tickers the pooled models train on, as the service's pooled LSTM trains on every
+        stored ticker; they are not forecast. They need the market series already.
     """
     data = list(datasets)
     if any(d.market_log_rv is None for d in data):
@@ -401,7 +407,7 @@ def walk_forward(
                 results[d.ticker] = backtest_ticker(d, config)
                 if progress is not None:
                     progress(d.ticker)
-    _backtest_pooled(data, config, results, progress, on_epoch)
+    _backtest_pooled(data, config, results, progress, on_epoch, list(pool_with))
     add_combinations(results, {d.ticker: d for d in data}, config)
     for item in results.values():
         for failure in item.failures:

@@ -108,12 +108,14 @@ def run_backtest(  # noqa: PLR0913  (the job's options, each a CLI flag)
     progress: Callable[[str], None] | None = None,
     market: pd.Series | None = None,
     on_epoch: EpochCallback | None = None,
+    pool_all: bool = False,
 ) -> BacktestReport:
     """Walk-forward backtest of ``config`` on ``prices`` (raw layout, any number of tickers).
 
     ``market`` is the market series HAR's market term reads (the stored one, for prices from
     the database); by default it is computed from every ticker of ``prices``. ``on_epoch``
-    hears each epoch of the pooled LSTM's trainings.
+    hears each epoch of the pooled LSTM's trainings. With ``pool_all`` the pooled models
+    train on every ticker of ``prices``, as the service's do, and forecast ``tickers``.
     """
     started = time.perf_counter()
     if out is not None and out.suffix.lower() not in {".csv", ".parquet"}:
@@ -124,9 +126,14 @@ def run_backtest(  # noqa: PLR0913  (the job's options, each a CLI flag)
         # Every ticker of the file, as a live forecast reads every stored ticker.
         market = market_from_prices(prices, quality)["log_rv"]
     datasets = with_market(datasets, market)
+    others: dict[str, DailyData] = {}
+    if pool_all and any(is_pooled(m) for m in config.fitted_models):
+        others, _ = daily_data_by_ticker(prices, quality)
+        others = with_market({t: d for t, d in others.items() if t not in datasets}, market)
     result = walk_forward(
-        datasets.values(), config, workers=workers, progress=progress, on_epoch=on_epoch
-    )
+        datasets.values(), config, workers=workers, progress=progress, on_epoch=on_epoch,
+        pool_with=others.values(),
+    )  # fmt: skip
     tables = [
         loss_table(datasets[t], item.origin_positions, item.sigma2)
         for t, item in result.tickers.items()

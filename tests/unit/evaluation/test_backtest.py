@@ -12,7 +12,7 @@ from pandera.errors import SchemaError
 from threadpoolctl import threadpool_info
 
 from volforecast.core.calendar import trading_days_after
-from volforecast.core.features import DailyData
+from volforecast.core.features import DailyData, market_log_rv
 from volforecast.evaluation import backtest
 from volforecast.evaluation.backtest import (
     OUTPUT_COLUMNS,
@@ -271,3 +271,21 @@ def test_the_per_ticker_pass_runs_on_one_blas_thread_and_gives_the_rest_back(
     # Many small least-squares fits: a second BLAS thread only waits on the first.
     assert seen == [{1}]
     assert blas_threads() == before
+
+
+def test_the_pooled_model_also_trains_on_tickers_it_does_not_forecast(
+    gspc: DailyData, ixic: DailyData
+) -> None:
+    # As the service's pooled LSTM trains on every stored ticker, whichever are forecast.
+    config = BacktestConfig(
+        dt.date(2016, 12, 30), dt.date(2017, 2, 28), ("lstm",), refit_every=21,
+        lstm_settings={"max_epochs": 1, "batch_size": 256, "stride": 10},
+    )  # fmt: skip
+    market = market_log_rv([gspc, ixic])
+    forecast = gspc.until(pd.Timestamp("2017-06-30")).with_market(market)
+    alone = walk_forward([forecast], config)
+    pooled = walk_forward([forecast], config, pool_with=[ixic.with_market(market)])
+    assert list(pooled.tickers) == ["^GSPC"], "the other ticker is trained on, not forecast"
+    paths = pooled.tickers["^GSPC"].sigma2["lstm"]
+    assert np.isfinite(paths).all()
+    assert not np.allclose(paths, alone.tickers["^GSPC"].sigma2["lstm"])
