@@ -41,6 +41,9 @@ the test period; ``--period crisis`` on July 2007 - June 2009, trained through 2
 (``_periods.py``: calendar years; the crisis split before, in and after the crash), and
 against GJR-GARCH-t as well as GARCH(1,1).
 
+The pooled LSTM trains on the drawn tickers; with ``--pool-all`` on every ticker of the file,
+as the service's trains on every stored ticker, while only the drawn ones are forecast.
+
 On two cores the LSTM's backtest takes about 8 minutes; GJR, EGARCH and the ensemble took
 34 minutes together with other work sharing the machine, most of a full run. With
 ``--cache DIR`` each fitted model's forecast paths are kept in ``DIR/<model>.npz`` and a later
