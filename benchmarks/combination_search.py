@@ -12,7 +12,7 @@ families it lacks are backtested first):
 
 The candidates, each combining daily variance paths per step:
 
-* ``a*w+b``: fixed weights ``w`` and ``1 - w``;
+* ``a*w+b``: fixed weights ``w`` and ``1 - w`` (``a*w+b*v+c``: ``w``, ``v`` and the rest);
 * ``a+b recent hlH``: weights inversely proportional to each member's exponentially weighted
   mean QLIKE (half-life ``H`` origins) of the step's forecasts already realized at the origin,
   per ticker (equal weights until ten are);
@@ -78,8 +78,8 @@ def recent_weights(
 def candidates() -> dict[str, Candidate]:
     """The combinations tried, by name."""
 
-    def fixed(a: str, b: str, w: float) -> Candidate:
-        return lambda _d, _p, paths: w * paths[a] + (1 - w) * paths[b]
+    def fixed(weights: dict[str, float]) -> Candidate:
+        return lambda _d, _p, paths: sum(w * paths[m] for m, w in weights.items())
 
     def recent(members: tuple[str, ...], half_life: float) -> Candidate:
         def combine(data: DailyData, positions: np.ndarray, paths: Paths) -> np.ndarray:
@@ -94,8 +94,11 @@ def candidates() -> dict[str, Candidate]:
 
     found: dict[str, Candidate] = {}
     for w in (0.5, 0.7, 0.85):
-        found[f"har*{w}+gjr-garch-t"] = fixed("har", "gjr-garch-t", w)
-        found[f"har*{w}+lstm"] = fixed("har", "lstm", w)
+        found[f"har*{w}+gjr-garch-t"] = fixed({"har": w, "gjr-garch-t": 1 - w})
+        found[f"har*{w}+lstm"] = fixed({"har": w, "lstm": 1 - w})
+    for har, lstm in ((1 / 3, 1 / 3), (0.5, 0.25), (0.6, 0.2), (0.6, 0.1), (0.7, 0.15)):
+        weights = {"har": har, "lstm": lstm, "gjr-garch-t": 1 - har - lstm}
+        found[f"har*{har:.2g}+lstm*{lstm:.2g}+gjr-garch-t"] = fixed(weights)
     for members in (("har", "lstm"), ("har", "gjr-garch-t"), ("har", "lstm", "gjr-garch-t")):
         for half_life in (10, 90):
             found[f"{'+'.join(members)} recent hl{half_life}"] = recent(members, half_life)
@@ -108,11 +111,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_draw_arguments(parser)
     add_markdown_argument(parser)
+    parser.add_argument(
+        "--pool-all",
+        action="store_true",
+        help="the LSTM trained on every ticker of the file (accuracy.py --pool-all's cache)",
+    )
     parser.set_defaults(period="validation")
     args = parser.parse_args()
     if args.period != "validation":
         parser.error("combinations are chosen on the validation period only")
     title = f"Combinations tried on the validation period, {args.tickers} tickers"
+    if args.pool_all:
+        title += ", the LSTM trained on every ticker of the file"
     with results_page(title, args.markdown) as page:
         run(args, page)
 
@@ -123,8 +133,9 @@ def run(args: argparse.Namespace, page: ResultsPage) -> None:
     config = BacktestConfig(period.train_end, period.test_end, FAMILIES, refit_every=21)
     datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
     forecasts, _, _ = backtest_with_cache(
-        prices, datasets, tickers, config, args.cache, workers=args.workers
-    )
+        prices, datasets, tickers, config, args.cache, workers=args.workers,
+        pool_all=args.pool_all,
+    )  # fmt: skip
     names = list(FAMILIES)
     for name, combine in candidates().items():
         for ticker, item in forecasts.items():
