@@ -111,11 +111,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_draw_arguments(parser)
     add_markdown_argument(parser)
-    parser.add_argument(
-        "--pool-all",
-        action="store_true",
-        help="the LSTM trained on every ticker of the file (accuracy.py --pool-all's cache)",
-    )
     parser.set_defaults(period="validation")
     args = parser.parse_args()
     if args.period != "validation":
