@@ -42,7 +42,7 @@ class Period:
         bounds = [self.train_end, *self.splits, self.test_end]
         found = []
         for before, last in itertools.pairwise(bounds):
-            first = before + dt.timedelta(days=1)
+            first = (pd.Timestamp(before) + pd.offsets.BDay(1)).date()  # the first weekday
             found.append((f"{first:%Y-%m}..{last:%Y-%m}", first, last))
         return found
 

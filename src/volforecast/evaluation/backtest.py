@@ -187,7 +187,6 @@ def backtest_ticker(data: DailyData, config: BacktestConfig) -> TickerForecasts:
                 why = fitted.failures[history.ticker]
                 result.failures.append(f"{data.ticker}/{name} at {first.date()}: {why}")
                 continue
-            panel = fitted
             model = fitted.for_ticker(history.ticker)
             if not model.fit_report.converged:
                 result.not_converged[name] = result.not_converged.get(name, 0) + 1
@@ -198,6 +197,8 @@ def backtest_ticker(data: DailyData, config: BacktestConfig) -> TickerForecasts:
                 )
             except ArithmeticError as error:  # an explosive fit: this block only, as a failed fit
                 result.failures.append(f"{data.ticker}/{name} at {first.date()}: {error}")
+                continue  # and the next block does not start from its parameters
+            panel = fitted
         result.sigma2[name] = paths
     return result
 
@@ -212,9 +213,14 @@ def _backtest_pooled(
             item.sigma2[name] = np.full((len(item.origin_positions), config.horizon), np.nan)
         spec, panel = spec_of(name), None
         minimum = spec.model_kind.min_obs
-        for number, (first, last) in enumerate(blocks(config)):
+        schedule = blocks(config)
+        # Only the extra tickers trainable from the first block: one that came of age later
+        # would change the panel, and a changed panel trains a new network from scratch.
+        start = schedule[0][0] - pd.Timedelta(days=1)
+        extra = [d for d in pool_with if len(d.until(start)) >= minimum]
+        for number, (first, last) in enumerate(schedule):
             histories = [d.until(first - pd.Timedelta(days=1)) for d in datasets]
-            others = [d.until(first - pd.Timedelta(days=1)) for d in pool_with]
+            others = [d.until(first - pd.Timedelta(days=1)) for d in extra]
             usable = [h for h in histories + others if len(h) >= minimum]
             for h in histories:
                 if len(h) < minimum:
@@ -224,8 +230,8 @@ def _backtest_pooled(
             if not usable:
                 continue
             settings = dict(config.lstm_settings)
-            if panel is not None:
-                settings["max_epochs"] = config.lstm_refit_epochs
+            if panel is not None and set(panel.models) == {h.ticker for h in usable}:
+                settings["max_epochs"] = config.lstm_refit_epochs  # warm: a few epochs do
             panel = fit_panel(spec, usable, warm_start=panel, on_epoch=on_epoch, **settings)
             for data in datasets:
                 item = results[data.ticker]
@@ -235,9 +241,12 @@ def _backtest_pooled(
                 if model is None or not in_block.any():
                     continue
                 block_origins = item.origin_positions[in_block]
-                item.sigma2[name][in_block] = model.forecast_paths(
-                    data.head(int(block_origins.max()) + 1), block_origins, config.horizon
-                )
+                try:
+                    item.sigma2[name][in_block] = model.forecast_paths(
+                        data.head(int(block_origins.max()) + 1), block_origins, config.horizon
+                    )
+                except ArithmeticError as error:
+                    item.failures.append(f"{data.ticker}/{name} at {first.date()}: {error}")
             if progress is not None:
                 progress(f"{name} block {number + 1}")
 
@@ -383,7 +392,8 @@ def walk_forward(
         Told each epoch of every pooled LSTM training (the first block's runs longest).
     pool_with : iterable of DailyData, optional
         More tickers the pooled models train on, as the service's pooled LSTM trains on every
-        stored ticker; they are not forecast. They need the market series already.
+        stored ticker; they are not forecast. They need the market series already. Only those
+        with enough days before the first block are used, in every block.
     """
     data = list(datasets)
     if any(d.market_log_rv is None for d in data):

@@ -17,10 +17,11 @@ from _periods import PERIODS, robustness_targets
 def test_the_crisis_splits_before_in_and_after_the_crash_and_covers_every_origin() -> None:
     crisis = PERIODS["crisis"].sub_periods()
     assert [(first, last) for _, first, last in crisis] == [
-        (dt.date(2007, 6, 30), dt.date(2008, 8, 31)),
+        (dt.date(2007, 7, 2), dt.date(2008, 8, 31)),
         (dt.date(2008, 9, 1), dt.date(2009, 1, 31)),
-        (dt.date(2009, 2, 1), dt.date(2009, 6, 30)),
+        (dt.date(2009, 2, 2), dt.date(2009, 6, 30)),
     ]
+    assert crisis[0][0] == "2007-07..2008-08"
     years = PERIODS["test"].sub_periods()
     assert [label for label, _, _ in years] == [
         "2015-01..2015-12", "2016-01..2016-12", "2017-01..2017-12", "2018-01..2018-12",

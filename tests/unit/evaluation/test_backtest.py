@@ -289,3 +289,35 @@ def test_the_pooled_model_also_trains_on_tickers_it_does_not_forecast(
     paths = pooled.tickers["^GSPC"].sigma2["lstm"]
     assert np.isfinite(paths).all()
     assert not np.allclose(paths, alone.tickers["^GSPC"].sigma2["lstm"])
+
+
+def test_a_panel_that_changes_trains_in_full_and_late_extra_tickers_stay_out(
+    gspc: DailyData, ixic: DailyData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A warm refit trains one epoch; a network rebuilt for a new set of tickers needs all.
+    calls: list[tuple[list[str], object]] = []
+    real = backtest.fit_panel
+
+    def spy(spec: object, datasets: list[DailyData], **kwargs: object) -> object:
+        calls.append(([d.ticker for d in datasets], kwargs.get("max_epochs")))
+        return real(spec, datasets, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backtest, "fit_panel", spy)
+    config = BacktestConfig(
+        dt.date(2016, 12, 30), dt.date(2017, 3, 31), ("lstm",), refit_every=21,
+        lstm_settings={"max_epochs": 2, "batch_size": 256, "stride": 10},
+    )  # fmt: skip
+    market = market_log_rv([gspc, ixic])
+    second = blocks(config)[1][0]
+
+    def young(data: DailyData, ticker: str) -> DailyData:  # 200 days just before block two
+        cut = data.until(pd.Timestamp("2017-06-30")).with_market(market)
+        start = int(cut.dates.searchsorted(second)) - 200
+        return replace(cut.tail(len(cut) - start), ticker=ticker)
+
+    gspc_2017 = gspc.until(pd.Timestamp("2017-06-30")).with_market(market)
+    walk_forward([gspc_2017, young(ixic, "NEWCO")], config)
+    assert calls == [(["^GSPC"], 2), (["^GSPC", "NEWCO"], 2), (["^GSPC", "NEWCO"], 1)]
+    calls.clear()
+    walk_forward([gspc_2017], config, pool_with=[young(ixic, "LATE")])
+    assert calls == [(["^GSPC"], 2), (["^GSPC"], 1), (["^GSPC"], 1)], "LATE is never pooled"
