@@ -27,9 +27,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from _cache import backtest_with_cache
 from _common import ResultsPage, add_markdown_argument, results_page
 from _periods import PERIODS, robustness_targets, sub_period_ratios
-from accuracy import add_draw_arguments, backtest_with_cache, draw
+from accuracy import add_draw_arguments, draw
 from volforecast.core.features import DailyData
 from volforecast.evaluation.backtest import BacktestConfig
 from volforecast.evaluation.metrics import loss_table, relative_qlike

@@ -33,8 +33,10 @@ import argparse
 import numpy as np
 import pandas as pd
 
+from _cache import backtest_with_cache
 from _common import main_with_page
-from accuracy import PERIODS, add_draw_arguments, backtest_with_cache, draw
+from _periods import PERIODS
+from accuracy import add_draw_arguments, draw
 from volforecast.core.features import DailyData, season_peaks, seasonal_regressors
 from volforecast.core.losses import qlike_losses
 from volforecast.evaluation.backtest import BacktestConfig
@@ -135,7 +137,7 @@ def main() -> None:
     args = parser.parse_args()
 
     prices, tickers = draw(args)
-    train_end, test_end, _ = PERIODS[args.period]
+    train_end, test_end = PERIODS[args.period].train_end, PERIODS[args.period].test_end
     config = BacktestConfig(train_end, test_end, ("garch",), refit_every=21)
     datasets, _ = daily_data_by_ticker(prices, QualitySettings(), tickers)
     # The market of every ticker in the file, as the backtest computes it.
