@@ -88,7 +88,8 @@ def sub_period_ratios(
                 continue
             paths = {m: item.sigma2[m][keep] for m in models if m in item.sigma2}
             losses.append(loss_table(datasets[ticker], item.origin_positions[keep], paths))
-        tables[label] = relative_qlike(pd.concat(losses, ignore_index=True), "garch")
+        if losses:  # a sub-period no ticker forecast (a short run) has no row
+            tables[label] = relative_qlike(pd.concat(losses, ignore_index=True), "garch")
     return pd.concat(tables, names=["sub-period"])
 
 
