@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _common import save_npz
 from _periods import HORIZONS
 from volforecast.core.features import DailyData
 from volforecast.evaluation.backtest import (
@@ -57,9 +58,8 @@ def load_cached(
 def save_cached(
     directory: Path, model: str, key: str, forecasts: Forecasts, file_name: str | None = None
 ) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
     paths = {ticker: item.sigma2[model] for ticker, item in forecasts.items()}
-    np.savez(directory / (file_name or f"{model}.npz"), key=np.array(key), **paths)
+    save_npz(directory / (file_name or f"{model}.npz"), key=np.array(key), **paths)
 
 
 def backtest_with_cache(

@@ -186,3 +186,11 @@ def main_with_page(main: Callable[[], None], title: str) -> None:
             if {"-h", "--help"} & set(rest):
                 print("\nand:\n  --markdown PATH  also write what is printed as a page of the docs")
             raise
+
+
+def save_npz(file: Path, **arrays: np.ndarray) -> None:
+    """``numpy.savez`` whole or not at all: a run killed while writing leaves the old file."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    partial = file.with_name(f".{file.stem}.partial.npz")
+    np.savez(partial, **arrays)
+    partial.replace(file)

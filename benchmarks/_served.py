@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from _common import save_npz
 from volforecast.core.features import DailyData
 from volforecast.evaluation.backtest import BacktestConfig, TickerForecasts
 from volforecast.evaluation.served import ServedRule, served_walk_forward
@@ -79,10 +80,9 @@ def first_windows(
         f"{time.perf_counter() - started:.0f} s"
     )
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"{t}|{POSITIONS}": w.origin_positions for t, w in windows.items()}
         arrays |= {f"{t}|{n}": p for t, w in windows.items() for n, p in w.sigma2.items()}
-        np.savez(file, key=np.array(key), **arrays)
+        save_npz(file, key=np.array(key), **arrays)
     return windows
 
 

@@ -30,10 +30,10 @@ import pandas as pd
 from _cache import backtest_with_cache
 from _common import ResultsPage, add_markdown_argument, results_page
 from _periods import PERIODS, robustness_targets, sub_period_ratios
-from accuracy import add_draw_arguments, draw
+from accuracy import add_draw_arguments, draw, losses_of
 from volforecast.core.features import DailyData
 from volforecast.evaluation.backtest import BacktestConfig
-from volforecast.evaluation.metrics import loss_table, relative_qlike
+from volforecast.evaluation.metrics import relative_qlike
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.settings import QualitySettings
 
@@ -137,14 +137,7 @@ def run(args: argparse.Namespace, page: ResultsPage) -> None:
         for ticker, item in forecasts.items():
             item.sigma2[name] = combine(datasets[ticker], item.origin_positions, item.sigma2)
         names.append(name)
-    losses = pd.concat(
-        [
-            loss_table(datasets[t], item.origin_positions, item.sigma2)
-            for t, item in forecasts.items()
-            if len(item.origin_positions)
-        ],
-        ignore_index=True,
-    )
+    losses = losses_of(forecasts, datasets)
     whole, anchor = relative_qlike(losses, "garch"), relative_qlike(losses, "gjr-garch-t")
     subs = sub_period_ratios(forecasts, datasets, period, names)
     rows = {}
