@@ -55,19 +55,25 @@ def combination_weights(paths: np.ndarray, proxy: np.ndarray) -> np.ndarray:
     return np.asarray(w / w.sum(), dtype=np.float64)
 
 
-def equal_weight(paths: Sequence[np.ndarray]) -> np.ndarray:
-    """The average of member variance paths, with no weight learned.
+def equal_weight(
+    paths: Sequence[np.ndarray], weights: Sequence[float] | None = None
+) -> np.ndarray:
+    """The average of member variance paths, with no weight learned: equal, or fixed ones.
 
     Parameters
     ----------
     paths : sequence of numpy.ndarray
         Member forecasts of the same origins and steps, percent²; NaN where a member has no
         forecast.
+    weights : sequence of float, optional
+        One per member, positive, summing to one: weights chosen beforehand (on the
+        validation period), never on the data forecast. Equal by default.
 
     Returns
     -------
     numpy.ndarray
-        Their mean, NaN wherever any member is missing (half a combination is not one).
+        Their (weighted) mean, NaN wherever any member is missing (half a combination is not
+        one).
 
     Notes
     -----
@@ -80,7 +86,13 @@ def equal_weight(paths: Sequence[np.ndarray]) -> np.ndarray:
     if len(paths) < 2:
         msg = "a combination needs at least two members"
         raise ValueError(msg)
-    return np.asarray(np.mean(np.stack(paths), axis=0), dtype=np.float64)
+    if weights is None:
+        return np.asarray(np.mean(np.stack(paths), axis=0), dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if len(w) != len(paths) or (w <= 0).any() or not np.isclose(w.sum(), 1.0):
+        msg = f"a combination's weights are positive, one per member and sum to one: {list(w)}"
+        raise ValueError(msg)
+    return np.asarray(np.tensordot(w, np.stack(paths), axes=1), dtype=np.float64)
 
 
 class EnsembleModel(VolatilityModel):
