@@ -33,6 +33,9 @@ class CombinationModel(VolatilityModel):
     ----------
     members : sequence of str
         Catalog names of the members, two or more, e.g. ``("har", "lstm")``.
+    weights : sequence of float, optional
+        Fixed weights, one per member, positive and summing to one, chosen on the validation
+        period; equal by default.
 
     Notes
     -----
@@ -45,13 +48,25 @@ class CombinationModel(VolatilityModel):
     kind = "combination"
     min_obs = 2
 
-    def __init__(self, members: tuple[str, ...] | list[str] = ("har", "lstm")) -> None:
+    def __init__(
+        self,
+        members: tuple[str, ...] | list[str] = ("har", "lstm"),
+        weights: tuple[float, ...] | list[float] | None = None,
+    ) -> None:
         super().__init__()
         names = tuple(str(m).strip().lower() for m in members)
         if len(names) < 2 or len(set(names)) != len(names):
             msg = f"a combination averages two or more different models, got {list(members)}"
             raise ConfigurationError(msg)
         self.members = names
+        self.weights = None if weights is None else tuple(float(w) for w in weights)
+        if self.weights is not None and (
+            len(self.weights) != len(names)
+            or min(self.weights) <= 0
+            or not np.isclose(sum(self.weights), 1.0)
+        ):
+            msg = f"weights are positive, one per member and sum to one, got {list(weights)}"
+            raise ConfigurationError(msg)
         self._models: dict[str, VolatilityModel] = {}
         self._versions: dict[str, str] = {}
 
@@ -63,7 +78,9 @@ class CombinationModel(VolatilityModel):
     @property
     def options(self) -> dict[str, Any]:
         """Constructor arguments."""
-        return {"members": list(self.members)}
+        if self.weights is None:
+            return {"members": list(self.members)}
+        return {"members": list(self.members), "weights": list(self.weights)}
 
     @property
     def member_models(self) -> dict[str, VolatilityModel]:
@@ -83,13 +100,15 @@ class CombinationModel(VolatilityModel):
         models: Mapping[str, VolatilityModel],
         versions: Mapping[str, str] | None = None,
         data: DailyData | None = None,
+        weights: tuple[float, ...] | None = None,
     ) -> Self:
         """The combination of fitted ``models`` (by catalog name), at the end of ``data``.
 
         ``versions`` are the members' registered versions; ``data`` (by default the first
-        member's) is the ticker's history, every member moved to its end.
+        member's) is the ticker's history, every member moved to its end; ``weights`` are
+        the members' in the order of ``models`` (equal by default).
         """
-        combination = cls(tuple(models))
+        combination = cls(tuple(models), weights)
         fitted = [m for m in models.values() if m.is_fitted]
         if len(fitted) != len(models):
             msg = "a combination is built from fitted members: fit (or load) each first"
@@ -104,7 +123,7 @@ class CombinationModel(VolatilityModel):
         reports = [m.fit_report for m in fitted]
         report = FitReport(
             converged=all(r.converged for r in reports),
-            message="equal-weight mean of " + ", ".join(
+            message=("equal-weight mean of " if weights is None else "weighted mean of ") + ", ".join(
                 f"{name} v{combination._versions[name]}" for name in combination.members
             ),
             warnings=tuple(f"{n}: {w}" for n, m in models.items() for w in m.fit_report.warnings),
@@ -131,7 +150,8 @@ class CombinationModel(VolatilityModel):
 
     def _forecast_paths(self, data: DailyData, origins: np.ndarray, horizon: int) -> np.ndarray:
         return equal_weight(
-            [self._models[m].forecast_paths(data, origins, horizon) for m in self.members]
+            [self._models[m].forecast_paths(data, origins, horizon) for m in self.members],
+            self.weights,
         )
 
     def _on_update(self, data: DailyData) -> None:

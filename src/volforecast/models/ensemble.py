@@ -55,9 +55,7 @@ def combination_weights(paths: np.ndarray, proxy: np.ndarray) -> np.ndarray:
     return np.asarray(w / w.sum(), dtype=np.float64)
 
 
-def equal_weight(
-    paths: Sequence[np.ndarray], weights: Sequence[float] | None = None
-) -> np.ndarray:
+def equal_weight(paths: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray:
     """The average of member variance paths, with no weight learned: equal, or fixed ones.
 
     Parameters
