@@ -123,7 +123,7 @@ class CombinationModel(VolatilityModel):
         reports = [m.fit_report for m in fitted]
         report = FitReport(
             converged=all(r.converged for r in reports),
-            message=("equal-weight mean of " if weights is None else "weighted mean of ") + ", ".join(
+            message=f"{'equal-weight' if weights is None else 'weighted'} mean of " + ", ".join(
                 f"{name} v{combination._versions[name]}" for name in combination.members
             ),
             warnings=tuple(f"{n}: {w}" for n, m in models.items() for w in m.fit_report.warnings),
