@@ -34,7 +34,7 @@ from volforecast.core.features import DailyData, market_log_rv
 from volforecast.core.parallel import one_blas_thread
 from volforecast.errors import ConfigurationError
 from volforecast.models.base import MAX_HORIZON
-from volforecast.models.catalog import combination_members, is_pooled, spec_of
+from volforecast.models.catalog import combination_members, is_pooled, member_weights, spec_of
 from volforecast.models.ensemble import combination_weights, equal_weight
 from volforecast.models.lstm.config import BACKTEST_REFIT
 from volforecast.models.panel import FittedPanel, fit_panel
@@ -358,7 +358,7 @@ def add_combinations(
         for ticker, item in forecasts.items():
             paths = learned.get(ticker)  # a ticker without origins had nothing learned
             if paths is None:
-                paths = equal_weight([item.sigma2[m] for m in members])
+                paths = equal_weight([item.sigma2[m] for m in members], member_weights(name))
             item.sigma2[name] = paths
     for item in forecasts.values():
         item.sigma2 = {name: item.sigma2[name] for name in config.models}

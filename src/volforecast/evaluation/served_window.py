@@ -28,7 +28,7 @@ from volforecast.core.features import DailyData
 from volforecast.errors import VolforecastError
 from volforecast.evaluation.test_window import FIT_FRACTION, window_origins
 from volforecast.models.base import VolatilityModel
-from volforecast.models.catalog import combination_members, spec_of
+from volforecast.models.catalog import combination_members, member_weights, spec_of
 from volforecast.models.ensemble import equal_weight
 from volforecast.models.panel import fit_panel
 
@@ -117,7 +117,8 @@ def first_window_paths(
         members = combination_members(name)
         for window in windows.values():
             if members:
-                window.sigma2[name] = equal_weight([window.sigma2[m] for m in members])
+                member_paths = [window.sigma2[m] for m in members]
+                window.sigma2[name] = equal_weight(member_paths, member_weights(name))
     for window in windows.values():
         window.sigma2 = {name: window.sigma2[name] for name in names}
     return windows

@@ -26,7 +26,7 @@ from volforecast.evaluation.test_window import (
 )
 from volforecast.jobs.combination_members import Member, MemberFinder
 from volforecast.jobs.train_per_ticker import FIT_ERRORS, Prepared, register
-from volforecast.models.catalog import registered_members
+from volforecast.models.catalog import member_weights, registered_members
 from volforecast.models.combination import CombinationModel
 from volforecast.models.ensemble import equal_weight
 from volforecast.registry import names
@@ -94,8 +94,9 @@ def _prepare(
 ) -> Prepared:  # fmt: skip
     """The combination at the end of ``data``, evaluated on its test window and saved."""
     models = {m: finder.model(found, data.ticker) for m, found in members.items()}
+    weights = member_weights(model_name)
     combination = CombinationModel.of_members(
-        models, {m: found.version for m, found in members.items()}, data
+        models, {m: found.version for m, found in members.items()}, data, weights
     )
     origins, steps = window_origins(data), window_steps(trainer.settings)
     paths = [
@@ -104,7 +105,7 @@ def _prepare(
         else models[m].forecast_paths(data, origins, steps)
         for m, found in members.items()
     ]
-    evaluated = evaluate_paths(combination.kind, data, origins, equal_weight(paths),
+    evaluated = evaluate_paths(combination.kind, data, origins, equal_weight(paths, weights),
                                trainer.settings)  # fmt: skip
     record = run_record(
         combination, data, int(len(data) * FIT_FRACTION), evaluated.metrics, trainer.settings,

@@ -153,6 +153,17 @@ def registered_members(name: str) -> tuple[str, ...]:
     return tuple(spec.options["members"])
 
 
+def member_weights(name: str) -> tuple[float, ...] | None:
+    """The fixed weights of a catalog combination's members, in their order; None: equal.
+
+    An ``a+b`` that is not a catalog entry averages its members equally.
+    """
+    spec = CATALOG.get(name.strip().lower())
+    if spec is None or spec.model_class != _COMBINATION or "weights" not in spec.options:
+        return None
+    return tuple(float(w) for w in spec.options["weights"])
+
+
 def combination_members(name: str) -> tuple[str, ...]:
     """The models an equal-weight combination ``a+b[+c…]`` averages; ``()`` for a plain name.
 

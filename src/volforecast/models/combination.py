@@ -65,7 +65,7 @@ class CombinationModel(VolatilityModel):
             or min(self.weights) <= 0
             or not np.isclose(sum(self.weights), 1.0)
         ):
-            msg = f"weights are positive, one per member and sum to one, got {list(weights)}"
+            msg = f"weights are positive, one per member and sum to one, got {list(self.weights)}"
             raise ConfigurationError(msg)
         self._models: dict[str, VolatilityModel] = {}
         self._versions: dict[str, str] = {}
