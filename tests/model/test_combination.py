@@ -65,3 +65,21 @@ def test_members_of_other_tickers_or_unfitted_ones_are_refused(
         CombinationModel.of_members({"har": build_model("har"), "garch": members["garch"]})
     with pytest.raises(ConfigurationError, match="two or more different"):
         CombinationModel(["har"])
+
+
+def test_fixed_weights_weigh_its_members_and_survive_a_save(
+    members: dict[str, VolatilityModel], gspc: DailyData, tmp_path: Path
+) -> None:
+    longer = gspc.head(1300)
+    combination = CombinationModel.of_members(members, data=longer, weights=(0.7, 0.3))
+    origins = np.array([1199, 1299])
+    har, garch = (m.forecast_paths(longer, origins, 5) for m in members.values())
+    assert_allclose(combination.forecast_paths(longer, origins, 5), 0.7 * har + 0.3 * garch)
+    assert combination.fit_report.message == "weighted mean of har v0, garch v0"
+    loaded = VolatilityModel.load(combination.save(tmp_path / "weighted"))
+    assert isinstance(loaded, CombinationModel)
+    assert loaded.weights == (0.7, 0.3)
+    assert_allclose(loaded.forecast(5).sigma2, combination.forecast(5).sigma2, rtol=1e-12)
+    for bad in ((0.5, 0.6), (1.0, 0.0), (0.5, 0.25, 0.25)):
+        with pytest.raises(ConfigurationError, match="sum to one"):
+            CombinationModel(["har", "garch"], bad)
