@@ -80,7 +80,7 @@ CATALOG: dict[str, ModelSpec] = {
         _spec("garch-t", "garch", _GARCH, vol="GARCH", dist="t"),
         _spec("garch-skewt", "garch", _GARCH, vol="GARCH", dist="skewt"),
         _spec("gjr-garch", "garch", _GARCH, vol="GJR", dist="normal"),
-        _spec("gjr-garch-t", "garch", _GARCH, vol="GJR", dist="t"),
+        _spec("gjr-garch-t", "garch", _GARCH, vol="GJR", dist="t", candidate=True),
         _spec("gjr-garch-skewt", "garch", _GARCH, vol="GJR", dist="skewt"),
         _spec("egarch", "garch", _GARCH, vol="EGARCH", dist="normal"),
         _spec("egarch-t", "garch", _GARCH, vol="EGARCH", dist="t"),
@@ -90,6 +90,16 @@ CATALOG: dict[str, ModelSpec] = {
         _spec("ensemble", "ensemble", "volforecast.models.ensemble:EnsembleModel"),
         _spec("lstm", "lstm", _LSTM, pooled=True, candidate=True),
         _spec("har+lstm", "ensemble", _COMBINATION, members=("har", "lstm"), candidate=True),
+        # Weights chosen on the validation period (docs/results/combination-search.md): the
+        # smallest worst shortfall from issue 24's targets among the blends tried.
+        _spec(
+            "har+lstm+gjr-garch-t",
+            "ensemble",
+            _COMBINATION,
+            members=("har", "lstm", "gjr-garch-t"),
+            weights=(0.6, 0.1, 0.3),
+            candidate=True,
+        ),
     )
 }
 MODEL_NAMES: tuple[str, ...] = tuple(CATALOG)
