@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 LSTM_QUEUE = os.environ.get("VOLFORECAST_LSTM_QUEUE", "default")
 LSTM_POOL = os.environ.get("VOLFORECAST_LSTM_POOL", "default_pool")
 # GARCH chunks at once: two suit one 2-core machine; raise it with the workers.
-PER_TICKER = "garch,har"  # the per-ticker candidate families (volforecast.models.catalog)
-COMBINATIONS = "har+lstm"  # the candidate combinations, built from their members' versions
+PER_TICKER = "garch,gjr-garch-t,har"  # the per-ticker candidate families (models.catalog)
+COMBINATIONS = "har+lstm,har+lstm+gjr-garch-t"  # built from their members' versions
 CHUNKS_AT_ONCE = int(os.environ.get("VOLFORECAST_CHUNKS_AT_ONCE", "2"))
 
 
