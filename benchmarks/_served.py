@@ -111,10 +111,14 @@ def add_served(
     Returns how many tickers each family is champion of after the last refit.
     """
     promotion = PromotionSettings()
-    rule = ServedRule(ChampionSettings().max_pvalue, promotion.horizon, promotion.proxy)
+    champion = ChampionSettings()
+    rule = ServedRule(
+        champion.max_pvalue, promotion.horizon, promotion.proxy, preferred=champion.preferred
+    )
     print(
         f"\n{SERVED}: the champion rule at each of {len(refits)} refits among "
-        f"{', '.join(CANDIDATES)} (max p-value {rule.max_pvalue}, QLIKE of the "
+        f"{', '.join(CANDIDATES)} (first sitting champion {rule.preferred}; "
+        f"max p-value {rule.max_pvalue}, QLIKE of the "
         f"{rule.horizon}-day sum on the {rule.proxy} proxy, each ticker's test window up to "
         f"the refit; {rule.default} where no candidate forecasts it). Each family is fitted "
         "as the backtest fits every model (at each refit, on every day before it); the "

@@ -71,12 +71,30 @@ class ChampionSettings(BaseModel):
     """Which family serves a ticker by default (``VOLFORECAST_CHAMPION__<NAME>``).
 
     Among the catalog's candidate families, the lowest mean QLIKE on the ticker's test window
-    wins; it replaces the sitting champion only with a one-sided Diebold–Mariano p-value at
-    most ``max_pvalue``.
+    wins; it replaces the sitting champion (before the first decision, ``preferred``) only with
+    a one-sided Diebold–Mariano p-value at most ``max_pvalue``.
     """
 
     max_pvalue: Annotated[float, Field(gt=0, le=1)] = 0.05
     """Largest p-value at which a better family replaces the champion; 1 needs no test."""
+    preferred: str | None = "har+lstm+gjr-garch-t"
+    """The candidate a ticker's first decision treats as sitting champion, so that another
+    family replaces it only with the same evidence; None: the lowest QLIKE wins the first.
+    The default blend was chosen on the validation period (``docs/results``): it alone holds
+    up in both calm years and crashes, where a family that wins one test window may not."""
+
+    @field_validator("preferred")
+    @classmethod
+    def _a_candidate(cls, value: str | None) -> str | None:
+        from volforecast.models.catalog import CANDIDATES  # noqa: PLC0415  (catalog is heavier)
+
+        if value is None or not value.strip():
+            return None
+        name = value.strip().lower()
+        if name not in CANDIDATES:
+            msg = f"preferred is one of the candidates {', '.join(CANDIDATES)}, got {value!r}"
+            raise ValueError(msg)
+        return name
 
 
 class ApiSettings(BaseModel):

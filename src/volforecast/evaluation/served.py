@@ -47,6 +47,8 @@ class ServedRule:
     proxy: Proxy = "range"
     default: str = DEFAULT_MODEL
     """The family that serves a ticker before its first champion."""
+    preferred: str | None = None
+    """The family the first decision treats as sitting champion (``ChampionSettings``)."""
 
 
 @dataclass
@@ -152,7 +154,9 @@ def served_walk_forward(
             name: window_losses(data, origin_positions, family, refit, rule)
             for name, family in paths.items()
         }
-        choice = choose_champion(data.ticker, losses, incumbent, max_pvalue=rule.max_pvalue)
+        choice = choose_champion(
+            data.ticker, losses, incumbent, max_pvalue=rule.max_pvalue, preferred=rule.preferred
+        )
         incumbent = choice.champion or incumbent  # no forecast at all keeps the champion
         family = incumbent or rule.default
         served.choices.append(choice)

@@ -100,6 +100,7 @@ def choose_champions(
                 {family: losses[family].get(ticker, _NO_LOSSES) for family in CANDIDATES},
                 None if stored is None else stored.model,
                 max_pvalue=settings.champion.max_pvalue,
+                preferred=settings.champion.preferred,
             )
             try:
                 book.record(choice, actor=actor or default_actor(), now=now)

@@ -3,8 +3,10 @@ r"""The champion rule, pure: which model family serves a ticker when nobody name
 Every candidate family's production version forecasts the same test window of the ticker;
 :func:`choose_champion` picks the one with the lowest mean QLIKE, but lets it replace the
 sitting champion only when a one-sided Diebold–Mariano test says it is better (p at most
-``max_pvalue``). A family that does not forecast the ticker (a pooled network trained
-without it) is no candidate there. Every decision is this function's
+``max_pvalue``). Before a ticker's first champion, a ``preferred`` family may sit in its
+place: the family chosen on the validation period keeps the ticker unless another is
+significantly better on the ticker's own window. A family that does not forecast the ticker
+(a pooled network trained without it) is no candidate there. Every decision is this function's
 (:mod:`volforecast.jobs.champion` calls it for training, the DAG and the command line).
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -43,6 +45,7 @@ def choose_champion(
     incumbent: str | None,
     *,
     max_pvalue: float,
+    preferred: str | None = None,
 ) -> ChampionChoice:
     r"""Decide a ticker's champion from every candidate's QLIKE losses on the same window.
 
@@ -66,6 +69,9 @@ def choose_champion(
         ``metrics`` holds each candidate's mean QLIKE (``qlike_<name>``), the number of
         origins compared and, where the incumbent was challenged, the test's statistic and
         one-sided p-value.
+    preferred : str or None
+        Before the first decision (``incumbent`` None), the family judged as if it were the
+        sitting champion, when it forecasts the ticker.
 
     Notes
     -----
@@ -74,6 +80,17 @@ def choose_champion(
     catalog's order.
     """
     present = {name: frame for name, frame in losses.items() if len(frame)}
+    if incumbent is None and preferred in present:
+        choice = _decide(ticker, present, preferred, max_pvalue)
+        why = f"first champion, {preferred} preferred unless beaten significantly"
+        reason = choice.reason.replace(f"{preferred} stays", "it stays")
+        return replace(choice, incumbent=None, reason=f"{why}: {reason}")
+    return _decide(ticker, present, incumbent, max_pvalue)
+
+
+def _decide(
+    ticker: str, present: Mapping[str, pd.DataFrame], incumbent: str | None, max_pvalue: float
+) -> ChampionChoice:
     if not present:
         return ChampionChoice(ticker, None, incumbent, "no candidate forecasts this ticker")
     wide = pd.concat(
@@ -87,7 +104,7 @@ def choose_champion(
     metrics = {f"qlike_{name}": float(value) for name, value in means.items()}
     metrics["n_origins"] = float(len(wide))
     best = str(means.idxmin())  # the first of equal means: catalog order
-    if incumbent in present and means[incumbent] <= means[best]:
+    if incumbent is not None and incumbent in present and means[incumbent] <= means[best]:
         best = incumbent
     figures = ", ".join(f"{name} {value:.4f}" for name, value in means.items())
     if incumbent not in present:

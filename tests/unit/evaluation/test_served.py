@@ -86,6 +86,21 @@ def test_a_winner_without_significance_does_not_replace_the_incumbent() -> None:
     assert no_test.choices[lower[0]].champion == "har"
 
 
+def test_the_preferred_family_sits_before_the_first_champion() -> None:
+    data = toy()
+    # HAR a little better throughout, never significantly: preferred, GARCH keeps every block.
+    garch = paths(data, [0.3] * 5, seed=4)
+    har = paths(data, [0.28] * 5, seed=5)
+    families = {"garch": garch, "har": har}
+    plain = served_walk_forward(data, ORIGINS, families, refits(data), RULE)
+    preferred = ServedRule(max_pvalue=0.05, preferred="garch")
+    served = served_walk_forward(data, ORIGINS, families, refits(data), preferred)
+    assert plain.choices[1].champion == "har", "the case needs HAR's lower first-window mean"
+    assert "garch preferred" in served.choices[1].reason
+    assert [c.champion for c in served.choices[1:]] == ["garch"] * 4
+    assert served.origins == {"garch": 99}
+
+
 def test_nothing_after_the_refit_enters_the_choice() -> None:
     data, families = takeover_case()
     before = served_walk_forward(data, ORIGINS, families, refits(data), RULE)

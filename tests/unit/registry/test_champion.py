@@ -32,6 +32,37 @@ def test_the_first_champion_is_the_lowest_loss_without_a_test():
     assert "dm_pvalue" not in choice.metrics
 
 
+def test_a_preferred_family_keeps_the_first_decision_unless_beaten_significantly():
+    garch, har = losses(1.0, noise=1.0, seed=2), losses(1.0, noise=1.0, seed=3)
+    har["loss"] = garch["loss"].to_numpy() - 0.001 + 0.5 * (har["loss"].to_numpy() - 1.0)
+    kept = choose_champion(
+        "AAPL", {"garch": garch, "har": har}, None, max_pvalue=0.05, preferred="garch"
+    )
+    assert kept.metrics["qlike_har"] < kept.metrics["qlike_garch"]
+    assert (kept.champion, kept.incumbent) == ("garch", None)
+    assert kept.changed  # a first champion is a change from none
+    assert kept.reason.startswith("first champion, garch preferred")
+    assert "not significantly" in kept.reason
+
+    clear = {"garch": losses(1.2), "har": losses(1.0, seed=1)}
+    beaten = choose_champion("AAPL", clear, None, max_pvalue=0.05, preferred="garch")
+    assert (beaten.champion, beaten.incumbent) == ("har", None)
+    assert beaten.metrics["dm_pvalue"] < 0.05
+
+
+def test_a_preferred_family_is_no_sitting_champion_after_the_first_or_where_absent():
+    clear = {"garch": losses(1.0), "har": losses(1.2, seed=1)}
+    # A stored champion is judged as such: the preference only stands in for none.
+    sitting = choose_champion("AAPL", clear, "har", max_pvalue=0.05, preferred="har")
+    assert sitting.incumbent == "har"
+    assert sitting.champion == "garch"
+    absent = choose_champion(
+        "AAPL", {**clear, "lstm": losses(0.5)[:0]}, None, max_pvalue=0.05, preferred="lstm"
+    )
+    assert absent.champion == "garch"
+    assert absent.reason.startswith("first champion: lowest QLIKE")
+
+
 def test_a_significantly_better_family_replaces_the_incumbent():
     choice = choose_champion(
         "AAPL", {"garch": losses(1.2), "har": losses(1.0, seed=1)}, "garch", max_pvalue=0.05
