@@ -212,3 +212,51 @@ def test_prices_that_moved_on_refuse_a_combination_of_stale_members(
     assert not outcome.ok
     assert outcome.message.startswith("har has no converged version trained on these prices")
     engine.dispose()
+
+
+def test_the_preferred_blend_is_registered_with_its_weights_and_serves_by_default(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings, engine = _home(tmp_path, sqlite_url)
+    blend = "har+lstm+gjr-garch-t"
+    assert settings.champion.preferred == blend
+
+    report = _train(engine, settings, ("gjr-garch-t", "har", "lstm", blend), ["^GSPC"])
+
+    assert report.complete, [o.message for o in report.failed]
+    name = "har_lstm_gjr_garch_t_volatility_gspc"
+    combination = download_models(name, "1")["^GSPC"]
+    assert isinstance(combination, CombinationModel)
+    assert combination.weights == (0.6, 0.1, 0.3)
+    members = {
+        "har": download_models("har_volatility_gspc", "1")["^GSPC"],
+        "lstm": download_models("lstm_volatility_pooled", "1")["^GSPC"],
+        "gjr-garch-t": download_models("gjr_garch_t_volatility_gspc", "1")["^GSPC"],
+    }
+    data = _data(engine, "^GSPC")
+    origins = np.array([len(data) - 200, len(data) - 1])
+    weighted = sum(
+        weight * members[m].forecast_paths(data, origins, 30)
+        for m, weight in zip(combination.members, combination.weights, strict=True)
+    )
+    np.testing.assert_allclose(combination.forecast_paths(data, origins, 30), weighted, rtol=1e-10)
+
+    # The first decision: the blend sits, and only a significantly better family unseats it.
+    assert report.champions is not None
+    (choice,) = report.champions.choices
+    assert choice.reason.startswith(f"first champion, {blend} preferred"), choice.reason
+    unseated = choice.champion != blend
+    assert unseated == (choice.metrics.get("dm_pvalue", 1.0) <= settings.champion.max_pvalue)
+    with TestClient(create_app(settings)) as api:
+        answer = api.post("/predict", json={"ticker": "^GSPC", "horizon": 5})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["champion"] is True
+        assert body["model_type"] == choice.champion.upper()
+        if not unseated:
+            assert body["model_name"] == name
+            expected = sum(
+                weight * members[m].update(data).forecast(5).sigma2
+                for m, weight in zip(combination.members, combination.weights, strict=True)
+            )
+            np.testing.assert_allclose(body["forecasts"], np.sqrt(expected), rtol=1e-6)
