@@ -1,0 +1,292 @@
+r"""Value at risk and expected shortfall from a model's own tails, at 1 day and over several.
+
+A volatility forecast gives the scale of tomorrow's return; its tails come from the
+standardized shocks :math:`z = r / \sigma`, which for daily stock returns are far fatter than
+normal. Two sources of shocks are offered, both with unit variance:
+
+- :class:`EmpiricalShocks`: a pool of the model's own past standardized returns, filtered
+  historical simulation (Barone-Adesi, Giannopoulos and Vosper 1999);
+- :class:`ParametricShocks`: the quantile function of a fitted distribution (the Student-t
+  or skewed-t of a GARCH model).
+
+:func:`tail_risk` is the one function that turns a forecast path and shocks into VaR and
+ES; the service, the stored risk rows and the benchmarks all call it. Units: ``sigma2`` is a
+daily variance in percent², a VaR or ES is a loss over the horizon as a positive percent log
+return, and the mean return is taken as zero, as in :mod:`volforecast.core.risk`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from scipy import integrate
+
+Recursion = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Next day's variance from today's variance and today's return, elementwise (percent²)."""
+
+RISK_LEVELS: tuple[float, ...] = (0.95, 0.975, 0.99)
+RISK_DAYS: tuple[int, ...] = (1, 10)
+DEFAULT_SIMULATIONS = 10_000
+MIN_POOL = 100
+"""Fewest standardized returns a pool may hold: a 99 % tail of fewer has one value in it."""
+
+
+class Shocks(Protocol):
+    """Standardized shocks with unit variance: their lower tail and a way to draw them."""
+
+    def var_es(self, level: float) -> tuple[float, float]:
+        """The one-day VaR and ES of a unit-variance shock at ``level``, as positive losses."""
+        ...
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Independent shocks of the given shape."""
+        ...
+
+
+@dataclass(frozen=True)
+class TailRisk:
+    """VaR and ES of one forecast at one confidence level over ``days`` trading days."""
+
+    level: float
+    days: int
+    var_pct: float
+    """Loss exceeded with probability ``1 - level``, percent log return, positive."""
+    es_pct: float
+    """Mean loss beyond the VaR, percent log return, positive; at least ``var_pct``."""
+
+
+def _checked_level(level: float) -> float:
+    if not 0.5 < level < 1.0:
+        msg = f"a VaR level lies strictly between 0.5 and 1, got {level}"
+        raise ValueError(msg)
+    return float(level)
+
+
+def _check_positive(sigma2: np.ndarray) -> np.ndarray:
+    if not len(sigma2) or not (np.isfinite(sigma2).all() and (sigma2 > 0).all()):
+        msg = f"a variance path is positive and finite, got {sigma2.tolist()[:5]}"
+        raise ValueError(msg)
+    return sigma2
+
+
+def empirical_var_es(sample: npt.ArrayLike, level: float) -> tuple[float, float]:
+    r"""VaR and ES of a sample's lower tail at confidence ``level``, as positive losses.
+
+    Parameters
+    ----------
+    sample : array_like
+        Finite values (standardized shocks, or simulated returns over a horizon).
+    level : float
+        Confidence level, e.g. 0.99.
+
+    Returns
+    -------
+    tuple of float
+        ``(var, es)``.
+
+    Notes
+    -----
+    The VaR is minus the :math:`(1-c)` quantile taken as the :math:`k`-th smallest of
+    :math:`n` values with :math:`k = (1-c)(n+1)`, interpolated (``method="weibull"``): a new
+    draw falls below it with probability :math:`1-c` (see
+    :func:`~volforecast.evaluation.stats.filtered_var_exceedances`). The ES is minus the mean
+    of the values at or below that quantile, so that it is never less than the VaR; with
+    fewer than one value in the tail the smallest value stands for it.
+    """
+    values = np.asarray(sample, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2 or not np.isfinite(values).all():
+        msg = f"a tail needs two or more finite values, got {values.size}"
+        raise ValueError(msg)
+    tail = 1.0 - _checked_level(level)
+    q = float(np.quantile(values, tail, method="weibull"))
+    below = values[values <= q]
+    es = -float(below.mean()) if len(below) else -float(values.min())
+    return -q, max(es, -q)
+
+
+@dataclass(frozen=True)
+class EmpiricalShocks:
+    """A pool of the model's own past standardized returns, drawn from as they are.
+
+    The pool is not rescaled to unit variance: a model whose forecasts run low leaves
+    shocks of variance above one, and the VaR built on them makes up for it. Non-finite
+    values are dropped.
+    """
+
+    pool: np.ndarray
+
+    def __post_init__(self) -> None:
+        z = np.asarray(self.pool, dtype=np.float64).ravel()
+        z = z[np.isfinite(z)]
+        if len(z) < MIN_POOL:
+            msg = f"a pool of standardized returns needs {MIN_POOL} or more values, got {len(z)}"
+            raise ValueError(msg)
+        object.__setattr__(self, "pool", z)
+
+    def var_es(self, level: float) -> tuple[float, float]:
+        """The pool's VaR and ES (:func:`empirical_var_es`)."""
+        return empirical_var_es(self.pool, level)
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Values of the pool drawn with replacement."""
+        return np.asarray(rng.choice(self.pool, size=shape, replace=True))
+
+
+@dataclass(frozen=True)
+class ParametricShocks:
+    """Shocks from a fitted distribution, given by its quantile function (unit variance)."""
+
+    ppf: Callable[[np.ndarray], np.ndarray]
+
+    def var_es(self, level: float) -> tuple[float, float]:
+        r"""The distribution's VaR and ES.
+
+        Notes
+        -----
+        :math:`\mathrm{ES}_c = -\frac{1}{1-c}\int_0^{1-c} F^{-1}(u)\,du`, integrated
+        numerically, so that any distribution with a quantile function is served alike.
+        """
+        tail = 1.0 - _checked_level(level)
+        q = float(self.ppf(np.array([tail]))[0])
+        area, _ = integrate.quad(lambda u: float(self.ppf(np.array([u]))[0]), 0.0, tail,
+                                 limit=200)  # fmt: skip
+        return -q, max(-area / tail, -q)
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Draws by the inverse transform of uniforms."""
+        u = rng.uniform(size=int(np.prod(shape)))
+        return np.asarray(self.ppf(u), dtype=np.float64).reshape(shape)
+
+
+def simulate_returns(
+    sigma2_path: npt.ArrayLike,
+    shocks: Shocks,
+    days: int,
+    *,
+    rng: np.random.Generator,
+    n_sims: int = DEFAULT_SIMULATIONS,
+    recursion: Recursion | None = None,
+) -> np.ndarray:
+    r"""Simulated returns summed over the first ``days`` days of a forecast, percent.
+
+    Parameters
+    ----------
+    sigma2_path : array_like
+        The forecast's variance path, percent² a day, at least ``days`` long (only its first
+        value is read when ``recursion`` is given).
+    shocks : Shocks
+        Where the standardized shocks come from.
+    days : int
+        Days summed.
+    rng : numpy.random.Generator
+        The source of randomness.
+    n_sims : int
+        Simulated paths.
+    recursion : callable, optional
+        The model's variance recursion. Given, each day's shock feeds the next day's
+        variance, as in ``arch``'s simulation and bootstrap forecasts; absent (HAR, the
+        LSTM: no recursion in the shocks), every path follows the forecast's variance path.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n_sims`` summed log returns.
+
+    Notes
+    -----
+    :math:`R = \sum_{h=1}^{d} \sigma_h z_h` with :math:`z_h` independent draws. Without a
+    recursion :math:`\sigma_h^2` is the forecast path; with one,
+    :math:`\sigma_{h+1}^2 = g(\sigma_h^2, \sigma_h z_h)` from the forecast's first day. Never
+    :math:`\sqrt{d}` times the one-day figure: the path's shape and the tails of a sum are
+    kept.
+    """
+    path = np.asarray(sigma2_path, dtype=np.float64)[: 1 if recursion is not None else days]
+    if days < 1 or len(path) < (1 if recursion is not None else days):
+        msg = f"a {days}-day simulation needs a variance path of {days} days, got {len(path)}"
+        raise ValueError(msg)
+    _check_positive(path)
+    z = shocks.draw(rng, (n_sims, days))
+    if recursion is None:
+        return np.asarray(z @ np.sqrt(path))
+    total = np.zeros(n_sims)
+    sigma2 = np.full(n_sims, path[0])
+    for h in range(days):
+        returns = np.sqrt(sigma2) * z[:, h]
+        total += returns
+        sigma2 = recursion(sigma2, returns)
+    return total
+
+
+def tail_risk(
+    sigma2_path: npt.ArrayLike,
+    shocks: Shocks,
+    *,
+    levels: Sequence[float] = RISK_LEVELS,
+    days: Sequence[int] = RISK_DAYS,
+    rng: np.random.Generator,
+    n_sims: int = DEFAULT_SIMULATIONS,
+    recursion: Recursion | None = None,
+) -> list[TailRisk]:
+    r"""VaR and ES of one forecast at every level and horizon asked.
+
+    Parameters
+    ----------
+    sigma2_path : array_like
+        The forecast's variance path from its first day, percent² a day.
+    shocks : Shocks
+        The model's standardized shocks (:class:`EmpiricalShocks` or
+        :class:`ParametricShocks`).
+    levels, days : sequence
+        Confidence levels and horizons in trading days.
+    rng : numpy.random.Generator
+        The source of randomness for horizons over one day (one simulation serves every
+        level of a horizon).
+    n_sims : int
+        Simulated paths per horizon over one day.
+    recursion : callable, optional
+        The model's variance recursion (:func:`simulate_returns`).
+
+    Returns
+    -------
+    list of TailRisk
+        One per (horizon, level), horizons first.
+
+    Notes
+    -----
+    One day needs no simulation: :math:`\mathrm{VaR}_c = \sigma_1 v_c` and
+    :math:`\mathrm{ES}_c = \sigma_1 e_c`, with :math:`v_c, e_c` the shocks' own VaR and ES.
+    """
+    path = np.asarray(sigma2_path, dtype=np.float64)
+    out: list[TailRisk] = []
+    for d in days:
+        if d == 1:
+            sigma = float(np.sqrt(_check_positive(path[:1])[0]))
+            for level in levels:
+                v, e = shocks.var_es(level)
+                out.append(TailRisk(level, 1, sigma * v, sigma * e))
+            continue
+        summed = simulate_returns(path, shocks, d, rng=rng, n_sims=n_sims, recursion=recursion)
+        for level in levels:
+            v, e = empirical_var_es(summed, level)
+            out.append(TailRisk(level, d, v, e))
+    return out
+
+
+def gjr_recursion(omega: float, alpha: float, gamma: float, beta: float) -> Recursion:
+    r"""The GJR-GARCH(1,1,1) variance recursion; ``gamma = 0`` gives GARCH(1,1).
+
+    Notes
+    -----
+    :math:`\sigma_{t+1}^2 = \omega + (\alpha + \gamma\,1\{\epsilon_t < 0\})\,\epsilon_t^2
+    + \beta\,\sigma_t^2` (Glosten, Jagannathan and Runkle 1993), with :math:`\epsilon_t` the
+    day's return less its mean, taken as zero.
+    """
+
+    def step(sigma2: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        return np.asarray(omega + (alpha + gamma * (eps < 0)) * eps**2 + beta * sigma2)
+
+    return step
