@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose
 
 from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
+from volforecast.core.tail_risk import RISK_DAYS, RISK_LEVELS
 from volforecast.data.sources import load_sample
 from volforecast.errors import (
     ConfigurationError,
@@ -18,7 +19,7 @@ from volforecast.errors import (
     InvalidSeriesError,
     ModelNotFittedError,
 )
-from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
+from volforecast.models.base import MAX_HORIZON, TAIL_POOL_DAYS, FitReport, VolatilityModel
 from volforecast.models.catalog import MODEL_NAMES, build_model, registered_members
 from volforecast.models.combination import CombinationModel
 from volforecast.models.lstm.model import LstmModel
@@ -71,6 +72,28 @@ def test_forecast_is_a_positive_path_on_trading_days(
     assert forecast.model == model.model_type
     assert forecast.ticker == data.ticker
     assert not forecast.sigma2.flags.writeable, "a forecast is a frozen value"
+
+
+def test_var_and_es_come_from_the_models_own_tails(
+    fitted: tuple[VolatilityModel, DailyData],
+) -> None:
+    model, data = fitted
+    pool = model.standardized_returns()
+    assert len(pool) == min(TAIL_POOL_DAYS, len(data) - 1 - model.warmup_days)
+    assert np.isfinite(pool).all()
+    # Returns over the model's own one-day volatility: near one (the three-epoch LSTM here
+    # forecasts low, so its shocks run large; that is what the tails then carry).
+    assert 0.25 < np.mean(pool**2) < 4.0
+    risks = model.tail_risk(rng=np.random.default_rng(0), n_sims=4000)
+    assert [(r.days, r.level) for r in risks] == [(d, c) for d in RISK_DAYS for c in RISK_LEVELS]
+    assert all(0 < r.var_pct <= r.es_pct for r in risks)
+    for days in RISK_DAYS:
+        var = [r.var_pct for r in risks if r.days == days]
+        assert var == sorted(var), "a higher level is a larger loss"
+    one, ten = (next(r for r in risks if r.days == d and r.level == 0.99) for d in (1, 10))
+    assert ten.var_pct > 1.5 * one.var_pct
+    # The same generator state gives the same figures: a served VaR repeats.
+    assert model.tail_risk(rng=np.random.default_rng(0), n_sims=4000) == risks
 
 
 @pytest.mark.parametrize("horizon", [0, MAX_HORIZON + 1])

@@ -8,6 +8,7 @@ import pytest
 from arch import arch_model
 from arch.univariate import GARCH, ConstantMean, Normal
 from numpy.testing import assert_allclose
+from scipy import stats
 
 from volforecast.core.features import DailyData
 from volforecast.models.garch import GarchModel
@@ -129,3 +130,32 @@ def test_persistence_and_bounds_are_read_from_the_parameters() -> None:
     }
     assert gjr._persistence(params) == pytest.approx(0.95)
     assert gjr._on_bounds(params) == ("alpha[1]", "nu")
+
+
+@pytest.mark.parametrize(("vol", "dist"), [("GARCH", "normal"), ("GJR", "t"), ("EGARCH", "skewt")])
+def test_the_risk_recursion_is_the_fitted_one(gspc: DailyData, vol: str, dist: str) -> None:
+    data = gspc.head(1500)
+    model = GarchModel(vol, dist).fit(data)  # type: ignore[arg-type]
+    n = len(data)
+    before, after = model.forecast_paths(data, np.array([n - 2, n - 1]), 1)[:, 0]
+    shock = data.returns_pct[n - 1] - model.params["mu"]
+    recursion = model.variance_recursion()
+    assert_allclose(recursion(np.array([before]), np.array([shock])), [after], rtol=1e-8)
+
+
+def test_risk_shocks_are_the_residuals_or_the_fitted_distribution(gspc: DailyData) -> None:
+    data = gspc.head(1500)
+    normal = GarchModel("GARCH", "normal").fit(data)
+    # Normal errors: filtered historical simulation on the returns over the fit's conditional
+    # volatility (the mean is left in: a VaR is of the return, taken as zero-mean).
+    residuals = arch_model(data.returns_pct, mean="Constant", vol="GARCH", p=1, q=1)
+    fixed = residuals.fix(np.array(list(normal.params.values())))
+    pool = normal.standardized_returns()
+    expected = data.returns_pct / np.asarray(fixed.conditional_volatility)
+    assert_allclose(pool, expected[-len(pool) :], rtol=1e-6)
+    # Student-t errors: the fitted distribution's quantile, at unit variance.
+    student = GarchModel("GJR", "t").fit(data)
+    nu = student.params["nu"]
+    var, es = student.tail_shocks().var_es(0.99)
+    assert var == pytest.approx(-stats.t.ppf(0.01, nu) * np.sqrt((nu - 2) / nu), rel=1e-6)
+    assert es > var

@@ -17,6 +17,7 @@ return, and the mean return is taken as zero, as in :mod:`volforecast.core.risk`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -288,5 +289,24 @@ def gjr_recursion(omega: float, alpha: float, gamma: float, beta: float) -> Recu
 
     def step(sigma2: np.ndarray, eps: np.ndarray) -> np.ndarray:
         return np.asarray(omega + (alpha + gamma * (eps < 0)) * eps**2 + beta * sigma2)
+
+    return step
+
+
+def egarch_recursion(omega: float, alpha: float, gamma: float, beta: float) -> Recursion:
+    r"""The EGARCH(1,1,1) variance recursion, as ``arch`` writes it.
+
+    Notes
+    -----
+    :math:`\ln\sigma_{t+1}^2 = \omega + \alpha(|z_t| - \sqrt{2/\pi}) + \gamma z_t
+    + \beta\ln\sigma_t^2` with :math:`z_t = \epsilon_t / \sigma_t` (Nelson 1991).
+    """
+    centre = math.sqrt(2.0 / math.pi)
+
+    def step(sigma2: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        z = eps / np.sqrt(sigma2)
+        return np.asarray(
+            np.exp(omega + alpha * (np.abs(z) - centre) + gamma * z + beta * np.log(sigma2))
+        )
 
     return step

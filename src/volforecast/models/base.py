@@ -28,12 +28,25 @@ import pandas as pd
 
 from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
+from volforecast.core.tail_risk import (
+    DEFAULT_SIMULATIONS,
+    RISK_DAYS,
+    RISK_LEVELS,
+    EmpiricalShocks,
+    Recursion,
+    Shocks,
+    TailRisk,
+    tail_risk,
+)
 from volforecast.errors import InsufficientDataError, InvalidSeriesError, ModelNotFittedError
 
 if TYPE_CHECKING:
     from volforecast.models.panel import FittedPanel
 
 MAX_HORIZON = 30
+TAIL_POOL_DAYS = 1000
+"""Days of a model's own standardized returns behind its VaR and ES: about four years, so
+that the 99 % tail holds ten of them."""
 STATE_FILE = "model.json"
 DATA_FILE = "data.npz"
 
@@ -297,6 +310,59 @@ class VolatilityModel(ABC):
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}({options})"
+
+    # ---------------------------------------------------------------- risk
+
+    def standardized_returns(self, days: int = TAIL_POOL_DAYS) -> np.ndarray:
+        r"""The model's own standardized returns over the last ``days`` days of its data.
+
+        Notes
+        -----
+        :math:`z_t = r_t / \sigma_{t|t-1}`, with :math:`\sigma^2_{t|t-1}` the one-step
+        forecast made the day before with the frozen parameters (for GARCH the fit's
+        conditional volatility). The mean return is left in, as a VaR here is of the return
+        with no mean forecast. The pool moves with :meth:`update`, so that it ends where the
+        forecast starts, and begins after :attr:`warmup_days`.
+        """
+        data = self.data
+        origins = np.arange(max(self.warmup_days, len(data) - 1 - days), len(data) - 1)
+        sigma2 = self.forecast_paths(data, origins, 1)[:, 0]
+        return np.asarray(data.returns_pct[origins + 1] / np.sqrt(sigma2))
+
+    @property
+    def warmup_days(self) -> int:
+        """Days of history a forecast origin needs; by default the fewest a fit takes."""
+        return max(1, self.min_obs)
+
+    def tail_shocks(self) -> Shocks:
+        """The shocks of this model's VaR and ES; by default its own standardized returns."""
+        return EmpiricalShocks(self.standardized_returns())
+
+    def variance_recursion(self) -> Recursion | None:
+        """How a day's return moves the next day's variance; None keeps the forecast path.
+
+        HAR, the LSTM and the combinations forecast a path but have no recursion of the
+        variance in the day's shock: their multi-day tails follow that path.
+        """
+        return None
+
+    def tail_risk(
+        self,
+        levels: Sequence[float] = RISK_LEVELS,
+        days: Sequence[int] = RISK_DAYS,
+        *,
+        rng: np.random.Generator,
+        n_sims: int = DEFAULT_SIMULATIONS,
+    ) -> list[TailRisk]:
+        """VaR and ES from the last day of the data (:func:`volforecast.core.tail_risk.tail_risk`).
+
+        The forecast path, the shocks and the recursion are the model's own; ``days`` at most
+        30, the forecast's horizon.
+        """
+        return tail_risk(
+            self.forecast(max(days)).sigma2, self.tail_shocks(), levels=levels, days=days,
+            rng=rng, n_sims=n_sims, recursion=self.variance_recursion(),
+        )  # fmt: skip
 
     @classmethod
     def fit_panel(

@@ -89,6 +89,11 @@ class CombinationModel(VolatilityModel):
         return dict(self._models)
 
     @property
+    def warmup_days(self) -> int:
+        """The longest history any member needs before a forecast origin."""
+        return max(model.warmup_days for model in self.member_models.values())
+
+    @property
     def member_versions(self) -> dict[str, str]:
         """The registered version of each member it combines (``"0"``: not registered)."""
         self._state()

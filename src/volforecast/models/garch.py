@@ -16,6 +16,13 @@ import pandas as pd
 from arch.univariate import EGARCH, GARCH, ConstantMean, Normal, SkewStudent, StudentsT
 
 from volforecast.core.features import DailyData
+from volforecast.core.tail_risk import (
+    ParametricShocks,
+    Recursion,
+    Shocks,
+    egarch_recursion,
+    gjr_recursion,
+)
 from volforecast.models.base import FitReport, VolatilityModel
 
 GarchVol = Literal["GARCH", "GJR", "EGARCH"]
@@ -113,6 +120,28 @@ class GarchModel(VolatilityModel):
         return ConstantMean(
             pd.Series(returns_pct), volatility=volatility, distribution=distribution, rescale=False
         )
+
+    # ---------------------------------------------------------------- risk
+
+    def tail_shocks(self) -> Shocks:
+        """The shocks of this model's VaR and ES: its own tails.
+
+        Normal errors: the fit's own standardized residuals (filtered historical simulation);
+        Student-t and skewed-t: the fitted distribution.
+        """
+        if self.dist == "normal":
+            return super().tail_shocks()
+        p = self.params
+        shape = np.array([p[n] for n in ("nu", "eta", "lambda") if n in p])
+        distribution = _DISTRIBUTIONS[self.dist]()
+        return ParametricShocks(lambda u: np.asarray(distribution.ppf(u, shape)))
+
+    def variance_recursion(self) -> Recursion:
+        """The fitted recursion: each simulated shock feeds the next day's variance."""
+        p = self.params
+        if self.vol == "EGARCH":
+            return egarch_recursion(p["omega"], p["alpha[1]"], p["gamma[1]"], p["beta[1]"])
+        return gjr_recursion(p["omega"], p["alpha[1]"], p.get("gamma[1]", 0.0), p["beta[1]"])
 
     # ---------------------------------------------------------------- fitting
 
