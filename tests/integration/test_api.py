@@ -36,6 +36,7 @@ from volforecast.api.app import create_app
 from volforecast.api.client import ApiClient
 from volforecast.api.routes import health as health_route
 from volforecast.core.features import DailyData
+from volforecast.core.risk import normal_var_pct
 from volforecast.data import db
 from volforecast.data.repositories.predictions import (
     PREDICTIONS,
@@ -45,6 +46,7 @@ from volforecast.data.repositories.predictions import (
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.evaluation.test_window import FIT_FRACTION
+from volforecast.jobs.risk import RISK_SEED
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.models.catalog import build_model
 from volforecast.registry.aliases import Registry
@@ -207,6 +209,62 @@ def test_predict_answers_with_production_from_the_latest_stored_close(
     dates = [dt.date.fromisoformat(d) for d in body["forecast_dates"]]
     assert all(d.weekday() < 5 for d in dates)
     assert dt.date(2019, 1, 1) not in dates
+
+
+def test_risk_gives_var_and_es_from_the_models_own_tails(
+    client: TestClient, trained: Settings
+) -> None:
+    answer = client.get("/risk/^gspc", params={"model_type": "garch"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["ticker"], body["model_type"], body["model_version"]) == ("^GSPC", "GARCH", "1")
+    levels = [(item["days"], item["level"]) for item in body["items"]]
+    assert levels == [(d, c) for d in (1, 10) for c in (0.95, 0.975, 0.99)]
+    assert all(0 < item["var_pct"] <= item["es_pct"] for item in body["items"])
+    assert body["items"][0]["method"] == "filtered historical simulation"
+    assert "each shock feeding the variance" in body["items"][-1]["method"]
+
+    # The same model fitted independently on the training window, moved to the last close,
+    # with the service's seed: the same figures.
+    engine = db.create_db_engine(trained)
+    data = DailyData.from_prices(PriceRepository(engine).load(["^GSPC"]), "^GSPC")
+    engine.dispose()
+    trained_on = data.head(len(data) - LATER)
+    own = build_model("garch").fit(trained_on.head(int(len(trained_on) * FIT_FRACTION)))
+    expected = own.update(data).tail_risk(rng=np.random.default_rng(RISK_SEED))
+    assert body["origin_date"] == data.last_date.date().isoformat()
+    np.testing.assert_allclose([i["var_pct"] for i in body["items"]],
+                               [r.var_pct for r in expected], rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose([i["es_pct"] for i in body["items"]],
+                               [r.es_pct for r in expected], rtol=1e-6)  # fmt: skip
+    # The index's own tails are fatter than the normal's at 99 %.
+    vol_pct = client.post("/predict", json={"ticker": "^GSPC", "model_type": "GARCH"})
+    one_day_99 = body["items"][2]["var_pct"]
+    assert one_day_99 > normal_var_pct(vol_pct.json()["forecasts"][0], 0.99)
+
+    one = client.get("/risk/^GSPC", params={"model_type": "GARCH", "level": 0.99, "days": 10})
+    assert one.status_code == 200, one.text
+    assert one.json()["items"] == [body["items"][-1]], "asked again: the same figure"
+    # Without a model type, the champion (none here) or GARCH answers.
+    assert client.get("/risk/^GSPC").json()["items"] == body["items"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "says"),
+    [
+        ("/risk/^GSPC", {"level": 0.9}, 422, "level must be one of 0.95, 0.975, 0.99"),
+        ("/risk/^GSPC", {"days": 5}, 422, "days must be one of 1, 10, got 5"),
+        ("/risk/^GSPC", {"model_type": "nope"}, 422, "unknown model type"),
+        ("/risk/^GSPC", {"model_type": "HAR"}, 404, "no production HAR model"),
+        ("/risk/NOPE", {}, 404, "no prices are stored"),
+    ],
+)
+def test_risk_refuses_what_it_cannot_answer_and_says_why(
+    client: TestClient, path: str, params: dict[str, Any], status: int, says: str
+) -> None:
+    answer = client.get(path, params=params)
+    assert answer.status_code == status, answer.text
+    assert says in answer.text
 
 
 def test_predict_without_a_model_type_answers_with_the_tickers_champion(tmp_path: Path) -> None:
@@ -486,7 +544,7 @@ def test_no_generated_request_gets_a_server_error(trained: Settings) -> None:
     with TestClient(app) as client:  # the lifespan runs: models loaded, writer started
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 6
+        assert len(operations) == 7
         for operation in operations:
 
             @given(case=operation.as_strategy())
@@ -499,6 +557,6 @@ def test_no_generated_request_gets_a_server_error(trained: Settings) -> None:
             fuzz()
         answered = client.get("/metrics").text
     # The fuzzing reached the app: every route answered many generated requests.
-    for route in ("/predict", "/predictions/{ticker}", "/models"):
+    for route in ("/predict", "/predictions/{ticker}", "/models", "/risk/{ticker}"):
         assert f'route="{route}"' in answered
     assert 'status="500"' not in answered

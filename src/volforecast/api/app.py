@@ -18,7 +18,7 @@ from volforecast.api import docs, errors
 from volforecast.api.deps import require_api_key
 from volforecast.api.observability import BodyLimitMiddleware, MetricsMiddleware, ServiceMetrics
 from volforecast.api.request_id import RequestIdMiddleware
-from volforecast.api.routes import health, metrics, models, predict, predictions, root
+from volforecast.api.routes import health, metrics, models, predict, predictions, risk, root
 from volforecast.api.schemas import Problem
 from volforecast.api.state import ServiceState
 from volforecast.settings import Settings, get_settings
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         guarded = {"dependencies": [Depends(require_api_key)], "responses": {401: refused}}
     for router in (root.router, health.router, metrics.router):
         app.include_router(router)
-    for router in (models.router, predict.router, predictions.router):
+    for router in (models.router, predict.router, predictions.router, risk.router):
         app.include_router(router, **guarded)
     docs.install(app)
     errors.install(app)

@@ -97,8 +97,8 @@ class PredictRequest(Schema):
         | None
     ) = None
     """``GARCH``, ``LSTM`` or any model volforecast ships (``HAR``, ``GJR-GARCH-T``, ...).
-    Left out, the ticker's champion answers: the family with the best test-window record
-    (``GARCH`` for a ticker that has none yet)."""
+    Left out, the ticker's champion answers (``volforecast models champion``; ``GARCH`` for a
+    ticker that has none yet)."""
     horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON, strict=True), BeforeValidator(_whole)] = 5
     """Trading days (NYSE sessions) ahead to forecast, 1 to 30."""
     alias: Literal["production", "challenger"] = "production"
@@ -132,6 +132,43 @@ class PredictResponse(Schema):
     for ``alias: challenger``: a challenger is not the champion)."""
     alias: Literal["production", "challenger"] = "production"
     """The registry alias of the version that answered."""
+
+
+class RiskFigure(Schema):
+    """Value at risk and expected shortfall at one level over one horizon."""
+
+    level: float
+    """Confidence level: 0.95, 0.975 or 0.99."""
+    days: int
+    """Trading days the loss is summed over: 1 or 10."""
+    var_pct: float
+    """Value at risk: the loss over ``days``, as a positive percent log return, exceeded with
+    probability ``1 - level``."""
+    es_pct: float
+    """Expected shortfall: the mean loss beyond the VaR, percent, positive, at least
+    ``var_pct``."""
+    method: str
+    """How the tails were made: the model's own standardized returns (filtered historical
+    simulation) or its fitted distribution, and for 10 days the simulation."""
+
+
+class RiskResponse(Schema):
+    """A served model's VaR and ES from the latest stored close."""
+
+    ticker: str
+    """Symbol, upper case."""
+    model_type: str
+    """Type of the model that answered: ``GARCH``, ``HAR``, ..."""
+    model_name: str
+    """Registered model in MLflow."""
+    model_version: str
+    """Version of that registered model."""
+    origin_date: dt.date
+    """NYSE session of the latest close the figures start from, ``YYYY-MM-DD``."""
+    champion: bool = False
+    """Whether the model answered as the ticker's champion, the request naming none."""
+    items: list[RiskFigure]
+    """One per level and horizon asked for, horizons first."""
 
 
 class ModelInfo(Schema):

@@ -19,6 +19,7 @@ from volforecast.data.journal import PredictionJournal
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.errors import VolforecastError
 from volforecast.jobs.predict import Forecaster
+from volforecast.jobs.risk import RiskDesk
 from volforecast.jobs.writer import PredictionWriter
 from volforecast.registry.names import CHALLENGER
 from volforecast.registry.serving import ProductionModels
@@ -41,6 +42,7 @@ class ServiceState:
     forecaster: Forecaster
     writer: PredictionWriter
     metrics: ServiceMetrics
+    risk_desk: RiskDesk
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     models_listing: tuple[float, list[Any]] | None = None
     """When ``GET /models`` last asked the registry, and what it answered."""
@@ -61,7 +63,10 @@ class ServiceState:
             on_write=metrics.predictions_stored.inc,
         )
         forecaster = Forecaster(engine, settings, models, challengers)
-        return cls(settings, engine, client, models, challengers, forecaster, writer, metrics)
+        return cls(
+            settings, engine, client, models, challengers, forecaster, writer, metrics,
+            RiskDesk(forecaster),
+        )  # fmt: skip
 
     def prepare_database(self) -> None:
         """Create or migrate the tables (the embedded default starts from nothing)."""

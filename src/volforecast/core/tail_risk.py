@@ -39,6 +39,11 @@ MIN_POOL = 100
 class Shocks(Protocol):
     """Standardized shocks with unit variance: their lower tail and a way to draw them."""
 
+    @property
+    def method(self) -> str:
+        """How the tails are made, in words a risk report can print."""
+        ...
+
     def var_es(self, level: float) -> tuple[float, float]:
         """The one-day VaR and ES of a unit-variance shock at ``level``, as positive losses."""
         ...
@@ -58,6 +63,8 @@ class TailRisk:
     """Loss exceeded with probability ``1 - level``, percent log return, positive."""
     es_pct: float
     """Mean loss beyond the VaR, percent log return, positive; at least ``var_pct``."""
+    method: str = ""
+    """How the tails were made: the shocks' source, and for several days the simulation."""
 
 
 def _checked_level(level: float) -> float:
@@ -119,6 +126,7 @@ class EmpiricalShocks:
     """
 
     pool: np.ndarray
+    method: str = "filtered historical simulation"
 
     def __post_init__(self) -> None:
         z = np.asarray(self.pool, dtype=np.float64).ravel()
@@ -142,6 +150,7 @@ class ParametricShocks:
     """Shocks from a fitted distribution, given by its quantile function (unit variance)."""
 
     ppf: Callable[[np.ndarray], np.ndarray]
+    method: str = "fitted distribution"
 
     def var_es(self, level: float) -> tuple[float, float]:
         r"""The distribution's VaR and ES.
@@ -268,12 +277,14 @@ def tail_risk(
             sigma = float(np.sqrt(_check_positive(path[:1])[0]))
             for level in levels:
                 v, e = shocks.var_es(level)
-                out.append(TailRisk(level, 1, sigma * v, sigma * e))
+                out.append(TailRisk(level, 1, sigma * v, sigma * e, shocks.method))
             continue
         summed = simulate_returns(path, shocks, d, rng=rng, n_sims=n_sims, recursion=recursion)
+        fed = "each shock feeding the variance" if recursion else "along the forecast path"
+        method = f"{shocks.method}, {n_sims:,} paths simulated {fed}"
         for level in levels:
             v, e = empirical_var_es(summed, level)
-            out.append(TailRisk(level, d, v, e))
+            out.append(TailRisk(level, d, v, e, method))
     return out
 
 

@@ -224,6 +224,24 @@ class Forecaster:
         InvalidSeriesError
             When the stored prices cannot be forecast from (too few pass the quality gate).
         """
+        served, model, latest = self.resolve(ticker, model_type, alias)
+        cache_key = (alias, served.name, served.version, ticker, latest)
+        hit = self._paths.get(cache_key)
+        if hit is not None:
+            return hit
+        prediction = path_from(served, model, self.data_until(ticker, latest), served_as=alias)
+        if len(self._paths) >= CACHE_LIMIT:
+            self._paths = {}
+        self._paths[cache_key] = prediction
+        return prediction
+
+    def resolve(
+        self, ticker: str, model_type: str, alias: Alias = PRODUCTION
+    ) -> tuple[Served, VolatilityModel, dt.date]:
+        """The version serving ``ticker`` as ``model_type``, its model and the latest close.
+
+        Raises as :meth:`predict` does.
+        """
         key = model_key(model_type)
         latest = self.latest(ticker)
         if latest is None:
@@ -245,10 +263,10 @@ class Forecaster:
             )
             raise ModelNotFoundError(msg)
         served, model = found
-        cache_key = (alias, served.name, served.version, ticker, latest)
-        hit = self._paths.get(cache_key)
-        if hit is not None:
-            return hit
+        return served, model, latest
+
+    def data_until(self, ticker: str, latest: dt.date) -> DailyData:
+        """``ticker``'s stored data through ``latest`` that passes the quality gate."""
         with reachable(self.engine):
             prices = self.prices.load([ticker], end=latest)
             market = MarketRepository(self.engine).load(end=latest)
@@ -256,11 +274,7 @@ class Forecaster:
         if data is None:
             msg = f"{ticker}: no stored price passes the quality gate"
             raise InvalidSeriesError(msg)
-        prediction = path_from(served, model, data, served_as=alias)
-        if len(self._paths) >= CACHE_LIMIT:
-            self._paths = {}
-        self._paths[cache_key] = prediction
-        return prediction
+        return data
 
 
 def path_from(

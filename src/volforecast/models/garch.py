@@ -134,7 +134,8 @@ class GarchModel(VolatilityModel):
         p = self.params
         shape = np.array([p[n] for n in ("nu", "eta", "lambda") if n in p])
         distribution = _DISTRIBUTIONS[self.dist]()
-        return ParametricShocks(lambda u: np.asarray(distribution.ppf(u, shape)))
+        named = {"t": "fitted Student-t", "skewt": "fitted skewed Student-t"}[self.dist]
+        return ParametricShocks(lambda u: np.asarray(distribution.ppf(u, shape)), named)
 
     def variance_recursion(self) -> Recursion:
         """The fitted recursion: each simulated shock feeds the next day's variance."""

@@ -25,6 +25,7 @@ def info() -> ApiInfo:
             "models": "/models",
             "predict": "/predict",
             "predictions": "/predictions/{ticker}",
+            "risk": "/risk/{ticker}",
             "metrics": "/metrics",
         },
     )
