@@ -12,6 +12,7 @@ from numpy.testing import assert_allclose
 from volforecast.core.calendar import trading_days_after
 from volforecast.core.features import DailyData
 from volforecast.core.tail_risk import RISK_DAYS, RISK_LEVELS
+from volforecast.core.term_structure import TERM_DAYS, extend_path
 from volforecast.data.sources import load_sample
 from volforecast.errors import (
     ConfigurationError,
@@ -94,6 +95,25 @@ def test_var_and_es_come_from_the_models_own_tails(
     assert ten.var_pct > 1.5 * one.var_pct
     # The same generator state gives the same figures: a served VaR repeats.
     assert model.tail_risk(rng=np.random.default_rng(0), n_sims=4000) == risks
+
+
+def test_the_term_structure_runs_to_a_year_and_comes_home(
+    fitted: tuple[VolatilityModel, DailyData],
+) -> None:
+    model, _ = fitted
+    structure = model.term_structure()
+    assert structure.days == TERM_DAYS
+    assert all(v > 0 for v in structure.vol_ann_pct)
+    one_day = np.sqrt(252 * model.forecast(1).sigma2[0])
+    assert structure.vol_ann_pct[0] == pytest.approx(one_day)
+    # Carried on past a year, the path reaches the model's own long-run variance.
+    path = model.forecast(MAX_HORIZON).sigma2
+    long_run = model.long_run_sigma2()
+    assert long_run > 0
+    assert 0 <= structure.persistence < 1
+    far = extend_path(path, long_run, structure.persistence, 5000)
+    assert far[-1] == pytest.approx(long_run, rel=1e-6)
+    assert structure.long_run_vol_ann_pct == pytest.approx(np.sqrt(252 * long_run))
 
 
 @pytest.mark.parametrize("horizon", [0, MAX_HORIZON + 1])

@@ -159,3 +159,20 @@ def test_risk_shocks_are_the_residuals_or_the_fitted_distribution(gspc: DailyDat
     var, es = student.tail_shocks().var_es(0.99)
     assert var == pytest.approx(-stats.t.ppf(0.01, nu) * np.sqrt((nu - 2) / nu), rel=1e-6)
     assert es > var
+
+
+@pytest.mark.parametrize("vol", ["GARCH", "GJR"])
+def test_the_term_structure_is_archs_own_252_day_forecast(gspc: DailyData, vol: str) -> None:
+    data = gspc.head(2000)
+    model = GarchModel(vol).fit(data)  # type: ignore[arg-type]
+    fixed = model.arch_model(data.returns_pct).fix(np.array(list(model.params.values())))
+    path = np.asarray(fixed.forecast(horizon=252, reindex=False).variance)[-1]
+    days = (1, 5, 22, 126, 252)
+    expected = [np.sqrt(252 * path[:d].mean()) for d in days]
+    structure = model.term_structure(days)
+    assert_allclose(structure.vol_ann_pct, expected, rtol=1e-8)
+    p = model.params
+    persistence = p["alpha[1]"] + p.get("gamma[1]", 0.0) / 2 + p["beta[1]"]
+    assert structure.persistence == pytest.approx(persistence)
+    assert structure.long_run_sigma2 == pytest.approx(p["omega"] / (1 - persistence))
+    assert structure.half_life_days == pytest.approx(np.log(0.5) / np.log(persistence))

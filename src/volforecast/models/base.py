@@ -38,6 +38,13 @@ from volforecast.core.tail_risk import (
     TailRisk,
     tail_risk,
 )
+from volforecast.core.term_structure import (
+    TERM_DAYS,
+    TermStructure,
+    annualized_vol_pct,
+    decay_persistence,
+    extend_path,
+)
 from volforecast.errors import InsufficientDataError, InvalidSeriesError, ModelNotFittedError
 
 if TYPE_CHECKING:
@@ -148,6 +155,8 @@ class _Fitted:
     data: DailyData
     report: FitReport
     params: dict[str, float] = field(default_factory=dict)
+    long_run_sigma2: float | None = None
+    """The mean of the proxy over the fitted data, percent² a day (None: from before it)."""
 
 
 class VolatilityModel(ABC):
@@ -205,7 +214,7 @@ class VolatilityModel(ABC):
         """Estimate the parameters on ``data``; forecasts then start from its last day."""
         daily = self._check(as_daily_data(data, ticker))
         params, report = self._fit(daily)
-        self._fitted = _Fitted(daily, report, params)
+        self._set_fitted(daily, params, report)
         return self
 
     def update(self, data: DailyData | pd.Series | pd.DataFrame) -> Self:
@@ -219,7 +228,7 @@ class VolatilityModel(ABC):
         if len(daily) < 2:
             msg = f"{daily.ticker}: an update needs at least 2 observations"
             raise InsufficientDataError(msg)
-        self._fitted = _Fitted(daily, state.report, state.params)
+        self._fitted = _Fitted(daily, state.report, state.params, state.long_run_sigma2)
         self._on_update(daily)
         return self
 
@@ -280,6 +289,7 @@ class VolatilityModel(ABC):
             "params": state.params,
             "fit_report": state.report.to_dict(),
             "ticker": state.data.ticker,
+            "long_run_sigma2": state.long_run_sigma2,
             "extra": self._extra_state(),
         }
         (path / STATE_FILE).write_text(json.dumps(payload, indent=2, default=_json_default))
@@ -303,7 +313,8 @@ class VolatilityModel(ABC):
         with np.load(path / DATA_FILE) as arrays:
             data = DailyData.from_arrays(payload["ticker"], arrays)
         params = {k: float(v) for k, v in payload["params"].items()}
-        model._fitted = _Fitted(data, FitReport.from_dict(payload["fit_report"]), params)
+        report = FitReport.from_dict(payload["fit_report"])
+        model._fitted = _Fitted(data, report, params, payload.get("long_run_sigma2"))
         model._restore(payload["extra"], path)
         return model
 
@@ -345,6 +356,33 @@ class VolatilityModel(ABC):
         variance in the day's shock: their multi-day tails follow that path.
         """
         return None
+
+    def long_run_sigma2(self) -> float:
+        """The variance the forecasts tend to, percent² a day.
+
+        By default the mean of the realized-variance proxy over the data the model was fitted
+        on; the GARCH family's is its unconditional variance.
+        """
+        state = self._state()
+        known = state.long_run_sigma2
+        return float(np.mean(state.data.rv_sigma2)) if known is None else known
+
+    def term_persistence(self, sigma2_path: np.ndarray, long_run_sigma2: float) -> float:
+        """The daily decay toward the long run beyond the model's own path.
+
+        By default the decay its own 1-30-day path shows
+        (:func:`~volforecast.core.term_structure.decay_persistence`).
+        """
+        return decay_persistence(sigma2_path, long_run_sigma2)
+
+    def term_structure(self, days: Sequence[int] = TERM_DAYS) -> TermStructure:
+        """Annualised volatility from the last day of the data out to a year (V-Lab's)."""
+        path = self.forecast(MAX_HORIZON).sigma2
+        long_run = self.long_run_sigma2()
+        persistence = self.term_persistence(path, long_run)
+        full = extend_path(path, long_run, persistence, max(days))
+        vol = tuple(float(v) for v in annualized_vol_pct(full, days))
+        return TermStructure(tuple(days), vol, long_run, persistence)
 
     def tail_risk(
         self,
@@ -418,8 +456,8 @@ class VolatilityModel(ABC):
     # ---------------------------------------------------------------- helpers
 
     def _set_fitted(self, data: DailyData, params: dict[str, float], report: FitReport) -> None:
-        """Mark the model fitted from outside :meth:`fit` (a pooled training run)."""
-        self._fitted = _Fitted(data, report, params)
+        """Mark the model fitted (also from outside :meth:`fit`: a pooled training run)."""
+        self._fitted = _Fitted(data, report, params, float(np.mean(data.rv_sigma2)))
 
     def _state(self) -> _Fitted:
         if self._fitted is None:

@@ -144,6 +144,32 @@ class GarchModel(VolatilityModel):
             return egarch_recursion(p["omega"], p["alpha[1]"], p["gamma[1]"], p["beta[1]"])
         return gjr_recursion(p["omega"], p["alpha[1]"], p.get("gamma[1]", 0.0), p["beta[1]"])
 
+    # ---------------------------------------------------------------- term structure
+
+    def long_run_sigma2(self) -> float:
+        r"""The unconditional variance of the fitted parameters, percent² a day.
+
+        Notes
+        -----
+        GARCH and GJR: :math:`\omega / (1 - \alpha - \gamma/2 - \beta)`. EGARCH:
+        :math:`\exp(\omega / (1 - \beta))`, the variance at the mean of
+        :math:`\ln\sigma^2`. A fit that is not stationary has none: the mean of the proxy
+        over its data stands in.
+        """
+        p, persistence = self.params, self._persistence(self.params)
+        if persistence is None or persistence >= 1.0:
+            return super().long_run_sigma2()
+        if self.vol == "EGARCH":
+            return math.exp(p["omega"] / (1.0 - p["beta[1]"]))
+        return p["omega"] / (1.0 - persistence)
+
+    def term_persistence(self, sigma2_path: np.ndarray, long_run_sigma2: float) -> float:
+        """GARCH and GJR: the fitted persistence, with which their own path decays."""
+        persistence = self._persistence(self.params)
+        if self.vol == "EGARCH" or persistence is None or persistence >= 1.0:
+            return super().term_persistence(sigma2_path, long_run_sigma2)
+        return persistence
+
     # ---------------------------------------------------------------- fitting
 
     def _fit(self, data: DailyData) -> tuple[dict[str, float], FitReport]:
