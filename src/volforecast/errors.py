@@ -63,6 +63,10 @@ class UnknownModelTypeError(VolforecastError):
     """A model type volforecast does not ship."""
 
 
+class IncompleteRequestError(VolforecastError):
+    """A request that lacks what its target needs (a pooled model's card asks for a ticker)."""
+
+
 class JournalError(VolforecastError):
     """A prediction journal file cannot be read back: cut short, or edited by hand."""
 

@@ -178,7 +178,8 @@ def test_the_training_dag_registers_models_and_a_failing_chunk_costs_only_itself
         preferred = ChampionSettings().preferred
         if champion.model == preferred:
             best = min(qlikes, key=qlikes.__getitem__)
-            assert best == preferred or change.metrics["dm_pvalue"] > 0.05, change.metrics
+            # Not significant: above the level, or too few common origins to test (NaN).
+            assert best == preferred or not change.metrics["dm_pvalue"] <= 0.05, change.metrics
         else:
             assert champion.model == min(qlikes, key=qlikes.__getitem__), change.metrics
             assert change.metrics["dm_pvalue"] <= 0.05, change.metrics

@@ -35,7 +35,7 @@ SEED = 20261204
 SCHEMATHESIS_TIMEOUT_S = 300
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 PROTECTED = {("/models", "get"), ("/predict", "post"), ("/predictions/{ticker}", "get"),
-             ("/risk/{ticker}", "get")}  # fmt: skip
+             ("/risk/{ticker}", "get"), ("/models/{name}/card", "get")}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

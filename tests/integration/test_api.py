@@ -249,6 +249,50 @@ def test_risk_gives_var_and_es_from_the_models_own_tails(
     assert client.get("/risk/^GSPC").json()["items"] == body["items"]
 
 
+def test_a_garch_card_reads_its_fitted_parameters(client: TestClient) -> None:
+    answer = client.get("/models/GARCH_volatility_gspc/card")
+    assert answer.status_code == 200, answer.text
+    card = answer.json()
+    assert (card["model_name"], card["ticker"], card["model_type"]) == (
+        "garch_volatility_gspc", "^GSPC", "GARCH"
+    )  # fmt: skip
+    p = card["params"]
+    persistence = p["alpha[1]"] + p["beta[1]"]
+    assert card["persistence"] == pytest.approx(persistence)
+    assert card["half_life_days"] == pytest.approx(np.log(0.5) / np.log(persistence))
+    long_run = p["omega"] / (1 - persistence)
+    assert card["long_run_vol_ann_pct"] == pytest.approx(np.sqrt(252 * long_run))
+    assert [t["days"] for t in card["term_structure"]] == [1, 5, 22, 126, 252]
+    # A year out the path is most of the way home: nearer the long run than the first day.
+    first, year = (
+        card["term_structure"][0]["vol_ann_pct"],
+        card["term_structure"][-1]["vol_ann_pct"],
+    )
+    assert abs(year - card["long_run_vol_ann_pct"]) < abs(first - card["long_run_vol_ann_pct"])
+    shocks = np.array([point["shock_pct"] for point in card["news_impact"]])
+    curve = np.array([point["sigma2"] for point in card["news_impact"]])
+    np.testing.assert_allclose(
+        curve, p["omega"] + p["alpha[1]"] * shocks**2 + p["beta[1]"] * long_run, rtol=1e-10
+    )
+    assert shocks.min() < 0 < shocks.max()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "says"),
+    [
+        ("/models/har_volatility_gspc/card", 404, "no production version of 'har_volatility_gspc'"),
+        ("/models/garch_volatility_gspc/card?ticker=AAPL", 404, "does not serve AAPL"),
+        ("/models/garch volatility/card", 422, "name"),
+    ],
+)
+def test_a_card_that_cannot_be_drawn_says_why(
+    client: TestClient, path: str, status: int, says: str
+) -> None:
+    answer = client.get(path)
+    assert answer.status_code == status, answer.text
+    assert says in answer.text
+
+
 @pytest.mark.parametrize(
     ("path", "params", "status", "says"),
     [
@@ -544,7 +588,7 @@ def test_no_generated_request_gets_a_server_error(trained: Settings) -> None:
     with TestClient(app) as client:  # the lifespan runs: models loaded, writer started
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 7
+        assert len(operations) == 8
         for operation in operations:
 
             @given(case=operation.as_strategy())

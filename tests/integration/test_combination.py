@@ -69,6 +69,19 @@ def _data(engine: Engine, ticker: str) -> DailyData:
     return with_market(data, MarketRepository(engine).load())[ticker]
 
 
+def _check_cards(api: TestClient, combination: str) -> None:
+    """The pooled network's card needs a ticker; models without a variance recursion have a
+    term structure and no news-impact curve."""
+    pooled = api.get("/models/lstm_volatility_pooled/card")
+    assert pooled.status_code == 422, pooled.text
+    assert "name one with ?ticker=" in pooled.text
+    for name in ("lstm_volatility_pooled", combination):
+        card = api.get(f"/models/{name}/card", params={"ticker": "^GSPC"})
+        assert card.status_code == 200, card.text
+        assert card.json()["news_impact"] is None
+        assert [t["days"] for t in card.json()["term_structure"]] == [1, 5, 22, 126, 252]
+
+
 def test_a_combination_is_registered_loaded_served_and_not_registered_twice(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -122,6 +135,7 @@ def test_a_combination_is_registered_loaded_served_and_not_registered_twice(
         expected = np.sqrt((har.update(data).forecast(5).sigma2
                             + lstm.update(data).forecast(5).sigma2) / 2)  # fmt: skip
         np.testing.assert_allclose(body["forecasts"], expected, rtol=1e-6)
+        _check_cards(api, name)
 
     # The same prices again: the members are unchanged, so is the combination.
     second = _train(engine, settings, COMBINED, TICKERS)

@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 from volforecast.core.features import DailyData
+from volforecast.jobs.cards import news_impact
 from volforecast.models.garch import GarchModel
 
 
@@ -176,3 +177,28 @@ def test_the_term_structure_is_archs_own_252_day_forecast(gspc: DailyData, vol: 
     assert structure.persistence == pytest.approx(persistence)
     assert structure.long_run_sigma2 == pytest.approx(p["omega"] / (1 - persistence))
     assert structure.half_life_days == pytest.approx(np.log(0.5) / np.log(persistence))
+
+
+@pytest.mark.parametrize("vol", ["GARCH", "GJR"])
+def test_the_news_impact_curve_is_the_fitted_formula(gspc: DailyData, vol: str) -> None:
+    model = GarchModel(vol, "t").fit(gspc.head(2000))  # type: ignore[arg-type]
+    curve = news_impact(model)
+    assert curve is not None
+    p, shocks = model.params, np.array(curve.shock_pct)
+    long_run = p["omega"] / (1 - p["alpha[1]"] - p.get("gamma[1]", 0.0) / 2 - p["beta[1]"])
+    leverage = p.get("gamma[1]", 0.0) * (shocks < 0)
+    expected = p["omega"] + (p["alpha[1]"] + leverage) * shocks**2 + p["beta[1]"] * long_run
+    assert_allclose(curve.sigma2, expected, rtol=1e-10)
+    # GJR answers a fall more than a rise of the same size; GARCH alike.
+    down, up = np.array(curve.sigma2)[[0, -1]]
+    assert (down > up) if vol == "GJR" else down == pytest.approx(up)
+
+
+@pytest.mark.parametrize("dist", ["normal", "t", "skewt"])
+def test_egarchs_long_run_is_where_its_own_simulated_path_settles(
+    gspc: DailyData, dist: str
+) -> None:
+    model = GarchModel("EGARCH", dist).fit(gspc.head(3000))  # type: ignore[arg-type]
+    first = model.forecast(1).sigma2
+    settled = model._egarch_paths(first, 1500)[0, -300:].mean()
+    assert model.long_run_sigma2() == pytest.approx(settled, rel=0.03)

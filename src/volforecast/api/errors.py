@@ -25,6 +25,7 @@ from volforecast.api.request_id import REQUEST_ID_HEADER, request_id
 from volforecast.api.schemas import FieldError, Problem
 from volforecast.errors import (
     DatabaseUnavailableError,
+    IncompleteRequestError,
     InvalidSeriesError,
     ModelNotFoundError,
     TrackingUnavailableError,
@@ -42,6 +43,7 @@ STATUS_FOR: list[tuple[type[Exception], int, str | None]] = [
     (UnknownTickerError, 404, None),
     (ModelNotFoundError, 404, None),
     (UnknownModelTypeError, 422, None),
+    (IncompleteRequestError, 422, None),
     (InvalidSeriesError, 422, None),
     (DatabaseUnavailableError, 503, DATABASE_DOWN),
     (TrackingUnavailableError, 503, "the model registry is not answering; try again shortly"),

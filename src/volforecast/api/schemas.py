@@ -171,6 +171,54 @@ class RiskResponse(Schema):
     """One per level and horizon asked for, horizons first."""
 
 
+class TermPoint(Schema):
+    """Annualised volatility over one horizon of the term structure."""
+
+    days: int
+    """Trading days from the latest close: 1, 5, 22, 126 or 252."""
+    vol_ann_pct: float
+    """``sqrt(252 * mean daily variance over those days)``, percent a year (V-Lab's)."""
+
+
+class NewsImpactPoint(Schema):
+    """One point of the news-impact curve."""
+
+    shock_pct: float
+    """Today's return less its mean, percent."""
+    sigma2: float
+    """Next day's variance after it, percent², today's variance at its long-run level."""
+
+
+class ModelCardResponse(Schema):
+    """A served model's card for one ticker, V-Lab style, from the latest stored close."""
+
+    model_name: str
+    """Registered model in MLflow."""
+    model_version: str
+    """Its production version."""
+    model_type: str
+    """``GARCH``, ``GJR-GARCH-T``, ``HAR``, ..."""
+    ticker: str
+    """The ticker the card is for."""
+    origin_date: dt.date
+    """NYSE session of the latest close, ``YYYY-MM-DD``."""
+    params: dict[str, float]
+    """Fitted parameters by name (``omega``, ``alpha[1]``, ... for GARCH)."""
+    persistence: float
+    """Daily decay of the distance to the long-run variance: the fitted one for GARCH and
+    GJR, the one the model's own 30-day path shows otherwise."""
+    half_life_days: float | None
+    """Trading days for that distance to halve; null when it never does."""
+    long_run_vol_ann_pct: float
+    """The long-run variance as annualised volatility, percent: GARCH's unconditional
+    variance, the mean realized variance of the fitted data otherwise."""
+    term_structure: list[TermPoint]
+    """Annualised volatility at 1, 5, 22, 126 and 252 trading days."""
+    news_impact: list[NewsImpactPoint] | None
+    """Next day's variance against today's return, for the GARCH family; null for models
+    without a variance recursion (HAR, the LSTM, combinations)."""
+
+
 class ModelInfo(Schema):
     """One registered model version that holds an alias (or the latest, when none does)."""
 

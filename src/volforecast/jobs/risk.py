@@ -16,6 +16,7 @@ import numpy as np
 
 from volforecast.core.features import DailyData
 from volforecast.core.tail_risk import DEFAULT_SIMULATIONS, TailRisk
+from volforecast.errors import InsufficientDataError
 from volforecast.jobs.predict import CACHE_LIMIT, Forecaster
 from volforecast.models.base import VolatilityModel
 from volforecast.registry.names import PRODUCTION, Alias
@@ -40,9 +41,21 @@ class RiskFigures:
 def risk_from(
     served: Served, model: VolatilityModel, data: DailyData, *, n_sims: int = DEFAULT_SIMULATIONS
 ) -> RiskFigures:
-    """``model``'s VaR and ES from the last day of ``data``, parameters frozen."""
+    """``model``'s VaR and ES from the last day of ``data``, parameters frozen.
+
+    Raises
+    ------
+    InsufficientDataError
+        When the data holds too few days past the model's warm-up for a pool of its own
+        standardized returns, or the model forecasts no finite variance from one of them.
+    """
     with served.lock:  # update() moves this shared model's origin
-        risks = model.update(data).tail_risk(rng=np.random.default_rng(RISK_SEED), n_sims=n_sims)
+        model.update(data)
+        try:
+            risks = model.tail_risk(rng=np.random.default_rng(RISK_SEED), n_sims=n_sims)
+        except (ValueError, ArithmeticError) as exc:  # a short pool, a non-finite forecast
+            msg = f"{data.ticker}: no VaR from {served.model_type}: {exc}"
+            raise InsufficientDataError(msg) from exc
     return RiskFigures(
         ticker=data.ticker,
         model_type=served.model_type,

@@ -19,7 +19,7 @@ import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -154,9 +154,9 @@ def as_daily_data(
 class _Fitted:
     data: DailyData
     report: FitReport
-    params: dict[str, float] = field(default_factory=dict)
-    long_run_sigma2: float | None = None
-    """The mean of the proxy over the fitted data, percent² a day (None: from before it)."""
+    params: dict[str, float]
+    long_run_sigma2: float
+    """The mean of the proxy over the fitted data, percent² a day."""
 
 
 class VolatilityModel(ABC):
@@ -314,7 +314,8 @@ class VolatilityModel(ABC):
             data = DailyData.from_arrays(payload["ticker"], arrays)
         params = {k: float(v) for k, v in payload["params"].items()}
         report = FitReport.from_dict(payload["fit_report"])
-        model._fitted = _Fitted(data, report, params, payload.get("long_run_sigma2"))
+        # Saved before the long run was kept: the saved data is the fitted data.
+        model._set_fitted(data, params, report, payload.get("long_run_sigma2"))
         model._restore(payload["extra"], path)
         return model
 
@@ -358,21 +359,11 @@ class VolatilityModel(ABC):
         return None
 
     def long_run_sigma2(self) -> float:
-        """The variance the forecasts tend to, percent² a day.
-
-        By default the mean of the realized-variance proxy over the data the model was fitted
-        on; the GARCH family's is its unconditional variance.
-        """
-        state = self._state()
-        known = state.long_run_sigma2
-        return float(np.mean(state.data.rv_sigma2)) if known is None else known
+        """Variance the forecasts tend to, percent² a day: by default the fitted mean proxy."""
+        return self._state().long_run_sigma2
 
     def term_persistence(self, sigma2_path: np.ndarray, long_run_sigma2: float) -> float:
-        """The daily decay toward the long run beyond the model's own path.
-
-        By default the decay its own 1-30-day path shows
-        (:func:`~volforecast.core.term_structure.decay_persistence`).
-        """
+        """Daily decay to the long run past the model's own path: by default what its path shows."""
         return decay_persistence(sigma2_path, long_run_sigma2)
 
     def term_structure(self, days: Sequence[int] = TERM_DAYS) -> TermStructure:
@@ -392,11 +383,7 @@ class VolatilityModel(ABC):
         rng: np.random.Generator,
         n_sims: int = DEFAULT_SIMULATIONS,
     ) -> list[TailRisk]:
-        """VaR and ES from the last day of the data (:func:`volforecast.core.tail_risk.tail_risk`).
-
-        The forecast path, the shocks and the recursion are the model's own; ``days`` at most
-        30, the forecast's horizon.
-        """
+        """VaR and ES from the data's last day: the model's own path, shocks and recursion."""
         return tail_risk(
             self.forecast(max(days)).sigma2, self.tail_shocks(), levels=levels, days=days,
             rng=rng, n_sims=n_sims, recursion=self.variance_recursion(),
@@ -455,9 +442,21 @@ class VolatilityModel(ABC):
 
     # ---------------------------------------------------------------- helpers
 
-    def _set_fitted(self, data: DailyData, params: dict[str, float], report: FitReport) -> None:
-        """Mark the model fitted (also from outside :meth:`fit`: a pooled training run)."""
-        self._fitted = _Fitted(data, report, params, float(np.mean(data.rv_sigma2)))
+    def _set_fitted(
+        self,
+        data: DailyData,
+        params: dict[str, float],
+        report: FitReport,
+        long_run_sigma2: float | None = None,
+    ) -> None:
+        """Mark the model fitted (also from outside :meth:`fit`: a pooled training run).
+
+        ``long_run_sigma2`` is the mean of the proxy over the fitted data, when ``data`` is
+        not all of it (a pooled panel saves only the last days of each ticker).
+        """
+        if long_run_sigma2 is None:
+            long_run_sigma2 = float(np.mean(data.rv_sigma2))
+        self._fitted = _Fitted(data, report, params, long_run_sigma2)
 
     def _state(self) -> _Fitted:
         if self._fitted is None:

@@ -33,6 +33,7 @@ _DIST_SUFFIX = {"normal": "", "t": "-T", "skewt": "-SKEWT"}
 _DISTRIBUTIONS: dict[str, Any] = {"normal": Normal, "t": StudentsT, "skewt": SkewStudent}
 _TINY = 1e-6
 _EGARCH_SIMULATIONS = 10_000
+_LONG_RUN_QUANTILES = 5_000
 
 
 @dataclass
@@ -151,17 +152,27 @@ class GarchModel(VolatilityModel):
 
         Notes
         -----
-        GARCH and GJR: :math:`\omega / (1 - \alpha - \gamma/2 - \beta)`. EGARCH:
-        :math:`\exp(\omega / (1 - \beta))`, the variance at the mean of
-        :math:`\ln\sigma^2`. A fit that is not stationary has none: the mean of the proxy
+        GARCH and GJR: :math:`\omega / (1 - \alpha - \gamma/2 - \beta)`. EGARCH, whose
+        stationary :math:`\ln\sigma^2 = \omega/(1-\beta) + \sum_{i\ge0}\beta^i s_i` with
+        :math:`s = \alpha(|z| - \sqrt{2/\pi}) + \gamma z`:
+        :math:`E\sigma^2 = e^{\omega/(1-\beta)} \prod_{i\ge0} E[e^{\beta^i s}]`, each mean
+        taken over evenly spaced quantiles of the fitted distribution: random draws reused
+        for every term would multiply their own error in the mean of :math:`s` by
+        :math:`1/(1-\beta)`. A fit that is not stationary has none: the mean of the proxy
         over its data stands in.
         """
         p, persistence = self.params, self._persistence(self.params)
-        if persistence is None or persistence >= 1.0:
+        if persistence is None or not 0.0 <= persistence < 1.0:
             return super().long_run_sigma2()
-        if self.vol == "EGARCH":
-            return math.exp(p["omega"] / (1.0 - p["beta[1]"]))
-        return p["omega"] / (1.0 - persistence)
+        if self.vol != "EGARCH":
+            return p["omega"] / (1.0 - persistence)
+        shape = np.array([p[n] for n in ("nu", "eta", "lambda") if n in p])
+        quantiles = (np.arange(_LONG_RUN_QUANTILES) + 0.5) / _LONG_RUN_QUANTILES
+        z = np.asarray(_DISTRIBUTIONS[self.dist]().ppf(quantiles, shape if len(shape) else None))
+        s = p["alpha[1]"] * (np.abs(z) - math.sqrt(2.0 / math.pi)) + p["gamma[1]"] * z
+        terms = int(math.log(1e-12) / math.log(persistence)) + 1 if persistence > 0 else 1
+        log_means = [math.log(np.mean(np.exp(persistence**i * s))) for i in range(terms)]
+        return math.exp(p["omega"] / (1.0 - persistence) + math.fsum(log_means))
 
     def term_persistence(self, sigma2_path: np.ndarray, long_run_sigma2: float) -> float:
         """GARCH and GJR: the fitted persistence, with which their own path decays."""

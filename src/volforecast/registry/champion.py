@@ -82,6 +82,8 @@ def choose_champion(
     present = {name: frame for name, frame in losses.items() if len(frame)}
     if incumbent is None and preferred in present:
         choice = _decide(ticker, present, preferred, max_pvalue)
+        if not choice.metrics:  # no common origin: no evidence to seat the preference on
+            return _decide(ticker, present, None, max_pvalue)
         why = f"first champion, {preferred} preferred unless beaten significantly"
         reason = choice.reason.replace(f"{preferred} stays", "it stays")
         return replace(choice, incumbent=None, reason=f"{why}: {reason}")

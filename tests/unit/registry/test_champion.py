@@ -61,6 +61,11 @@ def test_a_preferred_family_is_no_sitting_champion_after_the_first_or_where_abse
     )
     assert absent.champion == "garch"
     assert absent.reason.startswith("first champion: lowest QLIKE")
+    # Candidates that share no origin give no evidence: the preference is not seated on none.
+    apart = {"garch": losses(1.0), "har": losses(1.2, dates=DATES + pd.Timedelta(days=400))}
+    unseated = choose_champion("AAPL", apart, None, max_pvalue=0.05, preferred="har")
+    assert unseated.champion is None
+    assert unseated.reason == "the candidates share no origin"
 
 
 def test_a_significantly_better_family_replaces_the_incumbent():

@@ -28,7 +28,11 @@ TickerPath = Annotated[str, Path(min_length=1, max_length=16, pattern=TICKER_PAT
     summary="Get value at risk and expected shortfall",
     responses={
         404: {"model": Problem, "description": "Unknown ticker, or no production model yet."},
-        422: {"model": Problem, "description": "Unknown model type, level or horizon."},
+        422: {
+            "model": Problem,
+            "description": "Unknown model type, level or horizon; too "
+            "short a history for the model's own tails.",
+        },
         503: {"model": Problem, "description": "The database is not answering."},
     },
 )

@@ -23,6 +23,7 @@ def info() -> ApiInfo:
             "openapi": "/openapi.json",
             "health": "/health",
             "models": "/models",
+            "model_card": "/models/{name}/card",
             "predict": "/predict",
             "predictions": "/predictions/{ticker}",
             "risk": "/risk/{ticker}",

@@ -107,11 +107,20 @@ class LstmModel(VolatilityModel):
         return LstmPanel.load(path)
 
     @classmethod
-    def attached(cls, result: TrainingResult, index: int, data: DailyData) -> LstmModel:
-        """The forecaster of the network's ticker ``index``, at the end of ``data``."""
+    def attached(
+        cls,
+        result: TrainingResult,
+        index: int,
+        data: DailyData,
+        long_run_sigma2: float | None = None,
+    ) -> LstmModel:
+        """The forecaster of the network's ticker ``index``, at the end of ``data``.
+
+        ``long_run_sigma2``: the one kept from training, when ``data`` is only its tail.
+        """
         model = cls(**asdict(result.config))
         model._attach(result, index, data.ticker)
-        model._set_fitted(data, model._params(), result.report)
+        model._set_fitted(data, model._params(), result.report, long_run_sigma2)
         return model
 
     def _attach(self, result: TrainingResult, index: int, ticker: str) -> None:

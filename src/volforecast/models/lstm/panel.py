@@ -71,7 +71,11 @@ class LstmPanel(FittedPanel):
             "history": first.history,
             "fit_report": first.fit_report.to_dict(),
             "tickers": {
-                t: {"index": m.ticker_index, "normalizer": asdict(m.normalizer)}
+                t: {
+                    "index": m.ticker_index,
+                    "normalizer": asdict(m.normalizer),
+                    "long_run_sigma2": m.long_run_sigma2(),
+                }
                 for t, m in models.items()
             },
         }
@@ -101,7 +105,9 @@ class LstmPanel(FittedPanel):
         with np.load(path / POOLED_DATA_FILE) as arrays:
             for i, (ticker, entry) in enumerate(entries.items()):
                 data = DailyData.from_arrays(ticker, arrays, suffix=f"_{i}")
-                model = LstmModel.attached(result, int(entry["index"]), data)
+                # Kept since the term structure: the saved tail is not the fitted data.
+                long_run = entry.get("long_run_sigma2")
+                model = LstmModel.attached(result, int(entry["index"]), data, long_run)
                 model.version = str(payload["version"])
                 models[ticker] = model
         return cls(models, history=result.history, training=result)
