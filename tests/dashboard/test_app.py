@@ -254,6 +254,17 @@ def test_with_the_api_up_every_tab_draws_from_it(
         for t in ("gspc", "ixic")
     ]
 
+    # and draws the card of the chosen production model: GARCH's term structure and news impact
+    registry = _tab(at, "Model registry")
+    assert "Model card" in _texts(registry.subheader)
+    metrics = {m.label: m.value for m in registry.metric}
+    assert float(metrics["Persistence"]) < 1
+    assert metrics["Long-run volatility"].endswith("% a year")
+    term, news = _charts(registry)
+    assert term["data"][0]["x"] == [1, 5, 22, 126, 252]
+    assert all(v > 0 for v in term["data"][0]["y"])
+    assert news["layout"]["title"]["text"] == "News impact"
+
     # The monitoring tab counts the dashboard's own requests to the API
     frames = _frames(_tab(at, "Monitoring"))
     latency = next(f for f in frames if "p50_ms" in f.columns)

@@ -17,7 +17,13 @@ import requests
 from pydantic import TypeAdapter
 
 from volforecast.api.client import ApiClient
-from volforecast.api.schemas import Health, ModelInfo, PredictionPage, PredictResponse
+from volforecast.api.schemas import (
+    Health,
+    ModelCardResponse,
+    ModelInfo,
+    PredictionPage,
+    PredictResponse,
+)
 from volforecast.dashboard import sources
 from volforecast.settings import Settings
 
@@ -102,6 +108,13 @@ def _get(client: ApiClient, path: str, **params: Any) -> requests.Response:
 def api_models(client: ApiClient) -> list[ModelInfo]:
     """The registry as the API lists it (``GET /models``)."""
     return _LISTING.validate_python(_get(client, "/models").json())
+
+
+def api_card(client: ApiClient, name: str, ticker: str | None = None) -> ModelCardResponse:
+    """A production model's card (``GET /models/{name}/card``), for ``ticker`` when pooled."""
+    params = {} if ticker is None else {"ticker": ticker}
+    answer = _get(client, f"/models/{quote(name, safe='')}/card", **params)
+    return ModelCardResponse.model_validate(answer.json())
 
 
 def api_predictions(client: ApiClient, ticker: str, *, limit: int = 1_000) -> pd.DataFrame:

@@ -1,10 +1,10 @@
-"""The registry tab: each ticker's champion, registered versions with their aliases, the log."""
+"""The registry tab: champions, versions with their aliases, a model's card, the log."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from volforecast.dashboard import page, record, tables
+from volforecast.dashboard import card, page, record, tables
 from volforecast.dashboard.sources import api, store
 
 
@@ -30,6 +30,7 @@ def registry_tab(ctx: page.Context) -> None:
         st.caption(f"From {source}. `alias`: production serves; challenger waits to beat it.")
     else:
         st.info("No registered model yet: run `volforecast train`.")
+    card.card_section(ctx, models or [])
     if not ctx.database_ok:
         st.subheader("Promotion log")
         st.warning(str(ctx.database_problem))
