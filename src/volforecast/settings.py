@@ -80,8 +80,9 @@ class ChampionSettings(BaseModel):
     preferred: str | None = "har+lstm+gjr-garch-t"
     """The candidate a ticker's first decision treats as sitting champion, so that another
     family replaces it only with the same evidence; None: the lowest QLIKE wins the first.
-    The default blend was chosen on the validation period (``docs/results``): it alone holds
-    up in both calm years and crashes, where a family that wins one test window may not."""
+    The default blend was chosen on the validation period (``docs/results``): of those tried,
+    it fell least short in both calm years and crashes, where a family that wins one test
+    window may not."""
 
     @field_validator("preferred")
     @classmethod
