@@ -17,12 +17,7 @@ import numpy as np
 
 from volforecast.core.features import DailyData
 from volforecast.core.term_structure import TermStructure
-from volforecast.errors import (
-    IncompleteRequestError,
-    InvalidSeriesError,
-    ModelNotFoundError,
-    UnknownTickerError,
-)
+from volforecast.errors import IncompleteRequestError, InvalidSeriesError, ModelNotFoundError
 from volforecast.jobs.predict import Forecaster
 from volforecast.models.base import VolatilityModel
 from volforecast.registry.serving import Served
@@ -129,8 +124,5 @@ def card_of(forecaster: Forecaster, name: str, ticker: str | None = None) -> Mod
     if model is None:
         msg = f"{served.name} does not serve {ticker}"
         raise ModelNotFoundError(msg)
-    latest = forecaster.latest(ticker)
-    if latest is None:
-        msg = f"no prices are stored for {ticker!r}: ingest them first"
-        raise UnknownTickerError(msg)
+    latest = forecaster.latest_close(ticker)
     return card_from(served, model, forecaster.data_until(ticker, latest))

@@ -185,6 +185,14 @@ class Forecaster:
             self._latest = {**self._latest, ticker: found}
         return found
 
+    def latest_close(self, ticker: str) -> dt.date:
+        """:meth:`latest`, refusing a ticker with no stored price (UnknownTickerError)."""
+        latest = self.latest(ticker)
+        if latest is None:
+            msg = f"no prices are stored for {ticker!r}: ingest them first"
+            raise UnknownTickerError(msg)
+        return latest
+
     def last_close(self) -> dt.date | None:
         """The latest stored close of any ticker (None: none), as :meth:`refresh_latest` read it."""
         if not self._latest or self.settings.api.prices_refresh_s == 0:
@@ -243,10 +251,7 @@ class Forecaster:
         Raises as :meth:`predict` does.
         """
         key = model_key(model_type)
-        latest = self.latest(ticker)
-        if latest is None:
-            msg = f"no prices are stored for {ticker!r}: ingest them first"
-            raise UnknownTickerError(msg)
+        latest = self.latest_close(ticker)
         held = self._held(alias)
         found = None if held is None else held.find(key, ticker)
         if found is None and alias == CHALLENGER:

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
 from volforecast.api.deps import StateDep
-from volforecast.api.schemas import (
-    MODEL_TYPES,
-    TICKER_PATTERN,
-    Problem,
-    RiskFigure,
-    RiskResponse,
-)
+from volforecast.api.routes.predictions import TickerPath
+from volforecast.api.schemas import MODEL_TYPES, Problem, RiskFigure, RiskResponse
 from volforecast.core.tail_risk import RISK_DAYS, RISK_LEVELS
 from volforecast.jobs.predict import model_key
 
 router = APIRouter(tags=["risk"])
-
-TickerPath = Annotated[str, Path(min_length=1, max_length=16, pattern=TICKER_PATTERN)]
 
 
 @router.get(
