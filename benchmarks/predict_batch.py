@@ -29,7 +29,7 @@ from volforecast.data.db import create_db_engine, ensure_schema
 from volforecast.data.repositories.predictions import PREDICTIONS
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_file
-from volforecast.jobs.predict import predict_all, summary
+from volforecast.jobs.predict_daily import predict_all, summary
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.registry.serving import ProductionModels
 from volforecast.registry.tracking import connect

@@ -61,7 +61,8 @@ def ml_predict_volatility() -> None:
     @task
     def log_prediction_statistics(report: dict[str, Any]) -> dict[str, Any]:
         """Log paths and rows stored, failures, and each model's mean 1-day volatility."""
-        log.info("as of %s: %d paths, %d rows", report["as_of"], report["paths"], report["rows"])
+        log.info("as of %s: %d paths, %d rows, %d risk rows", report["as_of"], report["paths"],
+                 report["rows"], report.get("risk_rows", 0))  # fmt: skip
         for model, figures in sorted(report["summary"].items()):
             log.info("%s: %.0f tickers, mean 1-day volatility %.2f %% (%.2f-%.2f)", model,
                      figures["count"], figures["mean_vol_pct"], figures["min_vol_pct"],

@@ -41,7 +41,7 @@ frame[frame['date'] <= '2018-06-29'].to_parquet('$VF_HOME/until-june.parquet')
     "$BIN/python" -c "
 import pandas as pd
 from volforecast.data.db import create_db_engine
-from volforecast.jobs.predict import predict_all
+from volforecast.jobs.predict_daily import predict_all
 from volforecast.registry.serving import ProductionModels
 from volforecast.registry.tracking import connect
 from volforecast.settings import get_settings

@@ -16,7 +16,7 @@ from tests.integration.test_api import GARCH_ONLY, QUICK, _sample, _store
 from volforecast.dashboard import APP_PATH
 from volforecast.dashboard.sources.api import API_URL_ENV
 from volforecast.data import db
-from volforecast.jobs.predict import predict_all
+from volforecast.jobs.predict_daily import predict_all
 from volforecast.jobs.train import train
 from volforecast.registry.serving import ProductionModels
 from volforecast.registry.tracking import connect

@@ -299,12 +299,12 @@ def test_train_registers_and_the_models_commands_read_the_registry(cli_env: Path
         code, output = invoke("predict", "--all", "--horizon", "10", "--as-of", SAMPLE_END,
                               "--report-json", str(report))  # fmt: skip
         assert code == ExitCode.OK, output
-        assert "2 paths, 20 rows stored" in output
+        assert "2 paths, 20 rows and 22 risk rows stored" in output
     assert json.loads(report.read_text())["summary"]["GARCH"]["count"] == 2
     code, output = invoke("predict", "--tickers", "^GSPC", "--models", "garch", "--horizon", "3",
                           "--as-of", SAMPLE_END)  # fmt: skip
     assert code == ExitCode.OK
-    assert "1 paths, 3 rows stored" in output
+    assert "1 paths, 3 rows and 11 risk rows stored" in output
     engine = create_db_engine(get_settings())
     stored = PredictionRepository(engine)
     assert stored.find("^GSPC").total == 10, "no row stored twice"

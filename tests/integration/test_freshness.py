@@ -136,7 +136,7 @@ def test_predict_stops_on_stale_prices_and_backfills_every_session_once(cli_env:
         code, output = invoke("predict", "--all", "--horizon", "2", "--from", "2018-12-20",
                               "--to", "2018-12-31", "--report-json", "b.json")  # fmt: skip
         assert code == ExitCode.OK, output
-        assert "28 rows stored for 7 sessions, 2018-12-20 to 2018-12-31" in output
+        assert "28 rows and 154 risk rows stored for 7 sessions, 2018-12-20 to 2018-12-31" in output
         rows = stored.find("^GSPC", limit=1000).rows
         assert sorted({r.origin_date for r in rows}) == sessions
         assert len(rows) == 2 * len(sessions), "every session once, however often it runs"

@@ -32,7 +32,7 @@ from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.live_ab import live_record_of, promote_live, waiting_challengers
-from volforecast.jobs.predict import predict_all
+from volforecast.jobs.predict_daily import predict_all
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.registry import names
 from volforecast.registry.aliases import Registry

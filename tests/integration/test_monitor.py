@@ -30,7 +30,7 @@ from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
 from volforecast.errors import DatabaseUnavailableError
 from volforecast.jobs.monitor import monitor, replay
-from volforecast.jobs.predict import predict_all
+from volforecast.jobs.predict_daily import predict_all
 from volforecast.registry.serving import ProductionModels
 from volforecast.registry.tracking import connect
 from volforecast.settings import Settings

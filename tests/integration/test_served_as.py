@@ -31,7 +31,7 @@ from volforecast.data.sources import load_sample
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.live_ab import waiting_challengers
 from volforecast.jobs.monitor import monitor
-from volforecast.jobs.predict import predict_all
+from volforecast.jobs.predict_daily import predict_all
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.monitoring.accuracy import accuracy_rows
 from volforecast.registry import names

@@ -37,7 +37,7 @@ from volforecast.errors import RegistryError, TrackingUnavailableError
 from volforecast.evaluation.test_window import FIT_FRACTION
 from volforecast.jobs.champion import decide_champions
 from volforecast.jobs.ingest import ingest
-from volforecast.jobs.predict import predict_all
+from volforecast.jobs.predict_daily import predict_all
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.models.catalog import build_model
 from volforecast.registry.aliases import Registry

@@ -42,6 +42,8 @@ SERVED_AS = ("production", "challenger")
 METRIC_KEY = ("run_id", "ticker", "model_type", "metric_name")
 ACCURACY_KEY = ("ticker", "model_type", "horizon", "proxy", "as_of_date")
 CHECK_KEY = ("ticker", "model_type", "detector", "observed_on")
+RISK_KEY = ("ticker", "model_type", "origin_date", "days", "level", "model_version")
+TERM_KEY = ("ticker", "model_type", "origin_date", "days", "model_version")
 
 # Named constraints let Alembic alter and drop them the same way on both databases.
 NAMING_CONVENTION = {
@@ -163,6 +165,63 @@ class VolatilityPrediction(Base):
         server_default=SERVED_AS[0],
         comment="production, or challenger: a waiting challenger's live A/B forecast",
     )
+
+
+class RiskForecast(Base):
+    """A production model's VaR and expected shortfall from one close, at one level and horizon.
+
+    Both are losses over ``days`` trading days, as positive percent log returns, from the
+    model's own tails (:mod:`volforecast.core.tail_risk`).
+    """
+
+    __tablename__ = "risk_forecasts"
+    __table_args__ = (
+        UniqueConstraint(*RISK_KEY, name="uq_risk_forecasts_key"),
+        CheckConstraint("days >= 1", name="days_positive"),
+        CheckConstraint("level > 0.5 AND level < 1", name="level_in_tail"),
+        # A bound, not only a sign: PostgreSQL ranks NaN and infinity above every number.
+        CheckConstraint("var_pct > 0 AND var_pct < 1e300", name="var_finite_positive"),
+        CheckConstraint("es_pct >= var_pct AND es_pct < 1e300", name="es_finite_not_below_var"),
+        Index(None, "ticker", "origin_date"),
+        {"schema": ML_SCHEMA, "comment": "VaR and ES; a re-run for one origin replaces."},
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH))
+    model_type: Mapped[str] = mapped_column(String(20))
+    origin_date: Mapped[dt.date] = mapped_column(Date, comment="date of the last close used")
+    days: Mapped[int] = mapped_column(SmallInteger, comment="horizon, trading days")
+    level: Mapped[float] = mapped_column(Double, comment="confidence level, e.g. 0.99")
+    var_pct: Mapped[float] = mapped_column(Double, comment="value at risk, % log return")
+    es_pct: Mapped[float] = mapped_column(Double, comment="expected shortfall, % log return")
+    method: Mapped[str] = mapped_column(Text, comment="how the tails were made")
+    model_version: Mapped[str] = mapped_column(String(20))
+    run_id: Mapped[str | None] = mapped_column(String(100))
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TermStructurePoint(Base):
+    """A production model's annualised volatility over the next ``days`` from one close."""
+
+    __tablename__ = "term_structures"
+    __table_args__ = (
+        UniqueConstraint(*TERM_KEY, name="uq_term_structures_key"),
+        CheckConstraint("days >= 1", name="days_positive"),
+        CheckConstraint("vol_ann_pct > 0 AND vol_ann_pct < 1e300", name="vol_finite_positive"),
+        Index(None, "ticker", "origin_date"),
+        {"schema": ML_SCHEMA, "comment": "Annualised volatility to a year (V-Lab's points)."},
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(String(TICKER_LENGTH))
+    model_type: Mapped[str] = mapped_column(String(20))
+    origin_date: Mapped[dt.date] = mapped_column(Date, comment="date of the last close used")
+    days: Mapped[int] = mapped_column(SmallInteger, comment="horizon, trading days")
+    vol_ann_pct: Mapped[float] = mapped_column(
+        Double, comment="sqrt(252 * mean daily variance over the horizon), %"
+    )
+    model_version: Mapped[str] = mapped_column(String(20))
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ModelMetric(Base):

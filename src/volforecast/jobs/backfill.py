@@ -4,7 +4,7 @@ Each date is judged by :func:`volforecast.jobs.freshness.check_freshness` before
 forecast: a date whose session's close is not stored is refused (``allow_stale`` forecasts
 from the last close anyway, for a backfill over a known gap). A range reads the production
 models and the prices once and forecasts each session from its own close; storing is the
-upsert of :func:`~volforecast.jobs.predict.predict_all`, so a rerun of any date adds no row.
+upsert of :func:`~volforecast.jobs.predict_daily.predict_all`, so a rerun of any date adds no row.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from sqlalchemy import Engine
 from volforecast.data.db import reachable
 from volforecast.errors import ConfigurationError
 from volforecast.jobs.freshness import Freshness, check_freshness, judge, sessions_between
-from volforecast.jobs.predict import PredictFailure, PredictReport, Preloaded, predict_all, summary
+from volforecast.jobs.predict import Preloaded
+from volforecast.jobs.predict_daily import PredictFailure, PredictReport, predict_all, summary
 from volforecast.models.base import MAX_HORIZON
 from volforecast.registry.serving import ProductionModels
 from volforecast.settings import Settings
@@ -38,6 +39,7 @@ class DateOutcome:
     freshness: Freshness
     paths: int = 0
     rows: int = 0
+    risk_rows: int = 0
     failures: int = 0
     skipped: bool = False
     """Refused for stale prices (without ``allow_stale``)."""
@@ -63,6 +65,11 @@ class SessionsReport:
         return sum(d.rows for d in self.dates)
 
     @property
+    def risk_rows(self) -> int:
+        """VaR, ES and term-structure rows stored over every date."""
+        return sum(d.risk_rows for d in self.dates)
+
+    @property
     def stale(self) -> list[DateOutcome]:
         """The dates refused for stale prices."""
         return [d for d in self.dates if d.skipped]
@@ -72,13 +79,14 @@ class SessionsReport:
         return {
             "paths": self.paths,
             "rows": self.rows,
+            "risk_rows": self.risk_rows,
             "seconds": round(self.seconds, 3),
             "summary": summary(PredictReport(vol_pct_by_model=self.vol_pct_by_model)),
             "failures": [vars(f) for f in self.failures],
             "stale": [d.freshness.message for d in self.stale],
             "dates": [
                 {**d.freshness.to_dict(), "skipped": d.skipped, "paths": d.paths, "rows": d.rows,
-                 "failures": d.failures}
+                 "risk_rows": d.risk_rows, "failures": d.failures}
                 for d in self.dates
             ],
         }  # fmt: skip
@@ -121,7 +129,7 @@ def predict_sessions(  # noqa: PLR0913  (the job's options, each a CLI flag)
     """Forecast and store every production model's paths for each of ``dates``.
 
     ``challengers``: the challengers waiting for live evidence, forecasting beside production
-    (see :func:`~volforecast.jobs.predict.predict_all`).
+    (see :func:`~volforecast.jobs.predict_daily.predict_all`).
 
     ``dates`` come in any order; each forecasts from its latest close on or before it.
     ``allow_stale`` forecasts a date whose session's close is missing from the last close
@@ -155,6 +163,7 @@ def predict_sessions(  # noqa: PLR0913  (the job's options, each a CLI flag)
                            on_start=total, preloaded=preloaded,
                            challengers=challengers)  # fmt: skip
         outcome.paths, outcome.rows, outcome.failures = done.paths, done.rows, len(done.failures)
+        outcome.risk_rows = done.risk_rows
         total = None  # once
         report.failures += done.failures
         for model, values in done.vol_pct_by_model.items():

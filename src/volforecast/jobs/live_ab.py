@@ -3,7 +3,7 @@
 A challenger that beat production at training waits, with ``min_live_days`` above 0, as
 ``challenger`` tagged ``volforecast.decision = live`` (:meth:`Registry.consider
 <volforecast.registry.aliases.Registry.consider>`). The daily job forecasts with it beside
-production (:func:`volforecast.jobs.predict.predict_all`), then :func:`promote_live` judges
+production (:func:`volforecast.jobs.predict_daily.predict_all`), then :func:`promote_live` judges
 both versions' stored forecasts on the same days (:mod:`volforecast.monitoring.live_ab`) and
 decides once the challenger has ``min_live_days`` live days: it is promoted if it beat
 production on them by the training rule, through the same logged alias move, and rejected

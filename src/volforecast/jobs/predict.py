@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.exc import ProgrammingError
@@ -23,11 +21,7 @@ from sqlalchemy.exc import ProgrammingError
 from volforecast.core.features import DailyData
 from volforecast.data.db import reachable
 from volforecast.data.repositories.market import MarketRepository
-from volforecast.data.repositories.predictions import (
-    PredictionRepository,
-    PredictionRow,
-    ServedAs,
-)
+from volforecast.data.repositories.predictions import PredictionRow, ServedAs
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import (
     DatabaseUnavailableError,
@@ -35,11 +29,10 @@ from volforecast.errors import (
     ModelNotFoundError,
     UnknownModelTypeError,
     UnknownTickerError,
-    VolforecastError,
 )
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import refresh_market, with_market
-from volforecast.models.base import MAX_HORIZON, VolatilityModel
+from volforecast.models.base import MAX_HORIZON, VolatilityForecast, VolatilityModel
 from volforecast.models.catalog import DEFAULT_MODEL, MODEL_NAMES
 from volforecast.registry.champion_book import CHAMPIONS, ChampionBook
 from volforecast.registry.names import CHALLENGER, PRODUCTION, Alias
@@ -288,8 +281,15 @@ def path_from(
     """``model``'s 30-day path from the last day of ``data``, parameters frozen."""
     with served.lock:  # update() moves this shared model's origin
         forecast = model.update(data).forecast(MAX_HORIZON)
+    return prediction_of(served, forecast, served_as)
+
+
+def prediction_of(
+    served: Served, forecast: VolatilityForecast, served_as: ServedAs = PRODUCTION
+) -> Prediction:
+    """The stored form of ``served``'s forecast ``forecast``."""
     return Prediction(
-        ticker=data.ticker,
+        ticker=forecast.ticker,
         model_type=served.model_type,
         registered_model=served.name,
         model_version=served.version,
@@ -299,117 +299,6 @@ def path_from(
         vol_pct=tuple(float(v) for v in forecast.vol_pct),
         served_as=served_as,
     )
-
-
-# ---------------------------------------------------------------------- the daily job
-
-
-@dataclass(frozen=True)
-class PredictFailure:
-    """A ticker and model type that gave no forecast, and why."""
-
-    ticker: str
-    model_type: str
-    message: str
-
-
-@dataclass
-class PredictReport:
-    """What :func:`predict_all` stored."""
-
-    paths: int = 0
-    rows: int = 0
-    failures: list[PredictFailure] = field(default_factory=list)
-    seconds: float = 0.0
-    vol_pct_by_model: dict[str, list[float]] = field(default_factory=dict)
-    """Each model type's 1-day forecasts, for the summary statistics."""
-
-    @property
-    def complete(self) -> bool:
-        """Every served ticker and model type gave a forecast."""
-        return not self.failures
-
-
-def predict_all(  # noqa: PLR0913  (the job's options, each a CLI flag)
-    engine: Engine,
-    settings: Settings,
-    models: ProductionModels,
-    *,
-    model_types: Sequence[str] | None = None,
-    tickers: Sequence[str] | None = None,
-    horizon: int = MAX_HORIZON,
-    as_of: dt.date | None = None,
-    progress: Callable[[str], None] | None = None,
-    on_start: Callable[[int], None] | None = None,
-    preloaded: Preloaded | None = None,
-    challengers: ProductionModels | None = None,
-) -> PredictReport:
-    """Forecast every production model for every ticker it serves and store the paths.
-
-    ``challengers``: those waiting for live evidence forecast too (:mod:`.live_ab`).
-
-    Each path starts at the ticker's latest stored close, or its latest close on or before
-    ``as_of`` (a backfill: the forecast that would have been made that evening, with today's
-    production parameters). Storing is an upsert on ticker, model type, origin, step and
-    version: running the job again for the same day rewrites the same rows and adds none.
-    ``preloaded`` (from :func:`predict_sessions`) holds prices read once for many dates;
-    they are cut at ``as_of`` here, so each date sees what it would have seen that evening.
-
-    Raises
-    ------
-    DatabaseUnavailableError
-        When the price or prediction store cannot be reached.
-    """
-    started = time.perf_counter()
-    if not 1 <= horizon <= MAX_HORIZON:
-        msg = f"horizon must be between 1 and {MAX_HORIZON} trading days, got {horizon}"
-        raise ValueError(msg)
-    wanted_types = None if model_types is None else {model_key(m) for m in model_types}
-    wanted_tickers = None if tickers is None else {t.strip().upper() for t in tickers}
-    work = _work(models, wanted_types, wanted_tickers)
-    live = [] if challengers is None else _work(challengers, wanted_types, wanted_tickers)
-    if on_start is not None:
-        on_start(len(work) + len(live))
-    report = PredictReport()
-    # A ticker asked for by name that no production model serves is a failure, not silence.
-    report.failures += _unserved(wanted_tickers or set(), wanted_types, work)
-    work, waiting = work + live, {id(served) for served, _ in live}
-    needed = sorted({ticker for _, ticker in work})  # one query and gate pass, as training
-    if preloaded is None:
-        preloaded = Preloaded.read(engine, settings, needed, as_of)
-    datasets = preloaded.datasets(as_of, needed, settings.quality)
-    repository = PredictionRepository(engine)
-    made_at = dt.datetime.now(dt.UTC)
-    rows: list[PredictionRow] = []
-    for served, ticker in work:
-        data = datasets.get(ticker)
-        served_as: ServedAs = CHALLENGER if id(served) in waiting else PRODUCTION
-        label = served.model_type + ("" if served_as == PRODUCTION else f" ({served_as})")
-        try:
-            if data is None:
-                when = "" if as_of is None else f" on or before {as_of}"
-                msg = f"{ticker}: no stored close{when} passes the quality gate"
-                raise InvalidSeriesError(msg)
-            prediction = path_from(served, served.models[ticker], data, served_as)
-        except (VolforecastError, ValueError, ArithmeticError) as exc:
-            # One ticker's bad series must not cost the others their forecast.
-            report.failures.append(PredictFailure(ticker, label, str(exc)))
-            log.warning("%s %s: %s", ticker, served.model_type, exc)
-            continue
-        finally:
-            if progress is not None:
-                progress(f"{served.model_type} {ticker}")
-        rows += prediction.rows(horizon, made_at)
-        report.paths += 1
-        report.vol_pct_by_model.setdefault(label, []).append(prediction.vol_pct[0])
-        if len(rows) >= settings.api.write_batch:
-            report.rows += _store(repository, engine, rows)
-            rows = []
-    report.rows += _store(repository, engine, rows)
-    report.seconds = time.perf_counter() - started
-    log.info("stored %d forecast paths (%d rows) in %.1f s; %d failed",
-             report.paths, report.rows, report.seconds, len(report.failures))  # fmt: skip
-    return report
 
 
 @dataclass(frozen=True)
@@ -442,49 +331,3 @@ class Preloaded:
             market = market[market.index <= pd.Timestamp(day)]
         prices = prices[prices["ticker"].isin(list(tickers))]
         return {} if prices.empty else with_market(daily_data_by_ticker(prices, quality)[0], market)
-
-
-def _work(
-    models: ProductionModels, types: set[str] | None, tickers: set[str] | None
-) -> list[tuple[Served, str]]:
-    """Each loaded version with each ticker it serves, of the wanted types and tickers."""
-    return [
-        (served, ticker)
-        for served in models.served()
-        if types is None or _family(served) in types
-        for ticker in sorted(served.models)
-        if tickers is None or ticker in tickers
-    ]
-
-
-def _unserved(
-    wanted: set[str], types: set[str] | None, work: list[tuple[Served, str]]
-) -> list[PredictFailure]:
-    """A failure for each ticker of ``wanted`` that no production model of ``types`` serves."""
-    kinds = "" if types is None else " " + "/".join(sorted(types)).upper()
-    return [PredictFailure(ticker, "-", f"{ticker}: no production{kinds} model serves it; "
-                           f"train one with `volforecast train --tickers {ticker}`")
-            for ticker in sorted(wanted - {t for _, t in work})]  # fmt: skip
-
-
-def _family(served: Served) -> str:
-    # garch_volatility_aapl -> garch; gjr_garch_t_volatility_aapl -> gjr-garch-t
-    return served.name.split("_volatility_", maxsplit=1)[0].replace("_", "-")
-
-
-def _store(repository: PredictionRepository, engine: Engine, rows: list[PredictionRow]) -> int:
-    with reachable(engine):
-        return repository.upsert(rows)
-
-
-def summary(report: PredictReport) -> dict[str, dict[str, float]]:
-    """Count, mean, min and max of each model type's 1-day volatility forecasts, in percent."""
-    return {
-        model: {
-            "count": float(len(values)),
-            "mean_vol_pct": float(np.mean(values)),
-            "min_vol_pct": float(np.min(values)),
-            "max_vol_pct": float(np.max(values)),
-        }
-        for model, values in report.vol_pct_by_model.items()
-    }

@@ -366,9 +366,11 @@ class VolatilityModel(ABC):
         """Daily decay to the long run past the model's own path: by default what its path shows."""
         return decay_persistence(sigma2_path, long_run_sigma2)
 
-    def term_structure(self, days: Sequence[int] = TERM_DAYS) -> TermStructure:
-        """Annualised volatility from the last day of the data out to a year (V-Lab's)."""
-        path = self.forecast(MAX_HORIZON).sigma2
+    def term_structure(
+        self, days: Sequence[int] = TERM_DAYS, *, sigma2_path: np.ndarray | None = None
+    ) -> TermStructure:
+        """Annualised volatility from the data's last day to a year (``sigma2_path``: made)."""
+        path = self.forecast(MAX_HORIZON).sigma2 if sigma2_path is None else sigma2_path
         long_run = self.long_run_sigma2()
         persistence = self.term_persistence(path, long_run)
         full = extend_path(path, long_run, persistence, max(days))
@@ -382,10 +384,15 @@ class VolatilityModel(ABC):
         *,
         rng: np.random.Generator,
         n_sims: int = DEFAULT_SIMULATIONS,
+        sigma2_path: np.ndarray | None = None,
     ) -> list[TailRisk]:
-        """VaR and ES from the data's last day: the model's own path, shocks and recursion."""
+        """VaR and ES from the data's last day: the model's own path, shocks and recursion.
+
+        ``sigma2_path``: the path, when made already (``max(days)`` long at least).
+        """
+        path = self.forecast(max(days)).sigma2 if sigma2_path is None else sigma2_path
         return tail_risk(
-            self.forecast(max(days)).sigma2, self.tail_shocks(), levels=levels, days=days,
+            path[: max(days)], self.tail_shocks(), levels=levels, days=days,
             rng=rng, n_sims=n_sims, recursion=self.variance_recursion(),
         )  # fmt: skip
 

@@ -107,8 +107,11 @@ def predict(
 ) -> None:
     """Forecast every production model for every ticker it serves, and store the paths.
 
-    A challenger waiting for live evidence (VOLFORECAST_PROMOTION__MIN_LIVE_DAYS) forecasts
-    too, stored beside production's under its own version.
+    Beside each path go the model's VaR and expected shortfall (1 and 10 days, 95, 97.5 and
+    99 %) into ml.risk_forecasts and its annualised term structure to a year into
+    ml.term_structures. A challenger waiting for live evidence
+    (VOLFORECAST_PROMOTION__MIN_LIVE_DAYS) forecasts too, stored beside production's under its
+    own version.
 
     Each path starts at the ticker's latest close on or before the run's date (--as-of, or
     each session of --from/--to) and goes into ml.volatility_predictions, keyed by ticker,
@@ -147,8 +150,8 @@ def predict(
     if report.paths:
         print_forecasts(payload["summary"])
     span = str(dates[0]) if len(dates) == 1 else f"{len(dates)} sessions, {dates[0]} to {dates[-1]}"
-    out.print(f"{report.paths} paths, {report.rows} rows stored for {span} "
-              f"in {report.seconds:.1f} s")  # fmt: skip
+    out.print(f"{report.paths} paths, {report.rows} rows and {report.risk_rows} risk rows "
+              f"stored for {span} in {report.seconds:.1f} s")  # fmt: skip
     for failure in report.failures[:20]:
         err.print(f"[yellow]{failure.ticker} {failure.model_type}:[/] {failure.message}")
     write_json(json_out, payload)
