@@ -293,6 +293,69 @@ def tail_risk(
     return out
 
 
+def rolling_var_pct(
+    returns_pct: npt.ArrayLike,
+    sigma2: npt.ArrayLike,
+    shocks_of: Callable[[np.ndarray], Shocks],
+    level: float,
+    *,
+    pool_days: int,
+    start: int = 0,
+) -> np.ndarray:
+    r"""Each day's one-day VaR as the model served it the evening before.
+
+    Parameters
+    ----------
+    returns_pct : array_like
+        Each day's return, percent, in date order.
+    sigma2 : array_like
+        The variance forecast for each of those days, made the evening before, percent².
+    shocks_of : callable
+        The model's shocks given a pool of its standardized returns (its ``tail_shocks``).
+    level : float
+        Confidence level, e.g. 0.99.
+    pool_days : int
+        Standardized returns before a day that make its pool (the model's ``TAIL_POOL_DAYS``).
+    start : int, default 0
+        The first day whose VaR is wanted; the days before it only fill pools.
+
+    Returns
+    -------
+    numpy.ndarray
+        A positive loss in percent per day from ``start``; NaN before it, and for a day
+        with fewer than :data:`MIN_POOL` days before it.
+
+    Notes
+    -----
+    Day :math:`i`'s VaR is :math:`\sigma_i v_c(z_{i-p}, \dots, z_{i-1})` with
+    :math:`z_j = r_j / \sigma_j`: the pool a model holds when it forecasts from day
+    :math:`i-1`'s close with its parameters frozen, so that the monitor judges the VaR the
+    service and the daily job gave, never one that knew the day.
+    """
+    r = np.asarray(returns_pct, dtype=np.float64)
+    s2 = _check_positive(np.asarray(sigma2, dtype=np.float64))
+    z = r / np.sqrt(s2)
+    v = np.full(len(r), np.nan)
+    begin = max(MIN_POOL, start)
+    if len(r) <= begin:
+        return v
+    kind = shocks_of(z[:MIN_POOL])
+    if isinstance(kind, ParametricShocks):  # the pool plays no part
+        v[begin:] = kind.var_es(level)[0]
+        return np.asarray(np.sqrt(s2) * v)
+    full = max(begin, pool_days)
+    for i in range(begin, min(full, len(r))):  # pools still growing: one at a time
+        v[i] = shocks_of(z[max(0, i - pool_days) : i]).var_es(level)[0]
+    if len(r) > full and isinstance(kind, EmpiricalShocks):
+        # Every full pool at once, with the quantile empirical_var_es takes.
+        windows = np.lib.stride_tricks.sliding_window_view(z[:-1], pool_days)[full - pool_days :]
+        v[full:] = -np.quantile(windows, 1.0 - _checked_level(level), axis=1, method="weibull")
+    else:
+        for i in range(full, len(r)):
+            v[i] = shocks_of(z[i - pool_days : i]).var_es(level)[0]
+    return np.asarray(np.sqrt(s2) * v)
+
+
 def gjr_recursion(omega: float, alpha: float, gamma: float, beta: float) -> Recursion:
     r"""The GJR-GARCH(1,1,1) variance recursion; ``gamma = 0`` gives GARCH(1,1).
 

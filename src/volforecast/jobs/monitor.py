@@ -26,6 +26,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
+from volforecast.core.tail_risk import rolling_var_pct
 from volforecast.data.db import reachable
 from volforecast.data.quality.report import QualityReport
 from volforecast.data.repositories.market import MarketRepository
@@ -40,10 +41,10 @@ from volforecast.errors import (
 )
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.market import market_from_prices, with_market
-from volforecast.models.base import VolatilityModel
+from volforecast.models.base import TAIL_POOL_DAYS, VolatilityModel
 from volforecast.models.catalog import build_model, is_pooled, registered_members
 from volforecast.monitoring.accuracy import ACCURACY_HORIZONS, accuracy_rows
-from volforecast.monitoring.drift import Alert, MonitorSeries, ScanResult, scan
+from volforecast.monitoring.drift import VAR_COVERAGES, Alert, MonitorSeries, ScanResult, scan
 from volforecast.registry.serving import ProductionModels, Served
 from volforecast.settings import MonitoringSettings, Settings
 
@@ -53,10 +54,11 @@ log = logging.getLogger(__name__)
 def monitor_series(
     model: VolatilityModel, data: DailyData, model_type: str, config: MonitoringSettings
 ) -> MonitorSeries:
-    """The 1-day forecasts ``model`` made for every day after its reference window.
+    """The 1-day forecasts and VaR ``model`` made for every day after its reference window.
 
     The model's own training data ends the reference window; each later day of ``data`` is
-    forecast from the close before it, with the parameters frozen, as the daily job did.
+    forecast from the close before it, with the parameters frozen, as the daily job did, and
+    its VaR is the one the model served that evening from its own tails.
     ``model`` must be as loaded from the registry: :meth:`VolatilityModel.update` (which the
     API and the predict job call) moves the end of its data.
 
@@ -72,11 +74,20 @@ def monitor_series(
         msg = (f"{data.ticker}: {config.reference_days} days before {trained_until.date()} "
                "are needed as the reference window")  # fmt: skip
         raise InsufficientDataError(msg)
-    sigma2 = model.forecast_paths(data, np.arange(first - 1, len(data) - 1), 1)[:, 0]
+    # The days before the reference window too: each day's VaR reads the model's own
+    # standardized returns of the TAIL_POOL_DAYS before it, as the served one did.
+    lookback = min(max(model.warmup_days, first - 1 - TAIL_POOL_DAYS), first - 1)
+    origins = np.arange(lookback, len(data) - 1)
+    sigma2 = model.forecast_paths(data, origins, 1)[:, 0]
+    returns = data.returns_pct[origins + 1]
+    judged = slice(len(origins) - (len(data) - first), None)
+    var_pct = {c: rolling_var_pct(returns, sigma2, model.tail_shocks, c, pool_days=TAIL_POOL_DAYS,
+                                  start=judged.start)[judged]
+               for c in VAR_COVERAGES}  # fmt: skip
     return MonitorSeries(
         ticker=data.ticker, model_type=model_type, dates=data.dates[first:],
         returns_pct=data.returns_pct[first:], rv_sigma2=data.rv_sigma2[first:],
-        sigma2=sigma2, start=config.reference_days,
+        sigma2=sigma2[judged], var_pct=var_pct, start=config.reference_days,
     )  # fmt: skip
 
 

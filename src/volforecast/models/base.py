@@ -346,9 +346,9 @@ class VolatilityModel(ABC):
         """Days of history a forecast origin needs; by default the fewest a fit takes."""
         return max(1, self.min_obs)
 
-    def tail_shocks(self) -> Shocks:
-        """The shocks of this model's VaR and ES; by default its own standardized returns."""
-        return EmpiricalShocks(self.standardized_returns())
+    def tail_shocks(self, pool: np.ndarray | None = None) -> Shocks:
+        """The shocks of its VaR and ES: ``pool``, by default :meth:`standardized_returns`."""
+        return EmpiricalShocks(self.standardized_returns() if pool is None else pool)
 
     def variance_recursion(self) -> Recursion | None:
         """How a day's return moves the next day's variance; None keeps the forecast path.
@@ -473,10 +473,8 @@ class VolatilityModel(ABC):
 
     def _check(self, data: DailyData) -> DailyData:
         if len(data) < self.min_obs:
-            msg = (
-                f"{data.ticker}: {self.model_type} needs at least {self.min_obs} observations, "
-                f"got {len(data)}"
-            )
+            msg = (f"{data.ticker}: {self.model_type} needs at least {self.min_obs} "
+                   f"observations, got {len(data)}")  # fmt: skip
             raise InsufficientDataError(msg)
         if float(np.std(data.returns_pct)) == 0.0:
             msg = f"{data.ticker}: the returns are constant; there is no volatility to model"

@@ -124,14 +124,14 @@ class GarchModel(VolatilityModel):
 
     # ---------------------------------------------------------------- risk
 
-    def tail_shocks(self) -> Shocks:
+    def tail_shocks(self, pool: np.ndarray | None = None) -> Shocks:
         """The shocks of this model's VaR and ES: its own tails.
 
-        Normal errors: the fit's own standardized residuals (filtered historical simulation);
-        Student-t and skewed-t: the fitted distribution.
+        Normal errors: the fit's own standardized residuals (filtered historical simulation),
+        or ``pool``; Student-t and skewed-t: the fitted distribution.
         """
         if self.dist == "normal":
-            return super().tail_shocks()
+            return super().tail_shocks(pool)
         p = self.params
         shape = np.array([p[n] for n in ("nu", "eta", "lambda") if n in p])
         distribution = _DISTRIBUTIONS[self.dist]()

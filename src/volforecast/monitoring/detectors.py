@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, stats
 
-from volforecast.evaluation.stats import kupiec, var_exceedances
+from volforecast.evaluation.stats import kupiec
 
 Detector = Literal[
     "level_shift", "cusum", "kupiec_95", "kupiec_99", "ljung_box", "psi", "rmse", "data_quality"
@@ -256,13 +256,16 @@ def kupiec_critical_value(n: int, coverage: float, alpha: float) -> float:
 
 
 def var_exceedance(
-    returns_pct: npt.ArrayLike, sigma2: npt.ArrayLike, *, coverage: float, alpha: float = 0.01
+    returns_pct: npt.ArrayLike, var_pct: npt.ArrayLike, *, coverage: float, alpha: float = 0.01
 ) -> Check:
-    r"""Kupiec's test of the normal VaR's exceedance rate over a window of days.
+    r"""Kupiec's test of the served VaR's exceedance rate over a window of days.
 
-    A day exceeds when its return falls below ``-z_coverage * sigma``. The check fires when
-    the exceedance rate differs from ``1 - coverage`` at level ``alpha``; ``detail`` holds the
-    observed ``rate`` and ``expected`` rate and the exact p-value.
+    A day exceeds when its return falls below ``-var_pct``, the one-day VaR at ``coverage``
+    the model served the evening before from its own tails
+    (:func:`~volforecast.core.tail_risk.rolling_var_pct`); a day without one (NaN) is not
+    judged. The check fires when the exceedance rate differs from ``1 - coverage`` at level
+    ``alpha``; ``detail`` holds the observed ``rate`` and ``expected`` rate and the exact
+    p-value.
 
     Notes
     -----
@@ -270,14 +273,21 @@ def var_exceedance(
     :math:`\chi^2_1` approximation of the likelihood ratio: it fires twice as often as it
     says. The p-value here is exact, the binomial probability of a statistic at least as
     large, so the false-alarm rate is at most ``alpha`` (less where the counts are too coarse
-    to reach it exactly); ``threshold`` is the smallest statistic that fires.
+    to reach it exactly); ``threshold`` is the smallest statistic that fires. A normal
+    quantile of the forecast would make it fire on the fat tails of daily stock returns
+    rather than on drift.
     """
-    hits = var_exceedances(returns_pct, sigma2, coverage)
+    r = np.asarray(returns_pct, dtype=np.float64)
+    var = np.asarray(var_pct, dtype=np.float64)
+    judged = np.isfinite(var)
+    name: Detector = "kupiec_99" if coverage >= 0.99 else "kupiec_95"
+    if not judged.any():
+        return Check(name, 0.0, math.inf, False, {"days": 0.0})
+    hits = r[judged] < -var[judged]
     result = kupiec(hits, coverage)
     lr, pmf = _kupiec_null(len(hits), coverage)
     pvalue = float(pmf[lr >= result.statistic - 1e-9].sum())
     threshold = kupiec_critical_value(len(hits), coverage, alpha)
-    name: Detector = "kupiec_99" if coverage >= 0.99 else "kupiec_95"
     return Check(name, result.statistic, threshold, pvalue <= alpha,
                  {**result.detail, "pvalue": pvalue})  # fmt: skip
 

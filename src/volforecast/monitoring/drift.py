@@ -28,6 +28,9 @@ from volforecast.monitoring.detectors import (
 )
 from volforecast.settings import MonitoringSettings
 
+VAR_COVERAGES = (0.95, 0.99)
+"""The VaR levels the exceedance detectors judge (``kupiec_95``, ``kupiec_99``)."""
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -64,6 +67,9 @@ class MonitorSeries:
     """Range-based realized variance, percent²."""
     sigma2: np.ndarray
     """The model's 1-day variance forecast for each day, made at the previous close."""
+    var_pct: Mapping[float, np.ndarray]
+    """By coverage (0.95 and 0.99): the 1-day VaR the model served for each day, made at the
+    previous close from its own tails; NaN where it had too few days for them."""
     start: int
     """The first monitored day; the ``reference_days`` before it (the end of the model's
     training window) stand for normal."""
@@ -182,8 +188,9 @@ def _daily_checks(
         lb_days = window(config.ljung_box_window_days)
         yield t, [
             level.check(log_rv[window(config.recent_days)]),
-            *(var_exceedance(returns[var_days], sigma2[var_days], coverage=coverage,
-                             alpha=config.var_alpha) for coverage in (0.95, 0.99)),
+            *(var_exceedance(returns[var_days], series.var_pct[coverage][var_days],
+                             coverage=coverage, alpha=config.var_alpha)
+              for coverage in VAR_COVERAGES),
             ljung_box(returns[lb_days], sigma2[lb_days], lags=config.ljung_box_lags,
                       alpha=config.ljung_box_alpha),
             psi(standardized[reference], standardized[window(config.psi_window_days)],

@@ -12,6 +12,7 @@ from volforecast.core.tail_risk import (
     ParametricShocks,
     empirical_var_es,
     gjr_recursion,
+    rolling_var_pct,
     simulate_returns,
     tail_risk,
 )
@@ -110,6 +111,31 @@ def test_student_t_returns_reject_the_normal_var_but_not_their_own_tails() -> No
     assert normal.pvalue < 0.01, normal
     assert served.pvalue > 0.05, served
     assert 0.008 <= served.detail["rate"] <= 0.0125
+
+
+def test_each_days_var_is_the_one_served_from_the_closes_before_it() -> None:
+    rng = np.random.default_rng(3)
+    returns_pct = rng.standard_t(4.0, 700)
+    sigma2 = np.exp(0.3 * rng.standard_normal(700))
+    var_pct = rolling_var_pct(returns_pct, sigma2, EmpiricalShocks, 0.99, pool_days=250)
+
+    assert np.isnan(var_pct[:100]).all(), "no VaR from fewer than 100 past days"
+    for day in (100, 180, 250, 251, 699):
+        # The model's pool that evening: the standardized returns of the 250 days before.
+        z = returns_pct / np.sqrt(sigma2)
+        pool = EmpiricalShocks(z[max(0, day - 250) : day])
+        assert var_pct[day] == pytest.approx(np.sqrt(sigma2[day]) * pool.var_es(0.99)[0])
+    # Changing a day's return changes the VaR of later days only.
+    moved = returns_pct.copy()
+    moved[400] = -30.0
+    again = rolling_var_pct(moved, sigma2, EmpiricalShocks, 0.99, pool_days=250)
+    np.testing.assert_array_equal(again[:401], var_pct[:401])
+    assert (again[401:651] >= var_pct[401:651]).all()
+    # A fitted distribution ignores the pool; ``start`` leaves the days before it out.
+    fitted = rolling_var_pct(returns_pct, sigma2, lambda _: NORMAL, 0.99, pool_days=250,
+                             start=300)  # fmt: skip
+    assert np.isnan(fitted[:300]).all()
+    np.testing.assert_allclose(fitted[300:], normal_var_pct(np.sqrt(sigma2[300:]), 0.99))
 
 
 @pytest.mark.parametrize(

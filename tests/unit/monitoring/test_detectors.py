@@ -16,6 +16,8 @@ import pytest
 from numpy.testing import assert_allclose
 from statsmodels.stats.diagnostic import acorr_ljungbox
 
+from volforecast.core.risk import normal_var_pct
+from volforecast.core.tail_risk import EmpiricalShocks, rolling_var_pct
 from volforecast.monitoring.detectors import (
     Check,
     cusum,
@@ -54,9 +56,9 @@ def garch_returns(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
     return r, sigma2
 
 
-def rate(check: Callable[[np.random.Generator], Check], seed: int) -> float:
+def rate(check: Callable[[np.random.Generator], Check], seed: int, n: int = REPLICATES) -> float:
     rng = np.random.default_rng(seed)
-    return float(np.mean([check(rng).fired for _ in range(REPLICATES)]))
+    return float(np.mean([check(rng).fired for _ in range(n)]))
 
 
 # ------------------------------------------------------------------ level shift
@@ -164,9 +166,11 @@ def test_kupiec_false_alarm_rate_is_its_exact_size_and_at_most_nominal(
     size = kupiec_size(days, coverage, ALPHA)
     assert size <= ALPHA
 
+    # Normal returns against their exact VaR.
+    var_pct = normal_var_pct(np.ones(days), coverage)
+
     def check(rng: np.random.Generator) -> Check:
-        return var_exceedance(rng.standard_normal(days), np.ones(days), coverage=coverage,
-                              alpha=ALPHA)  # fmt: skip
+        return var_exceedance(rng.standard_normal(days), var_pct, coverage=coverage, alpha=ALPHA)
 
     observed = rate(check, seed=12)
     assert abs(observed - size) < TOLERANCE, f"false-alarm rate {observed:.4f}, size {size:.4f}"
@@ -175,11 +179,42 @@ def test_kupiec_false_alarm_rate_is_its_exact_size_and_at_most_nominal(
 def test_kupiec_fires_when_volatility_is_underforecast() -> None:
     rng = np.random.default_rng(7)
     # The forecast says 1, the truth is 1.6: far more days breach the VaR
-    checks = [var_exceedance(1.6 * rng.standard_normal(250), np.ones(250), coverage=0.99,
-                             alpha=0.01) for _ in range(100)]  # fmt: skip
+    var_pct = normal_var_pct(np.ones(250), 0.99)
+    checks = [var_exceedance(1.6 * rng.standard_normal(250), var_pct, coverage=0.99, alpha=0.01)
+              for _ in range(100)]  # fmt: skip
     assert np.mean([c.fired for c in checks]) > 0.9
     assert checks[0].detector == "kupiec_99"
     assert checks[0].detail["rate"] > checks[0].detail["expected"] == pytest.approx(0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coverage", [0.95, 0.99])
+def test_on_fat_tails_the_served_var_keeps_kupiecs_false_alarms_and_the_normal_one_does_not(
+    coverage: float,
+) -> None:
+    # Student-t returns with 4 degrees of freedom, their variance forecast exactly: the
+    # monitor judges the VaR the model served each evening from its past 500 standardized
+    # returns, a year at a time. The pool's quantile is an estimate, so the rate is near
+    # ALPHA rather than the exact size; the normal quantile misjudges the tail every year.
+    days, pool = 250, 500
+    scale = math.sqrt(0.5)
+
+    def returns(rng: np.random.Generator) -> np.ndarray:
+        return scale * rng.standard_t(4.0, pool + days)
+
+    def served(rng: np.random.Generator) -> Check:
+        r = returns(rng)
+        var_pct = rolling_var_pct(r, np.ones(len(r)), EmpiricalShocks, coverage,
+                                  pool_days=pool, start=pool)  # fmt: skip
+        return var_exceedance(r[pool:], var_pct[pool:], coverage=coverage, alpha=ALPHA)
+
+    def normal(rng: np.random.Generator) -> Check:
+        return var_exceedance(returns(rng)[pool:], normal_var_pct(np.ones(days), coverage),
+                              coverage=coverage, alpha=ALPHA)  # fmt: skip
+
+    served_rate, normal_rate = rate(served, seed=21, n=400), rate(normal, seed=21, n=400)
+    assert served_rate < ALPHA + 0.03, served_rate
+    assert normal_rate > served_rate + 0.03, (normal_rate, served_rate)
 
 
 # ------------------------------------------------------------------ Ljung–Box

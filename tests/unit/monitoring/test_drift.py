@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from volforecast.core.calendar import sessions
-from volforecast.monitoring.drift import MonitorSeries, scan
+from volforecast.core.tail_risk import EmpiricalShocks, rolling_var_pct
+from volforecast.models.base import TAIL_POOL_DAYS
+from volforecast.monitoring.drift import VAR_COVERAGES, MonitorSeries, scan
 from volforecast.settings import MonitoringSettings
 
 CONFIG = MonitoringSettings()
@@ -19,14 +21,20 @@ BREAK = 600
 
 
 def simulated(rng: np.random.Generator, *, jump: float) -> MonitorSeries:
-    """A ticker whose model forecasts its true variance, until the truth jumps by ``jump``×."""
+    """A ticker whose model forecasts its true variance, until the truth jumps by ``jump``×.
+
+    Its VaR is the one it serves: its own past standardized returns' quantile.
+    """
     dates = sessions()[-DAYS:]
     truth = np.ones(DAYS)
     truth[BREAK:] *= jump**2
     returns = np.sqrt(truth) * rng.standard_normal(DAYS)
     # A range-based estimate: the true variance times a log-normal measurement error
     rv = truth * np.exp(0.5 * rng.standard_normal(DAYS) - 0.125)
-    return MonitorSeries("SIM", "garch", pd.DatetimeIndex(dates), returns, rv, np.ones(DAYS),
+    sigma2 = np.ones(DAYS)
+    var_pct = {c: rolling_var_pct(returns, sigma2, EmpiricalShocks, c, pool_days=TAIL_POOL_DAYS)
+               for c in VAR_COVERAGES}  # fmt: skip
+    return MonitorSeries("SIM", "garch", pd.DatetimeIndex(dates), returns, rv, sigma2, var_pct,
                          start=CONFIG.reference_days)  # fmt: skip
 
 
@@ -81,6 +89,6 @@ def test_a_detector_that_fired_before_a_retrain_stays_quiet_across_it() -> None:
 def test_scan_needs_the_reference_window() -> None:
     series = simulated(np.random.default_rng(4), jump=1.0)
     short = MonitorSeries(series.ticker, series.model_type, series.dates, series.returns_pct,
-                          series.rv_sigma2, series.sigma2, start=100)  # fmt: skip
+                          series.rv_sigma2, series.sigma2, series.var_pct, start=100)  # fmt: skip
     with pytest.raises(ValueError, match="reference days"):
         scan(short, CONFIG)
