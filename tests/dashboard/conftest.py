@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -23,6 +24,7 @@ from volforecast.registry.tracking import connect
 from volforecast.settings import Settings, get_settings
 
 TICKERS = ["^GSPC", "^IXIC"]
+BACKFILL_DAYS = 20
 RUN_TIMEOUT_S = 120.0
 """The first run imports plotly, pandas and the app; later runs take well under a second."""
 
@@ -61,7 +63,11 @@ def run_app() -> AppTest:
 
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A home with the sample's last 900 days, GARCH in production for both, paths stored."""
+    """A home with the sample's last 900 days, GARCH in production for both, paths stored.
+
+    The paths of the last BACKFILL_DAYS closes too, as a backfill stores them: the risk
+    section draws each day's VaR against the return of the day after.
+    """
     home: Path = tmp_path_factory.mktemp("dashboard") / "var"
     settings = make_settings(home=home, api=QUICK)
     _store(settings, _sample())
@@ -70,6 +76,8 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     assert report.complete, report.outcomes
     models = ProductionModels(connect(settings))
     models.refresh()
-    assert predict_all(engine, settings, models).complete
+    closes = sorted(_sample()["date"].unique())[-BACKFILL_DAYS:]
+    for close in closes:
+        assert predict_all(engine, settings, models, as_of=pd.Timestamp(close).date()).complete
     engine.dispose()
     return settings

@@ -24,6 +24,7 @@ from tests.integration.servers import clean_env, free_port, volforecast_server
 from volforecast.core.risk import normal_quantile
 from volforecast.dashboard.sources import store
 from volforecast.dashboard.sources.store import NO_PRICES
+from volforecast.data import db
 from volforecast.data.repositories.monitoring import CheckRow, MonitoringRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_sample
@@ -191,7 +192,7 @@ def test_with_the_api_down_the_forecast_tab_shows_the_stored_paths(
     assert any(API_DOWN in w and "stored in the database instead" in w
                for w in _texts(at.warning)), _texts(at.warning)  # fmt: skip
     # the forward paths, then the record of the forecasts stored so far
-    chart, record_chart = _charts(_tab(at, "Volatility Forecast"))
+    chart, risk_chart, record_chart = _charts(_tab(at, "Volatility Forecast"))
     assert "GARCH forecast" in [trace.get("name") for trace in record_chart["data"]]
     names = [trace.get("name", "") for trace in chart["data"]]
     assert "|return| %" in names
@@ -199,9 +200,20 @@ def test_with_the_api_down_the_forecast_tab_shows_the_stored_paths(
     table = _forecast_table(at)
     assert len(table) == 30
     assert list(table["step"]) == list(range(1, 31))
-    np.testing.assert_allclose(
-        table["GARCH VaR 99 %"], normal_quantile(0.99) * table["GARCH vol %"]
-    )
+    # The bands are the model's own tails: its stored 1-day VaR's multiple of its volatility,
+    # wider than the normal's on the index's fat tails.
+    stored = store.stored_risk(db.create_db_engine(trained_home), "^GSPC")
+    one_day = stored[(stored["days"] == 1) & (stored["level"] == 0.99)]
+    multiple = one_day["var_pct"].iloc[-1] / table["GARCH vol %"].iloc[0]
+    assert multiple > normal_quantile(0.99)
+    np.testing.assert_allclose(table["GARCH VaR 99 %"], multiple * table["GARCH vol %"])
+    # The served VaR of each day on the returns' axis, the days past it marked.
+    risk_names = [trace.get("name", "") for trace in risk_chart["data"]]
+    assert risk_names[:2] == ["return %", "-VaR 95 % (GARCH)"]
+    assert "breach of VaR 99 %" in risk_names
+    (breaches,) = [f for f in _frames(_tab(at, "Volatility Forecast")) if "breaches" in f.columns]
+    assert list(breaches["VaR"]) == ["95%", "99%"]
+    assert (breaches["days"] >= 1).all()
 
     # When another ticker is chosen, its own paths are shown
     gspc = table["GARCH vol %"].to_numpy()
@@ -238,7 +250,7 @@ def test_with_the_api_up_every_tab_draws_from_it(
     (stale,) = _texts(at.warning)
     assert stale.startswith("Prices are stale since 2019-01-02: the last stored close is 2018")
     forecast = _tab(at, "Volatility Forecast")
-    assert len(_charts(forecast)) == 2, "the forward paths and the record"
+    assert len(_charts(forecast)) == 3, "the forward paths, the served VaR and the record"
     table = _forecast_table(at)
     assert len(table) == 30
     assert (table["GARCH vol %"] > 0).all()

@@ -19,6 +19,7 @@ from volforecast.api.observability import LATENCY_BUCKETS_S, ServiceMetrics
 from volforecast.api.schemas import ModelInfo
 from volforecast.core.features import DailyData
 from volforecast.dashboard import prometheus, sources, tables
+from volforecast.dashboard import risk as risk_view
 from volforecast.dashboard.sources import api, store
 from volforecast.data import db
 from volforecast.data.repositories.monitoring import AccuracyRow, MonitoringRepository
@@ -85,6 +86,42 @@ def test_var_is_the_normal_quantile_times_the_forecast_volatility() -> None:
     shaped = tables.with_var(_paths("GARCH", [1.0, 2.0, 0.5]))
     np.testing.assert_allclose(shaped["var95_pct"], [Z95, 2 * Z95, 0.5 * Z95], rtol=1e-12)
     np.testing.assert_allclose(shaped["var99_pct"], [Z99, 2 * Z99, 0.5 * Z99], rtol=1e-12)
+
+
+def test_a_stored_var_makes_the_band_its_own_multiple_of_the_volatility() -> None:
+    paths = pd.concat([_paths("GARCH", [1.0, 2.0]), _paths("HAR", [0.5, 0.6])])
+    # GARCH's stored 1-day VaR from the paths' close, version and all; none of HAR's.
+    risk = pd.DataFrame({
+        "model_type": "GARCH", "model_version": "1", "origin_date": dt.date(2024, 1, 12),
+        "days": [1, 1, 10], "level": [0.95, 0.99, 0.99], "var_pct": [1.7, 2.9, 9.0],
+    })  # fmt: skip
+    multiples = risk_view.tail_multiples(risk, paths)
+    assert multiples == {("GARCH", 0.95): 1.7, ("GARCH", 0.99): 2.9}
+    shaped = tables.with_var(paths, multiples=multiples)
+    np.testing.assert_allclose(shaped["var99_pct"], [2.9, 5.8, 0.5 * Z99, 0.6 * Z99])
+    # Another version's figures are not this path's.
+    assert risk_view.tail_multiples(risk.assign(model_version="2"), paths) == {}
+
+
+def test_each_days_served_var_is_drawn_on_the_day_after_its_close_with_its_breaches() -> None:
+    history = pd.DataFrame({
+        "date": pd.to_datetime(["2024-01-10", "2024-01-11", "2024-01-12", "2024-01-16"]),
+        "returns_pct": [0.5, -2.0, -1.2, 0.3],
+    })  # fmt: skip
+    risk = pd.DataFrame({
+        "model_type": "GARCH", "model_version": "1", "days": 1,
+        "origin_date": [dt.date(2024, 1, d) for d in (10, 10, 11, 11, 16, 16)],
+        "level": [0.95, 0.99] * 3, "var_pct": [1.5, 2.5, 1.0, 1.8, 1.1, 1.9],
+    })  # fmt: skip
+    shown = risk_view.served_var(history, risk, "GARCH")
+    # The close of the 16th forecasts a day not stored yet; the 11th's VaR is for the 12th.
+    assert list(shown["date"]) == list(pd.to_datetime(["2024-01-11", "2024-01-12"]))
+    np.testing.assert_allclose(shown["var99_pct"], [2.5, 1.8])
+    assert list(shown["breach95"]) == [True, True]
+    assert list(shown["breach99"]) == [False, False]
+    summary = risk_view.breach_summary(shown)
+    assert list(summary["breaches"]) == [2, 0]
+    assert list(summary["expected %"]) == pytest.approx([5.0, 1.0])
 
 
 def test_the_forecast_table_has_one_row_per_step_and_columns_per_model() -> None:

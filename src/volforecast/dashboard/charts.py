@@ -6,7 +6,7 @@ across every figure, so GARCH is the same blue in the forecast, the A/B view and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -59,6 +59,7 @@ def volatility_figure(
     title: str = "",
     smoothing_days: int = 1,
     height: int = 520,
+    multiples: Mapping[tuple[str, float], float] | None = None,
 ) -> go.Figure:
     r"""Realized volatility and absolute returns, then each model's forecast path and VaR band.
 
@@ -77,13 +78,17 @@ def volatility_figure(
         The window the history's smoothed volatility used, for its legend.
     height : int
         Pixels.
+    multiples : mapping, optional
+        By model type and level, the model's one-day VaR as a multiple of its volatility
+        (:func:`volforecast.dashboard.risk.tail_multiples`).
 
     Notes
     -----
-    The band of model :math:`m` at step :math:`h` runs from :math:`z_{\min}\,\sigma_{m,h}` to
-    :math:`z_{\max}\,\sigma_{m,h}` (1.645 to 2.326 times the forecast for 95 % and 99 %): a
-    day's loss beyond its bottom is a 1-in-20 event under the forecast, beyond its top a
-    1-in-100 one.
+    The band of model :math:`m` at step :math:`h` runs from :math:`v_{\min}\,\sigma_{m,h}` to
+    :math:`v_{\max}\,\sigma_{m,h}`, with :math:`v` the quantile of the model's own shocks
+    its stored VaR shows (the normal's 1.645 and 2.326 for 95 % and 99 % where none is
+    stored): a day's loss beyond its bottom is a 1-in-20 event under the forecast, beyond its
+    top a 1-in-100 one.
     The absolute returns of the history are drawn on the same scale, so past days can be
     read against the same thresholds.
     """
@@ -91,7 +96,7 @@ def volatility_figure(
     if history is not None and not history.empty:
         _add_history(figure, history, smoothing_days)
     if not paths.empty:
-        shaped = with_var(paths, levels)
+        shaped = with_var(paths, levels, multiples)
         for model_type in sorted(shaped["model_type"].unique(), key=model_order):
             path = shaped[shaped["model_type"] == model_type].sort_values("step")
             _add_path(figure, path, model_type, levels)

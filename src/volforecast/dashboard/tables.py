@@ -6,7 +6,7 @@ daily variance in percent², ``var95_pct`` a one-day value at risk in percent (l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -70,19 +70,35 @@ def var_column(level: float) -> str:
     return f"var{round(level * 100)}_pct"
 
 
-def with_var(paths: pd.DataFrame, levels: Sequence[float] = VAR_LEVELS) -> pd.DataFrame:
-    """``paths`` with the one-day normal value at risk of each step, in percent.
+def with_var(
+    paths: pd.DataFrame,
+    levels: Sequence[float] = VAR_LEVELS,
+    multiples: Mapping[tuple[str, float], float] | None = None,
+) -> pd.DataFrame:
+    """``paths`` with the one-day value at risk of each step, in percent.
 
-    See :func:`~volforecast.core.risk.normal_var_pct`.
+    ``multiples``: by model type and level, the model's own VaR as a multiple of its
+    volatility (:func:`volforecast.dashboard.risk.tail_multiples`); a model without one
+    gets the normal quantile (:func:`~volforecast.core.risk.normal_var_pct`).
     """
-    return paths.assign(**{var_column(q): normal_var_pct(paths["vol_pct"], q) for q in levels})
+    known = multiples or {}
+    columns = {}
+    for q in levels:
+        normal = normal_var_pct(paths["vol_pct"], q)
+        own = paths["model_type"].map(lambda m, q=q: known.get((m, q), np.nan)) * paths["vol_pct"]
+        columns[var_column(q)] = own.fillna(pd.Series(normal, index=paths.index))
+    return paths.assign(**columns)
 
 
-def forecast_table(paths: pd.DataFrame, levels: Sequence[float] = VAR_LEVELS) -> pd.DataFrame:
+def forecast_table(
+    paths: pd.DataFrame,
+    levels: Sequence[float] = VAR_LEVELS,
+    multiples: Mapping[tuple[str, float], float] | None = None,
+) -> pd.DataFrame:
     """One row per step and forecast date, one column per model and figure (vol, VaR), in %."""
     if paths.empty:
         return pd.DataFrame(columns=["step", "date"])
-    shaped = with_var(paths, levels)
+    shaped = with_var(paths, levels, multiples)
     figures = {"vol_pct": "vol %"} | {
         var_column(level): f"VaR {round(level * 100)} %" for level in levels
     }

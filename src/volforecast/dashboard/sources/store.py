@@ -21,6 +21,7 @@ from volforecast.data import db
 from volforecast.data.repositories.monitoring import MonitoringRepository
 from volforecast.data.repositories.predictions import PredictionRepository
 from volforecast.data.repositories.prices import PriceRepository
+from volforecast.data.repositories.risk import RiskRepository
 from volforecast.errors import DatabaseUnavailableError
 
 ALERT_COLUMNS = (
@@ -108,6 +109,20 @@ def stored_forecasts(engine: Engine, ticker: str, *, limit: int = 1_000) -> sour
     )
     kept = rows.merge(newest.reset_index(), on=["model_type", "origin_date", "model_version"])
     return sources.ForecastSet(sources.as_paths(kept, ["step"]), "database")
+
+
+def stored_risk(engine: Engine, ticker: str) -> pd.DataFrame:
+    """Every stored VaR and ES of ``ticker`` (``ml.risk_forecasts``), oldest origin first.
+
+    Of several versions of one model forecasting from the same close, the highest.
+    """
+    with reading(engine):
+        frame = RiskRepository(engine).risk_frame([ticker])
+    if frame.empty:
+        return frame
+    frame["version_number"] = pd.to_numeric(frame["model_version"], errors="coerce").fillna(-1)
+    newest = frame.groupby(["model_type", "origin_date"])["version_number"].transform("max")
+    return frame[frame["version_number"] == newest].drop(columns="version_number")
 
 
 def promotion_log(engine: Engine) -> pd.DataFrame:

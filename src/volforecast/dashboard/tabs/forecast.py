@@ -1,4 +1,4 @@
-"""The forecast tab: realized volatility, each production model's path and VaR band, the record.
+"""The forecast tab: realized volatility, each model's path and VaR band, its VaR, the record.
 
 The ticker's champion (the family a request naming no model gets) is marked, and it is the
 model shown at first; the others are a choice away.
@@ -11,7 +11,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from volforecast.dashboard import charts, page, record, tables
+from volforecast.dashboard import charts, page, record, risk, tables
 from volforecast.dashboard.sources import api, store
 
 RECORD_DEFAULT_DAYS = 365
@@ -44,7 +44,9 @@ def forecast_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
         last = history.iloc[-1]
         cells[0].metric("Last close", f"{pd.Timestamp(last['date']):%Y-%m-%d}")
         cells[1].metric("Realized vol (smoothed)", f"{last['rv_vol_smooth_pct']:.2f} %")
-    next_day = tables.with_var(every[every["step"] == 1])
+    stored_risk = page.attempt(lambda: risk.stored_risk(ctx.url, ctx.engine, ticker))
+    multiples = risk.tail_multiples(stored_risk, every) if stored_risk is not None else {}
+    next_day = tables.with_var(every[every["step"] == 1], multiples=multiples)
     next_day = next_day.sort_values("model_type", key=lambda m: m != champion, kind="stable")
     for cell, (_, row) in zip(cells[2:], next_day.iterrows(), strict=False):
         cell.metric(
@@ -52,20 +54,26 @@ def forecast_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
             help=f"VaR 99 %: {row['var99_pct']:.2f} %, model v{row['model_version']}",
         )  # fmt: skip
     paths = _chosen_paths(every, ticker, champion)
-    figure = charts.volatility_figure(shown, paths, smoothing_days=ctx.smoothing_days)
+    figure = charts.volatility_figure(shown, paths, smoothing_days=ctx.smoothing_days,
+                                      multiples=multiples)  # fmt: skip
     st.plotly_chart(figure, key="forecast_chart")
     st.caption(
         "Bars: absolute daily log returns. Black: realized volatility, the square root of the "
-        "range-based realized variance. Bands: one-day normal value at risk between 95 % and "
-        f"99 % (z × forecast vol). Forecasts from {forecasts.source}."
+        "range-based realized variance. Bands: one-day value at risk between 95 % and 99 %, "
+        "each step's forecast volatility times the quantile of the model's own shocks (its "
+        "stored VaR; the normal's 1.645 and 2.326 where none is stored yet). Forecasts from "
+        f"{forecasts.source}."
     )
     for message in forecasts.infos:
         st.info(message)
+    shown_model = _risk_model(paths, every, champion)
+    if stored_risk is not None and shown_model is not None:
+        risk.risk_section(ctx, ticker, history, shown_model, stored_risk)
     _record_section(ctx, ticker, history)
     if paths.empty:
         return
     st.subheader("Forecasts (daily %)")
-    table = tables.forecast_table(paths)
+    table = tables.forecast_table(paths, multiples=multiples)
     st.dataframe(
         table, hide_index=True, column_config=page.number_columns(table), key="forecast_table"
     )
@@ -74,6 +82,17 @@ def forecast_tab(ctx: page.Context, forecasts: page.Forecasts | None) -> None:
             stored = page.attempt(lambda: _api_predictions(ctx.config, ticker))
             if stored is not None:
                 st.dataframe(stored, hide_index=True)
+
+
+def _risk_model(paths: pd.DataFrame, every: pd.DataFrame, champion: str | None) -> str | None:
+    """The model whose VaR the risk section draws: the first shown, else the champion."""
+    if not paths.empty:
+        return str(paths["model_type"].iloc[0])
+    return (
+        champion
+        if champion is not None
+        else (str(every["model_type"].iloc[0]) if not every.empty else None)
+    )
 
 
 def champion_of(ctx: page.Context, ticker: str) -> str | None:
