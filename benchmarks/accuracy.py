@@ -60,6 +60,16 @@ regimes (issue 24), for the ``served`` row: on the range proxy <= 0.90 in every 
 and <= 0.85 over the period at 1, 5 and 22 days, and <= 0.90 of GJR-GARCH-t's over the
 period; on squared returns <= 0.97 at 1 day and <= 0.92 at 5 and 22 days in every
 sub-period. The last line says which hold.
+
+Risk figures (issue 25, ``_risk.py``), on every origin after the period's first
+``FHS_WARMUP`` days (2016-2018 on the test period): the one- and ten-day VaR and the ES of
+the served row and of GARCH(1,1), each from its own tails by the function the service calls,
+with Kupiec's, Christoffersen's and the Acerbi-Szekely Z2 tests, the FZ0 loss against
+GARCH(1,1)-normal's, the QLIKE of the mean variance over 126 and 252 days, and the model
+confidence set over QLIKE per horizon. Targets: the one-day median exceedance rate within
+0.8-1.25 times the nominal at 95, 97.5 and 99 %, Kupiec rejecting at most 8 % of tickers and
+Christoffersen 12 %; the ten-day 99 % rate within 0.5-2 %; Z2 rejecting at most 10 %; FZ0
+below GARCH-normal's for 80 % of tickers; the 126- and 252-day QLIKE no worse than GARCH's.
 """
 
 from __future__ import annotations
@@ -93,6 +103,7 @@ from _periods import (
     robustness_targets,
     sub_period_ratios,
 )
+from _risk import FHS_WARMUP, mcs_table, print_risk, risk_table
 from _served import SERVED, add_served, first_windows, missing_candidates
 from volforecast.core.features import DailyData
 from volforecast.data.sources import load_file
@@ -131,8 +142,6 @@ MODELS = (
     "lstm",
     "har+lstm",
 )
-FHS_WARMUP = 250
-"""Test-period days whose standardized returns start the filtered VaR's quantile."""
 
 
 def add_draw_arguments(parser: argparse.ArgumentParser) -> None:
@@ -397,6 +406,12 @@ def report(args: argparse.Namespace, page: ResultsPage) -> tuple[pd.DataFrame, i
             anchor.round(3),
             anchor.loc["range"].rename(columns=lambda h: f"{h} d").reindex(models).round(3),
         )
+    page.table(
+        "Model confidence set (arch.bootstrap.MCS, 90 %, range proxy): share of tickers whose "
+        "set holds each model",
+        mcs_table(forecasts, datasets, models, HORIZONS).round(3),
+    )
+    risk = risk_table(forecasts, datasets, SERVED, config, args.workers)
     print_single_model_targets(ratios, models)
     if anchor is not None:
         # On the served row's own origins: a block another model failed to forecast (an
@@ -410,6 +425,7 @@ def report(args: argparse.Namespace, page: ResultsPage) -> tuple[pd.DataFrame, i
             SERVED,
         )
         print_robustness(targets, SERVED)
+    print_risk(page, risk)
     return ratios, len(tickers)
 
 
