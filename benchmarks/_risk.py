@@ -164,7 +164,9 @@ def _judge(
 ) -> dict[str, float]:
     """One method's per-ticker figures."""
     row: dict[str, float] = {}
-    ok = np.isfinite(series.var1[0.99]) & np.isfinite(returns1)
+    # Days both this method and the FZ0 yardstick forecast (a failed GARCH fit has neither).
+    ok = (np.isfinite(series.var1[0.99]) & np.isfinite(returns1)
+          & np.isfinite(garch_normal.var1[ES_LEVEL]))  # fmt: skip
     for q in RISK_LEVELS:
         hits = returns1[ok] < -series.var1[q][ok]
         row[f"rate {q:.1%}"] = 100 * hits.mean()

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Re-create docs/dashboard-volatility-forecast.png from real state:
-#   1. a temporary home with the bundled sample, GARCH and a small LSTM trained, paths stored;
+# Re-create docs/dashboard-volatility-forecast.png and docs/dashboard-model-card.png from
+# real state:
+#   1. a temporary home with the bundled sample, every default family trained, paths and
+#      risk figures stored;
 #   2. the prediction API (`volforecast serve`) and the dashboard started in the background;
-#   3. one headless Chromium screenshot of the first tab ("Volatility Forecast"), taken by
-#      docs/screenshot_page.py once the page has drawn;
+#   3. headless Chromium screenshots, taken by docs/screenshot_page.py once each page has
+#      drawn: the first tab ("Volatility Forecast": paths, VaR bands and the served VaR with
+#      its breaches) and the model registry's card (term structure, news impact);
 #   4. both servers stopped, whatever happened.
 # Run from anywhere: docs/screenshot.sh. Environment: VF_HOME (default /tmp/vf-dash, reused
-# when already built), API_PORT (8765), DASH_PORT (8501), OUT (the PNG).
+# when already built), API_PORT (8765), DASH_PORT (8501), OUT (the first PNG), CARD_OUT (the
+# second).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +19,7 @@ VF_HOME=${VF_HOME:-/tmp/vf-dash}
 API_PORT=${API_PORT:-8765}
 DASH_PORT=${DASH_PORT:-8501}
 OUT=${OUT:-docs/dashboard-volatility-forecast.png}
+CARD_OUT=${CARD_OUT:-docs/dashboard-model-card.png}
 
 # Only the temporary home counts: no database or tracking server from the caller's shell.
 unset VOLFORECAST_DATABASE_URL VOLFORECAST_MLFLOW_TRACKING_URI VOLFORECAST_API__API_KEY
@@ -93,5 +98,9 @@ mkdir -p "$(dirname "$OUT")"
 # the script has run on the server, which virtual time does not wait for, so that shot shows
 # the loading skeleton. The helper drives the same headless Chromium over its DevTools port and
 # waits until the chart and the forecast table are drawn and the script has stopped running.
-"$BIN/python" docs/screenshot_page.py "http://127.0.0.1:$DASH_PORT/" "$OUT" --size 1400,1000 \
+"$BIN/python" docs/screenshot_page.py "http://127.0.0.1:$DASH_PORT/" "$OUT" --size 1400,1750 \
     --wait-for '.js-plotly-plot' --wait-for '[data-testid="stDataFrame"]' --timeout 180
+# The card of ^GSPC's GJR-GARCH-t: a model with a news-impact curve.
+"$BIN/python" docs/screenshot_page.py \
+    "http://127.0.0.1:$DASH_PORT/?tab=Model+registry&card=gjr_garch_t_volatility_gspc" \
+    "$CARD_OUT" --size 1400,1900 --wait-for '.js-plotly-plot' --timeout 180

@@ -110,11 +110,12 @@ def test_each_days_served_var_is_drawn_on_the_day_after_its_close_with_its_breac
     })  # fmt: skip
     risk = pd.DataFrame({
         "model_type": "GARCH", "model_version": "1", "days": 1,
-        "origin_date": [dt.date(2024, 1, d) for d in (10, 10, 11, 11, 16, 16)],
-        "level": [0.95, 0.99] * 3, "var_pct": [1.5, 2.5, 1.0, 1.8, 1.1, 1.9],
+        "origin_date": [dt.date(2024, 1, d) for d in (2, 2, 10, 10, 11, 11, 16, 16)],
+        "level": [0.95, 0.99] * 4, "var_pct": [9.9, 9.9, 1.5, 2.5, 1.0, 1.8, 1.1, 1.9],
     })  # fmt: skip
     shown = risk_view.served_var(history, risk, "GARCH")
-    # The close of the 16th forecasts a day not stored yet; the 11th's VaR is for the 12th.
+    # The close of the 16th forecasts a day not stored yet; the 11th's VaR is for the 12th;
+    # the 2nd is no day of the history, so its VaR is for no day of it either.
     assert list(shown["date"]) == list(pd.to_datetime(["2024-01-11", "2024-01-12"]))
     np.testing.assert_allclose(shown["var99_pct"], [2.5, 1.8])
     assert list(shown["breach95"]) == [True, True]

@@ -322,8 +322,8 @@ def rolling_var_pct(
     Returns
     -------
     numpy.ndarray
-        A positive loss in percent per day from ``start``; NaN before it, and for a day
-        with fewer than :data:`MIN_POOL` days before it.
+        A positive loss in percent per day from ``start``; NaN before it, and, for shocks
+        drawn from a pool, for a day with fewer than :data:`MIN_POOL` days before it.
 
     Notes
     -----
@@ -336,13 +336,16 @@ def rolling_var_pct(
     s2 = _check_positive(np.asarray(sigma2, dtype=np.float64))
     z = r / np.sqrt(s2)
     v = np.full(len(r), np.nan)
+    try:
+        kind = shocks_of(z)  # only to tell a fitted distribution from a pool
+    except ValueError:  # too few returns for any pool
+        return v
+    if isinstance(kind, ParametricShocks):  # the pool plays no part: every day from start
+        v[start:] = kind.var_es(level)[0]
+        return np.asarray(np.sqrt(s2) * v)
     begin = max(MIN_POOL, start)
     if len(r) <= begin:
         return v
-    kind = shocks_of(z[:MIN_POOL])
-    if isinstance(kind, ParametricShocks):  # the pool plays no part
-        v[begin:] = kind.var_es(level)[0]
-        return np.asarray(np.sqrt(s2) * v)
     full = max(begin, pool_days)
     for i in range(begin, min(full, len(r))):  # pools still growing: one at a time
         v[i] = shocks_of(z[max(0, i - pool_days) : i]).var_es(level)[0]

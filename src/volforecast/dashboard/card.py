@@ -66,7 +66,8 @@ def card_section(ctx: page.Context, models: Sequence[ModelInfo]) -> None:
         st.info("Model cards come from the prediction API: start it with `volforecast serve`.")
         return
     names = [m.model_name for m in production]
-    name = st.selectbox("Production model", names, key="card_model")
+    # Bound to ?card=<name>, so a link opens a model's card.
+    name = st.selectbox("Production model", names, key="card", bind="query-params")
     info = production[names.index(name)]
     ticker = info.ticker or ctx.ticker  # a pooled model: the sidebar's ticker
     card = page.attempt(lambda: _card(ctx.config, name, None if info.ticker else ticker))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -36,11 +37,15 @@ def served_var(
     are true where the day's return fell below minus that VaR. Days with no VaR are left out.
     """
     one_day = risk[(risk["model_type"] == model_type) & (risk["days"] == 1)]
-    wide = one_day.pivot_table(index="origin_date", columns="level", values="var_pct")
+    wide = one_day.pivot_table(index="origin_date", columns="level", values="var_pct",
+                               aggfunc="last")  # fmt: skip
     dates = pd.to_datetime(history["date"]).reset_index(drop=True)
     origins = pd.to_datetime(pd.Series(wide.index))
     position = dates.searchsorted(origins, side="right")
-    inside = position < len(dates)
+    # The origin must be a day of the history, and the day after it one too.
+    known = (position > 0) & (dates.iloc[np.maximum(position - 1, 0)].to_numpy()
+                              == origins.to_numpy())  # fmt: skip
+    inside = known & (position < len(dates))
     out = pd.DataFrame({"date": dates.iloc[position[inside]].to_numpy()})
     returns = history["returns_pct"].reset_index(drop=True).iloc[position[inside]].to_numpy()
     out["returns_pct"] = returns
@@ -98,7 +103,8 @@ def latest_table(risk: pd.DataFrame, model_type: str) -> pd.DataFrame:
     """The VaR and ES of ``model_type`` from its latest stored close, one row per horizon."""
     own = risk[risk["model_type"] == model_type]
     latest = own[own["origin_date"] == own["origin_date"].max()]
-    wide = latest.pivot_table(index="days", columns="level", values=["var_pct", "es_pct"])
+    wide = latest.pivot_table(index="days", columns="level", values=["var_pct", "es_pct"],
+                              aggfunc="last")  # fmt: skip
     levels = sorted(latest["level"].unique())
     wide = wide.reindex(columns=[(f, q) for f in ("var_pct", "es_pct") for q in levels])
     wide.columns = [f"{'VaR' if f == 'var_pct' else 'ES'} {q:.1%}" for f, q in wide.columns]

@@ -183,7 +183,7 @@ class RiskForecast(Base):
         CheckConstraint("var_pct > 0 AND var_pct < 1e300", name="var_finite_positive"),
         CheckConstraint("es_pct >= var_pct AND es_pct < 1e300", name="es_finite_not_below_var"),
         Index(None, "ticker", "origin_date"),
-        {"schema": ML_SCHEMA, "comment": "VaR and ES; a re-run for one origin replaces."},
+        {"schema": ML_SCHEMA, "comment": "VaR and ES; a re-run of a version and origin replaces."},
     )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)

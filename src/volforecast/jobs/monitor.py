@@ -58,7 +58,7 @@ def monitor_series(
 
     The model's own training data ends the reference window; each later day of ``data`` is
     forecast from the close before it, with the parameters frozen, as the daily job did, and
-    its VaR is the one the model served that evening from its own tails.
+    its VaR is the one this version serves from that close, from its own tails.
     ``model`` must be as loaded from the registry: :meth:`VolatilityModel.update` (which the
     API and the predict job call) moves the end of its data.
 

@@ -122,24 +122,28 @@ def outlook_from(
 ) -> Outlook:
     """``model``'s 30-day path, VaR and ES, and term structure from the last day of ``data``.
 
-    One forecast serves all three, and the figures are those :class:`RiskDesk` answers with
-    for the same version and close. A model that forecasts but gives no VaR or term
-    structure (too short a pool of its own returns) still gives its path.
+    One forecast serves all three, and the figures are those :class:`RiskDesk` and the model
+    card answer with for the same version and close. A model that forecasts but gives no VaR
+    (too short a pool of its own returns) or no finite term structure still gives the
+    others; ``problem`` says what is missing and why.
     """
+    problems = []
+    risk, term = None, None
     with served.lock:  # update() moves this shared model's origin
         forecast = model.update(data).forecast(MAX_HORIZON)
         prediction = prediction_of(served, forecast)
         try:
             risk = _figures(served, model, data, forecast.sigma2, n_sims)
+        except InsufficientDataError as exc:
+            problems.append(str(exc))
+        try:
             term = model.term_structure(sigma2_path=forecast.sigma2)
             if not all(0 < v < math.inf for v in term.vol_ann_pct):
-                raise ArithmeticError("its term structure is not finite")
-        except InsufficientDataError as exc:
-            return Outlook(prediction, None, None, str(exc))
+                raise ArithmeticError("it is not finite")
         except (ValueError, ArithmeticError) as exc:
-            why = f"{data.ticker}: no term structure from {served.model_type}: {exc}"
-            return Outlook(prediction, None, None, why)
-    return Outlook(prediction, risk, term)
+            term = None
+            problems.append(f"{data.ticker}: no term structure from {served.model_type}: {exc}")
+    return Outlook(prediction, risk, term, "; ".join(problems) or None)
 
 
 class RiskDesk:

@@ -135,6 +135,8 @@ def test_each_days_var_is_the_one_served_from_the_closes_before_it() -> None:
     fitted = rolling_var_pct(returns_pct, sigma2, lambda _: NORMAL, 0.99, pool_days=250,
                              start=300)  # fmt: skip
     assert np.isnan(fitted[:300]).all()
+    early = rolling_var_pct(returns_pct, sigma2, lambda _: NORMAL, 0.99, pool_days=250, start=50)
+    assert np.isfinite(early[50:]).all(), "a fitted distribution needs no past days"
     np.testing.assert_allclose(fitted[300:], normal_var_pct(np.sqrt(sigma2[300:]), 0.99))
 
 

@@ -114,15 +114,20 @@ def stored_forecasts(engine: Engine, ticker: str, *, limit: int = 1_000) -> sour
 def stored_risk(engine: Engine, ticker: str) -> pd.DataFrame:
     """Every stored VaR and ES of ``ticker`` (``ml.risk_forecasts``), oldest origin first.
 
-    Of several versions of one model forecasting from the same close, the highest.
+    Of several versions of one model forecasting from the same close, the one stored first:
+    the figure served that evening, not one a later version backfilled.
     """
     with reading(engine):
         frame = RiskRepository(engine).risk_frame([ticker])
     if frame.empty:
         return frame
-    frame["version_number"] = pd.to_numeric(frame["model_version"], errors="coerce").fillna(-1)
-    newest = frame.groupby(["model_type", "origin_date"])["version_number"].transform("max")
-    return frame[frame["version_number"] == newest].drop(columns="version_number")
+    first = frame.groupby(["model_type", "origin_date"])["computed_at"].transform("min")
+    kept = frame[frame["computed_at"] == first]
+    # Two versions stored in the same instant: the higher one.
+    kept = kept.assign(number=pd.to_numeric(kept["model_version"], errors="coerce").fillna(-1))
+    kept = kept.sort_values(["origin_date", "number"])
+    kept = kept.drop_duplicates(["model_type", "origin_date", "days", "level"], keep="last")
+    return kept.drop(columns="number").reset_index(drop=True)
 
 
 def promotion_log(engine: Engine) -> pd.DataFrame:

@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("ticker", "model_type", "origin_date", "days", "level",
                             "model_version", name=op.f("uq_risk_forecasts_key")),
         schema="ml",
-        comment="VaR and ES; a re-run for one origin replaces.",
+        comment="VaR and ES; a re-run of a version and origin replaces.",
     )  # fmt: skip
     op.create_index(op.f("ix_risk_forecasts_ticker_origin_date"), "risk_forecasts",
                     ["ticker", "origin_date"], schema="ml")  # fmt: skip
