@@ -20,7 +20,13 @@ from volforecast.errors import (
     InvalidSeriesError,
     ModelNotFittedError,
 )
-from volforecast.models.base import MAX_HORIZON, TAIL_POOL_DAYS, FitReport, VolatilityModel
+from volforecast.models.base import (
+    MAX_HORIZON,
+    POOL_FILE,
+    TAIL_POOL_DAYS,
+    FitReport,
+    VolatilityModel,
+)
 from volforecast.models.catalog import MODEL_NAMES, build_model, registered_members
 from volforecast.models.combination import CombinationModel
 from volforecast.models.lstm.model import LstmModel
@@ -168,6 +174,29 @@ def test_save_and_load_give_the_same_forecast(
     assert_allclose(
         loaded.forecast(MAX_HORIZON).sigma2, model.forecast(MAX_HORIZON).sigma2, rtol=1e-12
     )
+
+
+def test_a_saved_model_keeps_its_standardized_returns_and_computes_only_the_days_since(
+    fitted: tuple[VolatilityModel, DailyData], gspc: DailyData, tmp_path: Path
+) -> None:
+    model, data = fitted
+    saved = model.save(tmp_path / "model")
+    assert (saved / POOL_FILE).exists()
+    kept = VolatilityModel.load(saved)
+    (saved / POOL_FILE).unlink()
+    fresh = VolatilityModel.load(saved)
+    later = gspc.head(len(data) + 20)
+    asked: list[int] = []
+    forecast_paths = kept.forecast_paths
+
+    def counting(data: DailyData, origins: np.ndarray, horizon: int = MAX_HORIZON) -> np.ndarray:
+        asked.append(len(origins))
+        return forecast_paths(data, origins, horizon)
+
+    kept.forecast_paths = counting  # type: ignore[method-assign]
+    pool = kept.update(later).standardized_returns()
+    assert asked == [20], "only the 20 days after the saved ones are forecast"
+    assert_allclose(pool, fresh.update(later).standardized_returns(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

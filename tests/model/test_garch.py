@@ -160,6 +160,11 @@ def test_risk_shocks_are_the_residuals_or_the_fitted_distribution(gspc: DailyDat
     var, es = student.tail_shocks().var_es(0.99)
     assert var == pytest.approx(-stats.t.ppf(0.01, nu) * np.sqrt((nu - 2) / nu), rel=1e-6)
     assert es > var
+    # Its draws, made by NumPy's Student-t rather than the quantile of uniforms, are that
+    # distribution: a Kolmogorov-Smirnov test against it does not reject.
+    draws = student.tail_shocks().draw(np.random.default_rng(1), (20_000,))
+    scaled = draws / np.sqrt((nu - 2) / nu)
+    assert stats.kstest(scaled, stats.t(nu).cdf).pvalue > 0.01
 
 
 @pytest.mark.parametrize("vol", ["GARCH", "GJR"])

@@ -196,6 +196,20 @@ class DailyData:
         return series | {name: array for name, array in optional.items() if array is not None}
 
 
+def as_daily_data(
+    data: DailyData | pd.Series | pd.DataFrame, ticker: str | None = None
+) -> DailyData:
+    """Accept what a user has: features, prices in the raw layout, or percent returns."""
+    if isinstance(data, DailyData):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return DailyData.from_prices(data, ticker)
+    # A first return of NaN (from a diff) is dropped; a NaN anywhere else is an error.
+    start = data.first_valid_index()
+    returns = data.loc[start:] if start is not None else data
+    return DailyData.from_returns(returns, ticker or str(data.name or "series"))
+
+
 def by_ticker(prices: pd.DataFrame) -> dict[str, DailyData]:
     """Features of each ticker in ``prices`` (raw layout, judged already) with two days or more."""
     return {

@@ -147,10 +147,15 @@ class EmpiricalShocks:
 
 @dataclass(frozen=True)
 class ParametricShocks:
-    """Shocks from a fitted distribution, given by its quantile function (unit variance)."""
+    """Shocks from a fitted distribution, given by its quantile function (unit variance).
+
+    ``sampler`` draws from it directly where that is faster than the quantile of uniforms
+    (a Student-t's by NumPy's generator: a hundred times faster than SciPy's quantile).
+    """
 
     ppf: Callable[[np.ndarray], np.ndarray]
     method: str = "fitted distribution"
+    sampler: Callable[[np.random.Generator, tuple[int, ...]], np.ndarray] | None = None
 
     def var_es(self, level: float) -> tuple[float, float]:
         r"""The distribution's VaR and ES.
@@ -172,7 +177,9 @@ class ParametricShocks:
         return -q, max(-area, -q)
 
     def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        """Draws by the inverse transform of uniforms."""
+        """Draws by ``sampler``, or by the inverse transform of uniforms."""
+        if self.sampler is not None:
+            return np.asarray(self.sampler(rng, shape), dtype=np.float64)
         u = rng.uniform(size=int(np.prod(shape)))
         return np.asarray(self.ppf(u), dtype=np.float64).reshape(shape)
 

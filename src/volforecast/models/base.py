@@ -14,6 +14,7 @@ Non-convergence is not an error: it is recorded in the :class:`FitReport`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import inspect
 import json
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from volforecast.core.calendar import trading_days_after
-from volforecast.core.features import DailyData
+from volforecast.core.features import DailyData, as_daily_data
 from volforecast.core.tail_risk import (
     DEFAULT_SIMULATIONS,
     RISK_DAYS,
@@ -56,6 +57,7 @@ TAIL_POOL_DAYS = 1000
 that the 99 % tail holds ten of them."""
 STATE_FILE = "model.json"
 DATA_FILE = "data.npz"
+POOL_FILE = "pool.npz"
 
 
 @dataclass(frozen=True)
@@ -136,20 +138,6 @@ class FitReport:
         return cls(**{**values, **tuples})
 
 
-def as_daily_data(
-    data: DailyData | pd.Series | pd.DataFrame, ticker: str | None = None
-) -> DailyData:
-    """Accept what a user has: features, prices in the raw layout, or percent returns."""
-    if isinstance(data, DailyData):
-        return data
-    if isinstance(data, pd.DataFrame):
-        return DailyData.from_prices(data, ticker)
-    # A first return of NaN (from a diff) is dropped; a NaN anywhere else is an error.
-    start = data.first_valid_index()
-    returns = data.loc[start:] if start is not None else data
-    return DailyData.from_returns(returns, ticker or str(data.name or "series"))
-
-
 @dataclass
 class _Fitted:
     data: DailyData
@@ -172,6 +160,7 @@ class VolatilityModel(ABC):
     def __init__(self) -> None:
         self.version = "0"
         self._fitted: _Fitted | None = None
+        self._pool: pd.Series | None = None  # standardized returns by date (saved with it)
 
     # ---------------------------------------------------------------- public contract
 
@@ -295,6 +284,11 @@ class VolatilityModel(ABC):
         (path / STATE_FILE).write_text(json.dumps(payload, indent=2, default=_json_default))
         np.savez_compressed(path / DATA_FILE, **state.data.to_arrays())  # type: ignore[arg-type]
         self._save_files(path)
+        with contextlib.suppress(ValueError, ArithmeticError):  # too short: made when asked
+            self.standardized_returns()  # saved: a daily VaR then computes the days since only
+        if self._pool is not None:
+            np.savez(path / POOL_FILE, dates=self._pool.index.to_numpy(dtype="datetime64[ns]"),
+                     z=self._pool.to_numpy(dtype=np.float64))  # fmt: skip
         return path
 
     @staticmethod
@@ -317,6 +311,9 @@ class VolatilityModel(ABC):
         # Saved before the long run was kept: the saved data is the fitted data.
         model._set_fitted(data, params, report, payload.get("long_run_sigma2"))
         model._restore(payload["extra"], path)
+        if (path / POOL_FILE).exists():
+            with np.load(path / POOL_FILE) as pool:
+                model._pool = pd.Series(pool["z"], index=pd.DatetimeIndex(pool["dates"]))
         return model
 
     def __repr__(self) -> str:
@@ -334,12 +331,20 @@ class VolatilityModel(ABC):
         forecast made the day before with the frozen parameters (for GARCH the fit's
         conditional volatility). The mean return is left in, as a VaR here is of the return
         with no mean forecast. The pool moves with :meth:`update`, so that it ends where the
-        forecast starts, and begins after :attr:`warmup_days`.
+        forecast starts, and begins after :attr:`warmup_days`. Values computed once (and
+        saved with the model) are reused: they never change for given parameters.
         """
         data = self.data
         origins = np.arange(max(self.warmup_days, len(data) - 1 - days), len(data) - 1)
-        sigma2 = self.forecast_paths(data, origins, 1)[:, 0]
-        return np.asarray(data.returns_pct[origins + 1] / np.sqrt(sigma2))
+        dates = data.dates[origins + 1]
+        known = self._pool.reindex(dates) if self._pool is not None else pd.Series(index=dates)
+        z = np.array(known, dtype=np.float64)  # a copy: the kept values stay as they are
+        todo = np.flatnonzero(~np.isfinite(z))
+        if len(todo):
+            sigma2 = self.forecast_paths(data, origins[todo], 1)[:, 0]
+            z[todo] = data.returns_pct[origins[todo] + 1] / np.sqrt(sigma2)
+            self._pool = pd.Series(z, index=dates)
+        return z
 
     @property
     def warmup_days(self) -> int:
@@ -351,11 +356,7 @@ class VolatilityModel(ABC):
         return EmpiricalShocks(self.standardized_returns() if pool is None else pool)
 
     def variance_recursion(self) -> Recursion | None:
-        """How a day's return moves the next day's variance; None keeps the forecast path.
-
-        HAR, the LSTM and the combinations forecast a path but have no recursion of the
-        variance in the day's shock: their multi-day tails follow that path.
-        """
+        """A day's return to the next day's variance; None (HAR, LSTM): tails follow the path."""
         return None
 
     def long_run_sigma2(self) -> float:
@@ -464,6 +465,7 @@ class VolatilityModel(ABC):
         if long_run_sigma2 is None:
             long_run_sigma2 = float(np.mean(data.rv_sigma2))
         self._fitted = _Fitted(data, report, params, long_run_sigma2)
+        self._pool = None  # new parameters, new standardized returns
 
     def _state(self) -> _Fitted:
         if self._fitted is None:

@@ -136,7 +136,15 @@ class GarchModel(VolatilityModel):
         shape = np.array([p[n] for n in ("nu", "eta", "lambda") if n in p])
         distribution = _DISTRIBUTIONS[self.dist]()
         named = {"t": "fitted Student-t", "skewt": "fitted skewed Student-t"}[self.dist]
-        return ParametricShocks(lambda u: np.asarray(distribution.ppf(u, shape)), named)
+        nu = float(shape[0])
+        scale = math.sqrt((nu - 2.0) / nu)
+
+        def student_t(rng: np.random.Generator, size: tuple[int, ...]) -> np.ndarray:
+            # arch's standardized t: Student's t scaled to unit variance.
+            return np.asarray(rng.standard_t(nu, size) * scale)
+
+        sampler = student_t if self.dist == "t" else None
+        return ParametricShocks(lambda u: np.asarray(distribution.ppf(u, shape)), named, sampler)
 
     def variance_recursion(self) -> Recursion:
         """The fitted recursion: each simulated shock feeds the next day's variance."""
