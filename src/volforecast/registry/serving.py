@@ -52,7 +52,9 @@ def download_models(name: str, version: str) -> dict[str, VolatilityModel]:
     as ``mlflow.pyfunc.load_model`` uses, without building MLflow's pyfunc wrapper around
     them, which reads and checks the model's YAML three times per version. Whatever the
     logged model is called (``garch_aapl``, or ``model`` as versions logged before were), its
-    saved model is the one folder under ``artifacts``.
+    saved model is the one folder under ``artifacts``. Artifacts on this machine's disk are
+    read where they are (copying them first took half the time of loading two thousand
+    versions); others are downloaded to a temporary folder.
 
     Raises
     ------
@@ -62,24 +64,31 @@ def download_models(name: str, version: str) -> dict[str, VolatilityModel]:
     """
     uri = MlflowClient().get_model_version_download_uri(name, version)
     where = local_path(uri)
-    if where is not None and not where.is_dir():
-        raise ModelFilesMissingError(_missing(name, version, where, where))
+    if where is not None:
+        if not where.is_dir():
+            raise ModelFilesMissingError(_missing(name, version, where, where))
+        return _read(name, version, where, where)
     with tempfile.TemporaryDirectory(prefix="volforecast-model-") as folder:
         root = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
-        try:
-            saved = [p for p in (root / "artifacts").iterdir() if p.is_dir()]
-            if not saved and where is not None:
-                raise FileNotFoundError(2, "no saved model", str(root / "artifacts" / ARTIFACT_KEY))
-            if len(saved) != 1:
-                msg = f"{name} v{version} is not a volforecast model (no saved model in artifacts)"
-                raise TypeError(msg)
-            return load_models(saved[0])
-        except FileNotFoundError as exc:
-            if where is None or exc.filename is None:
-                raise
-            copied = Path(exc.filename)
-            stored = where / copied.relative_to(root) if copied.is_relative_to(root) else copied
-            raise ModelFilesMissingError(_missing(name, version, stored, where)) from exc
+        return _read(name, version, root, None)
+
+
+def _read(name: str, version: str, root: Path, where: Path | None) -> dict[str, VolatilityModel]:
+    """The saved model under ``root/artifacts``; ``where``: the registry's copy, when local."""
+    try:
+        saved = [p for p in (root / "artifacts").iterdir() if p.is_dir()]
+        if not saved and where is not None:
+            raise FileNotFoundError(2, "no saved model", str(root / "artifacts" / ARTIFACT_KEY))
+        if len(saved) != 1:
+            msg = f"{name} v{version} is not a volforecast model (no saved model in artifacts)"
+            raise TypeError(msg)
+        return load_models(saved[0])
+    except FileNotFoundError as exc:
+        if where is None or exc.filename is None:
+            raise
+        missing = Path(exc.filename)
+        stored = where / missing.relative_to(root) if missing.is_relative_to(root) else missing
+        raise ModelFilesMissingError(_missing(name, version, stored, where)) from exc
 
 
 def _missing(name: str, version: str, missing: Path, where: Path) -> str:
