@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +21,11 @@ from volforecast.errors import (
     InvalidSeriesError,
     ModelNotFittedError,
 )
-from volforecast.models.base import (
-    MAX_HORIZON,
-    POOL_FILE,
-    TAIL_POOL_DAYS,
-    FitReport,
-    VolatilityModel,
-)
+from volforecast.models.base import MAX_HORIZON, TAIL_POOL_DAYS, FitReport, VolatilityModel
 from volforecast.models.catalog import MODEL_NAMES, build_model, registered_members
 from volforecast.models.combination import CombinationModel
 from volforecast.models.lstm.model import LstmModel
+from volforecast.models.pool import POOL_FILE
 
 FITTED = tuple(name for name in MODEL_NAMES if not registered_members(name))
 """The models that fit themselves; a combination is built from fitted members instead."""
@@ -197,6 +193,24 @@ def test_a_saved_model_keeps_its_standardized_returns_and_computes_only_the_days
     pool = kept.update(later).standardized_returns()
     assert asked == [20], "only the 20 days after the saved ones are forecast"
     assert_allclose(pool, fresh.update(later).standardized_returns(), rtol=1e-10)
+    # A price revised 50 days before the end: the values from that day on are computed again.
+    returns = later.returns_pct.copy()
+    returns[-50] *= 3.0
+    revised = dataclasses.replace(later, returns_pct=returns)
+    again = kept.update(revised).standardized_returns()
+    assert asked[-1] == 50
+    assert_allclose(again, fresh.update(revised).standardized_returns(), rtol=1e-10)
+    assert_allclose(again[:-50], pool[:-50], rtol=1e-12)
+
+
+def test_a_pool_file_that_cannot_be_read_is_only_a_lost_cache(
+    gspc: DailyData, tmp_path: Path
+) -> None:
+    model = build_model("garch").fit(gspc.head(900))
+    saved = model.save(tmp_path / "model")
+    (saved / POOL_FILE).write_bytes(b"not a zip file")
+    loaded = VolatilityModel.load(saved)
+    assert_allclose(loaded.standardized_returns(), model.standardized_returns(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

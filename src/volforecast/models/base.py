@@ -47,6 +47,7 @@ from volforecast.core.term_structure import (
     extend_path,
 )
 from volforecast.errors import InsufficientDataError, InvalidSeriesError, ModelNotFittedError
+from volforecast.models.pool import POOL_FILE, ReturnPool, load_pool
 
 if TYPE_CHECKING:
     from volforecast.models.panel import FittedPanel
@@ -57,7 +58,6 @@ TAIL_POOL_DAYS = 1000
 that the 99 % tail holds ten of them."""
 STATE_FILE = "model.json"
 DATA_FILE = "data.npz"
-POOL_FILE = "pool.npz"
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ class VolatilityModel(ABC):
     def __init__(self) -> None:
         self.version = "0"
         self._fitted: _Fitted | None = None
-        self._pool: pd.Series | None = None  # standardized returns by date (saved with it)
+        self._pool: ReturnPool | None = None  # standardized returns by date (saved with it)
 
     # ---------------------------------------------------------------- public contract
 
@@ -284,11 +284,11 @@ class VolatilityModel(ABC):
         (path / STATE_FILE).write_text(json.dumps(payload, indent=2, default=_json_default))
         np.savez_compressed(path / DATA_FILE, **state.data.to_arrays())  # type: ignore[arg-type]
         self._save_files(path)
+        (path / POOL_FILE).unlink(missing_ok=True)  # never another version's
         with contextlib.suppress(ValueError, ArithmeticError):  # too short: made when asked
             self.standardized_returns()  # saved: a daily VaR then computes the days since only
-        if self._pool is not None:
-            np.savez(path / POOL_FILE, dates=self._pool.index.to_numpy(dtype="datetime64[ns]"),
-                     z=self._pool.to_numpy(dtype=np.float64))  # fmt: skip
+        if self._pool is not None and self._pool.source is state.data:
+            self._pool.save(path)
         return path
 
     @staticmethod
@@ -311,9 +311,7 @@ class VolatilityModel(ABC):
         # Saved before the long run was kept: the saved data is the fitted data.
         model._set_fitted(data, params, report, payload.get("long_run_sigma2"))
         model._restore(payload["extra"], path)
-        if (path / POOL_FILE).exists():
-            with np.load(path / POOL_FILE) as pool:
-                model._pool = pd.Series(pool["z"], index=pd.DatetimeIndex(pool["dates"]))
+        model._pool = load_pool(path, data)
         return model
 
     def __repr__(self) -> str:
@@ -332,18 +330,18 @@ class VolatilityModel(ABC):
         conditional volatility). The mean return is left in, as a VaR here is of the return
         with no mean forecast. The pool moves with :meth:`update`, so that it ends where the
         forecast starts, and begins after :attr:`warmup_days`. Values computed once (and
-        saved with the model) are reused: they never change for given parameters.
+        saved with the model) are reused while the data up to their day is unchanged
+        (:mod:`volforecast.models.pool`).
         """
         data = self.data
         origins = np.arange(max(self.warmup_days, len(data) - 1 - days), len(data) - 1)
         dates = data.dates[origins + 1]
-        known = self._pool.reindex(dates) if self._pool is not None else pd.Series(index=dates)
-        z = np.array(known, dtype=np.float64)  # a copy: the kept values stay as they are
+        z = np.full(len(dates), np.nan) if self._pool is None else self._pool.known(data, dates)
         todo = np.flatnonzero(~np.isfinite(z))
         if len(todo):
             sigma2 = self.forecast_paths(data, origins[todo], 1)[:, 0]
             z[todo] = data.returns_pct[origins[todo] + 1] / np.sqrt(sigma2)
-            self._pool = pd.Series(z, index=dates)
+        self._pool = ReturnPool(pd.Series(z, index=dates), data)
         return z
 
     @property
