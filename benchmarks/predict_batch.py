@@ -1,7 +1,8 @@
 """The daily prediction job: every shared ticker, every production model, 30 days, stored.
 
 Runs ``volforecast predict --all --horizon 30`` as the job function, twice: the second run
-is the same day again and must store no new row. Each path is stored with the model's VaR and
+is the same day again and must store no new row. The figure is the daily job's, a fresh
+process: loading the production models and the first run. Each path is stored with the model's VaR and
 ES (1 and 10 days, 10,000 simulated paths for 10 days) and its term structure, as the job
 does by default. Without ``--home``, first loads the shared file into a fresh SQLite database
 and trains every candidate family for every ticker, the pooled LSTM for two epochs (not
@@ -72,6 +73,7 @@ def main() -> None:
     print(f"{len(served)} registered models in production serve {paths} ticker paths; "
           f"loaded from the registry in {load_s:.1f} s")  # fmt: skip
 
+    seconds = []
     for run in (1, 2):
         with engine.connect() as connection:
             before = connection.execute(select(func.count()).select_from(PREDICTIONS)).scalar_one()
@@ -83,11 +85,14 @@ def main() -> None:
               f"{after - before:,} rows; {len(report.failures)} failed")  # fmt: skip
         for failure in report.failures[:5]:
             print(f"  {failure.ticker} {failure.model_type}: {failure.message}")
+        seconds.append(report.seconds)
     for model, figures in sorted(summary(report).items()):
         print(f"  {model}: {figures['count']:.0f} tickers, mean 1-day volatility "
               f"{figures['mean_vol_pct']:.2f} % (min {figures['min_vol_pct']:.2f}, "
               f"max {figures['max_vol_pct']:.2f})")  # fmt: skip
-    print(f"total with loading the models: {load_s + report.seconds:.1f} s (target < 60 s)")
+    # The daily job is a fresh process: it loads the models, then runs once.
+    print(f"the daily job, loading the models and the first run: {load_s + seconds[0]:.1f} s "
+          f"(target < 60 s); the same day again in the same process: {seconds[1]:.1f} s")
     engine.dispose()
 
 

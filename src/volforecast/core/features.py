@@ -6,6 +6,7 @@ layer cannot disagree about what a return or a realized variance is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -82,8 +83,15 @@ class DailyData:
         return self.dates[-1]
 
     def head(self, n: int) -> DailyData:
-        """The first ``n`` days."""
-        return self._slice(slice(None, n))
+        """The first ``n`` days (itself when that is every day: what it computed is kept)."""
+        return self if n >= len(self) else self._slice(slice(None, n))
+
+    @functools.cached_property
+    def peaks(self) -> np.ndarray:
+        """:func:`season_peaks` of these days, computed once (read-only)."""
+        peaks = _season_peaks(self)
+        peaks.setflags(write=False)
+        return peaks
 
     def tail(self, n: int) -> DailyData:
         """The last ``n`` days (all of them when there are fewer)."""
@@ -247,8 +255,13 @@ def season_peaks(data: DailyData) -> np.ndarray:
 
     A day's abnormal log variance is its log range variance less the median over the 45
     sessions centred on it; days without a full window after them are never read (see
-    :func:`seasonal_regressors`).
+    :func:`seasonal_regressors`). Kept with ``data`` (:attr:`DailyData.peaks`): the daily
+    job reads them for each model of a ticker.
     """
+    return data.peaks
+
+
+def _season_peaks(data: DailyData) -> np.ndarray:
     log_rv = pd.Series(np.log(data.rv_sigma2))
     window = 2 * _SEASON_LEVEL_HALF_WIDTH + 1
     level = log_rv.rolling(window, center=True, min_periods=10).median()
