@@ -2,11 +2,11 @@
 
 Runs ``volforecast predict --all --horizon 30`` as the job function, twice: the second run
 is the same day again and must store no new row. The figure is the daily job's, a fresh
-process: loading the production models and the first run. Each path is stored with the model's VaR and
-ES (1 and 10 days, 10,000 simulated paths for 10 days) and its term structure, as the job
-does by default. Without ``--home``, first loads the shared file into a fresh SQLite database
-and trains every candidate family for every ticker, the pooled LSTM for two epochs (not
-timed); with ``--home`` it uses a trained state, such as the one
+process: loading the production models and the first run. Each path is stored with the
+model's VaR and ES (1 and 10 days, 10,000 simulated paths for 10 days) and its term
+structure, as the job does by default. Without ``--home``, first loads the shared file into a
+fresh SQLite database and trains every candidate family for every ticker, the pooled LSTM for
+two epochs (not timed); with ``--home`` it uses a trained state, such as the one
 ``benchmarks/train_pipeline.py`` leaves behind.
 
     python benchmarks/predict_batch.py [--home DIR] [--tickers N]
@@ -91,8 +91,10 @@ def main() -> None:
               f"{figures['mean_vol_pct']:.2f} % (min {figures['min_vol_pct']:.2f}, "
               f"max {figures['max_vol_pct']:.2f})")  # fmt: skip
     # The daily job is a fresh process: it loads the models, then runs once.
-    print(f"the daily job, loading the models and the first run: {load_s + seconds[0]:.1f} s "
-          f"(target < 60 s); the same day again in the same process: {seconds[1]:.1f} s")
+    print(
+        f"the daily job, loading the models and the first run: {load_s + seconds[0]:.1f} s "
+        f"(target < 60 s); the same day again in the same process: {seconds[1]:.1f} s"
+    )
     engine.dispose()
 
 
