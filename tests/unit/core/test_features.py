@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_allclose
 from pandas.testing import assert_frame_equal
 
-from volforecast.core.features import DailyData, market_log_rv
+from volforecast.core.features import DailyData, market_log_rv, season_peaks
 from volforecast.errors import InvalidSeriesError
 
 
@@ -104,3 +104,18 @@ def test_every_series_rides_along_when_cut_and_when_written_to_arrays() -> None:
     # A file written before a series existed reads as data without it.
     del arrays["overnight_sigma2_3"]
     assert DailyData.from_arrays("AAA", arrays, suffix="_3").overnight_sigma2 is None
+
+
+def test_season_peaks_are_kept_with_their_series_and_never_read_later_days(
+    gspc: DailyData,
+) -> None:
+    data = gspc.head(600)
+    assert data.head(len(data)) is data, "every day of a series is the series itself"
+    peaks = season_peaks(data)
+    assert season_peaks(data) is peaks, "computed once"
+    with pytest.raises(ValueError, match="read-only"):
+        peaks[0] = 1.0
+    # A shorter series has peaks of its own: near its end they lack the days after.
+    shorter = data.head(500)
+    assert shorter is not data
+    assert not np.array_equal(season_peaks(shorter), peaks[:500])
