@@ -109,6 +109,8 @@ class ApiSettings(BaseModel):
     """Origins a browser may call the API from (``["*"]`` for any); none by default."""
     max_body_bytes: Annotated[int, Field(ge=256)] = 16_384
     """Larger request bodies are refused with 413 before they are read."""
+    max_batch_body_bytes: Annotated[int, Field(ge=256)] = 131_072
+    """The same limit for ``POST /predict/batch``, whose 500 items need more room."""
     model_refresh_s: Annotated[float, Field(gt=0)] = 30.0
     """How often the registry is asked where the ``production`` aliases point."""
     prices_refresh_s: Annotated[float, Field(ge=0)] = 5.0

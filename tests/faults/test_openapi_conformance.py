@@ -34,8 +34,9 @@ SEED = 20261204
 """Fixed, so that CI sees the cases a developer saw; change it to explore afresh."""
 SCHEMATHESIS_TIMEOUT_S = 300
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-PROTECTED = {("/models", "get"), ("/predict", "post"), ("/predictions/{ticker}", "get"),
-             ("/risk/{ticker}", "get"), ("/models/{name}/card", "get")}  # fmt: skip
+PROTECTED = {("/models", "get"), ("/predict", "post"), ("/predict/batch", "post"),
+             ("/predictions/{ticker}", "get"), ("/risk/{ticker}", "get"),
+             ("/models/{name}/card", "get")}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

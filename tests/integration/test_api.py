@@ -588,7 +588,7 @@ def test_no_generated_request_gets_a_server_error(trained: Settings) -> None:
     with TestClient(app) as client:  # the lifespan runs: models loaded, writer started
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 8
+        assert len(operations) == 9
         for operation in operations:
 
             @given(case=operation.as_strategy())

@@ -30,6 +30,7 @@ Volatility forecasts from the models in production in the MLflow registry.
 
 `POST /predict` answers with the production model of a ticker and model type, using every
 stored close up to the latest; each answer is stored in `ml.volatility_predictions`.
+`POST /predict/batch` answers up to 500 of them in one request.
 Volatility is daily, in percent. When an API key is configured, send it as `X-API-Key`.
 """
 
@@ -88,7 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-API-Key"],
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.api.max_body_bytes,
+        per_path={predict.BATCH_PATH: settings.api.max_batch_body_bytes},
+    )
     app.add_middleware(MetricsMiddleware, metrics=service_metrics)  # counts all
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries its id
     return app

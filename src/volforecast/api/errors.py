@@ -54,6 +54,12 @@ the caller in place of its own message."""
 
 RETRY_AFTER_S = 5
 
+
+def status_of(exc: VolforecastError) -> tuple[int, str | None]:
+    """The HTTP status of a domain error, and what a server-side one says in its place."""
+    return next((code, said) for kind, code, said in STATUS_FOR if isinstance(exc, kind))
+
+
 NOT_UTF8 = FieldError(loc=["body"], msg="the body is not UTF-8 text", type="json_invalid")
 
 
@@ -120,9 +126,9 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem-details answer."""
 
     async def domain(request: Request, exc: Exception) -> ProblemResponse:
-        code, said = next((c, s) for kind, c, s in STATUS_FOR if isinstance(exc, kind))
+        code, said = status_of(cast("VolforecastError", exc))
         if code >= 500:
-            return _server_side(request, code, said or _internal(request), exc)
+            return _server_side(request, code, said or internal(request), exc)
         return problem(request, code, str(exc))
 
     async def database(request: Request, exc: Exception) -> ProblemResponse:
@@ -145,7 +151,7 @@ def install(app: FastAPI) -> None:
         rid = request_id(request.scope)
         log.exception("request %s (%s %s): unexpected error", rid, request.method,
                       request.url.path, exc_info=exc)  # fmt: skip
-        return problem(request, 500, _internal(request))
+        return problem(request, 500, internal(request))
 
     app.add_exception_handler(VolforecastError, domain)
     app.add_exception_handler(OperationalError, database)
@@ -165,7 +171,8 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _internal(request: Request) -> str:
+def internal(request: Request) -> str:
+    """What a caller is told of an internal error: where the detail is, not the detail."""
     return f"internal error; see the service log under request id {request_id(request.scope)}"
 
 

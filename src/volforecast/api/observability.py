@@ -110,20 +110,27 @@ class _TooLargeError(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Refuses a request body over ``max_bytes`` with 413, declared or streamed."""
+    """Refuses a request body over ``max_bytes`` with 413, declared or streamed.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``per_path`` gives some paths a limit of their own (``/predict/batch``'s 500 items).
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on unless its body is too large."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         seen = 0
         started = False
@@ -133,8 +140,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLargeError(self.max_bytes)
+                if seen > limit:
+                    raise _TooLargeError(limit)
             return message
 
         async def sending(message: Message) -> None:
@@ -146,8 +153,8 @@ class BodyLimitMiddleware:
             await self.app(scope, receiving, sending)
         except _TooLargeError:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"request body larger than {self.max_bytes} bytes"
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        detail = f"request body larger than {limit} bytes"
         await problem(Request(scope), 413, detail)(scope, receive, send)

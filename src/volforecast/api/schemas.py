@@ -83,7 +83,13 @@ class PredictRequest(Schema):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"ticker": "AAPL", "model_type": "GARCH", "horizon": 5}]},
+        json_schema_extra={
+            "examples": [
+                {"ticker": "AAPL", "model_type": "GARCH", "horizon": 5},
+                # The bundled sample's index, which `make run` trains: answered out of the box.
+                {"ticker": "^GSPC", "horizon": 30},
+            ]
+        },
     )
 
     ticker: Ticker
@@ -132,6 +138,53 @@ class PredictResponse(Schema):
     for ``alias: challenger``: a challenger is not the champion)."""
     alias: Literal["production", "challenger"] = "production"
     """The registry alias of the version that answered."""
+
+
+MAX_BATCH = 500
+"""Most items one ``POST /predict/batch`` answers: every S&P 500 ticker in one request."""
+
+
+class PredictBatchRequest(Schema):
+    """Many forecast requests in one body, each as ``POST /predict`` reads it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"items": [{"ticker": "^GSPC", "horizon": 30},
+                           {"ticker": "^IXIC", "model_type": "GARCH", "horizon": 5}]}
+            ]
+        },
+    )  # fmt: skip
+
+    items: Annotated[list[PredictRequest], Field(min_length=1, max_length=MAX_BATCH)]
+    """1 to 500 requests, answered in this order."""
+
+
+class ItemProblem(Schema):
+    """One item of a batch that could not be answered; the other items are."""
+
+    ticker: str
+    """Symbol asked for, upper case."""
+    model_type: str | None
+    """Model type asked for, as sent; null when the item named none (its champion)."""
+    status: int
+    """The HTTP status ``POST /predict`` would answer this item with alone: 404, 422, 503."""
+    title: str
+    """That status's phrase."""
+    detail: str
+    """One sentence: what went wrong and, where there is one, what to do."""
+
+
+class PredictBatchResponse(Schema):
+    """One answer per item, in the order asked: a forecast, or why there is none."""
+
+    items: list[PredictResponse | ItemProblem]
+    """A ``PredictResponse`` (it has ``forecasts``) or an ``ItemProblem`` (it has ``status``)."""
+    answered: int
+    """Items answered with a forecast."""
+    failed: int
+    """Items answered with a problem."""
 
 
 class RiskFigure(Schema):
