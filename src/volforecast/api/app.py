@@ -76,10 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api.api_key is not None:
         refused = {"model": Problem, "description": "A valid X-API-Key header is required."}
         guarded = {"dependencies": [Depends(require_api_key)], "responses": {401: refused}}
+    # FastAPI tries the routes in order for every request: the busiest come first.
+    for router in (predict.router, predictions.router, risk.router, models.router):
+        app.include_router(router, **guarded)
     for router in (root.router, health.router, metrics.router):
         app.include_router(router)
-    for router in (models.router, predict.router, predictions.router, risk.router):
-        app.include_router(router, **guarded)
     docs.install(app)
     errors.install(app)
     if settings.api.cors_origins:

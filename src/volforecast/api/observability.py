@@ -65,6 +65,29 @@ class ServiceMetrics:
             "Prediction rows waiting in the journal under the service's home.",
         )
 
+        # Each labelled child looked up once: ``labels()`` takes a lock and builds a key, a
+        # cost every request paid three times.
+        self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._answered_by: dict[str, Any] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and record how long it took."""
+        key = (method, route, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)),
+                        self.latency.labels(method, route))  # fmt: skip
+            self._answered[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_prediction(self, model_type: str) -> None:
+        """Count one forecast answered by a model of ``model_type``."""
+        child = self._answered_by.get(model_type)
+        if child is None:
+            child = self._answered_by[model_type] = self.predictions.labels(model_type)
+        child.inc()
+
     def observe_writer(self, stats: WriterStats) -> None:
         """Set the gauges of the prediction writer."""
         self.predictions_pending.set(stats.waiting)
@@ -98,9 +121,8 @@ class MetricsMiddleware:
             route: Any = scope.get("route")
             # The template (/predictions/{ticker}), never the raw path: one series per route.
             template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            elapsed_s = time.perf_counter() - started
+            self.metrics.observe_request(scope.get("method", ""), template, status, elapsed_s)
 
 
 class _TooLargeError(HTTPException):

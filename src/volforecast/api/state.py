@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from sqlalchemy import Engine
 
 from volforecast.api.observability import ServiceMetrics
+from volforecast.api.pages import PageCache
 from volforecast.data.db import create_db_engine, ensure_schema
 from volforecast.data.journal import PredictionJournal
 from volforecast.data.repositories.predictions import PredictionRepository
@@ -43,6 +44,8 @@ class ServiceState:
     writer: PredictionWriter
     metrics: ServiceMetrics
     risk_desk: RiskDesk
+    pages: PageCache
+    """``GET /predictions`` answers kept a moment; cleared whenever the writer stores rows."""
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     models_listing: tuple[float, list[Any]] | None = None
     """When ``GET /models`` last asked the registry, and what it answered."""
@@ -54,18 +57,24 @@ class ServiceState:
         client = connect(settings, check=False)
         models = ProductionModels(client)
         challengers = ProductionModels(client, alias=CHALLENGER)
+        pages = PageCache(settings.api.pages_cache_s)
+
+        def stored(rows: int) -> None:
+            metrics.predictions_stored.inc(rows)
+            pages.clear()  # the service's own rows show at once
+
         writer = PredictionWriter(
             PredictionRepository(engine),
             PredictionJournal(settings.home / "journal"),
             batch=settings.api.write_batch,
             interval_s=settings.api.write_interval_s,
             max_pending=settings.api.max_pending,
-            on_write=metrics.predictions_stored.inc,
+            on_write=stored,
         )
         forecaster = Forecaster(engine, settings, models, challengers)
         return cls(
             settings, engine, client, models, challengers, forecaster, writer, metrics,
-            RiskDesk(forecaster),
+            RiskDesk(forecaster), pages,
         )  # fmt: skip
 
     def prepare_database(self) -> None:

@@ -11,6 +11,7 @@ logged model of a run is named the same way without ``volatility``: ``garch_aapl
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final, Literal
 
@@ -64,6 +65,7 @@ def ticker_slug(ticker: str) -> str:
     return slug
 
 
+@functools.lru_cache(maxsize=65_536)  # asked on every request the service answers
 def registered_model_name(model_type: str, ticker: str | None) -> str:
     """``garch_volatility_aapl``; ``lstm_volatility_pooled`` for a pooled family."""
     from volforecast.models.catalog import is_pooled  # noqa: PLC0415  (the catalog says)

@@ -10,7 +10,7 @@ from http import HTTPStatus
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from volforecast.api.deps import StateDep
+from volforecast.api.deps import service
 from volforecast.api.errors import internal, status_of
 from volforecast.api.request_id import request_id
 from volforecast.api.schemas import (
@@ -98,7 +98,7 @@ def _response(
     """The answer to ``body``, its steps queued for storage."""
     prediction, champion = answer
     state.writer.submit(prediction, body.horizon, now)
-    state.metrics.predictions.labels(prediction.model_type).inc()
+    state.metrics.observe_prediction(prediction.model_type)
     return PredictResponse(
         ticker=prediction.ticker,
         model_type=prediction.model_type,
@@ -129,12 +129,13 @@ def _response(
         503: {"model": Problem, "description": "The database is not answering."},
     },
 )
-async def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
+async def predict(body: PredictRequest, request: Request) -> PredictResponse:
     """Daily volatility (%) for the next ``horizon`` trading days; stored in the background.
 
     Without ``model_type``, the ticker's champion answers (``volforecast models champion``);
     ``alias: challenger`` asks for the challenger waiting for live evidence instead.
     """
+    state = service(request)
     try:
         # A path computed before for this version and close is answered without a thread hop.
         answer = _from_memory(state, body) or await run_in_threadpool(_computed, state, body)
@@ -188,10 +189,9 @@ def _check_model_types(items: Sequence[PredictRequest]) -> None:
         503: {"model": Problem, "description": "No item could be answered: a store is down."},
     },
 )
-async def predict_batch(
-    body: PredictBatchRequest, state: StateDep, request: Request
-) -> PredictBatchResponse:
+async def predict_batch(body: PredictBatchRequest, request: Request) -> PredictBatchResponse:
     """Up to 500 forecasts in one request, in order; an item that fails says why in its place."""
+    state = service(request)
     _check_model_types(body.items)
     answers: list[Answer | Exception | None] = []
     for item in body.items:

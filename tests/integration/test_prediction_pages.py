@@ -1,0 +1,88 @@
+"""``GET /predictions`` pages kept in memory: the service's own rows show at once, another
+process's within ``pages_cache_s``, and ``0`` reads the database on every request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.test_api import _stored, _trained_home, _wait_for
+from volforecast.api.app import create_app
+from volforecast.api.pages import PageCache
+from volforecast.data import db
+from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
+from volforecast.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+BODY = {"ticker": "^GSPC", "model_type": "GARCH"}
+
+
+def _elsewhere(settings: Settings) -> None:
+    """Three rows stored by another process (as the daily job would), an older origin."""
+    engine = db.create_db_engine(settings)
+    made = dt.datetime(2018, 6, 1, 21, tzinfo=dt.UTC)
+    PredictionRepository(engine).upsert([
+        PredictionRow("^GSPC", "GARCH", dt.date(2018, 6, 1), step, dt.date(2018, 6, 3 + step),
+                      1.0, "1", "run", made)
+        for step in range(1, 4)
+    ])  # fmt: skip
+    engine.dispose()
+
+
+def _total(client: TestClient) -> int:
+    answer = client.get("/predictions/^GSPC")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    return int(answer.json()["total"])
+
+
+def test_a_page_is_kept_until_the_service_stores_rows_or_it_ages(tmp_path: Path) -> None:
+    settings = _trained_home(tmp_path / "var", pages_cache_s=1.5)
+    with TestClient(create_app(settings)) as client:
+        client.post("/predict", json={**BODY, "horizon": 5})
+        _wait_for(lambda: _stored(settings) == 5)
+        assert _total(client) == 5
+        _elsewhere(settings)
+        assert _total(client) == 5, "another process's rows wait for the page to age"
+        # The service stores steps 6-10 itself: every kept page is dropped at once.
+        client.post("/predict", json={**BODY, "horizon": 10})
+        _wait_for(lambda: _stored(settings) == 13)
+        _wait_for(lambda: _total(client) == 13, timeout_s=1.0)
+        _elsewhere(settings)  # the same rows again: nothing new
+        newer = client.get("/predictions/^GSPC", params={"limit": 2}).json()
+        assert [item["step"] for item in newer["items"]] == [1, 2]
+        assert newer["items"][0]["origin_date"] > "2018-06-01"
+
+
+def test_an_aged_page_is_read_again(tmp_path: Path) -> None:
+    settings = _trained_home(tmp_path / "var", pages_cache_s=0.5)
+    with TestClient(create_app(settings)) as client:
+        assert _total(client) == 0
+        _elsewhere(settings)
+        assert _total(client) == 0
+        time.sleep(0.6)
+        assert _total(client) == 3
+
+
+def test_no_cache_reads_every_request(tmp_path: Path) -> None:
+    settings = _trained_home(tmp_path / "var", pages_cache_s=0)
+    with TestClient(create_app(settings)) as client:
+        assert _total(client) == 0
+        _elsewhere(settings)
+        assert _total(client) == 3
+
+
+def test_a_page_read_while_rows_were_stored_is_not_kept() -> None:
+    pages = PageCache(ttl_s=60, max_pages=2)
+    generation = pages.generation
+    pages.clear()  # rows stored while the page was read
+    pages.put("a", b"old", generation)
+    assert pages.get("a") is None
+    for key in ("a", "b", "c"):
+        pages.put(key, key.encode(), pages.generation)
+    assert (pages.get("a"), pages.get("b"), pages.get("c")) == (None, b"b", b"c")
