@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -107,7 +107,7 @@ def seconds(text: str) -> float:
 
 
 def load(
-    url: str, body: dict[str, object] | None, args: argparse.Namespace, folder: Path
+    url: str, body: Mapping[str, object] | None, args: argparse.Namespace, folder: Path
 ) -> dict[str, float]:
     """One ``wrk`` round: POST ``body`` with a random horizon, or GET ``url`` when None."""
     script: list[str] = []

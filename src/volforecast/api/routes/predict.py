@@ -138,7 +138,9 @@ async def predict(body: PredictRequest, request: Request) -> PredictResponse:
     state = service(request)
     try:
         # A path computed before for this version and close is answered without a thread hop.
-        answer = _from_memory(state, body) or await run_in_threadpool(_computed, state, body)
+        answer = _from_memory(state, body)
+        if answer is None:
+            answer = await run_in_threadpool(_computed, state, body)
     except VolforecastError as exc:
         state.metrics.prediction_errors.labels(type(exc).__name__).inc()
         raise
@@ -193,17 +195,16 @@ async def predict_batch(body: PredictBatchRequest, request: Request) -> PredictB
     """Up to 500 forecasts in one request, in order; an item that fails says why in its place."""
     state = service(request)
     _check_model_types(body.items)
-    answers: list[Answer | Exception | None] = []
+    found: list[Answer | Exception | None] = []
     for item in body.items:
         try:
-            answers.append(_from_memory(state, item))
+            found.append(_from_memory(state, item))
         except VolforecastError as exc:
-            answers.append(exc)
-    missing = [at for at, answer in enumerate(answers) if answer is None]
-    if missing:  # one thread hop for all of them, not one per item
-        computed = await run_in_threadpool(_computed_all, state, [body.items[at] for at in missing])
-        for at, answer in zip(missing, computed, strict=True):
-            answers[at] = answer
+            found.append(exc)
+    missing = [item for item, answer in zip(body.items, found, strict=True) if answer is None]
+    # One thread hop for all that memory does not hold, not one per item.
+    computed = iter(await run_in_threadpool(_computed_all, state, missing) if missing else [])
+    answers = [next(computed) if answer is None else answer for answer in found]
     if all(isinstance(answer, OUTAGES) for answer in answers):
         raise next(a for a in answers if isinstance(a, OUTAGES))  # 503 with Retry-After
     now = dt.datetime.now(dt.UTC)
@@ -213,6 +214,6 @@ async def predict_batch(body: PredictBatchRequest, request: Request) -> PredictB
             state.metrics.prediction_errors.labels(type(answer).__name__).inc()
             items.append(_problem(request, item, answer))
         else:
-            items.append(_response(item, answer, state, now))  # type: ignore[arg-type]
+            items.append(_response(item, answer, state, now))
     failed = sum(isinstance(item, ItemProblem) for item in items)
     return PredictBatchResponse(items=items, answered=len(items) - failed, failed=failed)
