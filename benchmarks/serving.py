@@ -149,8 +149,10 @@ def prepare(home: Path, tickers: int) -> list[str]:
     report = train(engine, settings, TrainConfig(models=("garch",), plots=False, workers=2))
     engine.dispose()
     names = sorted(prices["ticker"].unique())
-    print(f"GARCH(1,1) trained for {len(names)} tickers in {time.perf_counter() - started:.0f} s "
-          f"(not timed below); complete: {report.complete}")  # fmt: skip
+    failed = len(report.failed)
+    print(f"GARCH(1,1) trained for {len(names) - failed} of {len(names)} tickers in "
+          f"{time.perf_counter() - started:.0f} s, not timed below (the others have too short a "
+          "history)")  # fmt: skip
     return names
 
 

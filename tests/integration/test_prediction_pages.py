@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from tests.integration.test_api import _stored, _trained_home, _wait_for
 from volforecast.api.app import create_app
-from volforecast.api.pages import PageCache
 from volforecast.data import db
 from volforecast.data.repositories.predictions import PredictionRepository, PredictionRow
 from volforecast.settings import Settings
@@ -75,14 +74,3 @@ def test_no_cache_reads_every_request(tmp_path: Path) -> None:
         assert _total(client) == 0
         _elsewhere(settings)
         assert _total(client) == 3
-
-
-def test_a_page_read_while_rows_were_stored_is_not_kept() -> None:
-    pages = PageCache(ttl_s=60, max_pages=2)
-    generation = pages.generation
-    pages.clear()  # rows stored while the page was read
-    pages.put("a", b"old", generation)
-    assert pages.get("a") is None
-    for key in ("a", "b", "c"):
-        pages.put(key, key.encode(), pages.generation)
-    assert (pages.get("a"), pages.get("b"), pages.get("c")) == (None, b"b", b"c")

@@ -9,8 +9,9 @@ once; rows another process stores (the daily job, a backfill) show within ``ttl_
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 
 MAX_PAGES = 1024
 """Pages kept at most; the oldest goes first."""
@@ -19,7 +20,8 @@ MAX_PAGES = 1024
 class PageCache:
     """Serialized answers by request, each valid for ``ttl_s`` seconds (0: nothing is kept).
 
-    ``get`` and ``put`` run on the event loop; ``clear`` may run on any thread (the writer's).
+    ``get``, ``fill`` and ``put`` run on the event loop; ``clear`` may run on any thread (the
+    writer's).
     A page read while rows were being stored is not kept: ``generation`` says so.
     """
 
@@ -27,6 +29,7 @@ class PageCache:
         self.ttl_s = ttl_s
         self.max_pages = max_pages
         self._pages: dict[Hashable, tuple[float, bytes]] = {}
+        self._reading: dict[Hashable, asyncio.Future[bytes]] = {}
         self.generation = 0
         """Moves on each :meth:`clear`: a page read before a clear is not kept after it."""
 
@@ -46,6 +49,25 @@ class PageCache:
         if len(pages) >= self.max_pages:
             del pages[next(iter(pages))]
         pages[key] = (time.monotonic(), body)
+
+    async def fill(self, key: Hashable, read: Callable[[], Awaitable[bytes]]) -> bytes:
+        """Read ``key``'s answer with ``read`` and keep it; a read under way is shared.
+
+        When a page ages, every request waiting for it would otherwise read it at once: one
+        reads, the rest wait for its answer (or its error).
+        """
+        pending = self._reading.get(key)
+        if pending is None:
+            generation = self.generation
+
+            def done(future: asyncio.Future[bytes]) -> None:
+                self._reading.pop(key, None)
+                if not future.cancelled() and future.exception() is None:
+                    self.put(key, future.result(), generation)
+
+            pending = self._reading[key] = asyncio.ensure_future(read())
+            pending.add_done_callback(done)
+        return await asyncio.shield(pending)  # a caller that goes away leaves it reading
 
     def clear(self, *_: object) -> None:
         """Forget every page (new rows were stored)."""

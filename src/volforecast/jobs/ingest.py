@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +40,9 @@ class IngestReport:
     rejects_file: str | None = None
     market_days: int = 0
     """Days of the market series recomputed (:func:`~volforecast.jobs.market.refresh_market`)."""
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    """Where the time went: ``gate`` (the quality checks), ``prices`` (the upserts) and
+    ``market`` (the market series)."""
 
     @property
     def status(self) -> JobStatus:
@@ -57,6 +60,7 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "rejects_file": self.rejects_file,
             "market_days": self.market_days,
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             "quality": self.quality.to_dict(),
         }
 
@@ -94,6 +98,7 @@ def ingest(
     """
     started = time.perf_counter()
     ensure_schema(engine)
+    lap = time.perf_counter()
     gate = run_gate(batch.frame, settings.quality, batch.unreadable)
     for ticker, reason in batch.unavailable.items():
         gate.report.add_unavailable(ticker, reason)
@@ -102,18 +107,25 @@ def ingest(
         rejects_path.parent.mkdir(parents=True, exist_ok=True)
         gate.rejected.to_csv(rejects_path, index=False)
         rejects_file = str(rejects_path)
+    stages = {"gate": time.perf_counter() - lap}
+    lap = time.perf_counter()
     counts = _upsert_in_chunks(engine, gate, settings.ingest_chunk_rows, progress)
+    stages["prices"] = time.perf_counter() - lap
     # The market series is derived from every stored ticker: the days from the earliest one
     # this batch (or a load killed before it) changed are recomputed. A failure here loses no
     # price: the stale mark stays, and the next ingest of anything recomputes them.
     checkpoint("ingest.after_prices")
     stored = "every price was stored, the market series was not refreshed: run any ingest again"
+    lap = time.perf_counter()
     with _cut_short(engine, stored):
         market_days = refresh_market(engine, settings.quality)
+    stages["market"] = time.perf_counter() - lap
 
     checkpoint("ingest.after_market")
     seconds = time.perf_counter() - started
-    report = IngestReport(batch.source, gate.report, counts, seconds, rejects_file, market_days)
+    report = IngestReport(
+        batch.source, gate.report, counts, seconds, rejects_file, market_days, stages
+    )
     log.info(
         "Ingested %s: %d rows received, %d accepted (%d new, %d changed, %d unchanged), "
         "%d rejected, in %.1f s: %s",

@@ -71,10 +71,12 @@ async def predictions(
     # A page read a moment ago is answered from memory, without a thread hop or a query.
     body = state.pages.get(key)
     if body is None:
-        generation = state.pages.generation
-        page = await run_in_threadpool(_read, state, key)
-        body = page.model_dump_json().encode()
-        state.pages.put(key, body, generation)
+
+        async def read() -> bytes:
+            page = await run_in_threadpool(_read, state, key)
+            return page.model_dump_json().encode()
+
+        body = await state.pages.fill(key, read)
     return Response(body, media_type="application/json")
 
 
