@@ -62,6 +62,12 @@ def test_the_sample_loads_once_and_only_once(engine: Engine, settings: Settings)
     assert second.counts.updated == 0
     assert second.counts.unchanged == 10_062
     assert PriceRepository(engine).count() == 10_062
+    # Each stage is timed, and together they are the job, bar the migration check.
+    for report in (first, second):
+        assert set(report.stage_seconds) == {"gate", "prices", "market"}
+        assert all(s > 0 for s in report.stage_seconds.values())
+        assert sum(report.stage_seconds.values()) <= report.seconds
+        assert report.to_dict()["stage_seconds"].keys() == report.stage_seconds.keys()
 
 
 def test_planted_faults_load_the_good_and_store_no_bad_row(
