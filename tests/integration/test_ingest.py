@@ -70,6 +70,34 @@ def test_the_sample_loads_once_and_only_once(engine: Engine, settings: Settings)
         assert report.to_dict()["stage_seconds"].keys() == report.stage_seconds.keys()
 
 
+def test_stored_prices_read_back_exactly_whatever_the_filter(engine: Engine) -> None:
+    # PostgreSQL reads through COPY and arrow, SQLite row by row: both must give the same.
+    frames = [clean_prices(t, 60, seed=i) for i, t in enumerate(("BRK.B", "^GSPC", "A"))]
+    frames[0].loc[20, "volume"] = np.nan  # a missing volume stays missing
+    given = pd.concat(frames, ignore_index=True)
+    repository = PriceRepository(engine)
+    repository.upsert(given, ingested_at=pd.Timestamp("2024-01-02", tz="UTC"))
+    start, end = given["date"].iloc[10].date(), given["date"].iloc[40].date()
+    read = repository.load(["BRK.B", "^GSPC"], start=start, end=end)
+    expected = (
+        given[given["ticker"].isin(["BRK.B", "^GSPC"]) & given["date"].between(
+            pd.Timestamp(start), pd.Timestamp(end))]
+        .sort_values(["ticker", "date"])
+        .reset_index(drop=True)
+    )  # fmt: skip
+    assert list(read.columns) == list(expected.columns)
+    assert str(read["ticker"].dtype) == "string"
+    assert read["date"].dtype == "datetime64[ns]"
+    assert read["ticker"].tolist() == expected["ticker"].tolist()
+    assert (read["date"] == expected["date"]).all()
+    for column in ("open", "high", "low", "close", "adj_close", "volume"):
+        assert read[column].dtype == "float64"
+        np.testing.assert_array_equal(read[column], expected[column].astype("float64"))
+    assert read["volume"].isna().sum() == 1
+    assert repository.load(["NOPE"]).empty
+    assert len(repository.load()) == len(given)
+
+
 def test_planted_faults_load_the_good_and_store_no_bad_row(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:

@@ -17,7 +17,7 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
-from typing import cast
+from typing import Any, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Column,
     Connection,
     MetaData,
+    Select,
     String,
     Table,
     case,
@@ -164,7 +165,12 @@ class PriceRepository(Repository):
             query = query.where(PRICES.c.date >= start)
         if end is not None:
             query = query.where(PRICES.c.date <= end)
-        frame = self._frame(query)
+        with self.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                frame = _copy_out(connection, query)
+            else:
+                result = connection.execute(query)
+                frame = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
         frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
         for column in (*PRICE_COLUMNS, "volume"):
             frame[column] = pd.to_numeric(frame[column]).astype("float64")
@@ -198,10 +204,12 @@ def _bulk_insert_sqlite(connection: Connection, stage: Table, rows: pd.DataFrame
 
 def _copy_into(connection: Connection, stage: Table, rows: pd.DataFrame) -> None:
     # Arrow writes CSV in C++ with round-trip float precision, several times faster than
-    # pandas; empty fields are NULL in PostgreSQL's CSV format.
+    # pandas; empty fields are NULL in PostgreSQL's CSV format. The load's one timestamp goes
+    # as text: formatting a zoned timestamp row by row took most of arrow's time.
+    stamp = pd.Timestamp(rows["ingested_at"].iloc[0]).isoformat()
     buffer = io.BytesIO()
     pa_csv.write_csv(
-        pa.Table.from_pandas(rows, preserve_index=False),
+        pa.Table.from_pandas(rows.assign(ingested_at=stamp), preserve_index=False),
         buffer,
         write_options=pa_csv.WriteOptions(include_header=False),
     )
@@ -209,6 +217,27 @@ def _copy_into(connection: Connection, stage: Table, rows: pd.DataFrame) -> None
     columns = ", ".join(rows.columns)
     with cursor.copy(f"COPY {stage.name} ({columns}) FROM STDIN (FORMAT CSV)") as copy:
         copy.write(buffer.getbuffer())
+
+
+def _copy_out(connection: Connection, query: Select[Any]) -> pd.DataFrame:
+    """The rows of ``query`` through ``COPY … TO STDOUT``, parsed by arrow.
+
+    Reading 1.7 million prices row by row through the driver took six seconds; as CSV
+    parsed in C++ it takes a fraction of that. The query's values are bound as literals by
+    SQLAlchemy's own quoting (a COPY takes no parameters).
+    """
+    sql = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    buffer = io.BytesIO()
+    cursor = connection.connection.cursor()
+    with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT CSV, HEADER)") as copy:
+        for block in copy:
+            buffer.write(block)
+    types = {"ticker": pa.string(), "date": pa.string(), "source": pa.string(),
+             "volume": pa.float64(), **dict.fromkeys(PRICE_COLUMNS, pa.float64())}  # fmt: skip
+    buffer.seek(0)
+    table = pa_csv.read_csv(buffer, convert_options=pa_csv.ConvertOptions(column_types=types))
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
 
 
 def _merge_returning(
