@@ -74,9 +74,14 @@ def test_stored_prices_read_back_exactly_whatever_the_filter(engine: Engine) -> 
     # PostgreSQL reads through COPY and arrow, SQLite row by row: both must give the same.
     frames = [clean_prices(t, 60, seed=i) for i, t in enumerate(("BRK.B", "^GSPC", "A"))]
     frames[0].loc[20, "volume"] = np.nan  # a missing volume stays missing
-    given = pd.concat(frames, ignore_index=True)
+    given = pd.concat(frames, ignore_index=True).assign(source="O'Brien's feed")
     repository = PriceRepository(engine)
-    repository.upsert(given, ingested_at=pd.Timestamp("2024-01-02", tz="UTC"))
+    # One source for a whole chunk, and then two (PostgreSQL copies them differently).
+    repository.upsert(given, ingested_at=pd.Timestamp("2024-01-01", tz="UTC"))
+    given.loc[given["ticker"] == "^GSPC", "source"] = "other's file"
+    given.loc[given["ticker"] == "^GSPC", "close"] *= 1.01
+    counts = repository.upsert(given, ingested_at=pd.Timestamp("2024-01-02", tz="UTC"))
+    assert (counts.inserted, counts.updated) == (0, 60)
     start, end = given["date"].iloc[10].date(), given["date"].iloc[40].date()
     read = repository.load(["BRK.B", "^GSPC"], start=start, end=end)
     expected = (
@@ -94,6 +99,7 @@ def test_stored_prices_read_back_exactly_whatever_the_filter(engine: Engine) -> 
         assert read[column].dtype == "float64"
         np.testing.assert_array_equal(read[column], expected[column].astype("float64"))
     assert read["volume"].isna().sum() == 1
+    assert read["source"].tolist() == expected["source"].tolist()
     assert repository.load(["NOPE"]).empty
     assert len(repository.load()) == len(given)
 
