@@ -130,6 +130,11 @@ def test_the_batch_has_a_body_limit_of_its_own(client: TestClient, trained: Sett
     too_big = client.post("/predict/batch", content=padded, headers=headers)
     assert too_big.status_code == 413
     assert f"larger than {trained.api.max_batch_body_bytes} bytes" in too_big.json()["detail"]
+    # Streamed without a declared length, the bytes are counted as they come.
+    streamed = client.post("/predict/batch", content=iter([full]), headers=headers)
+    assert streamed.status_code == 200, streamed.text
+    halves = iter([padded[: len(padded) // 2], padded[len(padded) // 2 :]])
+    assert client.post("/predict/batch", content=halves, headers=headers).status_code == 413
 
 
 def test_a_database_that_is_away_gives_503_for_the_batch(trained: Settings, tmp_path: Path) -> None:
