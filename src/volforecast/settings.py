@@ -116,8 +116,9 @@ class ApiSettings(BaseModel):
     prices_refresh_s: Annotated[float, Field(ge=0)] = 5.0
     """How often the latest stored close of each ticker is read; 0 reads it on every request."""
     pages_cache_s: Annotated[float, Field(ge=0)] = 2.0
-    """How long a ``GET /predictions`` page is answered from memory. Rows the service stores
-    show at once; rows another process stores (the daily job) within this; 0 reads every time."""
+    """How long a ``GET /predictions`` page is answered from memory. Rows a server process
+    stores show at once in its answers; rows another process stores (the daily job, another
+    worker) within this; 0 reads every time."""
     write_batch: Annotated[int, Field(ge=1)] = 500
     """Predictions written to the database per transaction."""
     write_interval_s: Annotated[float, Field(gt=0)] = 0.5

@@ -8,15 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, literal_column, select, table, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from tests.conftest import make_settings
 from tests.factories import clean_prices, with_row
 from volforecast.data import db
 from volforecast.data.quality.gate import run_gate
 from volforecast.data.repositories.market import MarketRepository
-from volforecast.data.repositories.prices import PriceRepository
+from volforecast.data.repositories.prices import PriceRepository, _copy_out
 from volforecast.data.sources import PriceBatch, load_sample
 from volforecast.errors import DatabaseUnavailableError
 from volforecast.jobs.ingest import ingest
@@ -205,6 +206,25 @@ def test_a_database_that_dies_mid_load_keeps_its_rows_and_the_rerun_finishes(
     assert PriceRepository(engine).count() == 5_000
     engine.dispose()
     admin.dispose()
+
+
+def test_a_failed_copy_raises_as_sqlalchemy_raises(postgres_url: str, tmp_path: Path) -> None:
+    # COPY runs on psycopg's own cursor: its errors must still reach `reachable` and the
+    # API's handlers as SQLAlchemy's (a lost server as OperationalError: 503, not 500).
+    engine = db.create_db_engine(make_settings(home=tmp_path, database_url=postgres_url))
+    missing = select(literal_column("x")).select_from(table("no_such_table"))
+    with engine.connect() as connection, pytest.raises(ProgrammingError, match="no_such_table"):
+        _copy_out(connection, missing)
+    with engine.connect() as connection:
+        admin = create_engine(make_url(postgres_url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as other:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.dispose()
+        with pytest.raises(OperationalError):
+            _copy_out(connection, select(literal_column("1").label("x")))
+        connection.invalidate()  # the server ended it: nothing to roll back
+    engine.dispose()
 
 
 def test_ingest_on_an_unopenable_sqlite_file_is_unavailable(tmp_path: Path) -> None:

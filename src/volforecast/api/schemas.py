@@ -169,7 +169,9 @@ class ItemProblem(Schema):
     model_type: str | None
     """Model type asked for, as sent; null when the item named none (its champion)."""
     status: int
-    """The HTTP status ``POST /predict`` would answer this item with alone: 404, 422, 503."""
+    """The HTTP status ``POST /predict`` would answer this item with alone: 404 (unknown
+    ticker, no production model), 422 (prices that cannot be forecast from), 503 (a store
+    is down), 400 or 500 (see the service log under the request id)."""
     title: str
     """That status's phrase."""
     detail: str

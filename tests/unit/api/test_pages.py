@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -64,3 +65,44 @@ def test_a_caller_that_goes_away_leaves_the_read_to_the_others() -> None:
             await first
 
     asyncio.run(main())
+
+
+def test_a_page_of_an_older_generation_is_never_answered() -> None:
+    pages = PageCache(ttl_s=60)
+    generation = pages.generation
+    pages.clear()
+    # As if put had checked the generation just before the writer's clear ran.
+    pages._pages["a"] = (generation, time.monotonic(), b"old")
+    assert pages.get("a") is None
+
+
+def test_a_read_begun_before_rows_were_stored_is_not_joined_after() -> None:
+    pages = PageCache(ttl_s=60)
+    reads = 0
+
+    async def read() -> bytes:
+        nonlocal reads
+        reads += 1
+        number = reads
+        await asyncio.sleep(0.02)
+        return f"read {number}".encode()
+
+    async def main() -> None:
+        before = asyncio.ensure_future(pages.fill("k", read))
+        await asyncio.sleep(0.005)
+        pages.clear()  # rows stored while the first read was under way
+        after = await pages.fill("k", read)
+        assert (await before, after, reads) == (b"read 1", b"read 2", 2)
+        assert pages.get("k") == b"read 2"
+
+    asyncio.run(main())
+
+
+def test_pages_are_bounded_in_bytes_as_well_as_in_number() -> None:
+    pages = PageCache(ttl_s=60, max_pages=10, max_bytes=10)
+    pages.put("a", b"123456", pages.generation)
+    pages.put("b", b"123456", pages.generation)
+    assert (pages.get("a"), pages.get("b")) == (None, b"123456")
+    pages.put("c", b"x" * 11, pages.generation)  # larger than the bound: not kept
+    assert pages.get("c") is None
+    assert pages.get("b") == b"123456"

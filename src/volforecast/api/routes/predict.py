@@ -80,8 +80,8 @@ def _computed_all(
 ) -> list[Answer | Exception]:
     """Each body's answer or the error it met; after an outage the rest meet it too."""
     answers: list[Answer | Exception] = []
+    outage: Exception | None = None
     for body in bodies:
-        outage = next((a for a in answers if isinstance(a, OUTAGES)), None)
         if outage is not None:
             answers.append(outage)
             continue
@@ -89,6 +89,7 @@ def _computed_all(
             answers.append(_computed(state, body))
         except Exception as exc:  # noqa: BLE001  (one item's fault is answered in its place)
             answers.append(exc)
+            outage = exc if isinstance(exc, OUTAGES) else None
     return answers
 
 
@@ -157,7 +158,8 @@ def _problem(request: Request, body: PredictRequest, exc: Exception) -> ItemProb
     if status >= 500:  # the detail goes to the log, as for a request of its own
         detail = said or internal(request)
         log.error("request %s: batch item %s %s answered %d: %s", request_id(request.scope),
-                  body.ticker, body.model_type, status, exc, exc_info=status == 500)  # fmt: skip
+                  body.ticker, body.model_type, status, exc,
+                  exc_info=exc if status == 500 else None)  # fmt: skip
     return ItemProblem(
         ticker=body.ticker,
         model_type=body.model_type,

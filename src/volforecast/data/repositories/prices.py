@@ -13,13 +13,15 @@ the transaction takes the write lock before it counts.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import astuple, dataclass
 from typing import Any, cast
 
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql as psql
@@ -39,6 +41,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 from volforecast.data.db import Repository, as_date, writing
@@ -203,6 +206,19 @@ def _bulk_insert_sqlite(connection: Connection, stage: Table, rows: pd.DataFrame
     )
 
 
+@contextlib.contextmanager
+def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
+    """The driver's errors on a raw cursor, raised as SQLAlchemy raises them on its own.
+
+    ``COPY`` runs on psycopg's cursor, outside SQLAlchemy: without this a server lost mid-copy
+    would escape ``reachable`` and the API's handlers as a 500 instead of a 503.
+    """
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+
+
 def _copy_into(connection: Connection, stage: Table, rows: pd.DataFrame) -> None:
     # Arrow writes CSV in C++ with round-trip float precision, several times faster than
     # pandas; empty fields are NULL in PostgreSQL's CSV format. A column with one value for
@@ -215,12 +231,11 @@ def _copy_into(connection: Connection, stage: Table, rows: pd.DataFrame) -> None
         if len(values) == 1:
             value = values[0]
             text_value = pd.Timestamp(value).isoformat() if column == "ingested_at" else value
-            cursor.execute(
-                psql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
-                    psql.Identifier(stage.name), psql.Identifier(column),
-                    psql.Literal(str(text_value)),
-                )
-            )  # fmt: skip
+            default = psql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
+                psql.Identifier(stage.name), psql.Identifier(column), psql.Literal(str(text_value))
+            )
+            with _as_sqlalchemy_errors(f"ALTER TABLE {stage.name}"):
+                cursor.execute(default)
             sent.remove(column)
     buffer = io.BytesIO()
     pa_csv.write_csv(
@@ -228,7 +243,8 @@ def _copy_into(connection: Connection, stage: Table, rows: pd.DataFrame) -> None
         buffer,
         write_options=pa_csv.WriteOptions(include_header=False),
     )
-    with cursor.copy(f"COPY {stage.name} ({', '.join(sent)}) FROM STDIN (FORMAT CSV)") as copy:
+    statement = f"COPY {stage.name} ({', '.join(sent)}) FROM STDIN (FORMAT CSV)"
+    with _as_sqlalchemy_errors(statement), cursor.copy(statement) as copy:
         copy.write(buffer.getbuffer())
 
 
@@ -241,10 +257,13 @@ def _copy_out(connection: Connection, query: Select[Any]) -> pd.DataFrame:
     """
     sql = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     buffer = io.BytesIO()
-    cursor = connection.connection.cursor()
-    with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT CSV, HEADER)") as copy:
-        for block in copy:
-            buffer.write(block)
+    statement = f"COPY ({sql}) TO STDOUT (FORMAT CSV, HEADER)"
+    with _as_sqlalchemy_errors(statement):
+        cursor = connection.connection.cursor()
+        cursor.execute("SET LOCAL DateStyle = ISO")  # the text form pandas parses below
+        with cursor.copy(statement) as copy:
+            for block in copy:
+                buffer.write(block)
     types = {"ticker": pa.string(), "date": pa.string(), "source": pa.string(),
              "volume": pa.float64(), **dict.fromkeys(PRICE_COLUMNS, pa.float64())}  # fmt: skip
     buffer.seek(0)
