@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from tests.integration.test_api import _stored, _trained_home, _wait_for
 from volforecast.api.app import create_app
 from volforecast.api.schemas import MAX_BATCH
+from volforecast.registry.tracking import connect
 from volforecast.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -152,3 +153,19 @@ def test_a_database_that_is_away_gives_503_for_the_batch(trained: Settings, tmp_
         back = client.post("/predict/batch", json={"items": [GOOD]})
         assert back.status_code == 200, back.text
         assert back.json()["answered"] == 1
+
+
+def test_a_model_never_promoted_is_named_rather_than_asked_for_again(tmp_path: Path) -> None:
+    settings = _trained_home(tmp_path / "var")
+    # As after a fit that did not converge: registered, no version in production.
+    connect(settings).delete_registered_model_alias("garch_volatility_gspc", "production")
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/predict", json=GOOD)
+        assert answer.status_code == 404
+        detail = answer.json()["detail"]
+        assert "garch_volatility_gspc is registered, but none of its versions was promoted" in (
+            detail
+        )
+        assert "volforecast train" not in detail
+        never = client.post("/predict", json={**GOOD, "model_type": "HAR"}).json()["detail"]
+        assert "yet: train one with `volforecast train --tickers ^GSPC --models har`" in never

@@ -35,7 +35,7 @@ from volforecast.jobs.market import refresh_market, with_market
 from volforecast.models.base import MAX_HORIZON, VolatilityForecast, VolatilityModel
 from volforecast.models.catalog import DEFAULT_MODEL, MODEL_NAMES
 from volforecast.registry.champion_book import CHAMPIONS, ChampionBook
-from volforecast.registry.names import CHALLENGER, PRODUCTION, Alias
+from volforecast.registry.names import CHALLENGER, PRODUCTION, Alias, registered_model_name
 from volforecast.registry.serving import ProductionModels, Served
 from volforecast.settings import QualitySettings, Settings
 
@@ -252,6 +252,18 @@ class Forecaster:
                 f"no {key.upper()} challenger of {ticker} waits for live evidence (one does "
                 "only after it beat production at training with "
                 "VOLFORECAST_PROMOTION__MIN_LIVE_DAYS above 0): ask for production"
+            )
+            raise ModelNotFoundError(msg)
+        if (
+            found is None
+            and held is not None
+            and (name := registered_model_name(key, ticker)) in held.unserved
+        ):
+            msg = (
+                f"no production {key.upper()} model for {ticker}: {name} is registered, but "
+                "none of its versions was promoted (one whose fit did not converge never is; "
+                "`volforecast models list` shows its versions): ask for another model type "
+                "(`GET /models` lists those in production)"
             )
             raise ModelNotFoundError(msg)
         if found is None:

@@ -149,6 +149,8 @@ class ProductionModels:
         self.last_refresh: dt.datetime | None = None
         self.last_error: str | None = None
         self.load_errors: dict[str, str] = {}
+        self.unserved: frozenset[str] = frozenset()
+        """Registered models none of whose versions holds the alias (none was ever promoted)."""
 
     def __len__(self) -> int:
         return len(self._by_name)
@@ -181,6 +183,7 @@ class ProductionModels:
                 raise
             table: dict[str, Served] = {}
             todo: dict[str, str] = {}
+            unserved = {m.name for m in listed if self.alias not in (m.aliases or {})}
             # Of the challengers, only those waiting for live evidence: one query for all.
             live = live_versions(self.client) if self.alias == CHALLENGER else None
             for model in listed:
@@ -208,6 +211,7 @@ class ProductionModels:
                     if held is not None:
                         table[name] = held  # the version before keeps serving
             self._by_name = table  # one assignment: readers see the old table or the new one
+            self.unserved = frozenset(unserved)
             self.load_errors = failed
             self.last_error = None
             self.last_refresh = dt.datetime.now(dt.UTC)
