@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from volforecast.api.pages import PageCache
 from volforecast.errors import DatabaseUnavailableError
+
+
+def _reader(
+    reads: list[int], delay_s: float, *, fail_first: bool = False
+) -> Callable[[], Awaitable[bytes]]:
+    """A page read that counts itself in ``reads``, takes ``delay_s``, and says its number."""
+
+    async def read() -> bytes:
+        reads.append(len(reads) + 1)
+        number = reads[-1]
+        await asyncio.sleep(delay_s)
+        if fail_first and number == 1:
+            raise DatabaseUnavailableError("down")
+        return f"read {number}".encode()
+
+    return read
 
 
 def test_a_page_read_while_rows_were_stored_is_not_kept() -> None:
@@ -24,25 +41,18 @@ def test_a_page_read_while_rows_were_stored_is_not_kept() -> None:
 
 def test_waiting_requests_share_one_read_and_its_error() -> None:
     pages = PageCache(ttl_s=60)
-    reads = 0
-
-    async def read() -> bytes:
-        nonlocal reads
-        reads += 1
-        await asyncio.sleep(0.01)
-        if reads == 1:
-            raise DatabaseUnavailableError("down")
-        return b"page"
+    reads: list[int] = []
+    read = _reader(reads, delay_s=0.01, fail_first=True)
 
     async def main() -> None:
         failed = await asyncio.gather(*(pages.fill("k", read) for _ in range(20)),
                                       return_exceptions=True)  # fmt: skip
-        assert reads == 1, "twenty requests at once, one read"
+        assert len(reads) == 1, "twenty requests at once, one read"
         assert all(isinstance(f, DatabaseUnavailableError) for f in failed)
         assert pages.get("k") is None, "an error is not kept"
         answers = await asyncio.gather(*(pages.fill("k", read) for _ in range(20)))
-        assert (reads, set(answers)) == (2, {b"page"})
-        assert pages.get("k") == b"page"
+        assert (len(reads), set(answers)) == (2, {b"read 2"})
+        assert pages.get("k") == b"read 2"
 
     asyncio.run(main())
 
@@ -78,21 +88,15 @@ def test_a_page_of_an_older_generation_is_never_answered() -> None:
 
 def test_a_read_begun_before_rows_were_stored_is_not_joined_after() -> None:
     pages = PageCache(ttl_s=60)
-    reads = 0
-
-    async def read() -> bytes:
-        nonlocal reads
-        reads += 1
-        number = reads
-        await asyncio.sleep(0.02)
-        return f"read {number}".encode()
+    reads: list[int] = []
+    read = _reader(reads, delay_s=0.02)
 
     async def main() -> None:
         before = asyncio.ensure_future(pages.fill("k", read))
         await asyncio.sleep(0.005)
         pages.clear()  # rows stored while the first read was under way
         after = await pages.fill("k", read)
-        assert (await before, after, reads) == (b"read 1", b"read 2", 2)
+        assert (await before, after, len(reads)) == (b"read 1", b"read 2", 2)
         assert pages.get("k") == b"read 2"
 
     asyncio.run(main())
