@@ -153,7 +153,7 @@ def test_training_two_tickers_tracks_registers_and_serves(
     assert run.data.params["model.dist"] == "normal"
     assert len(run.data.tags["volforecast.data_hash"]) == 64
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"fit_report.json", "data_window.json", "forecast.png"} <= artifacts
+    assert {"fit_report.json", "data_window.json", "fitted_params.json", "forecast.png"} <= artifacts
     png = client.download_artifacts(run.info.run_id, "forecast.png")
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -12,6 +12,10 @@ import mlflow
 import mlflow.pyfunc
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models.model import ModelInfo
+from mlflow.protos.databricks_pb2 import ALREADY_EXISTS, RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from volforecast import __version__
 from volforecast.core.features import DailyData
@@ -23,6 +27,12 @@ from volforecast.registry.datasets import TRAINING, price_dataset
 from volforecast.registry.descriptions import model_description, version_description
 from volforecast.registry.tracking import RunRecord, ensure_experiment, log_record, mlflow_key
 from volforecast.settings import Settings
+
+_EXISTS = {ErrorCode.Name(RESOURCE_ALREADY_EXISTS), ErrorCode.Name(ALREADY_EXISTS)}
+"""What a server or a store answers when a registered model's name is taken."""
+
+MAX_PARAM_COLUMNS = 24
+"""Fitted coefficients logged as MLflow parameters when a model has at most this many."""
 
 
 def run_record(
@@ -57,9 +67,14 @@ def run_record(
     if report.persistence is not None:
         fit_metrics["fit_persistence"] = float(report.persistence)
     promotion = settings.promotion
+    # A few coefficients (GARCH's four) are worth a column in MLflow's run table; HAR's
+    # hundreds, one set per day ahead, made every later call on the run load them all. Every
+    # coefficient is in fitted_params.json either way.
+    fitted = {k: float(v) for k, v in model.params.items()} if tickers is None else {}
+    columns = fitted if len(fitted) <= MAX_PARAM_COLUMNS else {}
     params = {
         **{f"model.{k}": v for k, v in model.options.items()},
-        **{f"param.{k}": round(v, 8) for k, v in model.params.items() if tickers is None},
+        **{f"param.{k}": round(v, 8) for k, v in columns.items()},
         **{f"data.{k}": v for k, v in window.items()},
         "promotion.rule": (
             f"QLIKE h={promotion.horizon} {promotion.proxy}, margin {promotion.margin}, "
@@ -82,7 +97,11 @@ def run_record(
         params=params,
         metrics=metrics | fit_metrics,
         tags=tags,
-        documents={"fit_report.json": report.to_dict(), "data_window.json": window},
+        documents={
+            "fit_report.json": report.to_dict(),
+            "data_window.json": window,
+            **({"fitted_params.json": fitted} if fitted else {}),
+        },
     )
 
 
@@ -142,6 +161,8 @@ class Publisher:
                 signature=pyfunc.SIGNATURE,
                 input_example=pyfunc.input_example(example_ticker),
                 pip_requirements=pyfunc.pip_requirements(),
+                params=record.mlflow_params(),
+                tags=record.mlflow_tags(),
             )
             checkpoint("train.after_log_model")
             # After the model: log_model copies a run's existing metrics to the model one by
@@ -153,21 +174,27 @@ class Publisher:
                 **job_tag,
                 names.TAG_DECISION: names.PENDING,
             }
-            registered = mlflow.register_model(info.model_uri, name, tags=version_tags)
-            self._describe(name, str(registered.version), record, ticker)
+            registered = self._register(name, info, run_id, version_tags, record, ticker)
             checkpoint("train.after_register")
         return run_id, str(registered.version)
 
-    def _describe(self, name: str, version: str, record: RunRecord, ticker: str | None) -> None:
-        """What the registered model is, and what this version was trained and tested on."""
+    def _register(
+        self, name: str, info: ModelInfo, run_id: str, tags: dict[str, str], record: RunRecord,
+        ticker: str | None,
+    ) -> ModelVersion:  # fmt: skip
+        """A new version of ``name`` (created on first use), described as it is created."""
         tickers = [ticker] if ticker else record.tags[names.TAG_TICKERS].split(",")
         model_type = record.tags[names.TAG_MODEL_TYPE]
-        self.client.update_registered_model(
-            name, description=model_description(model_type, tickers, pooled=ticker is None)
-        )
-        self.client.update_model_version(
-            name,
-            version,
+        described = model_description(model_type, tickers, pooled=ticker is None)
+        try:
+            self.client.create_registered_model(name, description=described)
+        except MlflowException as exc:
+            if exc.error_code not in _EXISTS:
+                raise
+            if ticker is None:  # a pooled model's tickers may change from one version to the next
+                self.client.update_registered_model(name, description=described)
+        return self.client.create_model_version(
+            name, info.model_uri, run_id=run_id, tags=tags, model_id=info.model_id,
             description=version_description(
                 record.params, record.metrics, tickers=tickers, headline=names.HEADLINE_METRIC,
                 data_end=record.tags[names.TAG_DATA_END],

@@ -30,6 +30,7 @@ from mlflow.exceptions import MlflowException
 
 from volforecast.errors import TrackingUnavailableError
 from volforecast.registry.deadline import RetryPolicy
+from volforecast.registry.local_store import use_wal
 from volforecast.registry.names import experiment_name
 from volforecast.registry.relocate import relocate_store
 from volforecast.settings import Settings, masked_uri
@@ -123,6 +124,7 @@ def connect(settings: Settings, *, check: bool = True) -> MlflowClient:
     else:
         Path(settings.home).mkdir(parents=True, exist_ok=True)
         relocate_store(uri, Path(settings.mlflow_artifact_location))
+        use_wal(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -171,6 +173,14 @@ class RunRecord:
     documents: dict[str, Any]
     """JSON artifacts by file name (the fit report, the data window)."""
 
+    def mlflow_params(self) -> dict[str, str]:
+        """The parameters as MLflow stores them: valid keys, values cut to its limit."""
+        return {mlflow_key(k): str(v)[:6000] for k, v in self.params.items()}
+
+    def mlflow_tags(self) -> dict[str, str]:
+        """The tags under keys MLflow accepts."""
+        return {mlflow_key(k): v for k, v in self.tags.items()}
+
 
 def log_record(
     client: MlflowClient, run_id: str, record: RunRecord, *, model_id: str | None = None
@@ -178,14 +188,14 @@ def log_record(
     """Parameters, metrics and tags in batches; JSON documents as artifacts.
 
     With ``model_id`` the metrics belong to that logged model as well as to the run (MLflow 3
-    shows them on the model's page and compares models by them), and the parameters and tags
-    are the model's too.
+    shows them on the model's page and compares models by them); the model's parameters and
+    tags are given when it is logged (:meth:`RunRecord.mlflow_params`).
     """
     stamp = int(time.time() * 1000)
-    params = [Param(mlflow_key(k), str(v)[:6000]) for k, v in record.params.items()]
+    params = [Param(k, v) for k, v in record.mlflow_params().items()]
     metrics = [Metric(mlflow_key(k), float(v), stamp, 0, model_id=model_id)
                for k, v in record.metrics.items()]  # fmt: skip
-    tags = [RunTag(mlflow_key(k), v) for k, v in record.tags.items()]
+    tags = [RunTag(k, v) for k, v in record.mlflow_tags().items()]
     for start in range(0, max(len(metrics), 1), MAX_BATCH):
         client.log_batch(
             run_id,
@@ -193,9 +203,6 @@ def log_record(
             params=params if start == 0 else [],
             tags=tags if start == 0 else [],
         )
-    if model_id is not None:
-        client.log_model_params(model_id, {p.key: p.value for p in params})
-        client.set_logged_model_tags(model_id, {t.key: t.value for t in tags})
     if record.documents:
         with tempfile.TemporaryDirectory() as folder:
             for file_name, content in record.documents.items():
