@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -110,10 +111,19 @@ def test_each_epochs_losses_reach_the_mlflow_run_and_a_retrain_keeps_to_the_warm
     engine = db.create_db_engine(settings)
     PriceRepository(engine).upsert(_sample(900), ingested_at=dt.datetime.now(dt.UTC))
     heard: list[EpochReport] = []
-    config = TrainConfig(models=("lstm",), lstm_settings={"max_epochs": 3, "patience": 3})
-    report = train(engine, settings, config, on_epoch=heard.append)
+    threads: list[int] = []
+
+    def on_epoch(report: EpochReport) -> None:
+        heard.append(report)
+        threads.append(torch.get_num_threads())
+
+    config = TrainConfig(
+        models=("lstm",), lstm_settings={"max_epochs": 3, "patience": 3}, workers=2
+    )
+    report = train(engine, settings, config, on_epoch=on_epoch)
     assert report.complete, [o.message for o in report.failed]
     assert [r.epoch for r in heard] == [1, 2, 3]
+    assert threads == [2, 2, 2], "the pooled stage trains on the per-ticker workers' cores"
     uri = settings.mlflow_tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     run = client.get_run(str(report.outcomes[0].run_id))

@@ -46,7 +46,8 @@ class LstmConfig:
     """Threads of a training on the CPU. A 64-unit LSTM in batches of 256 gains little from
     a second thread, and where other work shares the cores the threads wait on each other:
     a training step took 230-400 ms with two threads and 24-35 ms with one on the busy
-    2-core machine (see ``docs/models/lstm.md``)."""
+    2-core machine (see ``docs/models/lstm.md``). The training job, whose pooled stage has
+    the cores to itself, sets it to its number of workers unless it is given."""
     market: bool = True
     """Add the market's standardised log range variance as a third input (as HAR's market
     term, :class:`~volforecast.models.baselines.HarModel`). A run whose data comes without
