@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import resource
 import tempfile
@@ -27,12 +28,14 @@ from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from mlflow import MlflowClient
+
 from _common import SHARED_FILE, main_with_page
 from volforecast.data.db import create_db_engine, ensure_schema
 from volforecast.data.repositories.metrics import MetricRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.data.sources import load_file
-from volforecast.jobs.train import TrainConfig, train
+from volforecast.jobs.train import TrainConfig, TrainReport, train
 from volforecast.models.lstm.config import LstmConfig
 from volforecast.settings import Settings
 
@@ -84,6 +87,8 @@ def main() -> None:
             print(f"  {'champions':<48} {report.stage_seconds.get('champions', 0.0):7.1f} s"
                   f"  ({wins or 'none'}; {len(champions.undecided)} undecided)")  # fmt: skip
         print(f"  {'total':<48} {report.stage_seconds['total']:7.1f} s")
+        # The accuracy a faster training must keep: the pooled network's own held-out days.
+        print(f"  lstm: {_lstm_losses(settings, report)}")
         print(
             f"  versions registered {len(versions)}, promoted {promoted}, "
             f"failed {len(report.failed)}; metric rows stored so far {metric_rows:,}"
@@ -94,6 +99,16 @@ def main() -> None:
     rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     print(f"\npeak memory: {rss_self:.2f} GiB (this process), {rss_children:.2f} GiB (a worker)")
     print(f"state left in {home}")
+
+
+def _lstm_losses(settings: Settings, report: TrainReport) -> str:
+    """The pooled LSTM's best validation QLIKE and its test QLIKE, from its fit report."""
+    runs = sorted({o.run_id for o in report.outcomes if o.model == "lstm" and o.run_id})
+    if not runs:
+        return "not trained"
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    fit_report = json.loads(Path(client.download_artifacts(runs[0], "fit_report.json")).read_text())
+    return str(fit_report["message"])
 
 
 if __name__ == "__main__":
