@@ -51,6 +51,10 @@ class RegistryError(VolforecastError):
     """A registry request that cannot be carried out: no such model, version or earlier version."""
 
 
+class WorkerLostError(VolforecastError):
+    """A worker process of a job ended abruptly (killed, or out of memory)."""
+
+
 class ModelFilesMissingError(VolforecastError, FileNotFoundError):
     """A registered version's files are not where the registry says (deleted, or not moved)."""
 

@@ -84,8 +84,8 @@ def _sample_in(sqlite_url: str) -> str:
     return ticker
 
 
-def _train(tmp_path: Path, sqlite_url: str, tracking_uri: str) -> Trained:
-    ticker = _sample_in(sqlite_url)
+def _train(tmp_path: Path, sqlite_url: str, tracking_uri: str, *, workers: int = 1) -> Trained:
+    tickers = ",".join(_sample_in(sqlite_url) for _ in range(workers))
     clock = tmp_path / "first-connect"
     env = clean_env(
         home=str(tmp_path / "var"),
@@ -97,7 +97,8 @@ def _train(tmp_path: Path, sqlite_url: str, tracking_uri: str) -> Trained:
     port = urlsplit(tracking_uri).port
     done = subprocess.run(
         [sys.executable, str(CLOCKED_CLI), str(port), str(clock),
-         "train", "--tickers", ticker, "--models", "garch", "--no-plots"],
+         "train", "--tickers", tickers, "--models", "garch", "--no-plots",
+         "--workers", str(workers)],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     ended_at = time.monotonic()
@@ -157,6 +158,20 @@ def test_a_server_that_stops_answering_during_training(
     proxy = FailingProxy(urlsplit(mlflow_server).port, mode=mode, fail_on=STAGES[stage])
     try:
         done = _train(tmp_path, sqlite_url, proxy.url)
+    finally:
+        proxy.close()
+    assert proxy.failed_at is not None, f"no {STAGES[stage]} was sent:\n{done.stderr[-4000:]}"
+    _assert_given_up(done, proxy.failed_at, proxy.url)
+
+
+@pytest.mark.parametrize("stage", ["model upload", "registration"])
+def test_a_server_that_stops_answering_while_worker_processes_log(
+    stage: str, mlflow_server: str, tmp_path: Path, sqlite_url: str
+) -> None:
+    # Two tickers, two workers: the workers log and register, so they meet the outage first.
+    proxy = FailingProxy(urlsplit(mlflow_server).port, fail_on=STAGES[stage])
+    try:
+        done = _train(tmp_path, sqlite_url, proxy.url, workers=2)
     finally:
         proxy.close()
     assert proxy.failed_at is not None, f"no {STAGES[stage]} was sent:\n{done.stderr[-4000:]}"

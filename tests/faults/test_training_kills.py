@@ -171,3 +171,21 @@ def test_a_pending_version_promoted_by_hand_is_not_promoted_again(
     assert [(e.action, e.version) for e in events if e.action == "promote"] == [("promote", "1")]
     version = _client(tmp_path / "var").get_model_version(NAME, "1")
     assert version.tags[TAG_DECISION] == "promoted"
+
+
+def test_a_worker_killed_mid_log_ends_the_job_in_one_sentence_and_the_next_run_settles_it(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    _store(engine, "AAA", "BBB")
+    train_all = ("train", "--all", "--models", "garch", "--no-plots", "--workers", "2")
+    # The workers log and register: each is killed after registering, before any decision.
+    killed = cli(*train_all, VOLFORECAST_FAULT_AT="train.after_register")
+    assert killed.returncode == ExitCode.ERROR, killed.stdout + killed.stderr
+    assert "a worker process" in killed.stderr
+    assert "Traceback" not in killed.stderr
+
+    done = cli(*train_all)
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    client = _client(tmp_path / "var")
+    for name in (NAME, "garch_volatility_bbb"):
+        assert_every_version_decided(client, engine, name)

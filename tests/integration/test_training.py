@@ -26,6 +26,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import make_settings
+from tests.factories import clean_prices
 from tests.integration.servers import free_port, serve_mlflow
 from volforecast.core.features import DailyData
 from volforecast.data import db
@@ -40,6 +41,7 @@ from volforecast.jobs.ingest import ingest
 from volforecast.jobs.predict_daily import predict_all
 from volforecast.jobs.train import TrainConfig, train
 from volforecast.models.catalog import build_model
+from volforecast.registry import names
 from volforecast.registry.aliases import Registry
 from volforecast.registry.champion import ChampionChoice
 from volforecast.registry.champion_book import ChampionBook, log_name
@@ -153,7 +155,12 @@ def test_training_two_tickers_tracks_registers_and_serves(
     assert run.data.params["model.dist"] == "normal"
     assert len(run.data.tags["volforecast.data_hash"]) == 64
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"fit_report.json", "data_window.json", "fitted_params.json", "forecast.png"} <= artifacts
+    assert {
+        "fit_report.json",
+        "data_window.json",
+        "fitted_params.json",
+        "forecast.png",
+    } <= artifacts
     png = client.download_artifacts(run.info.run_id, "forecast.png")
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -510,3 +517,38 @@ def test_training_decides_each_tickers_champion_and_logs_only_the_changes(
         loser.upper(),
         winner.upper(),
     ]
+
+
+def test_two_workers_log_and_register_every_ticker_and_each_version_is_judged_once(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # The embedded store: three processes write one SQLite file, two of them at once.
+    settings = make_settings(home=tmp_path / "var", database_url=sqlite_url)
+    engine = db.create_db_engine(settings)
+    tickers = ["WA", "WB", "WC", "WD"]
+    _ingest(engine, pd.concat([clean_prices(t, 700, seed=i) for i, t in enumerate(tickers)]))
+
+    models = ("garch", "har", "lstm", "har+lstm")
+    config = TrainConfig(models=models, lstm_settings=LSTM_QUICK, workers=2)
+    report = train(engine, settings, config)
+
+    assert report.complete, [o.message for o in report.failed]
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    log_ = PromotionLog(engine)
+    jobs = set()
+    for model_name in ("garch", "har", "har_lstm"):
+        for ticker in tickers:
+            name = f"{model_name}_volatility_{ticker.lower()}"
+            (version,) = client.search_model_versions(f"name = '{name}'")
+            assert version.tags[names.TAG_DECISION] == names.PROMOTED
+            assert str(client.get_model_version_by_alias(name, names.PRODUCTION).version) == "1"
+            run = client.get_run(str(version.run_id))
+            assert run.info.status == "FINISHED"
+            jobs.add(run.data.tags[names.TAG_JOB])
+            promotions = [e for e in log_.events(name) if e.action == "promote"]
+            assert [e.candidate for e in promotions] == ["1"]
+            assert not MetricRepository(engine).load(run_id=run.info.run_id).empty
+            artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+            assert "forecast.png" in artifacts, "drawn by the worker that logged the run"
+    assert len(jobs) == 1, "every run carries the one job's token"
+    engine.dispose()

@@ -17,7 +17,6 @@ The commands are in ``cli/commands/``, one module per group; their tables in ``c
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -142,15 +141,9 @@ def quiet_mlflow() -> None:
     """
     if _level_from_flags == logging.DEBUG:
         return
-    from mlflow.utils.logging_utils import disable_logging  # noqa: PLC0415
+    from volforecast.registry.tracking import quiet_mlflow_logs  # noqa: PLC0415
 
-    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-    disable_logging()  # type: ignore[no-untyped-call]  # its prints and its own handler
-    for name in ("mlflow", "alembic"):
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.WARNING)
-        logger.handlers = []  # its warnings go through ours instead
-        logger.propagate = True
+    quiet_mlflow_logs()
 
 
 def _version(value: bool) -> None:

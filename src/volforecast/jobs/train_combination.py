@@ -4,7 +4,7 @@ Nothing is fitted here. For each ticker the combination pins its members' versio
 on the run's prices (:mod:`~volforecast.jobs.combination_members`), averages their test-window
 paths (those this run evaluated are not forecast again), and is then logged, registered and
 judged against its production version by the per-ticker path's own code
-(:func:`~volforecast.jobs.train_per_ticker.register`). Its fingerprint is its members'
+(:func:`~volforecast.jobs.train_per_ticker.publish_all`). Its fingerprint is its members'
 versions and fingerprints, so a second run on the same prices registers nothing new.
 """
 
@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from volforecast.core.features import DailyData
 from volforecast.core.interrupt import raise_if_interrupted
-from volforecast.evaluation.plots import forecast_plot
+from volforecast.evaluation.plots import path_plot
 from volforecast.evaluation.test_window import (
     FIT_FRACTION,
+    Evaluated,
     evaluate_paths,
     window_origins,
     window_steps,
 )
 from volforecast.jobs.combination_members import Member, MemberFinder
-from volforecast.jobs.train_per_ticker import FIT_ERRORS, Prepared, register
+from volforecast.jobs.train_per_ticker import FIT_ERRORS, Prepared, publish_all
+from volforecast.models.base import VolatilityForecast
 from volforecast.models.catalog import member_weights, registered_members
 from volforecast.models.combination import CombinationModel
 from volforecast.models.ensemble import equal_weight
@@ -46,21 +50,55 @@ MEMBER_TAG = "volforecast.member."
 def combinations(
     trainer: Trainer, model_name: str, datasets: dict[str, DailyData]
 ) -> list[Outcome]:
-    """Build, register and judge ``model_name``'s combination of every ticker."""
+    """Build, register and judge ``model_name``'s combination of every ticker.
+
+    Each ticker's combination is built and evaluated here, from members held in memory; its
+    plot, run and version are made by the job's workers meanwhile.
+    """
     finder = MemberFinder(trainer)
-    outcomes = []
-    for data in datasets.values():
-        raise_if_interrupted()
-        try:
-            outcomes.append(_one(trainer, finder, model_name, data))
-        except (*FIT_ERRORS, KeyError, OSError) as exc:
-            if unanswered(exc) is not None:
-                raise  # a dead tracking server ends the training, as at any stage
-            outcomes.append(trainer.failed(model_name, data, exc))
-    return outcomes
+    outcomes: list[Outcome] = []
+
+    def fits(folder: Path) -> Iterator[tuple[DailyData, Callable[[], Prepared]]]:
+        for data in datasets.values():
+            raise_if_interrupted()
+            try:
+                built = _one(trainer, finder, model_name, data, folder)
+            except (*FIT_ERRORS, KeyError, OSError) as exc:
+                if unanswered(exc) is not None:
+                    raise  # a dead tracking server ends the training, as at any stage
+                outcomes.append(trainer.failed(model_name, data, exc))
+                continue
+            if isinstance(built, _Plotted):
+                yield data, built
+            else:
+                outcomes.append(built)
+
+    with tempfile.TemporaryDirectory() as folder:
+        published = publish_all(trainer, model_name, fits(Path(folder)), trainer.config.workers)
+    return sorted(outcomes + published, key=lambda o: o.ticker)
 
 
-def _one(trainer: Trainer, finder: MemberFinder, model_name: str, data: DailyData) -> Outcome:
+@dataclass(frozen=True)
+class _Plotted:
+    """A combination built and saved, its plot to be drawn by whoever publishes it."""
+
+    prepared: Prepared
+    data: DailyData
+    evaluated: Evaluated
+    ahead: VolatilityForecast | None
+    """Its 30-day path; None when no plot is asked for."""
+
+    def __call__(self) -> Prepared:
+        if self.ahead is None:
+            return self.prepared
+        plot = path_plot(self.data, self.evaluated, self.ahead, self.prepared.model_type)
+        return replace(self.prepared, plot=plot)
+
+
+def _one(
+    trainer: Trainer, finder: MemberFinder, model_name: str, data: DailyData, folder: Path
+) -> _Plotted | Outcome:
+    """The ticker's combination ready to publish, or why it is not trained."""
     ticker = data.ticker
     members: dict[str, Member] = {}
     for member_name in registered_members(model_name):
@@ -82,16 +120,14 @@ def _one(trainer: Trainer, finder: MemberFinder, model_name: str, data: DailyDat
     if same is not None:
         trainer.progress(f"{model_name} {ticker}")
         return trainer.skipped(model_name, ticker, name, same)
-    with tempfile.TemporaryDirectory() as folder:
-        prepared = _prepare(trainer, finder, model_name, members, data, input_hash=input_hash,
-                            fingerprint_=print_, folder=Path(folder))  # fmt: skip
-        return register(trainer, prepared, data)
+    return _prepare(trainer, finder, model_name, members, data, input_hash=input_hash,
+                    fingerprint_=print_, folder=folder)  # fmt: skip
 
 
 def _prepare(
     trainer: Trainer, finder: MemberFinder, model_name: str, members: dict[str, Member],
     data: DailyData, *, input_hash: str, fingerprint_: str, folder: Path,
-) -> Prepared:  # fmt: skip
+) -> _Plotted:  # fmt: skip
     """The combination at the end of ``data``, evaluated on its test window and saved."""
     models = {m: finder.model(found, data.ticker) for m, found in members.items()}
     weights = member_weights(model_name)
@@ -113,7 +149,8 @@ def _prepare(
     )  # fmt: skip
     record.tags.update({MEMBER_TAG + m: found.version for m, found in members.items()})
     model_dir = combination.save(folder / f"{model_name}-{names.ticker_slug(data.ticker)}")
-    plot = forecast_plot(data, evaluated, combination) if trainer.config.plots else None
-    return Prepared(model_name, combination.model_type, record, model_dir, plot,
-                    evaluated.metrics, evaluated.decision_losses,
-                    combination.fit_report.converged)  # fmt: skip
+    prepared = Prepared(model_name, combination.model_type, record, model_dir, None,
+                        evaluated.metrics, evaluated.decision_losses,
+                        combination.fit_report.converged)  # fmt: skip
+    ahead = combination.forecast(30) if trainer.config.plots else None
+    return _Plotted(prepared, data, evaluated, ahead)

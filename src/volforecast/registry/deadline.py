@@ -237,6 +237,16 @@ def tracking_deadline(deadline_s: float, policy: RetryPolicy) -> Iterator[Tracki
             _uninstall()
 
 
+@contextlib.contextmanager
+def process_deadline(deadline_s: float, policy: RetryPolicy) -> Iterator[None]:
+    """The deadline this process already has, or a new one for the block: a worker's own."""
+    if _Hook.active is not None:
+        yield
+        return
+    with tracking_deadline(deadline_s, policy):
+        yield
+
+
 def unanswered(exc: BaseException) -> str | None:
     """What went unanswered when ``exc`` comes from a tracking server that does not answer.
 

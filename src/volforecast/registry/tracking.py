@@ -130,6 +130,19 @@ def connect(settings: Settings, *, check: bool = True) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def quiet_mlflow_logs() -> None:
+    """MLflow's and Alembic's messages at warning level, through the root logger's handlers."""
+    from mlflow.utils.logging_utils import disable_logging  # noqa: PLC0415
+
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    disable_logging()  # type: ignore[no-untyped-call]  # its prints and its own handler
+    for name in ("mlflow", "alembic"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        logger.handlers = []  # its warnings go through the root logger's handlers instead
+        logger.propagate = True
+
+
 def paged(search: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
     """Every result of an MLflow ``search_…`` call, page after page (MLflow pages by 100)."""
     token = None
