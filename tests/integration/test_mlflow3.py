@@ -102,6 +102,7 @@ def test_the_logged_model_is_named_after_what_it_is_and_holds_the_metrics(
     assert on_model["qlike_h1_range"] > 0
     assert logged.params == run.data.params
     assert logged.tags["volforecast.ticker"] == "^GSPC"
+    assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": NAME, "version": "1"}]
     found = client.search_logged_models(
         [run.info.experiment_id], filter_string="tags.`volforecast.ticker` = '^GSPC'"
     )

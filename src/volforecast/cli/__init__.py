@@ -136,8 +136,8 @@ def engine(settings: Settings) -> Any:
 def quiet_mlflow() -> None:
     """MLflow's chatter per run and version only with --verbose; its warnings still show.
 
-    The chatter: run URLs, "Successfully registered model", "Created version", its database
-    set-up. Called once mlflow is imported, as its import sets its loggers up.
+    The chatter: run URLs, the input example's validation, its database set-up. Called once
+    mlflow is imported, as its import sets its loggers up.
     """
     if _level_from_flags == logging.DEBUG:
         return

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from volforecast.core.features import DailyData
 from volforecast.evaluation.test_window import evaluate
 from volforecast.faults import checkpoint
-from volforecast.jobs.train_per_ticker import FIT_ERRORS
+from volforecast.jobs.publishing import FIT_ERRORS
 from volforecast.models.catalog import CANDIDATES, is_pooled
 from volforecast.registry.aliases import MAX_ATTEMPTS, alias_version, default_actor
 from volforecast.registry.champion import ChampionChoice, choose_champion

@@ -47,8 +47,9 @@ from volforecast.jobs.champion import ChampionReport, Judged, choose_champions
 from volforecast.jobs.combination_members import Member
 from volforecast.jobs.live_ab import live_days
 from volforecast.jobs.market import refresh_market, with_market
+from volforecast.jobs.publishing import FIT_ERRORS
 from volforecast.jobs.train_combination import combinations
-from volforecast.jobs.train_per_ticker import FIT_ERRORS, per_ticker
+from volforecast.jobs.train_per_ticker import per_ticker
 from volforecast.jobs.train_pooled import pooled
 from volforecast.jobs.train_summary import summarize
 from volforecast.models.catalog import CANDIDATES, build_model, is_pooled, registered_members

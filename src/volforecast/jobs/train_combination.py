@@ -4,7 +4,7 @@ Nothing is fitted here. For each ticker the combination pins its members' versio
 on the run's prices (:mod:`~volforecast.jobs.combination_members`), averages their test-window
 paths (those this run evaluated are not forecast again), and is then logged, registered and
 judged against its production version by the per-ticker path's own code
-(:func:`~volforecast.jobs.train_per_ticker.publish_all`). Its fingerprint is its members'
+(:func:`~volforecast.jobs.publishing.publish_all`). Its fingerprint is its members'
 versions and fingerprints, so a second run on the same prices registers nothing new.
 """
 
@@ -28,7 +28,7 @@ from volforecast.evaluation.test_window import (
     window_steps,
 )
 from volforecast.jobs.combination_members import Member, MemberFinder
-from volforecast.jobs.train_per_ticker import FIT_ERRORS, Prepared, publish_all
+from volforecast.jobs.publishing import FIT_ERRORS, Prepared, publish_all
 from volforecast.models.base import VolatilityForecast
 from volforecast.models.catalog import member_weights, registered_members
 from volforecast.models.combination import CombinationModel
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from volforecast.jobs.train import Outcome, Trainer
 
 log = logging.getLogger(__name__)
+
+_ERRORS = (*FIT_ERRORS, KeyError, OSError)
+"""What fails one ticker's combination (a member's files unreadable, say), not the batch."""
 
 MEMBER_TAG = "volforecast.member."
 """``volforecast.member.<member>`` = the member's registered version the combination pins."""
@@ -63,24 +66,25 @@ def combinations(
             raise_if_interrupted()
             try:
                 built = _one(trainer, finder, model_name, data, folder)
-            except (*FIT_ERRORS, KeyError, OSError) as exc:
+            except _ERRORS as exc:
                 if unanswered(exc) is not None:
                     raise  # a dead tracking server ends the training, as at any stage
                 outcomes.append(trainer.failed(model_name, data, exc))
                 continue
-            if isinstance(built, _Plotted):
+            if isinstance(built, _ToPublish):
                 yield data, built
             else:
                 outcomes.append(built)
 
+    workers = trainer.config.workers if len(datasets) > 1 else 1
     with tempfile.TemporaryDirectory() as folder:
-        published = publish_all(trainer, model_name, fits(Path(folder)), trainer.config.workers)
+        published = publish_all(trainer, model_name, fits(Path(folder)), workers, _ERRORS)
     return sorted(outcomes + published, key=lambda o: o.ticker)
 
 
 @dataclass(frozen=True)
-class _Plotted:
-    """A combination built and saved, its plot to be drawn by whoever publishes it."""
+class _ToPublish:
+    """A combination built and saved, to be plotted and published (by a worker)."""
 
     prepared: Prepared
     data: DailyData
@@ -97,7 +101,7 @@ class _Plotted:
 
 def _one(
     trainer: Trainer, finder: MemberFinder, model_name: str, data: DailyData, folder: Path
-) -> _Plotted | Outcome:
+) -> _ToPublish | Outcome:
     """The ticker's combination ready to publish, or why it is not trained."""
     ticker = data.ticker
     members: dict[str, Member] = {}
@@ -127,7 +131,7 @@ def _one(
 def _prepare(
     trainer: Trainer, finder: MemberFinder, model_name: str, members: dict[str, Member],
     data: DailyData, *, input_hash: str, fingerprint_: str, folder: Path,
-) -> _Plotted:  # fmt: skip
+) -> _ToPublish:  # fmt: skip
     """The combination at the end of ``data``, evaluated on its test window and saved."""
     models = {m: finder.model(found, data.ticker) for m, found in members.items()}
     weights = member_weights(model_name)
@@ -153,4 +157,4 @@ def _prepare(
                         evaluated.metrics, evaluated.decision_losses,
                         combination.fit_report.converged)  # fmt: skip
     ahead = combination.forecast(30) if trainer.config.plots else None
-    return _Plotted(prepared, data, evaluated, ahead)
+    return _ToPublish(prepared, data, evaluated, ahead)

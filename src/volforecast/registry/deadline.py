@@ -237,14 +237,18 @@ def tracking_deadline(deadline_s: float, policy: RetryPolicy) -> Iterator[Tracki
             _uninstall()
 
 
-@contextlib.contextmanager
-def process_deadline(deadline_s: float, policy: RetryPolicy) -> Iterator[None]:
-    """The deadline this process already has, or a new one for the block: a worker's own."""
-    if _Hook.active is not None:
-        yield
-        return
-    with tracking_deadline(deadline_s, policy):
-        yield
+_HELD = contextlib.ExitStack()
+"""The deadline :func:`hold_deadline` holds for the life of the process."""
+
+
+def hold_deadline(deadline_s: float, policy: RetryPolicy) -> None:
+    """From now on every request of this process shares one deadline: a worker process's.
+
+    A worker does the job's requests for as long as it lives, so the job's deadline holds
+    there as it does around the job in the job's own process.
+    """
+    _HELD.close()
+    _HELD.enter_context(tracking_deadline(deadline_s, policy))
 
 
 def unanswered(exc: BaseException) -> str | None:

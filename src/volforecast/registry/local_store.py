@@ -17,6 +17,9 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
+BUSY_TIMEOUT_S = 30
+"""How long a connection waits for another's write lock before it gives up."""
+
 _TUNED: set[str] = set()
 """Store files whose connections get the sync level (absolute paths)."""
 
@@ -40,7 +43,7 @@ def use_wal(uri: str) -> None:
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=30)
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
     finally:
@@ -57,4 +60,4 @@ def _normal_sync(dbapi_connection: Any, _record: Any) -> None:
     rows = dbapi_connection.execute("PRAGMA database_list").fetchall()
     if any(row[1] == "main" and row[2] in _TUNED for row in rows):
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+        dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")

@@ -6,6 +6,7 @@ pyfunc model; the version awaits the promotion decision (:mod:`volforecast.regis
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -16,6 +17,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 from mlflow.protos.databricks_pb2 import ALREADY_EXISTS, RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS as MODEL_VERSIONS_TAG
 
 from volforecast import __version__
 from volforecast.core.features import DailyData
@@ -193,7 +195,7 @@ class Publisher:
                 raise
             if ticker is None:  # a pooled model's tickers may change from one version to the next
                 self.client.update_registered_model(name, description=described)
-        return self.client.create_model_version(
+        version = self.client.create_model_version(
             name, info.model_uri, run_id=run_id, tags=tags, model_id=info.model_id,
             description=version_description(
                 record.params, record.metrics, tickers=tickers, headline=names.HEADLINE_METRIC,
@@ -201,3 +203,7 @@ class Publisher:
                 converged=record.tags[names.TAG_CONVERGED] == "true",
             ),
         )  # fmt: skip
+        # As mlflow.register_model does: the logged model's page links its version.
+        linked = [{"name": name, "version": str(version.version)}]
+        self.client.set_logged_model_tags(info.model_id, {MODEL_VERSIONS_TAG: json.dumps(linked)})
+        return version

@@ -1,0 +1,247 @@
+"""Fitted models logged, registered and judged: by worker processes, or one by one here.
+
+A worker fits a ticker's model (or draws a combination's plot), logs its run and registers
+its version, as many at once as there are workers; the job's process has each version judged
+against production, one after another, so that promotions never race. A worker ignores
+Ctrl-C: the job stops at its next step boundary, the workers after the step they are in, and
+a version a worker registered meanwhile is settled by the next run
+(:mod:`volforecast.registry.recovery`), as after a kill.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from volforecast.core.features import DailyData
+from volforecast.core.interrupt import raise_if_interrupted
+from volforecast.core.parallel import one_blas_thread
+from volforecast.errors import InvalidSeriesError, WorkerLostError
+from volforecast.jobs.combination_members import Member, remember, wanted
+from volforecast.models.base import VolatilityModel
+from volforecast.registry import names
+from volforecast.registry.deadline import RetryPolicy, hold_deadline, unanswered
+from volforecast.registry.publish import Publisher
+from volforecast.registry.tracking import RunRecord, connect, quiet_mlflow_logs, retry_policy
+from volforecast.settings import Settings
+
+if TYPE_CHECKING:
+    from volforecast.jobs.train import Outcome, Trainer
+
+FIT_ERRORS = (InvalidSeriesError, ValueError, ArithmeticError, np.linalg.LinAlgError)
+"""What a fit on bad or unlucky data raises: the ticker fails, the batch goes on."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model fitted (or combined), evaluated and saved, ready to be logged (picklable)."""
+
+    model_name: str
+    model_type: str
+    record: RunRecord
+    model_dir: Path
+    plot: bytes | None
+    metrics: dict[str, float]
+    decision_losses: pd.DataFrame
+    converged: bool
+    paths: np.ndarray | None = None
+    """Its test-window variance paths, for a combination trained after it."""
+
+
+def publish_all(
+    trainer: Trainer, model_name: str, fits: Iterable[tuple[DailyData, Callable[[], Prepared]]],
+    workers: int, errors: tuple[type[Exception], ...] = FIT_ERRORS,
+) -> list[Outcome]:  # fmt: skip
+    """Run each fit, log and register its model (in ``workers`` processes); judge each here.
+
+    ``fits`` is read as the work goes on: what it does between two fits (a combination's
+    members gathered here) overlaps with the workers' logging. A ticker whose fit, logging or
+    judgement raises one of ``errors`` fails alone, unless the tracking server stopped
+    answering: that ends the job.
+    """
+    trainer.publisher.experiment(model_name)  # created here, not raced for by the workers
+    job = PublishJob(trainer.settings, trainer.publisher.job)
+    _PUBLISHER.clear()
+    _PUBLISHER[job.token] = trainer.publisher  # for the fits done here, with one worker
+    given: dict[str, DailyData] = {}
+
+    def tasks() -> Iterator[tuple[str, Callable[[], Published]]]:
+        for data, fit in fits:
+            given[data.ticker] = data
+            yield data.ticker, partial(_fit_and_publish, job, fit,
+                                       trainer.rows_by_ticker[data.ticker])  # fmt: skip
+
+    outcomes = []
+    try:
+        with closing(_as_ready(tasks(), workers, trainer.settings)) as ready:
+            for ticker, result in ready:
+                raise_if_interrupted()
+                try:
+                    outcomes.append(judge(trainer, result(), given[ticker]))
+                except errors as exc:
+                    if unanswered(exc) is not None:
+                        raise  # a dead tracking server ends the training, as at any stage
+                    outcomes.append(trainer.failed(model_name, given[ticker], exc))
+    except BrokenProcessPool as exc:
+        msg = (
+            f"a worker process fitting and logging {model_name} models ended abruptly "
+            "(killed, or out of memory?): the versions decided so far are kept, and the next "
+            "training settles what it left half done"
+        )
+        raise WorkerLostError(msg) from exc
+    return outcomes
+
+
+@dataclass(frozen=True)
+class PublishJob:
+    """What a worker needs to log and register for this job: the settings and its token."""
+
+    settings: Settings
+    token: str
+
+
+@dataclass(frozen=True)
+class Published:
+    """A prepared model, logged and registered (picklable: a worker hands it back)."""
+
+    prepared: Prepared
+    run_id: str
+    version: str
+
+
+_PUBLISHER: dict[str, Publisher] = {}
+"""This process's publisher of its current job, by the job's token: one client per worker."""
+
+
+def _fit_and_publish(
+    job: PublishJob, fit: Callable[[], Prepared], prices: pd.DataFrame
+) -> Published:
+    """Fit (through ``fit``), then log and register: a worker's whole share of a ticker.
+
+    A tracking server that stops answering is told here in the job's sentence: the error
+    that says so does not survive the way back from a worker process.
+    """
+    from volforecast.jobs.train import given_up_on  # noqa: PLC0415  (a cycle)
+
+    _stop_if_asked()
+    prepared = fit()
+    _stop_if_asked()
+    with given_up_on(job.settings, "training"):
+        publisher = _PUBLISHER.get(job.token)
+        if publisher is None:  # this worker's first ticker of the job
+            _PUBLISHER.clear()
+            publisher = Publisher(connect(job.settings, check=False), job.settings, job.token)
+            _PUBLISHER[job.token] = publisher
+        return Published(prepared, *publish(publisher, prepared, prices))
+
+
+class _StoppedError(Exception):
+    """The job asked its workers to stop: what was not begun is left undone."""
+
+
+_STOP: list[EventType] = []
+"""A worker's stop signal from the job (none in the job's own process)."""
+
+
+def _stop_if_asked() -> None:
+    if _STOP and _STOP[0].is_set():
+        raise _StoppedError
+
+
+def _as_ready(
+    tasks: Iterable[tuple[str, Callable[[], Published]]], workers: int, settings: Settings
+) -> Generator[tuple[str, Callable[[], Published]]]:
+    """Each ticker's task as it is done: run here one by one, or in ``workers`` processes.
+
+    Here, the caller runs it by calling what is yielded; from workers, that returns the result
+    (or raises what the task raised). Tasks are submitted as ``tasks`` yields them, and the
+    ones done meanwhile are handed back at once.
+    """
+    if workers <= 1:
+        yield from tasks
+        return
+    # Spawned, not forked: the parent holds MLflow's and torch's threads.
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    start = (stop, logging.getLogger("mlflow").getEffectiveLevel(), settings.mlflow_deadline_s,
+             retry_policy(settings))  # fmt: skip
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_worker_start, initargs=start
+    ) as pool:
+        pending: dict[Future[Published], str] = {}
+        try:
+            for ticker, task in tasks:
+                pending[pool.submit(task)] = ticker
+                for future in [f for f in pending if f.done()]:
+                    yield pending.pop(future), future.result
+            for future in as_completed(list(pending)):
+                yield pending.pop(future), future.result
+        except BaseException:
+            # A registry that stopped answering, Ctrl-C, a dead worker: the tasks not begun
+            # are dropped and the workers stop after the step they are in. The job waits for
+            # them, so that its temporary folder and its lease outlive their work.
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _worker_start(
+    stop: EventType, mlflow_level: int, deadline_s: float, policy: RetryPolicy
+) -> None:
+    """A worker: one BLAS thread, deaf to Ctrl-C, MLflow's messages as the job has them.
+
+    Ctrl-C stops the job at its next step boundary instead (a worker cut short by it could
+    leave a run half logged). Every MLflow request of the worker shares one deadline, as the
+    job's own do.
+    """
+    one_blas_thread()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if mlflow_level >= logging.WARNING:
+        quiet_mlflow_logs()
+    _STOP[:] = [stop]
+    hold_deadline(deadline_s, policy)
+
+
+def publish(publisher: Publisher, prepared: Prepared, prices: pd.DataFrame) -> tuple[str, str]:
+    """Log and register a model :func:`prepare` fitted: its run id and version."""
+    ticker = prepared.record.tags[names.TAG_TICKER]
+    name = names.registered_model_name(prepared.model_name, ticker)
+    return publisher.log_and_register(
+        prepared.model_name, ticker=ticker, name=name, record=prepared.record,
+        example_ticker=ticker, model_dir=prepared.model_dir, plot=prepared.plot, prices=prices,
+    )  # fmt: skip
+
+
+def judge(trainer: Trainer, published: Published, data: DailyData) -> Outcome:
+    """Have a registered version judged against production; keep it as a combination member."""
+    prepared = published.prepared
+    try:
+        name = names.registered_model_name(prepared.model_name, data.ticker)
+        (outcome,) = trainer.decide(
+            prepared.model_name, name, published.run_id, published.version, prepared.model_type,
+            evaluated={data.ticker: (prepared.metrics, prepared.converged)},
+            challenger=prepared.decision_losses, datasets={data.ticker: data},
+        )  # fmt: skip
+        trainer.kept.append(outcome)
+        if prepared.converged and wanted(trainer.config.models, prepared.model_name):
+            remember(trainer, data.ticker, Member(
+                prepared.model_name, name, published.version,
+                prepared.record.tags[names.TAG_FINGERPRINT],
+                VolatilityModel.load(prepared.model_dir), prepared.paths,
+            ))  # fmt: skip
+        return outcome
+    finally:
+        trainer.progress(f"{prepared.model_name} {data.ticker}")
