@@ -41,6 +41,8 @@ from volforecast.settings import Settings
 if TYPE_CHECKING:
     from volforecast.jobs.train import Outcome, Trainer
 
+log = logging.getLogger(__name__)
+
 FIT_ERRORS = (InvalidSeriesError, ValueError, ArithmeticError, np.linalg.LinAlgError)
 """What a fit on bad or unlucky data raises: the ticker fails, the batch goes on."""
 
@@ -90,11 +92,14 @@ def publish_all(
             for ticker, result in ready:
                 raise_if_interrupted()
                 try:
-                    outcomes.append(judge(trainer, result(), given[ticker]))
+                    published = result()
                 except errors as exc:
-                    if unanswered(exc) is not None:
-                        raise  # a dead tracking server ends the training, as at any stage
-                    outcomes.append(trainer.failed(model_name, given[ticker], exc))
+                    outcomes.append(_failed(trainer, model_name, given[ticker], exc))
+                    continue
+                try:
+                    outcomes.append(judge(trainer, published, given[ticker]))
+                except errors as exc:  # judge has told the progress bar already
+                    outcomes.append(_failed(trainer, model_name, given[ticker], exc, told=True))
     except BrokenProcessPool as exc:
         msg = (
             f"a worker process fitting and logging {model_name} models ended abruptly "
@@ -103,6 +108,18 @@ def publish_all(
         )
         raise WorkerLostError(msg) from exc
     return outcomes
+
+
+def _failed(
+    trainer: Trainer, model_name: str, data: DailyData, exc: Exception, *, told: bool = False
+) -> Outcome:
+    """The outcome of a ticker that failed alone; a dead tracking server ends the job instead."""
+    if unanswered(exc) is not None:
+        raise exc
+    if told:
+        log.warning("%s %s: %s", data.ticker, model_name, exc)
+        return trainer.refused(data.ticker, model_name, str(exc))
+    return trainer.failed(model_name, data, exc)
 
 
 @dataclass(frozen=True)
