@@ -102,7 +102,7 @@ def _warm_start(
     learning from scratch; it is still judged against production like any challenger.
     """
     # The per-ticker stages' worker processes have ended: the network trains on their cores
-    # (1.4 times as fast on two idle cores as on one), unless the caller set its threads.
+    # (on idle cores more threads train faster), unless the caller set its threads.
     settings = {"cpu_threads": max(1, trainer.config.workers), **trainer.config.lstm_settings}
     production = trainer.registry.alias_version(name, names.PRODUCTION)
     if not trainer.config.warm_start or production is None:

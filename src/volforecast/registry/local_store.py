@@ -1,8 +1,8 @@
 """The embedded MLflow store (SQLite under ``./var``) in write-ahead-log mode.
 
 MLflow opens its SQLite file in SQLite's default rollback-journal mode, where every commit
-waits for the disk: about 8 ms here, and a training commits a few dozen times for each model
-it logs. In WAL mode with ``synchronous=NORMAL`` (as volforecast's own database runs) a commit
+waits for the disk, and a training commits a few dozen times for each model it logs. In WAL
+mode with ``synchronous=NORMAL`` (as volforecast's own database runs) a commit
 waits for nothing, a crash of the process loses nothing committed, and readers (the API, the
 MLflow UI) no longer wait for a writer. WAL is a property of the file, set once; the sync level
 is one of each connection, so every connection MLflow opens to the file gets it.
