@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 # from sharing the GPU.
 LSTM_QUEUE = os.environ.get("VOLFORECAST_LSTM_QUEUE", "default")
 LSTM_POOL = os.environ.get("VOLFORECAST_LSTM_POOL", "default_pool")
-# GARCH chunks at once: two suit one 2-core machine; raise it with the workers.
+# Chunks at once, each in one process (--workers 1): the chunks are the parallel work here, so
+# two suit one 2-core machine; raise it with the Airflow workers' cores.
 PER_TICKER = "garch,gjr-garch-t,har"  # the per-ticker candidate families (models.catalog)
 COMBINATIONS = "har+lstm,har+lstm+gjr-garch-t"  # built from their members' versions
 CHUNKS_AT_ONCE = int(os.environ.get("VOLFORECAST_CHUNKS_AT_ONCE", "2"))
@@ -97,7 +98,7 @@ def ml_train_volatility_models() -> None:
     def train_per_ticker(chunk: list[str]) -> list[dict[str, Any]]:
         """Fit, evaluate, log, register and consider for promotion one chunk's models."""
         report = run("train", "--tickers", ",".join(chunk), "--models", PER_TICKER,
-                     "--no-plots", "--no-champions")  # fmt: skip
+                     "--workers", "1", "--no-plots", "--no-champions")  # fmt: skip
         return report["outcomes"]
 
     @task(
@@ -126,7 +127,7 @@ def ml_train_volatility_models() -> None:
             log.info("no combination either: the LSTM it pins was not retrained (lstm=false)")
             return []
         report = run("train", "--tickers", ",".join(chunk), "--models", COMBINATIONS,
-                     "--no-plots", "--no-champions")  # fmt: skip
+                     "--workers", "1", "--no-plots", "--no-champions")  # fmt: skip
         return report["outcomes"]
 
     @task(trigger_rule=TriggerRule.ALL_DONE)

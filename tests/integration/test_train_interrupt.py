@@ -44,7 +44,8 @@ def test_ctrl_c_stops_the_training_between_two_tickers_and_says_what_was_kept(
         steps_done.append(label)
 
     # When the training runs
-    config = TrainConfig(models=("garch",), plots=False)
+    # (one process: the step boundaries under test are the job's own, not its workers')
+    config = TrainConfig(models=("garch",), plots=False, workers=1)
     with pytest.raises(TrainingInterrupted) as stopped:
         train(engine, settings, config, progress=ctrl_c_in_a_step)
     engine.dispose()

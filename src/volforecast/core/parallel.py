@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 from threadpoolctl import threadpool_limits
+
+MAX_DEFAULT_WORKERS = 8
+"""Most worker processes a job starts unasked: each holds its own MLflow client and models,
+and past eight they mostly queue on the tracking store's writes."""
+
+
+def default_workers() -> int:
+    """Worker processes a job starts when none are asked for: one per usable core, up to 8.
+
+    The cores this process may run on (its CPU affinity, which a container's ``--cpuset-cpus``
+    sets), not the machine's.
+    """
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(usable or 1, MAX_DEFAULT_WORKERS))
 
 
 def one_blas_thread() -> None:

@@ -11,15 +11,12 @@ a version a worker registered meanwhile is settled by the next run
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import signal
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
-from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,14 +25,14 @@ import pandas as pd
 
 from volforecast.core.features import DailyData
 from volforecast.core.interrupt import raise_if_interrupted
-from volforecast.core.parallel import one_blas_thread
 from volforecast.errors import InvalidSeriesError, WorkerLostError
 from volforecast.jobs.combination_members import Member, remember, wanted
+from volforecast.jobs.worker_pool import WorkerPool, one_thread_here, stop_if_asked
 from volforecast.models.base import VolatilityModel
 from volforecast.registry import names
-from volforecast.registry.deadline import RetryPolicy, hold_deadline, unanswered
+from volforecast.registry.deadline import unanswered
 from volforecast.registry.publish import Publisher
-from volforecast.registry.tracking import RunRecord, connect, quiet_mlflow_logs, retry_policy
+from volforecast.registry.tracking import RunRecord, connect
 from volforecast.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,7 +85,7 @@ def publish_all(
 
     outcomes = []
     try:
-        with closing(_as_ready(tasks(), workers, trainer.settings)) as ready:
+        with closing(_as_ready(tasks(), workers, trainer.pool)) as ready:
             for ticker, result in ready:
                 raise_if_interrupted()
                 try:
@@ -153,9 +150,9 @@ def _fit_and_publish(
     """
     from volforecast.jobs.train import given_up_on  # noqa: PLC0415  (a cycle)
 
-    _stop_if_asked()
+    stop_if_asked()
     prepared = fit()
-    _stop_if_asked()
+    stop_if_asked()
     with given_up_on(job.settings, "training"):
         publisher = _PUBLISHER.get(job.token)
         if publisher is None:  # this worker's first ticker of the job
@@ -165,23 +162,10 @@ def _fit_and_publish(
         return Published(prepared, *publish(publisher, prepared, prices))
 
 
-class _StoppedError(Exception):
-    """The job asked its workers to stop: what was not begun is left undone."""
-
-
-_STOP: list[EventType] = []
-"""A worker's stop signal from the job (none in the job's own process)."""
-
-
-def _stop_if_asked() -> None:
-    if _STOP and _STOP[0].is_set():
-        raise _StoppedError
-
-
 def _as_ready(
-    tasks: Iterable[tuple[str, Callable[[], Published]]], workers: int, settings: Settings
+    tasks: Iterable[tuple[str, Callable[[], Published]]], workers: int, pool: WorkerPool
 ) -> Generator[tuple[str, Callable[[], Published]]]:
-    """Each ticker's task as it is done: run here one by one, or in ``workers`` processes.
+    """Each ticker's task as it is done: run here one by one, or by ``pool``'s processes.
 
     Here, the caller runs it by calling what is yielded; from workers, that returns the result
     (or raises what the task raised). Tasks are submitted as ``tasks`` yields them, and the
@@ -190,46 +174,22 @@ def _as_ready(
     if workers <= 1:
         yield from tasks
         return
-    # Spawned, not forked: the parent holds MLflow's and torch's threads.
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    start = (stop, logging.getLogger("mlflow").getEffectiveLevel(), settings.mlflow_deadline_s,
-             retry_policy(settings))  # fmt: skip
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_worker_start, initargs=start
-    ) as pool:
-        pending: dict[Future[Published], str] = {}
-        try:
+    executor = pool.executor()
+    pending: dict[Future[Published], str] = {}
+    try:
+        with one_thread_here():
             for ticker, task in tasks:
-                pending[pool.submit(task)] = ticker
+                pending[executor.submit(task)] = ticker
                 for future in [f for f in pending if f.done()]:
                     yield pending.pop(future), future.result
             for future in as_completed(list(pending)):
                 yield pending.pop(future), future.result
-        except BaseException:
-            # A registry that stopped answering, Ctrl-C, a dead worker: the tasks not begun
-            # are dropped and the workers stop after the step they are in. The job waits for
-            # them, so that its temporary folder and its lease outlive their work.
-            stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
-def _worker_start(
-    stop: EventType, mlflow_level: int, deadline_s: float, policy: RetryPolicy
-) -> None:
-    """A worker: one BLAS thread, deaf to Ctrl-C, MLflow's messages as the job has them.
-
-    Ctrl-C stops the job at its next step boundary instead (a worker cut short by it could
-    leave a run half logged). Every MLflow request of the worker shares one deadline, as the
-    job's own do.
-    """
-    one_blas_thread()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if mlflow_level >= logging.WARNING:
-        quiet_mlflow_logs()
-    _STOP[:] = [stop]
-    hold_deadline(deadline_s, policy)
+    except BaseException:
+        # A registry that stopped answering, Ctrl-C, a dead worker: the tasks not begun are
+        # dropped and the workers stop after the step they are in. The job waits for them,
+        # so that its temporary folder and its lease outlive their work.
+        pool.stop()
+        raise
 
 
 def publish(publisher: Publisher, prepared: Prepared, prices: pd.DataFrame) -> tuple[str, str]:

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
 from volforecast.core.interrupt import deferred_interrupts, raise_if_interrupted
+from volforecast.core.parallel import default_workers
 from volforecast.data.db import ensure_schema
 from volforecast.data.leases import JobLease
 from volforecast.data.quality.gate import stored_unreadable
@@ -52,6 +53,7 @@ from volforecast.jobs.train_combination import combinations
 from volforecast.jobs.train_per_ticker import per_ticker
 from volforecast.jobs.train_pooled import pooled
 from volforecast.jobs.train_summary import summarize
+from volforecast.jobs.worker_pool import WorkerPool
 from volforecast.models.catalog import CANDIDATES, build_model, is_pooled, registered_members
 from volforecast.models.lstm.training import EpochCallback
 from volforecast.registry import names
@@ -88,8 +90,9 @@ class TrainConfig:
     """Log a forecast plot (PNG) with each run."""
     actor: str | None = None
     """Who the promotion log names; ``user@host`` when None."""
-    workers: int = 1
-    """Processes that fit, evaluate and plot per-ticker models while this one logs to MLflow."""
+    workers: int = field(default_factory=default_workers)
+    """Processes that fit, evaluate, plot and publish per-ticker models, and the pooled LSTM's
+    CPU threads; one per usable core by default (up to 8)."""
     warm_start: bool = True
     """Start the pooled LSTM from production's weights when it serves the same tickers."""
     force: bool = False
@@ -202,6 +205,8 @@ def train(
                 raise_if_interrupted()  # a Ctrl-C pressed after the last step's check
             except KeyboardInterrupt as exc:
                 raise TrainingInterrupted(trainer.kept, trainer.under_way) from exc
+            finally:
+                trainer.pool.close()
             champions = None
             if config.champions:
                 checkpoint("train.before_champions")
@@ -390,6 +395,8 @@ class Trainer:
     def __post_init__(self) -> None:
         self.client: MlflowClient = self.publisher.client
         self.settings: Settings = self.publisher.settings
+        self.pool = WorkerPool(self.config.workers, self.settings)
+        """The job's worker processes, kept from stage to stage; :func:`train` ends them."""
 
     def unchanged(self, name: str, print_: str) -> Any:
         """The latest version of ``name`` when it has this fingerprint (None otherwise)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -38,7 +39,12 @@ ModelsOption = Annotated[
     ),
 ]
 WorkersOption = Annotated[
-    int, typer.Option(min=1, help="Processes fitting per-ticker models while one logs.")
+    int,
+    typer.Option(
+        min=0,
+        help="Processes that fit and publish per-ticker models (and the LSTM's CPU threads); "
+        "0 = one per usable core, up to 8.",
+    ),
 ]
 ForceOption = Annotated[
     bool,
@@ -65,7 +71,7 @@ def train(
     lstm_stride: options.LstmStrideOption = None,
     lstm_patience: options.LstmPatienceOption = None,
     plots: Annotated[bool, typer.Option(help="Log a forecast plot (PNG) with every run.")] = True,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = 0,
     force: ForceOption = False,
     report_json: Annotated[
         Path | None, typer.Option("--report-json", help="Write every outcome as JSON.")
@@ -114,9 +120,9 @@ def train(
         chosen = options.chosen_tickers(tickers, all_tickers)
     lstm = options.lstm_settings(max_epochs=lstm_epochs, batch_size=lstm_batch_size,
                                  stride=lstm_stride, patience=lstm_patience)  # fmt: skip
-    config = TrainConfig(
-        names, lstm, plots=plots, workers=workers, force=force, champions=champions
-    )
+    config = TrainConfig(names, lstm, plots=plots, force=force, champions=champions)
+    if workers:
+        config = replace(config, workers=workers)
     with errors(), progress() as bar:
         try:
             report = run_train(store, given, config, chosen, on_epoch=epoch_bar(bar),

@@ -1,0 +1,84 @@
+"""A training job's workers: how many by default, started once for every stage, stopped early.
+
+The pool spawns real processes (a second or two each to start): the behaviour under test is
+theirs, not a stand-in's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+
+from tests.conftest import make_settings
+from volforecast.core import parallel
+from volforecast.jobs.worker_pool import WorkerPool, one_thread_here
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _torch_threads() -> int:
+    import torch as worker_torch  # noqa: PLC0415  (imported in the worker, after its start)
+
+    return worker_torch.get_num_threads()
+
+
+@pytest.mark.parametrize(("usable", "expected"), [(1, 1), (2, 2), (6, 6), (64, 8)])
+def test_a_job_starts_one_worker_per_usable_core_up_to_eight(
+    usable: int, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(usable)))
+    assert parallel.default_workers() == expected
+
+
+def test_every_stage_of_a_job_is_served_by_the_same_workers(tmp_path: Path) -> None:
+    # Given a job's pool of two workers, whose first stage used both
+    pool = WorkerPool(2, make_settings(home=tmp_path))
+    try:
+        first = {f.result() for f in [pool.executor().submit(_pid_after, 1.0) for _ in range(2)]}
+        assert len(first) == 2
+
+        # When the next stage asks for workers
+        second = {f.result() for f in [pool.executor().submit(_pid_after, 1.0) for _ in range(2)]}
+
+        # Then no new process was started for it
+        assert second == first
+        # And a worker's torch, imported after it started, computes with one thread
+        assert pool.executor().submit(_torch_threads).result() == 1
+    finally:
+        pool.close()
+    # Closed with the job: a later job's pool starts afresh
+    assert pool.executor().submit(_pid_after, 0.0).result() not in first
+    pool.close()
+
+
+def test_a_stopped_pool_drops_the_tasks_not_begun(tmp_path: Path) -> None:
+    pool = WorkerPool(2, make_settings(home=tmp_path))
+    executor = pool.executor()
+    executor.submit(_pid_after, 0.0).result()  # the workers are up
+    futures = [executor.submit(_pid_after, 1.0) for _ in range(8)]
+    time.sleep(0.3)
+
+    began = time.perf_counter()
+    pool.stop()
+
+    assert time.perf_counter() - began < 4, "stop waited for tasks that had not begun"
+    assert sum(f.cancelled() for f in futures) >= 4
+    assert all(f.done() for f in futures)
+
+
+def test_while_its_workers_run_the_job_computes_with_one_thread() -> None:
+    torch.set_num_threads(2)
+    with one_thread_here():
+        assert torch.get_num_threads() == 1
+        blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+        assert blas
+        assert all(i["num_threads"] == 1 for i in blas)
+    assert torch.get_num_threads() == 2
