@@ -107,11 +107,15 @@ def seconds(text: str) -> float:
 
 
 def load(
-    url: str, body: Mapping[str, object] | None, args: argparse.Namespace, folder: Path
-) -> dict[str, float]:
-    """One ``wrk`` round: POST ``body`` with a random horizon, or GET ``url`` when None."""
-    script: list[str] = []
-    if body is not None:
+    url: str, body: Mapping[str, object] | None, args: argparse.Namespace, folder: Path,
+    lua: Path | None = None,
+) -> dict[str, float]:  # fmt: skip
+    """One ``wrk`` round: POST ``body`` with a random horizon, or GET ``url`` when None.
+
+    ``lua``, a wrk script of the caller's, makes the requests instead (no warm-up is sent).
+    """
+    script: list[str] = [] if lua is None else ["-s", str(lua)]
+    if body is not None and lua is None:
         (folder / "post.lua").write_text(LUA.replace("{body}", json.dumps(body)))
         script = ["-s", str(folder / "post.lua")]
         # A warm-up of one request per horizon: the first round is the first after it.

@@ -1,0 +1,207 @@
+"""Cost as the work grows: ingest, training, daily jobs and API at 100, 400 and 1,600 tickers.
+
+Each size gets a home of its own under ``--cache`` and a price file of that many tickers: the
+shared ones first, then copies of them on the same NYSE sessions, each rescaled and perturbed
+day by day (no two series are equal; every OHLC relation and adjustment ratio is kept). Then
+each stage runs as a user runs it, through the CLI, in a process of its own, with its
+defaults: ``ingest --file``, ``train --all``, ``predict --all`` and ``monitor run --all`` (the
+daily DAG's two jobs) and ``serve`` under ``wrk``. A stage's seconds and peak memory (its
+largest process) are kept in ``DIR/<size>/<stage>.json``; a later run reads them instead of
+running the stage again, so a run cut short resumes with the stage it stopped in
+(``--fresh`` measures everything again).
+
+    python benchmarks/scale.py [--sizes 100,400,1600] [--cache DIR] [--fresh]
+
+Target (issue 26): each stage grows at most linearly with the tickers; peak memory at 1,600
+tickers under 6 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import requests
+
+from _common import SHARED_FILE, main_with_page
+from serving import free_port, load
+from volforecast.data.sources import PRICE_COLUMNS, load_file
+
+BENCHMARKS = Path(__file__).resolve().parent
+Figures = dict[str, float]
+STAGES = ("ingest", "train", "predict", "monitor", "api")
+COPY_DAILY_NOISE = 0.002
+"""Standard deviation of a copy's daily log perturbation: small beside any stock's returns."""
+
+# Each request names a random stored ticker and horizon; the champion answers it.
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local tickers = {TICKERS}
+request = function()
+  local ticker = tickers[math.random(1, #tickers)]
+  local body = '{"ticker": "' .. ticker .. '", "horizon": ' .. math.random(1, 30) .. '}'
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def prices_of(size: int, shared: pd.DataFrame) -> pd.DataFrame:
+    """``size`` tickers: the shared ones, then rescaled and perturbed copies (``A.S1``, ...)."""
+    names = sorted(shared["ticker"].unique())
+    frames = [shared[shared["ticker"].isin(names[:size])]]
+    by_ticker = dict(tuple(shared.groupby("ticker", sort=True)))
+    rng = np.random.default_rng(size)
+    for n in range(size - min(size, len(names))):
+        source = by_ticker[names[n % len(names)]]
+        copy = source.copy()
+        copy["ticker"] = f"{names[n % len(names)]}.S{n // len(names) + 1}"
+        steps = rng.normal(0.0, COPY_DAILY_NOISE, len(copy))
+        factor = np.exp(rng.uniform(-1.0, 1.0) + np.cumsum(steps))
+        copy[list(PRICE_COLUMNS)] = copy[list(PRICE_COLUMNS)].mul(factor, axis=0).round(4)
+        frames.append(copy)
+    return pd.concat(frames, ignore_index=True)
+
+
+def measured(command: list[str], env: dict[str, str], log: Path) -> Figures:
+    """Seconds and peak memory (GiB, its largest process) of one CLI command, run to its end."""
+    began = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - began
+    if process.returncode not in {0, 3}:  # 3: some tickers failed, the others were done
+        sys.exit(f"{' '.join(command[2:5])} failed ({process.returncode}):\n"
+                 f"{log.read_text()[-3000:]}")  # fmt: skip
+    return {"seconds": seconds, "peak_gib": usage.ru_maxrss / 2**20, "exit": process.returncode}
+
+
+def api_figures(env: dict[str, str], folder: Path, tickers: list[str]) -> Figures:
+    """The API with every model loaded: its first answer for each ticker, then a wrk round."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "volforecast", "serve", "--port", str(port)]
+    with (folder / "serve.log").open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_up(f"{url}/health", process)
+        began = time.perf_counter()
+        for ticker in tickers:  # each ticker's first answer loads and caches its path
+            requests.post(f"{url}/predict", json={"ticker": ticker, "horizon": 30}, timeout=60)
+        first_s = time.perf_counter() - began
+        script = folder / "post.lua"
+        script.write_text(LUA.replace("{TICKERS}", "{" + ",".join(map(json.dumps, tickers)) + "}"))
+        args = argparse.Namespace(connections=32, seconds=10)
+        figures = load(f"{url}/predict", None, args, folder, lua=script)
+        # VmHWM: the server's peak resident memory (one process: `serve` runs uvicorn in it).
+        status = Path(f"/proc/{process.pid}/status").read_text().splitlines()
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return {"first_requests_s": first_s, **figures, "peak_gib": peak_kib / 2**20}
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"the API ended before it answered (exit {process.returncode})")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    sys.exit("the API did not answer within 300 s")
+
+
+def run_size(size: int, shared: pd.DataFrame, cache: Path, fresh: bool) -> dict[str, Figures]:
+    """Every stage at ``size`` tickers: measured now, or read from an earlier run."""
+    folder = cache / str(size)
+    if fresh and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    prices_file = folder / "prices.parquet"
+    if not prices_file.exists():
+        prices_of(size, shared).to_parquet(prices_file)
+    prices = pd.read_parquet(prices_file, columns=["ticker", "date"])
+    tickers = sorted(prices["ticker"].unique())
+    as_of = str(prices["date"].max().date())
+    home = folder / "home"
+    env = {**os.environ, "VOLFORECAST_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    cli = {
+        "ingest": ["ingest", "--file", str(prices_file)],
+        "train": ["train", "--all"],
+        "predict": ["predict", "--all", "--as-of", as_of],
+        "monitor": ["monitor", "run", "--all", "--as-of", as_of],
+    }
+
+    def run(stage: str) -> Figures:
+        if stage == "api":
+            return api_figures(env, folder, tickers)
+        command = [sys.executable, "-m", "volforecast", *cli[stage]]
+        return measured(command, env, folder / f"{stage}.log")
+
+    figures: dict[str, Figures] = {}
+    for stage in STAGES:
+        kept = folder / f"{stage}.json"
+        if kept.exists():
+            figures[stage] = json.loads(kept.read_text())
+            print(f"{size:>6} {stage:<8} read from {kept}")
+            continue
+        print(f"{size:>6} {stage:<8} running ...", flush=True)
+        figures[stage] = {**run(stage), "rows": len(prices), "tickers": len(tickers)}
+        kept.write_text(json.dumps(figures[stage], indent=2))
+    return figures
+
+
+def report(results: dict[int, dict[str, Figures]]) -> None:
+    """Each stage's seconds and memory per size, and its growth against the ticker count."""
+    sizes = sorted(results)
+    print(f"\n{'stage':<10}" + "".join(f"{s:>14,} tickers" for s in sizes))
+    for stage in ("ingest", "train", "predict", "monitor"):
+        cells = [f"{results[s][stage]['seconds']:>12.1f} s {results[s][stage]['peak_gib']:5.2f} G"
+                 for s in sizes]  # fmt: skip
+        print(f"{stage:<10}" + "".join(cells))
+    print(f"{'api p99':<10}" + "".join(f"{results[s]['api']['p99_ms']:>19.1f} ms" for s in sizes))
+    print(f"{'api req/s':<10}" + "".join(f"{results[s]['api']['rps']:>22.0f}" for s in sizes))
+    print(f"{'api first':<10}" + "".join(
+        f"{results[s]['api']['first_requests_s']:>20.1f} s" for s in sizes))  # fmt: skip
+    if len(sizes) < 2:
+        return
+    print("\ngrowth from the smallest size over the tickers' growth (at most 1: linear)")
+    small, large = sizes[0], sizes[-1]
+    ratio = large / small
+    for stage in ("ingest", "train", "predict", "monitor"):
+        grown = results[large][stage]["seconds"] / results[small][stage]["seconds"]
+        print(f"  {stage:<10} x{grown:5.1f} for x{ratio:.0f} tickers: {grown / ratio:.2f}")
+    peak = max(results[large][stage]["peak_gib"] for stage in STAGES)
+    print(f"\npeak memory at {large:,} tickers: {peak:.2f} GiB (target under 6 GiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,400,1600", help="ticker counts, comma-separated")
+    parser.add_argument("--cache", type=Path, default=BENCHMARKS / ".cache" / "scale")
+    parser.add_argument("--fresh", action="store_true", help="measure every stage again")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    shared = load_file(SHARED_FILE).frame
+    results = {}
+    for size in sorted(int(s) for s in args.sizes.split(",")):
+        results[size] = run_size(size, shared, args.cache, args.fresh)
+    report(results)
+
+
+if __name__ == "__main__":
+    main_with_page(main, "Cost as the work grows")
