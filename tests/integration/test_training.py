@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -47,7 +48,7 @@ from volforecast.registry.champion import ChampionChoice
 from volforecast.registry.champion_book import ChampionBook, log_name
 from volforecast.registry.decision import losses_frame
 from volforecast.registry.promotion_log import PromotionLog
-from volforecast.registry.serving import ProductionModels
+from volforecast.registry.serving import ProductionModels, download_models
 from volforecast.registry.tracking import check_server, connect
 from volforecast.settings import ChampionSettings, PromotionSettings, Settings
 
@@ -453,7 +454,7 @@ def test_a_pooled_lstm_that_fails_after_training_ends_its_run_as_failed(
 
 
 def test_training_decides_each_tickers_champion_and_logs_only_the_changes(
-    tracked: Settings, engine: Engine
+    tracked: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tag = f"C{uuid.uuid4().hex[:6].upper()}"
     frame = _unique_tickers(tag)
@@ -498,6 +499,23 @@ def test_training_decides_each_tickers_champion_and_logs_only_the_changes(
         assert second.metrics == pytest.approx(first.metrics, rel=1e-9, nan_ok=True)
     assert all(len(log_.events(log_name(t))) == 1 for t in tickers)
     assert all(ChampionBook(engine).all()[t].decided_at > stored[t].since for t in tickers)
+
+    # Trained again on the same prices (forced): no challenger beats production, and the
+    # champions read production's losses from those decisions instead of loading it again.
+    loaded: list[tuple[str, str]] = []
+
+    def download(name: str, version: str) -> Any:
+        loaded.append((name, version))
+        return download_models(name, version)
+
+    monkeypatch.setattr("volforecast.jobs.champion.download_models", download)
+    forced = train(engine, tracked, TrainConfig(models=("garch", "har"), force=True), tickers)
+    assert forced.champions is not None
+    assert forced.complete
+    assert not any(o.promoted for o in forced.outcomes)
+    assert loaded == []
+    for first, third in zip(report.champions.choices, forced.champions.choices, strict=True):
+        assert third.metrics == pytest.approx(first.metrics, rel=1e-9, nan_ok=True)
 
     # A champion set to the loser is handed back at once when no significance is asked for.
     ticker = tickers[0]

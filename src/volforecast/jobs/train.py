@@ -387,8 +387,9 @@ class Trainer:
     under_way: str | None = None
     """What is being trained now, for the same report."""
     judged: Judged = field(default_factory=dict)
-    """Each decided version's losses on this run's test windows: the champions' decision
-    reads a production version from here instead of loading and forecasting it again."""
+    """Each decided version's losses on this run's test windows, and those of the production
+    version it was compared with: the champions' decision reads a production version from here
+    instead of loading and forecasting it again."""
     fresh: dict[tuple[str, str], Member] = field(default_factory=dict)
     """Members this run trained, by (model, ticker), for the combinations trained after them."""
 
@@ -472,11 +473,15 @@ class Trainer:
             if not set(served) & set(datasets):
                 msg = f"{name} v{production} does not serve {', '.join(datasets)}"
                 raise ValueError(msg)
-            return pd.concat(
+            losses = pd.concat(
                 evaluate(served[t], d, self.settings).decision_losses
                 for t, d in datasets.items()
                 if t in served
             )
+            # Kept: production stays when the challenger loses, and the champions compare it
+            # on these same windows.
+            self.judged[(name, production)] = losses
+            return losses
 
         return losses_of
 
