@@ -27,7 +27,6 @@ import os
 import resource
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -35,6 +34,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from mlflow import MlflowClient
 
 from _common import SHARED_FILE, main_with_page
+from volforecast.core.parallel import default_workers
 from volforecast.data.db import create_db_engine, ensure_schema
 from volforecast.data.repositories.metrics import MetricRepository
 from volforecast.data.repositories.prices import PriceRepository
@@ -69,10 +69,9 @@ def main() -> None:
 
     # Forced: the prices do not change between passes here, as they would from week to week.
     # The models and the LSTM with their defaults, as `volforecast train --all` trains them.
-    config = TrainConfig(force=True)
-    if args.workers:
-        config = replace(config, workers=args.workers)
-    print(f"MLflow: {settings.mlflow_tracking_uri}; workers {config.workers}; LSTM {LstmConfig()}")
+    config = TrainConfig(workers=args.workers or None, force=True)
+    workers = args.workers or f"{default_workers()} (the default)"
+    print(f"MLflow: {settings.mlflow_tracking_uri}; workers {workers}; LSTM {LstmConfig()}")
     print(f"models: {', '.join(config.models)} (the catalog's candidates)")
     for number in range(1, args.passes + 1):
         began = time.perf_counter()

@@ -513,7 +513,9 @@ def test_training_decides_each_tickers_champion_and_logs_only_the_changes(
     assert forced.champions is not None
     assert forced.complete
     assert not any(o.promoted for o in forced.outcomes)
-    assert loaded == []
+    trained = {o.registered_model for o in forced.outcomes}
+    assert len(trained) == 2 * len(tickers)
+    assert [v for v in loaded if v[0] in trained] == []  # (other tests' pooled LSTM may be)
     for first, third in zip(report.champions.choices, forced.champions.choices, strict=True):
         assert third.metrics == pytest.approx(first.metrics, rel=1e-9, nan_ok=True)
 

@@ -11,6 +11,11 @@ MAX_DEFAULT_WORKERS = 8
 and past eight they mostly queue on the tracking store's writes."""
 
 
+MIN_TASKS_FOR_WORKERS = 16
+"""Fewest tickers a stage hands to workers it was not asked for: a worker takes seconds to
+start (it imports MLflow, torch and the models), more than a few tickers' fits take."""
+
+
 def default_workers() -> int:
     """Worker processes a job starts when none are asked for: one per usable core, up to 8.
 
@@ -19,6 +24,15 @@ def default_workers() -> int:
     """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(usable or 1, MAX_DEFAULT_WORKERS))
+
+
+def stage_workers(tickers: int, asked: int | None) -> int:
+    """Processes for a job's stage of ``tickers`` (1: the job's own): as asked, else as worth it."""
+    if tickers <= 1:
+        return 1
+    if asked is not None:
+        return asked
+    return default_workers() if tickers >= MIN_TASKS_FOR_WORKERS else 1
 
 
 def one_blas_thread() -> None:

@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 
 from volforecast.core.features import DailyData
 from volforecast.core.interrupt import deferred_interrupts, raise_if_interrupted
-from volforecast.core.parallel import default_workers
+from volforecast.core.parallel import default_workers, stage_workers
 from volforecast.data.db import ensure_schema
 from volforecast.data.leases import JobLease
 from volforecast.data.quality.gate import stored_unreadable
@@ -90,9 +90,10 @@ class TrainConfig:
     """Log a forecast plot (PNG) with each run."""
     actor: str | None = None
     """Who the promotion log names; ``user@host`` when None."""
-    workers: int = field(default_factory=default_workers)
+    workers: int | None = None
     """Processes that fit, evaluate, plot and publish per-ticker models, and the pooled LSTM's
-    CPU threads; one per usable core by default (up to 8)."""
+    CPU threads. None: one per usable core (up to 8), and a stage of fewer than 16 tickers
+    runs in the job's own process (:data:`~volforecast.core.parallel.MIN_TASKS_FOR_WORKERS`)."""
     warm_start: bool = True
     """Start the pooled LSTM from production's weights when it serves the same tickers."""
     force: bool = False
@@ -341,7 +342,7 @@ def _train_all(
             outcomes += pooled(trainer, model_name, list(datasets.values()))
             stage = f"{model_name} (pooled): train, evaluate, log, register"
         else:
-            outcomes += per_ticker(trainer, model_name, datasets, config.workers)
+            outcomes += per_ticker(trainer, model_name, datasets)
             stage = f"{model_name}: fit, evaluate, log, register"
         stages[stage] = time.perf_counter() - began
     return outcomes
@@ -396,8 +397,12 @@ class Trainer:
     def __post_init__(self) -> None:
         self.client: MlflowClient = self.publisher.client
         self.settings: Settings = self.publisher.settings
-        self.pool = WorkerPool(self.config.workers, self.settings)
+        self.pool = WorkerPool(self.config.workers or default_workers(), self.settings)
         """The job's worker processes, kept from stage to stage; :func:`train` ends them."""
+
+    def workers_for(self, tickers: int) -> int:
+        """Processes for a stage of ``tickers`` (1: this one)."""
+        return stage_workers(tickers, self.config.workers)
 
     def unchanged(self, name: str, print_: str) -> Any:
         """The latest version of ``name`` when it has this fingerprint (None otherwise)."""

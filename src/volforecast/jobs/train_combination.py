@@ -76,7 +76,7 @@ def combinations(
             else:
                 outcomes.append(built)
 
-    workers = trainer.config.workers if len(datasets) > 1 else 1
+    workers = trainer.workers_for(len(datasets))
     with tempfile.TemporaryDirectory() as folder:
         published = publish_all(trainer, model_name, fits(Path(folder)), workers, _ERRORS)
     return sorted(outcomes + published, key=lambda o: o.ticker)

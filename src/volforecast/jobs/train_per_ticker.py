@@ -54,10 +54,8 @@ def prepare(
                     evaluated.paths)  # fmt: skip
 
 
-def per_ticker(
-    trainer: Trainer, model_name: str, datasets: dict[str, DailyData], workers: int
-) -> list[Outcome]:
-    """Fit, log and register every ticker (in ``workers`` processes); judge each as it comes."""
+def per_ticker(trainer: Trainer, model_name: str, datasets: dict[str, DailyData]) -> list[Outcome]:
+    """Fit, log and register every ticker (in the job's workers); judge each as it comes."""
     outcomes = []
     hashes = {t: data_hash(trainer.rows_by_ticker[t]) for t in datasets}
     todo = {}
@@ -75,5 +73,5 @@ def per_ticker(
         fit = partial(prepare, model_name, settings=trainer.settings, folder=Path(tmp),
                       plots=trainer.config.plots)  # fmt: skip
         fits = ((d, partial(fit, d, input_hash=hashes[t])) for t, d in todo.items())
-        outcomes += publish_all(trainer, model_name, fits, workers if len(todo) > 1 else 1)
+        outcomes += publish_all(trainer, model_name, fits, trainer.workers_for(len(todo)))
     return sorted(outcomes, key=lambda o: o.ticker)

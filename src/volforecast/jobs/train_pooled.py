@@ -101,9 +101,9 @@ def _warm_start(
     A weekly retrain then fine-tunes last week's weights on a week more data instead of
     learning from scratch; it is still judged against production like any challenger.
     """
-    # The per-ticker stages' worker processes have ended: the network trains on their cores
-    # (on idle cores more threads train faster), unless the caller set its threads.
-    settings = {"cpu_threads": max(1, trainer.config.workers), **trainer.config.lstm_settings}
+    # The job's workers wait idle meanwhile: the network trains on their cores (on idle cores
+    # more threads train faster), unless the caller set its threads.
+    settings = {"cpu_threads": trainer.pool.size, **trainer.config.lstm_settings}
     production = trainer.registry.alias_version(name, names.PRODUCTION)
     if not trainer.config.warm_start or production is None:
         return datasets, None, settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -43,7 +42,7 @@ WorkersOption = Annotated[
     typer.Option(
         min=0,
         help="Processes that fit and publish per-ticker models (and the LSTM's CPU threads); "
-        "0 = one per usable core, up to 8.",
+        "0 = one per usable core, up to 8, for stages of 16 tickers or more.",
     ),
 ]
 ForceOption = Annotated[
@@ -120,9 +119,8 @@ def train(
         chosen = options.chosen_tickers(tickers, all_tickers)
     lstm = options.lstm_settings(max_epochs=lstm_epochs, batch_size=lstm_batch_size,
                                  stride=lstm_stride, patience=lstm_patience)  # fmt: skip
-    config = TrainConfig(names, lstm, plots=plots, force=force, champions=champions)
-    if workers:
-        config = replace(config, workers=workers)
+    config = TrainConfig(names, lstm, plots=plots, workers=workers or None, force=force,
+                         champions=champions)  # fmt: skip
     with errors(), progress() as bar:
         try:
             report = run_train(store, given, config, chosen, on_epoch=epoch_bar(bar),
