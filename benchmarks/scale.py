@@ -6,9 +6,10 @@ day by day (no two series are equal; every OHLC relation and adjustment ratio is
 each stage runs as a user runs it, through the CLI, in a process of its own, with its
 defaults: ``ingest --file``, ``train --all``, ``predict --all`` and ``monitor run --all`` (the
 daily DAG's two jobs) and ``serve`` under ``wrk``. A stage's seconds and peak memory (its
-largest process) are kept in ``DIR/<size>/<stage>.json``; a later run reads them instead of
-running the stage again, so a run cut short resumes with the stage it stopped in
-(``--fresh`` measures everything again).
+process and workers together, sampled every half second) are kept in
+``DIR/<size>/<stage>.json``; a later run reads them instead of running the stage again, so a
+run cut short resumes with the stage it stopped in. A stage cut short itself starts its size
+again from the price file (``--fresh`` measures everything again).
 
     python benchmarks/scale.py [--sizes 100,400,1600] [--cache DIR] [--fresh]
 
@@ -24,7 +25,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,44 +73,102 @@ def prices_of(size: int, shared: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def measured(command: list[str], env: dict[str, str], log: Path) -> Figures:
-    """Seconds and peak memory (GiB, its largest process) of one CLI command, run to its end."""
+class TreeMemory:
+    """The peak of the summed resident memory of a process and its descendants, sampled.
+
+    A training's workers are processes of their own: the job's memory is their sum, which no
+    single process's peak (``ru_maxrss``) shows.
+    """
+
+    def __init__(self, pid: int, every_s: float = 0.5) -> None:
+        self.peak_gib = 0.0
+        self._pid, self._every_s = pid, every_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak_gib
+
+    def _sample(self) -> None:
+        while not self._done.wait(self._every_s):
+            self.peak_gib = max(self.peak_gib, _tree_rss_kib(self._pid) / 2**20)
+
+
+def _tree_rss_kib(root: int) -> int:
+    """Resident memory (KiB) of ``root`` and every process below it, from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        rss[int(entry.name)] = next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")), 0
+        )
+    tree, grown = {root}, True
+    while grown:
+        below = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grown = bool(below)
+    return sum(rss.get(pid, 0) for pid in tree)
+
+
+def measured(command: list[str], env: dict[str, str], folder: Path, stage: str) -> Figures:
+    """Seconds and peak memory (GiB, the process and its workers together) of a CLI command."""
     began = time.perf_counter()
-    with log.open("w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with (folder / f"{stage}.log").open("w") as out:
+        process = subprocess.Popen(command, env=env, cwd=folder, stdout=out,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+        memory = TreeMemory(process.pid)
+        process.wait()
+    peak_gib = memory.stop()
     seconds = time.perf_counter() - began
     if process.returncode not in {0, 3}:  # 3: some tickers failed, the others were done
-        sys.exit(f"{' '.join(command[2:5])} failed ({process.returncode}):\n"
-                 f"{log.read_text()[-3000:]}")  # fmt: skip
-    return {"seconds": seconds, "peak_gib": usage.ru_maxrss / 2**20, "exit": process.returncode}
+        sys.exit(f"{stage} failed ({process.returncode}):\n"
+                 f"{(folder / f'{stage}.log').read_text()[-3000:]}")  # fmt: skip
+    return {"seconds": seconds, "peak_gib": peak_gib, "exit": process.returncode}
 
 
 def api_figures(env: dict[str, str], folder: Path, tickers: list[str]) -> Figures:
-    """The API with every model loaded: its first answer for each ticker, then a wrk round."""
+    """The API with every model loaded: its first answer for each ticker, then a wrk round.
+
+    Only the tickers it answers go into the round: one whose every model failed (too short a
+    history) has nothing to serve, and its quick 404s would flatter the figures.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "volforecast", "serve", "--port", str(port)]
     with (folder / "serve.log").open("w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=env, cwd=folder, stdout=out,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
     try:
         _wait_until_up(f"{url}/health", process)
         began = time.perf_counter()
-        for ticker in tickers:  # each ticker's first answer loads and caches its path
-            requests.post(f"{url}/predict", json={"ticker": ticker, "horizon": 30}, timeout=60)
+        served = [  # each ticker's first answer loads and caches its path
+            t for t in tickers
+            if requests.post(f"{url}/predict", json={"ticker": t, "horizon": 30},
+                             timeout=60).status_code == 200
+        ]  # fmt: skip
         first_s = time.perf_counter() - began
         script = folder / "post.lua"
-        script.write_text(LUA.replace("{TICKERS}", "{" + ",".join(map(json.dumps, tickers)) + "}"))
+        script.write_text(LUA.replace("{TICKERS}", "{" + ",".join(map(json.dumps, served)) + "}"))
         args = argparse.Namespace(connections=32, seconds=10)
         figures = load(f"{url}/predict", None, args, folder, lua=script)
-        # VmHWM: the server's peak resident memory (one process: `serve` runs uvicorn in it).
-        status = Path(f"/proc/{process.pid}/status").read_text().splitlines()
-        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+        peak_gib = _tree_rss_kib(process.pid) / 2**20  # its models loaded, after the round
     finally:
         process.terminate()
         process.wait(timeout=60)
-    return {"first_requests_s": first_s, **figures, "peak_gib": peak_kib / 2**20}
+    if figures["non_2xx"]:
+        sys.exit(f"the API refused {figures['non_2xx']:.0f} requests for tickers it serves")
+    return {"first_requests_s": first_s, "served": len(served), **figures, "peak_gib": peak_gib}
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -125,19 +186,29 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def run_size(size: int, shared: pd.DataFrame, cache: Path, fresh: bool) -> dict[str, Figures]:
-    """Every stage at ``size`` tickers: measured now, or read from an earlier run."""
+    """Every stage at ``size`` tickers: measured now, or read from an earlier run.
+
+    A stage cut short leaves its home part-done (models registered, rows stored), which would
+    make a rerun of it look cheap: the size then starts again from its price file.
+    """
     folder = cache / str(size)
-    if fresh and folder.exists():
-        shutil.rmtree(folder)
+    cut_short = [s for s in STAGES if (folder / f"{s}.started").exists()]
+    if folder.exists() and (fresh or cut_short):
+        if cut_short and not fresh:
+            print(f"{size:>6} {cut_short[0]} was cut short: this size starts again")
+        for path in folder.iterdir():
+            if path.name != "prices.parquet":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     prices_file = folder / "prices.parquet"
     if not prices_file.exists():
-        prices_of(size, shared).to_parquet(prices_file)
+        _atomic(prices_file, lambda tmp: prices_of(size, shared).to_parquet(tmp))
     prices = pd.read_parquet(prices_file, columns=["ticker", "date"])
     tickers = sorted(prices["ticker"].unique())
     as_of = str(prices["date"].max().date())
-    home = folder / "home"
-    env = {**os.environ, "VOLFORECAST_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # The benchmark's own home only: no developer's database, registry or API key, no .env.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOLFORECAST_", "MLFLOW_"))}
+    env |= {"VOLFORECAST_HOME": str(folder / "home"), "MLFLOW_DISABLE_TELEMETRY": "true"}
     cli = {
         "ingest": ["ingest", "--file", str(prices_file)],
         "train": ["train", "--all"],
@@ -149,7 +220,7 @@ def run_size(size: int, shared: pd.DataFrame, cache: Path, fresh: bool) -> dict[
         if stage == "api":
             return api_figures(env, folder, tickers)
         command = [sys.executable, "-m", "volforecast", *cli[stage]]
-        return measured(command, env, folder / f"{stage}.log")
+        return measured(command, env, folder, stage)
 
     figures: dict[str, Figures] = {}
     for stage in STAGES:
@@ -159,9 +230,18 @@ def run_size(size: int, shared: pd.DataFrame, cache: Path, fresh: bool) -> dict[
             print(f"{size:>6} {stage:<8} read from {kept}")
             continue
         print(f"{size:>6} {stage:<8} running ...", flush=True)
+        (folder / f"{stage}.started").touch()
         figures[stage] = {**run(stage), "rows": len(prices), "tickers": len(tickers)}
-        kept.write_text(json.dumps(figures[stage], indent=2))
+        _atomic(kept, lambda tmp, f=figures[stage]: tmp.write_text(json.dumps(f, indent=2)))
+        (folder / f"{stage}.started").unlink()
     return figures
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` through a temporary file: a kill leaves the old file or none."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    tmp.replace(path)
 
 
 def report(results: dict[int, dict[str, Figures]]) -> None:
@@ -199,7 +279,7 @@ def main() -> None:
     shared = load_file(SHARED_FILE).frame
     results = {}
     for size in sorted(int(s) for s in args.sizes.split(",")):
-        results[size] = run_size(size, shared, args.cache, args.fresh)
+        results[size] = run_size(size, shared, args.cache.resolve(), args.fresh)
     report(results)
 
 

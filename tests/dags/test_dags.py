@@ -160,7 +160,9 @@ def test_the_training_dag_registers_models_and_a_failing_chunk_costs_only_itself
     assert states[("choose_champions", -1)]["state"] == "success"
     assert states[("compare_models", -1)]["state"] == "success"
 
-    client = MlflowClient(Settings(home=tmp_path / "var").mlflow_tracking_uri)
+    # The registry named too: an earlier test's MLFLOW_REGISTRY_URI may linger in os.environ.
+    uri = Settings(home=tmp_path / "var").mlflow_tracking_uri
+    client = MlflowClient(uri, registry_uri=uri)
     names = [f"{family}_volatility_{index}" for family in ("garch", "gjr_garch_t", "har",
              "har_lstm", "har_lstm_gjr_garch_t") for index in ("gspc", "ixic")]  # fmt: skip
     names.append("lstm_volatility_pooled")
@@ -388,7 +390,7 @@ def test_the_prediction_dag_promotes_a_waiting_challenger_after_n_live_days_and_
     _volforecast(env, "ingest", "--sample")
     settings = Settings(home=home, promotion=PromotionSettings(min_live_days=3))
     engine = create_db_engine(settings)
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    client = MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
     promotions = PromotionLog(engine)
     dates = pd.bdate_range("2017-01-02", periods=60)
     losses = 0.2 + np.random.default_rng(1).exponential(0.5, len(dates))

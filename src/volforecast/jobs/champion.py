@@ -136,6 +136,25 @@ _DECIDE_AGAIN = (
 _NO_LOSSES = pd.DataFrame({"ticker": [], "origin_date": pd.DatetimeIndex([]), "loss": []})
 
 
+def champions_after_training(
+    engine: Engine,
+    settings: Settings,
+    client: MlflowClient,
+    datasets: dict[str, DailyData],
+    actor: str,
+    judged: Judged,
+) -> ChampionReport:
+    """The champions after training; a failure leaves them as they were, not the training."""
+    try:
+        return choose_champions(engine, settings, client, datasets, actor=actor, judged=judged)
+    except Exception as exc:  # the versions stand; the report says why
+        if unanswered(exc) is not None:
+            raise  # a dead tracking server: one sentence, as at any stage
+        why = f"champions not decided, kept as they were: {exc}"
+        log.warning(why)
+        return ChampionReport([], dict.fromkeys(sorted(datasets), why))
+
+
 def _candidate_losses(
     client: MlflowClient, datasets: Mapping[str, DailyData], settings: Settings, judged: Judged
 ) -> tuple[Losses, dict[str, str]]:

@@ -64,7 +64,10 @@ def publish_all(
     trainer: Trainer, model_name: str, fits: Iterable[tuple[DailyData, Callable[[], Prepared]]],
     workers: int, errors: tuple[type[Exception], ...] = FIT_ERRORS,
 ) -> list[Outcome]:  # fmt: skip
-    """Run each fit, log and register its model (in ``workers`` processes); judge each here.
+    """Run each fit, log and register its model (by the job's workers); judge each here.
+
+    ``workers`` above 1 hands the fits to the job's worker processes (all of them); 1 runs
+    them here, one by one.
 
     ``fits`` is read as the work goes on: what it does between two fits (a combination's
     members gathered here) overlaps with the workers' logging. A ticker whose fit, logging or

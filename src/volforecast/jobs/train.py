@@ -44,7 +44,7 @@ from volforecast.errors import RegistryError, TrackingUnavailableError, UnknownT
 from volforecast.evaluation.test_window import evaluate
 from volforecast.faults import checkpoint
 from volforecast.jobs.backtest import daily_data_by_ticker
-from volforecast.jobs.champion import ChampionReport, Judged, choose_champions
+from volforecast.jobs.champion import ChampionReport, Judged, champions_after_training
 from volforecast.jobs.combination_members import Member
 from volforecast.jobs.live_ab import live_days
 from volforecast.jobs.market import refresh_market, with_market
@@ -212,8 +212,8 @@ def train(
             if config.champions:
                 checkpoint("train.before_champions")
                 began = time.perf_counter()
-                champions = _champions(engine, settings, client, datasets, registry.actor,
-                                       trainer.judged)  # fmt: skip
+                champions = champions_after_training(engine, settings, client, datasets,
+                                                     registry.actor, trainer.judged)  # fmt: skip
                 stages["champions"] = time.perf_counter() - began
         stages["total"] = time.perf_counter() - started
         # A ticker retrained for any reason (the weekly run, a triggered one, --queued)
@@ -241,25 +241,6 @@ class TrainingInterrupted(KeyboardInterrupt):
         """Outcomes of the versions registered and decided before the interrupt."""
         self.cut_short = cut_short
         """What was under way, e.g. ``the pooled LSTM, in epoch 3 of at most 20``."""
-
-
-def _champions(
-    engine: Engine,
-    settings: Settings,
-    client: MlflowClient,
-    datasets: dict[str, DailyData],
-    actor: str,
-    judged: Judged,
-) -> ChampionReport:
-    """The champions after training; a failure leaves them as they were, not the training."""
-    try:
-        return choose_champions(engine, settings, client, datasets, actor=actor, judged=judged)
-    except Exception as exc:  # the versions stand; the report says why
-        if unanswered(exc) is not None:
-            raise  # a dead tracking server: one sentence, as at any stage
-        why = f"champions not decided, kept as they were: {exc}"
-        log.warning(why)
-        return ChampionReport([], dict.fromkeys(sorted(datasets), why))
 
 
 def load_datasets(

@@ -67,16 +67,16 @@ class WorkerPool:
 
     def stop(self) -> None:
         """Drop the tasks not begun; wait for the workers to end the step they are in."""
-        if self._executor is not None and self._stop is not None:
+        executor, self._executor = self._executor, None  # forgotten first: never shut twice
+        if executor is not None and self._stop is not None:
             self._stop.set()
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+            executor.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         """End the workers once their tasks are done (the job's last stage is over)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
 
 
 @contextlib.contextmanager
