@@ -158,6 +158,8 @@ def api_figures(env: dict[str, str], folder: Path, tickers: list[str]) -> Figure
                              timeout=60).status_code == 200
         ]  # fmt: skip
         first_s = time.perf_counter() - began
+        if not served:
+            sys.exit(f"the API answered none of the {len(tickers)} tickers: see {folder}/serve.log")
         script = folder / "post.lua"
         script.write_text(LUA.replace("{TICKERS}", "{" + ",".join(map(json.dumps, served)) + "}"))
         args = argparse.Namespace(connections=32, seconds=10)
