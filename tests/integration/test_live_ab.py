@@ -319,7 +319,8 @@ def test_a_training_while_a_challenger_waits_leaves_it_waiting(
     train(engine, settings, config, ["^GSPC"])
     # Past its time (2 N + 10 weekdays), the waiting v2 would be replaced instead.
     client.set_model_version_tag(GSPC, "2", names.TAG_LIVE_SINCE, "2018-06-01")
-    assert registry._waiting_version(GSPC, "4") is None
+    v4_tags = client.get_model_version(GSPC, "4").tags
+    assert registry._waiting_version(GSPC, "4", v4_tags) is None
     client.set_model_version_tag(GSPC, "2", names.TAG_LIVE_SINCE, "2018-12-20")
     dates = pd.bdate_range("2017-01-02", periods=60)
     losses = 0.2 + np.random.default_rng(2).exponential(0.5, len(dates))

@@ -57,12 +57,22 @@ def default_actor() -> str:
 
 def alias_version(client: MlflowClient, name: str, alias: Alias) -> str | None:
     """The version ``alias`` of registered model ``name`` points at; None if none."""
+    return aliases_of(client, name).get(alias)
+
+
+def aliases_of(client: MlflowClient, name: str) -> dict[str, str]:
+    """Where each alias of registered model ``name`` points; {} before its first version.
+
+    One registry call for every alias: each of MlflowClient's alias calls first reads the
+    registered model anyway (to refuse a prompt), so asking per alias costs twice as many.
+    """
     try:
-        return str(client.get_model_version_by_alias(name, alias).version)
+        found = client.get_registered_model(name).aliases
     except MlflowException as exc:
         if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
-            return None
+            return {}
         raise
+    return {alias: str(version) for alias, version in found.items()}
 
 
 LossesOf = Callable[[str], pd.DataFrame]
@@ -88,12 +98,11 @@ class Registry:
 
     def alias_version(self, name: str, alias: Alias) -> str | None:
         """The version ``alias`` points at, or None."""
-        return alias_version(self.client, name, alias)
+        return aliases_of(self.client, name).get(alias)
 
     def converged(self, name: str, version: str) -> bool:
         """Whether the version's fit converged (its tag says so)."""
-        tags = self._version(name, version).tags or {}
-        return bool(tags.get(TAG_CONVERGED, "false").lower() == "true")
+        return _converged(self._version(name, version).tags)
 
     def consider(
         self,
@@ -114,8 +123,9 @@ class Registry:
         would ever end. ``live_days_of(v)`` counts the waiting version's live days for the
         reason. Safe to call from two processes at once.
         """
-        converged = self.converged(name, version)
-        waiting = self._waiting_version(name, version)
+        tags = self._version(name, version).tags or {}  # also: the version exists
+        converged = _converged(tags)
+        waiting = self._waiting_version(name, version, tags)
         if waiting is None:
             self._retrying(name, lambda: self._register(name, version))
         checkpoint("promotion.after_challenger")
@@ -133,7 +143,7 @@ class Registry:
                 elif decision.promote:
                     self._move(
                         name, PRODUCTION, version, "promote", decision.reason, decision.metrics,
-                        expect=production, candidate=version,
+                        expect=production, candidate=version, known=True,
                     )  # fmt: skip
                 else:
                     self._record(name, version, production, decision)
@@ -242,7 +252,7 @@ class Registry:
         replaced = self.alias_version(name, CHALLENGER)
         event = self._move(
             name, CHALLENGER, version, "register", "registered by a training run", {},
-            candidate=version,
+            candidate=version, known=True,
         )  # fmt: skip
         if replaced is not None and replaced != version and self._is_live(name, replaced):
             # Only without live days asked (a waiting challenger is never replaced otherwise).
@@ -252,16 +262,22 @@ class Registry:
     def _is_live(self, name: str, version: str) -> bool:
         return (self._version(name, version).tags or {}).get(TAG_DECISION) == LIVE
 
-    def _waiting_version(self, name: str, version: str) -> str | None:
-        """The other version that waits for live evidence as challenger, if live days are asked."""
+    def _waiting_version(self, name: str, version: str, tags: dict[str, str]) -> str | None:
+        """The other version that waits for live evidence as challenger, if live days are asked.
+
+        ``tags`` are ``version``'s.
+        """
         days = self.settings.min_live_days
-        if not days or self.alias_version(name, PRODUCTION) is None:
-            return None  # nothing to be judged beside: the new version goes on as before
-        current = self.alias_version(name, CHALLENGER)
-        if current is None or current == version or not self._is_live(name, current):
+        if not days:
             return None
-        since = (self._version(name, current).tags or {}).get(TAG_LIVE_SINCE)
-        end = (self._version(name, version).tags or {}).get(TAG_DATA_END)
+        aliases = aliases_of(self.client, name)
+        current = aliases.get(CHALLENGER)
+        if aliases.get(PRODUCTION) is None or current is None or current == version:
+            return None  # nothing to be judged beside: the new version goes on as before
+        current_tags = self._version(name, current).tags or {}
+        if current_tags.get(TAG_DECISION) != LIVE:
+            return None
+        since, end = current_tags.get(TAG_LIVE_SINCE), tags.get(TAG_DATA_END)
         if since and end and live_overdue(since, end, days):
             log.warning("%s v%s: its A/B ran past its time; v%s replaces it", name, current,
                         version)  # fmt: skip
@@ -314,7 +330,7 @@ class Registry:
             served.append(current)  # an alias moved outside volforecast: start from it
         return served[-2] if len(served) >= 2 else None
 
-    def _move(
+    def _move(  # noqa: PLR0913  (the log entry's fields)
         self,
         name: str,
         alias: Alias,
@@ -325,10 +341,12 @@ class Registry:
         *,
         expect: str | None = None,
         candidate: str | None = None,
+        known: bool = False,
     ) -> PromotionEvent:
         # A reject moves nothing: it logs that production (``version``, maybe None) stays.
+        # ``known``: the caller has read the version already, so it is not looked up again.
         moves = action not in STAYS
-        if moves:
+        if moves and not known:
             self._version(name, str(version))
         seq = self.log.next_seq(name)
         previous = self.alias_version(name, alias)
@@ -384,3 +402,7 @@ class Registry:
         # training settles it from the entry (volforecast.registry.recovery).
         self.client.set_model_version_tag(name, version, TAG_DECISION, LIVE)
         return waiting
+
+
+def _converged(tags: dict[str, str] | None) -> bool:
+    return bool((tags or {}).get(TAG_CONVERGED, "false").lower() == "true")
