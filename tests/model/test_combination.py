@@ -83,3 +83,32 @@ def test_fixed_weights_weigh_its_members_and_survive_a_save(
     for bad in ((0.5, 0.6), (1.0, 0.0), (0.5, 0.25, 0.25)):
         with pytest.raises(ConfigurationError, match="sum to one"):
             CombinationModel(["har", "garch"], bad)
+
+
+def test_its_standardized_returns_read_its_members_pools(
+    gspc: DailyData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each member forecasts its thousand days once, for its own pool, and never again for
+    # the combination's; a zero return (z = 0 says nothing of the variance) is forecast.
+    arrays = {k: v.copy() for k, v in gspc.head(1600).to_arrays().items()}
+    arrays["returns_pct"][-500] = 0.0
+    data = DailyData.from_arrays(gspc.ticker, arrays)
+    fitted = {"har": build_model("har").fit(data), "garch": build_model("garch").fit(data)}
+    combination = CombinationModel.of_members(fitted, {"har": "1", "garch": "1"}, data, (0.3, 0.7))
+    origins = np.arange(max(combination.warmup_days, len(data) - 1001), len(data) - 1)
+    sigma2 = combination.forecast_paths(data, origins, 1)[:, 0]
+    expected = data.returns_pct[origins + 1] / np.sqrt(sigma2)
+    assert expected[-500] == 0.0
+    asked: list[int] = []
+    forecast_paths = VolatilityModel.forecast_paths
+
+    def counted(self: VolatilityModel, *args: object, **kwargs: object) -> np.ndarray:
+        asked.append(len(args[1]))  # type: ignore[arg-type]
+        return forecast_paths(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(VolatilityModel, "forecast_paths", counted)
+    pool = combination.standardized_returns()
+    assert_allclose(pool, expected, rtol=1e-10)
+    assert asked.count(len(origins)) == 2  # each member's own pool
+    zeros = int((data.returns_pct[origins + 1] == 0).sum())  # this one and any in the data
+    assert sorted(n for n in asked if n != len(origins)) == [zeros, zeros]

@@ -183,13 +183,13 @@ def test_a_saved_model_keeps_its_standardized_returns_and_computes_only_the_days
     fresh = VolatilityModel.load(saved)
     later = gspc.head(len(data) + 20)
     asked: list[int] = []
-    forecast_paths = kept.forecast_paths
+    one_step = kept._one_step_sigma2
 
-    def counting(data: DailyData, origins: np.ndarray, horizon: int = MAX_HORIZON) -> np.ndarray:
+    def counting(data: DailyData, origins: np.ndarray) -> np.ndarray:
         asked.append(len(origins))
-        return forecast_paths(data, origins, horizon)
+        return one_step(data, origins)
 
-    kept.forecast_paths = counting  # type: ignore[method-assign]
+    kept._one_step_sigma2 = counting  # type: ignore[method-assign]
     pool = kept.update(later).standardized_returns()
     assert asked == [20], "only the 20 days after the saved ones are forecast"
     assert_allclose(pool, fresh.update(later).standardized_returns(), rtol=1e-10)

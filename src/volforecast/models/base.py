@@ -339,10 +339,26 @@ class VolatilityModel(ABC):
         z = np.full(len(dates), np.nan) if self._pool is None else self._pool.known(data, dates)
         todo = np.flatnonzero(~np.isfinite(z))
         if len(todo):
-            sigma2 = self.forecast_paths(data, origins[todo], 1)[:, 0]
+            sigma2 = self._one_step_sigma2(data, origins[todo])
             z[todo] = data.returns_pct[origins[todo] + 1] / np.sqrt(sigma2)
         self._pool = ReturnPool(pd.Series(z, index=dates), data)
         return z
+
+    def kept_standardized_returns(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        """Its standardized returns on ``dates`` (days of its data) once computed, else NaN.
+
+        Its pool over the last :data:`TAIL_POOL_DAYS` days is computed first if it is not
+        yet; a history too short for one leaves every value NaN.
+        """
+        with contextlib.suppress(ValueError, ArithmeticError):
+            self.standardized_returns()
+        if self._pool is None:
+            return np.full(len(dates), np.nan)
+        return self._pool.known(self.data, dates)
+
+    def _one_step_sigma2(self, data: DailyData, origins: np.ndarray) -> np.ndarray:
+        """The one-step variance forecasts from ``origins`` behind :meth:`standardized_returns`."""
+        return self.forecast_paths(data, origins, 1)[:, 0]
 
     @property
     def warmup_days(self) -> int:

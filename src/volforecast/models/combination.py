@@ -159,6 +159,31 @@ class CombinationModel(VolatilityModel):
             self.weights,
         )
 
+    def _one_step_sigma2(self, data: DailyData, origins: np.ndarray) -> np.ndarray:
+        r"""The weighted mean of the members' one-step variances, read from their own pools.
+
+        Notes
+        -----
+        A member's pool holds :math:`z_{m,t} = r_t / \sigma_{m,t|t-1}`, so its variance is
+        :math:`(r_t / z_{m,t})^2` wherever :math:`r_t \neq 0`; only the other days are
+        forecast again. Each member's pool is computed once and saved with it, so the
+        combination no longer forecasts a thousand days of each member (the LSTM's were the
+        costly part of training a combination) a second time.
+        """
+        dates = data.dates[origins + 1]
+        returns_pct = data.returns_pct[origins + 1]
+        paths = []
+        for name in self.members:
+            model = self._models[name]
+            z = model.kept_standardized_returns(dates) if model.data is data else np.nan
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sigma2 = np.asarray((returns_pct / z) ** 2, dtype=np.float64)
+            todo = np.flatnonzero(~(np.isfinite(sigma2) & (sigma2 > 0)))
+            if len(todo):
+                sigma2[todo] = model.forecast_paths(data, origins[todo], 1)[:, 0]
+            paths.append(sigma2[:, None])
+        return equal_weight(paths, self.weights)[:, 0]
+
     def _on_update(self, data: DailyData) -> None:
         for model in self._models.values():
             model.update(data)
