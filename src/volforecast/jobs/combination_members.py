@@ -7,15 +7,26 @@ that converged and was trained on exactly the prices this run loaded (its data-h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from volforecast.core.features import DailyData
 from volforecast.data.repositories.prices import PriceRepository
+from volforecast.evaluation.test_window import (
+    Evaluated,
+    evaluate,
+    evaluate_paths,
+    window_origins,
+    window_steps,
+)
 from volforecast.models.base import VolatilityModel
 from volforecast.models.catalog import is_pooled, registered_members
+from volforecast.models.combination import CombinationModel
+from volforecast.models.ensemble import equal_weight
 from volforecast.registry import names
 from volforecast.registry.fingerprint import data_hash
 from volforecast.registry.serving import download_models
@@ -116,3 +127,45 @@ class MemberFinder:
             loaded = PriceRepository(engine).load(missing)
             held = held | {str(t): r for t, r in loaded.groupby("ticker", sort=False)}
         return pd.concat([held[t] for t in tickers if t in held])
+
+
+def production_losses(
+    trainer: Trainer, model_name: str, name: str, version: str,
+    served: Mapping[str, VolatilityModel], datasets: Mapping[str, DailyData],
+) -> pd.DataFrame:  # fmt: skip
+    """Decision losses of production ``version`` of ``name`` on the test windows it serves.
+
+    ``model_name`` is its catalog name; ``served`` its models by ticker.
+    """
+    return pd.concat(
+        _evaluate_production(trainer, model_name, name, version, served[t], d).decision_losses
+        for t, d in datasets.items()
+        if t in served
+    )
+
+
+def _evaluate_production(
+    trainer: Trainer, model_name: str, name: str, version: str, model: VolatilityModel,
+    data: DailyData,
+) -> Evaluated:  # fmt: skip
+    """Production on ``data``'s test window, its paths kept when it is a member.
+
+    A combination averages its members' kept paths where this run has evaluated the versions
+    it pins: its members' stages judged those same versions as their production, so the
+    weekly retrain forecasts no member's window twice.
+    """
+    if not isinstance(model, CombinationModel):
+        evaluated = evaluate(model, data, trainer.settings)
+        if wanted(trainer.config.models, model_name):
+            trainer.member_paths[(name, version, data.ticker)] = evaluated.paths
+        return evaluated
+    origins, steps = window_origins(data), window_steps(trainer.settings)
+    paths = []
+    for member, member_version in model.member_versions.items():
+        key = (names.registered_model_name(member, data.ticker), member_version, data.ticker)
+        kept = trainer.member_paths.get(key)
+        if kept is None or kept.shape != (len(origins), steps):
+            kept = model.member_models[member].forecast_paths(data, origins, steps)
+        paths.append(kept)
+    return evaluate_paths(model.kind, data, origins, equal_weight(paths, model.weights),
+                          trainer.settings)  # fmt: skip

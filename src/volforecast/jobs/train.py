@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -41,11 +42,10 @@ from volforecast.data.repositories.metrics import MetricRepository, MetricRow
 from volforecast.data.repositories.monitoring import MonitoringRepository
 from volforecast.data.repositories.prices import PriceRepository
 from volforecast.errors import RegistryError, TrackingUnavailableError, UnknownTickerError
-from volforecast.evaluation.test_window import evaluate
 from volforecast.faults import checkpoint
 from volforecast.jobs.backtest import daily_data_by_ticker
 from volforecast.jobs.champion import ChampionReport, Judged, champions_after_training
-from volforecast.jobs.combination_members import Member
+from volforecast.jobs.combination_members import Member, production_losses
 from volforecast.jobs.live_ab import live_days
 from volforecast.jobs.market import refresh_market, with_market
 from volforecast.jobs.publishing import FIT_ERRORS
@@ -374,6 +374,9 @@ class Trainer:
     instead of loading and forecasting it again."""
     fresh: dict[tuple[str, str], Member] = field(default_factory=dict)
     """Members this run trained, by (model, ticker), for the combinations trained after them."""
+    member_paths: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)
+    """Test-window paths of the production members judged, by (registered model, version,
+    ticker): a production combination that pins them averages them."""
 
     def __post_init__(self) -> None:
         self.client: MlflowClient = self.publisher.client
@@ -429,7 +432,7 @@ class Trainer:
             if math.isfinite(value)
         ]
         self.metrics_store.upsert(rows, created_at=dt.datetime.now(dt.UTC))
-        losses_of = self._losses_of(name, datasets, one_network)
+        losses_of = self._losses_of(model_name, name, datasets, one_network)
         decision = self._consider(name, version, challenger, losses_of)
         self.judged[(name, version)] = challenger
         decided = Outcome(
@@ -442,7 +445,7 @@ class Trainer:
         ]
 
     def _losses_of(
-        self, name: str, datasets: Mapping[str, DailyData], one_network: bool
+        self, model_name: str, name: str, datasets: Mapping[str, DailyData], one_network: bool
     ) -> LossesOf:
         """Production's losses on this run's test windows, for the decision to compare."""
 
@@ -459,11 +462,7 @@ class Trainer:
             if not set(served) & set(datasets):
                 msg = f"{name} v{production} does not serve {', '.join(datasets)}"
                 raise ValueError(msg)
-            losses = pd.concat(
-                evaluate(served[t], d, self.settings).decision_losses
-                for t, d in datasets.items()
-                if t in served
-            )
+            losses = production_losses(self, model_name, name, production, served, datasets)
             # Kept: production stays when the challenger loses, and the champions compare it
             # on these same windows.
             self.judged[(name, production)] = losses
