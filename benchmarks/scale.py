@@ -4,9 +4,12 @@ Each size gets a home of its own under ``--cache`` and a price file of that many
 shared ones first, then copies of them on the same NYSE sessions, each rescaled and perturbed
 day by day (no two series are equal; every OHLC relation and adjustment ratio is kept). Then
 each stage runs as a user runs it, through the CLI, in a process of its own, with its
-defaults: ``ingest --file``, ``train --all``, ``predict --all`` and ``monitor run --all`` (the
-daily DAG's two jobs) and ``serve`` under ``wrk``. A stage's seconds and peak memory (its
-process and workers together, sampled every half second) are kept in
+defaults: ``ingest --file`` of the history, ``train --all`` on it, then the daily DAG's two
+jobs on the last of :data:`DAILY_SESSIONS` sessions that came after the training (``predict
+--all``, ``monitor run --all``: it judges the day before's forecasts and runs the drift
+detectors since the training), and ``serve`` under ``wrk``. The sessions' prices and the
+day before's predictions are stored first, outside the figures. A stage's seconds and peak
+memory (its process and workers together, sampled every half second) are kept in
 ``DIR/<size>/<stage>.json``; a later run reads them instead of running the stage again, so a
 run cut short resumes with the stage it stopped in. A stage cut short itself starts its size
 again from the price file (``--fresh`` measures everything again).
@@ -43,6 +46,8 @@ Figures = dict[str, float]
 STAGES = ("ingest", "train", "predict", "monitor", "api")
 COPY_DAILY_NOISE = 0.002
 """Standard deviation of a copy's daily log perturbation: small beside any stock's returns."""
+DAILY_SESSIONS = 20
+"""Sessions after the training's last close, stored before the daily jobs run on the last."""
 
 # Each request names a random stored ticker and horizon; the champion answers it.
 LUA = """wrk.method = "POST"
@@ -54,6 +59,15 @@ request = function()
   return wrk.format(nil, nil, nil, body)
 end
 """
+
+
+def split_sessions(
+    prices: pd.DataFrame, daily: int = DAILY_SESSIONS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The history a training sees, and the last ``daily`` sessions that come after it."""
+    sessions = np.sort(prices["date"].unique())
+    after = prices["date"] > sessions[-daily - 1]
+    return prices[~after], prices[after]
 
 
 def prices_of(size: int, shared: pd.DataFrame) -> pd.DataFrame:
@@ -194,20 +208,23 @@ def run_size(size: int, shared: pd.DataFrame, cache: Path, fresh: bool) -> dict[
     make a rerun of it look cheap: the size then starts again from its price file.
     """
     folder = cache / str(size)
+    prices_file, daily_file = folder / "prices.parquet", folder / "daily.parquet"
     cut_short = [s for s in STAGES if (folder / f"{s}.started").exists()]
-    if folder.exists() and (fresh or cut_short):
+    if folder.exists() and (fresh or cut_short or not daily_file.exists()):
         if cut_short and not fresh:
             print(f"{size:>6} {cut_short[0]} was cut short: this size starts again")
         for path in folder.iterdir():
-            if path.name != "prices.parquet":
+            if path.name not in {"prices.parquet", "daily.parquet"}:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    prices_file = folder / "prices.parquet"
-    if not prices_file.exists():
-        _atomic(prices_file, lambda tmp: prices_of(size, shared).to_parquet(tmp))
+    if not daily_file.exists():  # also a cache from before the daily sessions were split off
+        history, daily = split_sessions(prices_of(size, shared))
+        _atomic(prices_file, history.to_parquet)
+        _atomic(daily_file, daily.to_parquet)
     prices = pd.read_parquet(prices_file, columns=["ticker", "date"])
+    sessions = np.sort(pd.read_parquet(daily_file, columns=["date"])["date"].unique())
     tickers = sorted(prices["ticker"].unique())
-    as_of = str(prices["date"].max().date())
+    day_before, as_of = (str(pd.Timestamp(d).date()) for d in sessions[-2:])
     # The benchmark's own home only: no developer's database, registry or API key, no .env.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOLFORECAST_", "MLFLOW_"))}
     env |= {"VOLFORECAST_HOME": str(folder / "home"), "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -221,6 +238,12 @@ def run_size(size: int, shared: pd.DataFrame, cache: Path, fresh: bool) -> dict[
     def run(stage: str) -> Figures:
         if stage == "api":
             return api_figures(env, folder, tickers)
+        if stage == "predict":  # the sessions since the training, and the day before's forecasts
+            for name, args in (
+                ("daily-ingest", ["ingest", "--file", str(daily_file)]),
+                ("day-before", ["predict", "--all", "--as-of", day_before]),
+            ):
+                measured([sys.executable, "-m", "volforecast", *args], env, folder, name)
         command = [sys.executable, "-m", "volforecast", *cli[stage]]
         return measured(command, env, folder, stage)
 

@@ -13,7 +13,7 @@ from volforecast.settings import QualitySettings
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from scale import prices_of
+from scale import prices_of, split_sessions
 
 
 def test_copies_share_the_sessions_pass_the_gate_and_are_all_different() -> None:
@@ -32,3 +32,14 @@ def test_copies_share_the_sessions_pass_the_gate_and_are_all_different() -> None
             assert not np.allclose(returns[a], returns[b][: len(returns[a])]), (a, b)
     gate = run_gate(prices, QualitySettings())
     assert len(gate.accepted) == len(prices), gate.rejected["check"].value_counts()
+
+
+def test_the_daily_sessions_come_after_the_training_history() -> None:
+    prices = prices_of(3, load_sample().frame)
+
+    history, daily = split_sessions(prices, daily=20)
+
+    assert len(history) + len(daily) == len(prices)
+    assert history["date"].max() < daily["date"].min()
+    assert daily["date"].nunique() == 20
+    assert set(daily["ticker"]) == set(history["ticker"]) == set(prices["ticker"])
