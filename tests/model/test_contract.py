@@ -21,9 +21,10 @@ from volforecast.errors import (
     InvalidSeriesError,
     ModelNotFittedError,
 )
-from volforecast.models.base import MAX_HORIZON, TAIL_POOL_DAYS, FitReport, VolatilityModel
+from volforecast.models.base import MAX_HORIZON, TAIL_POOL_DAYS, VolatilityModel
 from volforecast.models.catalog import MODEL_NAMES, build_model, registered_members
 from volforecast.models.combination import CombinationModel
+from volforecast.models.fit_report import FitReport
 from volforecast.models.lstm.model import LstmModel
 from volforecast.models.pool import POOL_FILE
 
@@ -179,7 +180,8 @@ def test_a_saved_model_keeps_its_standardized_returns_and_computes_only_the_days
     saved = model.save(tmp_path / "model")
     assert (saved / POOL_FILE).exists()
     kept = VolatilityModel.load(saved)
-    (saved / POOL_FILE).unlink()
+    for pool in saved.rglob(POOL_FILE):  # a combination's members' too: none is reused
+        pool.unlink()
     fresh = VolatilityModel.load(saved)
     later = gspc.head(len(data) + 20)
     asked: list[int] = []

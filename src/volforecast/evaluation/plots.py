@@ -6,7 +6,6 @@ import io
 import threading
 from dataclasses import dataclass
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -69,10 +68,7 @@ def _canvas() -> _Canvas:
         figure = Figure(figsize=(8, 3.5), dpi=72)
         FigureCanvasAgg(figure)
         axes = figure.subplots()
-        axes.xaxis.axis_date()
-        locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
-        axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+        axes.xaxis.axis_date()  # matplotlib's date ticks, as a plot of dates gets them
         lines = (
             axes.plot([], [], lw=0.7, color="0.6", label="realized (range-based)")[0],
             axes.plot([], [], lw=1.2, label="1-day forecast (test window)")[0],

@@ -161,8 +161,12 @@ def _evaluate_production(
         return evaluated
     origins, steps = window_origins(data), window_steps(trainer.settings)
     paths = []
-    for member, member_version in model.member_versions.items():
-        key = (names.registered_model_name(member, data.ticker), member_version, data.ticker)
+    for member in model.members:  # in the order of its weights
+        key = (
+            names.registered_model_name(member, data.ticker),
+            model.member_versions[member],
+            data.ticker,
+        )
         kept = trainer.member_paths.get(key)
         if kept is None or kept.shape != (len(origins), steps):
             kept = model.member_models[member].forecast_paths(data, origins, steps)

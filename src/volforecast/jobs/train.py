@@ -326,6 +326,7 @@ def _train_all(
             outcomes += per_ticker(trainer, model_name, datasets)
             stage = f"{model_name}: fit, evaluate, log, register"
         stages[stage] = time.perf_counter() - began
+    trainer.member_paths.clear()  # the combinations are done; the champions need none
     return outcomes
 
 

@@ -20,7 +20,7 @@ import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -47,6 +47,7 @@ from volforecast.core.term_structure import (
     extend_path,
 )
 from volforecast.errors import InsufficientDataError, InvalidSeriesError, ModelNotFittedError
+from volforecast.models.fit_report import FitReport
 from volforecast.models.pool import POOL_FILE, ReturnPool, load_pool
 
 if TYPE_CHECKING:
@@ -103,39 +104,6 @@ class VolatilityForecast:
                 "vol_pct": self.vol_pct,
             }
         )
-
-
-@dataclass(frozen=True)
-class FitReport:
-    """How a fit went."""
-
-    converged: bool
-    """The optimiser reported success and the parameters are usable (finite, stationary).
-    A model whose fit did not converge is never promoted."""
-    optimizer_code: int | None = None
-    """The optimiser's own exit code (SciPy's for ``arch``), None when there is no optimiser."""
-    message: str = ""
-    """The optimiser's message, or what went wrong."""
-    params_on_bounds: tuple[str, ...] = ()
-    """Parameters sitting on a bound of their space: a sign of a poor specification."""
-    persistence: float | None = None
-    """How slowly a variance shock decays (``alpha + beta`` for GARCH(1,1)); 1 is a unit root."""
-    warnings: tuple[str, ...] = ()
-    """Warnings raised during the fit, kept rather than printed."""
-    attempts: int = 1
-    """Fits tried before this one was kept (retries from other starting points or scales)."""
-    nobs: int = 0
-    """Observations the model was fitted on."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> FitReport:
-        """The inverse of :meth:`to_dict`."""
-        tuples = {k: tuple(v) for k, v in values.items() if k in {"params_on_bounds", "warnings"}}
-        return cls(**{**values, **tuples})
 
 
 @dataclass
@@ -343,18 +311,6 @@ class VolatilityModel(ABC):
             z[todo] = data.returns_pct[origins[todo] + 1] / np.sqrt(sigma2)
         self._pool = ReturnPool(pd.Series(z, index=dates), data)
         return z
-
-    def kept_standardized_returns(self, dates: pd.DatetimeIndex) -> np.ndarray:
-        """Its standardized returns on ``dates`` (days of its data) once computed, else NaN.
-
-        Its pool over the last :data:`TAIL_POOL_DAYS` days is computed first if it is not
-        yet; a history too short for one leaves every value NaN.
-        """
-        with contextlib.suppress(ValueError, ArithmeticError):
-            self.standardized_returns()
-        if self._pool is None:
-            return np.full(len(dates), np.nan)
-        return self._pool.known(self.data, dates)
 
     def _one_step_sigma2(self, data: DailyData, origins: np.ndarray) -> np.ndarray:
         """The one-step variance forecasts from ``origins`` behind :meth:`standardized_returns`."""

@@ -16,7 +16,8 @@ from volforecast.core.features import (
     seasonal_regressors,
 )
 from volforecast.errors import InsufficientDataError, InvalidSeriesError
-from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
+from volforecast.models.base import MAX_HORIZON, VolatilityModel
+from volforecast.models.fit_report import FitReport
 
 _HAR_WEEK = 5
 _HAR_MONTH = 22

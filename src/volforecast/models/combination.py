@@ -20,8 +20,9 @@ import pandas as pd
 
 from volforecast.core.features import DailyData
 from volforecast.errors import ConfigurationError
-from volforecast.models.base import FitReport, VolatilityModel
+from volforecast.models.base import VolatilityModel
 from volforecast.models.ensemble import equal_weight
+from volforecast.models.fit_report import FitReport
 
 MEMBERS_FOLDER = "members"
 
@@ -165,17 +166,17 @@ class CombinationModel(VolatilityModel):
         Notes
         -----
         A member's pool holds :math:`z_{m,t} = r_t / \sigma_{m,t|t-1}`, so its variance is
-        :math:`(r_t / z_{m,t})^2` wherever :math:`r_t \neq 0`; only the other days are
-        forecast again. Each member's pool is computed once and saved with it, so the
-        combination no longer forecasts a thousand days of each member (the LSTM's were the
-        costly part of training a combination) a second time.
+        :math:`(r_t / z_{m,t})^2` (equal to the forecast up to rounding) wherever
+        :math:`r_t \neq 0`; only the other days are forecast again. Each member's pool is
+        computed once and saved with it, so the combination does not forecast a thousand days
+        of each member (the LSTM's were the costly part of training a combination) again.
         """
         dates = data.dates[origins + 1]
         returns_pct = data.returns_pct[origins + 1]
         paths = []
         for name in self.members:
             model = self._models[name]
-            z = model.kept_standardized_returns(dates) if model.data is data else np.nan
+            z = _kept_z(model, dates) if model.data is data else np.full(len(dates), np.nan)
             with np.errstate(divide="ignore", invalid="ignore"):
                 sigma2 = np.asarray((returns_pct / z) ** 2, dtype=np.float64)
             todo = np.flatnonzero(~(np.isfinite(sigma2) & (sigma2 > 0)))
@@ -203,3 +204,13 @@ class CombinationModel(VolatilityModel):
         self._models = {m: VolatilityModel.load(path / MEMBERS_FOLDER / m) for m in self.members}
         versions = extra.get("member_versions", {})
         self._versions = {m: str(versions.get(m, "0")) for m in self.members}
+
+
+def _kept_z(model: VolatilityModel, dates: pd.DatetimeIndex) -> np.ndarray:
+    """A member's standardized returns on ``dates`` from its own pool; NaN where it has none."""
+    try:
+        z = model.standardized_returns()  # computed once, then kept and saved with the member
+    except (ValueError, ArithmeticError):  # too short a history for a pool
+        return np.full(len(dates), np.nan)
+    pool_dates = model.data.dates[len(model.data) - len(z) :]  # its pool ends on its last day
+    return pd.Series(z, index=pool_dates).reindex(dates).to_numpy(dtype=np.float64)

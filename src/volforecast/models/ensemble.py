@@ -12,7 +12,8 @@ from scipy.optimize import minimize
 
 from volforecast.core.features import DailyData
 from volforecast.core.losses import qlike_losses
-from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
+from volforecast.models.base import MAX_HORIZON, VolatilityModel
+from volforecast.models.fit_report import FitReport
 
 DEFAULT_MEMBERS = ("garch", "gjr-garch-t", "har", "ewma")
 

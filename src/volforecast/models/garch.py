@@ -23,7 +23,8 @@ from volforecast.core.tail_risk import (
     egarch_recursion,
     gjr_recursion,
 )
-from volforecast.models.base import FitReport, VolatilityModel
+from volforecast.models.base import VolatilityModel
+from volforecast.models.fit_report import FitReport
 
 GarchVol = Literal["GARCH", "GJR", "EGARCH"]
 GarchDist = Literal["normal", "t", "skewt"]

@@ -69,7 +69,7 @@ def aliases_of(client: MlflowClient, name: str) -> dict[str, str]:
     try:
         found = client.get_registered_model(name).aliases
     except MlflowException as exc:
-        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return {}
         raise
     return {alias: str(version) for alias, version in found.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -37,9 +38,14 @@ def test_each_plot_shows_its_own_days_and_title(gspc: DailyData, ixic: DailyData
         assert Image.open(io.BytesIO(png)).size == (576, 252)
 
 
-def test_the_same_version_draws_the_same_picture(gspc: DailyData, ixic: DailyData) -> None:
-    again = _plot(gspc)
-    _plot(ixic.head(700))
-    assert np.array_equal(
-        np.asarray(Image.open(io.BytesIO(_plot(gspc)))), np.asarray(Image.open(io.BytesIO(again)))
-    )
+def test_a_reused_figure_draws_what_a_new_one_draws(gspc: DailyData, ixic: DailyData) -> None:
+    fresh: list[bytes] = []
+    thread = threading.Thread(target=lambda: fresh.append(_plot(gspc)))  # its own new figure
+    thread.start()
+    thread.join()
+    _plot(ixic.head(700))  # this thread's figure has drawn another ticker before
+    assert np.array_equal(_pixels(_plot(gspc)), _pixels(fresh[0]))
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)))

@@ -76,3 +76,38 @@ def test_a_model_no_combination_needs_keeps_no_paths(
     production_losses(trainer, "har", name, "3", {gspc.ticker: members["har"]},
                       {gspc.ticker: gspc})  # fmt: skip
     assert trainer.member_paths == {}
+
+
+def test_a_pooled_members_paths_are_kept_per_ticker(
+    gspc: DailyData, ixic: DailyData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A HAR stands in for the pooled LSTM: one registered model and version for every ticker.
+    datasets = {d.ticker: d for d in (gspc, ixic)}
+    fitted = {t: d.head(int(len(d) * FIT_FRACTION)) for t, d in datasets.items()}
+    pooled = {t: build_model("har").fit(f) for t, f in fitted.items()}
+    trainer = _trainer()
+    trainer.config.models = ("lstm", "har+lstm")
+    name = names.registered_model_name("lstm", None)
+    production_losses(trainer, "lstm", name, "4", pooled, datasets)
+    assert sorted(trainer.member_paths) == [(name, "4", "^GSPC"), (name, "4", "^IXIC")]
+
+    har = build_model("har").fit(fitted["^IXIC"])
+    trainer.member_paths[(names.registered_model_name("har", "^IXIC"), "2", "^IXIC")] = evaluate(
+        har, ixic, trainer.settings
+    ).paths
+    combination = CombinationModel.of_members(
+        {"har": har, "lstm": pooled["^IXIC"]}, {"har": "2", "lstm": "4"}, ixic
+    )
+    expected = evaluate(combination, ixic, trainer.settings).decision_losses
+    forecast: list[str] = []
+    forecast_paths = VolatilityModel.forecast_paths
+
+    def counted(self: VolatilityModel, *args: Any, **kwargs: Any) -> np.ndarray:
+        forecast.append(self.kind)
+        return forecast_paths(self, *args, **kwargs)
+
+    monkeypatch.setattr(VolatilityModel, "forecast_paths", counted)
+    losses = production_losses(trainer, "har+lstm", "har+lstm_volatility_ixic", "1",
+                               {"^IXIC": combination}, {"^IXIC": ixic})  # fmt: skip
+    pd.testing.assert_frame_equal(losses, expected)
+    assert forecast == [], "^IXIC's own kept paths, not ^GSPC's under the same version"

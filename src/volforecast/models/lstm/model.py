@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from volforecast.core.features import DailyData, season_peaks, seasonal_regressors
-from volforecast.models.base import MAX_HORIZON, FitReport, VolatilityModel
+from volforecast.models.base import MAX_HORIZON, VolatilityModel
+from volforecast.models.fit_report import FitReport
 from volforecast.models.lstm.config import LstmConfig
 from volforecast.models.lstm.network import LstmNetwork, Normalizer
 from volforecast.models.lstm.training import EpochCallback, TrainingResult, train_lstm

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from volforecast.core.features import SEASON_MEMORY, DailyData
-from volforecast.models.base import FitReport, VolatilityModel
+from volforecast.models.base import VolatilityModel
+from volforecast.models.fit_report import FitReport
 from volforecast.models.lstm.config import LstmConfig
 from volforecast.models.lstm.model import WEIGHTS_FILE, LstmModel
 from volforecast.models.lstm.network import LstmNetwork, Normalizer

@@ -14,7 +14,7 @@ from torch import nn
 
 from volforecast.core.features import DailyData
 from volforecast.core.interrupt import raise_if_interrupted
-from volforecast.models.base import FitReport
+from volforecast.models.fit_report import FitReport
 from volforecast.models.lstm.config import LstmConfig
 from volforecast.models.lstm.network import LstmNetwork, Normalizer, resolve_device
 from volforecast.models.lstm.windows import Windows
