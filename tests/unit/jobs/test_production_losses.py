@@ -30,6 +30,19 @@ def _trainer() -> Any:
     return SimpleNamespace(settings=make_settings(), config=config, member_paths={})
 
 
+def _count_forecasts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The kind of every model asked for paths from now on, in order."""
+    forecast: list[str] = []
+    forecast_paths = VolatilityModel.forecast_paths
+
+    def counted(self: VolatilityModel, *args: Any, **kwargs: Any) -> np.ndarray:
+        forecast.append(self.kind)
+        return forecast_paths(self, *args, **kwargs)
+
+    monkeypatch.setattr(VolatilityModel, "forecast_paths", counted)
+    return forecast
+
+
 def test_a_combination_averages_the_paths_its_members_were_judged_on(
     members: dict[str, VolatilityModel], gspc: DailyData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -44,14 +57,7 @@ def test_a_combination_averages_the_paths_its_members_were_judged_on(
     combination = CombinationModel.of_members(members, {"har": "3", "gjr-garch-t": "3"}, gspc)
     expected = evaluate(combination, gspc, trainer.settings).decision_losses
 
-    forecast: list[str] = []
-    forecast_paths = VolatilityModel.forecast_paths
-
-    def counted(self: VolatilityModel, *args: Any, **kwargs: Any) -> np.ndarray:
-        forecast.append(self.kind)
-        return forecast_paths(self, *args, **kwargs)
-
-    monkeypatch.setattr(VolatilityModel, "forecast_paths", counted)
+    forecast = _count_forecasts(monkeypatch)
     name = names.registered_model_name("har+lstm+gjr-garch-t", ticker)
     losses = production_losses(trainer, "har+lstm+gjr-garch-t", name, "2", {ticker: combination},
                                {ticker: gspc})  # fmt: skip
@@ -99,14 +105,7 @@ def test_a_pooled_members_paths_are_kept_per_ticker(
         {"har": har, "lstm": pooled["^IXIC"]}, {"har": "2", "lstm": "4"}, ixic
     )
     expected = evaluate(combination, ixic, trainer.settings).decision_losses
-    forecast: list[str] = []
-    forecast_paths = VolatilityModel.forecast_paths
-
-    def counted(self: VolatilityModel, *args: Any, **kwargs: Any) -> np.ndarray:
-        forecast.append(self.kind)
-        return forecast_paths(self, *args, **kwargs)
-
-    monkeypatch.setattr(VolatilityModel, "forecast_paths", counted)
+    forecast = _count_forecasts(monkeypatch)
     losses = production_losses(trainer, "har+lstm", "har+lstm_volatility_ixic", "1",
                                {"^IXIC": combination}, {"^IXIC": ixic})  # fmt: skip
     pd.testing.assert_frame_equal(losses, expected)
