@@ -106,6 +106,8 @@ def test_a_file_with_nothing_good_fails(cli_env: Path) -> None:
         (("ingest", "--file", "missing.csv"), ExitCode.ERROR, "no such file: missing.csv"),
         (("quality", "--tickers", "NOPE"), ExitCode.ERROR, "no stored prices for NOPE"),
         (("ingest", "--bogus"), ExitCode.USAGE, "No such option"),
+        (("models", "rollback", ""), ExitCode.ERROR, "'' is not a registered model's name"),
+        (("models", "rollback", "nope"), ExitCode.ERROR, "nope has no production version"),
     ],
 )
 def test_bad_input_gets_one_clear_sentence(

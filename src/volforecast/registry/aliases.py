@@ -71,6 +71,9 @@ def aliases_of(client: MlflowClient, name: str) -> dict[str, str]:
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return {}
+        if exc.error_code == "INVALID_PARAMETER_VALUE":
+            msg = f"{name!r} is not a registered model's name: {exc.message}"
+            raise RegistryError(msg) from exc
         raise
     return {alias: str(version) for alias, version in found.items()}
 
